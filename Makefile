@@ -1,0 +1,131 @@
+# fieldrelay - plain Makefile.  `make help` lists the targets.
+#
+#   make            build fieldrelayd and fieldrelay into $(BUILD)/
+#   make deps       install the Debian packages we need (idempotent)
+#   make check      -Werror build, ASan+UBSan build, unit + integration tests
+#   make bench      benchmarks, each printed against a reference from the same run
+#   make fuzz       build and briefly run the libFuzzer targets
+#   make demo       a small simulated deployment on this machine
+#   make install    honours DESTDIR and PREFIX
+#
+# BUILD=dir puts objects elsewhere (parallel builds); SAN=1 adds ASan+UBSan;
+# V=1 shows the commands.
+
+BUILD	?= build
+PREFIX	?= /usr/local
+DESTDIR	?=
+CC	?= cc
+PKG_CONFIG ?= pkg-config
+
+PKGS	:= sqlite3 inih jansson libsodium libsystemd
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+
+WARN	:= -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
+	   -Wno-unused-parameter
+CFLAGS	?= -O2 -g
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(PKG_CFLAGS) -Irelay -MMD -MP
+LDLIBS	:= $(PKG_LIBS) -lpthread -lm
+ifeq ($(WERROR),1)
+ALL_CFLAGS += -Werror
+endif
+ifeq ($(SAN),1)
+ALL_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+LIB_SRCS  := $(filter-out relay/main.c,$(wildcard relay/*.c))
+CLI_SRCS  := $(wildcard relay/cli/*.c)
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_SUPPORT := $(filter-out $(UNIT_SRCS),$(wildcard tests/unit/*.c))
+BENCH_SRCS := $(wildcard tests/bench/bench_*.c)
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+
+LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+CLI_OBJS  := $(CLI_SRCS:%.c=$(BUILD)/%.o)
+UNIT_SUPPORT_OBJS := $(UNIT_SUPPORT:%.c=$(BUILD)/%.o)
+UNIT_BINS := $(UNIT_SRCS:%.c=$(BUILD)/%)
+BENCH_BINS := $(BENCH_SRCS:%.c=$(BUILD)/%)
+FUZZ_BINS := $(FUZZ_SRCS:%.c=$(BUILD)/%)
+LIB	  := $(BUILD)/libfieldrelay.a
+
+DAEMON	:= $(BUILD)/fieldrelayd
+CLI	:= $(BUILD)/fieldrelay
+
+.PHONY: all deps check bench fuzz demo install clean help tests
+all: $(DAEMON) $(CLI)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(LIB): $(LIB_OBJS)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(DAEMON): $(BUILD)/relay/main.o $(LIB)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(CLI): $(CLI_OBJS) $(LIB)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(UNIT_SUPPORT_OBJS) $(LIB)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+$(BUILD)/tests/bench/%: $(BUILD)/tests/bench/%.o $(LIB)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# libFuzzer targets need clang; they link the library sources directly.
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Irelay $(PKG_CFLAGS)
+$(BUILD)/tests/fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  FUZZ    $@")
+	$(Q)clang $(FUZZ_CFLAGS) -o $@ $^ $(LDLIBS)
+
+tests: all $(UNIT_BINS) $(BENCH_BINS)
+
+deps:
+	$(Q)sh tests/deps.sh install
+
+check:
+	$(Q)sh tests/deps.sh ensure
+	$(Q)sh tests/run-tests.sh
+
+bench:
+	$(Q)sh tests/deps.sh ensure
+	$(Q)sh tests/bench/run.sh
+
+fuzz:
+	$(Q)sh tests/deps.sh ensure
+	$(Q)$(MAKE) --no-print-directory $(FUZZ_BINS)
+	$(Q)sh tests/fuzz/run.sh $(BUILD) $${FUZZ_SECONDS:-20}
+
+demo:
+	$(Q)sh tests/deps.sh ensure
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)sh tests/demo.sh $(BUILD)
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/fieldrelay/configs
+	install -m 755 $(DAEMON) $(DESTDIR)$(PREFIX)/sbin/fieldrelayd
+	install -m 755 $(CLI) $(DESTDIR)$(PREFIX)/bin/fieldrelay
+	install -m 644 configs/*.conf $(DESTDIR)$(PREFIX)/share/fieldrelay/configs/
+
+clean:
+	rm -rf build build-* .pytest_cache tests/integration/__pycache__
+
+help:
+	@sed -n '1,/^$$/p' Makefile
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,140 @@
+/*
+ * bundle.h - Bundle Protocol version 7 (RFC 9171): encode, strictly decode.
+ *
+ * A bundle is a CBOR indefinite-length array: the primary block, then zero
+ * or more extension blocks, then the payload block (block number 1), then
+ * the break byte.  We decode everything RFC 9171 allows (both EID schemes,
+ * both CRC types, definite or indefinite outer array, unknown extension
+ * blocks, which are carried as they are) and reject anything malformed with
+ * a reason.  The decoder never reads outside the buffer it is given and never
+ * allocates: struct bundle points into that buffer.
+ *
+ * Our own bundles always carry a CRC on the primary block (we use no BPSec
+ * integrity block), a hop-count block, a bundle-age block when the clock is
+ * not trusted, and the priority-class block below.
+ */
+#ifndef FIELDRELAY_BUNDLE_H
+#define FIELDRELAY_BUNDLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define BUNDLE_EID_MAX		256	/* longest EID text we carry, with NUL */
+#define BUNDLE_MAX_BLOCKS	16	/* canonical blocks other than payload */
+#define BUNDLE_MAX_SIZE		(17u << 20)	/* 16 MiB payload + blocks */
+#define BUNDLE_ID_MAX		(BUNDLE_EID_MAX + 96)
+
+/* Milliseconds from the Unix epoch to the DTN epoch, 2000-01-01T00:00:00Z. */
+#define DTN_EPOCH_UNIX_MS	946684800000ULL
+
+enum eid_scheme { EID_DTN = 1, EID_IPN = 2 };
+
+struct eid {
+	uint8_t scheme;			/* enum eid_scheme */
+	uint64_t node, service;		/* ipn:node.service */
+	char dtn[BUNDLE_EID_MAX];	/* dtn: text after "dtn:", "none" for dtn:none */
+};
+
+/* Bundle processing control flags (RFC 9171 4.2.3). */
+#define BF_IS_FRAGMENT		0x000001
+#define BF_ADMIN_RECORD		0x000002
+#define BF_NO_FRAGMENT		0x000004
+#define BF_ACK_REQUESTED	0x000020
+#define BF_STATUS_TIME		0x000040
+#define BF_RPT_RECEPTION	0x004000
+#define BF_RPT_FORWARDING	0x010000
+#define BF_RPT_DELIVERY		0x020000
+#define BF_RPT_DELETION		0x040000
+
+enum crc_type { CRC_NONE = 0, CRC_16 = 1, CRC_32C = 2 };
+
+/* Block type codes (RFC 9171 9.1) and our private priority-class block. */
+#define BLOCK_PAYLOAD		1
+#define BLOCK_PREVIOUS_NODE	6
+#define BLOCK_BUNDLE_AGE	7
+#define BLOCK_HOP_COUNT		10
+#define BLOCK_PRIORITY		193	/* fieldrelay: data = CBOR uint, enum prio */
+
+/* An extension block we do not interpret: carried as it came. */
+struct bundle_block {
+	uint64_t type, number, flags;
+	uint8_t crc_type;
+	const uint8_t *data;		/* block-type-specific data (inside the bstr) */
+	size_t len;
+};
+
+struct bundle {
+	uint64_t flags;			/* BF_* */
+	uint8_t crc_type;		/* of the primary block */
+	struct eid dst, src, report_to;
+	uint64_t ctime;			/* DTN time in ms; 0 = node had no clock */
+	uint64_t seq;			/* creation timestamp sequence number */
+	uint64_t lifetime;		/* ms */
+	uint64_t frag_offset;		/* if BF_IS_FRAGMENT */
+	uint64_t adu_len;		/* total application data unit length, likewise */
+
+	bool has_prev;			/* previous-node block */
+	struct eid prev;
+	bool has_age;			/* bundle-age block */
+	uint64_t age;			/* ms */
+	bool has_hop;			/* hop-count block */
+	uint64_t hop_limit, hop_count;
+	int priority;			/* enum prio, -1 if no priority block */
+
+	size_t n_other;			/* unknown extension blocks, carried */
+	struct bundle_block other[BUNDLE_MAX_BLOCKS];
+
+	uint64_t payload_flags;		/* block processing control flags */
+	uint8_t payload_crc;		/* crc type of the payload block */
+	const uint8_t *payload;
+	size_t payload_len;
+};
+
+/* Fill in a new bundle of ours with defaults: ipn EIDs, CRC-32C... */
+void bundle_init(struct bundle *b);
+
+/*
+ * Strict decoder.  On success returns 0; b points into buf, which must
+ * outlive it.  On failure returns -EBADMSG (malformed), -EMSGSIZE (over a
+ * limit) or -EPROTONOSUPPORT (not version 7) and sets *why to a static
+ * human-readable reason.
+ */
+int bundle_decode(struct bundle *b, const uint8_t *buf, size_t len, const char **why);
+
+/*
+ * Encode the whole bundle into out (cap bytes).  Returns the length, or
+ * -ENOSPC if cap is too small (call with out NULL / cap 0 to learn the size).
+ */
+ssize_t bundle_encode(const struct bundle *b, uint8_t *out, size_t cap);
+
+/*
+ * Streaming form for payloads too big to hold in memory (up to 16 MB):
+ * head = every byte before the payload data (primary block, extension
+ * blocks, payload block header including the byte-string length of
+ * payload_len bytes; b->payload is not read); tail = the bytes after it.
+ * head || payload || tail == bundle_encode().  Only for payload_crc CRC_NONE
+ * (ours always is); otherwise -EINVAL.
+ */
+ssize_t bundle_encode_head(const struct bundle *b, uint8_t *out, size_t cap);
+ssize_t bundle_encode_tail(const struct bundle *b, uint8_t *out, size_t cap);
+
+/*
+ * Bundle identity (DESIGN.md section 2): source EID, creation time, sequence,
+ * and for fragments offset and total ADU length, as a text key.
+ */
+int bundle_id(const struct bundle *b, char *out, size_t cap);
+
+/* "ipn:3.5", "dtn://a.dtn/src", "dtn:none".  Returns 0 or -EINVAL. */
+int eid_parse(struct eid *e, const char *text);
+/* Returns the length written (truncated like snprintf). */
+int eid_format(const struct eid *e, char *out, size_t cap);
+bool eid_equal(const struct eid *a, const struct eid *b);
+void eid_ipn(struct eid *e, uint64_t node, uint64_t service);
+
+/* CRC-16/X.25 and CRC-32C as RFC 9171 4.2.1 uses them. */
+uint16_t crc16_x25(const uint8_t *p, size_t n);
+uint32_t crc32c(const uint8_t *p, size_t n);
+
+#endif

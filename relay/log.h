@@ -1,0 +1,33 @@
+/*
+ * log.h - logging in the OpenBSD daemon shape: log_warn() appends
+ * strerror(errno), log_warnx() does not, fatal() logs and exits.  To stderr
+ * with -d (or before log_init), otherwise to syslog/the journal.
+ */
+#ifndef FIELDRELAY_LOG_H
+#define FIELDRELAY_LOG_H
+
+#include <stdbool.h>
+
+enum log_level { LOG_LVL_ERR = 0, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
+
+void log_init(bool to_stderr, const char *ident);
+void log_setlevel(int level);
+int log_getlevel(void);
+/* "error", "warn", "info", "debug" -> level, or -1. */
+int log_parse_level(const char *s);
+
+void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+/*
+ * Rate-limited warning for input from the air or from clients: at most a
+ * few lines per second per call site, then a count of what was suppressed.
+ */
+struct log_ratelimit { long long window; unsigned printed, suppressed; };
+void log_limited(struct log_ratelimit *rl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,43 @@
+/*
+ * service.h - the one priority enum and the well-known service numbers.
+ *
+ * Every bundle carries one priority class (in our private extension block,
+ * see bundle.h).  Queues on every link are ordered by it: a lower number
+ * always leaves first.  See DESIGN.md section 2.
+ */
+#ifndef FIELDRELAY_SERVICE_H
+#define FIELDRELAY_SERVICE_H
+
+enum prio {
+	PRIO_REALTIME = 0,	/* live voice frames: never stored, never retried */
+	PRIO_URGENT = 1,	/* alerts, evacuation orders (signed) */
+	PRIO_POSITION = 2,	/* position reports; newer supersedes queued older */
+	PRIO_VOICEMSG = 3,	/* a whole talk spurt as Ogg Opus */
+	PRIO_MESSAGE = 4,	/* text and small files from people */
+	PRIO_TELEMETRY = 5,	/* drone MAVLink summaries */
+	PRIO_BULK = 6,		/* SQLite changesets, photos */
+	PRIO_COUNT
+};
+
+/* Well-known ipn service numbers of a fieldrelay node. */
+enum service {
+	SVC_ADMIN = 0,		/* administrative records (status reports) */
+	SVC_VOICE = 1,
+	SVC_ALERT = 2,
+	SVC_POSITION = 3,
+	SVC_VOICEMSG = 4,
+	SVC_MESSAGE = 5,
+	SVC_TELEMETRY = 6,
+	SVC_SYNC = 7,
+	SVC_FILE = 8,
+	SVC_FIRST_USER = 64	/* services from here on are free for applications */
+};
+
+/* Short names used in config files, the CLI and logs ("urgent", "bulk"). */
+const char *prio_name(int prio);
+/* Parse a class name or number; returns the class or -1. */
+int prio_parse(const char *s);
+/* The default class of a service (message for unknown ones). */
+int service_default_prio(unsigned long long service);
+
+#endif

@@ -1,0 +1,134 @@
+/*
+ * store.h - the durable bundle store (DESIGN.md section 7).
+ *
+ * One SQLite database per node, WAL mode, synchronous=FULL.  A bundle counts
+ * as accepted only once its transaction has committed: writes go through a
+ * writer thread that groups many operations into one transaction (by size or
+ * a few milliseconds), so that the fsync never runs on the event loop.  When
+ * operations complete the writer thread signals an eventfd; the loop then
+ * calls store_dispatch(), which runs the completion callbacks on the loop
+ * thread.  Only then may anybody be told "accepted".
+ *
+ * Reads (store_next_local, store_read, store_queue, ...) run on the calling
+ * thread through a second connection; they are bounded and never fsync.
+ *
+ * Large payloads are streamed through sqlite3_blob in chunks, from a file
+ * descriptor on the way in and into a caller's buffer on the way out: a
+ * 16 MB bundle is never held whole in memory.
+ */
+#ifndef FIELDRELAY_STORE_H
+#define FIELDRELAY_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "service.h"
+
+struct store;
+
+struct store_options {
+	const char *path;		/* database file */
+	const char *vfs;		/* SQLite VFS name, NULL = default (tests: power cut) */
+	uint64_t quota;			/* bytes of database pages in use; 0 = no quota */
+	uint64_t reserve;		/* bytes kept back so deletes/commits work when full */
+	uint64_t class_reserve[PRIO_COUNT]; /* room only that class may use */
+	unsigned commit_ms;		/* group commit window, default 2 */
+	size_t commit_bytes;		/* commit early once this much is pending, default 1 MiB */
+};
+
+/* Bundle states in the store. */
+enum store_state {
+	STORE_QUEUED = 0,	/* waiting to be forwarded */
+	STORE_LOCAL = 1,	/* for a local service, waiting for an application */
+};
+
+/* A bundle to make durable.  store_put() copies what it needs. */
+struct store_put {
+	const char *id;			/* identity key from bundle_id(); dedup key */
+	const char *src;		/* source EID text */
+	const char *dst;		/* destination EID text */
+	uint64_t dst_node;		/* ipn node of dst, 0 for dtn: */
+	uint64_t dst_service;		/* ipn service of dst, 0 for dtn: */
+	int priority;			/* enum prio */
+	int state;			/* enum store_state */
+	uint64_t expires;		/* Unix ms when the lifetime ends */
+	const char *supersede;		/* NULL, or key: replaces a queued bundle with the same key */
+	const uint8_t *head;		/* encoded bytes before the payload */
+	size_t head_len;
+	const uint8_t *payload;		/* payload bytes in memory, or NULL ... */
+	int payload_fd;			/* ... read payload_len bytes from this fd (from offset 0); -1 if none */
+	uint64_t payload_len;
+	const uint8_t *tail;		/* encoded bytes after the payload */
+	size_t tail_len;
+};
+
+/*
+ * Completion of an asynchronous operation, run on the loop thread by
+ * store_dispatch().  result: 0 done; -EEXIST already seen (a duplicate: the
+ * bundle is, or was, in the store, so a retry may be acknowledged);
+ * -EDQUOT over quota or class reserve; -ENOSPC disk full; -EIO other
+ * database error; -ENOENT no such bundle.  rowid: the bundle's row.
+ */
+typedef void store_done_fn(void *arg, int result, int64_t rowid);
+
+struct store *store_open(const struct store_options *opt, char *err, size_t errlen);
+void store_free(struct store *s);	/* finishes queued operations first */
+
+/* The fd the loop polls; readable when completions are waiting. */
+int store_fd(const struct store *s);
+/* Run waiting completion callbacks.  Call when store_fd() is readable. */
+void store_dispatch(struct store *s);
+
+/* Asynchronous writes.  Return 0 if queued (done() will run), -errno if not. */
+int store_put(struct store *s, const struct store_put *p, store_done_fn *done, void *arg);
+int store_delete(struct store *s, int64_t rowid, store_done_fn *done, void *arg);
+/* Delete bundles and seen identities whose lifetime ended before now_ms. */
+int store_expire(struct store *s, uint64_t now_ms, store_done_fn *done, void *arg);
+/* Wait until everything queued so far is committed (tests, shutdown). */
+void store_flush(struct store *s);
+
+/* Persisted counters.  The boot counter is incremented by store_open(). */
+uint64_t store_boot_count(const struct store *s);
+/* Next creation sequence number: never repeats, across restarts too. */
+uint64_t store_next_seq(struct store *s);
+
+/* One stored bundle, as reads return it. */
+struct store_entry {
+	int64_t rowid;
+	char id[352];
+	char src[256], dst[256];
+	uint64_t dst_node, dst_service;
+	int priority, state;
+	uint64_t size;			/* head + payload + tail */
+	uint64_t head_len, payload_len;
+	uint64_t received;		/* Unix ms */
+	uint64_t expires;		/* Unix ms */
+};
+
+/* The oldest bundle in state LOCAL for a service with rowid > after.
+ * 0, -ENOENT if none, -EIO. */
+int store_next_local(struct store *s, uint64_t service, int64_t after, struct store_entry *e);
+int store_get(struct store *s, int64_t rowid, struct store_entry *e);
+/* Read len bytes of the stored bundle bytes at offset (head, payload, tail
+ * back to back).  Returns bytes read (short at the end) or -errno. */
+long store_read(struct store *s, int64_t rowid, uint64_t offset, void *buf, size_t len);
+
+struct store_stats {
+	uint64_t bundles, bytes;
+	uint64_t count[PRIO_COUNT], class_bytes[PRIO_COUNT];
+	uint64_t used;			/* bytes of pages in use */
+	uint64_t quota, reserve;
+	uint64_t seen;			/* identities remembered */
+	uint64_t boot;
+};
+int store_stats(struct store *s, struct store_stats *st);
+
+/* Queue summary by destination and class: fn is called per group. */
+typedef void store_queue_fn(void *arg, const char *dst, int priority, uint64_t count, uint64_t bytes);
+int store_queue(struct store *s, store_queue_fn *fn, void *arg);
+
+/* Human-readable text of a store result code. */
+const char *store_strerror(int result);
+
+#endif
