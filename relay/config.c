@@ -1,0 +1,459 @@
+/* config.c - INI configuration via libinih, see config.h. */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <ini.h>
+
+#include "bundle.h"
+#include "config.h"
+#include "log.h"
+
+struct parse {
+	struct config *cfg;
+	const char *file;
+	FILE *fp;
+	int line;			/* line being parsed */
+	char *err;
+	size_t errlen, errused;
+	int nerr;
+	bool seen_node_id;
+	bool seen_store_path, seen_socket;
+};
+
+static void
+perr(struct parse *p, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void
+perr(struct parse *p, int line, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	p->nerr++;
+	if (p->errused >= p->errlen || p->nerr > 20)
+		return;
+	if (line > 0)
+		n = snprintf(p->err + p->errused, p->errlen - p->errused, "%s:%d: ", p->file, line);
+	else
+		n = snprintf(p->err + p->errused, p->errlen - p->errused, "%s: ", p->file);
+	if (n > 0)
+		p->errused += (size_t)n;
+	if (p->errused >= p->errlen)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(p->err + p->errused, p->errlen - p->errused, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		p->errused += (size_t)n;
+	if (p->errused + 1 < p->errlen) {
+		p->err[p->errused++] = '\n';
+		p->err[p->errused] = '\0';
+	}
+}
+
+int
+config_parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	uint64_t mult = 1;
+
+	if (!isdigit((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -EINVAL;
+	if (*end != '\0') {
+		switch (toupper((unsigned char)*end)) {
+		case 'K': mult = 1ULL << 10; break;
+		case 'M': mult = 1ULL << 20; break;
+		case 'G': mult = 1ULL << 30; break;
+		case 'T': mult = 1ULL << 40; break;
+		default: return -EINVAL;
+		}
+		end++;
+		if (toupper((unsigned char)*end) == 'I')
+			end++;
+		if (toupper((unsigned char)*end) == 'B')
+			end++;
+		if (*end != '\0')
+			return -EINVAL;
+	}
+	if (v > UINT64_MAX / mult)
+		return -EINVAL;
+	*out = v * mult;
+	return 0;
+}
+
+int
+config_parse_duration(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	uint64_t mult = 1;
+
+	if (!isdigit((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -EINVAL;
+	if (*end != '\0') {
+		switch (*end) {
+		case 's': mult = 1; break;
+		case 'm': mult = 60; break;
+		case 'h': mult = 3600; break;
+		case 'd': mult = 86400; break;
+		default: return -EINVAL;
+		}
+		if (end[1] != '\0')
+			return -EINVAL;
+	}
+	if (v > UINT64_MAX / mult)
+		return -EINVAL;
+	*out = v * mult;
+	return 0;
+}
+
+static bool
+parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!isdigit((unsigned char)*s))
+		return false;
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno || *end != '\0' || v < min || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+static bool
+copy_str(struct parse *p, char *dst, size_t cap, const char *name, const char *value)
+{
+	if (*value == '\0') {
+		perr(p, p->line, "%s: empty value", name);
+		return false;
+	}
+	if (strlen(value) >= cap) {
+		perr(p, p->line, "%s: value too long (max %zu characters)", name, cap - 1);
+		return false;
+	}
+	strcpy(dst, value);
+	return true;
+}
+
+#define BAD(...) do { perr(p, p->line, __VA_ARGS__); return 1; } while (0)
+
+static int
+set_node(struct parse *p, const char *name, const char *value)
+{
+	struct config *c = p->cfg;
+	uint64_t v;
+
+	if (strcmp(name, "id") == 0) {
+		if (!parse_uint(value, 1, INT64_MAX, &v))
+			BAD("id: '%s' is not a node number (1 .. 2^63-1)", value);
+		c->node_id = v;
+		p->seen_node_id = true;
+	} else if (strcmp(name, "name") == 0) {
+		copy_str(p, c->name, sizeof(c->name), name, value);
+	} else if (strcmp(name, "data_dir") == 0) {
+		if (*value != '/')
+			BAD("data_dir: '%s' must be an absolute path", value);
+		copy_str(p, c->data_dir, sizeof(c->data_dir), name, value);
+	} else if (strcmp(name, "clock") == 0) {
+		if (strcmp(value, "auto") == 0)
+			c->clock = CLOCK_AUTO;
+		else if (strcmp(value, "trusted") == 0)
+			c->clock = CLOCK_TRUSTED;
+		else if (strcmp(value, "untrusted") == 0)
+			c->clock = CLOCK_UNTRUSTED;
+		else
+			BAD("clock: '%s' is not one of auto, trusted, untrusted", value);
+	} else if (strcmp(name, "user") == 0) {
+		copy_str(p, c->user, sizeof(c->user), name, value);
+	} else {
+		BAD("unknown key '%s' in [node]", name);
+	}
+	return 1;
+}
+
+static int
+set_store(struct parse *p, const char *name, const char *value)
+{
+	struct config *c = p->cfg;
+	uint64_t v;
+	int cls;
+
+	if (strcmp(name, "path") == 0) {
+		if (*value != '/')
+			BAD("path: '%s' must be an absolute path", value);
+		if (copy_str(p, c->store_path, sizeof(c->store_path), name, value))
+			p->seen_store_path = true;
+	} else if (strcmp(name, "quota") == 0) {
+		if (config_parse_size(value, &c->quota) < 0)
+			BAD("quota: '%s' is not a size (e.g. 512M, 2G, 0 = none)", value);
+	} else if (strcmp(name, "reserve") == 0) {
+		if (config_parse_size(value, &c->reserve) < 0)
+			BAD("reserve: '%s' is not a size (e.g. 4M)", value);
+	} else if (strncmp(name, "reserve_", 8) == 0) {
+		if ((cls = prio_parse(name + 8)) < 0 || strcmp(name + 8, prio_name(cls)) != 0)
+			BAD("unknown key '%s' in [store] (reserve_CLASS takes a class name: urgent, position, voicemsg, message, telemetry, bulk)", name);
+		if (config_parse_size(value, &c->class_reserve[cls]) < 0)
+			BAD("%s: '%s' is not a size (e.g. 8M)", name, value);
+	} else if (strcmp(name, "commit_ms") == 0) {
+		if (!parse_uint(value, 0, 1000, &v))
+			BAD("commit_ms: '%s' is not a number of milliseconds (0 .. 1000)", value);
+		c->commit_ms = (unsigned)v;
+	} else if (strcmp(name, "commit_bytes") == 0) {
+		if (config_parse_size(value, &v) < 0 || v < 4096)
+			BAD("commit_bytes: '%s' is not a size of at least 4K", value);
+		c->commit_bytes = v;
+	} else if (strcmp(name, "max_bundle_size") == 0) {
+		if (config_parse_size(value, &v) < 0 || v < 1024 || v > 16u << 20)
+			BAD("max_bundle_size: '%s' must be a size between 1K and 16M", value);
+		c->max_bundle_size = v;
+	} else if (strcmp(name, "expire_interval") == 0) {
+		if (config_parse_duration(value, &v) < 0 || v < 1 || v > 86400)
+			BAD("expire_interval: '%s' must be a duration between 1s and 1d", value);
+		c->expire_interval = (unsigned)v;
+	} else {
+		BAD("unknown key '%s' in [store]", name);
+	}
+	return 1;
+}
+
+static int
+set_bundle(struct parse *p, const char *name, const char *value)
+{
+	struct config *c = p->cfg;
+	uint64_t v;
+
+	if (strcmp(name, "default_lifetime") == 0) {
+		if (config_parse_duration(value, &v) < 0 || v < 1 || v > 365 * 86400)
+			BAD("default_lifetime: '%s' must be a duration between 1s and 365d (e.g. 90s, 30m, 24h, 7d)", value);
+		c->default_lifetime = v;
+	} else if (strcmp(name, "hop_limit") == 0) {
+		if (!parse_uint(value, 1, 255, &v))
+			BAD("hop_limit: '%s' is not a number between 1 and 255", value);
+		c->hop_limit = v;
+	} else if (strcmp(name, "crc") == 0) {
+		if (strcmp(value, "crc32c") == 0)
+			c->crc_type = CRC_32C;
+		else if (strcmp(value, "crc16") == 0)
+			c->crc_type = CRC_16;
+		else
+			BAD("crc: '%s' is not one of crc32c, crc16", value);
+	} else {
+		BAD("unknown key '%s' in [bundle]", name);
+	}
+	return 1;
+}
+
+static int
+set_control(struct parse *p, const char *name, const char *value)
+{
+	struct config *c = p->cfg;
+	uint64_t v;
+
+	if (strcmp(name, "socket") == 0) {
+		if (*value != '/')
+			BAD("socket: '%s' must be an absolute path", value);
+		if (strlen(value) >= 108)
+			BAD("socket: path too long for a UNIX socket (max 107 characters)");
+		if (copy_str(p, c->socket_path, sizeof(c->socket_path), name, value))
+			p->seen_socket = true;
+	} else if (strcmp(name, "mode") == 0) {
+		char *end;
+
+		errno = 0;
+		v = strtoull(value, &end, 8);
+		if (errno || *end != '\0' || *value == '\0' || v > 0777)
+			BAD("mode: '%s' is not an octal file mode (e.g. 0660)", value);
+		c->socket_mode = (mode_t)v;
+	} else if (strcmp(name, "group") == 0) {
+		copy_str(p, c->socket_group, sizeof(c->socket_group), name, value);
+	} else {
+		BAD("unknown key '%s' in [control]", name);
+	}
+	return 1;
+}
+
+static int
+set_log(struct parse *p, const char *name, const char *value)
+{
+	int lvl;
+
+	if (strcmp(name, "level") == 0) {
+		if ((lvl = log_parse_level(value)) < 0)
+			BAD("level: '%s' is not one of error, warn, info, debug", value);
+		p->cfg->log_level = lvl;
+	} else {
+		BAD("unknown key '%s' in [log]", name);
+	}
+	return 1;
+}
+
+/* libinih calls this per key; returning 1 keeps it going so we see every error. */
+static int
+on_key(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse *p = user;
+
+	if (name == NULL)	/* a section header alone */
+		return 1;
+	if (strcmp(section, "node") == 0)
+		return set_node(p, name, value);
+	if (strcmp(section, "store") == 0)
+		return set_store(p, name, value);
+	if (strcmp(section, "bundle") == 0)
+		return set_bundle(p, name, value);
+	if (strcmp(section, "control") == 0)
+		return set_control(p, name, value);
+	if (strcmp(section, "log") == 0)
+		return set_log(p, name, value);
+	if (*section == '\0')
+		BAD("key '%s' outside any section (expected [node], [store], [bundle], [control] or [log] first)", name);
+	BAD("unknown section [%s]", section);
+}
+
+/* Reader for ini_parse_stream: one line per call, so we know the line number. */
+static char *
+read_line(char *buf, int size, void *stream)
+{
+	struct parse *p = stream;
+	char *r = fgets(buf, size, p->fp);
+
+	if (r != NULL)
+		p->line++;
+	return r;
+}
+
+static void
+set_defaults(struct config *c)
+{
+	memset(c, 0, sizeof(*c));
+	if (gethostname(c->name, sizeof(c->name) - 1) != 0)
+		strcpy(c->name, "fieldrelay");
+	strcpy(c->data_dir, "/var/lib/fieldrelay");
+	c->clock = CLOCK_AUTO;
+	c->reserve = 1u << 20;
+	c->commit_ms = 2;
+	c->commit_bytes = 1u << 20;
+	c->max_bundle_size = 16u << 20;
+	c->expire_interval = 10;
+	c->default_lifetime = 86400;
+	c->hop_limit = 32;
+	c->crc_type = CRC_32C;
+	c->socket_mode = 0660;
+	c->log_level = LOG_LVL_INFO;
+}
+
+int
+config_load(const char *path, struct config *cfg, char *err, size_t errlen)
+{
+	struct parse p = { .cfg = cfg, .file = path, .err = err, .errlen = errlen };
+	uint64_t reserved = 0;
+	int r;
+
+	if (errlen)
+		err[0] = '\0';
+	set_defaults(cfg);
+	if (strlen(path) >= sizeof(cfg->path)) {
+		snprintf(err, errlen, "%s: path too long\n", path);
+		return -ENAMETOOLONG;
+	}
+	strcpy(cfg->path, path);
+	if ((p.fp = fopen(path, "r")) == NULL) {
+		r = -errno;
+		snprintf(err, errlen, "%s: cannot open: %s\n", path, strerror(errno));
+		return r;
+	}
+	r = ini_parse_stream(read_line, &p, on_key, &p);
+	fclose(p.fp);
+	if (r > 0 && r != p.line)	/* a syntax error libinih found itself */
+		perr(&p, r, "syntax error (expected [section] or key = value)");
+	else if (r > 0 && p.nerr == 0)
+		perr(&p, r, "syntax error (expected [section] or key = value)");
+	else if (r < 0)
+		perr(&p, 0, "cannot parse (out of memory)");
+
+	if (!p.seen_node_id)
+		perr(&p, 0, "[node] id is required (this node's ipn number, e.g. id = 12)");
+	if (!p.seen_store_path)
+		snprintf(cfg->store_path, sizeof(cfg->store_path), "%s/bundles.db", cfg->data_dir);
+	if (!p.seen_socket) {
+		if (strlen(cfg->data_dir) + sizeof("/control.sock") > sizeof(cfg->socket_path)) {
+			perr(&p, 0, "data_dir %s is too long for the control socket in it; set [control] socket", cfg->data_dir);
+		} else {
+			strcpy(cfg->socket_path, cfg->data_dir);
+			strcat(cfg->socket_path, "/control.sock");
+		}
+	}
+	for (int i = 0; i < PRIO_COUNT; i++)
+		reserved += cfg->class_reserve[i];
+	if (cfg->quota && cfg->reserve + reserved >= cfg->quota)
+		perr(&p, 0, "[store] reserve plus the class reserves (%" PRIu64 " bytes) leave nothing of quota (%" PRIu64 " bytes)",
+		    cfg->reserve + reserved, cfg->quota);
+	return p.nerr ? -EINVAL : 0;
+}
+
+/* Append "what\n" to out. */
+static void
+note(char *out, size_t outlen, const char *what, bool reloadable)
+{
+	size_t used = strlen(out);
+
+	if (used < outlen)
+		snprintf(out + used, outlen - used, "%s %s\n", what,
+		    reloadable ? "changed: applied" : "changed: needs a restart");
+}
+
+bool
+config_reloadable(const struct config *o, const struct config *n, char *out, size_t outlen)
+{
+	bool ok = true;
+
+	if (outlen)
+		out[0] = '\0';
+#define CMP(field, label) \
+	if (memcmp(&o->field, &n->field, sizeof(o->field)) != 0) { \
+		note(out, outlen, label, false); \
+		ok = false; \
+	}
+	CMP(node_id, "[node] id");
+	CMP(name, "[node] name");
+	CMP(data_dir, "[node] data_dir");
+	CMP(clock, "[node] clock");
+	CMP(user, "[node] user");
+	CMP(store_path, "[store] path");
+	CMP(quota, "[store] quota");
+	CMP(reserve, "[store] reserve");
+	CMP(class_reserve, "[store] reserve_*");
+	CMP(commit_ms, "[store] commit_ms");
+	CMP(commit_bytes, "[store] commit_bytes");
+	CMP(max_bundle_size, "[store] max_bundle_size");
+	CMP(expire_interval, "[store] expire_interval");
+	CMP(default_lifetime, "[bundle] default_lifetime");
+	CMP(hop_limit, "[bundle] hop_limit");
+	CMP(crc_type, "[bundle] crc");
+	CMP(socket_path, "[control] socket");
+	CMP(socket_mode, "[control] mode");
+	CMP(socket_group, "[control] group");
+#undef CMP
+	if (o->log_level != n->log_level)
+		note(out, outlen, "[log] level", true);
+	return ok;
+}

@@ -1,0 +1,70 @@
+/*
+ * config.h - the daemon's INI configuration, parsed once with libinih into an
+ * immutable struct.  Unknown sections, unknown keys and bad values are errors
+ * reported as "file:line: message".  Every key is documented in
+ * the example configs (configs/) and in the README's table.
+ */
+#ifndef FIELDRELAY_CONFIG_H
+#define FIELDRELAY_CONFIG_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "service.h"
+
+enum clock_mode { CLOCK_AUTO = 0, CLOCK_TRUSTED, CLOCK_UNTRUSTED };
+
+struct config {
+	char path[PATH_MAX];		/* the file it came from */
+
+	/* [node] */
+	uint64_t node_id;		/* ipn node number, required */
+	char name[64];
+	char data_dir[PATH_MAX - 64];
+	int clock;			/* enum clock_mode */
+	char user[64];			/* drop root to this user after start-up, "" = stay */
+
+	/* [store] */
+	char store_path[PATH_MAX];
+	uint64_t quota, reserve;
+	uint64_t class_reserve[PRIO_COUNT];
+	unsigned commit_ms;
+	uint64_t commit_bytes;
+	uint64_t max_bundle_size;
+	unsigned expire_interval;	/* s */
+
+	/* [bundle] */
+	uint64_t default_lifetime;	/* s */
+	uint64_t hop_limit;
+	int crc_type;			/* enum crc_type */
+
+	/* [control] */
+	char socket_path[108];		/* sun_path size */
+	mode_t socket_mode;
+	char socket_group[64];
+
+	/* [log] */
+	int log_level;
+};
+
+/*
+ * Parse path into *cfg.  Returns 0, or -EINVAL with every error found as
+ * "file:line: message" lines in err (-errno if the file cannot be read).
+ */
+int config_load(const char *path, struct config *cfg, char *err, size_t errlen);
+
+/*
+ * Compare two configs: apply nothing, but list in out the keys that differ
+ * and whether each can change without a restart.  Returns true if every
+ * difference is reloadable.
+ */
+bool config_reloadable(const struct config *old, const struct config *new, char *out, size_t outlen);
+
+/* "16M" -> bytes; "2h" -> seconds.  0 or -EINVAL. */
+int config_parse_size(const char *s, uint64_t *out);
+int config_parse_duration(const char *s, uint64_t *out);
+
+#endif

@@ -1,0 +1,870 @@
+/* control.c - the control socket, see control.h for the protocol. */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "control.h"
+#include "version.h"
+#include "log.h"
+#include "loop.h"
+#include "node.h"
+
+#define INLINE_BODY_MAX		(64u << 10)	/* larger bodies are spooled to a file */
+#define OUT_HIGH_WATER		(1u << 20)	/* stop reading requests above this */
+#define STREAM_CHUNK		(64u << 10)
+#define DELIVERY_WINDOW		32		/* unacked deliveries per connection */
+
+struct conn {
+	LIST_ENTRY(conn) entry;
+	struct control *ctl;
+	int fd;
+	unsigned refs;			/* store callbacks still to come */
+	bool closed;			/* fd gone; free when refs reach 0 */
+
+	uint8_t *in;			/* unparsed input */
+	size_t in_len, in_cap;
+
+	json_t *body_req;		/* request whose body is arriving */
+	uint64_t body_len, body_got;
+	uint8_t *body_mem;
+	int body_fd;			/* spool file for large bodies */
+	int body_err;			/* refuse once the body is read */
+
+	uint8_t *out;			/* output not yet written */
+	size_t out_len, out_off, out_cap;
+
+	/* A recv/watch stream. */
+	bool receiving;
+	uint64_t service;
+	int64_t cursor;			/* last rowid handed out */
+	uint64_t wanted;		/* bundles still wanted, 0 = forever */
+	bool wait;
+	unsigned unacked;
+	int64_t stream_rowid;		/* body being streamed out */
+	uint64_t stream_off, stream_left;
+};
+
+struct control {
+	struct node *node;
+	struct loop *loop;
+	int fd;
+	char path[108];
+	bool quiesced;
+	LIST_HEAD(, conn) conns;
+	struct log_ratelimit rl;
+};
+
+static void conn_io(struct loop *l, int fd, uint32_t events, void *arg);
+static void conn_pump(struct conn *c);
+static void conn_parse(struct conn *c);
+
+static void
+conn_unref(struct conn *c)
+{
+	if (--c->refs == 0 && c->closed) {
+		free(c->in);
+		free(c->out);
+		free(c);
+	}
+}
+
+static void
+conn_close(struct conn *c)
+{
+	if (c->closed)
+		return;
+	loop_del_fd(c->ctl->loop, c->fd);
+	close(c->fd);
+	if (c->body_fd >= 0)
+		close(c->body_fd);
+	json_decref(c->body_req);
+	free(c->body_mem);
+	c->body_req = NULL;
+	c->body_mem = NULL;
+	c->body_fd = -1;
+	LIST_REMOVE(c, entry);
+	c->closed = true;
+	conn_unref(c);		/* the reference the open fd held */
+}
+
+static size_t
+conn_backlog(const struct conn *c)
+{
+	return c->out_len - c->out_off;
+}
+
+static int
+out_reserve(struct conn *c, size_t n)
+{
+	uint8_t *p;
+	size_t cap;
+
+	if (c->out_off > 0 && c->out_off == c->out_len)
+		c->out_off = c->out_len = 0;
+	if (c->out_len + n <= c->out_cap)
+		return 0;
+	if (c->out_off > 0) {	/* slide down first */
+		memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
+		c->out_len -= c->out_off;
+		c->out_off = 0;
+		if (c->out_len + n <= c->out_cap)
+			return 0;
+	}
+	cap = c->out_cap ? c->out_cap : 4096;
+	while (cap < c->out_len + n)
+		cap *= 2;
+	if ((p = realloc(c->out, cap)) == NULL)
+		return -ENOMEM;
+	c->out = p;
+	c->out_cap = cap;
+	return 0;
+}
+
+/* Queue one message (and steal the reference to msg). */
+static void
+conn_send(struct conn *c, json_t *msg)
+{
+	char *s;
+	size_t n;
+
+	if (c->closed || msg == NULL) {
+		json_decref(msg);
+		return;
+	}
+	s = json_dumps(msg, JSON_COMPACT);
+	json_decref(msg);
+	if (s == NULL || (n = strlen(s)) > CONTROL_MAX_MSG || out_reserve(c, n + 4) < 0) {
+		free(s);
+		conn_close(c);
+		return;
+	}
+	c->out[c->out_len++] = (uint8_t)(n >> 24);
+	c->out[c->out_len++] = (uint8_t)(n >> 16);
+	c->out[c->out_len++] = (uint8_t)(n >> 8);
+	c->out[c->out_len++] = (uint8_t)n;
+	memcpy(c->out + c->out_len, s, n);
+	c->out_len += n;
+	free(s);
+}
+
+static void
+conn_error(struct conn *c, json_t *tag, const char *code, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void
+conn_error(struct conn *c, json_t *tag, const char *code, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	json_t *o;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	o = json_pack("{s:b, s:s, s:s}", "ok", 0, "code", code, "error", msg);
+	if (tag)
+		json_object_set(o, "tag", tag);
+	conn_send(c, o);
+}
+
+static const char *
+result_code(int r)
+{
+	switch (r) {
+	case -EDQUOT:	return "quota";
+	case -ENOSPC:	return "disk-full";
+	case -EMSGSIZE:	return "too-big";
+	case -EINVAL:	return "bad-request";
+	default:	return "io";
+	}
+}
+
+/* Write what the socket takes; keep EPOLLOUT armed only while output waits. */
+static void
+conn_flush(struct conn *c)
+{
+	ssize_t w;
+
+	while (!c->closed && conn_backlog(c) > 0) {
+		w = send(c->fd, c->out + c->out_off, conn_backlog(c), MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				break;
+			conn_close(c);
+			return;
+		}
+		c->out_off += (size_t)w;
+	}
+	if (c->closed)
+		return;
+	loop_mod_fd(c->ctl->loop, c->fd, EPOLLIN | (conn_backlog(c) ? EPOLLOUT : 0));
+}
+
+/* ---- status, queue, config-check ---- */
+
+static json_t *
+class_array(const uint64_t *count, const uint64_t *bytes)
+{
+	json_t *a = json_array();
+
+	for (int i = 0; i < PRIO_COUNT; i++)
+		json_array_append_new(a, json_pack("{s:s, s:i, s:I, s:I}", "class", prio_name(i),
+		    "priority", i, "count", (json_int_t)count[i], "bytes", (json_int_t)bytes[i]));
+	return a;
+}
+
+static void
+op_status(struct conn *c, json_t *tag)
+{
+	const struct config *cfg = node_config(c->ctl->node);
+	struct store_stats st;
+	json_t *o;
+	int r;
+
+	if ((r = store_stats(node_store(c->ctl->node), &st)) < 0) {
+		conn_error(c, tag, "io", "cannot read the store: %s", store_strerror(r));
+		return;
+	}
+	o = json_pack("{s:b, s:s, s:I, s:s, s:I, s:I, s:b, s:i, s:{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:o}}",
+	    "ok", 1,
+	    "version", FIELDRELAY_VERSION,
+	    "node", (json_int_t)cfg->node_id,
+	    "name", cfg->name,
+	    "uptime", (json_int_t)((loop_now() - node_started(c->ctl->node)) / 1000),
+	    "boot", (json_int_t)st.boot,
+	    "clock_trusted", node_clock_trusted(c->ctl->node),
+	    "pid", (int)getpid(),
+	    "store",
+	    "path", cfg->store_path,
+	    "bundles", (json_int_t)st.bundles,
+	    "bytes", (json_int_t)st.bytes,
+	    "used", (json_int_t)st.used,
+	    "quota", (json_int_t)st.quota,
+	    "reserve", (json_int_t)st.reserve,
+	    "seen", (json_int_t)st.seen,
+	    "classes", class_array(st.count, st.class_bytes));
+	if (tag)
+		json_object_set(o, "tag", tag);
+	conn_send(c, o);
+}
+
+static void
+queue_row(void *arg, const char *dst, int priority, uint64_t count, uint64_t bytes)
+{
+	json_array_append_new(arg, json_pack("{s:s, s:s, s:i, s:I, s:I}", "dst", dst,
+	    "class", prio_name(priority), "priority", priority,
+	    "count", (json_int_t)count, "bytes", (json_int_t)bytes));
+}
+
+static void
+op_queue(struct conn *c, json_t *tag)
+{
+	struct store_stats st;
+	json_t *rows = json_array(), *o;
+	int r;
+
+	if ((r = store_stats(node_store(c->ctl->node), &st)) < 0 ||
+	    (r = store_queue(node_store(c->ctl->node), queue_row, rows)) < 0) {
+		json_decref(rows);
+		conn_error(c, tag, "io", "cannot read the store: %s", store_strerror(r));
+		return;
+	}
+	o = json_pack("{s:b, s:I, s:I, s:o, s:o}", "ok", 1,
+	    "bundles", (json_int_t)st.bundles, "bytes", (json_int_t)st.bytes,
+	    "classes", class_array(st.count, st.class_bytes), "destinations", rows);
+	if (tag)
+		json_object_set(o, "tag", tag);
+	conn_send(c, o);
+}
+
+static void
+op_config_check(struct conn *c, json_t *tag)
+{
+	const struct config *cur = node_config(c->ctl->node);
+	static struct config fresh;	/* big: keep it off the stack */
+	char err[4096], changes[2048] = "";
+	json_t *o;
+	int r;
+
+	r = config_load(cur->path, &fresh, err, sizeof(err));
+	if (r == 0)
+		config_reloadable(cur, &fresh, changes, sizeof(changes));
+	o = json_pack("{s:b, s:s, s:s, s:s}", "ok", r == 0, "path", cur->path,
+	    "errors", r == 0 ? "" : err, "changes", changes);
+	if (tag)
+		json_object_set(o, "tag", tag);
+	conn_send(c, o);
+}
+
+/* ---- send ---- */
+
+struct send_req {
+	struct conn *conn;
+	json_t *tag;
+};
+
+static void
+send_done(void *arg, int result, const char *id)
+{
+	struct send_req *sr = arg;
+	struct conn *c = sr->conn;
+	json_t *o;
+
+	if (result == 0 || result == -EEXIST) {
+		o = json_pack("{s:b, s:s}", "ok", 1, "id", id);
+		if (sr->tag)
+			json_object_set(o, "tag", sr->tag);
+		conn_send(c, o);
+	} else {
+		conn_error(c, sr->tag, result_code(result), "bundle not accepted: %s",
+		    store_strerror(result));
+	}
+	json_decref(sr->tag);
+	free(sr);
+	if (!c->closed) {
+		conn_flush(c);
+		conn_parse(c);	/* we may have stopped reading at the high-water mark */
+	}
+	conn_unref(c);
+}
+
+/* The request and its body are complete: make a bundle of them. */
+static void
+send_finish(struct conn *c, json_t *req, const uint8_t *mem, int fd, uint64_t len)
+{
+	const struct config *cfg = node_config(c->ctl->node);
+	struct node_send s = { .payload = mem, .payload_fd = fd, .payload_len = len, .priority = -1 };
+	json_t *tag = json_object_get(req, "tag");
+	const char *dst = json_string_value(json_object_get(req, "dst"));
+	const char *prio = json_string_value(json_object_get(req, "priority"));
+	json_t *v;
+	struct send_req *sr;
+	int r;
+
+	if (dst == NULL) {
+		conn_error(c, tag, "bad-request", "send needs \"dst\"");
+		return;
+	}
+	if (eid_parse(&s.dst, dst) < 0) {
+		conn_error(c, tag, "bad-eid", "'%s' is not an endpoint ID (ipn:NODE.SERVICE or dtn://...)", dst);
+		return;
+	}
+	if (prio && (s.priority = prio_parse(prio)) < 0) {
+		conn_error(c, tag, "bad-request", "'%s' is not a priority class", prio);
+		return;
+	}
+	if ((v = json_object_get(req, "service")) && (!json_is_integer(v) || json_integer_value(v) < 0)) {
+		conn_error(c, tag, "bad-request", "\"service\" must be a non-negative integer");
+		return;
+	}
+	s.src_service = v ? (uint64_t)json_integer_value(v) :
+	    (s.dst.scheme == EID_IPN ? s.dst.service : SVC_MESSAGE);
+	if ((v = json_object_get(req, "lifetime")) &&
+	    (!json_is_integer(v) || json_integer_value(v) <= 0 || json_integer_value(v) > 365 * 86400)) {
+		conn_error(c, tag, "bad-request", "\"lifetime\" must be 1 .. 31536000 seconds");
+		return;
+	}
+	s.lifetime = v ? (uint64_t)json_integer_value(v) : 0;
+	s.report_delivery = json_is_true(json_object_get(req, "report"));
+	if (len > cfg->max_bundle_size) {
+		conn_error(c, tag, "too-big", "payload of %" PRIu64 " bytes is over the limit of %" PRIu64 " bytes",
+		    len, cfg->max_bundle_size);
+		return;
+	}
+	if ((sr = calloc(1, sizeof(*sr))) == NULL) {
+		conn_error(c, tag, "io", "out of memory");
+		return;
+	}
+	sr->conn = c;
+	sr->tag = json_incref(tag);
+	c->refs++;
+	if ((r = node_send(c->ctl->node, &s, send_done, sr)) < 0) {
+		c->refs--;
+		json_decref(sr->tag);
+		free(sr);
+		if (r == -EMSGSIZE)
+			conn_error(c, tag, "too-big", "payload too big");
+		else if (r == -EINVAL)
+			conn_error(c, tag, "bad-request", "that bundle cannot be stored (realtime class is for live voice only)");
+		else
+			conn_error(c, tag, "io", "cannot queue the bundle: %s", strerror(-r));
+	}
+}
+
+/* A send request announced a body of len bytes: get ready to take it. */
+static void
+body_begin(struct conn *c, json_t *req, uint64_t len)
+{
+	const struct config *cfg = node_config(c->ctl->node);
+
+	c->body_req = json_incref(req);
+	c->body_len = len;
+	c->body_got = 0;
+	c->body_err = 0;
+	if (len > cfg->max_bundle_size) {
+		c->body_err = -EMSGSIZE;	/* read and drop it, then say why */
+	} else if (len <= INLINE_BODY_MAX) {
+		if ((c->body_mem = malloc(len ? len : 1)) == NULL)
+			c->body_err = -ENOMEM;
+	} else {
+		/* Spool to an unnamed file next to the store, never whole in memory. */
+		c->body_fd = open(cfg->data_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+		if (c->body_fd < 0)
+			c->body_err = -errno;
+	}
+}
+
+static void
+body_end(struct conn *c)
+{
+	json_t *req = c->body_req;
+	json_t *tag = json_object_get(req, "tag");
+	const struct config *cfg = node_config(c->ctl->node);
+
+	if (c->body_err == -EMSGSIZE)
+		conn_error(c, tag, "too-big", "payload of %" PRIu64 " bytes is over the limit of %" PRIu64 " bytes",
+		    c->body_len, cfg->max_bundle_size);
+	else if (c->body_err == -ENOSPC || c->body_err == -EDQUOT)
+		conn_error(c, tag, "disk-full", "cannot spool the payload: %s", strerror(-c->body_err));
+	else if (c->body_err)
+		conn_error(c, tag, "io", "cannot take the payload: %s", strerror(-c->body_err));
+	else
+		send_finish(c, req, c->body_mem, c->body_fd, c->body_len);
+	if (c->body_fd >= 0)
+		close(c->body_fd);
+	free(c->body_mem);
+	json_decref(req);
+	c->body_req = NULL;
+	c->body_mem = NULL;
+	c->body_fd = -1;
+}
+
+/* Take up to n body bytes from p; returns how many were used. */
+static size_t
+body_take(struct conn *c, const uint8_t *p, size_t n)
+{
+	uint64_t left = c->body_len - c->body_got;
+
+	if (n > left)
+		n = (size_t)left;
+	if (c->body_err == 0) {
+		if (c->body_mem) {
+			memcpy(c->body_mem + c->body_got, p, n);
+		} else if (c->body_fd >= 0) {
+			ssize_t w = pwrite(c->body_fd, p, n, (off_t)c->body_got);
+
+			if (w != (ssize_t)n)
+				c->body_err = w < 0 ? -errno : -ENOSPC;
+		}
+	}
+	c->body_got += n;
+	if (c->body_got == c->body_len)
+		body_end(c);
+	return n;
+}
+
+/* ---- recv / watch ---- */
+
+static void
+ack_done(void *arg, int result, int64_t rowid)
+{
+	struct conn *c = arg;
+
+	if (result < 0 && result != -ENOENT)
+		log_warnx("control: cannot delete delivered bundle %" PRId64 ": %s", rowid,
+		    store_strerror(result));
+	conn_unref(c);
+}
+
+/* Hand out bundles while the window, the wish and the socket allow. */
+static void
+conn_pump(struct conn *c)
+{
+	struct store *st = node_store(c->ctl->node);
+	uint8_t chunk[STREAM_CHUNK];
+	struct store_entry e;
+	json_t *o;
+	long n;
+	int r;
+
+	while (!c->closed && c->receiving && conn_backlog(c) < OUT_HIGH_WATER) {
+		if (c->stream_left > 0) {
+			size_t want = c->stream_left < sizeof(chunk) ? (size_t)c->stream_left : sizeof(chunk);
+
+			n = store_read(st, c->stream_rowid, c->stream_off, chunk, want);
+			if (n <= 0 || out_reserve(c, (size_t)n) < 0) {
+				/* The bundle vanished mid-stream (expired): the client sees a short body. */
+				log_warnx("control: cannot stream bundle %" PRId64 ": %s", c->stream_rowid,
+				    n < 0 ? strerror((int)-n) : "short read");
+				conn_close(c);
+				return;
+			}
+			memcpy(c->out + c->out_len, chunk, (size_t)n);
+			c->out_len += (size_t)n;
+			c->stream_off += (uint64_t)n;
+			c->stream_left -= (uint64_t)n;
+			continue;
+		}
+		if (c->unacked >= DELIVERY_WINDOW)
+			break;
+		if (c->wanted == 1 && c->unacked > 0)
+			break;	/* the last one wanted is out: wait for its ack */
+		r = store_next_local(st, c->service, c->cursor, &e);
+		if (r == -ENOENT) {
+			if (!c->wait && c->unacked == 0) {
+				conn_send(c, json_pack("{s:s, s:b}", "event", "end", "ok", 1));
+				c->receiving = false;
+			}
+			break;
+		}
+		if (r < 0) {
+			conn_error(c, NULL, "io", "cannot read the store: %s", store_strerror(r));
+			c->receiving = false;
+			break;
+		}
+		c->cursor = e.rowid;
+		c->unacked++;
+		o = json_pack("{s:s, s:I, s:s, s:s, s:s, s:s, s:I, s:I}", "event", "bundle",
+		    "rowid", (json_int_t)e.rowid, "id", e.id, "src", e.src, "dst", e.dst,
+		    "class", prio_name(e.priority), "received", (json_int_t)e.received,
+		    "body", (json_int_t)e.payload_len);
+		conn_send(c, o);
+		c->stream_rowid = e.rowid;
+		c->stream_off = e.head_len;
+		c->stream_left = e.payload_len;
+	}
+	if (!c->closed)
+		conn_flush(c);
+}
+
+static void
+op_recv(struct conn *c, json_t *req, json_t *tag)
+{
+	json_t *svc = json_object_get(req, "service");
+	json_t *count = json_object_get(req, "count");
+
+	if (c->receiving) {
+		conn_error(c, tag, "bad-request", "this connection is already receiving");
+		return;
+	}
+	if (!json_is_integer(svc) || json_integer_value(svc) < 0) {
+		conn_error(c, tag, "bad-request", "recv needs \"service\", a non-negative integer");
+		return;
+	}
+	if (count && (!json_is_integer(count) || json_integer_value(count) < 0)) {
+		conn_error(c, tag, "bad-request", "\"count\" must be a non-negative integer");
+		return;
+	}
+	c->receiving = true;
+	c->service = (uint64_t)json_integer_value(svc);
+	c->wanted = count ? (uint64_t)json_integer_value(count) : 0;
+	c->wait = c->wanted == 0 || json_is_true(json_object_get(req, "wait"));
+	c->cursor = 0;
+	c->unacked = 0;
+	conn_pump(c);
+}
+
+static void
+op_ack(struct conn *c, json_t *req, json_t *tag)
+{
+	json_t *v = json_object_get(req, "rowid");
+
+	if (!c->receiving || !json_is_integer(v) || c->unacked == 0 ||
+	    json_integer_value(v) > c->cursor) {
+		conn_error(c, tag, "bad-request", "ack of a bundle that was not handed out");
+		return;
+	}
+	c->refs++;
+	if (store_delete(node_store(c->ctl->node), json_integer_value(v), ack_done, c) < 0)
+		c->refs--;
+	c->unacked--;
+	if (c->wanted > 0 && --c->wanted == 0) {
+		conn_send(c, json_pack("{s:s, s:b}", "event", "end", "ok", 1));
+		c->receiving = false;
+	}
+	conn_pump(c);
+}
+
+/* A local bundle became durable: wake the readers of its service. */
+static void
+control_local(void *arg, uint64_t service)
+{
+	struct control *ctl = arg;
+	struct conn *c, *next;
+
+	for (c = LIST_FIRST(&ctl->conns); c != NULL; c = next) {
+		next = LIST_NEXT(c, entry);
+		if (c->receiving && c->service == service) {
+			c->refs++;
+			conn_pump(c);
+			next = c->closed ? next : LIST_NEXT(c, entry);
+			conn_unref(c);
+		}
+	}
+}
+
+/* ---- framing ---- */
+
+static void
+conn_request(struct conn *c, json_t *req)
+{
+	json_t *tag = json_object_get(req, "tag");
+	const char *op = json_string_value(json_object_get(req, "op"));
+	json_t *body = json_object_get(req, "body");
+
+	if (body && (!json_is_integer(body) || json_integer_value(body) < 0)) {
+		conn_error(c, tag, "bad-request", "\"body\" must be a byte count");
+		conn_close(c);	/* we cannot find the next message boundary */
+		return;
+	}
+	if (body && (op == NULL || strcmp(op, "send") != 0)) {
+		conn_error(c, tag, "bad-request", "only send takes a body");
+		conn_close(c);
+		return;
+	}
+	if (op == NULL) {
+		conn_error(c, tag, "bad-request", "request without \"op\"");
+	} else if (c->ctl->quiesced) {
+		conn_error(c, tag, "shutting-down", "the daemon is shutting down");
+		if (body)
+			conn_close(c);
+	} else if (strcmp(op, "send") == 0) {
+		body_begin(c, req, body ? (uint64_t)json_integer_value(body) : 0);
+		if (c->body_len == 0)
+			body_end(c);
+	} else if (strcmp(op, "status") == 0) {
+		op_status(c, tag);
+	} else if (strcmp(op, "queue") == 0) {
+		op_queue(c, tag);
+	} else if (strcmp(op, "recv") == 0) {
+		op_recv(c, req, tag);
+	} else if (strcmp(op, "ack") == 0) {
+		op_ack(c, req, tag);
+	} else if (strcmp(op, "config-check") == 0) {
+		op_config_check(c, tag);
+	} else {
+		conn_error(c, tag, "bad-request", "unknown op '%s'", op);
+	}
+}
+
+/* Consume whole messages (and bodies) from the input buffer. */
+static void
+conn_parse(struct conn *c)
+{
+	size_t off = 0;
+
+	while (!c->closed && off < c->in_len) {
+		if (c->body_req) {
+			off += body_take(c, c->in + off, c->in_len - off);
+			continue;
+		}
+		/* Backpressure: a client that does not read its answers waits. */
+		if (conn_backlog(c) >= OUT_HIGH_WATER)
+			break;
+		if (c->in_len - off < 4)
+			break;
+		uint32_t n = (uint32_t)c->in[off] << 24 | (uint32_t)c->in[off + 1] << 16 |
+		    (uint32_t)c->in[off + 2] << 8 | c->in[off + 3];
+		if (n == 0 || n > CONTROL_MAX_MSG) {
+			log_limited(&c->ctl->rl, "control: message of %u bytes, closing the connection", n);
+			conn_close(c);
+			return;
+		}
+		if (c->in_len - off - 4 < n)
+			break;
+		json_error_t je;
+		json_t *req = json_loadb((const char *)c->in + off + 4, n, 0, &je);
+		off += 4 + n;
+		if (!json_is_object(req)) {
+			json_decref(req);
+			conn_error(c, NULL, "bad-request", "not a JSON object: %s", je.text);
+			continue;
+		}
+		conn_request(c, req);
+		json_decref(req);
+	}
+	if (c->closed)
+		return;
+	memmove(c->in, c->in + off, c->in_len - off);
+	c->in_len -= off;
+	conn_flush(c);
+}
+
+static void
+conn_io(struct loop *l, int fd, uint32_t events, void *arg)
+{
+	struct conn *c = arg;
+	ssize_t r;
+
+	c->refs++;	/* callbacks below may close it */
+	if (events & EPOLLOUT) {
+		conn_flush(c);
+		if (!c->closed && c->receiving)
+			conn_pump(c);
+		if (!c->closed)
+			conn_parse(c);
+	}
+	if (!c->closed && (events & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
+		if (c->in_cap - c->in_len < 65536) {
+			uint8_t *p = realloc(c->in, c->in_len + 65536 + 4);
+
+			if (p == NULL) {
+				conn_close(c);
+				goto out;
+			}
+			c->in = p;
+			c->in_cap = c->in_len + 65536 + 4;
+		}
+		/* Do not buffer more while answers pile up unread. */
+		if (conn_backlog(c) >= OUT_HIGH_WATER && !c->body_req && c->in_len >= 4)
+			goto out;
+		r = recv(fd, c->in + c->in_len, c->in_cap - c->in_len, MSG_DONTWAIT);
+		if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+			conn_close(c);
+			goto out;
+		}
+		if (r > 0) {
+			c->in_len += (size_t)r;
+			conn_parse(c);
+		}
+	}
+out:
+	conn_unref(c);
+}
+
+static void
+control_accept(struct loop *l, int fd, uint32_t events, void *arg)
+{
+	struct control *ctl = arg;
+	struct conn *c;
+	int cfd;
+
+	while ((cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+		if (ctl->quiesced || (c = calloc(1, sizeof(*c))) == NULL) {
+			close(cfd);
+			continue;
+		}
+		c->ctl = ctl;
+		c->fd = cfd;
+		c->refs = 1;
+		c->body_fd = -1;
+		if (loop_add_fd(l, cfd, EPOLLIN, conn_io, c) < 0) {
+			close(cfd);
+			free(c);
+			continue;
+		}
+		LIST_INSERT_HEAD(&ctl->conns, c, entry);
+	}
+}
+
+struct control *
+control_new(struct node *n, struct loop *l, char *err, size_t errlen)
+{
+	const struct config *cfg = node_config(n);
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct control *ctl;
+	struct stat sb;
+	int probe;
+
+	if ((ctl = calloc(1, sizeof(*ctl))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	ctl->node = n;
+	ctl->loop = l;
+	LIST_INIT(&ctl->conns);
+	memcpy(ctl->path, cfg->socket_path, sizeof(ctl->path));
+	memcpy(sun.sun_path, ctl->path, sizeof(ctl->path));
+
+	/* A socket file left by a crash is removed; one a live daemon answers on is not. */
+	if (lstat(ctl->path, &sb) == 0 && S_ISSOCK(sb.st_mode)) {
+		probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (probe >= 0 && connect(probe, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
+			close(probe);
+			snprintf(err, errlen, "%s: another fieldrelayd is already running on this socket", ctl->path);
+			free(ctl);
+			return NULL;
+		}
+		if (probe >= 0)
+			close(probe);
+		unlink(ctl->path);
+	}
+	if ((ctl->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0 ||
+	    bind(ctl->fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		snprintf(err, errlen, "control socket %s: %s", ctl->path, strerror(errno));
+		goto fail;
+	}
+	if (chmod(ctl->path, cfg->socket_mode) < 0) {
+		snprintf(err, errlen, "chmod %s: %s", ctl->path, strerror(errno));
+		goto fail;
+	}
+	if (cfg->socket_group[0]) {
+		struct group *gr = getgrnam(cfg->socket_group);
+
+		if (gr == NULL || chown(ctl->path, (uid_t)-1, gr->gr_gid) < 0) {
+			snprintf(err, errlen, "control socket group %s: %s", cfg->socket_group,
+			    gr ? strerror(errno) : "no such group");
+			goto fail;
+		}
+	}
+	if (listen(ctl->fd, 64) < 0 || loop_add_fd(l, ctl->fd, EPOLLIN, control_accept, ctl) < 0) {
+		snprintf(err, errlen, "control socket %s: %s", ctl->path, strerror(errno));
+		goto fail;
+	}
+	node_on_local(n, control_local, ctl);
+	return ctl;
+fail:
+	if (ctl->fd >= 0)
+		close(ctl->fd);
+	unlink(ctl->path);
+	free(ctl);
+	return NULL;
+}
+
+void
+control_quiesce(struct control *ctl)
+{
+	ctl->quiesced = true;
+	loop_del_fd(ctl->loop, ctl->fd);
+}
+
+void
+control_flush(struct control *ctl)
+{
+	struct conn *c, *next;
+
+	for (c = LIST_FIRST(&ctl->conns); c != NULL; c = next) {
+		next = LIST_NEXT(c, entry);
+		c->refs++;
+		conn_flush(c);
+		conn_unref(c);
+	}
+}
+
+void
+control_free(struct control *ctl)
+{
+	struct conn *c;
+
+	if (ctl == NULL)
+		return;
+	node_on_local(ctl->node, NULL, NULL);
+	while ((c = LIST_FIRST(&ctl->conns)) != NULL)
+		conn_close(c);
+	if (!ctl->quiesced)
+		loop_del_fd(ctl->loop, ctl->fd);
+	close(ctl->fd);
+	unlink(ctl->path);
+	free(ctl);
+}

@@ -1,0 +1,45 @@
+/*
+ * control.h - the UNIX control socket that the `fieldrelay` CLI (and any
+ * local application) talks to.
+ *
+ * Wire format, both directions: a message is a 4-byte big-endian length N
+ * (1 .. CONTROL_MAX_MSG) followed by N bytes of one JSON object.  A message
+ * whose object has "body": M (an integer) is followed by exactly M raw bytes
+ * (a payload; up to [store] max_bundle_size).  Requests may be pipelined:
+ * responses to "send" come back in request order once each bundle is durable,
+ * and echo the request's "tag".
+ *
+ * Requests ("op"):
+ *   status                      -> node, uptime, boot, clock, store figures
+ *   queue                       -> counts and bytes per class and per destination
+ *   send {dst, service, priority, lifetime, report, tag, body}
+ *                               -> {tag, ok, id} once durable, or {tag, ok:false, code, error}
+ *   recv {service, count, wait} -> a stream of {event:"bundle", rowid, id, src, dst,
+ *                                  priority, received, body} + body bytes, each to be
+ *                                  answered {op:"ack", rowid}; then {event:"end"}.
+ *                                  count 0 = forever (watch).  Delivery is at least
+ *                                  once: a bundle leaves the store only when acked.
+ *   ack {rowid}
+ *   config-check                -> {ok, errors, changes} for the daemon's config file
+ * Errors: {ok:false, code, error}; code is one of bad-request, bad-eid, too-big,
+ * quota, disk-full, io, shutting-down.
+ */
+#ifndef FIELDRELAY_CONTROL_H
+#define FIELDRELAY_CONTROL_H
+
+#include <sys/types.h>
+
+#define CONTROL_MAX_MSG		(64u << 10)
+
+struct control;
+struct node;
+struct loop;
+
+struct control *control_new(struct node *n, struct loop *l, char *err, size_t errlen);
+/* Stop reading requests (SIGTERM): what is in flight still completes. */
+void control_quiesce(struct control *c);
+/* Write out what is buffered, as far as sockets take it without blocking. */
+void control_flush(struct control *c);
+void control_free(struct control *c);
+
+#endif

@@ -1,0 +1,239 @@
+/* node.c - bundles from and for local applications, see node.h. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+
+#include "log.h"
+#include "node.h"
+
+/* A clock that says it is before this (2024-01-01) was not set: a box without RTC. */
+#define CLOCK_PLAUSIBLE_UNIX_MS 1704067200000ULL
+
+struct node {
+	struct config cfg;
+	struct loop *loop;
+	struct store *store;
+	uint64_t started;
+	struct loop_timer expire_timer;
+	node_local_fn *on_local;
+	void *on_local_arg;
+};
+
+struct send_ctx {
+	struct node *node;
+	node_send_fn *fn;
+	void *arg;
+	uint64_t service;		/* local delivery: wake its readers */
+	bool local;
+	char id[BUNDLE_ID_MAX];
+};
+
+static void
+node_store_ready(struct loop *l, int fd, uint32_t events, void *arg)
+{
+	struct node *n = arg;
+
+	store_dispatch(n->store);
+}
+
+static void
+node_expired(void *arg, int result, int64_t rowid)
+{
+	if (result < 0)
+		log_warnx("store: expiry failed: %s", store_strerror(result));
+}
+
+/* Lifetimes end while we run, not only at start-up: sweep periodically. */
+static void
+node_expire_tick(struct loop *l, void *arg)
+{
+	struct node *n = arg;
+
+	store_expire(n->store, loop_wallclock_ms(), node_expired, n);
+	loop_timer_set(l, &n->expire_timer, (uint64_t)n->cfg.expire_interval * 1000,
+	    node_expire_tick, n);
+}
+
+struct node *
+node_new(const struct config *cfg, struct loop *l, char *err, size_t errlen)
+{
+	struct store_options so = { 0 };
+	struct node *n;
+
+	if ((n = calloc(1, sizeof(*n))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	n->cfg = *cfg;
+	n->loop = l;
+	n->started = loop_now();
+	so.path = cfg->store_path;
+	so.quota = cfg->quota;
+	so.reserve = cfg->reserve;
+	memcpy(so.class_reserve, cfg->class_reserve, sizeof(so.class_reserve));
+	so.commit_ms = cfg->commit_ms;
+	so.commit_bytes = cfg->commit_bytes;
+	if ((n->store = store_open(&so, err, errlen)) == NULL)
+		goto fail;
+	if (loop_add_fd(l, store_fd(n->store), EPOLLIN, node_store_ready, n) < 0) {
+		snprintf(err, errlen, "cannot watch the store's eventfd");
+		goto fail;
+	}
+	node_expire_tick(l, n);
+	log_info("node ipn:%llu (%s): store %s, boot %llu, clock %s",
+	    (unsigned long long)cfg->node_id, cfg->name, cfg->store_path,
+	    (unsigned long long)store_boot_count(n->store),
+	    node_clock_trusted(n) ? "trusted" : "not trusted (creation time 0 + bundle age)");
+	return n;
+fail:
+	store_free(n->store);
+	free(n);
+	return NULL;
+}
+
+void
+node_free(struct node *n)
+{
+	if (n == NULL)
+		return;
+	loop_timer_cancel(n->loop, &n->expire_timer);
+	loop_del_fd(n->loop, store_fd(n->store));
+	store_free(n->store);
+	free(n);
+}
+
+const struct config *
+node_config(const struct node *n)
+{
+	return &n->cfg;
+}
+
+struct store *
+node_store(const struct node *n)
+{
+	return n->store;
+}
+
+uint64_t
+node_started(const struct node *n)
+{
+	return n->started;
+}
+
+void
+node_reconfigure(struct node *n, const struct config *cfg)
+{
+	n->cfg.log_level = cfg->log_level;
+	log_setlevel(cfg->log_level);
+}
+
+bool
+node_clock_trusted(const struct node *n)
+{
+	switch (n->cfg.clock) {
+	case CLOCK_TRUSTED:
+		return true;
+	case CLOCK_UNTRUSTED:
+		return false;
+	default:
+		return loop_wallclock_ms() >= CLOCK_PLAUSIBLE_UNIX_MS;
+	}
+}
+
+void
+node_on_local(struct node *n, node_local_fn *fn, void *arg)
+{
+	n->on_local = fn;
+	n->on_local_arg = arg;
+}
+
+static void
+node_sent(void *arg, int result, int64_t rowid)
+{
+	struct send_ctx *c = arg;
+
+	if (result == 0 && c->local && c->node->on_local)
+		c->node->on_local(c->node->on_local_arg, c->service);
+	c->fn(c->arg, result, c->id);
+	free(c);
+}
+
+int
+node_send(struct node *n, const struct node_send *s, node_send_fn *fn, void *arg)
+{
+	uint8_t head[1024], tail[16];
+	struct store_put p = { 0 };
+	char src[BUNDLE_EID_MAX], dst[BUNDLE_EID_MAX];
+	struct send_ctx *c;
+	struct bundle b;
+	uint64_t now = loop_wallclock_ms();
+	ssize_t hl, tl;
+	int r;
+
+	if (s->payload_len > n->cfg.max_bundle_size)
+		return -EMSGSIZE;
+	bundle_init(&b);
+	b.crc_type = (uint8_t)n->cfg.crc_type;
+	b.dst = s->dst;
+	eid_ipn(&b.src, n->cfg.node_id, s->src_service);
+	eid_ipn(&b.report_to, n->cfg.node_id, 0);
+	b.lifetime = (s->lifetime ? s->lifetime : n->cfg.default_lifetime) * 1000;
+	b.priority = s->priority >= 0 ? s->priority :
+	    (s->dst.scheme == EID_IPN ? service_default_prio(s->dst.service) : PRIO_MESSAGE);
+	if (b.priority == PRIO_REALTIME)	/* live voice is never stored */
+		return -EINVAL;
+	if (s->report_delivery)
+		b.flags |= BF_RPT_DELIVERY;
+	b.has_hop = true;
+	b.hop_limit = n->cfg.hop_limit;
+	b.hop_count = 0;
+	if (node_clock_trusted(n)) {
+		b.ctime = now - DTN_EPOCH_UNIX_MS;
+	} else {
+		/* No trustworthy clock: time 0, and the age block carries elapsed time. */
+		b.ctime = 0;
+		b.has_age = true;
+		b.age = 0;
+	}
+	b.seq = store_next_seq(n->store);
+	b.payload_len = s->payload_len;
+	if ((hl = bundle_encode_head(&b, head, sizeof(head))) < 0)
+		return (int)hl;
+	if ((tl = bundle_encode_tail(&b, tail, sizeof(tail))) < 0)
+		return (int)tl;
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return -ENOMEM;
+	c->node = n;
+	c->fn = fn;
+	c->arg = arg;
+	bundle_id(&b, c->id, sizeof(c->id));
+	eid_format(&b.src, src, sizeof(src));
+	eid_format(&b.dst, dst, sizeof(dst));
+	c->local = b.dst.scheme == EID_IPN && b.dst.node == n->cfg.node_id;
+	c->service = b.dst.service;
+
+	p.id = c->id;
+	p.src = src;
+	p.dst = dst;
+	if (b.dst.scheme == EID_IPN) {
+		p.dst_node = b.dst.node;
+		p.dst_service = b.dst.service;
+	}
+	p.priority = b.priority;
+	p.state = c->local ? STORE_LOCAL : STORE_QUEUED;
+	p.expires = now + b.lifetime;
+	p.head = head;
+	p.head_len = (size_t)hl;
+	p.payload = s->payload;
+	p.payload_fd = s->payload_fd;
+	p.payload_len = s->payload_len;
+	p.tail = tail;
+	p.tail_len = (size_t)tl;
+	if ((r = store_put(n->store, &p, node_sent, c)) < 0) {
+		free(c);
+		return r;
+	}
+	return 0;
+}

@@ -1,0 +1,53 @@
+/*
+ * node.h - one fieldrelay node: its configuration, its store, and the
+ * service side of the data flow (DESIGN.md section 4): a local application's
+ * data becomes a bundle here, is made durable with store_put(), and only then
+ * is the application told it was accepted.  Bundles for this node's own EIDs
+ * are kept in state LOCAL until an application takes them.
+ */
+#ifndef FIELDRELAY_NODE_H
+#define FIELDRELAY_NODE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bundle.h"
+#include "config.h"
+#include "loop.h"
+#include "store.h"
+
+struct node;
+
+struct node *node_new(const struct config *cfg, struct loop *l, char *err, size_t errlen);
+void node_free(struct node *n);
+
+const struct config *node_config(const struct node *n);
+struct store *node_store(const struct node *n);
+uint64_t node_started(const struct node *n);	/* monotonic ms */
+bool node_clock_trusted(const struct node *n);
+/* Replace the config after a SIGHUP; only reloadable parts take effect. */
+void node_reconfigure(struct node *n, const struct config *cfg);
+
+/* Data from a local application, to become one bundle. */
+struct node_send {
+	struct eid dst;
+	uint64_t src_service;		/* our ipn service it comes from */
+	int priority;			/* enum prio, -1 = the service's default */
+	uint64_t lifetime;		/* s, 0 = the configured default */
+	const uint8_t *payload;		/* in memory, or ... */
+	int payload_fd;			/* ... payload_len bytes from this fd (-1 if none) */
+	uint64_t payload_len;
+	bool report_delivery;		/* ask for a delivery status report */
+};
+
+/* result: 0 accepted (durable), or a store result code (store_strerror). */
+typedef void node_send_fn(void *arg, int result, const char *bundle_id);
+
+/* 0 if queued (fn will run), -EINVAL bad request, -EMSGSIZE too big. */
+int node_send(struct node *n, const struct node_send *s, node_send_fn *fn, void *arg);
+
+/* Called when a bundle for a local service has become durable. */
+typedef void node_local_fn(void *arg, uint64_t service);
+void node_on_local(struct node *n, node_local_fn *fn, void *arg);
+
+#endif

@@ -1,0 +1,3 @@
+#ifndef FIELDRELAY_VERSION
+#define FIELDRELAY_VERSION "0.1.0"
+#endif
