@@ -569,7 +569,7 @@ op_recv(struct conn *c, json_t *req, json_t *tag)
 	c->receiving = true;
 	c->service = (uint64_t)json_integer_value(svc);
 	c->wanted = count ? (uint64_t)json_integer_value(count) : 0;
-	c->wait = c->wanted == 0 || json_is_true(json_object_get(req, "wait"));
+	c->wait = json_is_true(json_object_get(req, "wait"));
 	c->cursor = 0;
 	c->unacked = 0;
 	conn_pump(c);

@@ -17,7 +17,8 @@
  *   recv {service, count, wait} -> a stream of {event:"bundle", rowid, id, src, dst,
  *                                  priority, received, body} + body bytes, each to be
  *                                  answered {op:"ack", rowid}; then {event:"end"}.
- *                                  count 0 = forever (watch).  Delivery is at least
+ *                                  count 0 = no limit; wait: keep waiting when none
+ *                                  is left (watch), else end.  Delivery is at least
  *                                  once: a bundle leaves the store only when acked.
  *   ack {rowid}
  *   config-check                -> {ok, errors, changes} for the daemon's config file

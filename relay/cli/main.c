@@ -1,0 +1,806 @@
+/*
+ * fieldrelay - the command-line client of fieldrelayd.
+ *
+ * Talks to the daemon over its control socket (relay/control.h).  Human
+ * output by default, --json for scripts.  Exit status: 0 ok, 1 the daemon
+ * refused or failed, 2 bad usage or input, 3 the daemon cannot be reached.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "bundle.h"
+#include "client.h"
+#include "config.h"
+#include "dump.h"
+#include "service.h"
+#include "version.h"
+
+#define EXIT_REFUSED	1
+#define EXIT_USAGE	2
+#define EXIT_NODAEMON	3
+
+static struct {
+	const char *socket;
+	const char *config;
+	bool json;
+} opt;
+
+static const char usage_text[] =
+"Usage: fieldrelay [-s SOCKET | -c CONFIG] [--json] COMMAND [ARGS]\n"
+"\n"
+"Client of fieldrelayd, the fieldrelay store-and-forward daemon.\n"
+"\n"
+"Commands:\n"
+"  status                  node, uptime, clock, store use and quota\n"
+"  queue                   stored bundles: count and bytes by priority class\n"
+"                          and by destination\n"
+"  send [OPTIONS] DST [TEXT...]\n"
+"                          send TEXT (or a file, or stdin) as one bundle to the\n"
+"                          endpoint DST (ipn:NODE.SERVICE); prints its id once\n"
+"                          the daemon has stored it durably\n"
+"      -f, --file FILE     send the contents of FILE (up to 16 MB)\n"
+"      -                   read the payload from stdin\n"
+"      -p, --priority CLASS  urgent, position, voicemsg, message, telemetry,\n"
+"                          bulk (default: from the destination service)\n"
+"      -l, --lifetime DUR  how long the bundle lives: 90s, 30m, 24h, 7d\n"
+"                          (default: the daemon's [bundle] default_lifetime)\n"
+"      -S, --source-service N  our service it comes from (default: DST's)\n"
+"      -r, --report        ask for a delivery report\n"
+"      -b, --batch         one bundle per stdin line, pipelined over one\n"
+"                          connection; prints one 'accepted ID LINE' per line\n"
+"      -P, --progress      show progress for large files (default on a tty)\n"
+"  recv [OPTIONS] SERVICE  take the bundles waiting for local SERVICE (a number)\n"
+"                          and print them; they leave the store once printed\n"
+"      -n, --count N       take at most N (default: all waiting)\n"
+"      -w, --wait          wait until N have arrived\n"
+"      -o, --output DIR    write each payload to DIR/ID-based name\n"
+"      -R, --raw           write payloads only, to stdout (for piping a file)\n"
+"  watch SERVICE           like recv, forever: print bundles as they arrive\n"
+"  config-check [FILE]     check FILE offline, or ask the daemon to check its\n"
+"                          own config file for errors and pending changes\n"
+"  bundle dump [--json] FILE\n"
+"                          decode a raw BPv7 bundle file (ours or any other\n"
+"                          implementation's) and print every block and field,\n"
+"                          or the exact validation error\n"
+"\n"
+"Options:\n"
+"  -s, --socket PATH       the daemon's control socket\n"
+"  -c, --config FILE       take the socket path from the daemon's config\n"
+"  -j, --json              machine-readable JSON output (one object per line)\n"
+"  -h, --help              this help;  -V, --version  the version\n"
+"\n"
+"Without -s or -c the socket comes from $FIELDRELAY_SOCKET, then from\n"
+"/etc/fieldrelay/fieldrelay.conf, then /var/lib/fieldrelay/control.sock.\n"
+"\n"
+"Examples:\n"
+"  fieldrelay send -p urgent ipn:1.2 'Evacuate sector B now'\n"
+"  fieldrelay send -f photo.jpg ipn:1.8\n"
+"  fieldrelay recv 5\n"
+"  fieldrelay --json watch 2\n"
+"\n"
+"Exit status: 0 ok, 1 refused by the daemon (quota, disk full, ...),\n"
+"2 bad usage or input, 3 the daemon is not reachable.\n";
+
+static void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+static void
+usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "fieldrelay: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry 'fieldrelay --help'.\n");
+	exit(EXIT_USAGE);
+}
+
+static const char *
+socket_path(void)
+{
+	static struct config cfg;
+	char err[4096];
+	const char *env;
+
+	if (opt.socket)
+		return opt.socket;
+	if (opt.config) {
+		if (config_load(opt.config, &cfg, err, sizeof(err)) < 0) {
+			fputs(err, stderr);
+			exit(EXIT_USAGE);
+		}
+		return cfg.socket_path;
+	}
+	if ((env = getenv("FIELDRELAY_SOCKET")) && *env)
+		return env;
+	if (access("/etc/fieldrelay/fieldrelay.conf", R_OK) == 0 &&
+	    config_load("/etc/fieldrelay/fieldrelay.conf", &cfg, err, sizeof(err)) == 0)
+		return cfg.socket_path;
+	return "/var/lib/fieldrelay/control.sock";
+}
+
+static int
+connect_daemon(void)
+{
+	int fd = client_connect(socket_path());
+
+	if (fd < 0)
+		exit(EXIT_NODAEMON);
+	return fd;
+}
+
+static void
+print_json(json_t *o)
+{
+	char *s = json_dumps(o, JSON_COMPACT);
+
+	if (s) {
+		puts(s);
+		free(s);
+	}
+	fflush(stdout);
+}
+
+static void
+lost_daemon(void)
+{
+	fprintf(stderr, "fieldrelay: lost the connection to fieldrelayd%s%s\n",
+	    errno ? ": " : "", errno ? strerror(errno) : "");
+	exit(EXIT_NODAEMON);
+}
+
+/* Print the daemon's error and return the exit code for it. */
+static int
+refused(json_t *r)
+{
+	if (opt.json)
+		print_json(r);
+	else
+		fprintf(stderr, "fieldrelay: %s\n", json_string_value(json_object_get(r, "error")));
+	return EXIT_REFUSED;
+}
+
+static void
+human_bytes(uint64_t n, char *out, size_t cap)
+{
+	if (n < 1024)
+		snprintf(out, cap, "%" PRIu64 " B", n);
+	else if (n < 1024 * 1024)
+		snprintf(out, cap, "%.1f KiB", (double)n / 1024);
+	else if (n < 1024ull * 1024 * 1024)
+		snprintf(out, cap, "%.1f MiB", (double)n / (1024 * 1024));
+	else
+		snprintf(out, cap, "%.2f GiB", (double)n / (1024.0 * 1024 * 1024));
+}
+
+static uint64_t
+jint(json_t *o, const char *key)
+{
+	return (uint64_t)json_integer_value(json_object_get(o, key));
+}
+
+static const char *
+jstr(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s ? s : "";
+}
+
+/* ---- status, queue ---- */
+
+static int
+cmd_status(int argc, char **argv)
+{
+	json_t *r, *st, *cls;
+	char b1[32], b2[32], b3[32], b4[32];
+	uint64_t up;
+	size_t i;
+	int fd;
+
+	if (argc > 1)
+		usage_error("status takes no arguments (got '%s')", argv[1]);
+	fd = connect_daemon();
+	if ((r = client_call(fd, json_pack("{s:s}", "op", "status"))) == NULL)
+		lost_daemon();
+	if (!json_is_true(json_object_get(r, "ok")))
+		return refused(r);
+	if (opt.json) {
+		print_json(r);
+		return 0;
+	}
+	st = json_object_get(r, "store");
+	up = jint(r, "uptime");
+	human_bytes(jint(st, "bytes"), b1, sizeof(b1));
+	human_bytes(jint(st, "used"), b2, sizeof(b2));
+	human_bytes(jint(st, "quota"), b3, sizeof(b3));
+	human_bytes(jint(st, "reserve"), b4, sizeof(b4));
+	printf("node      ipn:%" PRIu64 " (%s)\n", jint(r, "node"), jstr(r, "name"));
+	printf("daemon    fieldrelayd %s, pid %" PRIu64 ", up %" PRIu64 "h %02" PRIu64 "m %02" PRIu64 "s, boot #%" PRIu64 "\n",
+	    jstr(r, "version"), jint(r, "pid"), up / 3600, up / 60 % 60, up % 60, jint(r, "boot"));
+	printf("clock     %s\n", json_is_true(json_object_get(r, "clock_trusted")) ?
+	    "trusted" : "not trusted: bundles carry creation time 0 and a bundle age");
+	printf("store     %s\n", jstr(st, "path"));
+	printf("bundles   %" PRIu64 " stored, %s\n", jint(st, "bundles"), b1);
+	if (jint(st, "quota"))
+		printf("disk      %s of pages in use, quota %s (reserve %s)\n", b2, b3, b4);
+	else
+		printf("disk      %s of pages in use, no quota\n", b2);
+	printf("seen      %" PRIu64 " bundle identities remembered for duplicate detection\n", jint(st, "seen"));
+	cls = json_object_get(st, "classes");
+	for (i = 0; i < json_array_size(cls); i++) {
+		json_t *c = json_array_get(cls, i);
+
+		if (jint(c, "count") == 0)
+			continue;
+		human_bytes(jint(c, "bytes"), b1, sizeof(b1));
+		printf("  %-10s %8" PRIu64 " bundles %12s\n", jstr(c, "class"), jint(c, "count"), b1);
+	}
+	json_decref(r);
+	close(fd);
+	return 0;
+}
+
+static int
+cmd_queue(int argc, char **argv)
+{
+	json_t *r, *cls, *dst;
+	char b[32];
+	size_t i;
+	int fd;
+
+	if (argc > 1)
+		usage_error("queue takes no arguments (got '%s')", argv[1]);
+	fd = connect_daemon();
+	if ((r = client_call(fd, json_pack("{s:s}", "op", "queue"))) == NULL)
+		lost_daemon();
+	if (!json_is_true(json_object_get(r, "ok")))
+		return refused(r);
+	if (opt.json) {
+		print_json(r);
+		return 0;
+	}
+	human_bytes(jint(r, "bytes"), b, sizeof(b));
+	printf("%" PRIu64 " bundles, %s\n\n", jint(r, "bundles"), b);
+	printf("%-10s %9s %12s\n", "CLASS", "BUNDLES", "BYTES");
+	cls = json_object_get(r, "classes");
+	for (i = 0; i < json_array_size(cls); i++) {
+		json_t *c = json_array_get(cls, i);
+
+		if (i == PRIO_REALTIME)
+			continue;	/* never stored */
+		human_bytes(jint(c, "bytes"), b, sizeof(b));
+		printf("%-10s %9" PRIu64 " %12s\n", jstr(c, "class"), jint(c, "count"), b);
+	}
+	dst = json_object_get(r, "destinations");
+	if (json_array_size(dst) > 0)
+		printf("\n%-24s %-10s %9s %12s\n", "DESTINATION", "CLASS", "BUNDLES", "BYTES");
+	for (i = 0; i < json_array_size(dst); i++) {
+		json_t *d = json_array_get(dst, i);
+
+		human_bytes(jint(d, "bytes"), b, sizeof(b));
+		printf("%-24s %-10s %9" PRIu64 " %12s\n", jstr(d, "dst"), jstr(d, "class"),
+		    jint(d, "count"), b);
+	}
+	json_decref(r);
+	close(fd);
+	return 0;
+}
+
+/* ---- send ---- */
+
+static bool show_progress;
+
+static void
+send_progress(uint64_t done, uint64_t total)
+{
+	static time_t last;
+	time_t now = time(NULL);
+
+	if (!show_progress || (now == last && done != total))
+		return;
+	last = now;
+	fprintf(stderr, "\rsending: %3d%% (%" PRIu64 " of %" PRIu64 " bytes)%s",
+	    (int)(total ? done * 100 / total : 100), done, total, done == total ? "\n" : "");
+}
+
+/* --batch: each stdin line is one bundle; a window of them in flight at once. */
+static int
+send_batch(int fd, json_t *tmpl)
+{
+	enum { WINDOW = 512 };
+	char *line = NULL, *buf = NULL;
+	size_t lcap = 0, used = 0, cap = 0;
+	uint64_t sent = 0, answered = 0, accepted = 0, failed = 0;
+	ssize_t n;
+	bool eof = false;
+	int rc = 0;
+
+	while (!eof || answered < sent) {
+		/* Fill the window, then write it in one go. */
+		while (!eof && sent - answered < WINDOW) {
+			if ((n = getline(&line, &lcap, stdin)) < 0) {
+				eof = true;
+				break;
+			}
+			if (n > 0 && line[n - 1] == '\n')
+				line[--n] = '\0';
+			json_t *req = json_deep_copy(tmpl);
+			json_object_set_new(req, "tag", json_integer((json_int_t)++sent));
+			json_object_set_new(req, "body", json_integer(n));
+			if (client_pack(req, line, (size_t)n, &buf, &used, &cap) < 0) {
+				fprintf(stderr, "fieldrelay: out of memory\n");
+				return EXIT_REFUSED;
+			}
+			json_decref(req);
+			if (used > 256 * 1024)
+				break;
+		}
+		if (used > 0) {
+			size_t off = 0;
+
+			while (off < used) {
+				ssize_t w = write(fd, buf + off, used - off);
+
+				if (w < 0 && errno == EINTR)
+					continue;
+				if (w < 0)
+					goto lost;
+				off += (size_t)w;
+			}
+			used = 0;
+		}
+		if (answered < sent && (eof || sent - answered >= WINDOW || used == 0)) {
+			json_t *r = client_recv(fd);
+
+			if (r == NULL)
+				goto lost;
+			answered++;
+			if (json_is_true(json_object_get(r, "ok"))) {
+				accepted++;
+				if (opt.json)
+					print_json(r);
+				else
+					printf("accepted %s %" PRIu64 "\n", jstr(r, "id"), jint(r, "tag"));
+			} else {
+				failed++;
+				rc = EXIT_REFUSED;
+				if (opt.json)
+					print_json(r);
+				else
+					printf("refused %" PRIu64 " %s: %s\n", jint(r, "tag"), jstr(r, "code"), jstr(r, "error"));
+			}
+			fflush(stdout);
+			json_decref(r);
+		}
+	}
+	free(line);
+	free(buf);
+	if (!opt.json)
+		fprintf(stderr, "fieldrelay: %" PRIu64 " accepted, %" PRIu64 " refused\n", accepted, failed);
+	return rc;
+lost:
+	fprintf(stderr, "fieldrelay: lost the connection to fieldrelayd: %" PRIu64 " accepted, %" PRIu64
+	    " refused, %" PRIu64 " not confirmed (not stored: send them again)\n", accepted, failed, sent - answered);
+	return EXIT_NODAEMON;
+}
+
+static int
+cmd_send(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "file", required_argument, NULL, 'f' },
+		{ "priority", required_argument, NULL, 'p' },
+		{ "lifetime", required_argument, NULL, 'l' },
+		{ "source-service", required_argument, NULL, 'S' },
+		{ "report", no_argument, NULL, 'r' },
+		{ "batch", no_argument, NULL, 'b' },
+		{ "progress", no_argument, NULL, 'P' },
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *file = NULL, *dst;
+	bool batch = false, from_stdin = false;
+	json_t *req, *r;
+	struct eid eid;
+	char *text = NULL, *end;
+	size_t tlen = 0;
+	uint64_t v;
+	int ch, fd, body_fd = -1, rc;
+	struct stat sb;
+
+	req = json_pack("{s:s}", "op", "send");
+	show_progress = isatty(2);
+	while ((ch = getopt_long(argc, argv, "+f:p:l:S:rbPj", lo, NULL)) != -1) {
+		switch (ch) {
+		case 'f': file = optarg; break;
+		case 'p':
+			if (prio_parse(optarg) < 0 || prio_parse(optarg) == PRIO_REALTIME)
+				usage_error("'%s' is not a priority class (urgent, position, voicemsg, message, telemetry, bulk)", optarg);
+			json_object_set_new(req, "priority", json_string(prio_name(prio_parse(optarg))));
+			break;
+		case 'l':
+			if (config_parse_duration(optarg, &v) < 0 || v == 0 || v > 365 * 86400)
+				usage_error("'%s' is not a lifetime (e.g. 90s, 30m, 24h, 7d; at most 365d)", optarg);
+			json_object_set_new(req, "lifetime", json_integer((json_int_t)v));
+			break;
+		case 'S':
+			errno = 0;
+			v = strtoull(optarg, &end, 10);
+			if (errno || *end || *optarg == '-' || *optarg == '\0')
+				usage_error("'%s' is not a service number", optarg);
+			json_object_set_new(req, "service", json_integer((json_int_t)v));
+			break;
+		case 'r': json_object_set_new(req, "report", json_true()); break;
+		case 'b': batch = true; break;
+		case 'P': show_progress = true; break;
+		case 'j': opt.json = true; break;
+		default: usage_error("%s", "bad send option");
+		}
+	}
+	if (optind >= argc)
+		usage_error("%s", "send needs a destination, e.g. ipn:1.5");
+	dst = argv[optind++];
+	if (eid_parse(&eid, dst) < 0)
+		usage_error("'%s' is not an endpoint ID (ipn:NODE.SERVICE, or dtn://NODE/SERVICE)", dst);
+	json_object_set_new(req, "dst", json_string(dst));
+
+	if (batch) {
+		if (file || optind < argc)
+			usage_error("%s", "--batch reads its messages from stdin, one per line");
+		fd = connect_daemon();
+		rc = send_batch(fd, req);
+		json_decref(req);
+		return rc;
+	}
+	if (optind < argc && strcmp(argv[optind], "-") == 0 && optind + 1 == argc)
+		from_stdin = true;
+	if (file && optind < argc)
+		usage_error("%s", "give either text or --file, not both");
+	if (file) {
+		if ((body_fd = open(file, O_RDONLY | O_CLOEXEC)) < 0 || fstat(body_fd, &sb) < 0) {
+			fprintf(stderr, "fieldrelay: %s: %s\n", file, strerror(errno));
+			return EXIT_USAGE;
+		}
+		if (!S_ISREG(sb.st_mode)) {
+			fprintf(stderr, "fieldrelay: %s: not a regular file\n", file);
+			return EXIT_USAGE;
+		}
+		if ((uint64_t)sb.st_size > BUNDLE_MAX_SIZE - 65536) {
+			fprintf(stderr, "fieldrelay: %s: file too big (%lld bytes; a bundle carries at most 16 MiB)\n",
+			    file, (long long)sb.st_size);
+			return EXIT_USAGE;
+		}
+		tlen = (size_t)sb.st_size;
+	} else if (from_stdin || optind == argc) {
+		/* Read stdin, but never more than a bundle can carry. */
+		size_t cap = 0;
+		ssize_t n;
+
+		if (optind == argc && isatty(0))
+			usage_error("%s", "send needs TEXT, --file FILE, or '-' for stdin");
+		for (;;) {
+			if (tlen == cap) {
+				cap = cap ? cap * 2 : 65536;
+				if (cap > BUNDLE_MAX_SIZE || (text = realloc(text, cap)) == NULL) {
+					fprintf(stderr, "fieldrelay: stdin: too big for one bundle (16 MiB at most)\n");
+					return EXIT_USAGE;
+				}
+			}
+			if ((n = read(0, text + tlen, cap - tlen)) < 0) {
+				if (errno == EINTR)
+					continue;
+				fprintf(stderr, "fieldrelay: stdin: %s\n", strerror(errno));
+				return EXIT_USAGE;
+			}
+			if (n == 0)
+				break;
+			tlen += (size_t)n;
+		}
+	} else {
+		/* The remaining words, joined by spaces. */
+		for (int i = optind; i < argc; i++)
+			tlen += strlen(argv[i]) + 1;
+		if ((text = malloc(tlen)) == NULL)
+			return EXIT_REFUSED;
+		text[0] = '\0';
+		for (int i = optind; i < argc; i++) {
+			strcat(text, argv[i]);
+			if (i + 1 < argc)
+				strcat(text, " ");
+		}
+		tlen = strlen(text);
+	}
+	json_object_set_new(req, "body", json_integer((json_int_t)tlen));
+	json_object_set_new(req, "tag", json_integer(1));
+	fd = connect_daemon();
+	if (tlen < 1u << 20)
+		show_progress = false;
+	if (client_send(fd, req, text ? text : (body_fd < 0 ? "" : NULL), body_fd, tlen, send_progress) < 0 ||
+	    (r = client_recv(fd)) == NULL)
+		lost_daemon();
+	json_decref(req);
+	free(text);
+	if (!json_is_true(json_object_get(r, "ok")))
+		return refused(r);
+	if (opt.json)
+		print_json(r);
+	else
+		printf("accepted %s\n", jstr(r, "id"));
+	json_decref(r);
+	close(fd);
+	return 0;
+}
+
+/* ---- recv, watch ---- */
+
+struct sink {
+	FILE *fp;
+	bool text;			/* printable so far */
+	char preview[4096];
+	size_t plen;
+	json_t *json;
+};
+
+static void
+sink_write(void *arg, const uint8_t *p, size_t n)
+{
+	struct sink *s = arg;
+
+	if (s->fp && fwrite(p, 1, n, s->fp) != n) {
+		fprintf(stderr, "fieldrelay: write: %s\n", strerror(errno));
+		exit(EXIT_REFUSED);
+	}
+	for (size_t i = 0; i < n && s->plen < sizeof(s->preview) - 1; i++) {
+		if ((p[i] < 0x20 && p[i] != '\n' && p[i] != '\t' && p[i] != '\r') || p[i] == 0x7f)
+			s->text = false;
+		s->preview[s->plen++] = (char)p[i];
+	}
+}
+
+static int
+do_recv(int argc, char **argv, bool watch)
+{
+	static const struct option lo[] = {
+		{ "count", required_argument, NULL, 'n' },
+		{ "wait", no_argument, NULL, 'w' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "raw", no_argument, NULL, 'R' },
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *outdir = NULL;
+	bool wait = watch, raw = false;
+	uint64_t count = 0, service, got = 0;
+	json_t *req, *ev;
+	char *end;
+	int ch, fd;
+
+	while ((ch = getopt_long(argc, argv, "+n:wo:Rj", lo, NULL)) != -1) {
+		switch (ch) {
+		case 'n':
+			errno = 0;
+			count = strtoull(optarg, &end, 10);
+			if (errno || *end || *optarg == '-' || count == 0 || watch)
+				usage_error("'%s' is not a positive count (and watch takes none)", optarg);
+			break;
+		case 'w': wait = true; break;
+		case 'o': outdir = optarg; break;
+		case 'R': raw = true; break;
+		case 'j': opt.json = true; break;
+		default: usage_error("%s", "bad recv option");
+		}
+	}
+	if (optind + 1 != argc)
+		usage_error("%s", "recv/watch need exactly one SERVICE number");
+	errno = 0;
+	service = strtoull(argv[optind], &end, 10);
+	if (errno || *end || *argv[optind] == '-' || *argv[optind] == '\0')
+		usage_error("'%s' is not a service number", argv[optind]);
+	if (outdir && access(outdir, W_OK) < 0) {
+		fprintf(stderr, "fieldrelay: %s: %s\n", outdir, strerror(errno));
+		return EXIT_USAGE;
+	}
+	fd = connect_daemon();
+	req = json_pack("{s:s, s:I, s:I, s:b}", "op", "recv", "service", (json_int_t)service,
+	    "count", (json_int_t)count, "wait", wait);
+	if (client_send(fd, req, NULL, -1, 0, NULL) < 0)
+		lost_daemon();
+	json_decref(req);
+	while ((ev = client_recv(fd)) != NULL) {
+		const char *event = jstr(ev, "event");
+		struct sink s = { .text = true };
+		char path[4096];
+		int64_t rowid;
+
+		if (!json_is_true(json_object_get(ev, "ok")) && strcmp(event, "bundle") != 0)
+			return refused(ev);
+		if (strcmp(event, "end") == 0)
+			break;
+		rowid = (int64_t)jint(ev, "rowid");
+		if (outdir) {
+			snprintf(path, sizeof(path), "%s/bundle-%" PRIu64 "-%" PRId64 ".bin", outdir,
+			    (uint64_t)time(NULL), rowid);
+			if ((s.fp = fopen(path, "wx")) == NULL) {
+				fprintf(stderr, "fieldrelay: %s: %s\n", path, strerror(errno));
+				return EXIT_REFUSED;
+			}
+		} else if (raw) {
+			s.fp = stdout;
+		}
+		if (client_body(fd, jint(ev, "body"), sink_write, &s) < 0)
+			lost_daemon();
+		if (outdir && fclose(s.fp) != 0) {
+			fprintf(stderr, "fieldrelay: %s: %s\n", path, strerror(errno));
+			return EXIT_REFUSED;
+		}
+		s.preview[s.plen] = '\0';
+		if (raw) {
+			fflush(stdout);
+		} else if (opt.json) {
+			json_object_del(ev, "ok");
+			json_object_set_new(ev, "size", json_integer((json_int_t)jint(ev, "body")));
+			json_object_del(ev, "body");
+			if (outdir)
+				json_object_set_new(ev, "file", json_string(path));
+			else if (s.text && s.plen == jint(ev, "size"))
+				json_object_set_new(ev, "text", json_stringn_nocheck(s.preview, s.plen));
+			print_json(ev);
+		} else {
+			printf("from %s to %s [%s] %" PRIu64 " bytes, id %s\n", jstr(ev, "src"), jstr(ev, "dst"),
+			    jstr(ev, "class"), jint(ev, "body"), jstr(ev, "id"));
+			if (outdir)
+				printf("  saved to %s\n", path);
+			else if (s.text && s.plen == jint(ev, "body"))
+				printf("  %s\n", s.preview);
+			else
+				printf("  (binary or long payload: use -o DIR or --raw)\n");
+			fflush(stdout);
+		}
+		/* Only now, with the payload out, may the daemon let it go. */
+		req = json_pack("{s:s, s:I}", "op", "ack", "rowid", (json_int_t)rowid);
+		if (client_send(fd, req, NULL, -1, 0, NULL) < 0)
+			lost_daemon();
+		json_decref(req);
+		json_decref(ev);
+		got++;
+	}
+	if (ev == NULL)
+		lost_daemon();
+	json_decref(ev);
+	if (!opt.json && !raw && got == 0)
+		fprintf(stderr, "fieldrelay: nothing waiting for service %" PRIu64 "\n", service);
+	close(fd);
+	return 0;
+}
+
+/* ---- config-check, bundle dump ---- */
+
+static int
+cmd_config_check(int argc, char **argv)
+{
+	static struct config cfg;
+	char err[4096];
+	json_t *r;
+	int fd;
+
+	if (argc > 2)
+		usage_error("config-check takes at most one FILE (got '%s')", argv[2]);
+	if (argc == 2) {
+		if (config_load(argv[1], &cfg, err, sizeof(err)) < 0) {
+			if (opt.json) {
+				print_json(json_pack("{s:b, s:s, s:s}", "ok", 0, "path", argv[1], "errors", err));
+			} else {
+				fputs(err, stderr);
+			}
+			return EXIT_USAGE;
+		}
+		if (opt.json)
+			print_json(json_pack("{s:b, s:s}", "ok", 1, "path", argv[1]));
+		else
+			printf("%s: configuration OK (node ipn:%" PRIu64 ", store %s, socket %s)\n", argv[1],
+			    cfg.node_id, cfg.store_path, cfg.socket_path);
+		return 0;
+	}
+	fd = connect_daemon();
+	if ((r = client_call(fd, json_pack("{s:s}", "op", "config-check"))) == NULL)
+		lost_daemon();
+	if (opt.json) {
+		print_json(r);
+	} else if (json_is_true(json_object_get(r, "ok"))) {
+		printf("%s: configuration OK\n", jstr(r, "path"));
+		if (*jstr(r, "changes"))
+			printf("differences from the running configuration:\n%s", jstr(r, "changes"));
+	} else {
+		fputs(jstr(r, "errors"), stderr);
+	}
+	return json_is_true(json_object_get(r, "ok")) ? 0 : EXIT_USAGE;
+}
+
+static int
+cmd_bundle(int argc, char **argv)
+{
+	const char *file = NULL;
+	bool json = opt.json;
+
+	if (argc < 2 || strcmp(argv[1], "dump") != 0)
+		usage_error("%s", "usage: fieldrelay bundle dump [--json] FILE");
+	for (int i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0 || strcmp(argv[i], "-j") == 0)
+			json = true;
+		else if (file == NULL)
+			file = argv[i];
+		else
+			usage_error("unexpected argument '%s'", argv[i]);
+	}
+	if (file == NULL)
+		usage_error("%s", "bundle dump needs a FILE");
+	return dump_bundle_file(file, json, stdout) == 0 ? 0 : EXIT_USAGE;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *cmd;
+	int ch;
+
+	signal(SIGPIPE, SIG_IGN);
+	while ((ch = getopt_long(argc, argv, "+s:c:jhV", lo, NULL)) != -1) {
+		switch (ch) {
+		case 's': opt.socket = optarg; break;
+		case 'c': opt.config = optarg; break;
+		case 'j': opt.json = true; break;
+		case 'h': fputs(usage_text, stdout); return 0;
+		case 'V': printf("fieldrelay %s\n", FIELDRELAY_VERSION); return 0;
+		default: fputs("Try 'fieldrelay --help'.\n", stderr); return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		fputs(usage_text, stderr);
+		return EXIT_USAGE;
+	}
+	cmd = argv[optind];
+	argc -= optind;
+	argv += optind;
+	optind = 1;
+	if (strcmp(cmd, "status") == 0)
+		return cmd_status(argc, argv);
+	if (strcmp(cmd, "queue") == 0)
+		return cmd_queue(argc, argv);
+	if (strcmp(cmd, "send") == 0)
+		return cmd_send(argc, argv);
+	if (strcmp(cmd, "recv") == 0)
+		return do_recv(argc, argv, false);
+	if (strcmp(cmd, "watch") == 0)
+		return do_recv(argc, argv, true);
+	if (strcmp(cmd, "config-check") == 0)
+		return cmd_config_check(argc, argv);
+	if (strcmp(cmd, "bundle") == 0)
+		return cmd_bundle(argc, argv);
+	if (strcmp(cmd, "help") == 0) {
+		fputs(usage_text, stdout);
+		return 0;
+	}
+	usage_error("unknown command '%s'", cmd);
+}
