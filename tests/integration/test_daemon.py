@@ -326,3 +326,12 @@ def test_bundle_dump_of_another_implementations_bundle(tmp_path):
     bad.write_bytes(f.read_bytes()[:-7])
     r = subprocess.run([str(CLI), "bundle", "dump", str(bad)], capture_output=True)
     assert r.returncode == 2 and b"invalid bundle" in r.stderr
+
+
+def test_example_configs_are_valid():
+    from harness import ROOT
+    confs = sorted((ROOT / "configs").glob("*.conf"))
+    assert len(confs) >= 4
+    for c in confs:
+        r = subprocess.run([str(DAEMON), "-n", "-c", str(c)], capture_output=True)
+        assert r.returncode == 0, (c, r.stderr)
