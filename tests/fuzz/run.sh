@@ -1,0 +1,29 @@
+#!/bin/sh
+# run.sh BUILD SECONDS - run every libFuzzer target for SECONDS each, with
+# its corpus in tests/fuzz/corpus/NAME (seeded from real data where we have it).
+set -u
+BUILD=$1
+SECS=${2:-20}
+cd "$(dirname "$0")/../.."
+rc=0
+for f in "$BUILD"/tests/fuzz/fuzz_*; do
+	[ -x "$f" ] || continue
+	case "$f" in *.d|*.o) continue ;; esac
+	name=$(basename "$f")
+	corpus="$BUILD/fuzz-corpus/$name"
+	mkdir -p "$corpus"
+	[ -d "tests/fuzz/seeds/$name" ] && cp -n tests/fuzz/seeds/"$name"/* "$corpus"/ 2>/dev/null
+	[ "$name" = fuzz_bundle ] && [ -d ../shared/data/bpv7 ] && cp -n ../shared/data/bpv7/*.bpv7 "$corpus"/ 2>/dev/null
+	[ "$name" = fuzz_config ] && cp -n configs/*.conf "$corpus"/ 2>/dev/null
+	echo "== $name for ${SECS}s"
+	if "$f" -max_total_time="$SECS" -max_len=65536 -print_final_stats=1 "$corpus" \
+	    >"$BUILD/$name.log" 2>&1; then
+		grep -E "stat::number_of_executed_units|stat::peak_rss" "$BUILD/$name.log" | tr '\n' ' '
+		echo "-> no crash"
+	else
+		tail -n 40 "$BUILD/$name.log"
+		echo "$name: FOUND A CRASH (see $BUILD/$name.log)"
+		rc=1
+	fi
+done
+exit $rc
