@@ -335,3 +335,24 @@ def test_example_configs_are_valid():
     for c in confs:
         r = subprocess.run([str(DAEMON), "-n", "-c", str(c)], capture_output=True)
         assert r.returncode == 0, (c, r.stderr)
+
+
+def test_sd_notify_ready_and_watchdog(nodes, tmp_path):
+    import socket as so
+    n = nodes(1, start=False)
+    path = str(tmp_path / "notify.sock")
+    s = so.socket(so.AF_UNIX, so.SOCK_DGRAM)
+    s.bind(path)
+    s.settimeout(10)
+    env = dict(os.environ, NOTIFY_SOCKET=path, WATCHDOG_USEC="200000")
+    n.start(env=env)
+    msgs = []
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and sum("WATCHDOG=1" in m for m in msgs) < 2:
+        msgs.append(s.recv(4096).decode())
+    assert any("READY=1" in m for m in msgs), msgs
+    assert sum("WATCHDOG=1" in m for m in msgs) >= 2, msgs
+    assert n.stop() == 0
+    s.settimeout(2)
+    assert "STOPPING=1" in s.recv(4096).decode()
+    s.close()
