@@ -35,6 +35,8 @@ struct store_options {
 	uint64_t class_reserve[PRIO_COUNT]; /* room only that class may use */
 	unsigned commit_ms;		/* group commit window, default 2 */
 	size_t commit_bytes;		/* commit early once this much is pending, default 1 MiB */
+	size_t queue_max;		/* bytes of queued copies before store_put says -ENOBUFS;
+					   default 64 MiB */
 };
 
 /* Bundle states in the store. */
@@ -72,25 +74,38 @@ struct store_put {
  */
 typedef void store_done_fn(void *arg, int result, int64_t rowid);
 
+/* Identities one store_expire() removes at most; see store_expire(). */
+#define STORE_EXPIRE_BATCH	1000
+
+/* NULL with errno set and a message in err on failure. */
 struct store *store_open(const struct store_options *opt, char *err, size_t errlen);
-void store_free(struct store *s);	/* finishes queued operations first */
+/* Finishes queued operations first; callbacks that store_dispatch() has not
+ * run yet are dropped (their operations did complete). */
+void store_free(struct store *s);
 
 /* The fd the loop polls; readable when completions are waiting. */
 int store_fd(const struct store *s);
 /* Run waiting completion callbacks.  Call when store_fd() is readable. */
 void store_dispatch(struct store *s);
 
-/* Asynchronous writes.  Return 0 if queued (done() will run), -errno if not. */
+/* Asynchronous writes.  Return 0 if queued (done() will run, if not NULL),
+ * -errno if not: -EINVAL, -EMSGSIZE, -ENOMEM, -ENOBUFS (queue_max reached:
+ * refuse now, the sender retries), -ESHUTDOWN, or -errno of dup(). */
 int store_put(struct store *s, const struct store_put *p, store_done_fn *done, void *arg);
 int store_delete(struct store *s, int64_t rowid, store_done_fn *done, void *arg);
-/* Delete bundles and seen identities whose lifetime ended before now_ms. */
+/* Delete bundles and seen identities whose lifetime ended before now_ms, at
+ * most STORE_EXPIRE_BATCH identities (each with its bundle, if still stored)
+ * per call.  done() gets the number of identities removed as rowid: call
+ * again while it is the full batch. */
 int store_expire(struct store *s, uint64_t now_ms, store_done_fn *done, void *arg);
-/* Wait until everything queued so far is committed (tests, shutdown). */
+/* Wait until everything queued so far is committed (tests, shutdown).  The
+ * callbacks still run only from store_dispatch(). */
 void store_flush(struct store *s);
 
 /* Persisted counters.  The boot counter is incremented by store_open(). */
 uint64_t store_boot_count(const struct store *s);
-/* Next creation sequence number: never repeats, across restarts too. */
+/* Next creation sequence number: never repeats, across restarts too.
+ * Numbers start at 1; 0 means none could be made durable (disk full). */
 uint64_t store_next_seq(struct store *s);
 
 /* One stored bundle, as reads return it. */
@@ -121,10 +136,15 @@ struct store_stats {
 	uint64_t quota, reserve;
 	uint64_t seen;			/* identities remembered */
 	uint64_t boot;
+	uint64_t queued, queued_bytes;	/* bundles in state QUEUED */
+	uint64_t local, local_bytes;	/* bundles in state LOCAL */
+	uint64_t commits;		/* transactions committed since open */
+	uint64_t ops;			/* operations completed since open */
 };
 int store_stats(struct store *s, struct store_stats *st);
 
-/* Queue summary by destination and class: fn is called per group. */
+/* Queue summary by destination and class (QUEUED and LOCAL together, sorted
+ * by destination then class): fn is called per group. */
 typedef void store_queue_fn(void *arg, const char *dst, int priority, uint64_t count, uint64_t bytes);
 int store_queue(struct store *s, store_queue_fn *fn, void *arg);
 

@@ -1,0 +1,1139 @@
+/*
+ * test_store.c - the durable bundle store: round trips (memory, fd, 16 MB),
+ * dedup, supersede, expiry, quota with class reserves, disk full, persisted
+ * counters across restarts and kill -9, stats, group commit, memory use.
+ *
+ * Completions are driven the way the loop does it: poll store_fd(), then
+ * store_dispatch().
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "store.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#else
+#define UNDER_ASAN 0
+#endif
+
+#define MiB (1024u * 1024u)
+#define FAR_FUTURE 4000000000000ull	/* Unix ms, year 2096 */
+
+struct fixture {
+	char dir[64];
+	char db[128];
+};
+
+static int
+setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	strcpy(f->dir, "/tmp/test_store.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->db, sizeof(f->db), "%s/store.db", f->dir);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture *f = *state;
+	struct dirent *de;
+	char path[512];
+	DIR *d;
+
+	if ((d = opendir(f->dir)) != NULL) {
+		while ((de = readdir(d)) != NULL) {
+			if (de->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", f->dir, de->d_name);
+			unlink(path);
+		}
+		closedir(d);
+	}
+	rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+static struct store *
+open_opts(struct fixture *f, struct store_options o)
+{
+	struct store *s;
+	char err[256] = "";
+
+	o.path = f->db;
+	if ((s = store_open(&o, err, sizeof(err))) == NULL)
+		fail_msg("store_open: %s", err);
+	return s;
+}
+
+static struct store *
+open_store(struct fixture *f)
+{
+	return open_opts(f, (struct store_options){ 0 });
+}
+
+/* ---- completions ------------------------------------------------------- */
+
+struct done {
+	int calls, result;
+	int64_t rowid;
+};
+
+static void
+on_done(void *arg, int result, int64_t rowid)
+{
+	struct done *d = arg;
+
+	d->calls++;
+	d->result = result;
+	d->rowid = rowid;
+}
+
+/* Poll the store's fd and dispatch until *calls reaches target. */
+static void
+pump(struct store *s, const int *calls, int target)
+{
+	while (*calls < target) {
+		struct pollfd pfd = { .fd = store_fd(s), .events = POLLIN };
+
+		if (poll(&pfd, 1, 20000) <= 0)
+			fail_msg("no completion within 20 s (%d of %d)", *calls, target);
+		store_dispatch(s);
+	}
+}
+
+static int
+wait_done(struct store *s, struct done *d)
+{
+	pump(s, &d->calls, 1);
+	return d->result;
+}
+
+/* ---- bundles ----------------------------------------------------------- */
+
+static uint8_t
+pattern(uint64_t off, unsigned seed)
+{
+	return (uint8_t)((off * 131u) ^ (off >> 11) ^ seed);
+}
+
+static void
+fill(uint8_t *p, size_t n, uint64_t off, unsigned seed)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = pattern(off + i, seed);
+}
+
+static const uint8_t head[] = "HEAD:primary+ext+payload-hdr";
+static const uint8_t tail[] = "\xff";
+
+static struct store_put
+bundle(const char *id, const char *dst, int prio, int state, uint64_t expires,
+    const uint8_t *payload, uint64_t len)
+{
+	struct store_put p = {
+		.id = id, .src = "ipn:1.0", .dst = dst, .dst_node = 2,
+		.dst_service = 64, .priority = prio, .state = state,
+		.expires = expires, .head = head, .head_len = sizeof(head) - 1,
+		.payload = payload, .payload_fd = -1, .payload_len = len,
+		.tail = tail, .tail_len = sizeof(tail) - 1,
+	};
+
+	return p;
+}
+
+/* Put and wait; returns the result, *rowid the row. */
+static int
+put_wait(struct store *s, const struct store_put *p, int64_t *rowid)
+{
+	struct done d = { 0 };
+
+	assert_int_equal(store_put(s, p, on_done, &d), 0);
+	wait_done(s, &d);
+	if (rowid != NULL)
+		*rowid = d.rowid;
+	return d.result;
+}
+
+static int
+put_small(struct store *s, const char *id, int prio, uint64_t expires, int64_t *rowid)
+{
+	uint8_t payload[200];
+	struct store_put p;
+
+	fill(payload, sizeof(payload), 0, 1);
+	p = bundle(id, "ipn:2.5", prio, STORE_QUEUED, expires, payload, sizeof(payload));
+	return put_wait(s, &p, rowid);
+}
+
+static int
+delete_wait(struct store *s, int64_t rowid)
+{
+	struct done d = { 0 };
+
+	assert_int_equal(store_delete(s, rowid, on_done, &d), 0);
+	return wait_done(s, &d);
+}
+
+/* Expire once; returns identities removed. */
+static int64_t
+expire_wait(struct store *s, uint64_t now)
+{
+	struct done d = { 0 };
+
+	assert_int_equal(store_expire(s, now, on_done, &d), 0);
+	assert_int_equal(wait_done(s, &d), 0);
+	return d.rowid;
+}
+
+/* Compare the stored bytes of rowid with want, read in chunks of chunk. */
+static void
+check_bytes(struct store *s, int64_t rowid, const uint8_t *want, size_t len, size_t chunk)
+{
+	uint8_t *got = malloc(chunk);
+	size_t off = 0;
+	long n;
+
+	assert_non_null(got);
+	while (off < len) {
+		n = store_read(s, rowid, off, got, chunk);
+		assert_true(n > 0);
+		assert_memory_equal(got, want + off, (size_t)n);
+		off += (size_t)n;
+	}
+	assert_int_equal(store_read(s, rowid, off, got, chunk), 0);
+	free(got);
+}
+
+/* VmHWM or VmRSS of this process in KiB. */
+static long
+vm_kib(const char *key)
+{
+	char line[256];
+	long v = -1;
+	FILE *fp = fopen("/proc/self/status", "r");
+
+	assert_non_null(fp);
+	while (fgets(line, sizeof(line), fp) != NULL)
+		if (strncmp(line, key, strlen(key)) == 0)
+			v = strtol(line + strlen(key), NULL, 10);
+	fclose(fp);
+	return v;
+}
+
+/* Reset the peak RSS (Linux >= 4.0); false if the kernel refuses. */
+static bool
+reset_hwm(void)
+{
+	int fd = open("/proc/self/clear_refs", O_WRONLY);
+	bool ok;
+
+	if (fd == -1)
+		return false;
+	ok = write(fd, "5", 1) == 1;
+	close(fd);
+	return ok;
+}
+
+static void
+assert_integrity_ok(const char *path)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL),
+	    SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(st, 0), "ok");
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+}
+
+/* ---- tests ------------------------------------------------------------- */
+
+static void
+test_roundtrip_memory(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = open_store(f);
+	uint8_t payload[1000], want[2000], buf[64];
+	size_t hl = sizeof(head) - 1, tl = sizeof(tail) - 1, size = hl + 1000 + tl;
+	struct store_entry e;
+	struct store_put p;
+	int64_t row, row2;
+	uint8_t *big;
+
+	fill(payload, sizeof(payload), 0, 7);
+	p = bundle("ipn:1.0 100 1", "ipn:9.64", PRIO_MESSAGE, STORE_LOCAL, FAR_FUTURE,
+	    payload, sizeof(payload));
+	p.dst_node = 9;
+	assert_int_equal(put_wait(s, &p, &row), 0);
+	assert_true(row > 0);
+
+	assert_int_equal(store_get(s, row, &e), 0);
+	assert_int_equal(e.rowid, row);
+	assert_string_equal(e.id, "ipn:1.0 100 1");
+	assert_string_equal(e.src, "ipn:1.0");
+	assert_string_equal(e.dst, "ipn:9.64");
+	assert_int_equal(e.dst_node, 9);
+	assert_int_equal(e.dst_service, 64);
+	assert_int_equal(e.priority, PRIO_MESSAGE);
+	assert_int_equal(e.state, STORE_LOCAL);
+	assert_int_equal(e.size, size);
+	assert_int_equal(e.head_len, hl);
+	assert_int_equal(e.payload_len, 1000);
+	assert_int_equal(e.expires, FAR_FUTURE);
+	assert_true(e.received > 1600000000000ull);
+
+	memcpy(want, head, hl);
+	memcpy(want + hl, payload, 1000);
+	memcpy(want + hl + 1000, tail, tl);
+	check_bytes(s, row, want, size, 4096);
+	check_bytes(s, row, want, size, 7);
+	assert_int_equal(store_read(s, row, 500, buf, 10), 10);
+	assert_memory_equal(buf, want + 500, 10);
+	assert_int_equal(store_read(s, row, size - 1, buf, sizeof(buf)), 1);
+	assert_int_equal(store_read(s, row, size + 5, buf, sizeof(buf)), 0);
+	assert_int_equal(store_read(s, row + 1000, 0, buf, sizeof(buf)), -ENOENT);
+	assert_int_equal(store_get(s, row + 1000, &e), -ENOENT);
+
+	/* The next local bundle for service 64 is this one, then none. */
+	assert_int_equal(store_next_local(s, 64, 0, &e), 0);
+	assert_int_equal(e.rowid, row);
+	assert_int_equal(store_next_local(s, 64, row, &e), -ENOENT);
+	assert_int_equal(store_next_local(s, 65, 0, &e), -ENOENT);
+	p = bundle("ipn:1.0 100 2", "ipn:9.64", PRIO_MESSAGE, STORE_LOCAL, FAR_FUTURE,
+	    payload, 10);
+	assert_int_equal(put_wait(s, &p, &row2), 0);
+	assert_true(row2 > row);
+	assert_int_equal(store_next_local(s, 64, row, &e), 0);
+	assert_int_equal(e.rowid, row2);
+
+	/* A memory payload over the bind limit takes the streaming path. */
+	big = malloc(3 * MiB);
+	assert_non_null(big);
+	fill(big, 3 * MiB, 0, 9);
+	p = bundle("ipn:1.0 100 3", "ipn:2.5", PRIO_BULK, STORE_QUEUED, FAR_FUTURE, NULL, 0);
+	p.head = big;
+	p.head_len = 100;
+	p.payload = big + 100;
+	p.payload_len = 3 * MiB - 200;
+	p.tail = big + 3 * MiB - 100;
+	p.tail_len = 100;
+	assert_int_equal(put_wait(s, &p, &row), 0);
+	check_bytes(s, row, big, 3 * MiB, 65536);
+	free(big);
+	store_free(s);
+}
+
+/* 16 MB from an fd: never whole in memory, neither going in nor coming out. */
+static void
+test_roundtrip_fd_16mb(void **state)
+{
+	struct fixture *f = *state;
+	const uint64_t len = 16 * MiB;
+	static uint8_t chunk[65536], got[65536];
+	char path[160];
+	struct store_entry e;
+	struct store_put p;
+	struct done d = { 0 };
+	struct store *s;
+	long hwm0, hwm1;
+	bool reset;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/payload", f->dir);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	for (uint64_t off = 0; off < len; off += 65536) {
+		fill(chunk, 65536, off, 3);
+		assert_int_equal(write(fd, chunk, 65536), 65536);
+	}
+	/* Read position at the end: the store must pread from offset 0. */
+	s = open_store(f);
+	reset = reset_hwm();
+	hwm0 = vm_kib(reset ? "VmHWM:" : "VmRSS:");
+
+	p = bundle("ipn:1.0 200 1", "ipn:2.5", PRIO_BULK, STORE_QUEUED, FAR_FUTURE, NULL, len);
+	p.payload_fd = fd;
+	assert_int_equal(store_put(s, &p, on_done, &d), 0);
+	/* The store holds its own descriptor: ours may go, and the name too. */
+	close(fd);
+	unlink(path);
+	assert_int_equal(wait_done(s, &d), 0);
+
+	assert_int_equal(store_get(s, d.rowid, &e), 0);
+	assert_int_equal(e.payload_len, len);
+	assert_int_equal(e.size, p.head_len + len + p.tail_len);
+	assert_int_equal(store_read(s, d.rowid, 0, got, p.head_len), (long)p.head_len);
+	assert_memory_equal(got, head, p.head_len);
+	for (uint64_t off = 0; off < len; off += 65536) {
+		assert_int_equal(store_read(s, d.rowid, p.head_len + off, got, 65536), 65536);
+		fill(chunk, 65536, off, 3);
+		if (memcmp(got, chunk, 65536) != 0)
+			fail_msg("payload differs in the chunk at %llu", (unsigned long long)off);
+	}
+	assert_int_equal(store_read(s, d.rowid, p.head_len + len, got, 65536), (long)p.tail_len);
+	assert_memory_equal(got, tail, p.tail_len);
+
+	hwm1 = vm_kib("VmHWM:");
+	print_message("  16 MB bundle: peak RSS grew %ld KiB%s\n", hwm1 - hwm0,
+	    reset ? "" : " (VmHWM not resettable: measured against VmRSS)");
+	/* ASan's quarantine keeps freed memory resident: no measure there. */
+	if (!UNDER_ASAN)
+		assert_true(hwm1 - hwm0 < 8 * 1024);
+	store_free(s);
+}
+
+static void
+test_fd_short_payload(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = open_store(f);
+	char path[160];
+	struct store_put p;
+	struct store_stats st;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/short", f->dir);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "only ten b", 10), 10);
+	p = bundle("ipn:1.0 250 1", "ipn:2.5", PRIO_BULK, STORE_QUEUED, FAR_FUTURE, NULL, 5000);
+	p.payload_fd = fd;
+	assert_int_equal(put_wait(s, &p, NULL), -EIO);
+	close(fd);
+	/* Nothing of it stays, not even its identity. */
+	assert_int_equal(store_stats(s, &st), 0);
+	assert_int_equal(st.bundles, 0);
+	assert_int_equal(st.seen, 0);
+	assert_int_equal(put_small(s, "ipn:1.0 250 1", PRIO_BULK, FAR_FUTURE, NULL), 0);
+	store_free(s);
+}
+
+static void
+test_dedup(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = open_store(f);
+	struct done d1 = { 0 }, d2 = { 0 };
+	struct store_stats st;
+	struct store_put p;
+	uint8_t payload[10] = { 0 };
+	int64_t row;
+
+	assert_int_equal(put_small(s, "ipn:3.1 1 0", PRIO_MESSAGE, FAR_FUTURE, &row), 0);
+	assert_int_equal(put_small(s, "ipn:3.1 1 0", PRIO_MESSAGE, FAR_FUTURE, NULL), -EEXIST);
+	assert_int_equal(store_stats(s, &st), 0);
+	assert_int_equal(st.bundles, 1);
+	assert_int_equal(st.seen, 1);
+
+	/* Deleted (forwarded) but remembered: still a duplicate. */
+	assert_int_equal(delete_wait(s, row), 0);
+	assert_int_equal(delete_wait(s, row), -ENOENT);
+	assert_int_equal(put_small(s, "ipn:3.1 1 0", PRIO_MESSAGE, FAR_FUTURE, NULL), -EEXIST);
+	assert_int_equal(store_stats(s, &st), 0);
+	assert_int_equal(st.bundles, 0);
+	assert_int_equal(st.seen, 1);
+
+	/* Twice in one group: one is accepted, the other is the duplicate. */
+	p = bundle("ipn:3.1 2 0", "ipn:2.5", PRIO_MESSAGE, STORE_QUEUED, FAR_FUTURE, payload, 10);
+	assert_int_equal(store_put(s, &p, on_done, &d1), 0);
+	assert_int_equal(store_put(s, &p, on_done, &d2), 0);
+	pump(s, &d2.calls, 1);
+	pump(s, &d1.calls, 1);
+	assert_int_equal(d1.result, 0);
+	assert_int_equal(d2.result, -EEXIST);
+	assert_int_equal(d2.rowid, 0);
+	assert_int_equal(store_stats(s, &st), 0);
+	assert_int_equal(st.bundles, 1);
+	store_free(s);
+
+	/* And after a restart. */
+	s = open_store(f);
+	assert_int_equal(put_small(s, "ipn:3.1 1 0", PRIO_MESSAGE, FAR_FUTURE, NULL), -EEXIST);
+	assert_int_equal(put_small(s, "ipn:3.1 2 0", PRIO_MESSAGE, FAR_FUTURE, NULL), -EEXIST);
+	store_free(s);
+}
+
+static void
+test_supersede(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = open_store(f);
+	uint8_t payload[40] = { 1 };
+	struct store_entry e;
+	struct store_stats st;
+	struct store_put p;
+	int64_t r1, r2, r3, l1, l2;
+
+	p = bundle("ipn:4.3 1 0", "ipn:1.3", PRIO_POSITION, STORE_QUEUED, FAR_FUTURE, payload, 40);
+	p.supersede = "pos ipn:4";
+	assert_int_equal(put_wait(s, &p, &r1), 0);
+	p.id = "ipn:4.3 2 0";
+	assert_int_equal(put_wait(s, &p, &r2), 0);
+	assert_int_equal(store_get(s, r1, &e), -ENOENT);
+	assert_int_equal(store_get(s, r2, &e), 0);
+	p.id = "ipn:4.3 3 0";
+	assert_int_equal(put_wait(s, &p, &r3), 0);
+	assert_int_equal(store_get(s, r2, &e), -ENOENT);
+	assert_int_equal(store_get(s, r3, &e), 0);
+
+	/* Another unit's key is left alone. */
+	p.id = "ipn:5.3 1 0";
+	p.supersede = "pos ipn:5";
+	assert_int_equal(put_wait(s, &p, NULL), 0);
+	assert_int_equal(store_get(s, r3, &e), 0);
+
+	/* Only queued bundles are replaced, not ones waiting for a local app. */
+	p = bundle("ipn:6.3 1 0", "ipn:1.3", PRIO_POSITION, STORE_LOCAL, FAR_FUTURE, payload, 40);
+	p.supersede = "pos ipn:6";
+	assert_int_equal(put_wait(s, &p, &l1), 0);
+	p.id = "ipn:6.3 2 0";
+	assert_int_equal(put_wait(s, &p, &l2), 0);
+	assert_int_equal(store_get(s, l1, &e), 0);
+	assert_int_equal(store_get(s, l2, &e), 0);
+
+	/* The superseded identity is still remembered. */
+	p = bundle("ipn:4.3 1 0", "ipn:1.3", PRIO_POSITION, STORE_QUEUED, FAR_FUTURE, payload, 40);
+	assert_int_equal(put_wait(s, &p, NULL), -EEXIST);
+
+	assert_int_equal(store_stats(s, &st), 0);
+	assert_int_equal(st.bundles, 4);
+	assert_int_equal(st.queued, 2);
+	assert_int_equal(st.local, 2);
+	assert_int_equal(st.count[PRIO_POSITION], 4);
+	assert_int_equal(st.seen, 6);
+	store_free(s);
+}
+
+static void
+test_expire(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = open_store(f);
+	struct store_entry e;
+	struct store_stats st;
+	int64_t ra, rb, rc, rd;
+	int64_t n, total;
+
+	assert_int_equal(put_small(s, "A", PRIO_MESSAGE, 1000, &ra), 0);
+	assert_int_equal(put_small(s, "B", PRIO_MESSAGE, 2000, &rb), 0);
+	assert_int_equal(put_small(s, "C", PRIO_MESSAGE, 3000, &rc), 0);
+	assert_int_equal(put_small(s, "D", PRIO_MESSAGE, 5000, &rd), 0);
+	assert_int_equal(delete_wait(s, rd), 0);
+
+	assert_int_equal(expire_wait(s, 2500), 2);
+	assert_int_equal(store_get(s, ra, &e), -ENOENT);
+	assert_int_equal(store_get(s, rb, &e), -ENOENT);
+	assert_int_equal(store_get(s, rc, &e), 0);
+	assert_int_equal(store_stats(s, &st), 0);
+	assert_int_equal(st.bundles, 1);
+	assert_int_equal(st.seen, 2);
+
+	/* D was deleted, but its identity lives until its lifetime ends. */
+	assert_int_equal(expire_wait(s, 4000), 1);
+	assert_int_equal(put_small(s, "D", PRIO_MESSAGE, 5000, NULL), -EEXIST);
+	assert_int_equal(expire_wait(s, 6000), 1);
+	assert_int_equal(put_small(s, "D", PRIO_MESSAGE, 7000, NULL), 0);
+	assert_int_equal(expire_wait(s, 6000), 0);
+
+	/* Bounded batches: 2500 identities take three calls. */
+	{
+		static struct done d[2500];
+		uint8_t payload[16] = { 0 };
+		char id[32];
+		int calls = 0;
+
+		for (int i = 0; i < 2500; i++) {
+			struct store_put p = bundle(id, "ipn:2.5", PRIO_BULK,
+			    STORE_QUEUED, 10000, payload, sizeof(payload));
+
+			snprintf(id, sizeof(id), "batch %d", i);
+			assert_int_equal(store_put(s, &p, on_done, &d[i]), 0);
+		}
+		while (calls < 2500) {
+			pump(s, &d[calls].calls, 1);
+			assert_int_equal(d[calls].result, 0);
+			calls++;
+		}
+	}
+	total = 0;
+	while ((n = expire_wait(s, 20000)) == STORE_EXPIRE_BATCH)
+		total += n;
+	total += n;
+	assert_int_equal(total, 2501);	/* and D */
+	assert_int_equal(store_stats(s, &st), 0);
+	assert_int_equal(st.bundles, 0);
+	assert_int_equal(st.seen, 0);
+	store_free(s);
+}
+
+static void
+test_quota_class_reserve(void **state)
+{
+	struct fixture *f = *state;
+	struct store_options o = {
+		.quota = 2 * MiB, .reserve = 128 * 1024,
+		.class_reserve = { [PRIO_URGENT] = 512 * 1024 },
+	};
+	static uint8_t payload[16 * 1024];
+	struct store *s = open_opts(f, o);
+	struct store_stats st;
+	struct store_put p;
+	struct done bulk = { 0 }, urgent = { 0 };
+	char id[32];
+	int nbulk = 0, nurgent = 0, r, i;
+
+	fill(payload, sizeof(payload), 0, 5);
+	for (i = 0; i < 500; i++) {
+		snprintf(id, sizeof(id), "bulk %d", i);
+		p = bundle(id, "ipn:2.5", PRIO_BULK, STORE_QUEUED, FAR_FUTURE,
+		    payload, sizeof(payload));
+		if ((r = put_wait(s, &p, NULL)) != 0)
+			break;
+		nbulk++;
+	}
+	assert_int_equal(r, -EDQUOT);
+	assert_true(nbulk > 40);
+	/* A retransmission of an accepted bundle is still a duplicate. */
+	p = bundle("bulk 3", "ipn:2.5", PRIO_BULK, STORE_QUEUED, FAR_FUTURE,
+	    payload, sizeof(payload));
+	assert_int_equal(put_wait(s, &p, NULL), -EEXIST);
+
+	/* Urgent still has its reserved room; bulk in the same group does not. */
+	p = bundle("bulk again", "ipn:2.5", PRIO_BULK, STORE_QUEUED, FAR_FUTURE,
+	    payload, sizeof(payload));
+	assert_int_equal(store_put(s, &p, on_done, &bulk), 0);
+	p = bundle("urgent 0", "ipn:2.5", PRIO_URGENT, STORE_QUEUED, FAR_FUTURE,
+	    payload, sizeof(payload));
+	assert_int_equal(store_put(s, &p, on_done, &urgent), 0);
+	pump(s, &urgent.calls, 1);
+	pump(s, &bulk.calls, 1);
+	assert_int_equal(bulk.result, -EDQUOT);
+	assert_int_equal(urgent.result, 0);
+	nurgent++;
+	for (i = 1; i < 500; i++) {
+		snprintf(id, sizeof(id), "urgent %d", i);
+		p = bundle(id, "ipn:2.5", PRIO_URGENT, STORE_QUEUED, FAR_FUTURE,
+		    payload, sizeof(payload));
+		if ((r = put_wait(s, &p, NULL)) != 0)
+			break;
+		nurgent++;
+	}
+	assert_int_equal(r, -EDQUOT);
+	print_message("  quota: %d bulk, then %d urgent bundles of 16 KiB\n", nbulk, nurgent);
+	assert_true(nurgent >= 20);
+
+	assert_int_equal(store_stats(s, &st), 0);
+	assert_true(st.used <= o.quota - o.reserve);
+	assert_int_equal(st.count[PRIO_BULK], nbulk);
+	assert_int_equal(st.count[PRIO_URGENT], nurgent);
+	assert_int_equal(st.quota, o.quota);
+
+	/* A refused bundle left no identity: it may come again later. */
+	assert_int_equal(st.seen, nbulk + nurgent);
+	store_free(s);
+
+	/* The class figures are loaded again at open: urgent is still full. */
+	s = open_opts(f, o);
+	p = bundle("urgent again", "ipn:2.5", PRIO_URGENT, STORE_QUEUED, FAR_FUTURE,
+	    payload, sizeof(payload));
+	assert_int_equal(put_wait(s, &p, NULL), -EDQUOT);
+	store_free(s);
+}
+
+/* In the child: count failures instead of cmocka's longjmp. */
+static int child_fails;
+
+static void
+check(bool ok, const char *what, int got)
+{
+	if (!ok) {
+		fprintf(stderr, "disk-full child: %s (got %d)\n", what, got);
+		child_fails++;
+	}
+}
+
+static void
+disk_full_child(struct fixture *f)
+{
+	static uint8_t payload[20 * 1024];
+	struct rlimit rl = { 2 * MiB, 2 * MiB };
+	struct done dbig = { 0 }, dsmall[3] = { { 0 } };
+	struct store_put p;
+	struct store *s;
+	uint8_t *big;
+	char err[256], id[32];
+	int r;
+
+	signal(SIGXFSZ, SIG_IGN);
+	if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
+		_exit(100);
+	if ((s = store_open(&(struct store_options){ .path = f->db }, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "disk-full child: %s\n", err);
+		_exit(101);
+	}
+	fill(payload, sizeof(payload), 0, 2);
+	for (int i = 0; i < 10; i++) {
+		snprintf(id, sizeof(id), "before %d", i);
+		p = bundle(id, "ipn:2.5", PRIO_MESSAGE, STORE_QUEUED, FAR_FUTURE,
+		    payload, sizeof(payload));
+		r = put_wait(s, &p, NULL);
+		check(r == 0, "put before the limit", r);
+	}
+	if ((big = malloc(4 * MiB)) == NULL)
+		_exit(102);
+	memset(big, 0x5a, 4 * MiB);
+	p = bundle("too big", "ipn:2.5", PRIO_BULK, STORE_QUEUED, FAR_FUTURE, big, 4 * MiB);
+	r = put_wait(s, &p, NULL);
+	check(r == -ENOSPC, "4 MiB put over the file size limit", r);
+
+	/* The store is still usable: a small one fits. */
+	p = bundle("after", "ipn:2.5", PRIO_MESSAGE, STORE_QUEUED, FAR_FUTURE,
+	    payload, sizeof(payload));
+	r = put_wait(s, &p, NULL);
+	check(r == 0, "small put after disk full", r);
+
+	/* One group with a big and small ones: the group fails, the small
+	 * ones are retried alone and succeed. */
+	p = bundle("too big 2", "ipn:2.5", PRIO_BULK, STORE_QUEUED, FAR_FUTURE, big, 4 * MiB);
+	check(store_put(s, &p, on_done, &dbig) == 0, "queue big", 0);
+	for (int i = 0; i < 3; i++) {
+		snprintf(id, sizeof(id), "group %d", i);
+		p = bundle(id, "ipn:2.5", PRIO_MESSAGE, STORE_QUEUED, FAR_FUTURE,
+		    payload, 1000);
+		check(store_put(s, &p, on_done, &dsmall[i]) == 0, "queue small", 0);
+	}
+	pump(s, &dsmall[2].calls, 1);
+	check(dbig.calls == 1 && dbig.result == -ENOSPC, "big in a group", dbig.result);
+	for (int i = 0; i < 3; i++)
+		check(dsmall[i].calls == 1 && dsmall[i].result == 0, "small in a group",
+		    dsmall[i].result);
+	store_free(s);
+	free(big);
+	_exit(child_fails);
+}
+
+static void
+test_disk_full(void **state)
+{
+	struct fixture *f = *state;
+	struct store_stats st;
+	struct store_entry e;
+	struct store *s;
+	int status;
+	pid_t pid;
+
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		disk_full_child(f);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+
+	assert_integrity_ok(f->db);
+	s = open_store(f);
+	assert_int_equal(store_stats(s, &st), 0);
+	assert_int_equal(st.bundles, 14);
+	assert_int_equal(st.count[PRIO_BULK], 0);
+	for (int64_t row = 1, found = 0; found < 14; row++) {
+		assert_true(row < 100);
+		if (store_get(s, row, &e) != 0)
+			continue;
+		found++;
+		if (e.payload_len == 20 * 1024) {
+			uint8_t want[sizeof(head) - 1 + 20 * 1024 + sizeof(tail) - 1];
+
+			memcpy(want, head, sizeof(head) - 1);
+			fill(want + sizeof(head) - 1, 20 * 1024, 0, 2);
+			memcpy(want + sizeof(head) - 1 + 20 * 1024, tail, sizeof(tail) - 1);
+			check_bytes(s, row, want, sizeof(want), 4096);
+		}
+	}
+	/* Refused ones left no identity behind and can come again. */
+	assert_int_equal(put_small(s, "too big", PRIO_BULK, FAR_FUTURE, NULL), 0);
+	store_free(s);
+	assert_integrity_ok(f->db);
+}
+
+static void
+test_boot_counter(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = open_store(f);
+	uint64_t boot = store_boot_count(s);
+
+	assert_true(boot >= 1);
+	store_free(s);
+	s = open_store(f);
+	assert_int_equal(store_boot_count(s), boot + 1);
+	store_free(s);
+	s = open_store(f);
+	assert_int_equal(store_boot_count(s), boot + 2);
+	store_free(s);
+}
+
+static void
+test_seq_never_repeats(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = open_store(f);
+	uint64_t prev = 0, v, child_max;
+	int pfd[2], status;
+	pid_t pid;
+
+	/* Strictly increasing, past several reserved blocks. */
+	for (int i = 0; i < 200000; i++) {
+		v = store_next_seq(s);
+		assert_true(v > prev);
+		prev = v;
+	}
+	store_free(s);
+	s = open_store(f);
+	assert_true(store_next_seq(s) > prev);
+	store_free(s);
+
+	/* A process that used numbers is killed: none of them comes again. */
+	assert_int_equal(pipe(pfd), 0);
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char err[256];
+		struct store *cs;
+		uint64_t m = 0;
+
+		close(pfd[0]);
+		cs = store_open(&(struct store_options){ .path = f->db }, err, sizeof(err));
+		if (cs == NULL)
+			_exit(1);
+		for (int i = 0; i < 100000; i++)
+			m = store_next_seq(cs);
+		if (write(pfd[1], &m, sizeof(m)) != sizeof(m))
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	close(pfd[1]);
+	assert_int_equal(read(pfd[0], &child_max, sizeof(child_max)), sizeof(child_max));
+	close(pfd[0]);
+	assert_int_equal(kill(pid, SIGKILL), 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status));
+	assert_true(child_max > prev);
+
+	s = open_store(f);
+	v = store_next_seq(s);
+	assert_true(v > child_max);
+	store_free(s);
+}
+
+struct queue_seen {
+	int n;
+	char dst[8][32];
+	int prio[8];
+	uint64_t count[8], bytes[8];
+};
+
+static void
+on_queue(void *arg, const char *dst, int priority, uint64_t count, uint64_t bytes)
+{
+	struct queue_seen *q = arg;
+
+	assert_true(q->n < 8);
+	snprintf(q->dst[q->n], sizeof(q->dst[0]), "%s", dst);
+	q->prio[q->n] = priority;
+	q->count[q->n] = count;
+	q->bytes[q->n] = bytes;
+	q->n++;
+}
+
+static void
+check_figures(struct store *s, uint64_t one)
+{
+	struct store_stats st;
+	struct queue_seen q = { 0 };
+
+	assert_int_equal(store_stats(s, &st), 0);
+	assert_int_equal(st.bundles, 6);
+	assert_int_equal(st.bytes, 6 * one);
+	assert_int_equal(st.count[PRIO_MESSAGE], 4);
+	assert_int_equal(st.class_bytes[PRIO_MESSAGE], 4 * one);
+	assert_int_equal(st.count[PRIO_BULK], 2);
+	assert_int_equal(st.count[PRIO_URGENT], 0);
+	assert_int_equal(st.queued, 5);
+	assert_int_equal(st.queued_bytes, 5 * one);
+	assert_int_equal(st.local, 1);
+	assert_int_equal(st.local_bytes, one);
+	assert_int_equal(st.seen, 6);
+	assert_true(st.used > 0);
+	assert_true(st.boot >= 1);
+
+	assert_int_equal(store_queue(s, on_queue, &q), 0);
+	assert_int_equal(q.n, 3);
+	assert_string_equal(q.dst[0], "ipn:1.64");
+	assert_int_equal(q.prio[0], PRIO_MESSAGE);
+	assert_int_equal(q.count[0], 1);
+	assert_string_equal(q.dst[1], "ipn:2.5");
+	assert_int_equal(q.prio[1], PRIO_MESSAGE);
+	assert_int_equal(q.count[1], 3);
+	assert_int_equal(q.bytes[1], 3 * one);
+	assert_string_equal(q.dst[2], "ipn:3.7");
+	assert_int_equal(q.prio[2], PRIO_BULK);
+	assert_int_equal(q.count[2], 2);
+}
+
+static void
+test_stats_and_queue(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = open_store(f);
+	uint8_t payload[100] = { 0 };
+	uint64_t one = sizeof(head) - 1 + 100 + sizeof(tail) - 1;
+	struct queue_seen q = { 0 };
+	struct store_stats st;
+	struct store_put p;
+	int64_t extra;
+	char id[32];
+
+	assert_int_equal(store_queue(s, on_queue, &q), 0);
+	assert_int_equal(q.n, 0);
+	for (int i = 0; i < 3; i++) {
+		snprintf(id, sizeof(id), "m %d", i);
+		p = bundle(id, "ipn:2.5", PRIO_MESSAGE, STORE_QUEUED, FAR_FUTURE, payload, 100);
+		assert_int_equal(put_wait(s, &p, NULL), 0);
+	}
+	for (int i = 0; i < 2; i++) {
+		snprintf(id, sizeof(id), "b %d", i);
+		p = bundle(id, "ipn:3.7", PRIO_BULK, STORE_QUEUED, FAR_FUTURE, payload, 100);
+		assert_int_equal(put_wait(s, &p, NULL), 0);
+	}
+	p = bundle("l 0", "ipn:1.64", PRIO_MESSAGE, STORE_LOCAL, FAR_FUTURE, payload, 100);
+	assert_int_equal(put_wait(s, &p, NULL), 0);
+	check_figures(s, one);
+
+	/* A put and its delete leave the figures as they were. */
+	p = bundle("x 0", "ipn:9.9", PRIO_URGENT, STORE_QUEUED, FAR_FUTURE, payload, 100);
+	assert_int_equal(put_wait(s, &p, &extra), 0);
+	assert_int_equal(store_stats(s, &st), 0);
+	assert_int_equal(st.count[PRIO_URGENT], 1);
+	assert_int_equal(delete_wait(s, extra), 0);
+	assert_int_equal(store_stats(s, &st), 0);
+	assert_int_equal(st.count[PRIO_URGENT], 0);
+	assert_int_equal(st.seen, 7);
+	assert_int_equal(expire_wait(s, FAR_FUTURE), 0);
+	store_free(s);
+
+	/* Loaded from the database at open. */
+	s = open_store(f);
+	assert_int_equal(store_stats(s, &st), 0);
+	assert_int_equal(st.seen, 7);
+	assert_int_equal(st.bundles, 6);
+	store_free(s);
+}
+
+static void
+test_group_commit(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = open_store(f);
+	static struct done d[1000];
+	uint8_t payload[200];
+	struct store_stats before, after;
+	char id[32];
+	int calls = 0;
+
+	fill(payload, sizeof(payload), 0, 4);
+	assert_int_equal(store_stats(s, &before), 0);
+	for (int i = 0; i < 1000; i++) {
+		struct store_put p = bundle(id, "ipn:2.5", PRIO_MESSAGE, STORE_QUEUED,
+		    FAR_FUTURE, payload, sizeof(payload));
+
+		snprintf(id, sizeof(id), "g %d", i);
+		assert_int_equal(store_put(s, &p, on_done, &d[i]), 0);
+	}
+	for (int i = 0; i < 1000; i++) {
+		pump(s, &d[i].calls, 1);
+		assert_int_equal(d[i].result, 0);
+		calls += d[i].calls;
+	}
+	assert_int_equal(calls, 1000);
+	assert_int_equal(store_stats(s, &after), 0);
+	print_message("  1000 puts in %llu commits\n",
+	    (unsigned long long)(after.commits - before.commits));
+	assert_true(after.commits - before.commits <= 50);
+	assert_int_equal(after.ops - before.ops, 1000);
+	assert_int_equal(after.bundles, 1000);
+	store_free(s);
+}
+
+/* store_free() finishes what is queued; store_flush() waits for commits. */
+static void
+test_flush_and_free(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = open_store(f);
+	struct store_stats st;
+	char id[32];
+
+	store_free(NULL);
+	store_flush(s);
+	for (int i = 0; i < 100; i++) {
+		uint8_t payload[50] = { 0 };
+		struct store_put p = bundle(id, "ipn:2.5", PRIO_MESSAGE, STORE_QUEUED,
+		    FAR_FUTURE, payload, sizeof(payload));
+
+		snprintf(id, sizeof(id), "f %d", i);
+		assert_int_equal(store_put(s, &p, NULL, NULL), 0);
+	}
+	store_flush(s);
+	assert_int_equal(store_stats(s, &st), 0);
+	assert_int_equal(st.bundles, 100);
+	for (int i = 100; i < 200; i++) {
+		uint8_t payload[50] = { 0 };
+		struct store_put p = bundle(id, "ipn:2.5", PRIO_MESSAGE, STORE_QUEUED,
+		    FAR_FUTURE, payload, sizeof(payload));
+		static struct done d;
+
+		snprintf(id, sizeof(id), "f %d", i);
+		assert_int_equal(store_put(s, &p, on_done, &d), 0);
+	}
+	store_free(s);		/* undispatched callbacks are dropped, not leaked */
+	s = open_store(f);
+	assert_int_equal(store_stats(s, &st), 0);
+	assert_int_equal(st.bundles, 200);
+	store_free(s);
+}
+
+static void
+test_bad_arguments(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = open_store(f);
+	uint8_t payload[10] = { 0 };
+	struct store_put p;
+	char longid[400];
+	char err[128];
+
+	p = bundle("ok", "ipn:2.5", PRIO_COUNT, STORE_QUEUED, FAR_FUTURE, payload, 10);
+	assert_int_equal(store_put(s, &p, on_done, NULL), -EINVAL);
+	p = bundle("ok", "ipn:2.5", PRIO_BULK, 7, FAR_FUTURE, payload, 10);
+	assert_int_equal(store_put(s, &p, on_done, NULL), -EINVAL);
+	p = bundle("ok", "ipn:2.5", PRIO_BULK, STORE_QUEUED, FAR_FUTURE, NULL, 10);
+	assert_int_equal(store_put(s, &p, on_done, NULL), -EINVAL);
+	memset(longid, 'x', sizeof(longid) - 1);
+	longid[sizeof(longid) - 1] = '\0';
+	p = bundle(longid, "ipn:2.5", PRIO_BULK, STORE_QUEUED, FAR_FUTURE, payload, 10);
+	assert_int_equal(store_put(s, &p, on_done, NULL), -EINVAL);
+	p = bundle("ok", "ipn:2.5", PRIO_BULK, STORE_QUEUED, FAR_FUTURE, payload, 64 * MiB);
+	assert_int_equal(store_put(s, &p, on_done, NULL), -EMSGSIZE);
+	store_free(s);
+
+	for (int r = 0; r <= 200; r++) {
+		assert_non_null(store_strerror(-r));
+		assert_true(strlen(store_strerror(-r)) > 0);
+	}
+	assert_string_equal(store_strerror(-EDQUOT), "store quota or class reserve exceeded");
+	assert_null(store_open(&(struct store_options){ .path = "/nonexistent/dir/x.db" },
+	    err, sizeof(err)));
+	assert_true(strlen(err) > 0);
+	assert_null(store_open(&(struct store_options){ .path = f->db, .quota = 100,
+	    .reserve = 100 }, err, sizeof(err)));
+	assert_int_equal(errno, EINVAL);
+}
+
+/* 100,000 bundles stored: memory stays small, running and after a restart. */
+static void
+test_many_bundles_small_rss(void **state)
+{
+	struct fixture *f = *state;
+	const int n = 100000, window = 4096;
+	static struct done d[4096];
+	uint8_t payload[200];
+	struct store_stats st;
+	struct store *s;
+	long rss0, rss1, rss2;
+	char id[32];
+	int sent = 0, done = 0;
+
+	fill(payload, sizeof(payload), 0, 6);
+	rss0 = vm_kib("VmRSS:");
+	s = open_store(f);
+	while (done < n) {
+		while (sent < n && sent - done < window) {
+			struct store_put p = bundle(id, "ipn:2.5", PRIO_MESSAGE,
+			    STORE_QUEUED, FAR_FUTURE, payload, sizeof(payload));
+
+			snprintf(id, sizeof(id), "ipn:1.0 %d 0", sent);
+			d[sent % window] = (struct done){ 0 };
+			assert_int_equal(store_put(s, &p, on_done, &d[sent % window]), 0);
+			sent++;
+		}
+		pump(s, &d[done % window].calls, 1);
+		assert_int_equal(d[done % window].result, 0);
+		done++;
+	}
+	rss1 = vm_kib("VmRSS:");
+	store_free(s);
+	s = open_store(f);
+	rss2 = vm_kib("VmRSS:");
+	assert_int_equal(store_stats(s, &st), 0);
+	assert_int_equal(st.bundles, (uint64_t)n);
+	store_free(s);
+	print_message("  100k bundles: RSS +%ld KiB while storing, +%ld KiB after reopen\n",
+	    rss1 - rss0, rss2 - rss0);
+	if (!UNDER_ASAN) {
+		assert_true(rss1 - rss0 < 32 * 1024);
+		assert_true(rss2 - rss0 < 32 * 1024);
+	}
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_roundtrip_memory, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_roundtrip_fd_16mb, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fd_short_payload, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dedup, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_supersede, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_expire, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_quota_class_reserve, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_boot_counter, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_seq_never_repeats, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stats_and_queue, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_flush_and_free, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_many_bundles_small_rss, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
