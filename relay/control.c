@@ -397,6 +397,8 @@ send_finish(struct conn *c, json_t *req, const uint8_t *mem, int fd, uint64_t le
 			conn_error(c, tag, "too-big", "payload too big");
 		else if (r == -EINVAL)
 			conn_error(c, tag, "bad-request", "that bundle cannot be stored (realtime class is for live voice only)");
+		else if (r == -ENOBUFS)
+			conn_error(c, tag, "busy", "the store's write queue is full: try again shortly");
 		else
 			conn_error(c, tag, "io", "cannot queue the bundle: %s", strerror(-r));
 	}

@@ -23,7 +23,7 @@
  *   ack {rowid}
  *   config-check                -> {ok, errors, changes} for the daemon's config file
  * Errors: {ok:false, code, error}; code is one of bad-request, bad-eid, too-big,
- * quota, disk-full, io, shutting-down.
+ * quota, disk-full, busy, io, shutting-down.
  */
 #ifndef FIELDRELAY_CONTROL_H
 #define FIELDRELAY_CONTROL_H

@@ -39,10 +39,14 @@ node_store_ready(struct loop *l, int fd, uint32_t events, void *arg)
 }
 
 static void
-node_expired(void *arg, int result, int64_t rowid)
+node_expired(void *arg, int result, int64_t removed)
 {
+	struct node *n = arg;
+
 	if (result < 0)
 		log_warnx("store: expiry failed: %s", store_strerror(result));
+	else if (removed == STORE_EXPIRE_BATCH)	/* more to sweep: next batch now */
+		store_expire(n->store, loop_wallclock_ms(), node_expired, n);
 }
 
 /* Lifetimes end while we run, not only at start-up: sweep periodically. */
@@ -197,7 +201,8 @@ node_send(struct node *n, const struct node_send *s, node_send_fn *fn, void *arg
 		b.has_age = true;
 		b.age = 0;
 	}
-	b.seq = store_next_seq(n->store);
+	if ((b.seq = store_next_seq(n->store)) == 0)
+		return -EIO;	/* no sequence number could be made durable */
 	b.payload_len = s->payload_len;
 	if ((hl = bundle_encode_head(&b, head, sizeof(head))) < 0)
 		return (int)hl;
