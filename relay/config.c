@@ -20,6 +20,8 @@ struct parse {
 	const char *file;
 	FILE *fp;
 	int line;			/* line being parsed */
+	int section_line;		/* line of the current [section] header */
+	int reported_section;		/* its line, once called unknown */
 	char *err;
 	size_t errlen, errused;
 	int nerr;
@@ -326,7 +328,11 @@ on_key(void *user, const char *section, const char *name, const char *value)
 		return set_log(p, name, value);
 	if (*section == '\0')
 		BAD("key '%s' outside any section (expected [node], [store], [bundle], [control] or [log] first)", name);
-	BAD("unknown section [%s]", section);
+	if (p->reported_section != p->section_line) {
+		p->reported_section = p->section_line;
+		perr(p, p->section_line, "unknown section [%s] (known: node, store, bundle, control, log)", section);
+	}
+	return 1;
 }
 
 /* Reader for ini_parse_stream: one line per call, so we know the line number. */
@@ -336,8 +342,13 @@ read_line(char *buf, int size, void *stream)
 	struct parse *p = stream;
 	char *r = fgets(buf, size, p->fp);
 
-	if (r != NULL)
+	if (r != NULL) {
 		p->line++;
+		r += strspn(r, " \t");
+		if (*r == '[')
+			p->section_line = p->line;
+		r = buf;
+	}
 	return r;
 }
 

@@ -208,7 +208,9 @@ conn_flush(struct conn *c)
 	}
 	if (c->closed)
 		return;
-	loop_mod_fd(c->ctl->loop, c->fd, EPOLLIN | (conn_backlog(c) ? EPOLLOUT : 0));
+	/* A body still to stream needs a writable event even when all is sent. */
+	loop_mod_fd(c->ctl->loop, c->fd, EPOLLIN |
+	    (conn_backlog(c) || (c->receiving && c->stream_left) ? EPOLLOUT : 0));
 }
 
 /* ---- status, queue, config-check ---- */

@@ -31,6 +31,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/queue.h>
 #include <time.h>
 #include <unistd.h>
@@ -328,16 +331,50 @@ db_errno(sqlite3 *db, int rc)
 	}
 }
 
+/*
+ * Is the disk (or the process's file-size limit) used up?  SQLite reports a
+ * short write as SQLITE_IOERR_WRITE with errno often already lost, so when a
+ * write fails we look at the filesystem ourselves before calling it an I/O
+ * error: the operator must be told "full", which they can fix.
+ */
+static bool
+space_exhausted(const struct store *s)
+{
+	char wal[PATH_MAX];
+	struct statvfs vfs;
+	struct rlimit rl;
+	struct stat sb;
+	off_t biggest = 0;
+
+	if (statvfs(s->path, &vfs) == 0 && (uint64_t)vfs.f_bavail * vfs.f_frsize < (1u << 20))
+		return true;
+	if (getrlimit(RLIMIT_FSIZE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+		return false;
+	snprintf(wal, sizeof(wal), "%s-wal", s->path);
+	if (stat(s->path, &sb) == 0)
+		biggest = sb.st_size;
+	if (stat(wal, &sb) == 0 && sb.st_size > biggest)
+		biggest = sb.st_size;
+	return (uint64_t)biggest + (1u << 20) >= (uint64_t)rl.rlim_cur;
+}
+
 /* A writer error that spoils the open transaction. */
 static int
 db_fail(struct store *s, int rc)
 {
 	static struct log_ratelimit rl;
+	int r = db_errno(s->wdb, rc);
 
 	s->broken = true;
-	log_limited(&rl, "store: %s (%d, errno %d)", sqlite3_errmsg(s->wdb), rc,
-	    sqlite3_system_errno(s->wdb));
-	return db_errno(s->wdb, rc);
+	if (r == -EIO && (rc & 0xff) == SQLITE_IOERR && space_exhausted(s))
+		r = -ENOSPC;
+	if (r == -ENOSPC)
+		log_limited(&rl, "store: disk full (%s): refusing new bundles, stored ones are safe",
+		    sqlite3_errmsg(s->wdb));
+	else
+		log_limited(&rl, "store: %s (%d, errno %d)", sqlite3_errmsg(s->wdb), rc,
+		    sqlite3_system_errno(s->wdb));
+	return r;
 }
 
 /* Step a cached statement once, for its effect; SQLITE_OK or the error. */

@@ -202,7 +202,12 @@ client_body(int fd, uint64_t len, void (*sink)(void *arg, const uint8_t *p, size
 json_t *
 client_call(int fd, json_t *req)
 {
-	if (client_send(fd, req, NULL, -1, 0, NULL) < 0)
+	int r = client_send(fd, req, NULL, -1, 0, NULL);
+
+	json_decref(req);
+	if (r < 0) {
+		errno = -r;
 		return NULL;
+	}
 	return client_recv(fd);
 }

@@ -23,7 +23,7 @@ int client_pack(json_t *msg, const void *body, size_t len, char **buf, size_t *u
 json_t *client_recv(int fd);
 /* Read a body of len bytes, passing chunks to sink (which may be NULL to drop). 0 or -errno. */
 int client_body(int fd, uint64_t len, void (*sink)(void *arg, const uint8_t *p, size_t n), void *arg);
-/* One request, one answer. */
+/* One request (the reference is stolen), one answer. */
 json_t *client_call(int fd, json_t *req);
 
 #endif

@@ -170,6 +170,7 @@ refused(json_t *r)
 		print_json(r);
 	else
 		fprintf(stderr, "fieldrelay: %s\n", json_string_value(json_object_get(r, "error")));
+	json_decref(r);
 	return EXIT_REFUSED;
 }
 
@@ -220,6 +221,7 @@ cmd_status(int argc, char **argv)
 		return refused(r);
 	if (opt.json) {
 		print_json(r);
+		json_decref(r);
 		return 0;
 	}
 	st = json_object_get(r, "store");
@@ -271,6 +273,7 @@ cmd_queue(int argc, char **argv)
 		return refused(r);
 	if (opt.json) {
 		print_json(r);
+		json_decref(r);
 		return 0;
 	}
 	human_bytes(jint(r, "bytes"), b, sizeof(b));
@@ -393,6 +396,8 @@ send_batch(int fd, json_t *tmpl)
 		fprintf(stderr, "fieldrelay: %" PRIu64 " accepted, %" PRIu64 " refused\n", accepted, failed);
 	return rc;
 lost:
+	free(line);
+	free(buf);
 	fprintf(stderr, "fieldrelay: lost the connection to fieldrelayd: %" PRIu64 " accepted, %" PRIu64
 	    " refused, %" PRIu64 " not confirmed (not stored: send them again)\n", accepted, failed, sent - answered);
 	return EXIT_NODAEMON;
@@ -419,7 +424,7 @@ cmd_send(int argc, char **argv)
 	char *text = NULL, *end;
 	size_t tlen = 0;
 	uint64_t v;
-	int ch, fd, body_fd = -1, rc;
+	int ch, fd, body_fd = -1, rc = 0;
 	struct stat sb;
 
 	req = json_pack("{s:s}", "op", "send");
@@ -463,8 +468,7 @@ cmd_send(int argc, char **argv)
 			usage_error("%s", "--batch reads its messages from stdin, one per line");
 		fd = connect_daemon();
 		rc = send_batch(fd, req);
-		json_decref(req);
-		return rc;
+		goto out;
 	}
 	if (optind < argc && strcmp(argv[optind], "-") == 0 && optind + 1 == argc)
 		from_stdin = true;
@@ -473,16 +477,16 @@ cmd_send(int argc, char **argv)
 	if (file) {
 		if ((body_fd = open(file, O_RDONLY | O_CLOEXEC)) < 0 || fstat(body_fd, &sb) < 0) {
 			fprintf(stderr, "fieldrelay: %s: %s\n", file, strerror(errno));
-			return EXIT_USAGE;
+			{ rc = EXIT_USAGE; goto out; }
 		}
 		if (!S_ISREG(sb.st_mode)) {
 			fprintf(stderr, "fieldrelay: %s: not a regular file\n", file);
-			return EXIT_USAGE;
+			{ rc = EXIT_USAGE; goto out; }
 		}
 		if ((uint64_t)sb.st_size > BUNDLE_MAX_SIZE - 65536) {
 			fprintf(stderr, "fieldrelay: %s: file too big (%lld bytes; a bundle carries at most 16 MiB)\n",
 			    file, (long long)sb.st_size);
-			return EXIT_USAGE;
+			{ rc = EXIT_USAGE; goto out; }
 		}
 		tlen = (size_t)sb.st_size;
 	} else if (from_stdin || optind == argc) {
@@ -497,14 +501,14 @@ cmd_send(int argc, char **argv)
 				cap = cap ? cap * 2 : 65536;
 				if (cap > BUNDLE_MAX_SIZE || (text = realloc(text, cap)) == NULL) {
 					fprintf(stderr, "fieldrelay: stdin: too big for one bundle (16 MiB at most)\n");
-					return EXIT_USAGE;
+					{ rc = EXIT_USAGE; goto out; }
 				}
 			}
 			if ((n = read(0, text + tlen, cap - tlen)) < 0) {
 				if (errno == EINTR)
 					continue;
 				fprintf(stderr, "fieldrelay: stdin: %s\n", strerror(errno));
-				return EXIT_USAGE;
+				{ rc = EXIT_USAGE; goto out; }
 			}
 			if (n == 0)
 				break;
@@ -514,8 +518,10 @@ cmd_send(int argc, char **argv)
 		/* The remaining words, joined by spaces. */
 		for (int i = optind; i < argc; i++)
 			tlen += strlen(argv[i]) + 1;
-		if ((text = malloc(tlen)) == NULL)
-			return EXIT_REFUSED;
+		if ((text = malloc(tlen)) == NULL) {
+			rc = EXIT_REFUSED;
+			goto out;
+		}
 		text[0] = '\0';
 		for (int i = optind; i < argc; i++) {
 			strcat(text, argv[i]);
@@ -532,17 +538,23 @@ cmd_send(int argc, char **argv)
 	if (client_send(fd, req, text ? text : (body_fd < 0 ? "" : NULL), body_fd, tlen, send_progress) < 0 ||
 	    (r = client_recv(fd)) == NULL)
 		lost_daemon();
-	json_decref(req);
-	free(text);
-	if (!json_is_true(json_object_get(r, "ok")))
-		return refused(r);
+	if (!json_is_true(json_object_get(r, "ok"))) {
+		rc = refused(r);
+		goto out;
+	}
 	if (opt.json)
 		print_json(r);
 	else
 		printf("accepted %s\n", jstr(r, "id"));
 	json_decref(r);
 	close(fd);
-	return 0;
+	rc = 0;
+out:
+	json_decref(req);
+	free(text);
+	if (body_fd >= 0)
+		close(body_fd);
+	return rc;
 }
 
 /* ---- recv, watch ---- */
@@ -695,22 +707,28 @@ cmd_config_check(int argc, char **argv)
 	static struct config cfg;
 	char err[4096];
 	json_t *r;
-	int fd;
+	int fd, ch;
 
 	if (argc > 2)
 		usage_error("config-check takes at most one FILE (got '%s')", argv[2]);
 	if (argc == 2) {
 		if (config_load(argv[1], &cfg, err, sizeof(err)) < 0) {
 			if (opt.json) {
-				print_json(json_pack("{s:b, s:s, s:s}", "ok", 0, "path", argv[1], "errors", err));
+				json_t *o = json_pack("{s:b, s:s, s:s}", "ok", 0, "path", argv[1], "errors", err);
+
+				print_json(o);
+				json_decref(o);
 			} else {
 				fputs(err, stderr);
 			}
 			return EXIT_USAGE;
 		}
-		if (opt.json)
-			print_json(json_pack("{s:b, s:s}", "ok", 1, "path", argv[1]));
-		else
+		if (opt.json) {
+			json_t *o = json_pack("{s:b, s:s}", "ok", 1, "path", argv[1]);
+
+			print_json(o);
+			json_decref(o);
+		} else
 			printf("%s: configuration OK (node ipn:%" PRIu64 ", store %s, socket %s)\n", argv[1],
 			    cfg.node_id, cfg.store_path, cfg.socket_path);
 		return 0;
@@ -727,7 +745,10 @@ cmd_config_check(int argc, char **argv)
 	} else {
 		fputs(jstr(r, "errors"), stderr);
 	}
-	return json_is_true(json_object_get(r, "ok")) ? 0 : EXIT_USAGE;
+	ch = json_is_true(json_object_get(r, "ok")) ? 0 : EXIT_USAGE;
+	json_decref(r);
+	close(fd);
+	return ch;
 }
 
 static int

@@ -96,7 +96,7 @@ test_all_keys(void **state)
 static void
 test_errors(void **state)
 {
-	expect_error("[node]\nid = 1\n\n[radio]\nx = 1\n", 5, "unknown section [radio]");
+	expect_error("[node]\nid = 1\n\n[radio]\nx = 1\ny = 2\n", 4, "unknown section [radio]");
 	expect_error("[node]\nid = 1\nid2 = 3\n", 3, "unknown key 'id2' in [node]");
 	expect_error("[node]\nid = 0\n", 2, "not a node number");
 	expect_error("[node]\nid = -4\n", 2, "not a node number");
