@@ -86,6 +86,13 @@ $(BUILD)/tests/bench/%: $(BUILD)/tests/bench/%.o $(LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# Helper programs the integration tests drive.
+HELPER_BINS := $(BUILD)/tests/integration/helpers/bundletool
+$(BUILD)/tests/integration/helpers/bundletool: $(BUILD)/tests/integration/helpers/bundletool.o \
+    $(BUILD)/relay/cli/dump.o $(LIB)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 # libFuzzer targets need clang; they link the library sources directly.
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Irelay $(PKG_CFLAGS)
 $(BUILD)/tests/fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
@@ -93,7 +100,7 @@ $(BUILD)/tests/fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
 	@$(if $(Q),echo "  FUZZ    $@")
 	$(Q)clang $(FUZZ_CFLAGS) -o $@ $^ $(LDLIBS)
 
-tests: all $(UNIT_BINS) $(BENCH_BINS)
+tests: all $(UNIT_BINS) $(BENCH_BINS) $(HELPER_BINS)
 
 deps:
 	$(Q)sh tests/deps.sh install

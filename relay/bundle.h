@@ -48,7 +48,17 @@ struct eid {
 #define BF_RPT_DELIVERY		0x020000
 #define BF_RPT_DELETION		0x040000
 
+/* Block processing control flags (RFC 9171 4.2.4). */
+#define BLF_REPLICATE		0x01	/* replicate the block in every fragment */
+#define BLF_REPORT		0x02	/* status report if the block can't be processed */
+#define BLF_DELETE_BUNDLE	0x04	/* delete the bundle if the block can't be processed */
+#define BLF_DISCARD		0x10	/* discard the block if it can't be processed */
+
 enum crc_type { CRC_NONE = 0, CRC_16 = 1, CRC_32C = 2 };
+
+/* Defaults bundle_init() fills in. */
+#define BUNDLE_HOP_LIMIT	32
+#define BUNDLE_LIFETIME		(24ULL * 3600 * 1000)	/* ms */
 
 /* Block type codes (RFC 9171 9.1) and our private priority-class block. */
 #define BLOCK_PAYLOAD		1
@@ -92,7 +102,13 @@ struct bundle {
 	size_t payload_len;
 };
 
-/* Fill in a new bundle of ours with defaults: ipn EIDs, CRC-32C... */
+/*
+ * Fill in a new bundle of ours with defaults: ipn:0.0 source and destination,
+ * report-to dtn:none, CRC-32C, BUNDLE_LIFETIME, a hop-count block with
+ * BUNDLE_HOP_LIMIT, priority PRIO_MESSAGE, no age block.  Creation time is
+ * left 0: set ctime, or set has_age (RFC 9171 4.4.2 wants an age block in a
+ * bundle with creation time 0; the encoder refuses one without).
+ */
 void bundle_init(struct bundle *b);
 
 /*
@@ -106,6 +122,11 @@ int bundle_decode(struct bundle *b, const uint8_t *buf, size_t len, const char *
 /*
  * Encode the whole bundle into out (cap bytes).  Returns the length, or
  * -ENOSPC if cap is too small (call with out NULL / cap 0 to learn the size).
+ * -EINVAL if b is not something the decoder would accept (bad EID, priority,
+ * hop limit, duplicate or reserved block numbers in other[], creation time 0
+ * without an age block...), -EMSGSIZE if it would exceed BUNDLE_MAX_SIZE.
+ * Our extension blocks get the lowest block numbers from 2 up that other[]
+ * does not use, with block flags 0 and no block CRC.
  */
 ssize_t bundle_encode(const struct bundle *b, uint8_t *out, size_t cap);
 
@@ -121,10 +142,19 @@ ssize_t bundle_encode_head(const struct bundle *b, uint8_t *out, size_t cap);
 ssize_t bundle_encode_tail(const struct bundle *b, uint8_t *out, size_t cap);
 
 /*
+ * The canonical blocks of an encoded bundle in wire order (payload last),
+ * for dissection: bundle_decode() folds the blocks it knows into fields.
+ * Validates exactly like bundle_decode().  Fills at most cap entries and
+ * returns the number of blocks, or bundle_decode()'s errors and *why.
+ */
+int bundle_blocks(const uint8_t *buf, size_t len, struct bundle_block *blocks, size_t cap,
+    const char **why);
+
+/*
  * Bundle identity (DESIGN.md section 2): source EID, creation time, sequence,
  * and for fragments offset and total ADU length, as a text key.
  */
-int bundle_id(const struct bundle *b, char *out, size_t cap);
+int bundle_id(const struct bundle *b, char *out, size_t cap);	/* 0 or -ENOSPC */
 
 /* "ipn:3.5", "dtn://a.dtn/src", "dtn:none".  Returns 0 or -EINVAL. */
 int eid_parse(struct eid *e, const char *text);
