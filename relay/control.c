@@ -62,6 +62,7 @@ struct control {
 	int fd;
 	char path[108];
 	bool quiesced;
+	uint64_t last_input;		/* monotonic ms of the last bytes from any client */
 	LIST_HEAD(, conn) conns;
 	struct log_ratelimit rl;
 };
@@ -416,7 +417,9 @@ body_begin(struct conn *c, json_t *req, uint64_t len)
 	c->body_len = len;
 	c->body_got = 0;
 	c->body_err = 0;
-	if (len > cfg->max_bundle_size) {
+	if (c->ctl->quiesced) {
+		c->body_err = -ESHUTDOWN;	/* read and drop it, then say why */
+	} else if (len > cfg->max_bundle_size) {
 		c->body_err = -EMSGSIZE;	/* read and drop it, then say why */
 	} else if (len <= INLINE_BODY_MAX) {
 		if ((c->body_mem = malloc(len ? len : 1)) == NULL)
@@ -436,7 +439,9 @@ body_end(struct conn *c)
 	json_t *tag = json_object_get(req, "tag");
 	const struct config *cfg = node_config(c->ctl->node);
 
-	if (c->body_err == -EMSGSIZE)
+	if (c->body_err == -ESHUTDOWN)
+		conn_error(c, tag, "shutting-down", "not stored: the daemon is shutting down");
+	else if (c->body_err == -EMSGSIZE)
 		conn_error(c, tag, "too-big", "payload of %" PRIu64 " bytes is over the limit of %" PRIu64 " bytes",
 		    c->body_len, cfg->max_bundle_size);
 	else if (c->body_err == -ENOSPC || c->body_err == -EDQUOT)
@@ -639,14 +644,12 @@ conn_request(struct conn *c, json_t *req)
 	}
 	if (op == NULL) {
 		conn_error(c, tag, "bad-request", "request without \"op\"");
-	} else if (c->ctl->quiesced) {
-		conn_error(c, tag, "shutting-down", "the daemon is shutting down");
-		if (body)
-			conn_close(c);
 	} else if (strcmp(op, "send") == 0) {
 		body_begin(c, req, body ? (uint64_t)json_integer_value(body) : 0);
 		if (c->body_len == 0)
 			body_end(c);
+	} else if (c->ctl->quiesced) {
+		conn_error(c, tag, "shutting-down", "the daemon is shutting down");
 	} else if (strcmp(op, "status") == 0) {
 		op_status(c, tag);
 	} else if (strcmp(op, "queue") == 0) {
@@ -739,6 +742,7 @@ conn_io(struct loop *l, int fd, uint32_t events, void *arg)
 			goto out;
 		}
 		if (r > 0) {
+			c->ctl->last_input = loop_now();
 			c->in_len += (size_t)r;
 			conn_parse(c);
 		}
@@ -841,6 +845,32 @@ control_quiesce(struct control *ctl)
 {
 	ctl->quiesced = true;
 	loop_del_fd(ctl->loop, ctl->fd);
+}
+
+/*
+ * After control_quiesce(): keep the loop turning so that clients get every
+ * answer (accepted, or "shutting-down" for what came too late) until all is
+ * written and clients have gone quiet, or until timeout_ms.
+ */
+void
+control_drain(struct control *ctl, struct loop *l, unsigned timeout_ms)
+{
+	uint64_t end = loop_now() + timeout_ms;
+	struct conn *c;
+	bool busy;
+
+	control_flush(ctl);
+	for (;;) {
+		uint64_t now = loop_now();
+
+		busy = now < ctl->last_input + 100;
+		LIST_FOREACH(c, &ctl->conns, entry)
+			if (conn_backlog(c) > 0 || c->body_req)
+				busy = true;
+		if (!busy || now >= end)
+			break;
+		loop_once(l, (int)(end - now < 50 ? end - now : 50));
+	}
 }
 
 void

@@ -41,6 +41,8 @@ struct control *control_new(struct node *n, struct loop *l, char *err, size_t er
 void control_quiesce(struct control *c);
 /* Write out what is buffered, as far as sockets take it without blocking. */
 void control_flush(struct control *c);
+/* Run the loop until every client has its answers, at most timeout_ms. */
+void control_drain(struct control *c, struct loop *l, unsigned timeout_ms);
 void control_free(struct control *c);
 
 #endif

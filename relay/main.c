@@ -206,7 +206,7 @@ main(int argc, char **argv)
 	control_quiesce(d.control);
 	store_flush(node_store(d.node));
 	store_dispatch(node_store(d.node));
-	control_flush(d.control);
+	control_drain(d.control, d.loop, 2000);
 	control_free(d.control);
 	loop_timer_cancel(d.loop, &d.watchdog);
 	node_free(d.node);

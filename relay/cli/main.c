@@ -329,7 +329,7 @@ send_batch(int fd, json_t *tmpl)
 	size_t lcap = 0, used = 0, cap = 0;
 	uint64_t sent = 0, answered = 0, accepted = 0, failed = 0;
 	ssize_t n;
-	bool eof = false;
+	bool eof = false, writefail = false;
 	int rc = 0;
 
 	while (!eof || answered < sent) {
@@ -360,8 +360,12 @@ send_batch(int fd, json_t *tmpl)
 
 				if (w < 0 && errno == EINTR)
 					continue;
-				if (w < 0)
-					goto lost;
+				if (w < 0) {
+					/* The daemon went away: collect the answers it did send. */
+					writefail = true;
+					eof = true;
+					break;
+				}
 				off += (size_t)w;
 			}
 			used = 0;
@@ -370,7 +374,7 @@ send_batch(int fd, json_t *tmpl)
 			json_t *r = client_recv(fd);
 
 			if (r == NULL)
-				goto lost;
+				goto lost;	/* the rest were never confirmed */
 			answered++;
 			if (json_is_true(json_object_get(r, "ok"))) {
 				accepted++;
@@ -390,6 +394,8 @@ send_batch(int fd, json_t *tmpl)
 			json_decref(r);
 		}
 	}
+	if (writefail)
+		goto lost;
 	free(line);
 	free(buf);
 	if (!opt.json)
@@ -399,7 +405,7 @@ lost:
 	free(line);
 	free(buf);
 	fprintf(stderr, "fieldrelay: lost the connection to fieldrelayd: %" PRIu64 " accepted, %" PRIu64
-	    " refused, %" PRIu64 " not confirmed (not stored: send them again)\n", accepted, failed, sent - answered);
+	    " refused, %" PRIu64 " not confirmed (they may or may not be stored)\n", accepted, failed, sent - answered);
 	return EXIT_NODAEMON;
 }
 
