@@ -51,7 +51,9 @@ struct conn {
 	int64_t cursor;			/* last rowid handed out */
 	uint64_t wanted;		/* bundles still wanted, 0 = forever */
 	bool wait;
+	bool ending;			/* all wanted acked: "end" once deletes commit */
 	unsigned unacked;
+	unsigned deleting;		/* acked bundles whose delete is not committed */
 	int64_t stream_rowid;		/* body being streamed out */
 	uint64_t stream_off, stream_left;
 };
@@ -493,7 +495,24 @@ ack_done(void *arg, int result, int64_t rowid)
 	if (result < 0 && result != -ENOENT)
 		log_warnx("control: cannot delete delivered bundle %" PRId64 ": %s", rowid,
 		    store_strerror(result));
+	c->deleting--;
+	if (!c->closed && c->receiving)
+		conn_pump(c);	/* an "end" may have waited for this */
 	conn_unref(c);
+}
+
+/*
+ * The stream is over: say so once every acknowledged bundle has really left
+ * the store, so that a client that saw "end" never sees those bundles again.
+ */
+static bool
+conn_end(struct conn *c)
+{
+	if (c->deleting > 0)
+		return false;
+	conn_send(c, json_pack("{s:s, s:b}", "event", "end", "ok", 1));
+	c->receiving = false;
+	return true;
 }
 
 /* Hand out bundles while the window, the wish and the socket allow. */
@@ -525,16 +544,18 @@ conn_pump(struct conn *c)
 			c->stream_left -= (uint64_t)n;
 			continue;
 		}
+		if (c->ending) {
+			conn_end(c);
+			break;
+		}
 		if (c->unacked >= DELIVERY_WINDOW)
 			break;
-		if (c->wanted == 1 && c->unacked > 0)
-			break;	/* the last one wanted is out: wait for its ack */
+		if (c->wanted > 0 && c->unacked >= c->wanted)
+			break;	/* all wanted are out: wait for their acks */
 		r = store_next_local(st, c->service, c->cursor, &e);
 		if (r == -ENOENT) {
-			if (!c->wait && c->unacked == 0) {
-				conn_send(c, json_pack("{s:s, s:b}", "event", "end", "ok", 1));
-				c->receiving = false;
-			}
+			if (!c->wait && c->unacked == 0)
+				conn_end(c);
 			break;
 		}
 		if (r < 0) {
@@ -581,6 +602,7 @@ op_recv(struct conn *c, json_t *req, json_t *tag)
 	c->wait = json_is_true(json_object_get(req, "wait"));
 	c->cursor = 0;
 	c->unacked = 0;
+	c->ending = false;
 	conn_pump(c);
 }
 
@@ -595,13 +617,14 @@ op_ack(struct conn *c, json_t *req, json_t *tag)
 		return;
 	}
 	c->refs++;
-	if (store_delete(node_store(c->ctl->node), json_integer_value(v), ack_done, c) < 0)
+	c->deleting++;
+	if (store_delete(node_store(c->ctl->node), json_integer_value(v), ack_done, c) < 0) {
 		c->refs--;
-	c->unacked--;
-	if (c->wanted > 0 && --c->wanted == 0) {
-		conn_send(c, json_pack("{s:s, s:b}", "event", "end", "ok", 1));
-		c->receiving = false;
+		c->deleting--;
 	}
+	c->unacked--;
+	if (c->wanted > 0 && --c->wanted == 0)
+		c->ending = true;
 	conn_pump(c);
 }
 
