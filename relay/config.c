@@ -60,12 +60,18 @@ perr(struct parse *p, int line, const char *fmt, ...)
 	}
 }
 
-int
-config_parse_size(const char *s, uint64_t *out)
+struct unit {
+	const char *suffix;
+	uint64_t mult;
+};
+
+/* A number with an optional unit suffix from units (exact, case-sensitive). */
+static int
+parse_with_unit(const char *s, const struct unit *units, uint64_t *out)
 {
 	char *end;
 	unsigned long long v;
-	uint64_t mult = 1;
+	uint64_t mult = 0;
 
 	if (!isdigit((unsigned char)*s))
 		return -EINVAL;
@@ -73,56 +79,38 @@ config_parse_size(const char *s, uint64_t *out)
 	v = strtoull(s, &end, 10);
 	if (errno)
 		return -EINVAL;
-	if (*end != '\0') {
-		switch (toupper((unsigned char)*end)) {
-		case 'K': mult = 1ULL << 10; break;
-		case 'M': mult = 1ULL << 20; break;
-		case 'G': mult = 1ULL << 30; break;
-		case 'T': mult = 1ULL << 40; break;
-		default: return -EINVAL;
-		}
-		end++;
-		if (toupper((unsigned char)*end) == 'I')
-			end++;
-		if (toupper((unsigned char)*end) == 'B')
-			end++;
-		if (*end != '\0')
-			return -EINVAL;
-	}
-	if (v > UINT64_MAX / mult)
+	for (const struct unit *u = units; u->suffix; u++)
+		if (strcmp(end, u->suffix) == 0)
+			mult = u->mult;
+	if (mult == 0 || v > UINT64_MAX / mult)
 		return -EINVAL;
 	*out = v * mult;
 	return 0;
 }
 
 int
+config_parse_size(const char *s, uint64_t *out)
+{
+	static const struct unit units[] = {
+		{ "", 1 },
+		{ "K", 1ULL << 10 }, { "KB", 1ULL << 10 }, { "KiB", 1ULL << 10 }, { "k", 1ULL << 10 },
+		{ "M", 1ULL << 20 }, { "MB", 1ULL << 20 }, { "MiB", 1ULL << 20 },
+		{ "G", 1ULL << 30 }, { "GB", 1ULL << 30 }, { "GiB", 1ULL << 30 },
+		{ "T", 1ULL << 40 }, { "TB", 1ULL << 40 }, { "TiB", 1ULL << 40 },
+		{ NULL, 0 }
+	};
+
+	return parse_with_unit(s, units, out);
+}
+
+int
 config_parse_duration(const char *s, uint64_t *out)
 {
-	char *end;
-	unsigned long long v;
-	uint64_t mult = 1;
+	static const struct unit units[] = {
+		{ "", 1 }, { "s", 1 }, { "m", 60 }, { "h", 3600 }, { "d", 86400 }, { NULL, 0 }
+	};
 
-	if (!isdigit((unsigned char)*s))
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno)
-		return -EINVAL;
-	if (*end != '\0') {
-		switch (*end) {
-		case 's': mult = 1; break;
-		case 'm': mult = 60; break;
-		case 'h': mult = 3600; break;
-		case 'd': mult = 86400; break;
-		default: return -EINVAL;
-		}
-		if (end[1] != '\0')
-			return -EINVAL;
-	}
-	if (v > UINT64_MAX / mult)
-		return -EINVAL;
-	*out = v * mult;
-	return 0;
+	return parse_with_unit(s, units, out);
 }
 
 static bool

@@ -203,6 +203,35 @@ jstr(json_t *o, const char *key)
 
 /* ---- status, queue ---- */
 
+/*
+ * One request without arguments; returns the answer for human output, or
+ * NULL once the JSON form was printed or the refusal reported (*rc says).
+ */
+static json_t *
+simple_call(int argc, char **argv, const char *op, int *rc)
+{
+	json_t *r;
+	int fd;
+
+	if (argc > 1)
+		usage_error("%s takes no arguments (got '%s')", op, argv[1]);
+	fd = connect_daemon();
+	if ((r = client_call(fd, json_pack("{s:s}", "op", op))) == NULL)
+		lost_daemon();
+	close(fd);
+	*rc = 0;
+	if (!json_is_true(json_object_get(r, "ok"))) {
+		*rc = refused(r);
+		return NULL;
+	}
+	if (opt.json) {
+		print_json(r);
+		json_decref(r);
+		return NULL;
+	}
+	return r;
+}
+
 static int
 cmd_status(int argc, char **argv)
 {
@@ -210,20 +239,10 @@ cmd_status(int argc, char **argv)
 	char b1[32], b2[32], b3[32], b4[32];
 	uint64_t up;
 	size_t i;
-	int fd;
+	int rc;
 
-	if (argc > 1)
-		usage_error("status takes no arguments (got '%s')", argv[1]);
-	fd = connect_daemon();
-	if ((r = client_call(fd, json_pack("{s:s}", "op", "status"))) == NULL)
-		lost_daemon();
-	if (!json_is_true(json_object_get(r, "ok")))
-		return refused(r);
-	if (opt.json) {
-		print_json(r);
-		json_decref(r);
-		return 0;
-	}
+	if ((r = simple_call(argc, argv, "status", &rc)) == NULL)
+		return rc;
 	st = json_object_get(r, "store");
 	up = jint(r, "uptime");
 	human_bytes(jint(st, "bytes"), b1, sizeof(b1));
@@ -252,7 +271,6 @@ cmd_status(int argc, char **argv)
 		printf("  %-10s %8" PRIu64 " bundles %12s\n", jstr(c, "class"), jint(c, "count"), b1);
 	}
 	json_decref(r);
-	close(fd);
 	return 0;
 }
 
@@ -262,20 +280,10 @@ cmd_queue(int argc, char **argv)
 	json_t *r, *cls, *dst;
 	char b[32];
 	size_t i;
-	int fd;
+	int rc;
 
-	if (argc > 1)
-		usage_error("queue takes no arguments (got '%s')", argv[1]);
-	fd = connect_daemon();
-	if ((r = client_call(fd, json_pack("{s:s}", "op", "queue"))) == NULL)
-		lost_daemon();
-	if (!json_is_true(json_object_get(r, "ok")))
-		return refused(r);
-	if (opt.json) {
-		print_json(r);
-		json_decref(r);
-		return 0;
-	}
+	if ((r = simple_call(argc, argv, "queue", &rc)) == NULL)
+		return rc;
 	human_bytes(jint(r, "bytes"), b, sizeof(b));
 	printf("%" PRIu64 " bundles, %s\n\n", jint(r, "bundles"), b);
 	printf("%-10s %9s %12s\n", "CLASS", "BUNDLES", "BYTES");
@@ -299,7 +307,6 @@ cmd_queue(int argc, char **argv)
 		    jint(d, "count"), b);
 	}
 	json_decref(r);
-	close(fd);
 	return 0;
 }
 
