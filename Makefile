@@ -58,7 +58,7 @@ LIB	  := $(BUILD)/libfieldrelay.a
 DAEMON	:= $(BUILD)/fieldrelayd
 CLI	:= $(BUILD)/fieldrelay
 
-.PHONY: all deps check bench fuzz demo install clean help tests
+.PHONY: all deps check bench fuzz fuzz-build demo install clean help tests
 all: $(DAEMON) $(CLI)
 
 $(BUILD)/%.o: %.c
@@ -112,6 +112,8 @@ check:
 bench:
 	$(Q)sh tests/deps.sh ensure
 	$(Q)sh tests/bench/run.sh
+
+fuzz-build: $(FUZZ_BINS)
 
 fuzz:
 	$(Q)sh tests/deps.sh ensure

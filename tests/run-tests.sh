@@ -80,6 +80,25 @@ else
 	note_fail "pytest(no daemon built)"
 fi
 
+echo "== fuzz smoke (each libFuzzer target for ${FUZZ_SECONDS:-10}s)"
+if make -j"$JOBS" --no-print-directory BUILD=build fuzz-build >"$log/build-fuzz.log" 2>&1; then
+	for f in build/tests/fuzz/fuzz_*; do
+		case "$f" in *.d|*.o|*.log) continue ;; esac
+		[ -x "$f" ] || continue
+		name=$(basename "$f")
+		corpus=build/fuzz-corpus/$name
+		mkdir -p "$corpus"
+		[ -d "tests/fuzz/seeds/$name" ] && cp tests/fuzz/seeds/"$name"/* "$corpus"/ 2>/dev/null
+		if "$f" -max_total_time="${FUZZ_SECONDS:-10}" -max_len=65536 "$corpus" >"$log/$name.log" 2>&1; then
+			pass=$((pass + 1)); echo "   $name: no crash"
+		else
+			tail -n 30 "$log/$name.log"; note_fail "$name"
+		fi
+	done
+else
+	tail -n 20 "$log/build-fuzz.log"; note_fail "build:fuzz"
+fi
+
 [ -n "$failed_names" ] && echo "failed:$failed_names"
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
