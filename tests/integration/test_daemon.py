@@ -363,3 +363,31 @@ def test_sd_notify_ready_and_watchdog(nodes, tmp_path):
     while not any("STOPPING=1" in m for m in rest):
         rest.append(s.recv(4096).decode())
     s.close()
+
+
+def test_drops_root_to_configured_user(nodes):
+    import pwd
+    import shutil
+    import tempfile
+    from pathlib import Path
+    if os.geteuid() != 0:
+        pytest.skip("needs root to drop privileges")
+    base = Path(tempfile.mkdtemp(prefix="fieldrelay-priv-", dir="/var/tmp"))
+    os.chmod(base, 0o755)
+    try:
+        n = Node(base, 1)
+        n.conf.write_text(n.conf.read_text().replace("[control]", "user = nobody\n[control]"))
+        n.start()
+        uid = [l for l in open(f"/proc/{n.proc.pid}/status") if l.startswith("Uid:")][0].split()[1:]
+        assert set(uid) == {str(pwd.getpwnam("nobody").pw_uid)}, uid
+        assert os.stat(n.db).st_uid == pwd.getpwnam("nobody").pw_uid
+        n.cli("send", "ipn:1.5", "after the drop")
+        assert texts(n.recv_all(5)) == ["after the drop"]
+        assert n.stop() == 0
+        n.start()  # root again at start-up, and the files are still usable
+        n.cli("status")
+        assert n.stop() == 0
+    finally:
+        if n.proc and n.proc.poll() is None:
+            n.proc.kill()
+        shutil.rmtree(base, ignore_errors=True)
