@@ -24,7 +24,7 @@ PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 WARN	:= -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
 	   -Wno-unused-parameter
 CFLAGS	?= -O2 -g
-ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(PKG_CFLAGS) -Irelay -MMD -MP
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(PKG_CFLAGS) -Irelay -Iradio -MMD -MP
 LDLIBS	:= $(PKG_LIBS) -lpthread -lm
 ifeq ($(WERROR),1)
 ALL_CFLAGS += -Werror
@@ -40,7 +40,7 @@ else
 Q := @
 endif
 
-LIB_SRCS  := $(filter-out relay/main.c,$(wildcard relay/*.c))
+LIB_SRCS  := $(filter-out relay/main.c,$(wildcard relay/*.c)) $(wildcard radio/*.c)
 CLI_SRCS  := $(wildcard relay/cli/*.c)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_SUPPORT := $(filter-out $(UNIT_SRCS),$(wildcard tests/unit/*.c))
@@ -94,7 +94,7 @@ $(BUILD)/tests/integration/helpers/bundletool: $(BUILD)/tests/integration/helper
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # libFuzzer targets need clang; they link the library sources directly.
-FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Irelay $(PKG_CFLAGS)
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Irelay -Iradio $(PKG_CFLAGS)
 $(BUILD)/tests/fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  FUZZ    $@")
