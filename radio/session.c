@@ -1,0 +1,482 @@
+/* session.c - reliable transfers to one neighbour; see session.h. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+
+#include "session.h"
+
+#define RTO_MIN_MS		20
+#define RTO_MAX_MS		60000
+#define RX_MAX_TRANSFERS	512	/* partial transfers tracked per neighbour */
+#define RX_COMMITTED_RING	1024	/* committed ids remembered to re-answer pokes */
+
+struct xfer {
+	TAILQ_ENTRY(xfer) entry;
+	uint64_t xid, total, next_off;
+	int prio;
+	void *ctx;
+	unsigned inflight;		/* its segments in the window */
+	bool started;			/* a zero-length bundle still sends one segment */
+	uint64_t poke_at;		/* all acked, no COMMIT_ACK yet: resend last segment then */
+	unsigned pokes;
+};
+
+struct seg {
+	struct xfer *x;
+	uint64_t off;
+	uint32_t len;
+	uint64_t sent;
+	unsigned tries;
+};
+
+struct session_tx {
+	uint32_t mss;
+	unsigned window;
+	uint64_t next_xid;
+	TAILQ_HEAD(xfer_list, xfer) queue;	/* by priority, FIFO within */
+	struct seg segs[SESSION_WINDOW_MAX];
+	unsigned nseg;
+	uint32_t srtt, rttvar, rto;	/* ms; srtt 0 = no sample yet */
+	struct session_tx_stats st;
+};
+
+struct session_tx *
+session_tx_new(uint32_t mss, unsigned window, uint32_t initial_rto_ms)
+{
+	struct session_tx *s;
+
+	if (mss == 0 || window == 0)
+		return NULL;
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return NULL;
+	s->mss = mss;
+	s->window = window > SESSION_WINDOW_MAX ? SESSION_WINDOW_MAX : window;
+	s->rto = initial_rto_ms < RTO_MIN_MS ? RTO_MIN_MS : initial_rto_ms;
+	s->next_xid = 1;
+	TAILQ_INIT(&s->queue);
+	return s;
+}
+
+void
+session_tx_free(struct session_tx *s)
+{
+	struct xfer *x;
+
+	if (s == NULL)
+		return;
+	while ((x = TAILQ_FIRST(&s->queue)) != NULL) {
+		TAILQ_REMOVE(&s->queue, x, entry);
+		free(x);
+	}
+	free(s);
+}
+
+uint64_t
+session_tx_add(struct session_tx *s, uint64_t total, int prio, void *ctx)
+{
+	struct xfer *x, *it;
+
+	if ((x = calloc(1, sizeof(*x))) == NULL)
+		return 0;
+	x->xid = s->next_xid++;
+	x->total = total;
+	x->prio = prio;
+	x->ctx = ctx;
+	TAILQ_FOREACH(it, &s->queue, entry)
+		if (it->prio > prio)
+			break;
+	if (it)
+		TAILQ_INSERT_BEFORE(it, x, entry);
+	else
+		TAILQ_INSERT_TAIL(&s->queue, x, entry);
+	s->st.queued++;
+	return x->xid;
+}
+
+static struct xfer *
+xfer_find(const struct session_tx *s, uint64_t xid)
+{
+	struct xfer *x;
+
+	TAILQ_FOREACH(x, &s->queue, entry)
+		if (x->xid == xid)
+			return x;
+	return NULL;
+}
+
+static void
+seg_remove(struct session_tx *s, unsigned i)
+{
+	s->segs[i].x->inflight--;
+	s->segs[i] = s->segs[--s->nseg];
+}
+
+/* Forget a transfer and its segments in flight; returns its ctx. */
+static void *
+xfer_remove(struct session_tx *s, struct xfer *x)
+{
+	void *ctx = x->ctx;
+
+	for (unsigned i = 0; i < s->nseg;)
+		if (s->segs[i].x == x)
+			seg_remove(s, i);
+		else
+			i++;
+	TAILQ_REMOVE(&s->queue, x, entry);
+	s->st.queued--;
+	free(x);
+	return ctx;
+}
+
+/* Retransmission timeout of a segment already sent `tries` times. */
+static uint64_t
+backoff(const struct session_tx *s, unsigned tries)
+{
+	uint64_t t = (uint64_t)s->rto << (tries > 1 ? (tries - 1 < 10 ? tries - 1 : 10) : 0);
+
+	return t > RTO_MAX_MS ? RTO_MAX_MS : t;
+}
+
+static void
+fill(struct session_seg *out, const struct xfer *x, uint64_t off, uint32_t len, bool re)
+{
+	out->xid = x->xid;
+	out->total = x->total;
+	out->off = off;
+	out->len = len;
+	out->retransmission = re;
+	out->ctx = x->ctx;
+}
+
+int
+session_tx_next(struct session_tx *s, uint64_t now, struct session_seg *out)
+{
+	struct xfer *x;
+
+	/* Retransmissions first: they hold the window. */
+	for (unsigned i = 0; i < s->nseg; i++) {
+		struct seg *g = &s->segs[i];
+
+		if (g->sent + backoff(s, g->tries) > now)
+			continue;
+		if (g->tries >= SESSION_MAX_TRIES)
+			return -ETIMEDOUT;
+		g->tries++;
+		g->sent = now;
+		s->st.retransmissions++;
+		s->st.segments++;
+		fill(out, g->x, g->off, g->len, true);
+		return 1;
+	}
+	/* Acknowledged but not yet committed: poke with the last segment. */
+	TAILQ_FOREACH(x, &s->queue, entry) {
+		uint32_t len;
+
+		if (x->poke_at == 0 || x->poke_at > now)
+			continue;
+		if (x->pokes >= SESSION_MAX_TRIES)
+			return -ETIMEDOUT;
+		x->pokes++;
+		x->poke_at = now + backoff(s, x->pokes + 1);
+		len = x->total < s->mss ? (uint32_t)x->total : s->mss;
+		s->st.retransmissions++;
+		s->st.segments++;
+		fill(out, x, x->total - len, len, true);
+		return 1;
+	}
+	if (s->nseg >= s->window)
+		return 0;
+	TAILQ_FOREACH(x, &s->queue, entry) {
+		struct seg *g;
+		uint64_t left = x->total - x->next_off;
+
+		if (x->started && left == 0)
+			continue;
+		g = &s->segs[s->nseg++];
+		g->x = x;
+		g->off = x->next_off;
+		g->len = left < s->mss ? (uint32_t)left : s->mss;
+		g->sent = now;
+		g->tries = 1;
+		x->next_off += g->len;
+		x->started = true;
+		x->inflight++;
+		s->st.segments++;
+		s->st.bytes += g->len;
+		fill(out, x, g->off, g->len, false);
+		return 1;
+	}
+	return 0;
+}
+
+/* RFC 6298: smoothed RTT and its variance, from segments sent once (Karn). */
+static void
+rtt_sample(struct session_tx *s, uint64_t r)
+{
+	uint32_t rtt = r > RTO_MAX_MS ? RTO_MAX_MS : (uint32_t)r;
+	uint32_t var;
+
+	if (s->srtt == 0) {
+		s->srtt = rtt ? rtt : 1;
+		s->rttvar = rtt / 2;
+	} else {
+		uint32_t diff = s->srtt > rtt ? s->srtt - rtt : rtt - s->srtt;
+
+		s->rttvar = (3 * s->rttvar + diff) / 4;
+		s->srtt = (7 * s->srtt + rtt) / 8;
+	}
+	var = 4 * s->rttvar > 1 ? 4 * s->rttvar : 1;
+	s->rto = s->srtt + var;
+	if (s->rto < RTO_MIN_MS)
+		s->rto = RTO_MIN_MS;
+	if (s->rto > RTO_MAX_MS)
+		s->rto = RTO_MAX_MS;
+}
+
+static bool
+covered(uint64_t off, uint32_t len, uint64_t cum, const struct session_range *r, size_t n)
+{
+	if (off + len <= cum)
+		return true;
+	for (size_t i = 0; i < n; i++)
+		if (off >= r[i].off && off + len <= r[i].off + r[i].len)
+			return true;
+	return false;
+}
+
+void
+session_tx_ack(struct session_tx *s, uint64_t xid, uint64_t cum,
+    const struct session_range *ranges, size_t n, uint64_t now)
+{
+	struct xfer *x = xfer_find(s, xid);
+
+	if (x == NULL)
+		return;	/* late ack of a finished transfer */
+	for (unsigned i = 0; i < s->nseg;) {
+		struct seg *g = &s->segs[i];
+
+		if (g->x != x || !covered(g->off, g->len, cum, ranges, n)) {
+			i++;
+			continue;
+		}
+		if (g->tries == 1)
+			rtt_sample(s, now - g->sent);
+		seg_remove(s, i);
+	}
+	/* Every byte sent and acknowledged: wait for the commit, poke if it is lost. */
+	if (x->started && x->next_off == x->total && x->inflight == 0 && x->poke_at == 0)
+		x->poke_at = now + backoff(s, 2);
+}
+
+void *
+session_tx_commit(struct session_tx *s, uint64_t xid)
+{
+	struct xfer *x = xfer_find(s, xid);
+
+	if (x == NULL)
+		return NULL;
+	s->st.transfers_done++;
+	return xfer_remove(s, x);
+}
+
+void *
+session_tx_abort(struct session_tx *s, uint64_t xid)
+{
+	struct xfer *x = xfer_find(s, xid);
+
+	return x ? xfer_remove(s, x) : NULL;
+}
+
+void *
+session_tx_drain(struct session_tx *s)
+{
+	struct xfer *x = TAILQ_FIRST(&s->queue);
+
+	return x ? xfer_remove(s, x) : NULL;
+}
+
+uint64_t
+session_tx_deadline(const struct session_tx *s)
+{
+	uint64_t t = UINT64_MAX;
+	struct xfer *x;
+
+	for (unsigned i = 0; i < s->nseg; i++) {
+		uint64_t d = s->segs[i].sent + backoff(s, s->segs[i].tries);
+
+		if (d < t)
+			t = d;
+	}
+	TAILQ_FOREACH(x, &s->queue, entry) {
+		if (x->poke_at && x->poke_at < t)
+			t = x->poke_at;
+		if (s->nseg < s->window && (!x->started || x->next_off < x->total))
+			return 0;	/* new data and room for it: now */
+	}
+	return t;
+}
+
+void
+session_tx_stats(const struct session_tx *s, struct session_tx_stats *st)
+{
+	*st = s->st;
+	st->srtt_ms = s->srtt;
+	st->rto_ms = s->rto;
+	st->inflight = s->nseg;
+}
+
+/* ---- receiver ---- */
+
+struct rx {
+	uint64_t xid, total;
+	unsigned n;			/* ranges, sorted, disjoint, not adjacent */
+	struct session_range r[SESSION_RX_RANGES];
+};
+
+struct session_rx {
+	struct rx *rx[RX_MAX_TRANSFERS];
+	unsigned n;
+	uint64_t committed[RX_COMMITTED_RING];
+	unsigned ring;
+};
+
+struct session_rx *
+session_rx_new(void)
+{
+	return calloc(1, sizeof(struct session_rx));
+}
+
+void
+session_rx_free(struct session_rx *s)
+{
+	if (s == NULL)
+		return;
+	for (unsigned i = 0; i < s->n; i++)
+		free(s->rx[i]);
+	free(s);
+}
+
+static int
+rx_index(const struct session_rx *s, uint64_t xid)
+{
+	for (unsigned i = 0; i < s->n; i++)
+		if (s->rx[i]->xid == xid)
+			return (int)i;
+	return -1;
+}
+
+static bool
+rx_was_committed(const struct session_rx *s, uint64_t xid)
+{
+	for (unsigned i = 0; i < RX_COMMITTED_RING; i++)
+		if (s->committed[i] == xid)
+			return true;
+	return false;
+}
+
+/* Add [off, off+len) to the ranges; returns bytes that were new, or -1 if too fragmented. */
+static int64_t
+rx_merge(struct rx *x, uint64_t off, uint64_t len)
+{
+	uint64_t end = off + len, before = 0, after = 0;
+	struct session_range out[SESSION_RX_RANGES + 1];
+	unsigned n = 0, i = 0;
+
+	for (unsigned k = 0; k < x->n; k++)
+		before += x->r[k].len;
+	/* Ranges wholly before the new one stay; overlapping or touching ones merge. */
+	while (i < x->n && x->r[i].off + x->r[i].len < off)
+		out[n++] = x->r[i++];
+	while (i < x->n && x->r[i].off <= end) {
+		if (x->r[i].off < off)
+			off = x->r[i].off;
+		if (x->r[i].off + x->r[i].len > end)
+			end = x->r[i].off + x->r[i].len;
+		i++;
+	}
+	out[n++] = (struct session_range){ off, end - off };
+	while (i < x->n)
+		out[n++] = x->r[i++];
+	if (n > SESSION_RX_RANGES)
+		return -1;	/* the sender will retransmit it once the gaps fill */
+	memcpy(x->r, out, n * sizeof(out[0]));
+	x->n = n;
+	for (unsigned k = 0; k < n; k++)
+		after += x->r[k].len;
+	return (int64_t)(after - before);
+}
+
+int
+session_rx_segment(struct session_rx *s, uint64_t xid, uint64_t total, uint64_t off, uint64_t len)
+{
+	struct rx *x;
+	int64_t fresh;
+	int i;
+
+	if (rx_was_committed(s, xid))
+		return RX_COMMITTED;
+	if (off > total || len > total - off)
+		return RX_BAD;
+	if ((i = rx_index(s, xid)) >= 0) {
+		x = s->rx[i];
+		if (x->total != total)
+			return RX_BAD;
+	} else {
+		if (s->n == RX_MAX_TRANSFERS || (x = calloc(1, sizeof(*x))) == NULL)
+			return RX_BAD;
+		x->xid = xid;
+		x->total = total;
+		s->rx[s->n++] = x;
+		if (total == 0)
+			return RX_COMPLETE;
+	}
+	if (len == 0)
+		return RX_DUP;
+	if ((fresh = rx_merge(x, off, len)) <= 0)
+		return RX_DUP;
+	if (x->n == 1 && x->r[0].off == 0 && x->r[0].len == total)
+		return RX_COMPLETE;
+	return RX_NEW;
+}
+
+size_t
+session_rx_ack(const struct session_rx *s, uint64_t xid, uint64_t *cum,
+    struct session_range *ranges, size_t cap)
+{
+	int i = rx_index(s, xid);
+	const struct rx *x;
+	size_t n = 0;
+	unsigned k = 0;
+
+	*cum = 0;
+	if (i < 0)
+		return 0;
+	x = s->rx[i];
+	if (x->n > 0 && x->r[0].off == 0) {
+		*cum = x->r[0].len;
+		k = 1;
+	}
+	for (; k < x->n && n < cap && n < SESSION_SACK_RANGES; k++)
+		ranges[n++] = x->r[k];
+	return n;
+}
+
+void
+session_rx_forget(struct session_rx *s, uint64_t xid)
+{
+	int i = rx_index(s, xid);
+
+	if (i < 0)
+		return;
+	free(s->rx[i]);
+	s->rx[i] = s->rx[--s->n];
+}
+
+void
+session_rx_committed(struct session_rx *s, uint64_t xid)
+{
+	session_rx_forget(s, xid);
+	s->committed[s->ring] = xid;
+	s->ring = (s->ring + 1) % RX_COMMITTED_RING;
+}
