@@ -93,6 +93,12 @@ $(BUILD)/tests/integration/helpers/bundletool: $(BUILD)/tests/integration/helper
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# The link emulator (tests/sim): standalone, libc and libm only.
+SIM_BINS := $(BUILD)/tests/sim/linkemu
+$(BUILD)/tests/sim/linkemu: $(BUILD)/tests/sim/linkemu.o
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lm
+
 # libFuzzer targets need clang; they link the library sources directly.
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Irelay -Iradio $(PKG_CFLAGS)
 $(BUILD)/tests/fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
@@ -100,7 +106,7 @@ $(BUILD)/tests/fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
 	@$(if $(Q),echo "  FUZZ    $@")
 	$(Q)clang $(FUZZ_CFLAGS) -o $@ $^ $(LDLIBS)
 
-tests: all $(UNIT_BINS) $(BENCH_BINS) $(HELPER_BINS)
+tests: all $(UNIT_BINS) $(BENCH_BINS) $(HELPER_BINS) $(SIM_BINS)
 
 deps:
 	$(Q)sh tests/deps.sh install
