@@ -92,6 +92,11 @@ $(BUILD)/tests/integration/helpers/bundletool: $(BUILD)/tests/integration/helper
     $(BUILD)/relay/cli/dump.o $(LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+HELPER_BINS += $(BUILD)/tests/integration/helpers/linkwatch
+$(BUILD)/tests/integration/helpers/linkwatch: $(BUILD)/tests/integration/helpers/linkwatch.o \
+    $(BUILD)/radio/netlink.o $(LIB)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # The link emulator (tests/sim): standalone, libc and libm only.
 SIM_BINS := $(BUILD)/tests/sim/linkemu
