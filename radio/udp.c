@@ -1,0 +1,309 @@
+/*
+ * udp.c - the UDP link driver: mesh Wi-Fi or any IP network.
+ *
+ * One socket per link, bound to the configured port.  Beacons go to an IPv4
+ * multicast group and/or an IPv6 link-local group on the link's interface
+ * (multicast reaches one IP hop only), and to every static peer, which is how
+ * a node beyond a babeld-routed mesh is reached.  Frames to a neighbour go
+ * unicast.  IPv6 sockets are dual-stack, so one socket serves both families.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "link.h"
+
+struct link_driver {
+	int fd;
+	unsigned ifindex;
+	struct link_addr group4, group6;
+	struct link_addr peers[LINK_MAX_PEERS];
+	unsigned n_peers;
+};
+
+int
+link_addr_parse(struct link_addr *a, const char *text, uint16_t default_port)
+{
+	char host[80];
+	const char *port = NULL, *scope;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&a->sa;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&a->sa;
+	unsigned long p = default_port;
+	char *end;
+
+	memset(a, 0, sizeof(*a));
+	if (strlen(text) >= sizeof(host))
+		return -EINVAL;
+	if (text[0] == '[') {
+		const char *close = strchr(text, ']');
+
+		if (close == NULL || (close[1] != '\0' && close[1] != ':'))
+			return -EINVAL;
+		memcpy(host, text + 1, (size_t)(close - text - 1));
+		host[close - text - 1] = '\0';
+		port = close[1] == ':' ? close + 2 : NULL;
+	} else {
+		const char *colon = strrchr(text, ':');
+
+		if (colon && strchr(text, ':') != colon)
+			return -EINVAL;	/* bare IPv6 needs brackets */
+		snprintf(host, sizeof(host), "%.*s", colon ? (int)(colon - text) : (int)strlen(text), text);
+		port = colon ? colon + 1 : NULL;
+	}
+	if (port) {
+		p = strtoul(port, &end, 10);
+		if (*port == '\0' || *end != '\0' || p == 0 || p > 65535)
+			return -EINVAL;
+	}
+	if (p == 0)
+		return -EINVAL;
+	if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)p);
+		a->len = sizeof(*s4);
+		return 0;
+	}
+	if ((scope = strchr(host, '%')) != NULL) {
+		char ifn[IF_NAMESIZE + 1];
+
+		snprintf(ifn, sizeof(ifn), "%s", scope + 1);
+		host[scope - host] = '\0';
+		if ((s6->sin6_scope_id = if_nametoindex(ifn)) == 0)
+			return -ENODEV;
+	}
+	if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)p);
+		a->len = sizeof(*s6);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+/* IPv4 addresses are handled as v4-mapped IPv6 on our dual-stack socket. */
+static void
+to_v6(const struct link_addr *in, struct link_addr *out)
+{
+	const struct sockaddr_in *s4 = (const struct sockaddr_in *)&in->sa;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&out->sa;
+
+	if (in->sa.ss_family != AF_INET) {
+		*out = *in;
+		return;
+	}
+	memset(out, 0, sizeof(*out));
+	s6->sin6_family = AF_INET6;
+	s6->sin6_port = s4->sin_port;
+	s6->sin6_addr.s6_addr[10] = 0xff;
+	s6->sin6_addr.s6_addr[11] = 0xff;
+	memcpy(&s6->sin6_addr.s6_addr[12], &s4->sin_addr, 4);
+	out->len = sizeof(*s6);
+}
+
+/* The other way, so that logs and peers show plain IPv4. */
+static void
+from_v6(struct link_addr *a)
+{
+	struct sockaddr_in6 s6 = *(struct sockaddr_in6 *)&a->sa;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&a->sa;
+
+	if (s6.sin6_family != AF_INET6 || !IN6_IS_ADDR_V4MAPPED(&s6.sin6_addr))
+		return;
+	memset(&a->sa, 0, sizeof(a->sa));
+	s4->sin_family = AF_INET;
+	s4->sin_port = s6.sin6_port;
+	memcpy(&s4->sin_addr, &s6.sin6_addr.s6_addr[12], 4);
+	a->len = sizeof(*s4);
+}
+
+int
+link_addr_format(const struct link_addr *a, char *out, size_t cap)
+{
+	char host[INET6_ADDRSTRLEN], ifn[IF_NAMESIZE] = "";
+	const struct sockaddr_in *s4 = (const struct sockaddr_in *)&a->sa;
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&a->sa;
+
+	if (a->sa.ss_family == AF_INET) {
+		inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
+		return snprintf(out, cap, "%s:%u", host, ntohs(s4->sin_port));
+	}
+	if (a->sa.ss_family == AF_INET6) {
+		inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
+		if (s6->sin6_scope_id)
+			if_indextoname(s6->sin6_scope_id, ifn);
+		return snprintf(out, cap, "[%s%s%s]:%u", host, ifn[0] ? "%" : "", ifn, ntohs(s6->sin6_port));
+	}
+	return snprintf(out, cap, "(none)");
+}
+
+bool
+link_addr_equal(const struct link_addr *a, const struct link_addr *b)
+{
+	struct link_addr x, y;
+
+	to_v6(a, &x);
+	to_v6(b, &y);
+	return x.len == y.len && memcmp(&x.sa, &y.sa, x.len) == 0;
+}
+
+static struct link_driver *
+udp_open(const struct link_conf *c, char *err, size_t errlen)
+{
+	struct sockaddr_in6 local = { .sin6_family = AF_INET6, .sin6_port = htons(c->port) };
+	struct link_driver *d;
+	int off = 0;
+
+	if ((d = calloc(1, sizeof(*d))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	d->fd = -1;
+	if (c->ifname[0] && (d->ifindex = if_nametoindex(c->ifname)) == 0) {
+		snprintf(err, errlen, "link %s: no interface %s", c->name, c->ifname);
+		goto fail;
+	}
+	if (c->bind[0]) {
+		struct link_addr b, b6;
+
+		if (link_addr_parse(&b, c->bind, c->port) < 0) {
+			snprintf(err, errlen, "link %s: bad bind address %s", c->name, c->bind);
+			goto fail;
+		}
+		to_v6(&b, &b6);
+		local = *(struct sockaddr_in6 *)&b6.sa;
+	}
+	if ((d->fd = socket(AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0 ||
+	    setsockopt(d->fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off)) < 0) {
+		snprintf(err, errlen, "link %s: socket: %s", c->name, strerror(errno));
+		goto fail;
+	}
+	if (c->ifname[0] && setsockopt(d->fd, SOL_SOCKET, SO_BINDTODEVICE, c->ifname,
+	    (socklen_t)strlen(c->ifname)) < 0) {
+		snprintf(err, errlen, "link %s: bind to %s: %s", c->name, c->ifname, strerror(errno));
+		goto fail;
+	}
+	if (bind(d->fd, (struct sockaddr *)&local, sizeof(local)) < 0) {
+		snprintf(err, errlen, "link %s: bind port %u: %s", c->name, c->port, strerror(errno));
+		goto fail;
+	}
+	if (c->group4[0]) {
+		struct ip_mreqn mr = { .imr_ifindex = (int)d->ifindex };
+
+		if (link_addr_parse(&d->group4, c->group4, c->port) < 0 || d->group4.sa.ss_family != AF_INET ||
+		    !IN_MULTICAST(ntohl(((struct sockaddr_in *)&d->group4.sa)->sin_addr.s_addr))) {
+			snprintf(err, errlen, "link %s: %s is not an IPv4 multicast group", c->name, c->group4);
+			goto fail;
+		}
+		mr.imr_multiaddr = ((struct sockaddr_in *)&d->group4.sa)->sin_addr;
+		if (setsockopt(d->fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mr, sizeof(mr)) < 0 ||
+		    setsockopt(d->fd, IPPROTO_IP, IP_MULTICAST_IF, &mr, sizeof(mr)) < 0 ||
+		    setsockopt(d->fd, IPPROTO_IP, IP_MULTICAST_LOOP, &off, sizeof(off)) < 0) {
+			snprintf(err, errlen, "link %s: join %s: %s", c->name, c->group4, strerror(errno));
+			goto fail;
+		}
+	}
+	if (c->group6[0]) {
+		struct ipv6_mreq mr = { .ipv6mr_interface = d->ifindex };
+
+		if (link_addr_parse(&d->group6, c->group6, c->port) < 0 || d->group6.sa.ss_family != AF_INET6 ||
+		    !IN6_IS_ADDR_MULTICAST(&((struct sockaddr_in6 *)&d->group6.sa)->sin6_addr) || d->ifindex == 0) {
+			snprintf(err, errlen, "link %s: %s is not an IPv6 multicast group, or no interface is set",
+			    c->name, c->group6);
+			goto fail;
+		}
+		((struct sockaddr_in6 *)&d->group6.sa)->sin6_scope_id = d->ifindex;
+		mr.ipv6mr_multiaddr = ((struct sockaddr_in6 *)&d->group6.sa)->sin6_addr;
+		if (setsockopt(d->fd, IPPROTO_IPV6, IPV6_ADD_MEMBERSHIP, &mr, sizeof(mr)) < 0 ||
+		    setsockopt(d->fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &d->ifindex, sizeof(d->ifindex)) < 0 ||
+		    setsockopt(d->fd, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, &off, sizeof(off)) < 0) {
+			snprintf(err, errlen, "link %s: join %s: %s", c->name, c->group6, strerror(errno));
+			goto fail;
+		}
+	}
+	for (unsigned i = 0; i < c->n_peers; i++) {
+		if (link_addr_parse(&d->peers[i], c->peers[i], c->port) < 0) {
+			snprintf(err, errlen, "link %s: bad peer address %s (numeric host:port)", c->name, c->peers[i]);
+			goto fail;
+		}
+		d->n_peers++;
+	}
+	return d;
+fail:
+	if (d->fd >= 0)
+		close(d->fd);
+	free(d);
+	return NULL;
+}
+
+static int
+udp_fd(const struct link_driver *d)
+{
+	return d->fd;
+}
+
+static int
+send_one(struct link_driver *d, const struct link_addr *to, const void *frame, size_t len)
+{
+	struct link_addr v6;
+
+	to_v6(to, &v6);
+	if (sendto(d->fd, frame, len, MSG_DONTWAIT, (struct sockaddr *)&v6.sa, v6.len) < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	return 0;
+}
+
+static int
+udp_send(struct link_driver *d, const struct link_addr *to, const void *frame, size_t len)
+{
+	int r = 0, e;
+
+	if (to)
+		return send_one(d, to, frame, len);
+	/* Everyone: the groups and every static peer; report the first failure. */
+	if (d->group4.len && (e = send_one(d, &d->group4, frame, len)) < 0 && r == 0)
+		r = e;
+	if (d->group6.len && (e = send_one(d, &d->group6, frame, len)) < 0 && r == 0)
+		r = e;
+	for (unsigned i = 0; i < d->n_peers; i++)
+		if ((e = send_one(d, &d->peers[i], frame, len)) < 0 && r == 0)
+			r = e;
+	return r;
+}
+
+static ssize_t
+udp_recv(struct link_driver *d, struct link_addr *from, void *buf, size_t cap)
+{
+	socklen_t sl = sizeof(from->sa);
+	ssize_t n = recvfrom(d->fd, buf, cap, MSG_DONTWAIT | MSG_TRUNC, (struct sockaddr *)&from->sa, &sl);
+
+	if (n < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	if ((size_t)n > cap)
+		return -EMSGSIZE;	/* truncated: never parse half a frame */
+	from->len = sl;
+	from_v6(from);
+	return n;
+}
+
+static void
+udp_close(struct link_driver *d)
+{
+	if (d == NULL)
+		return;
+	close(d->fd);
+	free(d);
+}
+
+const struct link_driver_ops link_udp_ops = {
+	.kind = "udp",
+	.open = udp_open,
+	.fd = udp_fd,
+	.send = udp_send,
+	.recv = udp_recv,
+	.close = udp_close,
+};
