@@ -171,30 +171,42 @@ class LinkEmu:
         return json.loads(self.cmd("stats"))
 
     def stop(self, sig=signal.SIGTERM, timeout=10):
-        """Stop linkemu; returns (and keeps in .final) its final stats."""
+        """Stop linkemu; returns (and keeps in .final) its final stats.  Fails
+        if it had exited non-zero (a crash or a sanitizer report)."""
         if self.ctl:
             self.ctl.close()
             self.ctl = None
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                raise AssertionError(f"linkemu ignored {sig}:\n{self.log_text()}")
+        if self.proc is None:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            return self.final
+        problem = None
+        try:
+            if self.proc.poll() is None:
+                self.proc.send_signal(sig)
+                try:
+                    self.proc.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
+                    problem = f"linkemu ignored signal {sig}"
+            if problem is None and self.proc.returncode != 0:
+                problem = f"linkemu exited {self.proc.returncode}"
             rest = self._out + self.proc.stdout.read()
             self._out = b""
-            for line in rest.decode().splitlines():
+            for line in rest.decode(errors="replace").splitlines():
                 if line.startswith("{") and json.loads(line).get("event") == "final":
                     self.final = json.loads(line)
-        if self.proc:
+            if problem:
+                problem += ":\n" + self.log_text()
+        finally:
             for f in (self.proc.stdout, self.proc.stdin):
                 if f:
                     f.close()
             self.logf.close()
             self.proc = None
-        shutil.rmtree(self.dir, ignore_errors=True)
+            shutil.rmtree(self.dir, ignore_errors=True)
+        if problem:
+            raise AssertionError(problem)
         return self.final
 
     def __enter__(self):

@@ -370,7 +370,8 @@ def test_runtime_down_for_a_while(pair):
             first = time.monotonic()
     assert first is not None, "link never came back"
     print(f"down 300ms: back after {first - t_down:.3f}s")
-    assert 0.295 <= first - t_down <= 0.35
+    # Measured through Python polling every 5 ms, hence the loose upper bound.
+    assert 0.295 <= first - t_down <= 0.38
 
 
 def test_runtime_shaping_commands(pair):
