@@ -38,8 +38,10 @@
 #define NETLINK_RXBUF		65536
 /* A burst of link changes (a bridge of 50 ports going down) must fit. */
 #define NETLINK_SOCKBUF		(1 << 20)
-/* The start-up dump and nl80211 queries: the kernel answers at once, or is broken. */
+/* The start-up dump: the kernel answers at once, or is broken. */
 #define NETLINK_SYNC_MS		1000
+/* nl80211 queries run inside loop callbacks: a short leash. */
+#define NL80211_TIMEOUT_MS	100
 /* Datagrams per socket callback, so one flood cannot hold the loop. */
 #define NETLINK_BATCH		64
 #define NETLINK_REDUMP_RETRY_MS	100
@@ -713,8 +715,8 @@ genl_close(struct netlink *nl)
 static int
 nl80211_open(struct netlink *nl)
 {
-	struct timeval tv = { .tv_sec = NETLINK_SYNC_MS / 1000,
-	    .tv_usec = (NETLINK_SYNC_MS % 1000) * 1000 };
+	struct timeval tv = { .tv_sec = NL80211_TIMEOUT_MS / 1000,
+	    .tv_usec = (NL80211_TIMEOUT_MS % 1000) * 1000 };
 	int id;
 
 	if (nl->nl80211_id > 0)

@@ -43,7 +43,9 @@ typedef void netlink_event_fn(void *arg, int ifindex, const char *ifname, bool u
 
 /*
  * Subscribe to link events, read the current interfaces (one dump, at
- * start-up) and register the socket with the loop.  NULL with errno set.
+ * start-up, bounded to a second) and register the socket with the loop.
+ * l == NULL: nothing reads the socket (unit tests drive netlink_input()).
+ * NULL with errno set.
  */
 struct netlink *netlink_new(struct loop *l, netlink_event_fn *fn, void *arg);
 void netlink_free(struct netlink *nl);
@@ -75,7 +77,9 @@ struct netlink_wireless {
 /*
  * Ask nl80211 about ifname.  0 with out->wireless true or false; -ENODEV if
  * there is no such interface; -EOPNOTSUPP where the kernel has no nl80211
- * (logged once, at debug level).  One bounded round trip to the kernel.
+ * (logged once, at debug level; tried again only after a new interface
+ * appears, as a USB radio loads cfg80211).  Two round trips to the kernel,
+ * each bounded to 100 ms: call it for metrics, not per packet.
  */
 int netlink_wireless(struct netlink *nl, const char *ifname, struct netlink_wireless *out);
 
