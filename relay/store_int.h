@@ -1,0 +1,294 @@
+/*
+ * store_int.h - what store.c, store_writer.c and store_read.c share: the
+ * schema and statements, the queued operation, the store itself and small
+ * helpers.  Private to relay/store*.c; everybody else uses store.h.
+ *
+ * Shared functions are named for the file that defines them: store_w_ in
+ * store_writer.c, store_r_ in store_read.c.
+ */
+#ifndef FIELDRELAY_STORE_INT_H
+#define FIELDRELAY_STORE_INT_H
+
+#include <errno.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/queue.h>
+#include <unistd.h>
+
+#include "store.h"
+
+#define SCHEMA_VERSION		1
+#define CHUNK			(64 * 1024)	/* streaming unit for fd payloads */
+
+/*
+ * Estimated bytes a bundle takes in pages beyond its own bytes: the record
+ * header and its id in the table, the id index, the seen row, the expiry
+ * indexes.  C and SQL must agree exactly, the SQL form sums them at open.
+ */
+#define ROW_OVERHEAD		96
+#define EST_SQL	"size + 3 * length(CAST(id AS BLOB)) + length(CAST(src AS BLOB)) + " \
+		"length(CAST(dst AS BLOB)) + " \
+		"2 * coalesce(length(CAST(supersede AS BLOB)), 0) + 96"
+
+#define ROW_COLS "dst, priority, state, size, " EST_SQL
+#define ENTRY_COLS "rowid, id, src, dst, dst_node, dst_service, priority, state, " \
+		"size, head_len, payload_len, received, expires"
+
+static const char schema_sql[] =
+	"CREATE TABLE IF NOT EXISTS bundles ("
+	" rowid INTEGER PRIMARY KEY,"	/* given by the writer, see exec_put() */
+	" id TEXT NOT NULL UNIQUE,"
+	" src TEXT NOT NULL,"
+	" dst TEXT NOT NULL,"
+	" dst_node INTEGER NOT NULL,"
+	" dst_service INTEGER NOT NULL,"
+	" priority INTEGER NOT NULL,"
+	" state INTEGER NOT NULL,"
+	" size INTEGER NOT NULL,"
+	" head_len INTEGER NOT NULL,"
+	" payload_len INTEGER NOT NULL,"
+	" received INTEGER NOT NULL,"
+	" expires INTEGER NOT NULL,"
+	" supersede TEXT,"
+	" data BLOB NOT NULL);"		/* last: scans need not walk its pages */
+	"CREATE INDEX IF NOT EXISTS bundles_supersede ON bundles(supersede)"
+	" WHERE supersede IS NOT NULL;"
+	"CREATE INDEX IF NOT EXISTS bundles_local ON bundles(dst_service, rowid)"
+	" WHERE state = 1;"
+	/* What was handed to which neighbour: flooding and data mules. */
+	"CREATE TABLE IF NOT EXISTS forward ("
+	" bundle INTEGER NOT NULL,"
+	" neighbour INTEGER NOT NULL,"
+	" state INTEGER NOT NULL,"
+	" updated INTEGER NOT NULL,"
+	" PRIMARY KEY (bundle, neighbour)) WITHOUT ROWID;"
+	"CREATE TRIGGER IF NOT EXISTS bundles_gone AFTER DELETE ON bundles"
+	" BEGIN DELETE FROM forward WHERE bundle = old.rowid; END;"
+	/* Transfers cut half way, resumed after a restart (rowid: blob I/O). */
+	"CREATE TABLE IF NOT EXISTS partial ("
+	" rowid INTEGER PRIMARY KEY,"
+	" peer INTEGER NOT NULL,"
+	" id TEXT NOT NULL,"
+	" total INTEGER NOT NULL,"
+	" received INTEGER NOT NULL,"
+	" updated INTEGER NOT NULL,"
+	" data BLOB NOT NULL,"
+	" UNIQUE (peer, id));"
+	/*
+	 * Identities remembered until the bundle's lifetime ends.  Every bundle
+	 * has its seen row with the same expiry (inserted in its transaction,
+	 * deleted with it at expiry), so expiry finds bundles through
+	 * seen_expires and bundles need no expiry index of their own.
+	 */
+	"CREATE TABLE IF NOT EXISTS seen ("
+	" id TEXT PRIMARY KEY,"
+	" expires INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS seen_expires ON seen(expires);"
+	"CREATE TABLE IF NOT EXISTS counters ("
+	" name TEXT PRIMARY KEY,"
+	" value INTEGER NOT NULL) WITHOUT ROWID;"
+	"INSERT OR IGNORE INTO counters VALUES ('boot', 0), ('seq', 1);";
+
+/* Statements of the writer connection. */
+enum {
+	W_BEGIN, W_COMMIT, W_ROLLBACK, W_SAVEPOINT, W_RELEASE, W_ROLLBACK_TO,
+	W_SEEN_ADD, W_SEEN_HAS, W_SUPERSEDE, W_INSERT, W_DELETE, W_EXPIRE_BUNDLES,
+	W_EXPIRE_SEEN, W_PAGES, W_FREE_PAGES, W_SEQ_SET, W_COUNT
+};
+
+static const char *const wsql[W_COUNT] = {
+	[W_BEGIN] = "BEGIN IMMEDIATE",
+	[W_COMMIT] = "COMMIT",
+	[W_ROLLBACK] = "ROLLBACK",
+	[W_SAVEPOINT] = "SAVEPOINT op",
+	[W_RELEASE] = "RELEASE op",
+	[W_ROLLBACK_TO] = "ROLLBACK TO op",
+	[W_SEEN_ADD] = "INSERT INTO seen (id, expires) VALUES (?1, ?2)",
+	[W_SEEN_HAS] = "SELECT count(*) FROM seen WHERE id = ?1",
+	[W_SUPERSEDE] = "DELETE FROM bundles WHERE supersede = ?1 AND state = 0"
+	    " RETURNING " ROW_COLS,
+	[W_INSERT] = "INSERT INTO bundles (id, src, dst, dst_node, dst_service,"
+	    " priority, state, size, head_len, payload_len, received, expires,"
+	    " supersede, data, rowid) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
+	    " ?10, ?11, ?12, ?13, ?14, ?15)",
+	[W_DELETE] = "DELETE FROM bundles WHERE rowid = ?1 RETURNING " ROW_COLS,
+	[W_EXPIRE_BUNDLES] = "DELETE FROM bundles WHERE id IN (SELECT id FROM seen"
+	    " WHERE expires < ?1 ORDER BY expires LIMIT ?2) RETURNING " ROW_COLS,
+	[W_EXPIRE_SEEN] = "DELETE FROM seen WHERE id IN (SELECT id FROM seen"
+	    " WHERE expires < ?1 ORDER BY expires LIMIT ?2)",
+	[W_PAGES] = "PRAGMA page_count",
+	[W_FREE_PAGES] = "PRAGMA freelist_count",
+	[W_SEQ_SET] = "UPDATE counters SET value = ?1 WHERE name = 'seq'",
+};
+
+/* Statements of the read connection. */
+enum { R_GET, R_NEXT_LOCAL, R_PAGES, R_FREE_PAGES, R_COUNT };
+
+static const char *const rsql[R_COUNT] = {
+	[R_GET] = "SELECT " ENTRY_COLS " FROM bundles WHERE rowid = ?1",
+	[R_NEXT_LOCAL] = "SELECT " ENTRY_COLS " FROM bundles WHERE state = 1"
+	    " AND dst_service = ?1 AND rowid > ?2 ORDER BY rowid LIMIT 1",
+	[R_PAGES] = "PRAGMA page_count",
+	[R_FREE_PAGES] = "PRAGMA freelist_count",
+};
+
+enum op_kind { OP_PUT, OP_DELETE, OP_EXPIRE, OP_SEQ };
+
+/* One queued operation.  Replayable until writer_finish() strips it. */
+struct op {
+	TAILQ_ENTRY(op) entry;
+	enum op_kind kind;
+	int result;
+	int64_t rowid;			/* delete: the row; put: the new row; expire: rows gone */
+	uint64_t ticket;		/* queue order, for store_flush() */
+	store_done_fn *done;
+	void *arg;
+	size_t mem;			/* bytes held, counted against queue_max */
+	size_t weight;			/* bytes counted toward commit_bytes */
+	uint64_t value;			/* expire: now; seq: the new reservation */
+
+	/* OP_PUT: buf holds head, payload (unless from fd), tail, strings. */
+	uint8_t *buf;
+	int fd;
+	const char *id, *src, *dst, *supersede;
+	uint64_t dst_node, dst_service, expires, received, payload_len, est;
+	size_t head_len, tail_len;
+	int priority, state;
+};
+TAILQ_HEAD(op_list, op);
+
+/* Bundles of one destination, class and state: store_queue(), stats. */
+struct group {
+	struct group *next;		/* hash chain */
+	uint64_t count, bytes;
+	unsigned hash;
+	int priority, state;
+	char dst[];
+};
+
+struct delta;			/* see store_writer.c */
+
+struct store {
+	struct store_options opt;
+	char *path, *vfs;
+	sqlite3 *wdb, *rdb;
+	sqlite3_stmt *w[W_COUNT], *r[R_COUNT];
+	uint64_t page_size;
+	uint64_t boot;
+	int efd;
+	pthread_t thread;
+	bool running;
+
+	/* Queue and completions, under qmu. */
+	pthread_mutex_t qmu;
+	pthread_cond_t qcv;		/* to the writer: work, flush, stop */
+	pthread_cond_t donecv;		/* to flushers: a group finished */
+	struct op_list queue, completed;
+	size_t queue_mem;
+	uint64_t next_ticket, done_ticket, ops;
+	unsigned flushers;
+	bool stopping;
+
+	/* Writer thread only. */
+	struct op_list pending;		/* taken off the queue, not run yet */
+	uint8_t *chunk;
+	struct delta *deltas;
+	size_t ndeltas, maxdeltas;
+	int64_t seen_txn;
+	uint64_t est[PRIO_COUNT];	/* estimated bytes per class, committed */
+	uint64_t est_txn[PRIO_COUNT];	/* the same inside the open transaction */
+	bool broken;			/* the open transaction must be abandoned */
+	bool dirty;			/* the running operation has written */
+	int64_t last_rowid;		/* highest rowid given out */
+	int64_t last_rowid_txn;
+	int wal_frames;
+
+	/* Committed totals, under smu; groups change only in the writer. */
+	pthread_mutex_t smu;
+	struct group **buckets;
+	size_t nbuckets, ngroups;
+	uint64_t cls_count[PRIO_COUNT], cls_bytes[PRIO_COUNT];
+	uint64_t state_count[2], state_bytes[2];
+	uint64_t seen, commits;
+
+	/* Sequence numbers, under seqmu: [seq_next, seq_durable) are ours. */
+	pthread_mutex_t seqmu;
+	pthread_cond_t seqcv;
+	uint64_t seq_next, seq_durable;
+	bool seq_pending, seq_failed;
+
+	pthread_mutex_t rmu;		/* the read connection and its statements */
+};
+
+static inline int64_t
+i64(uint64_t v)
+{
+	return v > INT64_MAX ? INT64_MAX : (int64_t)v;
+}
+
+/*
+ * SQLite result -> errno.  A file-size limit (EFBIG) or a filesystem quota
+ * is a full disk to us; -EDQUOT is kept for our own quota.
+ */
+static inline int
+db_errno(sqlite3 *db, int rc)
+{
+	int e;
+
+	switch (rc & 0xff) {
+	case SQLITE_FULL:
+		return -ENOSPC;
+	case SQLITE_IOERR:
+		e = sqlite3_system_errno(db);
+		if (e == ENOSPC || e == EFBIG || e == EDQUOT)
+			return -ENOSPC;
+		return -EIO;
+	case SQLITE_NOMEM:
+		return -ENOMEM;
+	case SQLITE_CONSTRAINT:
+		return -EEXIST;
+	default:
+		return -EIO;
+	}
+}
+
+/* A one-integer query of a cached statement, e.g. a pragma. */
+static inline int
+step_int(sqlite3_stmt *st, int64_t *v)
+{
+	int rc;
+
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*v = sqlite3_column_int64(st, 0);
+		rc = SQLITE_OK;
+	}
+	sqlite3_reset(st);
+	return rc;
+}
+
+static inline void
+op_strip(struct op *op)
+{
+	free(op->buf);
+	op->buf = NULL;
+	if (op->fd != -1)
+		close(op->fd);
+	op->fd = -1;
+}
+
+/* store_writer.c */
+void *store_w_main(void *arg);
+int store_w_wal_hook(void *arg, sqlite3 *db, const char *name, int frames);
+
+/* store_read.c: the committed per-group totals */
+struct group *store_r_group_get(struct store *s, const char *dst, int priority, int state);
+void store_r_groups_prune(struct store *s);
+void store_r_groups_free(struct store *s);
+void store_r_totals_add(struct store *s, struct group *g, int64_t count, int64_t bytes);
+
+#endif
