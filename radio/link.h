@@ -60,6 +60,74 @@ struct link_driver_ops {
 
 extern const struct link_driver_ops link_udp_ops;
 
+/* ---- the generic link layer over a driver ---- */
+
+struct link;
+struct loop;
+struct crypto_keyring;
+struct crypto_sender;
+struct route_entry;
+
+/* What a link tells its owner (the node).  All run on the loop. */
+struct link_events {
+	void *arg;
+	/* A neighbour was heard for the first time (up) or went silent/lost (down). */
+	void (*neighbour)(void *arg, struct link *l, uint64_t nbr, bool up);
+	/*
+	 * A whole bundle arrived from nbr: total bytes in fd from offset 0 (the
+	 * link closes fd after this returns).  The owner stores it and then calls
+	 * link_committed(), or link_refused() if it cannot.
+	 */
+	void (*bundle)(void *arg, struct link *l, uint64_t nbr, uint64_t xid, int fd, uint64_t total);
+	/* nbr durably stored the bundle enqueued with ctx: we may let it go. */
+	void (*delivered)(void *arg, struct link *l, uint64_t nbr, void *ctx);
+	/* The transfer of ctx did not complete (neighbour gone, refused): reroute it. */
+	void (*returned)(void *arg, struct link *l, uint64_t nbr, void *ctx, int reason);
+	/* A distance vector from nbr. */
+	void (*route)(void *arg, struct link *l, uint64_t nbr, const struct route_entry *v, size_t n);
+	/* Read len bytes of the bundle ctx at off; bytes read or -errno. */
+	long (*read)(void *arg, void *ctx, uint64_t off, void *buf, size_t len);
+};
+
+struct link_params {
+	uint64_t node;			/* our node id (< 2^32: it is part of the nonce) */
+	const char *name;		/* our name in beacons */
+	struct crypto_sender *sender;	/* shared by all links: one frame counter per boot */
+	const struct crypto_keyring *keys;
+	uint8_t flags;			/* FRAME_F_AUTH_ONLY, FRAME_F_TAG8 */
+	unsigned beacon_ms;		/* beacon interval (default 500) */
+	unsigned dead_ms;		/* silent this long = gone (default 3 beacons) */
+	unsigned window;		/* segments in flight per neighbour (default 64) */
+	const char *spool_dir;		/* where incoming bundles are assembled */
+};
+
+struct link_metrics {
+	bool up;			/* carrier (or no interface to watch) */
+	unsigned neighbours;
+	uint64_t frames_tx, frames_rx, bytes_tx, bytes_rx;
+	uint64_t segments, retransmissions;
+	uint64_t dropped[16];		/* per enum frame_drop cause */
+	uint64_t send_errors;
+};
+
+struct link *link_new(struct loop *loop, const struct link_conf *c, const struct link_driver_ops *ops,
+    const struct link_params *p, const struct link_events *ev, char *err, size_t errlen);
+void link_free(struct link *l);
+const char *link_name(const struct link *l);
+
+/* Send a bundle of total bytes to neighbour nbr.  0, -EHOSTUNREACH (not up), -ENOMEM. */
+int link_enqueue(struct link *l, uint64_t nbr, uint64_t total, int prio, void *ctx);
+/* The bundle of transfer xid from nbr is durable here: tell the sender. */
+void link_committed(struct link *l, uint64_t nbr, uint64_t xid);
+/* It could not be stored (reason: enum frame_abort_reason). */
+void link_refused(struct link *l, uint64_t nbr, uint64_t xid, int reason);
+/* Send our distance vector (route_advertise()) to nbr. */
+int link_send_route(struct link *l, uint64_t nbr, const struct route_entry *v, size_t n);
+/* Carrier from netlink: down marks every neighbour gone at once. */
+void link_set_carrier(struct link *l, bool up);
+bool link_neighbour_up(const struct link *l, uint64_t nbr);
+void link_metrics(const struct link *l, struct link_metrics *m);
+
 /* "192.0.2.1:4556", "[fe80::1%eth0]:4556". */
 int link_addr_format(const struct link_addr *a, char *out, size_t cap);
 bool link_addr_equal(const struct link_addr *a, const struct link_addr *b);

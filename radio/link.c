@@ -1,0 +1,616 @@
+/*
+ * link.c - the generic link layer: neighbours from beacons, one reliable
+ * session each way per neighbour, frames sealed and opened, incoming
+ * bundles assembled in spool files.  Drivers below only move frames.
+ *
+ * Failure detection: a neighbour not heard for dead_ms (3 beacons, so it is
+ * noticed within 2 s at the default 500 ms beacon) is gone;
+ * carrier loss (link_set_carrier, from netlink) makes every neighbour gone at
+ * once.  Either way its unfinished transfers go back to the owner, who
+ * reroutes them; nothing is lost, since the owner's store still holds them.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "crypto.h"
+#include "frame.h"
+#include "link.h"
+#include "log.h"
+#include "loop.h"
+#include "route.h"
+#include "session.h"
+
+#define LINK_MAX_NEIGHBOURS	32
+#define LINK_FRAME_MAX		65536
+#define LINK_SPOOLS		64	/* bundles being assembled per neighbour */
+
+struct spool {
+	uint64_t xid;
+	int fd;
+};
+
+struct neighbour {
+	uint64_t node;
+	struct link_addr addr;
+	uint32_t boot;
+	uint64_t heard;			/* monotonic ms */
+	bool up;
+	uint64_t seq;			/* per-hop segment sequence */
+	struct session_tx *tx;
+	struct session_rx *rx;
+	struct spool spool[LINK_SPOOLS];
+	char name[FRAME_NAME_MAX + 1];
+};
+
+struct link {
+	struct loop *loop;
+	struct link_conf conf;
+	const struct link_driver_ops *ops;
+	struct link_driver *drv;
+	struct link_params p;
+	struct link_events ev;
+	struct frame_rx rx;
+	bool carrier;
+	uint32_t mss;
+	struct neighbour nbr[LINK_MAX_NEIGHBOURS];
+	unsigned n_nbr;
+	struct loop_timer beacon_timer, pump_timer;
+	struct link_metrics m;
+	uint8_t buf[LINK_FRAME_MAX];	/* one frame in or out at a time */
+	uint8_t seg[LINK_FRAME_MAX];
+	struct log_ratelimit rl;
+};
+
+static void link_pump(struct link *l);
+static void link_pump_timer(struct loop *loop, void *arg);
+
+const char *
+link_name(const struct link *l)
+{
+	return l->conf.name;
+}
+
+static struct neighbour *
+nbr_find(struct link *l, uint64_t node)
+{
+	for (unsigned i = 0; i < l->n_nbr; i++)
+		if (l->nbr[i].node == node)
+			return &l->nbr[i];
+	return NULL;
+}
+
+bool
+link_neighbour_up(const struct link *l, uint64_t node)
+{
+	struct neighbour *n = nbr_find((struct link *)l, node);
+
+	return n && n->up;
+}
+
+/* Seal m for `to` (NULL: everyone) and hand it to the driver. */
+static int
+link_send(struct link *l, const struct link_addr *to, const struct frame_msg *m)
+{
+	const struct crypto_key *key = crypto_keyring_send_key(l->p.keys);
+	struct frame_hdr h = { .flags = l->p.flags, .sender = (uint32_t)l->p.node,
+	    .boot = l->p.sender->boot };
+	ssize_t n;
+	int r;
+
+	if (key == NULL)
+		return -ENOKEY;
+	if ((r = crypto_sender_next(l->p.sender, &h.counter)) < 0)
+		return r;
+	if ((n = frame_seal(l->buf, sizeof(l->buf), &h, m, key)) < 0)
+		return (int)n;
+	if ((r = l->ops->send(l->drv, to, l->buf, (size_t)n)) < 0) {
+		l->m.send_errors++;
+		return r;
+	}
+	l->m.frames_tx++;
+	l->m.bytes_tx += (uint64_t)n;
+	return 0;
+}
+
+static void
+spool_close(struct spool *s)
+{
+	if (s->xid) {
+		close(s->fd);
+		s->xid = 0;
+	}
+}
+
+/* Hand every unfinished transfer back to the owner and forget the sessions. */
+static void
+nbr_reset(struct link *l, struct neighbour *n, int reason)
+{
+	void *ctx;
+
+	if (n->tx)
+		while ((ctx = session_tx_drain(n->tx)) != NULL)
+			l->ev.returned(l->ev.arg, l, n->node, ctx, reason);
+	session_tx_free(n->tx);
+	session_rx_free(n->rx);
+	n->tx = NULL;
+	n->rx = NULL;
+	for (unsigned i = 0; i < LINK_SPOOLS; i++)
+		spool_close(&n->spool[i]);
+}
+
+static void
+nbr_down(struct link *l, struct neighbour *n, const char *why)
+{
+	if (!n->up)
+		return;
+	n->up = false;
+	log_info("link %s: neighbour ipn:%llu lost (%s)", l->conf.name, (unsigned long long)n->node, why);
+	nbr_reset(l, n, -ENETDOWN);
+	l->ev.neighbour(l->ev.arg, l, n->node, false);
+}
+
+/* A frame from node at addr passed every check: (re)learn the neighbour. */
+static struct neighbour *
+nbr_heard(struct link *l, const struct frame_hdr *h, const struct link_addr *from)
+{
+	struct neighbour *n = nbr_find(l, h->sender);
+	char a[96];
+
+	if (n == NULL) {
+		if (l->n_nbr == LINK_MAX_NEIGHBOURS)
+			return NULL;
+		n = &l->nbr[l->n_nbr++];
+		memset(n, 0, sizeof(*n));
+		n->node = h->sender;
+		n->boot = h->boot;
+	}
+	if (n->up && n->boot != h->boot) {
+		/* It restarted: its half-received transfers are gone; start ours again. */
+		log_info("link %s: neighbour ipn:%llu restarted", l->conf.name, (unsigned long long)n->node);
+		nbr_reset(l, n, -ECONNRESET);
+	}
+	n->boot = h->boot;
+	n->addr = *from;
+	n->heard = loop_now();
+	if (n->tx == NULL) {
+		n->tx = session_tx_new(l->mss, l->p.window, 200);
+		n->rx = session_rx_new();
+		if (n->tx == NULL || n->rx == NULL) {
+			nbr_reset(l, n, -ENOMEM);
+			return NULL;
+		}
+	}
+	if (!n->up && l->carrier) {
+		n->up = true;
+		link_addr_format(from, a, sizeof(a));
+		log_info("link %s: neighbour ipn:%llu at %s", l->conf.name, (unsigned long long)n->node, a);
+		l->ev.neighbour(l->ev.arg, l, n->node, true);
+	}
+	return n;
+}
+
+static struct spool *
+spool_get(struct link *l, struct neighbour *n, uint64_t xid, bool create)
+{
+	struct spool *free_slot = NULL;
+
+	for (unsigned i = 0; i < LINK_SPOOLS; i++) {
+		if (n->spool[i].xid == xid)
+			return &n->spool[i];
+		if (n->spool[i].xid == 0 && free_slot == NULL)
+			free_slot = &n->spool[i];
+	}
+	if (!create || free_slot == NULL)
+		return NULL;
+	free_slot->fd = open(l->p.spool_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (free_slot->fd < 0)
+		return NULL;
+	free_slot->xid = xid;
+	return free_slot;
+}
+
+static void
+send_ack(struct link *l, struct neighbour *n, uint64_t xid)
+{
+	struct frame_msg m = { .type = FRAME_SEG_ACK };
+	struct session_range r[FRAME_SACK_MAX];
+	size_t k = session_rx_ack(n->rx, xid, &m.u.ack.cum, r, FRAME_SACK_MAX);
+
+	m.u.ack.xid = xid;
+	m.u.ack.n = (uint8_t)k;
+	for (size_t i = 0; i < k; i++) {
+		m.u.ack.sack[i].off = r[i].off;
+		m.u.ack.sack[i].len = r[i].len;
+	}
+	link_send(l, &n->addr, &m);
+}
+
+static void
+send_simple(struct link *l, struct neighbour *n, uint8_t type, uint64_t xid, uint8_t reason)
+{
+	struct frame_msg m = { .type = type };
+
+	if (type == FRAME_COMMIT_ACK) {
+		m.u.commit.xid = xid;
+	} else {
+		m.u.abort.xid = xid;
+		m.u.abort.reason = reason;
+	}
+	link_send(l, &n->addr, &m);
+}
+
+static void
+on_segment(struct link *l, struct neighbour *n, const struct frame_segment *s)
+{
+	int r = session_rx_segment(n->rx, s->xid, s->total, s->off, s->len);
+	struct spool *sp;
+
+	switch (r) {
+	case RX_COMMITTED:
+		send_simple(l, n, FRAME_COMMIT_ACK, s->xid, 0);
+		return;
+	case RX_BAD:
+		session_rx_forget(n->rx, s->xid);
+		send_simple(l, n, FRAME_ABORT, s->xid, ABORT_BAD_TRANSFER);
+		return;
+	case RX_DUP:
+		send_ack(l, n, s->xid);
+		return;
+	}
+	if ((sp = spool_get(l, n, s->xid, true)) == NULL ||
+	    pwrite(sp->fd, s->data, s->len, (off_t)s->off) != (ssize_t)s->len) {
+		/* No room to assemble it: refuse, the sender keeps its copy. */
+		log_limited(&l->rl, "link %s: cannot spool a bundle from ipn:%llu: %s", l->conf.name,
+		    (unsigned long long)n->node, strerror(errno));
+		if (sp)
+			spool_close(sp);
+		session_rx_forget(n->rx, s->xid);
+		send_simple(l, n, FRAME_ABORT, s->xid, ABORT_REFUSED_QUOTA);
+		return;
+	}
+	send_ack(l, n, s->xid);
+	if (r == RX_COMPLETE) {
+		l->ev.bundle(l->ev.arg, l, n->node, s->xid, sp->fd, s->total);
+		/* The owner may have committed or refused synchronously; either way the spool is done. */
+		sp = spool_get(l, n, s->xid, false);
+		if (sp)
+			spool_close(sp);
+	}
+}
+
+static void
+on_frame(struct link *l, uint8_t *buf, size_t len, const struct link_addr *from)
+{
+	struct frame_hdr h;
+	struct frame_msg m;
+	struct neighbour *n;
+	enum frame_drop why = frame_open(&l->rx, buf, len, &h, &m);
+	struct route_entry v[FRAME_ROUTE_MAX];
+	void *ctx;
+
+	if (why != FRAME_OK) {
+		if ((unsigned)why < sizeof(l->m.dropped) / sizeof(l->m.dropped[0]))
+			l->m.dropped[why]++;
+		log_limited(&l->rl, "link %s: dropped a frame: %s", l->conf.name, frame_drop_name(why));
+		return;
+	}
+	if (h.sender == l->p.node)
+		return;	/* our own beacon looped back */
+	l->m.frames_rx++;
+	l->m.bytes_rx += len;
+	if ((n = nbr_heard(l, &h, from)) == NULL || !n->up)
+		return;
+	switch (m.type) {
+	case FRAME_BEACON:
+		snprintf(n->name, sizeof(n->name), "%s", m.u.beacon.name);
+		break;
+	case FRAME_SEGMENT:
+		on_segment(l, n, &m.u.seg);
+		break;
+	case FRAME_SEG_ACK: {
+		struct session_range r[FRAME_SACK_MAX];
+
+		for (unsigned i = 0; i < m.u.ack.n; i++) {
+			r[i].off = m.u.ack.sack[i].off;
+			r[i].len = m.u.ack.sack[i].len;
+		}
+		session_tx_ack(n->tx, m.u.ack.xid, m.u.ack.cum, r, m.u.ack.n, loop_now());
+		break;
+	}
+	case FRAME_COMMIT_ACK:
+		if ((ctx = session_tx_commit(n->tx, m.u.commit.xid)) != NULL)
+			l->ev.delivered(l->ev.arg, l, n->node, ctx);
+		break;
+	case FRAME_ABORT:
+		if ((ctx = session_tx_abort(n->tx, m.u.abort.xid)) != NULL)
+			l->ev.returned(l->ev.arg, l, n->node, ctx, -m.u.abort.reason);
+		break;
+	case FRAME_ROUTE:
+		for (unsigned i = 0; i < m.u.route.n; i++) {
+			v[i].node = m.u.route.e[i].node;
+			v[i].cost = m.u.route.e[i].cost;
+		}
+		if (l->ev.route)
+			l->ev.route(l->ev.arg, l, n->node, v, m.u.route.n);
+		break;
+	default:
+		break;	/* voice: a later issue */
+	}
+	link_pump(l);
+}
+
+static void
+link_readable(struct loop *loop, int fd, uint32_t events, void *arg)
+{
+	struct link *l = arg;
+	struct link_addr from;
+	ssize_t n;
+
+	if (events & EPOLLOUT) {
+		loop_mod_fd(loop, fd, EPOLLIN);
+		link_pump(l);
+	}
+	/* A bounded batch per wake-up, so one busy link cannot starve the loop. */
+	for (int i = 0; i < 64 && (events & EPOLLIN); i++) {
+		if ((n = l->ops->recv(l->drv, &from, l->seg, sizeof(l->seg))) == -EAGAIN)
+			break;
+		if (n == -EMSGSIZE) {
+			l->m.dropped[FRAME_DROP_TRUNCATED]++;
+			continue;
+		}
+		if (n < 0) {
+			log_limited(&l->rl, "link %s: receive: %s", l->conf.name, strerror((int)-n));
+			break;
+		}
+		if (l->carrier)
+			on_frame(l, l->seg, (size_t)n, &from);
+	}
+}
+
+/* Put due segments on the medium; re-arm the timer for the next deadline. */
+static void
+link_pump(struct link *l)
+{
+	uint64_t now = loop_now(), next = UINT64_MAX;
+
+	for (unsigned i = 0; i < l->n_nbr; i++) {
+		struct neighbour *n = &l->nbr[i];
+		struct session_seg g;
+		struct frame_msg m = { .type = FRAME_SEGMENT };
+		uint64_t d;
+		long got;
+		int r;
+
+		if (!n->up || n->tx == NULL)
+			continue;
+		while ((r = session_tx_next(n->tx, now, &g)) == 1) {
+			if (g.len > 0 && (got = l->ev.read(l->ev.arg, g.ctx, g.off, l->seg, g.len)) != (long)g.len) {
+				/* The bundle left the store under us (expired): give it back. */
+				void *ctx = session_tx_abort(n->tx, g.xid);
+
+				if (ctx)
+					l->ev.returned(l->ev.arg, l, n->node, ctx, got < 0 ? (int)got : -EIO);
+				continue;
+			}
+			m.u.seg = (struct frame_segment){ .xid = g.xid, .off = g.off, .total = g.total,
+			    .seq = ++n->seq, .data = l->seg, .len = g.len };
+			if (link_send(l, &n->addr, &m) == -EAGAIN) {
+				/* The socket is full: wake on writable; the segment goes again at its timeout. */
+				loop_mod_fd(l->loop, l->ops->fd(l->drv), EPOLLIN | EPOLLOUT);
+				return;
+			}
+		}
+		if (r == -ETIMEDOUT) {
+			nbr_down(l, n, "no acknowledgements");
+			continue;
+		}
+		if ((d = session_tx_deadline(n->tx)) < next)
+			next = d;
+	}
+	if (next != UINT64_MAX)
+		loop_timer_set(l->loop, &l->pump_timer, next > now ? next - now : 1, link_pump_timer, l);
+}
+
+static void
+link_pump_timer(struct loop *loop, void *arg)
+{
+	link_pump(arg);
+}
+
+/* Beacon, and notice neighbours that fell silent (a radio fade keeps the carrier up). */
+static void
+link_beacon(struct loop *loop, void *arg)
+{
+	struct link *l = arg;
+	struct frame_msg m = { .type = FRAME_BEACON };
+	uint64_t now = loop_now();
+
+	if (l->carrier) {
+		m.u.beacon.node = l->p.node;
+		m.u.beacon.mtu = l->conf.mtu;
+		m.u.beacon.rate = l->conf.rate_bps;
+		snprintf(m.u.beacon.name, sizeof(m.u.beacon.name), "%s", l->p.name ? l->p.name : "");
+		m.u.beacon.name_len = (uint8_t)strlen(m.u.beacon.name);
+		link_send(l, NULL, &m);
+	}
+	for (unsigned i = 0; i < l->n_nbr; i++)
+		if (l->nbr[i].up && l->nbr[i].heard + l->p.dead_ms <= now)
+			nbr_down(l, &l->nbr[i], "silent");
+	loop_timer_set(loop, &l->beacon_timer, l->p.beacon_ms, link_beacon, l);
+}
+
+void
+link_set_carrier(struct link *l, bool up)
+{
+	if (up == l->carrier)
+		return;
+	l->carrier = up;
+	log_info("link %s: carrier %s", l->conf.name, up ? "up" : "down");
+	if (!up) {
+		for (unsigned i = 0; i < l->n_nbr; i++)
+			nbr_down(l, &l->nbr[i], "carrier lost");
+	} else {
+		link_beacon(l->loop, l);	/* be heard at once, not at the next tick */
+	}
+}
+
+int
+link_enqueue(struct link *l, uint64_t node, uint64_t total, int prio, void *ctx)
+{
+	struct neighbour *n = nbr_find(l, node);
+
+	if (n == NULL || !n->up)
+		return -EHOSTUNREACH;
+	if (total >= FRAME_TRANSFER_MAX)
+		return -EMSGSIZE;
+	if (session_tx_add(n->tx, total, prio, ctx) == 0)
+		return -ENOMEM;
+	link_pump(l);
+	return 0;
+}
+
+void
+link_committed(struct link *l, uint64_t node, uint64_t xid)
+{
+	struct neighbour *n = nbr_find(l, node);
+
+	if (n == NULL || n->rx == NULL)
+		return;
+	session_rx_committed(n->rx, xid);
+	send_simple(l, n, FRAME_COMMIT_ACK, xid, 0);
+}
+
+void
+link_refused(struct link *l, uint64_t node, uint64_t xid, int reason)
+{
+	struct neighbour *n = nbr_find(l, node);
+
+	if (n == NULL || n->rx == NULL)
+		return;
+	session_rx_forget(n->rx, xid);
+	send_simple(l, n, FRAME_ABORT, xid, (uint8_t)reason);
+}
+
+int
+link_send_route(struct link *l, uint64_t node, const struct route_entry *v, size_t n)
+{
+	struct neighbour *nb = nbr_find(l, node);
+	struct frame_msg m = { .type = FRAME_ROUTE };
+	int r = 0;
+
+	if (nb == NULL || !nb->up)
+		return -EHOSTUNREACH;
+	/* At most FRAME_ROUTE_MAX entries per frame: split longer vectors. */
+	for (size_t off = 0; off < n && r == 0; off += FRAME_ROUTE_MAX) {
+		size_t k = n - off < FRAME_ROUTE_MAX ? n - off : FRAME_ROUTE_MAX;
+
+		m.u.route.n = (uint8_t)k;
+		for (size_t i = 0; i < k; i++) {
+			m.u.route.e[i].node = v[off + i].node;
+			m.u.route.e[i].cost = v[off + i].cost;
+		}
+		r = link_send(l, &nb->addr, &m);
+	}
+	return r;
+}
+
+void
+link_metrics(const struct link *l, struct link_metrics *out)
+{
+	*out = l->m;
+	out->up = l->carrier;
+	out->neighbours = 0;
+	for (unsigned i = 0; i < l->n_nbr; i++) {
+		struct session_tx_stats st;
+
+		if (!l->nbr[i].up)
+			continue;
+		out->neighbours++;
+		session_tx_stats(l->nbr[i].tx, &st);
+		out->segments += st.segments;
+		out->retransmissions += st.retransmissions;
+	}
+}
+
+struct link *
+link_new(struct loop *loop, const struct link_conf *c, const struct link_driver_ops *ops,
+    const struct link_params *p, const struct link_events *ev, char *err, size_t errlen)
+{
+	struct link *l;
+	size_t overhead;
+
+	if (p->node == 0 || p->node > UINT32_MAX) {
+		snprintf(err, errlen, "link %s: node id %llu does not fit the frame nonce (1 .. 2^32-1)",
+		    c->name, (unsigned long long)p->node);
+		return NULL;
+	}
+	if ((l = calloc(1, sizeof(*l))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	l->loop = loop;
+	l->conf = *c;
+	l->ops = ops;
+	l->p = *p;
+	l->ev = *ev;
+	if (l->p.beacon_ms == 0)
+		l->p.beacon_ms = 500;
+	if (l->p.dead_ms == 0)
+		l->p.dead_ms = 3 * l->p.beacon_ms;
+	if (l->p.window == 0)
+		l->p.window = 64;
+	if (l->conf.mtu == 0)
+		l->conf.mtu = 1400;
+	/* Segment data: the MTU less the frame's envelope and the segment's own header. */
+	overhead = frame_overhead(p->flags) + 1 + 4 * 10;
+	if (l->conf.mtu <= overhead + 16 || l->conf.mtu > LINK_FRAME_MAX) {
+		snprintf(err, errlen, "link %s: mtu %u out of range", c->name, l->conf.mtu);
+		goto fail;
+	}
+	l->mss = (uint32_t)(l->conf.mtu - overhead);
+	l->rx.keys = p->keys;
+	l->rx.flags = p->flags;
+	if ((l->rx.replay = crypto_replay_new(0)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	if ((l->drv = ops->open(c, err, errlen)) == NULL)
+		goto fail;
+	if (loop_add_fd(loop, ops->fd(l->drv), EPOLLIN, link_readable, l) < 0) {
+		snprintf(err, errlen, "link %s: cannot watch its socket", c->name);
+		goto fail;
+	}
+	l->carrier = true;
+	link_beacon(loop, l);
+	return l;
+fail:
+	if (l->drv)
+		ops->close(l->drv);
+	crypto_replay_free(l->rx.replay);
+	free(l);
+	return NULL;
+}
+
+void
+link_free(struct link *l)
+{
+	if (l == NULL)
+		return;
+	loop_timer_cancel(l->loop, &l->beacon_timer);
+	loop_timer_cancel(l->loop, &l->pump_timer);
+	for (unsigned i = 0; i < l->n_nbr; i++) {
+		session_tx_free(l->nbr[i].tx);
+		session_rx_free(l->nbr[i].rx);
+		for (unsigned k = 0; k < LINK_SPOOLS; k++)
+			spool_close(&l->nbr[i].spool[k]);
+	}
+	loop_del_fd(l->loop, l->ops->fd(l->drv));
+	l->ops->close(l->drv);
+	crypto_replay_free(l->rx.replay);
+	free(l);
+}
