@@ -185,6 +185,7 @@ store_put(struct store *s, const struct store_put *p, store_done_fn *done, void 
 	op->received = wall_ms();
 	op->head_len = p->head_len;
 	op->payload_len = p->payload_len;
+	op->fd_off = p->payload_off;
 	op->tail_len = p->tail_len;
 	op->est = put_estimate(op);
 	op->mem += mem;

@@ -59,7 +59,8 @@ struct store_put {
 	const uint8_t *head;		/* encoded bytes before the payload */
 	size_t head_len;
 	const uint8_t *payload;		/* payload bytes in memory, or NULL ... */
-	int payload_fd;			/* ... read payload_len bytes from this fd (from offset 0); -1 if none */
+	int payload_fd;			/* ... read payload_len bytes from this fd; -1 if none */
+	uint64_t payload_off;		/* where in payload_fd the payload starts */
 	uint64_t payload_len;
 	const uint8_t *tail;		/* encoded bytes after the payload */
 	size_t tail_len;
@@ -125,6 +126,9 @@ struct store_entry {
  * 0, -ENOENT if none, -EIO. */
 int store_next_local(struct store *s, uint64_t service, int64_t after, struct store_entry *e);
 int store_get(struct store *s, int64_t rowid, struct store_entry *e);
+/* The next QUEUED bundle after (priority, rowid), most urgent first.
+ * 0, -ENOENT at the end, -EIO.  Start with (0, 0). */
+int store_next_queued(struct store *s, int priority, int64_t after, struct store_entry *e);
 /* Read len bytes of the stored bundle bytes at offset (head, payload, tail
  * back to back).  Returns bytes read (short at the end) or -errno. */
 long store_read(struct store *s, int64_t rowid, uint64_t offset, void *buf, size_t len);

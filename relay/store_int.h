@@ -59,6 +59,9 @@ static const char schema_sql[] =
 	" WHERE supersede IS NOT NULL;"
 	"CREATE INDEX IF NOT EXISTS bundles_local ON bundles(dst_service, rowid)"
 	" WHERE state = 1;"
+	/* The forwarder walks queued bundles most urgent first. */
+	"CREATE INDEX IF NOT EXISTS bundles_queued ON bundles(priority, rowid)"
+	" WHERE state = 0;"
 	/* What was handed to which neighbour: flooding and data mules. */
 	"CREATE TABLE IF NOT EXISTS forward ("
 	" bundle INTEGER NOT NULL,"
@@ -126,12 +129,14 @@ static const char *const wsql[W_COUNT] = {
 };
 
 /* Statements of the read connection. */
-enum { R_GET, R_NEXT_LOCAL, R_PAGES, R_FREE_PAGES, R_COUNT };
+enum { R_GET, R_NEXT_LOCAL, R_NEXT_QUEUED, R_PAGES, R_FREE_PAGES, R_COUNT };
 
 static const char *const rsql[R_COUNT] = {
 	[R_GET] = "SELECT " ENTRY_COLS " FROM bundles WHERE rowid = ?1",
 	[R_NEXT_LOCAL] = "SELECT " ENTRY_COLS " FROM bundles WHERE state = 1"
 	    " AND dst_service = ?1 AND rowid > ?2 ORDER BY rowid LIMIT 1",
+	[R_NEXT_QUEUED] = "SELECT " ENTRY_COLS " FROM bundles WHERE state = 0"
+	    " AND (priority, rowid) > (?1, ?2) ORDER BY priority, rowid LIMIT 1",
 	[R_PAGES] = "PRAGMA page_count",
 	[R_FREE_PAGES] = "PRAGMA freelist_count",
 };
@@ -154,6 +159,7 @@ struct op {
 	/* OP_PUT: buf holds head, payload (unless from fd), tail, strings. */
 	uint8_t *buf;
 	int fd;
+	uint64_t fd_off;		/* payload starts here in fd */
 	const char *id, *src, *dst, *supersede;
 	uint64_t dst_node, dst_service, expires, received, payload_len, est;
 	size_t head_len, tail_len;

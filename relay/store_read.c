@@ -203,6 +203,19 @@ store_next_local(struct store *s, uint64_t service, int64_t after, struct store_
 	return r;
 }
 
+int
+store_next_queued(struct store *s, int priority, int64_t after, struct store_entry *e)
+{
+	int r;
+
+	pthread_mutex_lock(&s->rmu);
+	sqlite3_bind_int64(s->r[R_NEXT_QUEUED], 1, priority);
+	sqlite3_bind_int64(s->r[R_NEXT_QUEUED], 2, after);
+	r = read_entry(s, s->r[R_NEXT_QUEUED], e);
+	pthread_mutex_unlock(&s->rmu);
+	return r;
+}
+
 /* Each call opens the blob afresh: an open handle would pin a WAL snapshot. */
 long
 store_read(struct store *s, int64_t rowid, uint64_t offset, void *buf, size_t len)

@@ -261,7 +261,7 @@ put_stream(struct store *s, struct op *op)
 		size_t want = op->payload_len - done < CHUNK ?
 		    (size_t)(op->payload_len - done) : CHUNK;
 
-		n = pread(op->fd, s->chunk, want, (off_t)done);
+		n = pread(op->fd, s->chunk, want, (off_t)(op->fd_off + done));
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n <= 0) {

@@ -1114,10 +1114,54 @@ test_many_bundles_small_rss(void **state)
 	}
 }
 
+/* The forwarder's walk: queued bundles most urgent first; a payload from the middle of a file. */
+static void
+test_next_queued_and_payload_offset(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = open_store(f);
+	struct store_entry e;
+	struct store_put p;
+	int64_t bulk, urgent, msg, local, row;
+	uint8_t buf[64];
+	char tmpl[] = "/tmp/test_store_off.XXXXXX";
+	int fd, prio = 0;
+
+	assert_int_equal(put_small(s, "ipn:1.0 1 1", PRIO_BULK, UINT64_MAX / 2, &bulk), 0);
+	assert_int_equal(put_small(s, "ipn:1.0 1 2", PRIO_URGENT, UINT64_MAX / 2, &urgent), 0);
+	assert_int_equal(put_small(s, "ipn:1.0 1 3", PRIO_MESSAGE, UINT64_MAX / 2, &msg), 0);
+	p = bundle("ipn:1.0 1 4", "ipn:1.64", PRIO_URGENT, STORE_LOCAL, UINT64_MAX / 2, buf, 8);
+	assert_int_equal(put_wait(s, &p, &local), 0);
+	row = 0;
+	assert_int_equal(store_next_queued(s, prio, row, &e), 0);
+	assert_int_equal(e.rowid, urgent);
+	assert_int_equal(store_next_queued(s, e.priority, e.rowid, &e), 0);
+	assert_int_equal(e.rowid, msg);
+	assert_int_equal(store_next_queued(s, e.priority, e.rowid, &e), 0);
+	assert_int_equal(e.rowid, bulk);
+	assert_int_equal(store_next_queued(s, e.priority, e.rowid, &e), -ENOENT);
+
+	/* A bundle assembled in a spool file: the payload starts after the head. */
+	fd = mkstemp(tmpl);
+	assert_true(fd >= 0);
+	unlink(tmpl);
+	assert_int_equal(write(fd, "SKIPpayload-bytes", 17), 17);
+	p = bundle("ipn:1.0 1 5", "ipn:2.5", PRIO_MESSAGE, STORE_QUEUED, UINT64_MAX / 2, NULL, 13);
+	p.payload_fd = fd;
+	p.payload_off = 4;
+	assert_int_equal(put_wait(s, &p, &row), 0);
+	close(fd);
+	assert_int_equal(store_get(s, row, &e), 0);
+	assert_int_equal(store_read(s, row, e.head_len, buf, 13), 13);
+	assert_memory_equal(buf, "payload-bytes", 13);
+	store_free(s);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_next_queued_and_payload_offset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_roundtrip_memory, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_roundtrip_fd_16mb, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fd_short_payload, setup, teardown),
