@@ -296,6 +296,151 @@ set_log(struct parse *p, const char *name, const char *value)
 	return 1;
 }
 
+/* "54M" -> 54000000 bit/s: rates count in thousands, not 1024s. */
+static int
+parse_rate(const char *s, uint64_t *out)
+{
+	static const struct unit units[] = {
+		{ "", 1 }, { "k", 1000 }, { "K", 1000 }, { "M", 1000000 }, { "G", 1000000000 }, { NULL, 0 }
+	};
+
+	return parse_with_unit(s, units, out);
+}
+
+static bool
+parse_bool(const char *s, bool *out)
+{
+	if (strcmp(s, "yes") == 0 || strcmp(s, "true") == 0 || strcmp(s, "1") == 0)
+		*out = true;
+	else if (strcmp(s, "no") == 0 || strcmp(s, "false") == 0 || strcmp(s, "0") == 0)
+		*out = false;
+	else
+		return false;
+	return true;
+}
+
+static struct config_link *
+link_section(struct parse *p, const char *name)
+{
+	struct config *c = p->cfg;
+
+	for (unsigned i = 0; i < c->n_links; i++)
+		if (strcmp(c->links[i].conf.name, name) == 0)
+			return &c->links[i];
+	if (c->n_links == CONFIG_MAX_LINKS) {
+		if (p->reported_section != p->section_line) {
+			p->reported_section = p->section_line;
+			perr(p, p->section_line, "too many links (at most %d)", CONFIG_MAX_LINKS);
+		}
+		return NULL;
+	}
+	struct config_link *l = &c->links[c->n_links++];
+
+	memset(l, 0, sizeof(*l));
+	snprintf(l->conf.name, sizeof(l->conf.name), "%s", name);
+	l->conf.port = 4556;	/* the IANA port of DTN convergence layers */
+	l->conf.mtu = 1400;
+	l->line = p->section_line;
+	return l;
+}
+
+static int
+set_link(struct parse *p, const char *lname, const char *name, const char *value)
+{
+	struct config_link *l;
+	uint64_t v;
+
+	if (*lname == '\0' || strlen(lname) >= sizeof(l->conf.name) || strchr(lname, ' '))
+		BAD("[link NAME]: '%s' is not a link name (one word, at most 31 characters)", lname);
+	if ((l = link_section(p, lname)) == NULL)
+		return 1;
+	if (strcmp(name, "type") == 0) {
+		if (strcmp(value, "udp") == 0)
+			l->conf.kind = LINK_UDP;
+		else
+			BAD("type: '%s' is not a link type this build has (udp)", value);
+	} else if (strcmp(name, "port") == 0) {
+		if (!parse_uint(value, 1, 65535, &v))
+			BAD("port: '%s' is not a UDP port (1 .. 65535)", value);
+		l->conf.port = (uint16_t)v;
+	} else if (strcmp(name, "interface") == 0) {
+		copy_str(p, l->conf.ifname, sizeof(l->conf.ifname), name, value);
+	} else if (strcmp(name, "bind") == 0) {
+		copy_str(p, l->conf.bind, sizeof(l->conf.bind), name, value);
+	} else if (strcmp(name, "group4") == 0) {
+		copy_str(p, l->conf.group4, sizeof(l->conf.group4), name, value);
+	} else if (strcmp(name, "group6") == 0) {
+		copy_str(p, l->conf.group6, sizeof(l->conf.group6), name, value);
+	} else if (strcmp(name, "peer") == 0) {
+		struct link_addr a;
+
+		if (l->conf.n_peers == LINK_MAX_PEERS)
+			BAD("peer: at most %d static peers per link", LINK_MAX_PEERS);
+		if (link_addr_parse(&a, value, l->conf.port) < 0)
+			BAD("peer: '%s' is not a numeric address[:port] (e.g. 10.0.0.7:4556 or [fd00::7]:4556)", value);
+		if (copy_str(p, l->conf.peers[l->conf.n_peers], sizeof(l->conf.peers[0]), name, value))
+			l->conf.n_peers++;
+	} else if (strcmp(name, "mtu") == 0) {
+		if (!parse_uint(value, 256, 65000, &v))
+			BAD("mtu: '%s' is not a frame size between 256 and 65000", value);
+		l->conf.mtu = (uint32_t)v;
+	} else if (strcmp(name, "rate") == 0) {
+		if (parse_rate(value, &l->conf.rate_bps) < 0)
+			BAD("rate: '%s' is not a bit rate (e.g. 1200, 9600, 54M)", value);
+	} else if (strcmp(name, "auth_only") == 0) {
+		if (!parse_bool(value, &l->auth_only))
+			BAD("auth_only: '%s' is not yes or no", value);
+	} else if (strcmp(name, "tag") == 0) {
+		if (strcmp(value, "16") == 0)
+			l->tag8 = false;
+		else if (strcmp(value, "8") == 0)
+			l->tag8 = true;
+		else
+			BAD("tag: '%s' must be 16 or 8 (bytes of authentication tag)", value);
+	} else {
+		BAD("unknown key '%s' in [link %s]", name, lname);
+	}
+	return 1;
+}
+
+static int
+set_route(struct parse *p, const char *name, const char *value)
+{
+	struct config *c = p->cfg;
+	unsigned long long dst, via;
+	char extra;
+
+	if (strcmp(name, "default") == 0) {
+		if (!parse_uint(value, 1, UINT32_MAX, &c->route_default))
+			BAD("default: '%s' is not a node number (the next hop toward the command center)", value);
+	} else if (strcmp(name, "static") == 0) {
+		if (sscanf(value, "%llu via %llu %c", &dst, &via, &extra) != 2 || dst == 0 || via == 0 ||
+		    dst > UINT32_MAX || via > UINT32_MAX)
+			BAD("static: '%s' is not 'DST via NEXTHOP' (node numbers, e.g. 12 via 5)", value);
+		if (c->n_routes == CONFIG_MAX_ROUTES)
+			BAD("static: at most %d static routes", CONFIG_MAX_ROUTES);
+		c->routes[c->n_routes].dst = dst;
+		c->routes[c->n_routes].via = via;
+		c->n_routes++;
+	} else {
+		BAD("unknown key '%s' in [route]", name);
+	}
+	return 1;
+}
+
+static int
+set_security(struct parse *p, const char *name, const char *value)
+{
+	if (strcmp(name, "key_file") == 0) {
+		if (*value != '/')
+			BAD("key_file: '%s' must be an absolute path", value);
+		copy_str(p, p->cfg->key_file, sizeof(p->cfg->key_file), name, value);
+	} else {
+		BAD("unknown key '%s' in [security]", name);
+	}
+	return 1;
+}
+
 /* libinih calls this per key; returning 1 keeps it going so we see every error. */
 static int
 on_key(void *user, const char *section, const char *name, const char *value)
@@ -314,11 +459,17 @@ on_key(void *user, const char *section, const char *name, const char *value)
 		return set_control(p, name, value);
 	if (strcmp(section, "log") == 0)
 		return set_log(p, name, value);
+	if (strcmp(section, "security") == 0)
+		return set_security(p, name, value);
+	if (strcmp(section, "route") == 0)
+		return set_route(p, name, value);
+	if (strncmp(section, "link ", 5) == 0)
+		return set_link(p, section + 5, name, value);
 	if (*section == '\0')
 		BAD("key '%s' outside any section (expected [node], [store], [bundle], [control] or [log] first)", name);
 	if (p->reported_section != p->section_line) {
 		p->reported_section = p->section_line;
-		perr(p, p->section_line, "unknown section [%s] (known: node, store, bundle, control, log)", section);
+		perr(p, p->section_line, "unknown section [%s] (known: node, store, bundle, control, log, security, route, link NAME)", section);
 	}
 	return 1;
 }
@@ -401,6 +552,20 @@ config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 			strcat(cfg->socket_path, "/control.sock");
 		}
 	}
+	for (unsigned i = 0; i < cfg->n_links; i++) {
+		const struct config_link *l = &cfg->links[i];
+
+		if (l->conf.kind == 0)
+			perr(&p, l->line, "[link %s] needs a type (udp)", l->conf.name);
+		if (l->conf.n_peers == 0 && !l->conf.group4[0] && !l->conf.group6[0])
+			perr(&p, l->line, "[link %s] can reach nobody: give a peer, group4 or group6", l->conf.name);
+		if (l->conf.group6[0] && !l->conf.ifname[0])
+			perr(&p, l->line, "[link %s] group6 is link-local: it needs an interface", l->conf.name);
+	}
+	if (cfg->n_links > 0 && !cfg->key_file[0])
+		perr(&p, 0, "links are configured but [security] key_file is not: every frame is authenticated with the network key");
+	if (cfg->n_links > 0 && cfg->node_id > UINT32_MAX)
+		perr(&p, 0, "[node] id must be below 2^32 when links are configured (it is part of every frame's nonce)");
 	for (int i = 0; i < PRIO_COUNT; i++)
 		reserved += cfg->class_reserve[i];
 	if (cfg->quota && cfg->reserve + reserved >= cfg->quota)
@@ -451,6 +616,12 @@ config_reloadable(const struct config *o, const struct config *n, char *out, siz
 	CMP(socket_path, "[control] socket");
 	CMP(socket_mode, "[control] mode");
 	CMP(socket_group, "[control] group");
+	CMP(key_file, "[security] key_file");
+	CMP(links, "[link] sections");
+	CMP(n_links, "[link] sections");
+	CMP(route_default, "[route] default");
+	CMP(routes, "[route] static");
+	CMP(n_routes, "[route] static");
 #undef CMP
 	if (o->log_level != n->log_level)
 		note(out, outlen, "[log] level", true);

@@ -13,9 +13,13 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "link.h"
 #include "service.h"
 
 enum clock_mode { CLOCK_AUTO = 0, CLOCK_TRUSTED, CLOCK_UNTRUSTED };
+
+#define CONFIG_MAX_LINKS	8
+#define CONFIG_MAX_ROUTES	64
 
 struct config {
 	char path[PATH_MAX];		/* the file it came from */
@@ -48,6 +52,23 @@ struct config {
 
 	/* [log] */
 	int log_level;
+
+	/* [security] */
+	char key_file[PATH_MAX];
+
+	/* [link NAME] sections */
+	struct config_link {
+		struct link_conf conf;
+		bool auth_only;		/* authenticate, never encrypt (amateur radio) */
+		bool tag8;		/* 8-byte tags where airtime rules */
+		int line;		/* of its [link NAME] header, for messages */
+	} links[CONFIG_MAX_LINKS];
+	unsigned n_links;
+
+	/* [route] */
+	uint64_t route_default;		/* next hop toward the command center, 0 = none */
+	struct { uint64_t dst, via; } routes[CONFIG_MAX_ROUTES];
+	unsigned n_routes;
 };
 
 /*

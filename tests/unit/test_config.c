@@ -168,6 +168,42 @@ test_reloadable(void **state)
 	assert_non_null(strstr(out, "[store] quota changed: needs a restart"));
 }
 
+static void
+test_links_routes_security(void **state)
+{
+	assert_int_equal(load("[node]\nid = 5\n[security]\nkey_file = /etc/fr.key\n"
+	    "[link mesh]\ntype = udp\nport = 4600\ninterface = lo\ngroup4 = 239.1.2.3\n"
+	    "peer = 10.0.0.7\npeer = [fd00::9]:4999\nmtu = 1200\nrate = 54M\n"
+	    "[link ham]\ntype = udp\npeer = 10.9.9.9:1\nauth_only = yes\ntag = 8\n"
+	    "[route]\ndefault = 1\nstatic = 12 via 7\nstatic = 13 via 7\n"), 0);
+	assert_string_equal(cfg.key_file, "/etc/fr.key");
+	assert_int_equal(cfg.n_links, 2);
+	assert_string_equal(cfg.links[0].conf.name, "mesh");
+	assert_int_equal(cfg.links[0].conf.kind, LINK_UDP);
+	assert_int_equal(cfg.links[0].conf.port, 4600);
+	assert_int_equal(cfg.links[0].conf.n_peers, 2);
+	assert_string_equal(cfg.links[0].conf.peers[1], "[fd00::9]:4999");
+	assert_int_equal(cfg.links[0].conf.rate_bps, 54000000);
+	assert_int_equal(cfg.links[0].conf.mtu, 1200);
+	assert_true(cfg.links[1].auth_only && cfg.links[1].tag8);
+	assert_int_equal(cfg.links[1].conf.port, 4556);
+	assert_int_equal(cfg.route_default, 1);
+	assert_int_equal(cfg.n_routes, 2);
+	assert_int_equal(cfg.routes[1].dst, 13);
+	assert_int_equal(cfg.routes[1].via, 7);
+
+	expect_error("[node]\nid = 1\n[security]\nkey_file = /k\n[link m]\ntype = carrier-pigeon\npeer = 1.2.3.4\n",
+	    6, "not a link type");
+	expect_error("[node]\nid = 1\n[security]\nkey_file = /k\n[link m]\ntype = udp\npeer = relay.example\n",
+	    7, "not a numeric address");
+	expect_error("[node]\nid = 1\n[security]\nkey_file = /k\n[link m]\ntype = udp\n", 5, "can reach nobody");
+	expect_error("[node]\nid = 1\n[link m]\ntype = udp\npeer = 1.2.3.4\n", 0, "key_file is not");
+	expect_error("[node]\nid = 1\n[route]\nstatic = 12 through 5\n", 4, "DST via NEXTHOP");
+	expect_error("[node]\nid = 1\n[route]\ndefault = x\n", 4, "not a node number");
+	expect_error("[node]\nid = 1\n[security]\nkey_file = /k\n[link m]\ntype = udp\npeer = 1.2.3.4\ntag = 12\n",
+	    8, "must be 16 or 8");
+}
+
 int
 main(void)
 {
@@ -178,6 +214,7 @@ main(void)
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_sizes_and_durations),
 		cmocka_unit_test(test_reloadable),
+		cmocka_unit_test(test_links_routes_security),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
