@@ -92,6 +92,14 @@ link_neighbour_up(const struct link *l, uint64_t node)
 	return n && n->up;
 }
 
+void
+link_neighbours(struct link *l, link_neighbour_fn *fn, void *arg)
+{
+	for (unsigned i = 0; i < l->n_nbr; i++)
+		if (l->nbr[i].up)
+			fn(arg, l, l->nbr[i].node, &l->nbr[i].addr);
+}
+
 /* Seal m for `to` (NULL: everyone) and hand it to the driver. */
 static int
 link_send(struct link *l, const struct link_addr *to, const struct frame_msg *m)

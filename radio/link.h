@@ -126,6 +126,9 @@ int link_send_route(struct link *l, uint64_t nbr, const struct route_entry *v, s
 /* Carrier from netlink: down marks every neighbour gone at once. */
 void link_set_carrier(struct link *l, bool up);
 bool link_neighbour_up(const struct link *l, uint64_t nbr);
+/* Every neighbour that is up, with its address. */
+typedef void link_neighbour_fn(void *arg, struct link *l, uint64_t node, const struct link_addr *addr);
+void link_neighbours(struct link *l, link_neighbour_fn *fn, void *arg);
 void link_metrics(const struct link *l, struct link_metrics *m);
 
 /* "192.0.2.1:4556", "[fe80::1%eth0]:4556". */

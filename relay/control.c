@@ -16,6 +16,8 @@
 #include <jansson.h>
 
 #include "control.h"
+#include "forward.h"
+#include "frame.h"
 #include "version.h"
 #include "log.h"
 #include "loop.h"
@@ -64,6 +66,7 @@ struct control {
 	int fd;
 	char path[108];
 	bool quiesced;
+	struct forward *forward;
 	uint64_t last_input;		/* monotonic ms of the last bytes from any client */
 	LIST_HEAD(, conn) conns;
 	struct log_ratelimit rl;
@@ -646,6 +649,78 @@ control_local(void *arg, uint64_t service)
 	}
 }
 
+/* ---- neighbors, links, routes ---- */
+
+void
+control_set_forward(struct control *ctl, struct forward *fw)
+{
+	ctl->forward = fw;
+}
+
+static void
+nbr_row(void *arg, const char *link, uint64_t node, const char *addr, uint32_t cost)
+{
+	json_array_append_new(arg, json_pack("{s:s, s:I, s:s, s:I}", "link", link,
+	    "node", (json_int_t)node, "addr", addr, "cost", (json_int_t)cost));
+}
+
+static void
+link_row(void *arg, const char *name, const char *kind, const struct link_metrics *m)
+{
+	json_t *drops = json_object();
+
+	for (int i = 1; i < FRAME_DROP_N; i++)
+		json_object_set_new(drops, frame_drop_name(i), json_integer((json_int_t)m->dropped[i]));
+	json_array_append_new(arg, json_pack("{s:s, s:s, s:b, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}",
+	    "name", name, "kind", kind, "up", m->up, "neighbours", (int)m->neighbours,
+	    "frames_tx", (json_int_t)m->frames_tx, "frames_rx", (json_int_t)m->frames_rx,
+	    "bytes_tx", (json_int_t)m->bytes_tx, "bytes_rx", (json_int_t)m->bytes_rx,
+	    "segments", (json_int_t)m->segments, "retransmissions", (json_int_t)m->retransmissions,
+	    "send_errors", (json_int_t)m->send_errors, "dropped", drops));
+}
+
+struct route_rows {
+	const struct forward *fw;
+	json_t *rows;
+};
+
+static void
+route_row(void *arg, uint64_t dst, const struct route_hop *hop)
+{
+	static const char *const kinds[] = { "none", "direct", "learned", "static", "default" };
+	struct route_rows *r = arg;
+
+	if (hop == NULL) {
+		json_array_append_new(r->rows, json_pack("{s:I, s:n, s:s}", "dst", (json_int_t)dst, "via", "kind", "unreachable"));
+		return;
+	}
+	json_array_append_new(r->rows, json_pack("{s:I, s:I, s:s, s:I, s:s}", "dst", (json_int_t)dst,
+	    "via", (json_int_t)hop->via, "link", forward_link_name(r->fw, hop->link),
+	    "cost", (json_int_t)hop->cost, "kind", kinds[hop->kind]));
+}
+
+static void
+op_network(struct conn *c, const char *op, json_t *tag)
+{
+	json_t *rows = json_array(), *o;
+	struct route_rows rr = { c->ctl->forward, rows };
+
+	if (c->ctl->forward != NULL) {
+		if (strcmp(op, "neighbors") == 0)
+			forward_neighbours(c->ctl->forward, nbr_row, rows);
+		else if (strcmp(op, "links") == 0)
+			forward_links(c->ctl->forward, link_row, rows);
+		else
+			forward_routes(c->ctl->forward, route_row, &rr);
+	}
+	o = json_pack("{s:b, s:o}", "ok", 1, op, rows);
+	if (c->ctl->forward != NULL)
+		json_object_set_new(o, "in_flight", json_integer(forward_in_flight(c->ctl->forward)));
+	if (tag)
+		json_object_set(o, "tag", tag);
+	conn_send(c, o);
+}
+
 /* ---- framing ---- */
 
 static void
@@ -683,6 +758,8 @@ conn_request(struct conn *c, json_t *req)
 		op_ack(c, req, tag);
 	} else if (strcmp(op, "config-check") == 0) {
 		op_config_check(c, tag);
+	} else if (strcmp(op, "neighbors") == 0 || strcmp(op, "links") == 0 || strcmp(op, "routes") == 0) {
+		op_network(c, op, tag);
 	} else {
 		conn_error(c, tag, "bad-request", "unknown op '%s'", op);
 	}

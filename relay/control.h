@@ -22,6 +22,10 @@
  *                                  once: a bundle leaves the store only when acked.
  *   ack {rowid}
  *   config-check                -> {ok, errors, changes} for the daemon's config file
+ *   neighbors                   -> {neighbors: [{link, node, addr, cost}]}
+ *   links                       -> {links: [{name, kind, up, neighbours, frames/bytes
+ *                                  tx/rx, segments, retransmissions, dropped{cause: n}}]}
+ *   routes                      -> {routes: [{dst, via, link, cost, kind}]}
  * Errors: {ok:false, code, error}; code is one of bad-request, bad-eid, too-big,
  * quota, disk-full, busy, io, shutting-down.
  */
@@ -37,6 +41,9 @@ struct node;
 struct loop;
 
 struct control *control_new(struct node *n, struct loop *l, char *err, size_t errlen);
+struct forward;
+/* Where neighbors, links and routes come from. */
+void control_set_forward(struct control *c, struct forward *fw);
 /* Stop reading requests (SIGTERM): what is in flight still completes. */
 void control_quiesce(struct control *c);
 /* Write out what is buffered, as far as sockets take it without blocking. */

@@ -22,6 +22,7 @@
 
 #include "config.h"
 #include "control.h"
+#include "forward.h"
 #include "log.h"
 #include "loop.h"
 #include "node.h"
@@ -31,6 +32,7 @@ static struct {
 	struct loop *loop;
 	struct node *node;
 	struct control *control;
+	struct forward *forward;
 	struct loop_timer watchdog;
 	uint64_t watchdog_ms;
 	int stop_signal;
@@ -186,8 +188,11 @@ main(int argc, char **argv)
 		fatal("signalfd");
 	if ((d.node = node_new(&cfg, d.loop, err, sizeof(err))) == NULL)
 		fatalx("cannot open the store: %s", err);
+	if ((d.forward = forward_new(d.node, d.loop, err, sizeof(err))) == NULL)
+		fatalx("%s", err);
 	if ((d.control = control_new(d.node, d.loop, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
+	control_set_forward(d.control, d.forward);
 	drop_privileges(&cfg);
 
 	if (sd_watchdog_enabled(0, &usec) > 0 && usec >= 2000) {
@@ -208,6 +213,7 @@ main(int argc, char **argv)
 	store_dispatch(node_store(d.node));
 	control_drain(d.control, d.loop, 2000);
 	control_free(d.control);
+	forward_free(d.forward);
 	loop_timer_cancel(d.loop, &d.watchdog);
 	node_free(d.node);
 	loop_free(d.loop);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 
 #include "log.h"
 #include "node.h"
@@ -19,6 +20,9 @@ struct node {
 	struct loop_timer expire_timer;
 	node_local_fn *on_local;
 	void *on_local_arg;
+	node_queued_fn *on_queued;
+	void *on_queued_arg;
+	struct log_ratelimit rl;
 };
 
 struct send_ctx {
@@ -153,15 +157,150 @@ node_on_local(struct node *n, node_local_fn *fn, void *arg)
 	n->on_local_arg = arg;
 }
 
+void
+node_on_queued(struct node *n, node_queued_fn *fn, void *arg)
+{
+	n->on_queued = fn;
+	n->on_queued_arg = arg;
+}
+
+/* A bundle became durable: wake whoever waits for it. */
+static void
+node_stored(struct node *n, bool local, uint64_t service)
+{
+	if (local && n->on_local)
+		n->on_local(n->on_local_arg, service);
+	else if (!local && n->on_queued)
+		n->on_queued(n->on_queued_arg);
+}
+
 static void
 node_sent(void *arg, int result, int64_t rowid)
 {
 	struct send_ctx *c = arg;
 
-	if (result == 0 && c->local && c->node->on_local)
-		c->node->on_local(c->node->on_local_arg, c->service);
+	if (result == 0)
+		node_stored(c->node, c->local, c->service);
 	c->fn(c->arg, result, c->id);
 	free(c);
+}
+
+struct recv_ctx {
+	struct node *node;
+	node_recv_fn *fn;
+	void *arg;
+	bool local;
+	uint64_t service;
+};
+
+static void
+node_received(void *arg, int result, int64_t rowid)
+{
+	struct recv_ctx *c = arg;
+
+	if (result == 0)
+		node_stored(c->node, c->local, c->service);
+	c->fn(c->arg, result);
+	free(c);
+}
+
+int
+node_receive(struct node *n, int fd, uint64_t total, uint64_t from, node_recv_fn *fn, void *arg,
+    const char **why)
+{
+	struct store_put p = { 0 };
+	char id[BUNDLE_ID_MAX], src[BUNDLE_EID_MAX], dst[BUNDLE_EID_MAX];
+	uint64_t now = loop_wallclock_ms(), end, poff;
+	uint8_t *map, *head = NULL, tail[16];
+	struct recv_ctx *c = NULL;
+	struct bundle b;
+	ssize_t hl, tl;
+	int r;
+
+	*why = NULL;
+	if (total == 0 || total > BUNDLE_MAX_SIZE) {
+		*why = "empty or over the size limit";
+		return -EBADMSG;
+	}
+	/* Mapped, not read: only the pages the decoder touches become resident. */
+	if ((map = mmap(NULL, total, PROT_READ, MAP_PRIVATE, fd, 0)) == MAP_FAILED)
+		return -errno;
+	if ((r = bundle_decode(&b, map, total, why)) < 0)
+		goto out;
+	poff = (uint64_t)(b.payload - map);
+	/* Hop limit and lifetime: accepted from the sender's point of view, then dropped. */
+	if (b.has_hop && ++b.hop_count > b.hop_limit) {
+		log_limited(&n->rl, "bundle from ipn:%llu over its hop limit: dropped", (unsigned long long)from);
+		r = -ELOOP;
+		goto out;
+	}
+	if (b.ctime != 0 && node_clock_trusted(n))
+		end = DTN_EPOCH_UNIX_MS + b.ctime + b.lifetime;
+	else
+		end = now + (b.lifetime > b.age ? b.lifetime - b.age : 0);
+	if (end <= now) {
+		r = -ETIME;
+		goto out;
+	}
+	eid_ipn(&b.prev, n->cfg.node_id, 0);
+	b.has_prev = true;
+	if (b.payload_crc == CRC_NONE) {
+		/* Ours or a CRC-less payload: rewrite the blocks before the payload. */
+		if ((head = malloc(poff + 64)) == NULL ||
+		    (hl = bundle_encode_head(&b, head, poff + 64)) < 0 ||
+		    (tl = bundle_encode_tail(&b, tail, sizeof(tail))) < 0) {
+			r = head ? -EBADMSG : -ENOMEM;
+			*why = "cannot re-encode its blocks";
+			goto out;
+		}
+		p.head = head;
+		p.head_len = (size_t)hl;
+		p.tail = tail;
+		p.tail_len = (size_t)tl;
+	} else {
+		/* A payload CRC we cannot stream: keep the bundle exactly as it came. */
+		p.head = map;
+		p.head_len = poff;
+		p.tail = map + poff + b.payload_len;
+		p.tail_len = total - poff - b.payload_len;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		r = -ENOMEM;
+		goto out;
+	}
+	c->node = n;
+	c->fn = fn;
+	c->arg = arg;
+	c->local = b.dst.scheme == EID_IPN && b.dst.node == n->cfg.node_id;
+	c->service = b.dst.service;
+	bundle_id(&b, id, sizeof(id));
+	eid_format(&b.src, src, sizeof(src));
+	eid_format(&b.dst, dst, sizeof(dst));
+	p.id = id;
+	p.src = src;
+	p.dst = dst;
+	if (b.dst.scheme == EID_IPN) {
+		p.dst_node = b.dst.node;
+		p.dst_service = b.dst.service;
+	}
+	p.priority = b.priority >= 0 ? b.priority :
+	    (b.dst.scheme == EID_IPN ? service_default_prio(b.dst.service) : PRIO_MESSAGE);
+	if (p.priority == PRIO_REALTIME)
+		p.priority = PRIO_URGENT;	/* live voice does not travel as bundles */
+	p.state = c->local ? STORE_LOCAL : STORE_QUEUED;
+	p.expires = end;
+	p.payload_fd = fd;
+	p.payload_off = poff;
+	p.payload_len = b.payload_len;
+	if ((r = store_put(n->store, &p, node_received, c)) < 0)
+		goto out;
+	c = NULL;
+	r = 0;
+out:
+	free(c);
+	free(head);
+	munmap(map, total);
+	return r;
 }
 
 int

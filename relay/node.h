@@ -46,6 +46,23 @@ typedef void node_send_fn(void *arg, int result, const char *bundle_id);
 /* 0 if queued (fn will run), -EINVAL bad request, -EMSGSIZE too big. */
 int node_send(struct node *n, const struct node_send *s, node_send_fn *fn, void *arg);
 
+/*
+ * A whole bundle arrived from neighbour `from` over a link: total bytes in
+ * fd.  Checked, its previous-node and hop-count blocks updated, made
+ * durable; then fn(arg, result): 0 or -EEXIST (a duplicate) mean the sender
+ * may let go; others are refusals (quota, disk full).  Returns at once,
+ * without calling fn: -EBADMSG (with *why) if the bytes are not a valid
+ * bundle; -ELOOP (hop limit) or -ETIME (lifetime over) if it was dropped on
+ * purpose, so the sender may let go of it too.
+ */
+typedef void node_recv_fn(void *arg, int result);
+int node_receive(struct node *n, int fd, uint64_t total, uint64_t from, node_recv_fn *fn, void *arg,
+    const char **why);
+
+/* Called when a bundle waiting to be forwarded has become durable. */
+typedef void node_queued_fn(void *arg);
+void node_on_queued(struct node *n, node_queued_fn *fn, void *arg);
+
 /* Called when a bundle for a local service has become durable. */
 typedef void node_local_fn(void *arg, uint64_t service);
 void node_on_local(struct node *n, node_local_fn *fn, void *arg);

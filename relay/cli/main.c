@@ -46,6 +46,11 @@ static const char usage_text[] =
 "  status                  node, uptime, clock, store use and quota\n"
 "  queue                   stored bundles: count and bytes by priority class\n"
 "                          and by destination\n"
+"  neighbors               neighbours heard on each link, their address and cost\n"
+"  links                   each link: up/down, frames and bytes each way,\n"
+"                          retransmissions, frames dropped by cause\n"
+"  routes                  next hop per destination (direct, learned, static,\n"
+"                          default) or unreachable\n"
 "  send [OPTIONS] DST [TEXT...]\n"
 "                          send TEXT (or a file, or stdin) as one bundle to the\n"
 "                          endpoint DST (ipn:NODE.SERVICE); prints its id once\n"
@@ -305,6 +310,96 @@ cmd_queue(int argc, char **argv)
 		human_bytes(jint(d, "bytes"), b, sizeof(b));
 		printf("%-24s %-10s %9" PRIu64 " %12s\n", jstr(d, "dst"), jstr(d, "class"),
 		    jint(d, "count"), b);
+	}
+	json_decref(r);
+	return 0;
+}
+
+/* ---- neighbors, links, routes ---- */
+
+static int
+cmd_neighbors(int argc, char **argv)
+{
+	json_t *r, *rows;
+	int rc;
+
+	if ((r = simple_call(argc, argv, "neighbors", &rc)) == NULL)
+		return rc;
+	rows = json_object_get(r, "neighbors");
+	if (json_array_size(rows) == 0)
+		printf("no neighbours heard (links: `fieldrelay links`)\n");
+	else
+		printf("%-10s %-12s %-28s %8s\n", "LINK", "NODE", "ADDRESS", "COST");
+	for (size_t i = 0; i < json_array_size(rows); i++) {
+		json_t *n = json_array_get(rows, i);
+		char node[32];
+
+		snprintf(node, sizeof(node), "ipn:%" PRIu64, jint(n, "node"));
+		printf("%-10s %-12s %-28s %8" PRIu64 "\n", jstr(n, "link"), node, jstr(n, "addr"), jint(n, "cost"));
+	}
+	json_decref(r);
+	return 0;
+}
+
+static int
+cmd_links(int argc, char **argv)
+{
+	json_t *r, *rows;
+	int rc;
+
+	if ((r = simple_call(argc, argv, "links", &rc)) == NULL)
+		return rc;
+	rows = json_object_get(r, "links");
+	if (json_array_size(rows) == 0)
+		printf("no links configured (add a [link NAME] section)\n");
+	for (size_t i = 0; i < json_array_size(rows); i++) {
+		json_t *l = json_array_get(rows, i), *d = json_object_get(l, "dropped");
+		const char *k;
+		json_t *v;
+		char b1[32], b2[32];
+
+		human_bytes(jint(l, "bytes_tx"), b1, sizeof(b1));
+		human_bytes(jint(l, "bytes_rx"), b2, sizeof(b2));
+		printf("%s (%s): %s, %" PRIu64 " neighbour(s)\n", jstr(l, "name"), jstr(l, "kind"),
+		    json_is_true(json_object_get(l, "up")) ? "up" : "DOWN", jint(l, "neighbours"));
+		printf("  sent     %" PRIu64 " frames, %s; %" PRIu64 " segments, %" PRIu64 " retransmitted; %" PRIu64 " send errors\n",
+		    jint(l, "frames_tx"), b1, jint(l, "segments"), jint(l, "retransmissions"), jint(l, "send_errors"));
+		printf("  received %" PRIu64 " frames, %s\n", jint(l, "frames_rx"), b2);
+		printf("  dropped ");
+		json_object_foreach(d, k, v)
+			if (json_integer_value(v) > 0)
+				printf(" %s %" PRIu64, k, (uint64_t)json_integer_value(v));
+		printf("%s\n", json_object_size(d) ? "" : " none");
+	}
+	printf("%" PRIu64 " bundle(s) on their way to a next hop\n", jint(r, "in_flight"));
+	json_decref(r);
+	return 0;
+}
+
+static int
+cmd_routes(int argc, char **argv)
+{
+	json_t *r, *rows;
+	int rc;
+
+	if ((r = simple_call(argc, argv, "routes", &rc)) == NULL)
+		return rc;
+	rows = json_object_get(r, "routes");
+	if (json_array_size(rows) == 0)
+		printf("no routes: bundles for other nodes wait in the store\n");
+	else
+		printf("%-12s %-12s %-10s %8s  %s\n", "DESTINATION", "VIA", "LINK", "COST", "KIND");
+	for (size_t i = 0; i < json_array_size(rows); i++) {
+		json_t *e = json_array_get(rows, i);
+		char dst[32], via[32];
+
+		snprintf(dst, sizeof(dst), "ipn:%" PRIu64, jint(e, "dst"));
+		if (json_is_null(json_object_get(e, "via"))) {
+			printf("%-12s %-12s\n", dst, "(unreachable: bundles wait)");
+			continue;
+		}
+		snprintf(via, sizeof(via), "ipn:%" PRIu64, jint(e, "via"));
+		printf("%-12s %-12s %-10s %8" PRIu64 "  %s\n", dst, via, jstr(e, "link"), jint(e, "cost"), jstr(e, "kind"));
 	}
 	json_decref(r);
 	return 0;
@@ -830,6 +925,12 @@ main(int argc, char **argv)
 		return do_recv(argc, argv, true);
 	if (strcmp(cmd, "config-check") == 0)
 		return cmd_config_check(argc, argv);
+	if (strcmp(cmd, "neighbors") == 0 || strcmp(cmd, "neighbours") == 0)
+		return cmd_neighbors(argc, argv);
+	if (strcmp(cmd, "links") == 0)
+		return cmd_links(argc, argv);
+	if (strcmp(cmd, "routes") == 0)
+		return cmd_routes(argc, argv);
 	if (strcmp(cmd, "bundle") == 0)
 		return cmd_bundle(argc, argv);
 	if (strcmp(cmd, "help") == 0) {

@@ -1,0 +1,402 @@
+/*
+ * forward.c - links, routes and the walk over queued bundles; see forward.h.
+ *
+ * The walk goes through queued bundles most urgent first, a bounded batch
+ * per tick, and hands each routable one to its next hop's link.  A bundle is
+ * "in flight" from then until the next hop commits it (delete here) or the
+ * link gives it back (neighbour gone, refused): then a later walk tries again,
+ * possibly over another link.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto.h"
+#include "forward.h"
+#include "frame.h"
+#include "log.h"
+#include "loop.h"
+#include "node.h"
+#include "store.h"
+
+#define WALK_BATCH		256	/* bundles looked at per tick */
+#define WALK_INTERVAL_MS	1000	/* full walk even when nothing happened */
+#define ROUTE_INTERVAL_MS	2000	/* distance vector to every neighbour */
+#define IN_FLIGHT_MAX		4096	/* bundles handed to links at once */
+
+struct flight {
+	int64_t rowid;
+	unsigned link;
+	uint64_t nbr;
+	bool used;
+};
+
+struct forward {
+	struct node *node;
+	struct loop *loop;
+	struct crypto_keyring keys;
+	struct crypto_sender sender;
+	struct link *links[CONFIG_MAX_LINKS];
+	const char *kinds[CONFIG_MAX_LINKS];
+	unsigned n_links;
+	struct route_table *rt;
+	struct flight *flight;		/* IN_FLIGHT_MAX slots, open addressing by rowid */
+	unsigned n_flight;
+	int cursor_prio;		/* where the walk goes on */
+	int64_t cursor_rowid;
+	bool walk_pending;
+	struct loop_timer walk_timer, route_timer;
+	struct log_ratelimit rl;
+};
+
+static unsigned
+link_index(const struct forward *fw, const struct link *l)
+{
+	for (unsigned i = 0; i < fw->n_links; i++)
+		if (fw->links[i] == l)
+			return i;
+	return 0;
+}
+
+static struct flight *
+flight_slot(struct forward *fw, int64_t rowid, bool want_free)
+{
+	unsigned h = (unsigned)((uint64_t)rowid * 0x9e3779b97f4a7c15ULL >> 52) % IN_FLIGHT_MAX;
+
+	for (unsigned i = 0; i < IN_FLIGHT_MAX; i++) {
+		struct flight *f = &fw->flight[(h + i) % IN_FLIGHT_MAX];
+
+		if (f->used && f->rowid == rowid)
+			return f;
+		if (!f->used && f->rowid == 0)
+			return want_free ? f : NULL;	/* never-used slot ends the probe */
+		if (!f->used && want_free)
+			return f;
+	}
+	return NULL;
+}
+
+static void
+flight_end(struct forward *fw, struct flight *f)
+{
+	f->used = false;	/* rowid stays: a tombstone for the probes */
+	fw->n_flight--;
+}
+
+static void forward_walk(struct loop *l, void *arg);
+
+/* Something changed (new bundle, neighbour, route): walk again soon, from the top. */
+static void
+forward_kick(void *arg)
+{
+	struct forward *fw = arg;
+
+	fw->cursor_prio = 0;
+	fw->cursor_rowid = 0;
+	if (!fw->walk_pending) {
+		fw->walk_pending = true;
+		loop_timer_set(fw->loop, &fw->walk_timer, 0, forward_walk, fw);
+	}
+}
+
+static void
+forward_walk(struct loop *l, void *arg)
+{
+	struct forward *fw = arg;
+	struct store *st = node_store(fw->node);
+	struct store_entry e;
+	struct route_hop hop;
+	int r = 0;
+
+	fw->walk_pending = false;
+	for (int i = 0; i < WALK_BATCH && fw->n_flight < IN_FLIGHT_MAX / 2; i++) {
+		struct flight *f;
+
+		if ((r = store_next_queued(st, fw->cursor_prio, fw->cursor_rowid, &e)) < 0)
+			break;
+		fw->cursor_prio = e.priority;
+		fw->cursor_rowid = e.rowid;
+		if (flight_slot(fw, e.rowid, false) != NULL)
+			continue;	/* already on its way */
+		if (e.dst_node == 0 || !route_lookup(fw->rt, e.dst_node, &hop))
+			continue;	/* no route: it waits */
+		if ((f = flight_slot(fw, e.rowid, true)) == NULL)
+			break;
+		*f = (struct flight){ .rowid = e.rowid, .link = hop.link, .nbr = hop.via, .used = true };
+		if (link_enqueue(fw->links[hop.link], hop.via, e.size, e.priority, f) < 0) {
+			f->used = false;
+			continue;
+		}
+		fw->n_flight++;
+	}
+	if (r == -ENOENT) {
+		fw->cursor_prio = 0;
+		fw->cursor_rowid = 0;
+		loop_timer_set(l, &fw->walk_timer, WALK_INTERVAL_MS, forward_walk, fw);
+	} else {
+		loop_timer_set(l, &fw->walk_timer, r < 0 ? WALK_INTERVAL_MS : 1, forward_walk, fw);
+	}
+}
+
+/* ---- link events ---- */
+
+static void
+on_neighbour(void *arg, struct link *l, uint64_t nbr, bool up)
+{
+	struct forward *fw = arg;
+	unsigned li = link_index(fw, l);
+
+	if (up) {
+		route_neighbour_up(fw->rt, nbr, li, route_link_cost(node_config(fw->node)->links[li].conf.rate_bps,
+		    0, 0), loop_now());
+	} else {
+		route_neighbour_down(fw->rt, nbr, li, loop_now());
+	}
+	forward_kick(fw);
+}
+
+struct commit {
+	struct forward *fw;
+	struct link *link;
+	uint64_t nbr, xid;
+};
+
+static void
+on_stored(void *arg, int result)
+{
+	struct commit *c = arg;
+
+	if (result == 0 || result == -EEXIST)
+		link_committed(c->link, c->nbr, c->xid);
+	else
+		link_refused(c->link, c->nbr, c->xid, ABORT_REFUSED_QUOTA);
+	free(c);
+}
+
+static void
+on_bundle(void *arg, struct link *l, uint64_t nbr, uint64_t xid, int fd, uint64_t total)
+{
+	struct forward *fw = arg;
+	struct commit *c = malloc(sizeof(*c));
+	const char *why;
+	int r;
+
+	if (c == NULL) {
+		link_refused(l, nbr, xid, ABORT_REFUSED_QUOTA);
+		return;
+	}
+	*c = (struct commit){ .fw = fw, .link = l, .nbr = nbr, .xid = xid };
+	if ((r = node_receive(fw->node, fd, total, nbr, on_stored, c, &why)) == 0)
+		return;
+	free(c);
+	if (r == -ELOOP || r == -ETIME) {
+		link_committed(l, nbr, xid);	/* dropped on purpose: the sender may let go */
+	} else {
+		log_limited(&fw->rl, "link %s: bundle from ipn:%llu refused: %s", link_name(l),
+		    (unsigned long long)nbr, why ? why : strerror(-r));
+		link_refused(l, nbr, xid, r == -EBADMSG ? ABORT_BAD_BUNDLE : ABORT_REFUSED_QUOTA);
+	}
+}
+
+static void
+deleted(void *arg, int result, int64_t rowid)
+{
+	struct forward *fw = arg;
+
+	if (result < 0 && result != -ENOENT)
+		log_limited(&fw->rl, "store: cannot delete forwarded bundle %lld: %s", (long long)rowid,
+		    store_strerror(result));
+}
+
+static void
+on_delivered(void *arg, struct link *l, uint64_t nbr, void *ctx)
+{
+	struct forward *fw = arg;
+	struct flight *f = ctx;
+
+	/* The next hop has it durably: our forwarding obligation is done. */
+	store_delete(node_store(fw->node), f->rowid, deleted, fw);
+	flight_end(fw, f);
+}
+
+static void
+on_returned(void *arg, struct link *l, uint64_t nbr, void *ctx, int reason)
+{
+	struct forward *fw = arg;
+
+	flight_end(fw, ctx);
+	forward_kick(fw);
+}
+
+static void
+on_route(void *arg, struct link *l, uint64_t nbr, const struct route_entry *v, size_t n)
+{
+	struct forward *fw = arg;
+
+	if (route_update(fw->rt, nbr, link_index(fw, l), v, n, loop_now()))
+		forward_kick(fw);
+}
+
+static long
+on_read(void *arg, void *ctx, uint64_t off, void *buf, size_t len)
+{
+	struct forward *fw = arg;
+	struct flight *f = ctx;
+
+	return store_read(node_store(fw->node), f->rowid, off, buf, len);
+}
+
+static void
+send_vector(void *arg, struct link *l, uint64_t node, const struct link_addr *addr)
+{
+	struct forward *fw = arg;
+	struct route_entry v[ROUTE_MAX_ENTRIES];
+	size_t n = route_advertise(fw->rt, node, v, ROUTE_MAX_ENTRIES);
+
+	link_send_route(l, node, v, n);
+}
+
+/* Tell every neighbour what we can reach; forget what went stale. */
+static void
+route_tick(struct loop *loop, void *arg)
+{
+	struct forward *fw = arg;
+
+	if (route_expire(fw->rt, loop_now()))
+		forward_kick(fw);
+	for (unsigned i = 0; i < fw->n_links; i++)
+		link_neighbours(fw->links[i], send_vector, fw);
+	loop_timer_set(loop, &fw->route_timer, ROUTE_INTERVAL_MS, route_tick, fw);
+}
+
+void
+forward_links(const struct forward *fw, forward_link_fn *fn, void *arg)
+{
+	struct link_metrics m;
+
+	for (unsigned i = 0; i < fw->n_links; i++) {
+		link_metrics(fw->links[i], &m);
+		fn(arg, link_name(fw->links[i]), fw->kinds[i], &m);
+	}
+}
+
+struct nbr_walk {
+	const struct forward *fw;
+	forward_nbr_fn *fn;
+	void *arg;
+};
+
+static void
+nbr_one(void *arg, struct link *l, uint64_t node, const struct link_addr *addr)
+{
+	struct nbr_walk *w = arg;
+	struct route_hop hop;
+	char a[96];
+
+	link_addr_format(addr, a, sizeof(a));
+	w->fn(w->arg, link_name(l), node, a,
+	    route_lookup(w->fw->rt, node, &hop) && hop.kind == ROUTE_DIRECT ? hop.cost : 0);
+}
+
+void
+forward_neighbours(const struct forward *fw, forward_nbr_fn *fn, void *arg)
+{
+	struct nbr_walk w = { fw, fn, arg };
+
+	for (unsigned i = 0; i < fw->n_links; i++)
+		link_neighbours(fw->links[i], nbr_one, &w);
+}
+
+void
+forward_routes(const struct forward *fw, route_walk_fn *fn, void *arg)
+{
+	route_walk(fw->rt, fn, arg);
+}
+
+const char *
+forward_link_name(const struct forward *fw, unsigned link)
+{
+	return link < fw->n_links ? link_name(fw->links[link]) : "?";
+}
+
+unsigned
+forward_in_flight(const struct forward *fw)
+{
+	return fw->n_flight;
+}
+
+struct forward *
+forward_new(struct node *n, struct loop *l, char *err, size_t errlen)
+{
+	const struct config *cfg = node_config(n);
+	struct link_events ev = { .neighbour = on_neighbour, .bundle = on_bundle,
+	    .delivered = on_delivered, .returned = on_returned, .route = on_route, .read = on_read };
+	struct forward *fw;
+
+	if ((fw = calloc(1, sizeof(*fw))) == NULL || (fw->flight = calloc(IN_FLIGHT_MAX, sizeof(*fw->flight))) == NULL ||
+	    (fw->rt = route_new(cfg->node_id)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	fw->node = n;
+	fw->loop = l;
+	ev.arg = fw;
+	if (cfg->route_default && route_add_static(fw->rt, 0, cfg->route_default) < 0) {
+		snprintf(err, errlen, "[route] default %llu: not a next hop", (unsigned long long)cfg->route_default);
+		goto fail;
+	}
+	for (unsigned i = 0; i < cfg->n_routes; i++)
+		if (route_add_static(fw->rt, cfg->routes[i].dst, cfg->routes[i].via) < 0) {
+			snprintf(err, errlen, "[route] static %llu via %llu: not a usable route",
+			    (unsigned long long)cfg->routes[i].dst, (unsigned long long)cfg->routes[i].via);
+			goto fail;
+		}
+	if (cfg->n_links > 0) {
+		if (crypto_init() < 0 || crypto_keyfile_load(cfg->key_file, &fw->keys, err, errlen) < 0)
+			goto fail;
+		if (crypto_sender_init(&fw->sender, cfg->node_id, store_boot_count(node_store(n))) < 0) {
+			snprintf(err, errlen, "node id or boot counter beyond 2^32: cannot form frame nonces");
+			goto fail;
+		}
+	}
+	for (unsigned i = 0; i < cfg->n_links; i++) {
+		const struct config_link *cl = &cfg->links[i];
+		struct link_params p = { .node = cfg->node_id, .name = cfg->name, .sender = &fw->sender,
+		    .keys = &fw->keys, .spool_dir = cfg->data_dir,
+		    .flags = (uint8_t)((cl->auth_only ? FRAME_F_AUTH_ONLY : 0) | (cl->tag8 ? FRAME_F_TAG8 : 0)) };
+
+		if ((fw->links[i] = link_new(l, &cl->conf, &link_udp_ops, &p, &ev, err, errlen)) == NULL)
+			goto fail;
+		fw->kinds[i] = link_udp_ops.kind;
+		fw->n_links++;
+		log_info("link %s: %s on port %u, %u static peer(s)", cl->conf.name, link_udp_ops.kind,
+		    cl->conf.port, cl->conf.n_peers);
+	}
+	node_on_queued(n, forward_kick, fw);
+	route_tick(l, fw);
+	forward_kick(fw);
+	return fw;
+fail:
+	forward_free(fw);
+	return NULL;
+}
+
+void
+forward_free(struct forward *fw)
+{
+	if (fw == NULL)
+		return;
+	if (fw->node)
+		node_on_queued(fw->node, NULL, NULL);
+	if (fw->loop) {
+		loop_timer_cancel(fw->loop, &fw->walk_timer);
+		loop_timer_cancel(fw->loop, &fw->route_timer);
+	}
+	for (unsigned i = 0; i < fw->n_links; i++)
+		link_free(fw->links[i]);
+	route_free(fw->rt);
+	crypto_keyring_clear(&fw->keys);
+	free(fw->flight);
+	free(fw);
+}

@@ -1,0 +1,36 @@
+/*
+ * forward.h - moving stored bundles toward their destinations (DESIGN.md
+ * sections 4 and 5): the node's links, its route table, and the walk over
+ * queued bundles that hands each one to the next hop's link.
+ *
+ * A bundle leaves the store only when the next hop's COMMIT_ACK says it is
+ * durable there.  Bundles with no route stay queued and go as soon as a
+ * neighbour or a route appears.
+ */
+#ifndef FIELDRELAY_FORWARD_H
+#define FIELDRELAY_FORWARD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "link.h"
+#include "route.h"
+
+struct forward;
+struct node;
+struct loop;
+
+struct forward *forward_new(struct node *n, struct loop *l, char *err, size_t errlen);
+void forward_free(struct forward *fw);
+
+/* Walks for the CLI (neighbors, links, routes). */
+typedef void forward_link_fn(void *arg, const char *name, const char *kind, const struct link_metrics *m);
+void forward_links(const struct forward *fw, forward_link_fn *fn, void *arg);
+typedef void forward_nbr_fn(void *arg, const char *link, uint64_t node, const char *addr, uint32_t cost);
+void forward_neighbours(const struct forward *fw, forward_nbr_fn *fn, void *arg);
+void forward_routes(const struct forward *fw, route_walk_fn *fn, void *arg);
+const char *forward_link_name(const struct forward *fw, unsigned link);
+/* Bundles handed to links and not yet committed by the next hop. */
+unsigned forward_in_flight(const struct forward *fw);
+
+#endif
