@@ -378,8 +378,12 @@ def test_drops_root_to_configured_user(nodes):
         n = Node(base, 1)
         n.conf.write_text(n.conf.read_text().replace("[control]", "user = nobody\n[control]"))
         n.start()
-        uid = [l for l in open(f"/proc/{n.proc.pid}/status") if l.startswith("Uid:")][0].split()[1:]
-        assert set(uid) == {str(pwd.getpwnam("nobody").pw_uid)}, uid
+        nobody = str(pwd.getpwnam("nobody").pw_uid)
+
+        def uids():
+            return set([l for l in open(f"/proc/{n.proc.pid}/status") if l.startswith("Uid:")][0].split()[1:])
+        # The socket listens a moment before the drop: poll for it.
+        wait_for(lambda: uids() == {nobody}, 10, "the daemon to run as nobody")
         assert os.stat(n.db).st_uid == pwd.getpwnam("nobody").pw_uid
         n.cli("send", "ipn:1.5", "after the drop")
         assert texts(n.recv_all(5)) == ["after the drop"]
