@@ -41,6 +41,7 @@ struct neighbour {
 	uint64_t heard;			/* monotonic ms */
 	bool up;
 	uint64_t seq;			/* per-hop segment sequence */
+	uint64_t next_xid;		/* transfer ids continue across our session resets */
 	struct session_tx *tx;
 	struct session_rx *rx;
 	struct spool spool[LINK_SPOOLS];
@@ -134,18 +135,27 @@ spool_close(struct spool *s)
 	}
 }
 
-/* Hand every unfinished transfer back to the owner and forget the sessions. */
+/*
+ * Hand every unfinished transfer back to the owner and drop our sending
+ * session.  The receiving side (and its half-assembled bundles) is dropped
+ * only when the neighbour itself restarted: after a short outage on our side
+ * it simply goes on where it stopped.
+ */
 static void
-nbr_reset(struct link *l, struct neighbour *n, int reason)
+nbr_reset(struct link *l, struct neighbour *n, int reason, bool restarted)
 {
 	void *ctx;
 
-	if (n->tx)
+	if (n->tx) {
+		n->next_xid = session_tx_next_id(n->tx);
 		while ((ctx = session_tx_drain(n->tx)) != NULL)
 			l->ev.returned(l->ev.arg, l, n->node, ctx, reason);
+	}
 	session_tx_free(n->tx);
-	session_rx_free(n->rx);
 	n->tx = NULL;
+	if (!restarted)
+		return;
+	session_rx_free(n->rx);
 	n->rx = NULL;
 	for (unsigned i = 0; i < LINK_SPOOLS; i++)
 		spool_close(&n->spool[i]);
@@ -158,7 +168,7 @@ nbr_down(struct link *l, struct neighbour *n, const char *why)
 		return;
 	n->up = false;
 	log_info("link %s: neighbour ipn:%llu lost (%s)", l->conf.name, (unsigned long long)n->node, why);
-	nbr_reset(l, n, -ENETDOWN);
+	nbr_reset(l, n, -ENETDOWN, false);
 	l->ev.neighbour(l->ev.arg, l, n->node, false);
 }
 
@@ -177,22 +187,19 @@ nbr_heard(struct link *l, const struct frame_hdr *h, const struct link_addr *fro
 		n->node = h->sender;
 		n->boot = h->boot;
 	}
-	if (n->up && n->boot != h->boot) {
+	if (n->boot != h->boot) {
 		/* It restarted: its half-received transfers are gone; start ours again. */
 		log_info("link %s: neighbour ipn:%llu restarted", l->conf.name, (unsigned long long)n->node);
-		nbr_reset(l, n, -ECONNRESET);
+		nbr_reset(l, n, -ECONNRESET, true);
+		n->next_xid = 1;
 	}
 	n->boot = h->boot;
 	n->addr = *from;
 	n->heard = loop_now();
-	if (n->tx == NULL) {
-		n->tx = session_tx_new(l->mss, l->p.window, 200);
-		n->rx = session_rx_new();
-		if (n->tx == NULL || n->rx == NULL) {
-			nbr_reset(l, n, -ENOMEM);
-			return NULL;
-		}
-	}
+	if (n->tx == NULL && (n->tx = session_tx_new(l->mss, l->p.window, 200, n->next_xid)) == NULL)
+		return NULL;
+	if (n->rx == NULL && (n->rx = session_rx_new()) == NULL)
+		return NULL;
 	if (!n->up && l->carrier) {
 		n->up = true;
 		link_addr_format(from, a, sizeof(a));

@@ -41,8 +41,14 @@ struct session_tx {
 	struct session_tx_stats st;
 };
 
+uint64_t
+session_tx_next_id(const struct session_tx *s)
+{
+	return s->next_xid;
+}
+
 struct session_tx *
-session_tx_new(uint32_t mss, unsigned window, uint32_t initial_rto_ms)
+session_tx_new(uint32_t mss, unsigned window, uint32_t initial_rto_ms, uint64_t first_xid)
 {
 	struct session_tx *s;
 
@@ -53,7 +59,7 @@ session_tx_new(uint32_t mss, unsigned window, uint32_t initial_rto_ms)
 	s->mss = mss;
 	s->window = window > SESSION_WINDOW_MAX ? SESSION_WINDOW_MAX : window;
 	s->rto = initial_rto_ms < RTO_MIN_MS ? RTO_MIN_MS : initial_rto_ms;
-	s->next_xid = 1;
+	s->next_xid = first_xid ? first_xid : 1;
 	TAILQ_INIT(&s->queue);
 	return s;
 }

@@ -62,8 +62,15 @@ struct session_tx_stats {
 	unsigned inflight, queued;
 };
 
-/* mss: payload bytes per segment; window: segments in flight (1..SESSION_WINDOW_MAX). */
-struct session_tx *session_tx_new(uint32_t mss, unsigned window, uint32_t initial_rto_ms);
+/*
+ * mss: payload bytes per segment; window: segments in flight
+ * (1..SESSION_WINDOW_MAX); first_xid: transfer ids start here.  A sender
+ * that replaces a session while the receiver keeps its own (our side lost
+ * the neighbour for a moment, it did not restart) must continue the ids
+ * (session_tx_next_id) so that no id is reused within the receiver's memory.
+ */
+struct session_tx *session_tx_new(uint32_t mss, unsigned window, uint32_t initial_rto_ms, uint64_t first_xid);
+uint64_t session_tx_next_id(const struct session_tx *s);
 void session_tx_free(struct session_tx *s);
 
 /* Queue a bundle of total bytes; returns its transfer id (>= 1). */

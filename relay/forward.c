@@ -17,6 +17,7 @@
 #include "frame.h"
 #include "log.h"
 #include "loop.h"
+#include "netlink.h"
 #include "node.h"
 #include "store.h"
 
@@ -41,6 +42,7 @@ struct forward {
 	const char *kinds[CONFIG_MAX_LINKS];
 	unsigned n_links;
 	struct route_table *rt;
+	struct netlink *netlink;	/* carrier of the links' interfaces */
 	struct flight *flight;		/* IN_FLIGHT_MAX slots, open addressing by rowid */
 	unsigned n_flight;
 	int cursor_prio;		/* where the walk goes on */
@@ -326,6 +328,44 @@ forward_in_flight(const struct forward *fw)
 	return fw->n_flight;
 }
 
+/* An interface changed: its links are usable only while it is up with carrier. */
+static void
+on_interface(void *arg, int ifindex, const char *ifname, bool up, bool lower_up, int operstate)
+{
+	struct forward *fw = arg;
+	const struct config *cfg = node_config(fw->node);
+
+	for (unsigned i = 0; i < fw->n_links; i++)
+		if (strcmp(cfg->links[i].conf.ifname, ifname) == 0)
+			link_set_carrier(fw->links[i], up && lower_up);
+}
+
+/* Watch the interfaces links are bound to (act on the flags, not operstate). */
+static int
+watch_interfaces(struct forward *fw, char *err, size_t errlen)
+{
+	const struct config *cfg = node_config(fw->node);
+	struct netlink_link st;
+
+	for (unsigned i = 0; i < fw->n_links; i++) {
+		const char *ifn = cfg->links[i].conf.ifname;
+
+		if (ifn[0] == '\0')
+			continue;
+		if (fw->netlink == NULL && (fw->netlink = netlink_new(fw->loop, on_interface, fw)) == NULL) {
+			snprintf(err, errlen, "netlink: %s", strerror(errno));
+			return -1;
+		}
+		if (netlink_watch(fw->netlink, ifn) < 0) {
+			snprintf(err, errlen, "netlink: cannot watch %s", ifn);
+			return -1;
+		}
+		netlink_link_state(fw->netlink, ifn, &st);
+		link_set_carrier(fw->links[i], st.up && st.lower_up);
+	}
+	return 0;
+}
+
 struct forward *
 forward_new(struct node *n, struct loop *l, char *err, size_t errlen)
 {
@@ -373,6 +413,8 @@ forward_new(struct node *n, struct loop *l, char *err, size_t errlen)
 		log_info("link %s: %s on port %u, %u static peer(s)", cl->conf.name, link_udp_ops.kind,
 		    cl->conf.port, cl->conf.n_peers);
 	}
+	if (watch_interfaces(fw, err, errlen) < 0)
+		goto fail;
 	node_on_queued(n, forward_kick, fw);
 	route_tick(l, fw);
 	forward_kick(fw);
@@ -393,6 +435,7 @@ forward_free(struct forward *fw)
 		loop_timer_cancel(fw->loop, &fw->walk_timer);
 		loop_timer_cancel(fw->loop, &fw->route_timer);
 	}
+	netlink_free(fw->netlink);
 	for (unsigned i = 0; i < fw->n_links; i++)
 		link_free(fw->links[i]);
 	route_free(fw->rt);

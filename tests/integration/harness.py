@@ -43,6 +43,7 @@ class Node:
         self.db = self.dir / "bundles.db"
         self.log = self.dir / "daemon.log"
         self.proc = None
+        self.netns = None      # run inside this network namespace
         self.write_config(extra)
 
     def write_config(self, extra=""):
@@ -53,7 +54,8 @@ class Node:
     def start(self, env=None, preexec=None):
         assert self.proc is None or self.proc.poll() is not None
         self.logf = open(self.log, "ab")
-        self.proc = subprocess.Popen([str(DAEMON), "-d", "-c", str(self.conf)],
+        prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
+        self.proc = subprocess.Popen(prefix + [str(DAEMON), "-d", "-c", str(self.conf)],
                                      stdout=self.logf, stderr=subprocess.STDOUT,
                                      env=env, preexec_fn=preexec)
         wait_for(self._ready, 30, f"fieldrelayd {self.id} to listen")

@@ -151,6 +151,18 @@ all_delivered(void)
 }
 
 static bool
+first_delivered(void)
+{
+	return bundles[0].delivered == 1;
+}
+
+static bool
+second_delivered(void)
+{
+	return bundles[1].delivered == 1;
+}
+
+static bool
 a_saw_down(void)
 {
 	return a.down_events > 0;
@@ -272,6 +284,25 @@ test_carrier_loss_and_forged_frames(void **state)
 	link_set_carrier(a.link, true);
 	run_until(loop, both_up, 3000);
 	assert_int_equal(a.up_events, 2);
+
+	/* B never noticed the blip: a bundle sent now must really reach it (transfer
+	 * ids continue, so B cannot mistake it for one it already committed). */
+	for (uint32_t i = 0; i < 2; i++) {
+		bundles[i].len = 64;
+		bundles[i].data = calloc(1, 64);
+		memcpy(bundles[i].data, &i, 4);
+	}
+	assert_int_equal(link_enqueue(a.link, 2, 64, 4, &bundles[0]), 0);
+	run_until(loop, first_delivered, 3000);
+	link_set_carrier(a.link, false);
+	link_set_carrier(a.link, true);
+	run_until(loop, both_up, 3000);
+	assert_int_equal(link_enqueue(a.link, 2, 64, 4, &bundles[1]), 0);
+	run_until(loop, second_delivered, 3000);
+	assert_int_equal(bundles[1].received, 1);
+	for (int i = 0; i < 2; i++)
+		free(bundles[i].data);
+	memset(bundles, 0, sizeof(bundles));
 	link_free(a.link);
 	link_free(b.link);
 	loop_free(loop);

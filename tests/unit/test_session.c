@@ -130,7 +130,7 @@ sim_new(uint32_t mss, unsigned window, unsigned loss, unsigned delay, unsigned s
 {
 	struct sim *s = calloc(1, sizeof(*s));
 
-	s->tx = session_tx_new(mss, window, 100);
+	s->tx = session_tx_new(mss, window, 100, 1);
 	s->rx = session_rx_new();
 	s->loss_pct = loss;
 	s->delay = delay;
@@ -230,7 +230,7 @@ test_lost_commit_ack_is_recovered(void **state)
 static void
 test_silent_neighbour_times_out_and_drains(void **state)
 {
-	struct session_tx *tx = session_tx_new(1000, 8, 50);
+	struct session_tx *tx = session_tx_new(1000, 8, 50, 1);
 	struct session_seg g;
 	uint64_t now = 0;
 	int r, sent = 0;
