@@ -196,7 +196,8 @@ nbr_heard(struct link *l, const struct frame_hdr *h, const struct link_addr *fro
 	n->boot = h->boot;
 	n->addr = *from;
 	n->heard = loop_now();
-	if (n->tx == NULL && (n->tx = session_tx_new(l->mss, l->p.window, 200, n->next_xid)) == NULL)
+	/* 1 s before the first round trip is measured (RFC 6298 2.1): a satellite hop takes 600 ms. */
+	if (n->tx == NULL && (n->tx = session_tx_new(l->mss, l->p.window, 1000, n->next_xid)) == NULL)
 		return NULL;
 	if (n->rx == NULL && (n->rx = session_rx_new()) == NULL)
 		return NULL;

@@ -340,6 +340,7 @@ link_section(struct parse *p, const char *name)
 	snprintf(l->conf.name, sizeof(l->conf.name), "%s", name);
 	l->conf.port = 4556;	/* the IANA port of DTN convergence layers */
 	l->conf.mtu = 1400;
+	l->conf.rate_bps = 10000000;	/* a mesh Wi-Fi hop, unless told otherwise */
 	l->line = p->section_line;
 	return l;
 }

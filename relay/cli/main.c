@@ -365,11 +365,15 @@ cmd_links(int argc, char **argv)
 		printf("  sent     %" PRIu64 " frames, %s; %" PRIu64 " segments, %" PRIu64 " retransmitted; %" PRIu64 " send errors\n",
 		    jint(l, "frames_tx"), b1, jint(l, "segments"), jint(l, "retransmissions"), jint(l, "send_errors"));
 		printf("  received %" PRIu64 " frames, %s\n", jint(l, "frames_rx"), b2);
+		bool any = false;
+
 		printf("  dropped ");
 		json_object_foreach(d, k, v)
-			if (json_integer_value(v) > 0)
+			if (json_integer_value(v) > 0) {
 				printf(" %s %" PRIu64, k, (uint64_t)json_integer_value(v));
-		printf("%s\n", json_object_size(d) ? "" : " none");
+				any = true;
+			}
+		printf("%s\n", any ? "" : " nothing");
 	}
 	printf("%" PRIu64 " bundle(s) on their way to a next hop\n", jint(r, "in_flight"));
 	json_decref(r);
