@@ -135,8 +135,9 @@ static const char *const rsql[R_COUNT] = {
 	[R_GET] = "SELECT " ENTRY_COLS " FROM bundles WHERE rowid = ?1",
 	[R_NEXT_LOCAL] = "SELECT " ENTRY_COLS " FROM bundles WHERE state = 1"
 	    " AND dst_service = ?1 AND rowid > ?2 ORDER BY rowid LIMIT 1",
+	/* One class at a time: an index seek on (priority, rowid), never a scan. */
 	[R_NEXT_QUEUED] = "SELECT " ENTRY_COLS " FROM bundles WHERE state = 0"
-	    " AND (priority, rowid) > (?1, ?2) ORDER BY priority, rowid LIMIT 1",
+	    " AND priority = ?1 AND rowid > ?2 ORDER BY rowid LIMIT 1",
 	[R_PAGES] = "PRAGMA page_count",
 	[R_FREE_PAGES] = "PRAGMA freelist_count",
 };

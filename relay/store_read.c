@@ -206,12 +206,14 @@ store_next_local(struct store *s, uint64_t service, int64_t after, struct store_
 int
 store_next_queued(struct store *s, int priority, int64_t after, struct store_entry *e)
 {
-	int r;
+	int r = -ENOENT;
 
 	pthread_mutex_lock(&s->rmu);
-	sqlite3_bind_int64(s->r[R_NEXT_QUEUED], 1, priority);
-	sqlite3_bind_int64(s->r[R_NEXT_QUEUED], 2, after);
-	r = read_entry(s, s->r[R_NEXT_QUEUED], e);
+	for (int p = priority < 0 ? 0 : priority; p < PRIO_COUNT && r == -ENOENT; p++) {
+		sqlite3_bind_int64(s->r[R_NEXT_QUEUED], 1, p);
+		sqlite3_bind_int64(s->r[R_NEXT_QUEUED], 2, p == priority ? after : 0);
+		r = read_entry(s, s->r[R_NEXT_QUEUED], e);
+	}
 	pthread_mutex_unlock(&s->rmu);
 	return r;
 }
