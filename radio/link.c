@@ -278,6 +278,12 @@ on_segment(struct link *l, struct neighbour *n, const struct frame_segment *s)
 		send_ack(l, n, s->xid);
 		return;
 	}
+	if (r == RX_COMPLETE && s->off == 0 && s->len == s->total) {
+		/* A small bundle in one segment: straight from the frame, no spool, and
+		 * no SEG_ACK either: its COMMIT_ACK follows within a group commit. */
+		l->ev.bundle(l->ev.arg, l, n->node, s->xid, -1, s->data, s->total);
+		return;
+	}
 	if ((sp = spool_get(l, n, s->xid, true)) == NULL ||
 	    pwrite(sp->fd, s->data, s->len, (off_t)s->off) != (ssize_t)s->len) {
 		/* No room to assemble it: refuse, the sender keeps its copy. */
@@ -291,7 +297,7 @@ on_segment(struct link *l, struct neighbour *n, const struct frame_segment *s)
 	}
 	send_ack(l, n, s->xid);
 	if (r == RX_COMPLETE) {
-		l->ev.bundle(l->ev.arg, l, n->node, s->xid, sp->fd, s->total);
+		l->ev.bundle(l->ev.arg, l, n->node, s->xid, sp->fd, NULL, s->total);
 		/* The owner may have committed or refused synchronously; either way the spool is done. */
 		sp = spool_get(l, n, s->xid, false);
 		if (sp)

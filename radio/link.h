@@ -74,11 +74,13 @@ struct link_events {
 	/* A neighbour was heard for the first time (up) or went silent/lost (down). */
 	void (*neighbour)(void *arg, struct link *l, uint64_t nbr, bool up);
 	/*
-	 * A whole bundle arrived from nbr: total bytes in fd from offset 0 (the
-	 * link closes fd after this returns).  The owner stores it and then calls
+	 * A whole bundle arrived from nbr: total bytes, in mem when it came in
+	 * one segment, else in fd from offset 0 (mem NULL; the link closes fd
+	 * after this returns).  The owner stores it and then calls
 	 * link_committed(), or link_refused() if it cannot.
 	 */
-	void (*bundle)(void *arg, struct link *l, uint64_t nbr, uint64_t xid, int fd, uint64_t total);
+	void (*bundle)(void *arg, struct link *l, uint64_t nbr, uint64_t xid, int fd, const uint8_t *mem,
+	    uint64_t total);
 	/* nbr durably stored the bundle enqueued with ctx: we may let it go. */
 	void (*delivered)(void *arg, struct link *l, uint64_t nbr, void *ctx);
 	/* The transfer of ctx did not complete (neighbour gone, refused): reroute it. */

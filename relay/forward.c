@@ -24,7 +24,9 @@
 #define WALK_BATCH		256	/* bundles looked at per tick */
 #define WALK_INTERVAL_MS	1000	/* full walk even when nothing happened */
 #define ROUTE_INTERVAL_MS	2000	/* distance vector to every neighbour */
-#define IN_FLIGHT_MAX		4096	/* bundles handed to links at once */
+#define IN_FLIGHT_MAX		256	/* bundles handed to links at once: enough to fill
+					 * the windows, few enough that the per-transfer
+					 * bookkeeping stays cheap */
 
 struct flight {
 	int64_t rowid;
@@ -43,7 +45,7 @@ struct forward {
 	unsigned n_links;
 	struct route_table *rt;
 	struct netlink *netlink;	/* carrier of the links' interfaces */
-	struct flight *flight;		/* IN_FLIGHT_MAX slots, open addressing by rowid */
+	struct flight *flight;		/* IN_FLIGHT_MAX slots; links hold pointers to them */
 	unsigned n_flight;
 	int cursor_prio;		/* where the walk goes on */
 	int64_t cursor_rowid;
@@ -61,19 +63,14 @@ link_index(const struct forward *fw, const struct link *l)
 	return 0;
 }
 
+/* The slot of rowid, or with want_free a free slot.  A small array: linear is fine. */
 static struct flight *
 flight_slot(struct forward *fw, int64_t rowid, bool want_free)
 {
-	unsigned h = (unsigned)((uint64_t)rowid * 0x9e3779b97f4a7c15ULL >> 52) % IN_FLIGHT_MAX;
-
 	for (unsigned i = 0; i < IN_FLIGHT_MAX; i++) {
-		struct flight *f = &fw->flight[(h + i) % IN_FLIGHT_MAX];
+		struct flight *f = &fw->flight[i];
 
-		if (f->used && f->rowid == rowid)
-			return f;
-		if (!f->used && f->rowid == 0)
-			return want_free ? f : NULL;	/* never-used slot ends the probe */
-		if (!f->used && want_free)
+		if (want_free ? !f->used : f->used && f->rowid == rowid)
 			return f;
 	}
 	return NULL;
@@ -82,7 +79,7 @@ flight_slot(struct forward *fw, int64_t rowid, bool want_free)
 static void
 flight_end(struct forward *fw, struct flight *f)
 {
-	f->used = false;	/* rowid stays: a tombstone for the probes */
+	f->used = false;
 	fw->n_flight--;
 }
 
@@ -112,7 +109,7 @@ forward_walk(struct loop *l, void *arg)
 	int r = 0;
 
 	fw->walk_pending = false;
-	for (int i = 0; i < WALK_BATCH && fw->n_flight < IN_FLIGHT_MAX / 2; i++) {
+	for (int i = 0; i < WALK_BATCH && fw->n_flight < IN_FLIGHT_MAX; i++) {
 		struct flight *f;
 
 		if ((r = store_next_queued(st, fw->cursor_prio, fw->cursor_rowid, &e)) < 0)
@@ -177,7 +174,7 @@ on_stored(void *arg, int result)
 }
 
 static void
-on_bundle(void *arg, struct link *l, uint64_t nbr, uint64_t xid, int fd, uint64_t total)
+on_bundle(void *arg, struct link *l, uint64_t nbr, uint64_t xid, int fd, const uint8_t *mem, uint64_t total)
 {
 	struct forward *fw = arg;
 	struct commit *c = malloc(sizeof(*c));
@@ -189,7 +186,7 @@ on_bundle(void *arg, struct link *l, uint64_t nbr, uint64_t xid, int fd, uint64_
 		return;
 	}
 	*c = (struct commit){ .fw = fw, .link = l, .nbr = nbr, .xid = xid };
-	if ((r = node_receive(fw->node, fd, total, nbr, on_stored, c, &why)) == 0)
+	if ((r = node_receive(fw->node, fd, mem, total, nbr, on_stored, c, &why)) == 0)
 		return;
 	free(c);
 	if (r == -ELOOP || r == -ETIME) {

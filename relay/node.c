@@ -205,13 +205,14 @@ node_received(void *arg, int result, int64_t rowid)
 }
 
 int
-node_receive(struct node *n, int fd, uint64_t total, uint64_t from, node_recv_fn *fn, void *arg,
-    const char **why)
+node_receive(struct node *n, int fd, const uint8_t *mem, uint64_t total, uint64_t from, node_recv_fn *fn,
+    void *arg, const char **why)
 {
 	struct store_put p = { 0 };
 	char id[BUNDLE_ID_MAX], src[BUNDLE_EID_MAX], dst[BUNDLE_EID_MAX];
 	uint64_t now = loop_wallclock_ms(), end, poff;
-	uint8_t *map, *head = NULL, tail[16];
+	const uint8_t *map;
+	uint8_t *head = NULL, tail[16];
 	struct recv_ctx *c = NULL;
 	struct bundle b;
 	ssize_t hl, tl;
@@ -223,7 +224,7 @@ node_receive(struct node *n, int fd, uint64_t total, uint64_t from, node_recv_fn
 		return -EBADMSG;
 	}
 	/* Mapped, not read: only the pages the decoder touches become resident. */
-	if ((map = mmap(NULL, total, PROT_READ, MAP_PRIVATE, fd, 0)) == MAP_FAILED)
+	if ((map = mem) == NULL && (map = mmap(NULL, total, PROT_READ, MAP_PRIVATE, fd, 0)) == MAP_FAILED)
 		return -errno;
 	if ((r = bundle_decode(&b, map, total, why)) < 0)
 		goto out;
@@ -289,8 +290,13 @@ node_receive(struct node *n, int fd, uint64_t total, uint64_t from, node_recv_fn
 		p.priority = PRIO_URGENT;	/* live voice does not travel as bundles */
 	p.state = c->local ? STORE_LOCAL : STORE_QUEUED;
 	p.expires = end;
-	p.payload_fd = fd;
-	p.payload_off = poff;
+	if (mem) {
+		p.payload = b.payload;	/* store_put copies it */
+		p.payload_fd = -1;
+	} else {
+		p.payload_fd = fd;
+		p.payload_off = poff;
+	}
 	p.payload_len = b.payload_len;
 	if ((r = store_put(n->store, &p, node_received, c)) < 0)
 		goto out;
@@ -299,7 +305,8 @@ node_receive(struct node *n, int fd, uint64_t total, uint64_t from, node_recv_fn
 out:
 	free(c);
 	free(head);
-	munmap(map, total);
+	if (mem == NULL)
+		munmap((void *)map, total);
 	return r;
 }
 

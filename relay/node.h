@@ -48,7 +48,7 @@ int node_send(struct node *n, const struct node_send *s, node_send_fn *fn, void 
 
 /*
  * A whole bundle arrived from neighbour `from` over a link: total bytes in
- * fd.  Checked, its previous-node and hop-count blocks updated, made
+ * mem, or (mem NULL) in fd from offset 0.  Checked, its previous-node and hop-count blocks updated, made
  * durable; then fn(arg, result): 0 or -EEXIST (a duplicate) mean the sender
  * may let go; others are refusals (quota, disk full).  Returns at once,
  * without calling fn: -EBADMSG (with *why) if the bytes are not a valid
@@ -56,7 +56,8 @@ int node_send(struct node *n, const struct node_send *s, node_send_fn *fn, void 
  * purpose, so the sender may let go of it too.
  */
 typedef void node_recv_fn(void *arg, int result);
-int node_receive(struct node *n, int fd, uint64_t total, uint64_t from, node_recv_fn *fn, void *arg,
+int node_receive(struct node *n, int fd, const uint8_t *mem, uint64_t total, uint64_t from, node_recv_fn *fn,
+    void *arg,
     const char **why);
 
 /* Called when a bundle waiting to be forwarded has become durable. */
