@@ -22,7 +22,7 @@
 #include "store.h"
 
 #define WALK_BATCH		256	/* bundles looked at per tick */
-#define WALK_INTERVAL_MS	1000	/* full walk even when nothing happened */
+#define WALK_IDLE_MS		10000	/* a pass even when nothing happened (missed kicks) */
 #define ROUTE_INTERVAL_MS	2000	/* distance vector to every neighbour */
 #define IN_FLIGHT_MAX		256	/* bundles handed to links at once: enough to fill
 					 * the windows, few enough that the per-transfer
@@ -49,7 +49,9 @@ struct forward {
 	unsigned n_flight;
 	int cursor_prio;		/* where the walk goes on */
 	int64_t cursor_rowid;
-	bool walk_pending;
+	bool walking;			/* a pass is under way */
+	bool dirty;			/* something changed since the pass began */
+	unsigned n_up;			/* neighbours up, over all links */
 	struct loop_timer walk_timer, route_timer;
 	struct log_ratelimit rl;
 };
@@ -85,20 +87,28 @@ flight_end(struct forward *fw, struct flight *f)
 
 static void forward_walk(struct loop *l, void *arg);
 
-/* Something changed (new bundle, neighbour, route): walk again soon, from the top. */
+/*
+ * Something changed (a new bundle, a neighbour, a route, a free slot): make
+ * sure a pass over the queue starts, or that the pass under way is followed
+ * by another one.  A kick never restarts a pass in the middle: with bundles
+ * arriving all the time, that would never reach the ones further down.
+ */
 static void
 forward_kick(void *arg)
 {
 	struct forward *fw = arg;
 
-	fw->cursor_prio = 0;
-	fw->cursor_rowid = 0;
-	if (!fw->walk_pending) {
-		fw->walk_pending = true;
+	fw->dirty = true;
+	if (!fw->walking)
 		loop_timer_set(fw->loop, &fw->walk_timer, 0, forward_walk, fw);
-	}
 }
 
+/*
+ * One batch of a pass over the queued bundles, most urgent first.  Passes
+ * run only while some neighbour is up (nothing is routable otherwise) and
+ * when something changed, plus one every WALK_IDLE_MS: a relay with
+ * thousands of bundles waiting for a path must not spin through them.
+ */
 static void
 forward_walk(struct loop *l, void *arg)
 {
@@ -108,7 +118,18 @@ forward_walk(struct loop *l, void *arg)
 	struct route_hop hop;
 	int r = 0;
 
-	fw->walk_pending = false;
+	if (!fw->walking) {
+		fw->walking = true;
+		fw->dirty = false;
+		fw->cursor_prio = 0;
+		fw->cursor_rowid = 0;
+	}
+	if (fw->n_up == 0 || fw->n_flight >= IN_FLIGHT_MAX) {
+		/* Nothing can go, or the links have enough: a kick wakes us. */
+		fw->walking = false;
+		loop_timer_set(l, &fw->walk_timer, WALK_IDLE_MS, forward_walk, fw);
+		return;
+	}
 	for (int i = 0; i < WALK_BATCH && fw->n_flight < IN_FLIGHT_MAX; i++) {
 		struct flight *f;
 
@@ -129,13 +150,12 @@ forward_walk(struct loop *l, void *arg)
 		}
 		fw->n_flight++;
 	}
-	if (r == -ENOENT) {
-		fw->cursor_prio = 0;
-		fw->cursor_rowid = 0;
-		loop_timer_set(l, &fw->walk_timer, WALK_INTERVAL_MS, forward_walk, fw);
-	} else {
-		loop_timer_set(l, &fw->walk_timer, r < 0 ? WALK_INTERVAL_MS : 1, forward_walk, fw);
+	if (r == 0 && fw->n_flight < IN_FLIGHT_MAX) {
+		loop_timer_set(l, &fw->walk_timer, 1, forward_walk, fw);	/* the pass goes on */
+		return;
 	}
+	fw->walking = false;
+	loop_timer_set(l, &fw->walk_timer, fw->dirty && r == -ENOENT ? 1 : WALK_IDLE_MS, forward_walk, fw);
 }
 
 /* ---- link events ---- */
@@ -146,6 +166,7 @@ on_neighbour(void *arg, struct link *l, uint64_t nbr, bool up)
 	struct forward *fw = arg;
 	unsigned li = link_index(fw, l);
 
+	fw->n_up += up ? 1 : -1;
 	if (up) {
 		route_neighbour_up(fw->rt, nbr, li, route_link_cost(node_config(fw->node)->links[li].conf.rate_bps,
 		    0, 0), loop_now());
@@ -217,6 +238,7 @@ on_delivered(void *arg, struct link *l, uint64_t nbr, void *ctx)
 	/* The next hop has it durably: our forwarding obligation is done. */
 	store_delete(node_store(fw->node), f->rowid, deleted, fw);
 	flight_end(fw, f);
+	forward_kick(fw);	/* a slot is free */
 }
 
 static void

@@ -99,8 +99,9 @@ static const char schema_sql[] =
 /* Statements of the writer connection. */
 enum {
 	W_BEGIN, W_COMMIT, W_ROLLBACK, W_SAVEPOINT, W_RELEASE, W_ROLLBACK_TO,
-	W_SEEN_ADD, W_SEEN_HAS, W_SUPERSEDE, W_INSERT, W_DELETE, W_EXPIRE_BUNDLES,
-	W_EXPIRE_SEEN, W_PAGES, W_FREE_PAGES, W_SEQ_SET, W_COUNT
+	W_SEEN_ADD, W_SEEN_HAS, W_SUPERSEDE, W_SUPERSEDE_DO, W_INSERT, W_DELETE, W_DELETE_DO,
+	W_EXPIRE_BUNDLES, W_EXPIRE_BUNDLES_DO, W_EXPIRE_SEEN, W_PAGES, W_FREE_PAGES, W_SEQ_SET,
+	W_COUNT
 };
 
 static const char *const wsql[W_COUNT] = {
@@ -112,15 +113,23 @@ static const char *const wsql[W_COUNT] = {
 	[W_ROLLBACK_TO] = "ROLLBACK TO op",
 	[W_SEEN_ADD] = "INSERT INTO seen (id, expires) VALUES (?1, ?2)",
 	[W_SEEN_HAS] = "SELECT count(*) FROM seen WHERE id = ?1",
-	[W_SUPERSEDE] = "DELETE FROM bundles WHERE supersede = ?1 AND state = 0"
-	    " RETURNING " ROW_COLS,
+	/*
+	 * Deletions come in pairs: a SELECT of what is about to go (for the
+	 * totals), then the DELETE.  A DELETE ... RETURNING would build every
+	 * deleted record in memory, 16 MB of payload included.
+	 */
+	[W_SUPERSEDE] = "SELECT " ROW_COLS " FROM bundles WHERE supersede = ?1 AND state = 0",
+	[W_SUPERSEDE_DO] = "DELETE FROM bundles WHERE supersede = ?1 AND state = 0",
 	[W_INSERT] = "INSERT INTO bundles (id, src, dst, dst_node, dst_service,"
 	    " priority, state, size, head_len, payload_len, received, expires,"
 	    " supersede, data, rowid) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
 	    " ?10, ?11, ?12, ?13, ?14, ?15)",
-	[W_DELETE] = "DELETE FROM bundles WHERE rowid = ?1 RETURNING " ROW_COLS,
-	[W_EXPIRE_BUNDLES] = "DELETE FROM bundles WHERE id IN (SELECT id FROM seen"
-	    " WHERE expires < ?1 ORDER BY expires LIMIT ?2) RETURNING " ROW_COLS,
+	[W_DELETE] = "SELECT " ROW_COLS " FROM bundles WHERE rowid = ?1",
+	[W_DELETE_DO] = "DELETE FROM bundles WHERE rowid = ?1",
+	[W_EXPIRE_BUNDLES] = "SELECT " ROW_COLS " FROM bundles WHERE id IN (SELECT id FROM seen"
+	    " WHERE expires < ?1 ORDER BY expires LIMIT ?2)",
+	[W_EXPIRE_BUNDLES_DO] = "DELETE FROM bundles WHERE id IN (SELECT id FROM seen"
+	    " WHERE expires < ?1 ORDER BY expires LIMIT ?2)",
 	[W_EXPIRE_SEEN] = "DELETE FROM seen WHERE id IN (SELECT id FROM seen"
 	    " WHERE expires < ?1 ORDER BY expires LIMIT ?2)",
 	[W_PAGES] = "PRAGMA page_count",

@@ -183,7 +183,7 @@ txn_apply(struct store *s)
 	s->seen_txn = 0;
 }
 
-/* Step a DELETE ... RETURNING ROW_COLS; account each row.  Rows or -errno. */
+/* Step a SELECT of ROW_COLS; account each row as deleted.  Rows or -errno. */
 static int
 drop_rows(struct store *s, sqlite3_stmt *st)
 {
@@ -341,6 +341,10 @@ exec_put(struct store *s, struct op *op)
 		sqlite3_bind_text(st, 1, op->supersede, -1, SQLITE_STATIC);
 		if ((r = drop_rows(s, st)) < 0)
 			return r;
+		st = s->w[W_SUPERSEDE_DO];
+		sqlite3_bind_text(st, 1, op->supersede, -1, SQLITE_STATIC);
+		if (r > 0 && (rc = step_reset(st)) != SQLITE_OK)
+			return db_fail(s, rc);
 	}
 
 	st = s->w[W_INSERT];
@@ -380,12 +384,16 @@ static int
 exec_delete(struct store *s, struct op *op)
 {
 	sqlite3_stmt *st = s->w[W_DELETE];
-	int n;
+	int n, rc;
 
 	sqlite3_bind_int64(st, 1, op->rowid);
 	s->dirty = true;
 	if ((n = drop_rows(s, st)) < 0)
 		return n;
+	st = s->w[W_DELETE_DO];
+	sqlite3_bind_int64(st, 1, op->rowid);
+	if (n > 0 && (rc = step_reset(st)) != SQLITE_OK)
+		return db_fail(s, rc);
 	s->dirty = n > 0;
 	return n == 0 ? -ENOENT : 0;
 }
@@ -406,6 +414,11 @@ exec_expire(struct store *s, struct op *op)
 	s->dirty = true;
 	if ((n = drop_rows(s, st)) < 0)
 		return n;
+	st = s->w[W_EXPIRE_BUNDLES_DO];
+	sqlite3_bind_int64(st, 1, i64(op->value));
+	sqlite3_bind_int(st, 2, STORE_EXPIRE_BATCH);
+	if (n > 0 && (rc = step_reset(st)) != SQLITE_OK)
+		return db_fail(s, rc);
 	st = s->w[W_EXPIRE_SEEN];
 	sqlite3_bind_int64(st, 1, i64(op->value));
 	sqlite3_bind_int(st, 2, STORE_EXPIRE_BATCH);
