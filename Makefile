@@ -133,8 +133,8 @@ fuzz:
 
 demo:
 	$(Q)sh tests/deps.sh ensure
-	$(Q)$(MAKE) --no-print-directory all
-	$(Q)sh tests/demo.sh $(BUILD)
+	$(Q)$(MAKE) --no-print-directory all $(SIM_BINS)
+	$(Q)bash tests/demo.sh $(BUILD)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/fieldrelay/configs

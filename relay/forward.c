@@ -219,14 +219,23 @@ on_bundle(void *arg, struct link *l, uint64_t nbr, uint64_t xid, int fd, const u
 	}
 }
 
+struct deletion {
+	struct forward *fw;
+	struct flight *f;
+};
+
 static void
 deleted(void *arg, int result, int64_t rowid)
 {
-	struct forward *fw = arg;
+	struct deletion *d = arg;
 
 	if (result < 0 && result != -ENOENT)
-		log_limited(&fw->rl, "store: cannot delete forwarded bundle %lld: %s", (long long)rowid,
+		log_limited(&d->fw->rl, "store: cannot delete forwarded bundle %lld: %s", (long long)rowid,
 		    store_strerror(result));
+	/* Only now may the walk see the row gone; until then the slot keeps it from going twice. */
+	flight_end(d->fw, d->f);
+	forward_kick(d->fw);	/* a slot is free */
+	free(d);
 }
 
 static void
@@ -234,11 +243,18 @@ on_delivered(void *arg, struct link *l, uint64_t nbr, void *ctx)
 {
 	struct forward *fw = arg;
 	struct flight *f = ctx;
+	struct deletion *d = malloc(sizeof(*d));
 
 	/* The next hop has it durably: our forwarding obligation is done. */
-	store_delete(node_store(fw->node), f->rowid, deleted, fw);
-	flight_end(fw, f);
-	forward_kick(fw);	/* a slot is free */
+	if (d != NULL) {
+		d->fw = fw;
+		d->f = f;
+		if (store_delete(node_store(fw->node), f->rowid, deleted, d) == 0)
+			return;
+		free(d);
+	}
+	flight_end(fw, f);	/* the bundle stays queued: at worst it goes twice, dedup takes it */
+	forward_kick(fw);
 }
 
 static void
