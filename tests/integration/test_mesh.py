@@ -138,3 +138,30 @@ def test_line_over_lossy_links_with_an_outage_exactly_once(tmp_path):
                 if n.proc and n.proc.poll() is None:
                     n.proc.kill()
                     n.proc.wait()
+
+
+def test_kill9_of_a_relay_holding_bundles(line):
+    """Issue 4, 8b: B holds bundles for C (C is off); kill -9 of B; B restarts,
+    C comes up: everything is delivered, nothing twice."""
+    a, b, c = line
+    a.start()
+    b.start()
+    wait_for(lambda: route(a, 2), 15, "A to hear B")
+    # C is off, so nobody advertises it: static routes let A hand its bundles to B.
+    a.stop()
+    a.conf.write_text(a.conf.read_text() + "[route]\nstatic = 3 via 2\n")
+    b.stop()
+    b.conf.write_text(b.conf.read_text() + "[route]\nstatic = 3 via 3\n")
+    a.start()
+    b.start()
+    lines = "".join(f"k{i:03d}\n" for i in range(200)).encode()
+    a.cli("send", "--batch", "ipn:3.5", input=lines, timeout=60)
+    wait_for(lambda: b.status()["store"]["bundles"] == 200 and a.status()["store"]["bundles"] == 0, 60,
+             "B to hold all 200 (A let go)")
+    b.kill9()
+    b.start()
+    assert b.status()["store"]["bundles"] == 200, "bundles lost in the kill"
+    c.start()
+    got = [d["text"] for d in c.cli_json("recv", "-n", "200", "-w", "5", timeout=120)]
+    assert len(got) == len(set(got)) == 200
+    wait_for(lambda: b.status()["store"]["bundles"] == 0, 30, "B to let go")
