@@ -238,25 +238,36 @@ def test_payload_over_daemon_limit_is_refused(nodes, tmp_path):
     assert texts(n.recv_all(5)) == ["still fine"]
 
 
+def send_until_refused(n, f, tries):
+    """Send file f as bulk bundles until the daemon refuses one; (stored, refusal)."""
+    stored = 0
+    for _ in range(tries):
+        r = n.cli("send", "-p", "bulk", "-f", f, "ipn:1.8", check=False)
+        if r.returncode != 0:
+            return stored, r
+        stored += 1
+    return stored, r
+
+
+def assert_all_stored(n, outdir, f, stored):
+    """Every bundle accepted before the refusal is still there, byte for byte."""
+    got = n.cli_json("recv", "-o", outdir, "8")
+    assert len(got) == stored
+    assert all(open(g["file"], "rb").read() == f.read_bytes() for g in got)
+
+
 def test_quota_hit_is_refused_and_stored_bundles_stay(nodes, tmp_path):
     n = nodes(1, extra="[store]\nquota = 2M\nreserve = 256K\nreserve_urgent = 256K\n")
     f = tmp_path / "chunk.bin"
     f.write_bytes(os.urandom(100_000))
-    stored = 0
-    for _ in range(40):
-        r = n.cli("send", "-p", "bulk", "-f", f, "ipn:1.8", check=False)
-        if r.returncode != 0:
-            break
-        stored += 1
+    stored, r = send_until_refused(n, f, 40)
     assert r.returncode == 1, "quota never hit"
     assert b"quota" in r.stderr, r.stderr
     assert 5 <= stored < 40
     # The class reserve still lets an alert in.
     n.cli("send", "-p", "urgent", "ipn:1.2", "alert still fits")
     assert texts(n.recv_all(2)) == ["alert still fits"]
-    got = n.cli_json("recv", "-o", tmp_path, "8")
-    assert len(got) == stored
-    assert all(open(g["file"], "rb").read() == f.read_bytes() for g in got)
+    assert_all_stored(n, tmp_path, f, stored)
 
 
 def test_disk_full_file_size_limit(nodes, tmp_path):
@@ -269,20 +280,13 @@ def test_disk_full_file_size_limit(nodes, tmp_path):
     n.start(preexec=cap)
     f = tmp_path / "chunk.bin"
     f.write_bytes(os.urandom(200_000))
-    stored = 0
-    for _ in range(60):
-        r = n.cli("send", "-p", "bulk", "-f", f, "ipn:1.8", check=False)
-        if r.returncode != 0:
-            break
-        stored += 1
+    stored, r = send_until_refused(n, f, 60)
     assert r.returncode == 1 and b"disk" in r.stderr.lower(), r.stderr
     assert stored >= 3
     n.cli("status")  # the daemon survived
     assert n.stop() == 0
     n.start()
-    got = n.cli_json("recv", "-o", tmp_path, "8")
-    assert len(got) == stored
-    assert all(open(g["file"], "rb").read() == f.read_bytes() for g in got)
+    assert_all_stored(n, tmp_path, f, stored)
 
 
 def test_bad_control_input_does_not_hurt(nodes):

@@ -145,14 +145,20 @@ static void logmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
 static void
+vlogmsg(const char *fmt, va_list ap)
+{
+	fputs("linkemu: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+static void
 logmsg(const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	fputs("linkemu: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	vlogmsg(fmt, ap);
 	va_end(ap);
 }
 
@@ -162,9 +168,7 @@ fatal(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	fputs("linkemu: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	vlogmsg(fmt, ap);
 	va_end(ap);
 	exit(2);
 }
