@@ -853,8 +853,8 @@ bundle_id(const struct bundle *b, char *out, size_t cap)
 
 	eid_format(&b->src, src, sizeof(src));
 	if (b->flags & BF_IS_FRAGMENT)
-		n = snprintf(out, cap, "%s %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64,
-		    src, b->ctime, b->seq, b->frag_offset, b->adu_len);
+		n = snprintf(out, cap, "%s %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64,
+		    src, b->ctime, b->seq, b->frag_offset, (uint64_t)b->payload_len, b->adu_len);
 	else
 		n = snprintf(out, cap, "%s %" PRIu64 " %" PRIu64, src, b->ctime, b->seq);
 	if (n < 0 || (size_t)n >= cap)

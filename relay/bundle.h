@@ -24,7 +24,7 @@
 #define BUNDLE_EID_MAX		256	/* longest EID text we carry, with NUL */
 #define BUNDLE_MAX_BLOCKS	16	/* canonical blocks other than payload */
 #define BUNDLE_MAX_SIZE		(17u << 20)	/* 16 MiB payload + blocks */
-#define BUNDLE_ID_MAX		(BUNDLE_EID_MAX + 96)
+#define BUNDLE_ID_MAX		(BUNDLE_EID_MAX + 128)
 
 /* Milliseconds from the Unix epoch to the DTN epoch, 2000-01-01T00:00:00Z. */
 #define DTN_EPOCH_UNIX_MS	946684800000ULL
@@ -152,7 +152,10 @@ int bundle_blocks(const uint8_t *buf, size_t len, struct bundle_block *blocks, s
 
 /*
  * Bundle identity (DESIGN.md section 2): source EID, creation time, sequence,
- * and for fragments offset and total ADU length, as a text key.
+ * and for fragments offset and payload length (RFC 9171 6.1.1 names a
+ * fragment by those two: with the total ADU length instead, the first piece
+ * of a fragment split again would collide with the fragment itself), then
+ * the total ADU length, which reassembly needs: "ipn:1.2 T S OFF LEN ADU".
  */
 int bundle_id(const struct bundle *b, char *out, size_t cap);	/* 0 or -ENOSPC */
 

@@ -341,6 +341,7 @@ link_section(struct parse *p, const char *name)
 	l->conf.port = 4556;	/* the IANA port of DTN convergence layers */
 	l->conf.mtu = 1400;
 	l->conf.rate_bps = 10000000;	/* a mesh Wi-Fi hop, unless told otherwise */
+	l->fragment = 256 << 10;	/* a fraction of a second on a mesh hop: what a cut costs */
 	l->line = p->section_line;
 	return l;
 }
@@ -388,6 +389,12 @@ set_link(struct parse *p, const char *lname, const char *name, const char *value
 	} else if (strcmp(name, "rate") == 0) {
 		if (parse_rate(value, &l->conf.rate_bps) < 0)
 			BAD("rate: '%s' is not a bit rate (e.g. 1200, 9600, 54M)", value);
+	} else if (strcmp(name, "fragment") == 0) {
+		if (strcmp(value, "no") == 0)
+			l->fragment = 0;
+		else if (config_parse_size(value, &l->fragment) < 0 || l->fragment < 1024 ||
+		    l->fragment > BUNDLE_MAX_SIZE)
+			BAD("fragment: '%s' is not a size between 1K and 16M, or no (e.g. 256K)", value);
 	} else if (strcmp(name, "auth_only") == 0) {
 		if (!parse_bool(value, &l->auth_only))
 			BAD("auth_only: '%s' is not yes or no", value);

@@ -14,6 +14,7 @@
 
 #include "crypto.h"
 #include "forward.h"
+#include "fragment.h"
 #include "frame.h"
 #include "log.h"
 #include "loop.h"
@@ -29,10 +30,14 @@
 					 * bookkeeping stays cheap */
 
 struct flight {
+	struct forward *fw;
 	int64_t rowid;
 	unsigned link;
 	uint64_t nbr;
+	uint64_t size;
+	int prio;
 	bool used;
+	bool splitting;			/* being replaced by fragments (relay/fragment.c) */
 };
 
 struct forward {
@@ -86,6 +91,36 @@ flight_end(struct forward *fw, struct flight *f)
 }
 
 static void forward_walk(struct loop *l, void *arg);
+static void forward_kick(void *arg);
+
+/* The bundle of f is fragments now (they are queued: a kick finds them), or must go whole. */
+static void
+on_split(void *arg, int result)
+{
+	struct flight *f = arg;
+	struct forward *fw = f->fw;
+
+	f->splitting = false;
+	if (result == -EPERM && link_enqueue(fw->links[f->link], f->nbr, f->size, f->prio, f) == 0)
+		return;
+	flight_end(fw, f);
+	forward_kick(fw);
+}
+
+/* Hand the bundle of f to its link, or first split it if the link says it is too big. */
+static int
+flight_start(struct forward *fw, struct flight *f, const struct store_entry *e)
+{
+	uint64_t limit = node_config(fw->node)->links[f->link].fragment;
+
+	if (limit != 0 && e->payload_len > limit) {
+		f->splitting = true;
+		if (fragment_split(fw->node, e, limit, on_split, f) == 0)
+			return 0;
+		f->splitting = false;	/* cannot split now: it goes whole */
+	}
+	return link_enqueue(fw->links[f->link], f->nbr, e->size, e->priority, f);
+}
 
 /*
  * Something changed (a new bundle, a neighbour, a route, a free slot): make
@@ -143,8 +178,9 @@ forward_walk(struct loop *l, void *arg)
 			continue;	/* no route: it waits */
 		if ((f = flight_slot(fw, e.rowid, true)) == NULL)
 			break;
-		*f = (struct flight){ .rowid = e.rowid, .link = hop.link, .nbr = hop.via, .used = true };
-		if (link_enqueue(fw->links[hop.link], hop.via, e.size, e.priority, f) < 0) {
+		*f = (struct flight){ .fw = fw, .rowid = e.rowid, .link = hop.link, .nbr = hop.via,
+		    .size = e.size, .prio = e.priority, .used = true };
+		if (flight_start(fw, f, &e) < 0) {
 			f->used = false;
 			continue;
 		}

@@ -6,6 +6,7 @@
 #include <sys/epoll.h>
 #include <sys/mman.h>
 
+#include "fragment.h"
 #include "log.h"
 #include "node.h"
 
@@ -90,6 +91,7 @@ node_new(const struct config *cfg, struct loop *l, char *err, size_t errlen)
 		goto fail;
 	}
 	node_expire_tick(l, n);
+	fragment_resume(n);	/* a power cut between the last piece and its reassembly */
 	log_info("node ipn:%llu (%s): store %s, boot %llu, clock %s",
 	    (unsigned long long)cfg->node_id, cfg->name, cfg->store_path,
 	    (unsigned long long)store_boot_count(n->store),
@@ -191,6 +193,7 @@ struct recv_ctx {
 	void *arg;
 	bool local;
 	uint64_t service;
+	char *whole;			/* a fragment for us: its bundle's id */
 };
 
 static void
@@ -198,8 +201,11 @@ node_received(void *arg, int result, int64_t rowid)
 {
 	struct recv_ctx *c = arg;
 
-	if (result == 0)
+	if (result == 0 && c->whole != NULL)
+		fragment_arrived(c->node, c->whole);	/* the last piece? */
+	else if (result == 0)
 		node_stored(c->node, c->local, c->service);
+	free(c->whole);
 	c->fn(c->arg, result);
 	free(c);
 }
@@ -229,8 +235,9 @@ node_receive(struct node *n, int fd, const uint8_t *mem, uint64_t total, uint64_
 	if ((r = bundle_decode(&b, map, total, why)) < 0)
 		goto out;
 	poff = (uint64_t)(b.payload - map);
-	/* Hop limit and lifetime: accepted from the sender's point of view, then dropped. */
-	if (b.has_hop && ++b.hop_count > b.hop_limit) {
+	/* Hop limit and lifetime: accepted from the sender's point of view, then dropped.
+	 * from 0: reassembled here, not a hop. */
+	if (from != 0 && b.has_hop && ++b.hop_count > b.hop_limit) {
 		log_limited(&n->rl, "bundle from ipn:%llu over its hop limit: dropped", (unsigned long long)from);
 		r = -ELOOP;
 		goto out;
@@ -274,6 +281,16 @@ node_receive(struct node *n, int fd, const uint8_t *mem, uint64_t total, uint64_
 	c->arg = arg;
 	c->local = b.dst.scheme == EID_IPN && b.dst.node == n->cfg.node_id;
 	c->service = b.dst.service;
+	if (c->local && (b.flags & BF_IS_FRAGMENT)) {
+		/* A piece of a bundle for us: it waits for the others (relay/fragment.c). */
+		b.flags &= ~(uint64_t)BF_IS_FRAGMENT;
+		bundle_id(&b, id, sizeof(id));
+		b.flags |= BF_IS_FRAGMENT;
+		if ((c->whole = strdup(id)) == NULL) {
+			r = -ENOMEM;
+			goto out;
+		}
+	}
 	bundle_id(&b, id, sizeof(id));
 	eid_format(&b.src, src, sizeof(src));
 	eid_format(&b.dst, dst, sizeof(dst));
@@ -288,7 +305,7 @@ node_receive(struct node *n, int fd, const uint8_t *mem, uint64_t total, uint64_
 	    (b.dst.scheme == EID_IPN ? service_default_prio(b.dst.service) : PRIO_MESSAGE);
 	if (p.priority == PRIO_REALTIME)
 		p.priority = PRIO_URGENT;	/* live voice does not travel as bundles */
-	p.state = c->local ? STORE_LOCAL : STORE_QUEUED;
+	p.state = c->whole ? STORE_FRAGMENT : c->local ? STORE_LOCAL : STORE_QUEUED;
 	p.expires = end;
 	if (mem) {
 		p.payload = b.payload;	/* store_put copies it */
@@ -303,6 +320,8 @@ node_receive(struct node *n, int fd, const uint8_t *mem, uint64_t total, uint64_
 	c = NULL;
 	r = 0;
 out:
+	if (c)
+		free(c->whole);
 	free(c);
 	free(head);
 	if (mem == NULL)

@@ -128,7 +128,7 @@ store_put(struct store *s, const struct store_put *p, store_done_fn *done, void 
 
 	if (p->id == NULL || p->src == NULL || p->dst == NULL ||
 	    p->priority < 0 || p->priority >= PRIO_COUNT ||
-	    (p->state != STORE_QUEUED && p->state != STORE_LOCAL) ||
+	    (p->state != STORE_QUEUED && p->state != STORE_LOCAL && p->state != STORE_FRAGMENT) ||
 	    (p->head == NULL && p->head_len > 0) ||
 	    (p->tail == NULL && p->tail_len > 0) ||
 	    (p->payload == NULL && p->payload_fd < 0 && p->payload_len > 0))

@@ -43,6 +43,7 @@ struct store_options {
 enum store_state {
 	STORE_QUEUED = 0,	/* waiting to be forwarded */
 	STORE_LOCAL = 1,	/* for a local service, waiting for an application */
+	STORE_FRAGMENT = 2,	/* a fragment for us, waiting for the rest (relay/fragment.c) */
 };
 
 /* A bundle to make durable.  store_put() copies what it needs. */
@@ -112,7 +113,7 @@ uint64_t store_next_seq(struct store *s);
 /* One stored bundle, as reads return it. */
 struct store_entry {
 	int64_t rowid;
-	char id[352];
+	char id[384];		/* BUNDLE_ID_MAX */
 	char src[256], dst[256];
 	uint64_t dst_node, dst_service;
 	int priority, state;
@@ -126,6 +127,9 @@ struct store_entry {
  * 0, -ENOENT if none, -EIO. */
 int store_next_local(struct store *s, uint64_t service, int64_t after, struct store_entry *e);
 int store_get(struct store *s, int64_t rowid, struct store_entry *e);
+/* The next bundle in state FRAGMENT with rowid > after whose id starts with
+ * prefix ("" = any), in rowid order.  0, -ENOENT at the end, -EIO. */
+int store_next_fragment(struct store *s, const char *prefix, int64_t after, struct store_entry *e);
 /* The next QUEUED bundle after (priority, rowid), most urgent first.
  * 0, -ENOENT at the end, -EIO.  Start with (0, 0). */
 int store_next_queued(struct store *s, int priority, int64_t after, struct store_entry *e);

@@ -138,7 +138,7 @@ static const char *const wsql[W_COUNT] = {
 };
 
 /* Statements of the read connection. */
-enum { R_GET, R_NEXT_LOCAL, R_NEXT_QUEUED, R_PAGES, R_FREE_PAGES, R_COUNT };
+enum { R_GET, R_NEXT_LOCAL, R_NEXT_QUEUED, R_NEXT_FRAGMENT, R_PAGES, R_FREE_PAGES, R_COUNT };
 
 static const char *const rsql[R_COUNT] = {
 	[R_GET] = "SELECT " ENTRY_COLS " FROM bundles WHERE rowid = ?1",
@@ -147,6 +147,10 @@ static const char *const rsql[R_COUNT] = {
 	/* One class at a time: an index seek on (priority, rowid), never a scan. */
 	[R_NEXT_QUEUED] = "SELECT " ENTRY_COLS " FROM bundles WHERE state = 0"
 	    " AND priority = ?1 AND rowid > ?2 ORDER BY rowid LIMIT 1",
+	/* A fragment's id is its whole bundle's id, a space, offset and length:
+	 * the siblings are a range of the id index. */
+	[R_NEXT_FRAGMENT] = "SELECT " ENTRY_COLS " FROM bundles WHERE state = 2"
+	    " AND id >= ?1 AND id < ?1 || '\x7f' AND rowid > ?2 ORDER BY rowid LIMIT 1",
 	[R_PAGES] = "PRAGMA page_count",
 	[R_FREE_PAGES] = "PRAGMA freelist_count",
 };

@@ -64,7 +64,7 @@ store_r_group_get(struct store *s, const char *dst, int priority, int state)
 
 	if (priority < 0 || priority >= PRIO_COUNT)
 		priority = PRIO_BULK;
-	state = state == STORE_LOCAL ? STORE_LOCAL : STORE_QUEUED;
+	state = state == STORE_QUEUED ? STORE_QUEUED : STORE_LOCAL;	/* fragments wait here too */
 	h = group_hash(dst, priority, state);
 	for (g = s->buckets[h & (s->nbuckets - 1)]; g != NULL; g = g->next)
 		if (g->hash == h && g->priority == priority && g->state == state &&
@@ -214,6 +214,19 @@ store_next_queued(struct store *s, int priority, int64_t after, struct store_ent
 		sqlite3_bind_int64(s->r[R_NEXT_QUEUED], 2, p == priority ? after : 0);
 		r = read_entry(s, s->r[R_NEXT_QUEUED], e);
 	}
+	pthread_mutex_unlock(&s->rmu);
+	return r;
+}
+
+int
+store_next_fragment(struct store *s, const char *prefix, int64_t after, struct store_entry *e)
+{
+	int r;
+
+	pthread_mutex_lock(&s->rmu);
+	sqlite3_bind_text(s->r[R_NEXT_FRAGMENT], 1, prefix, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s->r[R_NEXT_FRAGMENT], 2, after);
+	r = read_entry(s, s->r[R_NEXT_FRAGMENT], e);
 	pthread_mutex_unlock(&s->rmu);
 	return r;
 }

@@ -576,14 +576,15 @@ test_bundle_id(void **state)
 	b.flags |= BF_IS_FRAGMENT;
 	b.frag_offset = 1024;
 	b.adu_len = 4096;
+	b.payload_len = 512;
 	assert_int_equal(bundle_id(&b, id, sizeof(id)), 0);
-	assert_string_equal(id, "ipn:12.3 5000 42 1024 4096");
+	assert_string_equal(id, "ipn:12.3 5000 42 1024 512 4096");
 	/* The longest possible identity fits BUNDLE_ID_MAX. */
 	memset(b.src.dtn, 'x', sizeof(b.src.dtn));
 	memcpy(b.src.dtn, "//n/", 4);
 	b.src.dtn[BUNDLE_EID_MAX - 5] = '\0';
 	b.src.scheme = EID_DTN;
-	b.ctime = b.seq = b.frag_offset = b.adu_len = UINT64_MAX;
+	b.ctime = b.seq = b.frag_offset = b.adu_len = b.payload_len = UINT64_MAX;
 	assert_int_equal(bundle_id(&b, id, sizeof(id)), 0);
 }
 
