@@ -333,6 +333,11 @@ collect(struct store *st, const char *prefix, struct piece **out, size_t *np, ui
 		free(p);
 		return r;
 	}
+	if (*adu > BUNDLE_MAX_SIZE) {
+		log_warnx("fragment: %s: pieces of a %" PRIu64 "-byte bundle, over the size limit: not rebuilt",
+		    prefix, *adu);
+		n = 0;
+	}
 	qsort(p, n, sizeof(*p), piece_cmp);
 	for (size_t i = 0; i < n && p[i].off <= covered; i++)
 		if (p[i].off + p[i].len > covered)
