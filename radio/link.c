@@ -383,6 +383,8 @@ link_readable(struct loop *loop, int fd, uint32_t events, void *arg)
 			break;
 		if (n == -EMSGSIZE) {
 			l->m.dropped[FRAME_DROP_TRUNCATED]++;
+			log_limited(&l->rl, "link %s: dropped a frame: %s", l->conf.name,
+			    frame_drop_name(FRAME_DROP_TRUNCATED));
 			continue;
 		}
 		if (n < 0) {
