@@ -56,15 +56,18 @@ struct link_driver {
 	uint8_t tx[PCAP_HDR + PCAP_FRAME_MAX];
 };
 
-/* The interface's index, MAC and MTU; 0, -ENODEV, or -EPROTONOSUPPORT if not Ethernet. */
+/* The interface's index, MAC and MTU: 0 or -errno with a message in err. */
 static int
-iface_query(struct link_driver *d)
+iface_query(struct link_driver *d, char *err, size_t errlen)
 {
 	struct ifreq ifr = { 0 };
 	int s, r = 0;
 
-	if ((s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0)
-		return -errno;
+	if ((s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "link %s: socket: %s", d->name, strerror(-r));
+		return r;
+	}
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", d->ifname);
 	if (ioctl(s, SIOCGIFINDEX, &ifr) < 0) {
 		r = errno == ENXIO ? -ENODEV : -errno;
@@ -87,6 +90,12 @@ iface_query(struct link_driver *d)
 	d->ifmtu = (uint32_t)ifr.ifr_mtu;
 out:
 	close(s);
+	if (r == -ENODEV)
+		snprintf(err, errlen, "link %s: no interface %s", d->name, d->ifname);
+	else if (r == -EPROTONOSUPPORT)
+		snprintf(err, errlen, "link %s: %s is not an Ethernet interface", d->name, d->ifname);
+	else if (r < 0)
+		snprintf(err, errlen, "link %s: interface %s: %s", d->name, d->ifname, strerror(-r));
 	return r;
 }
 
@@ -135,13 +144,8 @@ capture_open(struct link_driver *d, char *err, size_t errlen)
 	struct epoll_event ev = { .events = EPOLLIN };
 	int r;
 
-	if ((r = iface_query(d)) < 0) {
-		if (r == -EPROTONOSUPPORT)
-			snprintf(err, errlen, "link %s: %s is not an Ethernet interface", d->name, d->ifname);
-		else
-			snprintf(err, errlen, "link %s: no interface %s (%s)", d->name, d->ifname, strerror(-r));
+	if ((r = iface_query(d, err, errlen)) < 0)
 		return r;
-	}
 	if (d->ifmtu < d->mtu + PCAP_LEN_BYTES)
 		log_warnx("link %s: %s now carries %u bytes, less than the link's mtu %u plus %d: big frames will fail",
 		    d->name, d->ifname, d->ifmtu, d->mtu, PCAP_LEN_BYTES);
@@ -240,15 +244,8 @@ raw_open(const struct link_conf *c, char *err, size_t errlen)
 		snprintf(err, errlen, "link %s: epoll: %s", c->name, strerror(errno));
 		goto fail;
 	}
-	if ((r = iface_query(d)) < 0) {
-		if (r == -EPROTONOSUPPORT)
-			snprintf(err, errlen, "link %s: %s is not an Ethernet interface", c->name, c->ifname);
-		else if (r == -ENODEV)
-			snprintf(err, errlen, "link %s: no interface %s", c->name, c->ifname);
-		else
-			snprintf(err, errlen, "link %s: interface %s: %s", c->name, c->ifname, strerror(-r));
+	if (iface_query(d, err, errlen) < 0)
 		goto fail;
-	}
 	if (d->ifmtu <= PCAP_LEN_BYTES) {
 		snprintf(err, errlen, "link %s: %s has an mtu of %u bytes", c->name, c->ifname, d->ifmtu);
 		goto fail;
