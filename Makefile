@@ -17,7 +17,7 @@ DESTDIR	?=
 CC	?= cc
 PKG_CONFIG ?= pkg-config
 
-PKGS	:= sqlite3 inih jansson libsodium libsystemd libnl-3.0 libnl-route-3.0 libnl-genl-3.0
+PKGS	:= sqlite3 inih jansson libsodium libsystemd libnl-3.0 libnl-route-3.0 libnl-genl-3.0 libpcap
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 

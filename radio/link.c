@@ -383,6 +383,8 @@ link_readable(struct loop *loop, int fd, uint32_t events, void *arg)
 			break;
 		if (n == -EMSGSIZE) {
 			l->m.dropped[FRAME_DROP_TRUNCATED]++;
+			log_limited(&l->rl, "link %s: dropped a frame: %s", l->conf.name,
+			    frame_drop_name(FRAME_DROP_TRUNCATED));
 			continue;
 		}
 		if (n < 0) {
@@ -586,6 +588,17 @@ link_new(struct loop *loop, const struct link_conf *c, const struct link_driver_
 		l->p.dead_ms = 3 * l->p.beacon_ms;
 	if (l->p.window == 0)
 		l->p.window = 64;
+	l->rx.keys = p->keys;
+	l->rx.flags = p->flags;
+	if ((l->rx.replay = crypto_replay_new(0)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	if ((l->drv = ops->open(c, err, errlen)) == NULL)
+		goto fail;
+	/* A medium that knows its frame size (an Ethernet interface) has the last word. */
+	if (ops->mtu)
+		l->conf.mtu = ops->mtu(l->drv);
 	if (l->conf.mtu == 0)
 		l->conf.mtu = 1400;
 	/* Segment data: the MTU less the frame's envelope and the segment's own header. */
@@ -595,14 +608,6 @@ link_new(struct loop *loop, const struct link_conf *c, const struct link_driver_
 		goto fail;
 	}
 	l->mss = (uint32_t)(l->conf.mtu - overhead);
-	l->rx.keys = p->keys;
-	l->rx.flags = p->flags;
-	if ((l->rx.replay = crypto_replay_new(0)) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		goto fail;
-	}
-	if ((l->drv = ops->open(c, err, errlen)) == NULL)
-		goto fail;
 	if (loop_add_fd(loop, ops->fd(l->drv), EPOLLIN, link_readable, l) < 0) {
 		snprintf(err, errlen, "link %s: cannot watch its socket", c->name);
 		goto fail;

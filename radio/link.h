@@ -25,7 +25,8 @@ enum link_kind { LINK_UDP = 1, LINK_PCAP, LINK_KISS, LINK_SBD, LINK_TCP };
 /* A neighbour's address on a link, whatever the medium. */
 struct link_addr {
 	socklen_t len;			/* 0 = none */
-	struct sockaddr_storage sa;	/* UDP: the peer's socket address */
+	struct sockaddr_storage sa;	/* UDP: the peer's socket address;
+					 * pcap: a struct sockaddr_ll with its MAC */
 };
 
 /* What the config says about one link ([link NAME] section). */
@@ -39,7 +40,8 @@ struct link_conf {
 	char group6[64];		/* UDP: IPv6 link-local multicast group, "" = none */
 	char peers[LINK_MAX_PEERS][80];	/* static peers "host:port" / "[v6]:port" */
 	unsigned n_peers;
-	uint32_t mtu;			/* largest frame the medium carries */
+	uint16_t ethertype;		/* pcap: EtherType of our frames, 0 = 0x88b5 */
+	uint32_t mtu;			/* largest frame the medium carries (pcap: 0 = the interface's) */
 	uint64_t rate_bps;		/* nominal bit rate, 0 = unknown */
 };
 
@@ -56,9 +58,12 @@ struct link_driver_ops {
 	/* Take one received frame: its length, -EAGAIN when none, -errno. */
 	ssize_t (*recv)(struct link_driver *d, struct link_addr *from, void *buf, size_t cap);
 	void (*close)(struct link_driver *d);
+	/* Largest frame it carries, when the medium says (NULL: the config's mtu). */
+	uint32_t (*mtu)(const struct link_driver *d);
 };
 
 extern const struct link_driver_ops link_udp_ops;
+extern const struct link_driver_ops link_pcap_ops;
 
 /* ---- the generic link layer over a driver ---- */
 
@@ -133,7 +138,7 @@ typedef void link_neighbour_fn(void *arg, struct link *l, uint64_t node, const s
 void link_neighbours(struct link *l, link_neighbour_fn *fn, void *arg);
 void link_metrics(const struct link *l, struct link_metrics *m);
 
-/* "192.0.2.1:4556", "[fe80::1%eth0]:4556". */
+/* "192.0.2.1:4556", "[fe80::1%eth0]:4556", "02:00:5e:10:00:01" (pcap). */
 int link_addr_format(const struct link_addr *a, char *out, size_t cap);
 bool link_addr_equal(const struct link_addr *a, const struct link_addr *b);
 /* Parse "host:port" or "[v6]:port" (numeric only: no DNS in the field). */

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netpacket/packet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,14 +139,30 @@ link_addr_format(const struct link_addr *a, char *out, size_t cap)
 			if_indextoname(s6->sin6_scope_id, ifn);
 		return snprintf(out, cap, "[%s%s%s]:%u", host, ifn[0] ? "%" : "", ifn, ntohs(s6->sin6_port));
 	}
+	if (a->sa.ss_family == AF_PACKET) {
+		const struct sockaddr_ll *ll = (const struct sockaddr_ll *)&a->sa;
+		char mac[3 * sizeof(ll->sll_addr) + 1] = "";
+		unsigned i;
+
+		for (i = 0; i < ll->sll_halen && i < sizeof(ll->sll_addr); i++)
+			sprintf(mac + 3 * i, "%02x:", ll->sll_addr[i]);
+		if (i > 0)
+			mac[3 * i - 1] = '\0';	/* no colon after the last byte */
+		return snprintf(out, cap, "%s", mac);
+	}
 	return snprintf(out, cap, "(none)");
 }
 
 bool
 link_addr_equal(const struct link_addr *a, const struct link_addr *b)
 {
+	const struct sockaddr_ll *la = (const struct sockaddr_ll *)&a->sa, *lb = (const struct sockaddr_ll *)&b->sa;
 	struct link_addr x, y;
 
+	/* A station is its MAC: the frame type it last sent from does not matter. */
+	if (a->sa.ss_family == AF_PACKET || b->sa.ss_family == AF_PACKET)
+		return a->sa.ss_family == b->sa.ss_family && la->sll_halen == lb->sll_halen &&
+		    la->sll_halen <= sizeof(la->sll_addr) && memcmp(la->sll_addr, lb->sll_addr, la->sll_halen) == 0;
 	to_v6(a, &x);
 	to_v6(b, &y);
 	return x.len == y.len && memcmp(&x.sa, &y.sa, x.len) == 0;

@@ -339,7 +339,6 @@ link_section(struct parse *p, const char *name)
 	memset(l, 0, sizeof(*l));
 	snprintf(l->conf.name, sizeof(l->conf.name), "%s", name);
 	l->conf.port = 4556;	/* the IANA port of DTN convergence layers */
-	l->conf.mtu = 1400;
 	l->conf.rate_bps = 10000000;	/* a mesh Wi-Fi hop, unless told otherwise */
 	l->fragment = 256 << 10;	/* a fraction of a second on a mesh hop: what a cut costs */
 	l->line = p->section_line;
@@ -359,8 +358,10 @@ set_link(struct parse *p, const char *lname, const char *name, const char *value
 	if (strcmp(name, "type") == 0) {
 		if (strcmp(value, "udp") == 0)
 			l->conf.kind = LINK_UDP;
+		else if (strcmp(value, "pcap") == 0)
+			l->conf.kind = LINK_PCAP;
 		else
-			BAD("type: '%s' is not a link type this build has (udp)", value);
+			BAD("type: '%s' is not a link type this build has (udp, pcap)", value);
 	} else if (strcmp(name, "port") == 0) {
 		if (!parse_uint(value, 1, 65535, &v))
 			BAD("port: '%s' is not a UDP port (1 .. 65535)", value);
@@ -382,6 +383,13 @@ set_link(struct parse *p, const char *lname, const char *name, const char *value
 			BAD("peer: '%s' is not a numeric address[:port] (e.g. 10.0.0.7:4556 or [fd00::7]:4556)", value);
 		if (copy_str(p, l->conf.peers[l->conf.n_peers], sizeof(l->conf.peers[0]), name, value))
 			l->conf.n_peers++;
+	} else if (strcmp(name, "ethertype") == 0) {
+		if (!parse_uint(value, 0x0600, 0xffff, &v))
+			BAD("ethertype: '%s' is not an EtherType (0x0600 .. 0xffff, e.g. 0x88b5)", value);
+		if (v == 0x0800 || v == 0x0806 || v == 0x86dd || v == 0x8100 || v == 0x88a8 || v == 0x9100)
+			BAD("ethertype: 0x%04x belongs to IPv4, ARP, IPv6 or VLAN tags; use a free one (0x88b5, 0x88b6)",
+			    (unsigned)v);
+		l->conf.ethertype = (uint16_t)v;
 	} else if (strcmp(name, "mtu") == 0) {
 		if (!parse_uint(value, 256, 65000, &v))
 			BAD("mtu: '%s' is not a frame size between 256 and 65000", value);
@@ -564,11 +572,26 @@ config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 		const struct config_link *l = &cfg->links[i];
 
 		if (l->conf.kind == 0)
-			perr(&p, l->line, "[link %s] needs a type (udp)", l->conf.name);
-		if (l->conf.n_peers == 0 && !l->conf.group4[0] && !l->conf.group6[0])
-			perr(&p, l->line, "[link %s] can reach nobody: give a peer, group4 or group6", l->conf.name);
-		if (l->conf.group6[0] && !l->conf.ifname[0])
-			perr(&p, l->line, "[link %s] group6 is link-local: it needs an interface", l->conf.name);
+			perr(&p, l->line, "[link %s] needs a type (udp, pcap)", l->conf.name);
+		if (l->conf.kind == LINK_UDP) {
+			if (l->conf.n_peers == 0 && !l->conf.group4[0] && !l->conf.group6[0])
+				perr(&p, l->line, "[link %s] can reach nobody: give a peer, group4 or group6", l->conf.name);
+			if (l->conf.group6[0] && !l->conf.ifname[0])
+				perr(&p, l->line, "[link %s] group6 is link-local: it needs an interface", l->conf.name);
+			if (l->conf.ethertype)
+				perr(&p, l->line, "[link %s] ethertype is for pcap links", l->conf.name);
+			if (l->conf.mtu == 0)
+				cfg->links[i].conf.mtu = 1400;
+		}
+		if (l->conf.kind == LINK_PCAP) {
+			if (!l->conf.ifname[0])
+				perr(&p, l->line, "[link %s] a pcap link needs an interface (interface = mesh0)", l->conf.name);
+			if (l->conf.n_peers || l->conf.group4[0] || l->conf.group6[0] || l->conf.bind[0])
+				perr(&p, l->line, "[link %s] peer, group4, group6 and bind are for udp links: a pcap link finds its neighbours by broadcast",
+				    l->conf.name);
+			if (!l->conf.ethertype)
+				cfg->links[i].conf.ethertype = 0x88b5;
+		}
 	}
 	if (cfg->n_links > 0 && !cfg->key_file[0])
 		perr(&p, 0, "links are configured but [security] key_file is not: every frame is authenticated with the network key");

@@ -86,3 +86,142 @@ def test_multicast_discovery_delivery_and_fast_link_down(pair):
     wait_for(lambda: links(a)["up"] and links(a)["neighbours"] == 1, 10, "the link to come back")
     got = b.cli_json("recv", "-n", "1", "-w", "5", timeout=30)
     assert [g["text"] for g in got] == ["after the outage"]
+
+
+class Netns:
+    """Network namespaces, veth pairs between them and a daemon in each, for
+    one test; everything made here goes at close(), even after a failure.
+    Names carry the "frp" prefix and a random tag, so parallel runs and other
+    tests' namespaces never meet."""
+
+    def __init__(self, tmp_path):
+        self.tmp = tmp_path
+        self.tag = uuid.uuid4().hex[:5]
+        self.made = []
+        self.nodes = []
+
+    def ns(self, short):
+        name = f"frp-{short}-{self.tag}"
+        sh("ip", "netns", "add", name)
+        self.made.append(name)
+        sh("ip", "-n", name, "link", "set", "lo", "up")
+        return name
+
+    def veth(self, ns1, label1, ns2, label2, addr1=None, addr2=None):
+        """A cable between ns1 and ns2; interfaces without addresses (not
+        even IPv6 link-local) unless given.  Returns the two names."""
+        if1, if2 = f"frp{label1}{self.tag}", f"frp{label2}{self.tag}"
+        sh("ip", "link", "add", if1, "netns", ns1, "type", "veth", "peer", "name", if2, "netns", ns2)
+        for n, dev, addr in ((ns1, if1, addr1), (ns2, if2, addr2)):
+            if addr:
+                sh("ip", "-n", n, "addr", "add", addr, "dev", dev)
+            else:
+                sh("ip", "-n", n, "link", "set", dev, "addrgenmode", "none")
+            sh("ip", "-n", n, "link", "set", dev, "up")
+        return if1, if2
+
+    def node(self, node_id, ns, links):
+        """A daemon in ns with the network key and the given [link] sections."""
+        node = Node(self.tmp, node_id)
+        node.netns = ns
+        key = node.dir / "network.key"
+        key.write_text(KEY)
+        os.chmod(key, 0o600)
+        node.conf.write_text(node.conf.read_text() + f"[security]\nkey_file = {key}\n" + links)
+        self.nodes.append(node)
+        return node
+
+    def close(self):
+        for node in self.nodes:
+            if node.proc and node.proc.poll() is None:
+                node.proc.kill()
+                node.proc.wait()
+        for n in self.made:
+            subprocess.run(["ip", "netns", "del", n])
+
+
+@pytest.fixture
+def world(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("needs root for network namespaces")
+    w = Netns(tmp_path)
+    try:
+        try:
+            w.ns("probe")
+        except subprocess.CalledProcessError as e:
+            pytest.skip(f"cannot create network namespaces: {e.stderr.decode().strip()}")
+        yield w
+    finally:
+        w.close()
+
+
+def link_named(n, name):
+    for l in n.cli_json("links")[0]["links"]:
+        if l["name"] == name:
+            return l
+    raise AssertionError(f"no link {name} on node {n.id}")
+
+
+def neighbour_ids(n):
+    return {x["node"] for x in n.cli_json("neighbors")[0]["neighbors"]}
+
+
+def learned_route(n, dst):
+    for r in n.cli_json("routes")[0]["routes"]:
+        if r["dst"] == dst and r.get("via") is not None:
+            return r
+    return None
+
+
+def udp_link(name, dev):
+    return f"[link {name}]\ntype = udp\ninterface = {dev}\ngroup4 = 239.255.45.56\n"
+
+
+def timed_link_down(node, link, ns, dev):
+    """`ip link set down` on dev; seconds until node's link says down."""
+    t0 = time.monotonic()
+    sh("ip", "-n", ns, "link", "set", dev, "down")
+    wait_for(lambda: not link_named(node, link)["up"], 5, f"link {link} of node {node.id} to go down")
+    dt = time.monotonic() - t0
+    print(f"link {link} marked down {dt * 1000:.0f} ms after `ip link set down` (limit 1000 ms)")
+    return dt
+
+
+def test_three_nodes_in_a_line_multi_hop_and_fast_link_down(world):
+    """A - B - C over two veth cables, UDP links with multicast discovery: A and
+    C never hear each other, so A->C goes through B on learned routes."""
+    na, nb, nc = world.ns("a"), world.ns("b"), world.ns("c")
+    ab, ba = world.veth(na, "ab", nb, "ba", "10.78.1.1/24", "10.78.1.2/24")
+    bc, cb = world.veth(nb, "bc", nc, "cb", "10.78.2.2/24", "10.78.2.3/24")
+    a = world.node(1, na, udp_link("west", ab))
+    b = world.node(2, nb, udp_link("west", ba) + udp_link("east", bc))
+    c = world.node(3, nc, udp_link("west", cb))
+    for n in (a, b, c):
+        n.start()
+    wait_for(lambda: neighbour_ids(b) == {1, 3}, 10, "B to hear A and C")
+    wait_for(lambda: learned_route(a, 3) and learned_route(c, 1), 15, "routes across B")
+    assert learned_route(a, 3)["via"] == 2 and learned_route(a, 3)["kind"] == "learned"
+    assert neighbour_ids(a) == {2} and neighbour_ids(c) == {2}
+
+    for i in range(20):
+        a.cli("send", "ipn:3.5", f"A to C {i}")
+    c.cli("send", "ipn:1.5", "C to A")
+    got = [d["text"] for d in c.cli_json("recv", "-n", "20", "-w", "5", timeout=60)]
+    assert sorted(got) == sorted(f"A to C {i}" for i in range(20))
+    assert [d["text"] for d in a.cli_json("recv", "-n", "1", "-w", "5", timeout=60)] == ["C to A"]
+    wait_for(lambda: b.status()["store"]["bundles"] == 0, 10, "B to let go once C committed")
+
+    # B's cable toward C goes down: B's east link is down within 1 s, west stays.
+    dt = timed_link_down(b, "east", nb, bc)
+    assert dt < 1.0
+    assert link_named(b, "east")["neighbours"] == 0
+    assert link_named(b, "west")["up"] and link_named(b, "west")["neighbours"] == 1
+    a.cli("send", "ipn:3.5", "during the outage")
+    wait_for(lambda: b.status()["store"]["bundles"] == 1, 10, "B to hold the bundle for C")
+    sh("ip", "-n", nb, "link", "set", bc, "up")
+    got = c.cli_json("recv", "-n", "1", "-w", "5", timeout=60)
+    assert [d["text"] for d in got] == ["during the outage"]
+    # Exactly once: no copy is left anywhere, and none arrived twice.
+    wait_for(lambda: a.status()["store"]["bundles"] == 0 and b.status()["store"]["bundles"] == 0, 10,
+             "A and B to let go")
+    assert c.cli_json("recv", "5") == []

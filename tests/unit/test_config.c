@@ -208,6 +208,38 @@ test_links_routes_security(void **state)
 	    8, "between 1K and 16M");
 }
 
+static void
+test_pcap_links(void **state)
+{
+	assert_int_equal(load("[node]\nid = 5\n[security]\nkey_file = /etc/fr.key\n"
+	    "[link raw]\ntype = pcap\ninterface = mesh0\n"
+	    "[link raw2]\ntype = pcap\ninterface = adhoc0\nethertype = 0x88B6\nmtu = 1000\n"
+	    "[link ip]\ntype = udp\npeer = 10.0.0.7\n"), 0);
+	assert_int_equal(cfg.links[0].conf.kind, LINK_PCAP);
+	assert_string_equal(cfg.links[0].conf.ifname, "mesh0");
+	assert_int_equal(cfg.links[0].conf.ethertype, 0x88b5);
+	assert_int_equal(cfg.links[0].conf.mtu, 0);	/* the interface's, found at start */
+	assert_int_equal(cfg.links[1].conf.ethertype, 0x88b6);
+	assert_int_equal(cfg.links[1].conf.mtu, 1000);
+	assert_int_equal(cfg.links[2].conf.mtu, 1400);
+	assert_int_equal(cfg.links[2].conf.ethertype, 0);
+
+	expect_error("[node]\nid = 1\n[security]\nkey_file = /k\n[link m]\ntype = pcap\n", 5,
+	    "[link m] a pcap link needs an interface");
+	expect_error("[node]\nid = 1\n[security]\nkey_file = /k\n[link m]\ntype = pcap\ninterface = m0\n"
+	    "ethertype = 0x05ff\n", 8, "not an EtherType");
+	expect_error("[node]\nid = 1\n[security]\nkey_file = /k\n[link m]\ntype = pcap\ninterface = m0\n"
+	    "ethertype = 0x10000\n", 8, "not an EtherType");
+	expect_error("[node]\nid = 1\n[security]\nkey_file = /k\n[link m]\ntype = pcap\ninterface = m0\n"
+	    "ethertype = raw\n", 8, "not an EtherType");
+	expect_error("[node]\nid = 1\n[security]\nkey_file = /k\n[link m]\ntype = pcap\ninterface = m0\n"
+	    "ethertype = 0x86dd\n", 8, "IPv4, ARP, IPv6 or VLAN");
+	expect_error("[node]\nid = 1\n[security]\nkey_file = /k\n[link m]\ntype = pcap\ninterface = m0\n"
+	    "peer = 10.0.0.1\n", 5, "are for udp links");
+	expect_error("[node]\nid = 1\n[security]\nkey_file = /k\n[link m]\ntype = udp\npeer = 10.0.0.1\n"
+	    "ethertype = 0x88b5\n", 5, "ethertype is for pcap links");
+}
+
 int
 main(void)
 {
@@ -219,6 +251,7 @@ main(void)
 		cmocka_unit_test(test_sizes_and_durations),
 		cmocka_unit_test(test_reloadable),
 		cmocka_unit_test(test_links_routes_security),
+		cmocka_unit_test(test_pcap_links),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
