@@ -29,6 +29,9 @@
 #define LINK_FRAME_MAX		65536
 #define LINK_SPOOLS		64	/* bundles being assembled per neighbour */
 
+_Static_assert(FRAME_DROP_N <= sizeof(((struct link_metrics *)0)->dropped) / sizeof(uint64_t),
+    "link_metrics.dropped holds every frame_drop cause");
+
 struct spool {
 	uint64_t xid;
 	int fd;
@@ -318,11 +321,14 @@ on_frame(struct link *l, uint8_t *buf, size_t len, const struct link_addr *from)
 	if (why != FRAME_OK) {
 		if ((unsigned)why < sizeof(l->m.dropped) / sizeof(l->m.dropped[0]))
 			l->m.dropped[why]++;
-		log_limited(&l->rl, "link %s: dropped a frame: %s", l->conf.name, frame_drop_name(why));
+		if (why == FRAME_DROP_OWN)
+			log_limited(&l->rl, "link %s: a frame with our own node id %llu: reflected back, "
+			    "or another node is configured with this id (its frame nonces collide with ours)",
+			    l->conf.name, (unsigned long long)l->p.node);
+		else
+			log_limited(&l->rl, "link %s: dropped a frame: %s", l->conf.name, frame_drop_name(why));
 		return;
 	}
-	if (h.sender == l->p.node)
-		return;	/* our own beacon looped back */
 	l->m.frames_rx++;
 	l->m.bytes_rx += len;
 	if ((n = nbr_heard(l, &h, from)) == NULL || !n->up)
@@ -597,6 +603,7 @@ link_new(struct loop *loop, const struct link_conf *c, const struct link_driver_
 	l->mss = (uint32_t)(l->conf.mtu - overhead);
 	l->rx.keys = p->keys;
 	l->rx.flags = p->flags;
+	l->rx.self = (uint32_t)p->node;
 	if ((l->rx.replay = crypto_replay_new(0)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
