@@ -671,11 +671,12 @@ link_row(void *arg, const char *name, const char *kind, const struct link_metric
 
 	for (int i = 1; i < FRAME_DROP_N; i++)
 		json_object_set_new(drops, frame_drop_name(i), json_integer((json_int_t)m->dropped[i]));
-	json_array_append_new(arg, json_pack("{s:s, s:s, s:b, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}",
+	json_array_append_new(arg, json_pack("{s:s, s:s, s:b, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}",
 	    "name", name, "kind", kind, "up", m->up, "neighbours", (int)m->neighbours,
 	    "frames_tx", (json_int_t)m->frames_tx, "frames_rx", (json_int_t)m->frames_rx,
 	    "bytes_tx", (json_int_t)m->bytes_tx, "bytes_rx", (json_int_t)m->bytes_rx,
 	    "segments", (json_int_t)m->segments, "retransmissions", (json_int_t)m->retransmissions,
+	    "voice_tx", (json_int_t)m->voice_tx, "voice_rx", (json_int_t)m->voice_rx,
 	    "send_errors", (json_int_t)m->send_errors, "dropped", drops));
 }
 
