@@ -100,6 +100,7 @@ frame_drop_name(enum frame_drop why)
 		[FRAME_DROP_REPLAYED] = "replayed",
 		[FRAME_DROP_BAD_TAG] = "bad tag",
 		[FRAME_DROP_MALFORMED] = "malformed body",
+		[FRAME_DROP_OWN] = "own node id",
 	};
 
 	return (unsigned)why < FRAME_DROP_N ? names[why] : "?";
@@ -500,8 +501,6 @@ open_frame(struct frame_rx *rx, uint8_t *buf, size_t len, struct frame_hdr *h, s
 		return FRAME_DROP_POLICY;
 	if ((key = crypto_keyring_find(rx->keys, h->key_id)) == NULL)
 		return FRAME_DROP_UNKNOWN_KEY;
-	if (crypto_replay_check(rx->replay, h->sender, h->boot, h->counter) != REPLAY_FRESH)
-		return FRAME_DROP_REPLAYED;
 
 	body = buf + hlen;
 	blen = len - hlen - taglen;
@@ -512,7 +511,12 @@ open_frame(struct frame_rx *rx, uint8_t *buf, size_t len, struct frame_hdr *h, s
 		e = crypto_open(body, body, blen, body + blen, taglen, buf, hlen, nonce, key->key);
 	if (e < 0)
 		return FRAME_DROP_BAD_TAG;
-	/* Authentic: this counter is now spent, whatever the body holds. */
+	/* Our own frame: never a neighbour's, and not to be recorded as one. */
+	if (rx->self != 0 && h->sender == rx->self)
+		return FRAME_DROP_OWN;
+	if (crypto_replay_check(rx->replay, h->sender, h->boot, h->counter) != REPLAY_FRESH)
+		return FRAME_DROP_REPLAYED;
+	/* Authentic and fresh: this counter is now spent, whatever the body holds. */
 	crypto_replay_update(rx->replay, h->sender, h->boot, h->counter);
 
 	if (frame_body_decode(h->type, body, blen, m) < 0)

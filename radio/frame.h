@@ -7,10 +7,14 @@
  * which is the AEAD's associated data; then the body (encrypted, or in clear
  * on authenticate-only links) and an 8- or 16-byte tag.
  *
- * frame_open() checks version, type, length, flags, key id, replay window
- * and tag, in that order, before it parses a single byte of the body, and
- * says why it dropped a frame so the link layer can count each cause.  It
- * decrypts in place: the decoded message points into the caller's buffer.
+ * frame_open() checks version, type, length, flags, key id, tag, sender and
+ * replay window, in that order, before it parses a single byte of the body,
+ * and says why it dropped a frame so the link layer can count each cause.
+ * The tag goes before the replay window so that "replayed" means an
+ * authentic copy: a corrupted or cut copy of a frame already seen is a bad
+ * tag (a forgery with a fresh counter costs the same tag check, so checking
+ * the window first would save an attacker nothing).  It decrypts in place:
+ * the decoded message points into the caller's buffer.
  *
  * Integers are unsigned LEB128 varints (7 bits a byte, low group first, high
  * bit = more), minimal length only.  Why not CBOR heads: frame counters and
@@ -156,6 +160,8 @@ enum frame_drop {
 	FRAME_DROP_REPLAYED,		/* duplicate, too old, or from an older boot */
 	FRAME_DROP_BAD_TAG,		/* forged, corrupted, or sent with another key */
 	FRAME_DROP_MALFORMED,		/* authentic, but the body does not decode */
+	FRAME_DROP_OWN,			/* authentic, from our own node id: reflected
+					 * back to us, or another node has our id */
 	FRAME_DROP_N
 };
 
@@ -167,6 +173,8 @@ struct frame_rx {
 	const struct crypto_keyring *keys;
 	struct crypto_replay *replay;
 	uint8_t flags;			/* FRAME_F_* this link uses; others are dropped */
+	uint32_t self;			/* our node id: authentic frames from it are
+					 * FRAME_DROP_OWN (0: no such check) */
 	uint64_t count[FRAME_DROP_N];	/* frames per outcome, frame_open() counts */
 };
 

@@ -2,6 +2,8 @@
  * link.c - the generic link layer: neighbours from beacons, one reliable
  * session each way per neighbour, frames sealed and opened, incoming
  * bundles assembled in spool files.  Drivers below only move frames.
+ * Live voice frames bypass all of that: sealed and handed to the driver at
+ * once, delivered to the owner as they come, never acked or kept.
  *
  * Failure detection: a neighbour not heard for dead_ms (3 beacons, so it is
  * noticed within 2 s at the default 500 ms beacon) is gone;
@@ -28,6 +30,9 @@
 #define LINK_MAX_NEIGHBOURS	32
 #define LINK_FRAME_MAX		65536
 #define LINK_SPOOLS		64	/* bundles being assembled per neighbour */
+
+_Static_assert(FRAME_DROP_N <= sizeof(((struct link_metrics *)0)->dropped) / sizeof(uint64_t),
+    "link_metrics.dropped holds every frame_drop cause");
 
 struct spool {
 	uint64_t xid;
@@ -318,11 +323,14 @@ on_frame(struct link *l, uint8_t *buf, size_t len, const struct link_addr *from)
 	if (why != FRAME_OK) {
 		if ((unsigned)why < sizeof(l->m.dropped) / sizeof(l->m.dropped[0]))
 			l->m.dropped[why]++;
-		log_limited(&l->rl, "link %s: dropped a frame: %s", l->conf.name, frame_drop_name(why));
+		if (why == FRAME_DROP_OWN)
+			log_limited(&l->rl, "link %s: a frame with our own node id %llu: reflected back, "
+			    "or another node is configured with this id (its frame nonces collide with ours)",
+			    l->conf.name, (unsigned long long)l->p.node);
+		else
+			log_limited(&l->rl, "link %s: dropped a frame: %s", l->conf.name, frame_drop_name(why));
 		return;
 	}
-	if (h.sender == l->p.node)
-		return;	/* our own beacon looped back */
 	l->m.frames_rx++;
 	l->m.bytes_rx += len;
 	if ((n = nbr_heard(l, &h, from)) == NULL || !n->up)
@@ -360,8 +368,14 @@ on_frame(struct link *l, uint8_t *buf, size_t len, const struct link_addr *from)
 		if (l->ev.route)
 			l->ev.route(l->ev.arg, l, n->node, v, m.u.route.n);
 		break;
+	case FRAME_VOICE:
+		l->m.voice_rx++;
+		if (l->ev.voice)
+			l->ev.voice(l->ev.arg, l, n->node, m.u.voice.group, m.u.voice.spurt, m.u.voice.seq,
+			    m.u.voice.data, m.u.voice.len);
+		return;	/* no ack, no session state: nothing for the pump to do */
 	default:
-		break;	/* voice: a later issue */
+		break;
 	}
 	link_pump(l);
 }
@@ -521,6 +535,37 @@ link_refused(struct link *l, uint64_t node, uint64_t xid, int reason)
 }
 
 int
+link_send_voice(struct link *l, uint64_t node, uint64_t talkgroup, uint64_t spurt, uint64_t seq,
+    const void *data, size_t len)
+{
+	struct frame_msg m = { .type = FRAME_VOICE, .u.voice = { .group = talkgroup, .spurt = spurt,
+	    .seq = seq, .data = data, .len = len } };
+	ssize_t blen;
+	int r, sent = 0, first = -EHOSTUNREACH;
+
+	if (len < 1 || len > FRAME_VOICE_MAX)
+		return -EINVAL;
+	/* Checked before sealing, with the longest header: no counter spent on a frame that cannot go. */
+	if ((blen = frame_body_encode(&m, NULL, 0)) < 0)
+		return (int)blen;
+	if ((size_t)blen + frame_overhead(l->p.flags) > l->conf.mtu)
+		return -EMSGSIZE;
+	for (unsigned i = 0; i < l->n_nbr; i++) {
+		struct neighbour *n = &l->nbr[i];
+
+		if (!n->up || (node != 0 && n->node != node))
+			continue;
+		if ((r = link_send(l, &n->addr, &m)) == 0) {
+			l->m.voice_tx++;
+			sent++;
+		} else if (first == -EHOSTUNREACH) {
+			first = r;
+		}
+	}
+	return sent > 0 ? 0 : first;
+}
+
+int
 link_send_route(struct link *l, uint64_t node, const struct route_entry *v, size_t n)
 {
 	struct neighbour *nb = nbr_find(l, node);
@@ -590,6 +635,7 @@ link_new(struct loop *loop, const struct link_conf *c, const struct link_driver_
 		l->p.window = 64;
 	l->rx.keys = p->keys;
 	l->rx.flags = p->flags;
+	l->rx.self = (uint32_t)p->node;
 	if ((l->rx.replay = crypto_replay_new(0)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;

@@ -94,6 +94,13 @@ struct link_events {
 	void (*route)(void *arg, struct link *l, uint64_t nbr, const struct route_entry *v, size_t n);
 	/* Read len bytes of the bundle ctx at off; bytes read or -errno. */
 	long (*read)(void *arg, void *ctx, uint64_t off, void *buf, size_t len);
+	/*
+	 * A live voice frame from nbr: one Opus packet of a talk spurt in a talk
+	 * group.  Authentic and fresh, but frames may be lost or reordered on the
+	 * way: the owner's jitter buffer sorts them by seq.  NULL: counted, ignored.
+	 */
+	void (*voice)(void *arg, struct link *l, uint64_t nbr, uint64_t talkgroup, uint64_t spurt,
+	    uint64_t seq, const uint8_t *data, size_t len);
 };
 
 struct link_params {
@@ -113,6 +120,7 @@ struct link_metrics {
 	unsigned neighbours;
 	uint64_t frames_tx, frames_rx, bytes_tx, bytes_rx;
 	uint64_t segments, retransmissions;
+	uint64_t voice_tx, voice_rx;	/* voice frames sent and taken in */
 	uint64_t dropped[16];		/* per enum frame_drop cause */
 	uint64_t send_errors;
 };
@@ -128,6 +136,18 @@ int link_enqueue(struct link *l, uint64_t nbr, uint64_t total, int prio, void *c
 void link_committed(struct link *l, uint64_t nbr, uint64_t xid);
 /* It could not be stored (reason: enum frame_abort_reason). */
 void link_refused(struct link *l, uint64_t nbr, uint64_t xid, int reason);
+/*
+ * Send one live voice frame (an Opus packet, 1..FRAME_VOICE_MAX bytes) to
+ * neighbour nbr, or with nbr 0 to every neighbour that is up (each its own
+ * frame, at its own address).  It goes to the driver at once, ahead of any
+ * segment waiting in a session, and is never acknowledged, retransmitted or
+ * stored: a voice frame that cannot leave now is dropped, since it would be
+ * too late to play.  0 (nbr 0: reached at least one neighbour),
+ * -EHOSTUNREACH (not up, or nobody is), -EMSGSIZE (does not fit the link's
+ * MTU), -EINVAL (len), -EAGAIN (the medium is busy), -errno.
+ */
+int link_send_voice(struct link *l, uint64_t nbr, uint64_t talkgroup, uint64_t spurt, uint64_t seq,
+    const void *data, size_t len);
 /* Send our distance vector (route_advertise()) to nbr. */
 int link_send_route(struct link *l, uint64_t nbr, const struct route_entry *v, size_t n);
 /* Carrier from netlink: down marks every neighbour gone at once. */

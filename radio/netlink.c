@@ -15,6 +15,7 @@
 #include <linux/nl80211.h>
 #include <linux/rtnetlink.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -202,8 +203,14 @@ netlink_parse_station(const void *buf, size_t len, struct netlink_wireless *out)
 
 	out->wireless = true;
 	out->stations++;
-	if (sinfo[NL80211_STA_INFO_SIGNAL] == NULL)
+	if (sinfo[NL80211_STA_INFO_SIGNAL] == NULL) {
+		/* No signal to rank it by: its rate stands only until a station with one shows up. */
+		if (!out->has_signal && !out->has_bitrate && has_bitrate) {
+			out->has_bitrate = true;
+			out->tx_bitrate = bitrate;
+		}
 		return 0;
+	}
 	signal = (int8_t)nla_get_u8(sinfo[NL80211_STA_INFO_SIGNAL]);
 	/* The best station stands for the link: on a mesh, the one we can reach. */
 	if (!out->has_signal || signal > out->signal_dbm) {
@@ -213,6 +220,33 @@ netlink_parse_station(const void *buf, size_t len, struct netlink_wireless *out)
 		out->tx_bitrate = bitrate;
 	}
 	return 0;
+}
+
+int
+netlink_wireless_format(const char *ifname, int rc, const struct netlink_wireless *w, char *buf, size_t cap)
+{
+	char sig[32] = "signal unknown", rate[48] = "tx bitrate unknown", more[32] = "";
+
+	if (ifname == NULL || ifname[0] == '\0')
+		return snprintf(buf, cap, "not known: the link is bound to no interface");
+	if (rc == -EOPNOTSUPP)
+		return snprintf(buf, cap, "not available: no nl80211 in this kernel (%s)", ifname);
+	if (rc == -ENODEV)
+		return snprintf(buf, cap, "not available: no interface %s", ifname);
+	if (rc < 0)
+		return snprintf(buf, cap, "not available: nl80211 on %s: %s", ifname, strerror(-rc));
+	if (!w->wireless)
+		return snprintf(buf, cap, "%s: not wireless", ifname);
+	if (w->stations == 0)
+		return snprintf(buf, cap, "%s: wireless, no station associated", ifname);
+	if (w->has_signal)
+		snprintf(sig, sizeof(sig), "signal %d dBm", w->signal_dbm);
+	/* nl80211 counts in 100 kbit/s. */
+	if (w->has_bitrate)
+		snprintf(rate, sizeof(rate), "tx bitrate %u.%u Mbit/s", w->tx_bitrate / 10, w->tx_bitrate % 10);
+	if (w->stations > 1)
+		snprintf(more, sizeof(more), " (best of %d stations)", w->stations);
+	return snprintf(buf, cap, "%s: %s, %s%s", ifname, sig, rate, more);
 }
 
 const char *

@@ -83,6 +83,16 @@ struct netlink_wireless {
  */
 int netlink_wireless(struct netlink *nl, const char *ifname, struct netlink_wireless *out);
 
+/*
+ * What a link's radio looks like, in one line for `fieldrelay links`: from
+ * ifname (NULL or "": the link is bound to no interface), the return value
+ * of netlink_wireless() and what it filled in.  "wlan0: signal -71 dBm, tx
+ * bitrate 130.0 Mbit/s", "veth0: not wireless", "not available: no nl80211
+ * in this kernel", ...  Returns what snprintf() does.
+ */
+int netlink_wireless_format(const char *ifname, int rc, const struct netlink_wireless *w, char *buf,
+    size_t cap);
+
 /* Times the socket overflowed (events lost, table read again). */
 unsigned netlink_events_lost(const struct netlink *nl);
 

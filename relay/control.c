@@ -664,19 +664,50 @@ nbr_row(void *arg, const char *link, uint64_t node, const char *addr, uint32_t c
 	    "node", (json_int_t)node, "addr", addr, "cost", (json_int_t)cost));
 }
 
+/*
+ * "radio": one line for people; "wireless": true, false, or null when it
+ * cannot be known (no interface, no nl80211); signal and tx bitrate only
+ * when nl80211 reported them.
+ */
 static void
-link_row(void *arg, const char *name, const char *kind, const struct link_metrics *m)
+radio_fields(json_t *row, const struct forward_link_info *li)
 {
-	json_t *drops = json_object();
+	char text[160];
+
+	netlink_wireless_format(li->ifname, li->wireless_rc, &li->w, text, sizeof(text));
+	json_object_set_new(row, "radio", json_string(text));
+	json_object_set_new(row, "interface", li->ifname[0] ? json_string(li->ifname) : json_null());
+	if (!li->ifname[0] || li->wireless_rc < 0) {
+		json_object_set_new(row, "wireless", json_null());
+		return;
+	}
+	json_object_set_new(row, "wireless", json_boolean(li->w.wireless));
+	if (!li->w.wireless)
+		return;
+	json_object_set_new(row, "stations", json_integer(li->w.stations));
+	if (li->w.has_signal)
+		json_object_set_new(row, "signal_dbm", json_integer(li->w.signal_dbm));
+	if (li->w.has_bitrate)
+		json_object_set_new(row, "tx_bitrate_kbps", json_integer((json_int_t)li->w.tx_bitrate * 100));
+}
+
+static void
+link_row(void *arg, const struct forward_link_info *li)
+{
+	const struct link_metrics *m = &li->m;
+	json_t *drops = json_object(), *row;
 
 	for (int i = 1; i < FRAME_DROP_N; i++)
 		json_object_set_new(drops, frame_drop_name(i), json_integer((json_int_t)m->dropped[i]));
-	json_array_append_new(arg, json_pack("{s:s, s:s, s:b, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}",
-	    "name", name, "kind", kind, "up", m->up, "neighbours", (int)m->neighbours,
+	row = json_pack("{s:s, s:s, s:b, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}",
+	    "name", li->name, "kind", li->kind, "up", m->up, "neighbours", (int)m->neighbours,
 	    "frames_tx", (json_int_t)m->frames_tx, "frames_rx", (json_int_t)m->frames_rx,
 	    "bytes_tx", (json_int_t)m->bytes_tx, "bytes_rx", (json_int_t)m->bytes_rx,
 	    "segments", (json_int_t)m->segments, "retransmissions", (json_int_t)m->retransmissions,
-	    "send_errors", (json_int_t)m->send_errors, "dropped", drops));
+	    "voice_tx", (json_int_t)m->voice_tx, "voice_rx", (json_int_t)m->voice_rx,
+	    "send_errors", (json_int_t)m->send_errors, "dropped", drops);
+	radio_fields(row, li);
+	json_array_append_new(arg, row);
 }
 
 struct route_rows {

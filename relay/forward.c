@@ -343,14 +343,27 @@ route_tick(struct loop *loop, void *arg)
 	loop_timer_set(loop, &fw->route_timer, ROUTE_INTERVAL_MS, route_tick, fw);
 }
 
+/*
+ * Each link's metrics, and for a link on an interface its radio as nl80211
+ * sees it: a query to the kernel per link (bounded, and answered from a
+ * cache where there is no nl80211), so for the CLI, not for every frame.
+ */
 void
 forward_links(const struct forward *fw, forward_link_fn *fn, void *arg)
 {
-	struct link_metrics m;
+	const struct config *cfg = node_config(fw->node);
+	struct forward_link_info li;
 
 	for (unsigned i = 0; i < fw->n_links; i++) {
-		link_metrics(fw->links[i], &m);
-		fn(arg, link_name(fw->links[i]), fw->kinds[i], &m);
+		memset(&li, 0, sizeof(li));
+		li.name = link_name(fw->links[i]);
+		li.kind = fw->kinds[i];
+		li.ifname = cfg->links[i].conf.ifname;
+		link_metrics(fw->links[i], &li.m);
+		li.wireless_rc = -ENODEV;
+		if (li.ifname[0] && fw->netlink)
+			li.wireless_rc = netlink_wireless(fw->netlink, li.ifname, &li.w);
+		fn(arg, &li);
 	}
 }
 

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "link.h"
+#include "netlink.h"
 #include "route.h"
 
 struct forward;
@@ -23,8 +24,17 @@ struct loop;
 struct forward *forward_new(struct node *n, struct loop *l, char *err, size_t errlen);
 void forward_free(struct forward *fw);
 
+/* One link as the CLI shows it. */
+struct forward_link_info {
+	const char *name, *kind;
+	const char *ifname;		/* "": bound to no interface */
+	struct link_metrics m;
+	int wireless_rc;		/* netlink_wireless(); meaningless without ifname */
+	struct netlink_wireless w;	/* nl80211 station info, when wireless_rc is 0 */
+};
+
 /* Walks for the CLI (neighbors, links, routes). */
-typedef void forward_link_fn(void *arg, const char *name, const char *kind, const struct link_metrics *m);
+typedef void forward_link_fn(void *arg, const struct forward_link_info *li);
 void forward_links(const struct forward *fw, forward_link_fn *fn, void *arg);
 typedef void forward_nbr_fn(void *arg, const char *link, uint64_t node, const char *addr, uint32_t cost);
 void forward_neighbours(const struct forward *fw, forward_nbr_fn *fn, void *arg);

@@ -47,7 +47,8 @@ static const char usage_text[] =
 "  queue                   stored bundles: count and bytes by priority class\n"
 "                          and by destination\n"
 "  neighbors               neighbours heard on each link, their address and cost\n"
-"  links                   each link: up/down, frames and bytes each way,\n"
+"  links                   each link: up/down, radio signal and tx bitrate\n"
+"                          (nl80211), frames and bytes each way,\n"
 "                          retransmissions, frames dropped by cause\n"
 "  routes                  next hop per destination (direct, learned, static,\n"
 "                          default) or unreachable\n"
@@ -362,9 +363,13 @@ cmd_links(int argc, char **argv)
 		human_bytes(jint(l, "bytes_rx"), b2, sizeof(b2));
 		printf("%s (%s): %s, %" PRIu64 " neighbour(s)\n", jstr(l, "name"), jstr(l, "kind"),
 		    json_is_true(json_object_get(l, "up")) ? "up" : "DOWN", jint(l, "neighbours"));
+		printf("  radio    %s\n", jstr(l, "radio"));
 		printf("  sent     %" PRIu64 " frames, %s; %" PRIu64 " segments, %" PRIu64 " retransmitted; %" PRIu64 " send errors\n",
 		    jint(l, "frames_tx"), b1, jint(l, "segments"), jint(l, "retransmissions"), jint(l, "send_errors"));
 		printf("  received %" PRIu64 " frames, %s\n", jint(l, "frames_rx"), b2);
+		if (jint(l, "voice_tx") || jint(l, "voice_rx"))
+			printf("  voice    %" PRIu64 " frames sent, %" PRIu64 " received\n", jint(l, "voice_tx"),
+			    jint(l, "voice_rx"));
 		bool any = false;
 
 		printf("  dropped ");

@@ -165,3 +165,26 @@ def test_kill9_of_a_relay_holding_bundles(line):
     got = [d["text"] for d in c.cli_json("recv", "-n", "200", "-w", "5", timeout=120)]
     assert len(got) == len(set(got)) == 200
     wait_for(lambda: b.status()["store"]["bundles"] == 0, 30, "B to let go")
+
+
+def test_links_show_the_radio_or_why_not(line):
+    """`fieldrelay links`: nl80211 signal and tx bitrate per link where there are
+    some; otherwise it says why not (no interface, not wireless, no nl80211)."""
+    a, b, _ = line
+    a.conf.write_text(a.conf.read_text() + "interface = lo\n")
+    a.start()
+    b.start()
+    wait_for(lambda: neighbours(a) == {2}, 10, "A (on lo) to hear B")
+    la = a.cli_json("links")[0]["links"][0]
+    lb = b.cli_json("links")[0]["links"][0]
+    assert lb["interface"] is None and lb["wireless"] is None
+    assert lb["radio"] == "not known: the link is bound to no interface"
+    assert la["interface"] == "lo"
+    # lo is never wireless; whether nl80211 can say so depends on the kernel (this one has none).
+    if la["wireless"] is None:
+        assert la["radio"] == "not available: no nl80211 in this kernel (lo)"
+    else:
+        assert la["wireless"] is False and la["radio"] == "lo: not wireless"
+    assert "signal_dbm" not in la and "tx_bitrate_kbps" not in la
+    text = a.cli("links").stdout.decode()
+    assert f"  radio    {la['radio']}\n" in text, text

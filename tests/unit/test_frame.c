@@ -556,6 +556,47 @@ test_boot_change(void **state)
 	crypto_replay_free(rx.replay);
 }
 
+/*
+ * Causes of authentic-looking copies: a cut or corrupted copy of a frame
+ * already seen is a bad tag, not a replay (only an exact copy is); a frame
+ * from our own node id is counted as such, however often it comes back.
+ */
+static void
+test_copies_and_own_frames(void **state)
+{
+	struct frame_rx rx = rx_new(0);
+	uint8_t f[2048], g[2048];
+	size_t n = seal(f, sizeof(f), FRAME_SEGMENT, 0, &ring.keys[1]);
+
+	assert_int_equal(open_copy(&rx, f, n), FRAME_OK);
+	assert_int_equal(open_copy(&rx, f, n), FRAME_DROP_REPLAYED);
+	assert_int_equal(open_copy(&rx, f, n - 1), FRAME_DROP_BAD_TAG);
+	assert_int_equal(open_copy(&rx, f, 7 + 16 + 1), FRAME_DROP_BAD_TAG);
+	memcpy(g, f, n);
+	g[n / 2] ^= 0x10;
+	assert_int_equal(open_copy(&rx, g, n), FRAME_DROP_BAD_TAG);
+	g[n / 2] ^= 0x10;
+	g[n - 1] ^= 0x01;
+	assert_int_equal(open_copy(&rx, g, n), FRAME_DROP_BAD_TAG);
+	assert_int_equal(rx.count[FRAME_DROP_REPLAYED], 1);
+	assert_int_equal(rx.count[FRAME_DROP_BAD_TAG], 4);
+
+	/* Sender 42 is us now: its authentic frames are ours, fresh or not. */
+	rx.self = 42;
+	n = seal(f, sizeof(f), FRAME_COMMIT_ACK, 0, &ring.keys[1]);
+	assert_int_equal(open_copy(&rx, f, n), FRAME_DROP_OWN);
+	assert_int_equal(open_copy(&rx, f, n), FRAME_DROP_OWN);
+	/* A forgery claiming our id is a bad tag like any other. */
+	memcpy(g, f, n);
+	g[n - 1] ^= 0x80;
+	assert_int_equal(open_copy(&rx, g, n), FRAME_DROP_BAD_TAG);
+	assert_int_equal(rx.count[FRAME_DROP_OWN], 2);
+	/* Not recorded as ours in the window: another sender id opens it fine. */
+	rx.self = 43;
+	assert_int_equal(open_copy(&rx, f, n), FRAME_OK);
+	crypto_replay_free(rx.replay);
+}
+
 int
 main(void)
 {
@@ -569,6 +610,7 @@ main(void)
 		cmocka_unit_test(test_encoder_refuses_invalid),
 		cmocka_unit_test(test_beacon_sender_mismatch),
 		cmocka_unit_test(test_boot_change),
+		cmocka_unit_test(test_copies_and_own_frames),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -27,11 +28,26 @@
 static unsigned loss_pct;
 static unsigned seed = 1;
 
+/* Voice frames the channel carried (including the lost ones) and lost; the last one. */
+static unsigned voice_wire, voice_lost;
+static uint8_t last_voice[2048];
+static size_t last_voice_len;
+
 static int
 lossy_send(struct link_driver *d, const struct link_addr *to, const void *f, size_t len)
 {
-	if ((unsigned)(rand_r(&seed) % 100) < loss_pct)
+	/* Byte 1 of the header, never encrypted, is the frame type. */
+	bool voice = len > 1 && ((const uint8_t *)f)[1] == FRAME_VOICE;
+
+	if (voice) {
+		voice_wire++;
+		last_voice_len = len < sizeof(last_voice) ? len : sizeof(last_voice);
+		memcpy(last_voice, f, last_voice_len);
+	}
+	if ((unsigned)(rand_r(&seed) % 100) < loss_pct) {
+		voice_lost += voice;
 		return 0;
+	}
 	return link_udp_ops.send(d, to, f, len);
 }
 
@@ -108,6 +124,55 @@ on_read(void *arg, void *ctx, uint64_t off, void *buf, size_t len)
 	return (long)len;
 }
 
+/* Voice frames as the receiver got them. */
+#define VOICE_LOG	1024
+
+struct voice_rec {
+	uint64_t spurt, seq;
+	uint64_t delay_us;		/* from link_send_voice() to the voice event */
+};
+
+static struct voice_rec vlog[VOICE_LOG];
+static unsigned n_vlog;
+
+static uint64_t
+now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* A synthetic 20 ms packet: send time (us), then a pattern that depends on seq. */
+static size_t
+voice_packet(uint8_t *p, uint64_t seq)
+{
+	size_t len = 40 + (size_t)(seq * 13 % 41);	/* 40..80 bytes, like Opus at 16-32 kbit/s */
+	uint64_t t = now_us();
+
+	memcpy(p, &t, sizeof(t));
+	for (size_t k = sizeof(t); k < len; k++)
+		p[k] = (uint8_t)(seq * 7 + k);
+	return len;
+}
+
+static void
+on_voice(void *arg, struct link *l, uint64_t nbr, uint64_t group, uint64_t spurt, uint64_t seq,
+    const uint8_t *data, size_t len)
+{
+	uint64_t t;
+
+	assert_int_equal(nbr, 1);
+	assert_int_equal(group, 7);
+	assert_int_equal(len, 40 + seq * 13 % 41);
+	for (size_t k = sizeof(t); k < len; k++)
+		assert_int_equal(data[k], (uint8_t)(seq * 7 + k));
+	memcpy(&t, data, sizeof(t));
+	assert_true(n_vlog < VOICE_LOG);
+	vlog[n_vlog++] = (struct voice_rec){ .spurt = spurt, .seq = seq, .delay_us = now_us() - t };
+}
+
 static struct link *
 make(struct loop *loop, struct node *n, uint64_t id, uint16_t port, uint16_t peer, const struct link_driver_ops *ops)
 {
@@ -115,7 +180,7 @@ make(struct loop *loop, struct node *n, uint64_t id, uint16_t port, uint16_t pee
 	struct link_params p = { .node = id, .name = "t", .sender = &n->sender, .keys = &keys,
 	    .beacon_ms = 100, .dead_ms = 400, .window = 32, .spool_dir = "/tmp" };
 	struct link_events ev = { .arg = n, .neighbour = on_neighbour, .bundle = on_bundle,
-	    .delivered = on_delivered, .returned = on_returned, .read = on_read };
+	    .delivered = on_delivered, .returned = on_returned, .read = on_read, .voice = on_voice };
 	char err[256];
 	struct link *l;
 
@@ -311,12 +376,249 @@ test_carrier_loss_and_forged_frames(void **state)
 	loop_free(loop);
 }
 
+/* Bulk bundles of 2 MB, two at a time in the session, topped up as they complete. */
+#define BULK_POOL	16
+#define BULK_LEN	(2u << 20)
+
+static unsigned bulk_enqueued;
+
+static unsigned
+bulk_pending(void)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < bulk_enqueued; i++)
+		n += bundles[i].delivered == 0;
+	return n;
+}
+
+static void
+bulk_top_up(void)
+{
+	while (bulk_enqueued < BULK_POOL && bulk_pending() < 2) {
+		struct bundle *bu = &bundles[bulk_enqueued];
+		uint32_t idx = bulk_enqueued;
+
+		bu->len = BULK_LEN;
+		bu->data = malloc(bu->len);
+		assert_non_null(bu->data);
+		for (size_t k = 0; k < bu->len; k++)
+			bu->data[k] = (uint8_t)(k * 131 + idx);
+		memcpy(bu->data, &idx, 4);
+		assert_int_equal(link_enqueue(a.link, 2, bu->len, 6, bu), 0);
+		bulk_enqueued++;
+	}
+}
+
+static bool
+bulk_delivered(void)
+{
+	return bulk_pending() == 0;
+}
+
+/* A talk spurt at 50 frames/s: one frame per 20 ms timer tick. */
+struct talker {
+	struct loop *loop;
+	struct loop_timer timer;
+	uint64_t nbr, spurt, seq, until_ms;
+	unsigned sent;
+	int last_error;
+	bool bulk;			/* keep a bulk transfer going beside it */
+	unsigned bulk_idle;		/* ticks when no bulk bundle was in the session */
+};
+
+static void
+talk(struct loop *loop, void *arg)
+{
+	struct talker *t = arg;
+	uint8_t p[128];
+	size_t len = voice_packet(p, t->seq);
+	int r;
+
+	if (t->bulk) {
+		bulk_top_up();
+		t->bulk_idle += bulk_pending() == 0;
+	}
+	r = link_send_voice(a.link, t->nbr, 7, t->spurt, t->seq, p, len);
+
+	if (r == 0)
+		t->sent++;
+	else
+		t->last_error = r;
+	t->seq++;
+	if (loop_now() < t->until_ms)
+		loop_timer_set(loop, &t->timer, 20, talk, t);
+}
+
+static void
+talk_for(struct loop *loop, struct talker *t, unsigned ms)
+{
+	t->until_ms = loop_now() + ms;
+	talk(loop, t);
+	while (loop_now() < t->until_ms + 40)
+		loop_once(loop, 10);
+}
+
+static int
+cmp_u64(const void *x, const void *y)
+{
+	uint64_t a1 = *(const uint64_t *)x, b1 = *(const uint64_t *)y;
+
+	return a1 < b1 ? -1 : a1 > b1;
+}
+
+/* Median, 95th percentile and maximum delay (us) of spurt's frames. */
+static void
+delays(uint64_t spurt, uint64_t *median, uint64_t *p95, uint64_t *max)
+{
+	uint64_t d[VOICE_LOG];
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < n_vlog; i++)
+		if (vlog[i].spurt == spurt)
+			d[n++] = vlog[i].delay_us;
+	assert_true(n > 0);
+	qsort(d, n, sizeof(d[0]), cmp_u64);
+	*median = d[n / 2];
+	*p95 = d[n * 95 / 100];
+	*max = d[n - 1];
+}
+
+/*
+ * Live voice beside a bulk transfer over a channel that loses 10% of frames:
+ * voice is lost like the channel loses it and no more, never sent twice,
+ * arrives in order, and the bulk transfer does not delay it.
+ */
+static void
+test_voice_alongside_bulk(void **state)
+{
+	struct loop *loop = loop_new();
+	uint16_t pa = (uint16_t)(30020 + getpid() % 20000), pb = pa + 1;
+	struct talker quiet = { .loop = loop, .nbr = 0, .spurt = 1 };
+	struct talker busy = { .loop = loop, .nbr = 2, .spurt = 2, .bulk = true };
+	struct link_metrics ma, mb, before;
+	uint64_t med0, p95_0, max0, med1, p95_1, max1, bulk_segments;
+	unsigned wire0, lost, got;
+	uint8_t p[FRAME_VOICE_MAX];
+	struct link_addr to;
+	int fd;
+
+	setup_keys();
+	lossy_ops = link_udp_ops;
+	lossy_ops.send = lossy_send;
+	loss_pct = 10;
+	voice_wire = voice_lost = 0;
+	n_vlog = 0;
+	memset(&a, 0, sizeof(a));
+	memset(&b, 0, sizeof(b));
+	a.link = make(loop, &a, 1, pa, pb, &lossy_ops);
+	b.link = make(loop, &b, 2, pb, pa, &lossy_ops);
+	run_until(loop, both_up, 5000);
+
+	/* What cannot go is refused before a frame is spent. */
+	assert_int_equal(link_send_voice(a.link, 2, 7, 9, 0, p, 0), -EINVAL);
+	assert_int_equal(link_send_voice(a.link, 2, 7, 9, 0, p, FRAME_VOICE_MAX + 1), -EINVAL);
+	assert_int_equal(link_send_voice(a.link, 2, 7, 9, 0, p, FRAME_VOICE_MAX), -EMSGSIZE);	/* mtu 1200 */
+	assert_int_equal(link_send_voice(a.link, 99, 7, 9, 0, p, 60), -EHOSTUNREACH);
+	assert_int_equal(voice_wire, 0);
+
+	/* One second of voice alone (to every neighbour): the reference delay. */
+	talk_for(loop, &quiet, 1000);
+	assert_int_equal(quiet.last_error, 0);
+
+	/* A bulk transfer that lasts as long as the voice does. */
+	bulk_enqueued = 0;
+	bulk_top_up();
+	link_metrics(a.link, &before);
+	assert_true(before.segments > 0);	/* the window is full, the rest waits in the session */
+	/* Ahead of every queued segment: on the medium before link_send_voice() returns. */
+	wire0 = voice_wire;
+	assert_int_equal(link_send_voice(a.link, 2, 7, busy.spurt, busy.seq, p, voice_packet(p, busy.seq)), 0);
+	assert_int_equal(voice_wire, wire0 + 1);
+	busy.seq++;
+
+	talk_for(loop, &busy, 3000);
+	assert_int_equal(busy.last_error, 0);
+	link_metrics(a.link, &ma);
+	bulk_segments = ma.segments - before.segments;
+	assert_int_equal(busy.bulk_idle, 0);	/* the bulk transfer ran all along */
+	assert_true(bulk_segments > 500);
+	run_until(loop, bulk_delivered, 60000);
+	for (unsigned i = 0; i < bulk_enqueued; i++)
+		assert_int_equal(bundles[i].received, 1);
+
+	/* Loss is the channel's, nothing more; no frame went twice; order kept. */
+	link_metrics(a.link, &ma);
+	link_metrics(b.link, &mb);
+	assert_int_equal(voice_wire, quiet.sent + busy.sent + 1);
+	assert_int_equal(ma.voice_tx, voice_wire);
+	got = n_vlog;
+	lost = voice_wire - got;
+	assert_int_equal(mb.voice_rx, got);
+	assert_int_equal(lost, voice_lost);
+	assert_true(ma.retransmissions > 0);	/* the channel's loss hit the bulk transfer */
+	for (unsigned i = 1; i < n_vlog; i++) {
+		assert_true(vlog[i].spurt >= vlog[i - 1].spurt);
+		if (vlog[i].spurt == vlog[i - 1].spurt)
+			assert_true(vlog[i].seq > vlog[i - 1].seq);
+	}
+	delays(1, &med0, &p95_0, &max0);
+	delays(2, &med1, &p95_1, &max1);
+	printf("# voice: %u frames sent, %u lost (%.1f%%, channel 10%%), none sent twice; bulk: %u x 2 MB, "
+	    "%llu segments during the voice, %llu retransmissions in all\n", voice_wire, lost,
+	    100.0 * lost / voice_wire, bulk_enqueued, (unsigned long long)bulk_segments,
+	    (unsigned long long)ma.retransmissions);
+	printf("# voice delay alone: median %llu us, p95 %llu us, max %llu us\n", (unsigned long long)med0,
+	    (unsigned long long)p95_0, (unsigned long long)max0);
+	printf("# voice delay with bulk: median %llu us, p95 %llu us, max %llu us\n", (unsigned long long)med1,
+	    (unsigned long long)p95_1, (unsigned long long)max1);
+	assert_true(voice_wire >= 190);
+	assert_true(lost * 100 >= voice_wire * 3 && lost * 100 <= voice_wire * 20);
+	/*
+	 * Behind the bulk transfer's queue, a frame would wait for a window of
+	 * segments (a round trip) or for a retransmission timeout (>= 200 ms);
+	 * beside it, only for the frames already in the socket and the loop's
+	 * turn.  Bounds with room for a loaded machine.
+	 */
+	assert_true(med1 <= 10000);
+	assert_true(p95_1 <= 40000);
+
+	/* Authenticated and replay-checked like any frame. */
+	loss_pct = 0;
+	link_metrics(b.link, &before);
+	got = n_vlog;
+	assert_int_equal(link_send_voice(a.link, 2, 7, 4, 0, p, voice_packet(p, 0)), 0);
+	for (int i = 0; i < 20 && n_vlog == got; i++)
+		loop_once(loop, 10);
+	assert_int_equal(n_vlog, got + 1);
+	fd = socket(AF_INET, SOCK_DGRAM, 0);
+	link_addr_parse(&to, "127.0.0.1", pb);
+	sendto(fd, last_voice, last_voice_len, 0, (struct sockaddr *)&to.sa, to.len);
+	last_voice[last_voice_len - 20] ^= 0x04;
+	sendto(fd, last_voice, last_voice_len, 0, (struct sockaddr *)&to.sa, to.len);
+	close(fd);
+	for (int i = 0; i < 20; i++)
+		loop_once(loop, 10);
+	link_metrics(b.link, &mb);
+	assert_int_equal(n_vlog, got + 1);
+	assert_int_equal(mb.dropped[FRAME_DROP_REPLAYED], before.dropped[FRAME_DROP_REPLAYED] + 1);
+	assert_int_equal(mb.dropped[FRAME_DROP_BAD_TAG], before.dropped[FRAME_DROP_BAD_TAG] + 1);
+
+	for (unsigned i = 0; i < bulk_enqueued; i++)
+		free(bundles[i].data);
+	memset(bundles, 0, sizeof(bundles));
+	link_free(a.link);
+	link_free(b.link);
+	loop_free(loop);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_lossy_transfer_exactly_once),
 		cmocka_unit_test(test_carrier_loss_and_forged_frames),
+		cmocka_unit_test(test_voice_alongside_bulk),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -188,6 +188,73 @@ test_parse_station(void **state)
 	assert_int_equal(w.stations, 4);
 }
 
+/* The line `fieldrelay links` shows, from what nl80211 said (or could not say). */
+static void
+test_wireless_format(void **state)
+{
+	struct netlink_wireless w = { 0 };
+	struct netlink *nl;
+	char line[160];
+	int rc;
+
+	netlink_wireless_format(NULL, 0, &w, line, sizeof(line));
+	assert_string_equal(line, "not known: the link is bound to no interface");
+	netlink_wireless_format("", -EOPNOTSUPP, &w, line, sizeof(line));
+	assert_string_equal(line, "not known: the link is bound to no interface");
+	netlink_wireless_format("wlan0", -EOPNOTSUPP, &w, line, sizeof(line));
+	assert_string_equal(line, "not available: no nl80211 in this kernel (wlan0)");
+	netlink_wireless_format("wlan0", -ENODEV, &w, line, sizeof(line));
+	assert_string_equal(line, "not available: no interface wlan0");
+	netlink_wireless_format("wlan0", -ETIMEDOUT, &w, line, sizeof(line));
+	assert_string_equal(line, "not available: nl80211 on wlan0: Connection timed out");
+	netlink_wireless_format("veth0", 0, &w, line, sizeof(line));
+	assert_string_equal(line, "veth0: not wireless");
+	w.wireless = true;
+	netlink_wireless_format("mesh0", 0, &w, line, sizeof(line));
+	assert_string_equal(line, "mesh0: wireless, no station associated");
+
+	/* From station replies as the kernel sends them, through the parser. */
+	memset(&w, 0, sizeof(w));
+	{
+		/* A station that reports neither (only how long it has been quiet). */
+		struct nl_msg *msg = nlmsg_alloc();
+		struct nlattr *sinfo;
+
+		assert_non_null(genlmsg_put(msg, 0, 0, 28, 0, 0, NL80211_CMD_NEW_STATION, 0));
+		assert_non_null(sinfo = nla_nest_start(msg, NL80211_ATTR_STA_INFO));
+		assert_int_equal(nla_put_u32(msg, NL80211_STA_INFO_INACTIVE_TIME, 120), 0);
+		nla_nest_end(msg, sinfo);
+		assert_int_equal(feed_station(msg, &w), 0);
+	}
+	netlink_wireless_format("mesh0", 0, &w, line, sizeof(line));
+	assert_string_equal(line, "mesh0: signal unknown, tx bitrate unknown");
+	assert_int_equal(feed_station(station_msg(1, 65, -1), &w), 0);
+	netlink_wireless_format("mesh0", 0, &w, line, sizeof(line));
+	assert_string_equal(line, "mesh0: signal unknown, tx bitrate 6.5 Mbit/s (best of 2 stations)");
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(feed_station(station_msg(-71, 1300, 65535), &w), 0);
+	netlink_wireless_format("wlan0", 0, &w, line, sizeof(line));
+	assert_string_equal(line, "wlan0: signal -71 dBm, tx bitrate 130.0 Mbit/s");
+	assert_int_equal(feed_station(station_msg(-40, -1, 540), &w), 0);
+	netlink_wireless_format("wlan0", 0, &w, line, sizeof(line));
+	assert_string_equal(line, "wlan0: signal -40 dBm, tx bitrate 54.0 Mbit/s (best of 2 stations)");
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(feed_station(station_msg(-92, -1, -1), &w), 0);
+	netlink_wireless_format("wlan0", 0, &w, line, sizeof(line));
+	assert_string_equal(line, "wlan0: signal -92 dBm, tx bitrate unknown");
+
+	/* The real query on lo, whatever this kernel has: not wireless, or no nl80211. */
+	assert_non_null(nl = netlink_new(NULL, NULL, NULL));
+	rc = netlink_wireless(nl, "lo", &w);
+	netlink_wireless_format("lo", rc, &w, line, sizeof(line));
+	printf("# lo: %s\n", line);
+	if (rc == 0)
+		assert_string_equal(line, "lo: not wireless");
+	else
+		assert_string_equal(line, "not available: no nl80211 in this kernel (lo)");
+	netlink_free(nl);
+}
+
 /* ---- the watch table ---- */
 
 struct seen {
@@ -328,6 +395,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_link),
 		cmocka_unit_test(test_parse_station),
+		cmocka_unit_test(test_wireless_format),
 		cmocka_unit_test(test_watch_by_name),
 		cmocka_unit_test(test_unwatch),
 	};
