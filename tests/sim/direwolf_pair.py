@@ -25,6 +25,7 @@ is heard).
 import os
 import random
 import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -103,8 +104,10 @@ class Direwolf:
         lines += [f"{k.upper()} {v}" for k, v in self.tnc.items() if v is not None]
         lines += [f"KISSPORT {self.kiss_port}", "AGWPORT 0"]
         self.conf.write_text("\n".join(lines) + "\n")
-        cmd = " ".join([str(PACER), "-r", str(self.rate), *self.pacer_args,
-                        str(peer_audio_port)])
+        cmd = shlex.join([str(PACER), "-r", str(self.rate), *self.pacer_args,
+                          str(peer_audio_port)])
+        if '"' in cmd or "\\" in cmd:
+            raise ValueError(f"cannot quote {cmd!r} inside an ALSA string")
         # exec: the pacer replaces ALSA's /bin/sh, one process fewer to stop.
         (self.dir / ".asoundrc").write_text(
             "pcm.fieldrelay_air {\n"
@@ -176,8 +179,8 @@ class DirewolfPair:
 
     modem: Direwolf's MODEM (1200 AFSK, 9600 G3RUH, ...).  rate: ARATE, the
     audio sample rate (Direwolf would rather have 48000 for 9600).  tnc: channel
-    settings written into both configs, keyed as Direwolf names them; the
-    defaults make the TNCs key up fast (100 ms TXDELAY, no random backoff)
+    settings written into both configs, keyed as Direwolf names them (None
+    leaves Direwolf's own default); the defaults make the TNCs key up fast (100 ms TXDELAY, no random backoff)
     so tests measure the modem, not the collision avoidance.  A KISS client
     can change TXDELAY, persistence and slot time later with KISS commands.
     pacer_args: extra options for audio_pacer (see its --help).
