@@ -104,6 +104,12 @@ $(BUILD)/tests/sim/linkemu: $(BUILD)/tests/sim/linkemu.o
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lm
 
+# The audio pacer between two Direwolf TNCs (tests/sim/direwolf_pair.py).
+SIM_BINS += $(BUILD)/tests/sim/audio_pacer
+$(BUILD)/tests/sim/audio_pacer: $(BUILD)/tests/sim/audio_pacer.o
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^
+
 # libFuzzer targets need clang; they link the library sources directly.
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Irelay -Iradio $(PKG_CFLAGS)
 $(BUILD)/tests/fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
