@@ -1,7 +1,13 @@
 /*
  * link.c - the generic link layer: neighbours from beacons, one reliable
  * session each way per neighbour, frames sealed and opened, incoming
- * bundles assembled in spool files.  Drivers below only move frames.
+ * bundles assembled in memory or spool files, outgoing ones read ahead from
+ * the store.  Drivers below only move frames.
+ *
+ * What a segment costs is what limits throughput, so nothing is done once
+ * per segment that can be done once per bundle or per burst: SEG_ACKs are
+ * delayed and cumulative, reads from the store are 256 KB at a time, small
+ * bundles are assembled without a file.
  *
  * Failure detection: a neighbour not heard for dead_ms (3 beacons, so it is
  * noticed within 2 s at the default 500 ms beacon) is gone;
