@@ -1,9 +1,15 @@
 /*
  * link.c - the generic link layer: neighbours from beacons, one reliable
  * session each way per neighbour, frames sealed and opened, incoming
- * bundles assembled in spool files.  Drivers below only move frames.
- * Live voice frames bypass all of that: sealed and handed to the driver at
- * once, delivered to the owner as they come, never acked or kept.
+ * bundles assembled in memory or spool files, outgoing ones read ahead from
+ * the store.  Drivers below only move frames.  Live voice frames bypass all
+ * of that: sealed and handed to the driver at once, delivered to the owner
+ * as they come, never acked or kept.
+ *
+ * What a segment costs is what limits throughput, so nothing is done once
+ * per segment that can be done once per bundle or per burst: SEG_ACKs are
+ * delayed and cumulative, reads from the store are 256 KB at a time, small
+ * bundles are assembled without a file.
  *
  * Failure detection: a neighbour not heard for dead_ms (3 beacons, so it is
  * noticed within 2 s at the default 500 ms beacon) is gone;
@@ -30,13 +36,34 @@
 #define LINK_MAX_NEIGHBOURS	32
 #define LINK_FRAME_MAX		65536
 #define LINK_SPOOLS		64	/* bundles being assembled per neighbour */
+#define LINK_READAHEAD		(256 * 1024)	/* bytes of a bundle read from the store at once */
+#define LINK_MEM_BUNDLE		(256 * 1024)	/* bundles up to this are assembled in memory ... */
+#define LINK_MEM_BUDGET		(4u << 20)	/* ... while the link's buffers stay under this */
+#define LINK_ACK_EVERY		16	/* in-order segments between SEG_ACKs of a neighbour */
+#define LINK_ACKS_PENDING	4	/* transfers with a SEG_ACK owed, per neighbour */
 
 _Static_assert(FRAME_DROP_N <= sizeof(((struct link_metrics *)0)->dropped) / sizeof(uint64_t),
     "link_metrics.dropped holds every frame_drop cause");
 
+/* A bundle being assembled: in memory if small, else in an unlinked file. */
 struct spool {
 	uint64_t xid;
-	int fd;
+	int fd;				/* -1: in mem */
+	uint8_t *mem;
+	size_t size;			/* of mem */
+};
+
+/*
+ * Bytes of the bundle being sent, read ahead from the owner's store: one
+ * store read serves many segments (a read per segment opened a blob and a
+ * read transaction each time).  Keyed by neighbour and transfer id, which
+ * is unique until the neighbour's sending session is reset.
+ */
+struct readahead {
+	const struct neighbour *nbr;	/* NULL: empty */
+	uint64_t xid, off;
+	size_t len;
+	uint8_t *buf;
 };
 
 struct neighbour {
@@ -50,6 +77,8 @@ struct neighbour {
 	struct session_tx *tx;
 	struct session_rx *rx;
 	struct spool spool[LINK_SPOOLS];
+	uint64_t ack_xid[LINK_ACKS_PENDING];	/* SEG_ACKs owed (delayed, see on_segment) */
+	unsigned n_acks, ack_segs;
 	char name[FRAME_NAME_MAX + 1];
 };
 
@@ -67,6 +96,9 @@ struct link {
 	unsigned n_nbr;
 	struct loop_timer beacon_timer, pump_timer;
 	struct link_metrics m;
+	bool acks_owed;			/* some neighbour has n_acks > 0 */
+	size_t spool_mem;		/* bytes of bundles assembled in memory */
+	struct readahead ra;
 	uint8_t buf[LINK_FRAME_MAX];	/* one frame in or out at a time */
 	uint8_t seg[LINK_FRAME_MAX];
 	struct log_ratelimit rl;
@@ -132,12 +164,18 @@ link_send(struct link *l, const struct link_addr *to, const struct frame_msg *m)
 }
 
 static void
-spool_close(struct spool *s)
+spool_close(struct link *l, struct spool *s)
 {
-	if (s->xid) {
+	if (s->xid == 0)
+		return;
+	if (s->mem) {
+		free(s->mem);
+		l->spool_mem -= s->size;
+		s->mem = NULL;
+	} else {
 		close(s->fd);
-		s->xid = 0;
 	}
+	s->xid = 0;
 }
 
 /*
@@ -158,12 +196,16 @@ nbr_reset(struct link *l, struct neighbour *n, int reason, bool restarted)
 	}
 	session_tx_free(n->tx);
 	n->tx = NULL;
+	if (l->ra.nbr == n)
+		l->ra.nbr = NULL;	/* transfer ids may start again */
 	if (!restarted)
 		return;
 	session_rx_free(n->rx);
 	n->rx = NULL;
+	n->n_acks = 0;
+	n->ack_segs = 0;
 	for (unsigned i = 0; i < LINK_SPOOLS; i++)
-		spool_close(&n->spool[i]);
+		spool_close(l, &n->spool[i]);
 }
 
 static void
@@ -215,8 +257,14 @@ nbr_heard(struct link *l, const struct frame_hdr *h, const struct link_addr *fro
 	return n;
 }
 
+/*
+ * The assembly of transfer xid; with create, a new one for a bundle of total
+ * bytes if there is none.  Small bundles are assembled in memory, within
+ * the link's budget: a file per bundle and a write per segment cost more
+ * than the rest of the receiving path.  Large ones go to an unlinked file.
+ */
 static struct spool *
-spool_get(struct link *l, struct neighbour *n, uint64_t xid, bool create)
+spool_get(struct link *l, struct neighbour *n, uint64_t xid, uint64_t total, bool create)
 {
 	struct spool *free_slot = NULL;
 
@@ -226,13 +274,35 @@ spool_get(struct link *l, struct neighbour *n, uint64_t xid, bool create)
 		if (n->spool[i].xid == 0 && free_slot == NULL)
 			free_slot = &n->spool[i];
 	}
-	if (!create || free_slot == NULL)
+	if (!create || free_slot == NULL) {
+		errno = ENOBUFS;
 		return NULL;
-	free_slot->fd = open(l->p.spool_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (free_slot->fd < 0)
+	}
+	free_slot->mem = NULL;
+	free_slot->fd = -1;
+	if (total <= LINK_MEM_BUNDLE && l->spool_mem + total <= LINK_MEM_BUDGET &&
+	    (free_slot->mem = malloc(total)) != NULL) {
+		free_slot->size = (size_t)total;
+		l->spool_mem += free_slot->size;
+	} else if ((free_slot->fd = open(l->p.spool_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600)) < 0) {
 		return NULL;
+	}
 	free_slot->xid = xid;
 	return free_slot;
+}
+
+static int
+spool_write(struct spool *sp, const struct frame_segment *s)
+{
+	if (sp->mem) {
+		if (s->off > sp->size || s->len > sp->size - s->off)
+			return -EINVAL;	/* the session checked it already */
+		memcpy(sp->mem + s->off, s->data, s->len);
+		return 0;
+	}
+	if (pwrite(sp->fd, s->data, s->len, (off_t)s->off) != (ssize_t)s->len)
+		return errno ? -errno : -ENOSPC;
+	return 0;
 }
 
 static void
@@ -251,6 +321,46 @@ send_ack(struct link *l, struct neighbour *n, uint64_t xid)
 	link_send(l, &n->addr, &m);
 }
 
+/* Send every SEG_ACK owed to n. */
+static void
+acks_flush(struct link *l, struct neighbour *n)
+{
+	for (unsigned i = 0; i < n->n_acks; i++)
+		send_ack(l, n, n->ack_xid[i]);
+	n->n_acks = 0;
+	n->ack_segs = 0;
+}
+
+/* ... and to every neighbour: the socket has no more for now. */
+static void
+acks_flush_all(struct link *l)
+{
+	if (!l->acks_owed)
+		return;
+	for (unsigned i = 0; i < l->n_nbr; i++)
+		if (l->nbr[i].n_acks)
+			acks_flush(l, &l->nbr[i]);
+	l->acks_owed = false;
+}
+
+/* A SEG_ACK for xid is owed to n; now sends it (and all owed to n) at once. */
+static void
+ack_owe(struct link *l, struct neighbour *n, uint64_t xid, bool now)
+{
+	unsigned i;
+
+	for (i = 0; i < n->n_acks && n->ack_xid[i] != xid; i++)
+		;
+	if (i == n->n_acks) {
+		if (n->n_acks == LINK_ACKS_PENDING)
+			acks_flush(l, n);
+		n->ack_xid[n->n_acks++] = xid;
+	}
+	l->acks_owed = true;
+	if (now || ++n->ack_segs >= LINK_ACK_EVERY)
+		acks_flush(l, n);
+}
+
 static void
 send_simple(struct link *l, struct neighbour *n, uint8_t type, uint64_t xid, uint8_t reason)
 {
@@ -265,22 +375,34 @@ send_simple(struct link *l, struct neighbour *n, uint8_t type, uint64_t xid, uin
 	link_send(l, &n->addr, &m);
 }
 
+/*
+ * SEG_ACKs are cumulative (with SACK ranges), so they need not answer every
+ * segment: one answers the in-order segments that arrived since the last,
+ * sent once LINK_ACK_EVERY have come or the socket has nothing more to read
+ * (link_readable), which adds no delay a sender could wait on.  A segment
+ * that leaves or fills a gap, a duplicate, and the last segment of a bundle
+ * are answered at once, so that loss recovery and the window do not wait.
+ */
 static void
 on_segment(struct link *l, struct neighbour *n, const struct frame_segment *s)
 {
 	int r = session_rx_segment(n->rx, s->xid, s->total, s->off, s->len);
 	struct spool *sp;
+	uint64_t cum;
+	int e = 0;
 
 	switch (r) {
 	case RX_COMMITTED:
 		send_simple(l, n, FRAME_COMMIT_ACK, s->xid, 0);
 		return;
 	case RX_BAD:
+		if ((sp = spool_get(l, n, s->xid, 0, false)) != NULL)
+			spool_close(l, sp);
 		session_rx_forget(n->rx, s->xid);
 		send_simple(l, n, FRAME_ABORT, s->xid, ABORT_BAD_TRANSFER);
 		return;
 	case RX_DUP:
-		send_ack(l, n, s->xid);
+		ack_owe(l, n, s->xid, true);
 		return;
 	}
 	if (r == RX_COMPLETE && s->off == 0 && s->len == s->total) {
@@ -289,24 +411,25 @@ on_segment(struct link *l, struct neighbour *n, const struct frame_segment *s)
 		l->ev.bundle(l->ev.arg, l, n->node, s->xid, -1, s->data, s->total);
 		return;
 	}
-	if ((sp = spool_get(l, n, s->xid, true)) == NULL ||
-	    pwrite(sp->fd, s->data, s->len, (off_t)s->off) != (ssize_t)s->len) {
+	sp = spool_get(l, n, s->xid, s->total, true);
+	if (sp == NULL || (e = spool_write(sp, s)) < 0) {
 		/* No room to assemble it: refuse, the sender keeps its copy. */
 		log_limited(&l->rl, "link %s: cannot spool a bundle from ipn:%llu: %s", l->conf.name,
-		    (unsigned long long)n->node, strerror(errno));
+		    (unsigned long long)n->node, strerror(sp ? -e : errno));
 		if (sp)
-			spool_close(sp);
+			spool_close(l, sp);
 		session_rx_forget(n->rx, s->xid);
 		send_simple(l, n, FRAME_ABORT, s->xid, ABORT_REFUSED_QUOTA);
 		return;
 	}
-	send_ack(l, n, s->xid);
+	session_rx_ack(n->rx, s->xid, &cum, NULL, 0);
+	ack_owe(l, n, s->xid, r == RX_COMPLETE || cum != s->off + s->len);
 	if (r == RX_COMPLETE) {
-		l->ev.bundle(l->ev.arg, l, n->node, s->xid, sp->fd, NULL, s->total);
+		l->ev.bundle(l->ev.arg, l, n->node, s->xid, sp->fd, sp->mem, s->total);
 		/* The owner may have committed or refused synchronously; either way the spool is done. */
-		sp = spool_get(l, n, s->xid, false);
+		sp = spool_get(l, n, s->xid, 0, false);
 		if (sp)
-			spool_close(sp);
+			spool_close(l, sp);
 	}
 }
 
@@ -408,6 +531,32 @@ link_readable(struct loop *loop, int fd, uint32_t events, void *arg)
 		if (l->carrier)
 			on_frame(l, l->seg, (size_t)n, &from);
 	}
+	acks_flush_all(l);
+}
+
+/*
+ * The bytes of segment g: from the read-ahead, refilled from the owner's
+ * store when g is not in it.  0 and *data set, or -errno (-EIO if the bundle
+ * is shorter than it was announced).
+ */
+static long
+segment_data(struct link *l, const struct neighbour *n, const struct session_seg *g, const uint8_t **data)
+{
+	struct readahead *ra = &l->ra;
+	uint64_t want = g->total - g->off;
+	long got;
+
+	if (ra->nbr != n || ra->xid != g->xid || g->off < ra->off || g->off + g->len > ra->off + ra->len) {
+		ra->nbr = NULL;
+		if (want > LINK_READAHEAD)
+			want = LINK_READAHEAD;
+		if ((got = l->ev.read(l->ev.arg, g->ctx, g->off, ra->buf, (size_t)want)) < (long)g->len)
+			return got < 0 ? got : -EIO;
+		*ra = (struct readahead){ .nbr = n, .xid = g->xid, .off = g->off, .len = (size_t)got,
+		    .buf = ra->buf };
+	}
+	*data = ra->buf + (g->off - ra->off);
+	return 0;
 }
 
 /* Put due segments on the medium; re-arm the timer for the next deadline. */
@@ -427,16 +576,18 @@ link_pump(struct link *l)
 		if (!n->up || n->tx == NULL)
 			continue;
 		while ((r = session_tx_next(n->tx, now, &g)) == 1) {
-			if (g.len > 0 && (got = l->ev.read(l->ev.arg, g.ctx, g.off, l->seg, g.len)) != (long)g.len) {
+			const uint8_t *data = NULL;
+
+			if (g.len > 0 && (got = segment_data(l, n, &g, &data)) < 0) {
 				/* The bundle left the store under us (expired): give it back. */
 				void *ctx = session_tx_abort(n->tx, g.xid);
 
 				if (ctx)
-					l->ev.returned(l->ev.arg, l, n->node, ctx, got < 0 ? (int)got : -EIO);
+					l->ev.returned(l->ev.arg, l, n->node, ctx, (int)got);
 				continue;
 			}
 			m.u.seg = (struct frame_segment){ .xid = g.xid, .off = g.off, .total = g.total,
-			    .seq = ++n->seq, .data = l->seg, .len = g.len };
+			    .seq = ++n->seq, .data = data, .len = g.len };
 			if (link_send(l, &n->addr, &m) == -EAGAIN) {
 				/* The socket is full: wake on writable; the segment goes again at its timeout. */
 				loop_mod_fd(l->loop, l->ops->fd(l->drv), EPOLLIN | EPOLLOUT);
@@ -654,6 +805,10 @@ link_new(struct loop *loop, const struct link_conf *c, const struct link_driver_
 		goto fail;
 	}
 	l->mss = (uint32_t)(l->conf.mtu - overhead);
+	if ((l->ra.buf = malloc(LINK_READAHEAD)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
 	if (loop_add_fd(loop, ops->fd(l->drv), EPOLLIN, link_readable, l) < 0) {
 		snprintf(err, errlen, "link %s: cannot watch its socket", c->name);
 		goto fail;
@@ -665,6 +820,7 @@ fail:
 	if (l->drv)
 		ops->close(l->drv);
 	crypto_replay_free(l->rx.replay);
+	free(l->ra.buf);
 	free(l);
 	return NULL;
 }
@@ -680,10 +836,11 @@ link_free(struct link *l)
 		session_tx_free(l->nbr[i].tx);
 		session_rx_free(l->nbr[i].rx);
 		for (unsigned k = 0; k < LINK_SPOOLS; k++)
-			spool_close(&l->nbr[i].spool[k]);
+			spool_close(l, &l->nbr[i].spool[k]);
 	}
 	loop_del_fd(l->loop, l->ops->fd(l->drv));
 	l->ops->close(l->drv);
 	crypto_replay_free(l->rx.replay);
+	free(l->ra.buf);
 	free(l);
 }

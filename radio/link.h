@@ -79,9 +79,9 @@ struct link_events {
 	/* A neighbour was heard for the first time (up) or went silent/lost (down). */
 	void (*neighbour)(void *arg, struct link *l, uint64_t nbr, bool up);
 	/*
-	 * A whole bundle arrived from nbr: total bytes, in mem when it came in
-	 * one segment, else in fd from offset 0 (mem NULL; the link closes fd
-	 * after this returns).  The owner stores it and then calls
+	 * A whole bundle arrived from nbr: total bytes, in mem when it was
+	 * small enough to be assembled in memory, else in fd from offset 0
+	 * (mem NULL); the link frees mem or closes fd after this returns.  The owner stores it and then calls
 	 * link_committed(), or link_refused() if it cannot.
 	 */
 	void (*bundle)(void *arg, struct link *l, uint64_t nbr, uint64_t xid, int fd, const uint8_t *mem,

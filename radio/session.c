@@ -6,7 +6,13 @@
 
 #include "session.h"
 
-#define RTO_MIN_MS		20
+/*
+ * The timeout is the last resort: losses followed by anything that arrives
+ * are repaired at once (see lost()).  Its floor is Linux TCP's: a standing
+ * queue of a full window plus a sender or receiver descheduled for a moment
+ * on a busy box made 20 ms fire spuriously and resend whole windows.
+ */
+#define RTO_MIN_MS		200
 #define RTO_MAX_MS		60000
 #define RX_MAX_TRANSFERS	512	/* partial transfers tracked per neighbour */
 #define RX_COMMITTED_RING	1024	/* committed ids remembered to re-answer pokes */
@@ -26,15 +32,26 @@ struct seg {
 	struct xfer *x;
 	uint64_t off;
 	uint32_t len;
-	uint64_t sent;
-	unsigned tries;
+	uint64_t sent;			/* last transmission */
+	unsigned tries;			/* transmissions on timeout (backoff) */
+	bool resent;			/* sent more than once: no RTT sample (Karn) */
 };
 
+/*
+ * Per segment sent, only what is due is looked at: with a full window and
+ * hundreds of transfers waiting for their commit, a scan of every segment
+ * and every transfer per segment was most of the sender's session time.
+ * unsent and the two lower bounds below keep that O(1) in the common case.
+ */
 struct session_tx {
 	uint32_t mss;
 	unsigned window;
 	uint64_t next_xid;
 	TAILQ_HEAD(xfer_list, xfer) queue;	/* by priority, FIFO within */
+	struct xfer *unsent;		/* every transfer before it has sent all its bytes */
+	uint64_t rexmit_at;		/* no segment is due before this (0: look) */
+	uint64_t poke_at;		/* no poke is due before this */
+	uint64_t acked_sent;		/* latest send time of a segment known to have arrived */
 	struct seg segs[SESSION_WINDOW_MAX];
 	unsigned nseg;
 	uint32_t srtt, rttvar, rto;	/* ms; srtt 0 = no sample yet */
@@ -60,6 +77,8 @@ session_tx_new(uint32_t mss, unsigned window, uint32_t initial_rto_ms, uint64_t 
 	s->window = window > SESSION_WINDOW_MAX ? SESSION_WINDOW_MAX : window;
 	s->rto = initial_rto_ms < RTO_MIN_MS ? RTO_MIN_MS : initial_rto_ms;
 	s->next_xid = first_xid ? first_xid : 1;
+	s->rexmit_at = UINT64_MAX;
+	s->poke_at = UINT64_MAX;
 	TAILQ_INIT(&s->queue);
 	return s;
 }
@@ -96,6 +115,9 @@ session_tx_add(struct session_tx *s, uint64_t total, int prio, void *ctx)
 		TAILQ_INSERT_BEFORE(it, x, entry);
 	else
 		TAILQ_INSERT_TAIL(&s->queue, x, entry);
+	/* Those before x are all sent (they were before unsent) or x goes first. */
+	if (s->unsent == NULL || x->prio < s->unsent->prio)
+		s->unsent = x;
 	s->st.queued++;
 	return x->xid;
 }
@@ -129,6 +151,8 @@ xfer_remove(struct session_tx *s, struct xfer *x)
 			seg_remove(s, i);
 		else
 			i++;
+	if (s->unsent == x)
+		s->unsent = TAILQ_NEXT(x, entry);
 	TAILQ_REMOVE(&s->queue, x, entry);
 	s->st.queued--;
 	free(x);
@@ -155,32 +179,93 @@ fill(struct session_seg *out, const struct xfer *x, uint64_t off, uint32_t len, 
 	out->ctx = x->ctx;
 }
 
-int
-session_tx_next(struct session_tx *s, uint64_t now, struct session_seg *out)
+static bool
+xfer_unsent(const struct xfer *x)
 {
-	struct xfer *x;
+	return !x->started || x->next_off < x->total;
+}
 
-	/* Retransmissions first: they hold the window. */
+/*
+ * Was g lost?  A link delivers in order, so once a segment sent after g
+ * (by more than a quarter round trip, for some reordering) has arrived, g
+ * will not: send it again now rather than at its timeout (as RACK, RFC 8985).
+ */
+static bool
+lost(const struct session_tx *s, const struct seg *g)
+{
+	uint64_t reo = s->srtt / 4 > 1 ? s->srtt / 4 : 1;
+
+	return g->sent + reo < s->acked_sent;
+}
+
+/* g (sent once) arrived: later losses can be told from it. */
+static void
+arrived(struct session_tx *s, const struct seg *g)
+{
+	if (g->resent || g->sent <= s->acked_sent)
+		return;	/* which copy arrived is unknown: it proves nothing */
+	s->acked_sent = g->sent;
+	s->rexmit_at = 0;	/* look for losses */
+}
+
+/*
+ * A segment lost or whose timeout expired, if any: 1 and out filled, 0, or
+ * -ETIMEDOUT.  Scans the window only once rexmit_at has come, and leaves
+ * rexmit_at at the earliest deadline of what it scanned.
+ */
+static int
+next_retransmission(struct session_tx *s, uint64_t now, struct session_seg *out)
+{
+	uint64_t first = UINT64_MAX;
+
+	if (now < s->rexmit_at)
+		return 0;
 	for (unsigned i = 0; i < s->nseg; i++) {
 		struct seg *g = &s->segs[i];
+		uint64_t due = g->sent + backoff(s, g->tries);
 
-		if (g->sent + backoff(s, g->tries) > now)
+		if (lost(s, g)) {
+			/* Repair, not timeout: no backoff, and no giving up on a link that delivers. */
+		} else if (due > now) {
+			if (due < first)
+				first = due;
 			continue;
-		if (g->tries >= SESSION_MAX_TRIES)
+		} else if (g->tries >= SESSION_MAX_TRIES) {
 			return -ETIMEDOUT;
-		g->tries++;
+		} else {
+			g->tries++;
+		}
 		g->sent = now;
+		g->resent = true;
 		s->st.retransmissions++;
 		s->st.segments++;
+		s->rexmit_at = 0;	/* more may be due: look again next time */
 		fill(out, g->x, g->off, g->len, true);
 		return 1;
 	}
-	/* Acknowledged but not yet committed: poke with the last segment. */
+	s->rexmit_at = first;
+	return 0;
+}
+
+/* Acknowledged but not yet committed: poke with the last segment (as above, for pokes). */
+static int
+next_poke(struct session_tx *s, uint64_t now, struct session_seg *out)
+{
+	uint64_t first = UINT64_MAX;
+	struct xfer *x;
+
+	if (now < s->poke_at)
+		return 0;
 	TAILQ_FOREACH(x, &s->queue, entry) {
 		uint32_t len;
 
-		if (x->poke_at == 0 || x->poke_at > now)
+		if (x->poke_at == 0)
 			continue;
+		if (x->poke_at > now) {
+			if (x->poke_at < first)
+				first = x->poke_at;
+			continue;
+		}
 		if (x->pokes >= SESSION_MAX_TRIES)
 			return -ETIMEDOUT;
 		x->pokes++;
@@ -188,32 +273,44 @@ session_tx_next(struct session_tx *s, uint64_t now, struct session_seg *out)
 		len = x->total < s->mss ? (uint32_t)x->total : s->mss;
 		s->st.retransmissions++;
 		s->st.segments++;
+		s->poke_at = 0;
 		fill(out, x, x->total - len, len, true);
 		return 1;
 	}
+	s->poke_at = first;
+	return 0;
+}
+
+int
+session_tx_next(struct session_tx *s, uint64_t now, struct session_seg *out)
+{
+	struct xfer *x;
+	struct seg *g;
+	uint64_t left;
+	int r;
+
+	/* Retransmissions first: they hold the window. */
+	if ((r = next_retransmission(s, now, out)) != 0 || (r = next_poke(s, now, out)) != 0)
+		return r;
 	if (s->nseg >= s->window)
 		return 0;
-	TAILQ_FOREACH(x, &s->queue, entry) {
-		struct seg *g;
-		uint64_t left = x->total - x->next_off;
-
-		if (x->started && left == 0)
-			continue;
-		g = &s->segs[s->nseg++];
-		g->x = x;
-		g->off = x->next_off;
-		g->len = left < s->mss ? (uint32_t)left : s->mss;
-		g->sent = now;
-		g->tries = 1;
-		x->next_off += g->len;
-		x->started = true;
-		x->inflight++;
-		s->st.segments++;
-		s->st.bytes += g->len;
-		fill(out, x, g->off, g->len, false);
-		return 1;
-	}
-	return 0;
+	while ((x = s->unsent) != NULL && !xfer_unsent(x))
+		s->unsent = TAILQ_NEXT(x, entry);
+	if (x == NULL)
+		return 0;
+	left = x->total - x->next_off;
+	g = &s->segs[s->nseg++];
+	*g = (struct seg){ .x = x, .off = x->next_off, .len = left < s->mss ? (uint32_t)left : s->mss,
+	    .sent = now, .tries = 1 };
+	if (now + backoff(s, 1) < s->rexmit_at)
+		s->rexmit_at = now + backoff(s, 1);
+	x->next_off += g->len;
+	x->started = true;
+	x->inflight++;
+	s->st.segments++;
+	s->st.bytes += g->len;
+	fill(out, x, g->off, g->len, false);
+	return 1;
 }
 
 /* RFC 6298: smoothed RTT and its variance, from segments sent once (Karn). */
@@ -221,7 +318,7 @@ static void
 rtt_sample(struct session_tx *s, uint64_t r)
 {
 	uint32_t rtt = r > RTO_MAX_MS ? RTO_MAX_MS : (uint32_t)r;
-	uint32_t var;
+	uint32_t var, old = s->rto;
 
 	if (s->srtt == 0) {
 		s->srtt = rtt ? rtt : 1;
@@ -238,6 +335,11 @@ rtt_sample(struct session_tx *s, uint64_t r)
 		s->rto = RTO_MIN_MS;
 	if (s->rto > RTO_MAX_MS)
 		s->rto = RTO_MAX_MS;
+	/* A shorter timeout brings deadlines forward: the lower bounds no longer hold. */
+	if (s->rto < old) {
+		s->rexmit_at = 0;
+		s->poke_at = 0;
+	}
 }
 
 static bool
@@ -266,13 +368,17 @@ session_tx_ack(struct session_tx *s, uint64_t xid, uint64_t cum,
 			i++;
 			continue;
 		}
-		if (g->tries == 1)
+		if (!g->resent)
 			rtt_sample(s, now - g->sent);
+		arrived(s, g);
 		seg_remove(s, i);
 	}
 	/* Every byte sent and acknowledged: wait for the commit, poke if it is lost. */
-	if (x->started && x->next_off == x->total && x->inflight == 0 && x->poke_at == 0)
+	if (x->started && x->next_off == x->total && x->inflight == 0 && x->poke_at == 0) {
 		x->poke_at = now + backoff(s, 2);
+		if (x->poke_at < s->poke_at)
+			s->poke_at = x->poke_at;
+	}
 }
 
 void *
@@ -282,6 +388,10 @@ session_tx_commit(struct session_tx *s, uint64_t xid)
 
 	if (x == NULL)
 		return NULL;
+	/* Its segments in the window arrived too (a one-segment bundle gets no SEG_ACK). */
+	for (unsigned i = 0; i < s->nseg; i++)
+		if (s->segs[i].x == x)
+			arrived(s, &s->segs[i]);
 	s->st.transfers_done++;
 	return xfer_remove(s, x);
 }
@@ -302,25 +412,17 @@ session_tx_drain(struct session_tx *s)
 	return x ? xfer_remove(s, x) : NULL;
 }
 
+/* Lower bounds are enough here: at worst the caller wakes early and finds nothing due. */
 uint64_t
 session_tx_deadline(const struct session_tx *s)
 {
-	uint64_t t = UINT64_MAX;
-	struct xfer *x;
+	const struct xfer *x;
 
-	for (unsigned i = 0; i < s->nseg; i++) {
-		uint64_t d = s->segs[i].sent + backoff(s, s->segs[i].tries);
-
-		if (d < t)
-			t = d;
-	}
-	TAILQ_FOREACH(x, &s->queue, entry) {
-		if (x->poke_at && x->poke_at < t)
-			t = x->poke_at;
-		if (s->nseg < s->window && (!x->started || x->next_off < x->total))
-			return 0;	/* new data and room for it: now */
-	}
-	return t;
+	if (s->nseg < s->window)
+		for (x = s->unsent; x != NULL; x = TAILQ_NEXT(x, entry))
+			if (xfer_unsent(x))
+				return 0;	/* new data and room for it: now */
+	return s->rexmit_at < s->poke_at ? s->rexmit_at : s->poke_at;
 }
 
 void

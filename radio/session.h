@@ -11,17 +11,20 @@
  *
  * Sender: transfers are queued by priority class (lower first, FIFO within
  * a class); segments of several transfers share one window of segments in
- * flight, so small bundles do not go one per round trip.  A segment not
- * acknowledged within the retransmission timeout (RFC 6298 estimator, Karn's
- * rule) is sent again, as a new frame, with the timeout doubled; after
- * SESSION_MAX_TRIES the session fails (the link layer treats the neighbour
- * as gone).  A transfer whose every byte was acknowledged is kept until the
+ * flight, so small bundles do not go one per round trip.  A segment that a
+ * later one overtook (acknowledged, or its bundle committed, while it was
+ * not) was lost, since links deliver in order: it is sent again at once.
+ * A segment not acknowledged within the retransmission timeout (RFC 6298
+ * estimator, Karn's rule, at least 200 ms) is sent again, as a new frame,
+ * with the timeout doubled; after SESSION_MAX_TRIES timeouts the session
+ * fails (the link layer treats the neighbour as gone).  A transfer whose every byte was acknowledged is kept until the
  * receiver's COMMIT_ACK says the bundle is durably stored: only then may the
  * sender let its copy go.  If that ack is lost, the last segment is sent
  * again after a timeout and the receiver answers with COMMIT_ACK once more.
  *
  * Receiver: per transfer, the byte ranges received; the cumulative offset
- * and up to SESSION_SACK_RANGES further ranges go back in each SEG_ACK.
+ * and up to SESSION_SACK_RANGES further ranges go back in each SEG_ACK.  The
+ * link layer decides when (not for every segment: see radio/link.c).
  *
  * Transfer ids count from 1 in each sender session, so a session lives for
  * one boot of the sender: when a neighbour's boot counter (in every frame

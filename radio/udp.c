@@ -19,6 +19,13 @@
 
 #include "link.h"
 
+/*
+ * Socket buffers: a sender's window of segments arrives as one burst, which
+ * the default (about 200 KB, and counted with the kernel's overhead per
+ * datagram) does not hold once segments are large or the window wide.
+ */
+#define UDP_SOCKBUF		(2 << 20)
+
 struct link_driver {
 	int fd;
 	unsigned ifindex;
@@ -168,6 +175,16 @@ link_addr_equal(const struct link_addr *a, const struct link_addr *b)
 	return x.len == y.len && memcmp(&x.sa, &y.sa, x.len) == 0;
 }
 
+/* Best effort: as root beyond net.core.[rw]mem_max, else up to it. */
+static void
+sockbuf(int fd, int opt, int force)
+{
+	int size = UDP_SOCKBUF;
+
+	if (setsockopt(fd, SOL_SOCKET, force, &size, sizeof(size)) < 0)
+		(void)setsockopt(fd, SOL_SOCKET, opt, &size, sizeof(size));
+}
+
 static struct link_driver *
 udp_open(const struct link_conf *c, char *err, size_t errlen)
 {
@@ -204,6 +221,8 @@ udp_open(const struct link_conf *c, char *err, size_t errlen)
 		snprintf(err, errlen, "link %s: bind to %s: %s", c->name, c->ifname, strerror(errno));
 		goto fail;
 	}
+	sockbuf(d->fd, SO_RCVBUF, SO_RCVBUFFORCE);
+	sockbuf(d->fd, SO_SNDBUF, SO_SNDBUFFORCE);
 	if (bind(d->fd, (struct sockaddr *)&local, sizeof(local)) < 0) {
 		snprintf(err, errlen, "link %s: bind port %u: %s", c->name, c->port, strerror(errno));
 		goto fail;

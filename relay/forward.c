@@ -23,11 +23,14 @@
 #include "store.h"
 
 #define WALK_BATCH		256	/* bundles looked at per tick */
+#define WALK_FETCH		64	/* bundles read from the store at once */
 #define WALK_IDLE_MS		10000	/* a pass even when nothing happened (missed kicks) */
 #define ROUTE_INTERVAL_MS	2000	/* distance vector to every neighbour */
 #define IN_FLIGHT_MAX		256	/* bundles handed to links at once: enough to fill
 					 * the windows, few enough that the per-transfer
 					 * bookkeeping stays cheap */
+
+#define FLIGHT_BUCKETS		512	/* rowid hash: the walk asks about every row it passes */
 
 struct flight {
 	struct forward *fw;
@@ -38,6 +41,7 @@ struct flight {
 	int prio;
 	bool used;
 	bool splitting;			/* being replaced by fragments (relay/fragment.c) */
+	int next;			/* hash chain, or free list; -1 ends */
 };
 
 struct forward {
@@ -51,7 +55,10 @@ struct forward {
 	struct route_table *rt;
 	struct netlink *netlink;	/* carrier of the links' interfaces */
 	struct flight *flight;		/* IN_FLIGHT_MAX slots; links hold pointers to them */
+	int flight_hash[FLIGHT_BUCKETS];
+	int flight_free;
 	unsigned n_flight;
+	struct store_queued fetched[WALK_FETCH];
 	int cursor_prio;		/* where the walk goes on */
 	int64_t cursor_rowid;
 	bool walking;			/* a pass is under way */
@@ -70,23 +77,64 @@ link_index(const struct forward *fw, const struct link *l)
 	return 0;
 }
 
-/* The slot of rowid, or with want_free a free slot.  A small array: linear is fine. */
-static struct flight *
-flight_slot(struct forward *fw, int64_t rowid, bool want_free)
+static unsigned
+flight_bucket(int64_t rowid)
 {
-	for (unsigned i = 0; i < IN_FLIGHT_MAX; i++) {
-		struct flight *f = &fw->flight[i];
+	return (unsigned)((uint64_t)rowid * 0x9e3779b97f4a7c15ull >> 55) & (FLIGHT_BUCKETS - 1);
+}
 
-		if (want_free ? !f->used : f->used && f->rowid == rowid)
-			return f;
-	}
+static void
+flight_init(struct forward *fw)
+{
+	for (unsigned i = 0; i < FLIGHT_BUCKETS; i++)
+		fw->flight_hash[i] = -1;
+	for (int i = 0; i < IN_FLIGHT_MAX; i++)
+		fw->flight[i].next = i + 1 < IN_FLIGHT_MAX ? i + 1 : -1;
+	fw->flight_free = 0;
+}
+
+/* The slot of rowid if it is in flight. */
+static struct flight *
+flight_find(struct forward *fw, int64_t rowid)
+{
+	for (int i = fw->flight_hash[flight_bucket(rowid)]; i >= 0; i = fw->flight[i].next)
+		if (fw->flight[i].rowid == rowid)
+			return &fw->flight[i];
 	return NULL;
+}
+
+/* A free slot for rowid, or NULL if IN_FLIGHT_MAX are in flight. */
+static struct flight *
+flight_start(struct forward *fw, int64_t rowid, unsigned link, uint64_t nbr)
+{
+	unsigned h = flight_bucket(rowid);
+	struct flight *f;
+	int i = fw->flight_free;
+
+	if (i < 0)
+		return NULL;
+	f = &fw->flight[i];
+	fw->flight_free = f->next;
+	*f = (struct flight){ .fw = fw, .rowid = rowid, .link = link, .nbr = nbr, .used = true,
+	    .next = fw->flight_hash[h] };
+	fw->flight_hash[h] = i;
+	fw->n_flight++;
+	return f;
 }
 
 static void
 flight_end(struct forward *fw, struct flight *f)
 {
+	int i = (int)(f - fw->flight), *p = &fw->flight_hash[flight_bucket(f->rowid)];
+
+	if (!f->used)
+		return;
+	while (*p != i)
+		p = &fw->flight[*p].next;
+	*p = f->next;
 	f->used = false;
+	f->next = fw->flight_free;
+	fw->flight_free = i;
 	fw->n_flight--;
 }
 
@@ -109,17 +157,21 @@ on_split(void *arg, int result)
 
 /* Hand the bundle of f to its link, or first split it if the link says it is too big. */
 static int
-flight_start(struct forward *fw, struct flight *f, const struct store_entry *e)
+flight_go(struct forward *fw, struct flight *f, const struct store_queued *q)
 {
 	uint64_t limit = node_config(fw->node)->links[f->link].fragment;
+	struct store_entry e;
 
-	if (limit != 0 && e->payload_len > limit) {
+	f->size = q->size;
+	f->prio = q->priority;
+	if (limit != 0 && q->size > limit && store_get(node_store(fw->node), q->rowid, &e) == 0 &&
+	    e.payload_len > limit) {
 		f->splitting = true;
-		if (fragment_split(fw->node, e, limit, on_split, f) == 0)
+		if (fragment_split(fw->node, &e, limit, on_split, f) == 0)
 			return 0;
 		f->splitting = false;	/* cannot split now: it goes whole */
 	}
-	return link_enqueue(fw->links[f->link], f->nbr, e->size, e->priority, f);
+	return link_enqueue(fw->links[f->link], f->nbr, q->size, q->priority, f);
 }
 
 /*
@@ -149,9 +201,8 @@ forward_walk(struct loop *l, void *arg)
 {
 	struct forward *fw = arg;
 	struct store *st = node_store(fw->node);
-	struct store_entry e;
 	struct route_hop hop;
-	int r = 0;
+	int r = 0, n = 0, k = 0;
 
 	if (!fw->walking) {
 		fw->walking = true;
@@ -165,26 +216,30 @@ forward_walk(struct loop *l, void *arg)
 		loop_timer_set(l, &fw->walk_timer, WALK_IDLE_MS, forward_walk, fw);
 		return;
 	}
+	/* Rows fetched are used within this tick only: by the next one they may be gone. */
 	for (int i = 0; i < WALK_BATCH && fw->n_flight < IN_FLIGHT_MAX; i++) {
+		const struct store_queued *e;
 		struct flight *f;
 
-		if ((r = store_next_queued(st, fw->cursor_prio, fw->cursor_rowid, &e)) < 0)
-			break;
-		fw->cursor_prio = e.priority;
-		fw->cursor_rowid = e.rowid;
-		if (flight_slot(fw, e.rowid, false) != NULL)
-			continue;	/* already on its way */
-		if (e.dst_node == 0 || !route_lookup(fw->rt, e.dst_node, &hop))
-			continue;	/* no route: it waits */
-		if ((f = flight_slot(fw, e.rowid, true)) == NULL)
-			break;
-		*f = (struct flight){ .fw = fw, .rowid = e.rowid, .link = hop.link, .nbr = hop.via,
-		    .size = e.size, .prio = e.priority, .used = true };
-		if (flight_start(fw, f, &e) < 0) {
-			f->used = false;
-			continue;
+		if (k == n) {
+			if ((n = store_queued_batch(st, fw->cursor_prio, fw->cursor_rowid, fw->fetched,
+			    WALK_FETCH)) <= 0) {
+				r = n < 0 ? n : -ENOENT;
+				break;
+			}
+			k = 0;
 		}
-		fw->n_flight++;
+		e = &fw->fetched[k++];
+		fw->cursor_prio = e->priority;
+		fw->cursor_rowid = e->rowid;
+		if (flight_find(fw, e->rowid) != NULL)
+			continue;	/* already on its way */
+		if (e->dst_node == 0 || !route_lookup(fw->rt, e->dst_node, &hop))
+			continue;	/* no route: it waits */
+		if ((f = flight_start(fw, e->rowid, hop.link, hop.via)) == NULL)
+			break;
+		if (flight_go(fw, f, e) < 0)
+			flight_end(fw, f);
 	}
 	if (r == 0 && fw->n_flight < IN_FLIGHT_MAX) {
 		loop_timer_set(l, &fw->walk_timer, 1, forward_walk, fw);	/* the pass goes on */
@@ -478,6 +533,7 @@ forward_new(struct node *n, struct loop *l, char *err, size_t errlen)
 	}
 	fw->node = n;
 	fw->loop = l;
+	flight_init(fw);
 	ev.arg = fw;
 	if (cfg->route_default && route_add_static(fw->rt, 0, cfg->route_default) < 0) {
 		snprintf(err, errlen, "[route] default %llu: not a next hop", (unsigned long long)cfg->route_default);

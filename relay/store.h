@@ -133,6 +133,17 @@ int store_next_fragment(struct store *s, const char *prefix, int64_t after, stru
 /* The next QUEUED bundle after (priority, rowid), most urgent first.
  * 0, -ENOENT at the end, -EIO.  Start with (0, 0). */
 int store_next_queued(struct store *s, int priority, int64_t after, struct store_entry *e);
+
+/* What the forwarder needs of a queued bundle. */
+struct store_queued {
+	int64_t rowid;
+	int priority;
+	uint64_t dst_node;		/* 0 for dtn: */
+	uint64_t size;			/* head + payload + tail */
+};
+/* Up to n QUEUED bundles after (priority, rowid), most urgent first, read in
+ * one transaction: how many (0 at the end), or -EIO.  Start with (0, 0). */
+int store_queued_batch(struct store *s, int priority, int64_t after, struct store_queued *q, size_t n);
 /* Read len bytes of the stored bundle bytes at offset (head, payload, tail
  * back to back).  Returns bytes read (short at the end) or -errno. */
 long store_read(struct store *s, int64_t rowid, uint64_t offset, void *buf, size_t len);

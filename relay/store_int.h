@@ -138,7 +138,8 @@ static const char *const wsql[W_COUNT] = {
 };
 
 /* Statements of the read connection. */
-enum { R_GET, R_NEXT_LOCAL, R_NEXT_QUEUED, R_NEXT_FRAGMENT, R_PAGES, R_FREE_PAGES, R_COUNT };
+enum { R_GET, R_NEXT_LOCAL, R_NEXT_QUEUED, R_NEXT_FRAGMENT, R_QUEUED_BATCH, R_BEGIN, R_COMMIT, R_PAGES,
+	R_FREE_PAGES, R_COUNT };
 
 static const char *const rsql[R_COUNT] = {
 	[R_GET] = "SELECT " ENTRY_COLS " FROM bundles WHERE rowid = ?1",
@@ -151,6 +152,10 @@ static const char *const rsql[R_COUNT] = {
 	 * the siblings are a range of the id index. */
 	[R_NEXT_FRAGMENT] = "SELECT " ENTRY_COLS " FROM bundles WHERE state = 2"
 	    " AND id >= ?1 AND id < ?1 || '\x7f' AND rowid > ?2 ORDER BY rowid LIMIT 1",
+	[R_QUEUED_BATCH] = "SELECT rowid, dst_node, size FROM bundles WHERE state = 0"
+	    " AND priority = ?1 AND rowid > ?2 ORDER BY rowid LIMIT ?3",
+	[R_BEGIN] = "BEGIN",
+	[R_COMMIT] = "COMMIT",
 	[R_PAGES] = "PRAGMA page_count",
 	[R_FREE_PAGES] = "PRAGMA freelist_count",
 };

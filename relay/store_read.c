@@ -231,6 +231,47 @@ store_next_fragment(struct store *s, const char *prefix, int64_t after, struct s
 	return r;
 }
 
+/*
+ * One read transaction for the whole batch: the forwarder walks past every
+ * bundle in flight at each pass, and a transaction per row (shm locks, a
+ * fresh look at the WAL) was most of the cost of forwarding small bundles.
+ */
+int
+store_queued_batch(struct store *s, int priority, int64_t after, struct store_queued *q, size_t n)
+{
+	sqlite3_stmt *st = s->r[R_QUEUED_BATCH];
+	size_t got = 0;
+	int rc = SQLITE_DONE, r = 0;
+
+	pthread_mutex_lock(&s->rmu);
+	if ((rc = sqlite3_step(s->r[R_BEGIN])) != SQLITE_DONE) {
+		sqlite3_reset(s->r[R_BEGIN]);
+		r = db_errno(s->rdb, rc);
+		goto out;
+	}
+	sqlite3_reset(s->r[R_BEGIN]);
+	for (int p = priority < 0 ? 0 : priority; p < PRIO_COUNT && got < n && rc == SQLITE_DONE; p++) {
+		sqlite3_bind_int64(st, 1, p);
+		sqlite3_bind_int64(st, 2, p == priority ? after : 0);
+		sqlite3_bind_int64(st, 3, (int64_t)(n - got));
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+			q[got++] = (struct store_queued){ .rowid = sqlite3_column_int64(st, 0), .priority = p,
+			    .dst_node = (uint64_t)sqlite3_column_int64(st, 1),
+			    .size = (uint64_t)sqlite3_column_int64(st, 2) };
+		sqlite3_reset(st);
+	}
+	if (rc != SQLITE_DONE) {
+		log_warnx("store: read: %s", sqlite3_errmsg(s->rdb));
+		r = db_errno(s->rdb, rc);
+	}
+	if (sqlite3_step(s->r[R_COMMIT]) != SQLITE_DONE && !sqlite3_get_autocommit(s->rdb))
+		sqlite3_exec(s->rdb, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_reset(s->r[R_COMMIT]);
+out:
+	pthread_mutex_unlock(&s->rmu);
+	return r < 0 ? r : (int)got;
+}
+
 /* Each call opens the blob afresh: an open handle would pin a WAL snapshot. */
 long
 store_read(struct store *s, int64_t rowid, uint64_t offset, void *buf, size_t len)

@@ -2,7 +2,7 @@
  * test_link.c - two link layers over real UDP sockets on loopback, one event
  * loop: discovery by beacon, bundles of every size delivered exactly once
  * with frames dropped at random, silent neighbours, carrier loss, forged
- * frames.
+ * frames, and what a bulk transfer costs in acknowledgements and reads.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -69,6 +69,7 @@ struct node {
 static struct bundle bundles[60];
 static struct node a, b;
 static struct crypto_keyring keys;
+static unsigned reads, in_memory, in_file;	/* on_read calls; how bundles came in */
 
 static void
 on_neighbour(void *arg, struct link *l, uint64_t nbr, bool up)
@@ -89,10 +90,13 @@ on_bundle(void *arg, struct link *l, uint64_t nbr, uint64_t xid, int fd, const u
 	uint8_t *got = malloc(total ? total : 1);
 	uint32_t idx;
 
-	if (mem)
+	if (mem) {
 		memcpy(got, mem, total);
-	else
+		in_memory++;
+	} else {
 		assert_int_equal(pread(fd, got, total, 0), (ssize_t)total);
+		in_file++;
+	}
 	assert_true(total >= 4);
 	memcpy(&idx, got, 4);
 	assert_true(idx < 60);
@@ -120,6 +124,11 @@ on_read(void *arg, void *ctx, uint64_t off, void *buf, size_t len)
 {
 	struct bundle *bu = ctx;
 
+	reads++;
+	if (off >= bu->len)
+		return 0;
+	if (len > bu->len - off)
+		len = bu->len - off;
 	memcpy(buf, bu->data + off, len);
 	return (long)len;
 }
@@ -258,13 +267,15 @@ test_lossy_transfer_exactly_once(void **state)
 	lossy_ops = link_udp_ops;
 	lossy_ops.send = lossy_send;
 	loss_pct = 10;
+	reads = in_memory = in_file = 0;
 	memset(&a, 0, sizeof(a));
 	memset(&b, 0, sizeof(b));
 	a.link = make(loop, &a, 1, pa, pb, &lossy_ops);
 	b.link = make(loop, &b, 2, pb, pa, &lossy_ops);
 	run_until(loop, both_up, 5000);
 	for (uint32_t i = 0; i < 60; i++) {
-		size_t len = i < 20 ? 4 + i : i < 40 ? 1000 + i * 997 : 100000 + i * 1000;
+		/* Up to 160 KB assembled in memory, the last two (350 KB) in spool files. */
+		size_t len = i < 20 ? 4 + i : i < 40 ? 1000 + i * 997 : i < 58 ? 100000 + i * 1000 : 300000 + i * 1000;
 
 		bundles[i].len = len;
 		bundles[i].data = malloc(len);
@@ -281,6 +292,7 @@ test_lossy_transfer_exactly_once(void **state)
 	}
 	link_metrics(a.link, &m);
 	assert_true(m.retransmissions > 0);	/* the loss was real */
+	assert_int_equal(in_file, 2);
 	assert_int_equal(link_enqueue(a.link, 99, 10, 1, &bundles[0]), -EHOSTUNREACH);
 
 	/* B falls silent: A notices within dead_ms plus a beacon, and hands back what was queued. */
@@ -612,6 +624,70 @@ test_voice_alongside_bulk(void **state)
 	loop_free(loop);
 }
 
+static bool
+lossless_delivered(void)
+{
+	for (int i = 0; i < 6; i++)
+		if (bundles[i].delivered == 0)
+			return false;
+	return true;
+}
+
+/*
+ * Lossless bulk: SEG_ACKs are cumulative and delayed (far fewer than the
+ * segments), the sender reads each bundle from its store in a few large
+ * reads rather than one per segment, small bundles are assembled in memory
+ * and large ones in files, and all arrive intact exactly once.
+ */
+static void
+test_bulk_transfer_acks_and_reads(void **state)
+{
+	struct loop *loop = loop_new();
+	uint16_t pa = (uint16_t)(30020 + getpid() % 20000), pb = pa + 1;
+	struct link_metrics ma, mb;
+	uint64_t acks_before;
+
+	setup_keys();
+	memset(&a, 0, sizeof(a));
+	memset(&b, 0, sizeof(b));
+	reads = in_memory = in_file = 0;
+	a.link = make(loop, &a, 1, pa, pb, &link_udp_ops);
+	b.link = make(loop, &b, 2, pb, pa, &link_udp_ops);
+	run_until(loop, both_up, 5000);
+	link_metrics(b.link, &mb);
+	acks_before = mb.frames_tx;
+	for (uint32_t i = 0; i < 6; i++) {
+		size_t len = i < 4 ? 65536 + i : 600000 + i;
+
+		bundles[i].len = len;
+		bundles[i].data = malloc(len);
+		for (size_t k = 0; k < len; k++)
+			bundles[i].data[k] = (uint8_t)(k * 7 + i);
+		memcpy(bundles[i].data, &i, 4);
+		assert_int_equal(link_enqueue(a.link, 2, len, 4, &bundles[i]), 0);
+	}
+	run_until(loop, lossless_delivered, 20000);
+	link_metrics(a.link, &ma);
+	link_metrics(b.link, &mb);
+	printf("# %llu segments, %llu frames back (acks, commits, beacons), %u store reads\n",
+	    (unsigned long long)ma.segments, (unsigned long long)(mb.frames_tx - acks_before), reads);
+	for (int i = 0; i < 6; i++) {
+		assert_int_equal(bundles[i].delivered, 1);
+		assert_int_equal(bundles[i].received, 1);
+	}
+	assert_int_equal(in_memory, 4);
+	assert_int_equal(in_file, 2);
+	assert_true(ma.segments > 1000);
+	assert_true(mb.frames_tx - acks_before < ma.segments / 4);
+	assert_true(reads <= 4 + 2 * 3 + ma.retransmissions);	/* 256 KB at a time */
+	for (int i = 0; i < 6; i++)
+		free(bundles[i].data);
+	memset(bundles, 0, sizeof(bundles));
+	link_free(a.link);
+	link_free(b.link);
+	loop_free(loop);
+}
+
 int
 main(void)
 {
@@ -619,6 +695,7 @@ main(void)
 		cmocka_unit_test(test_lossy_transfer_exactly_once),
 		cmocka_unit_test(test_carrier_loss_and_forged_frames),
 		cmocka_unit_test(test_voice_alongside_bulk),
+		cmocka_unit_test(test_bulk_transfer_acks_and_reads),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

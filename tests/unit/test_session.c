@@ -251,6 +251,48 @@ test_silent_neighbour_times_out_and_drains(void **state)
 	session_tx_free(tx);
 }
 
+/*
+ * A segment that a later one overtook is lost (links deliver in order): it
+ * goes again at once, long before its timeout, and only once; segments sent
+ * in the same millisecond may arrive in any order without that.
+ */
+static void
+test_overtaken_segment_resent_before_its_timeout(void **state)
+{
+	struct session_tx *tx = session_tx_new(1000, 8, 1000, 1);
+	struct session_range r = { 1000, 1000 };
+	struct session_tx_stats st;
+	struct session_seg g;
+
+	session_tx_add(tx, 2000, 4, (void *)1);
+	assert_int_equal(session_tx_next(tx, 0, &g), 1);	/* [0, 1000) at 0 ms: will be lost */
+	assert_int_equal(g.off, 0);
+	assert_int_equal(session_tx_next(tx, 0, &g), 1);	/* [1000, 2000) in the same ms */
+	assert_int_equal(session_tx_next(tx, 0, &g), 0);
+	/* Same-millisecond reordering: only [1000, 2000) is reported; nothing is resent. */
+	session_tx_ack(tx, 1, 0, &r, 1, 10);
+	assert_int_equal(session_tx_next(tx, 11, &g), 0);
+	session_tx_add(tx, 500, 4, (void *)2);
+	assert_int_equal(session_tx_next(tx, 12, &g), 1);	/* bundle 2, 12 ms after [0, 1000) */
+	assert_int_equal(g.xid, 2);
+	assert_int_equal(session_tx_next(tx, 13, &g), 0);	/* [0, 1000) waits: its timeout is >= 200 ms */
+	/* Bundle 2 is committed: [0, 1000), sent well before it, was lost. */
+	assert_non_null(session_tx_commit(tx, 2));
+	assert_int_equal(session_tx_next(tx, 20, &g), 1);
+	assert_true(g.retransmission);
+	assert_int_equal(g.xid, 1);
+	assert_int_equal(g.off, 0);
+	assert_int_equal(session_tx_next(tx, 21, &g), 0);	/* once, not again at every call */
+	session_tx_ack(tx, 1, 2000, NULL, 0, 25);		/* the repair arrived */
+	assert_int_equal(session_tx_next(tx, 26, &g), 0);
+	assert_non_null(session_tx_commit(tx, 1));
+	session_tx_stats(tx, &st);
+	assert_int_equal(st.retransmissions, 1);
+	assert_int_equal(st.inflight, 0);
+	assert_int_equal(st.rto_ms, 200);			/* the floor, on a 10 ms round trip */
+	session_tx_free(tx);
+}
+
 static void
 test_receiver_ranges_and_bad_input(void **state)
 {
@@ -295,6 +337,7 @@ main(void)
 		cmocka_unit_test(test_priority_order),
 		cmocka_unit_test(test_lost_commit_ack_is_recovered),
 		cmocka_unit_test(test_silent_neighbour_times_out_and_drains),
+		cmocka_unit_test(test_overtaken_segment_resent_before_its_timeout),
 		cmocka_unit_test(test_receiver_ranges_and_bad_input),
 	};
 

@@ -1141,6 +1141,24 @@ test_next_queued_and_payload_offset(void **state)
 	assert_int_equal(e.rowid, bulk);
 	assert_int_equal(store_next_queued(s, e.priority, e.rowid, &e), -ENOENT);
 
+	/* The same walk in batches: across classes, resumed after the last row, local ones left out. */
+	{
+		struct store_queued q[4];
+
+		assert_int_equal(store_queued_batch(s, 0, 0, q, 4), 3);
+		assert_int_equal(q[0].rowid, urgent);
+		assert_int_equal(q[0].priority, PRIO_URGENT);
+		assert_int_equal(q[0].dst_node, 2);
+		assert_int_equal(q[1].rowid, msg);
+		assert_int_equal(q[2].rowid, bulk);
+		assert_int_equal(q[2].size, e.size);
+		assert_int_equal(store_queued_batch(s, 0, 0, q, 2), 2);
+		assert_int_equal(q[1].rowid, msg);
+		assert_int_equal(store_queued_batch(s, q[1].priority, q[1].rowid, q, 4), 1);
+		assert_int_equal(q[0].rowid, bulk);
+		assert_int_equal(store_queued_batch(s, q[0].priority, q[0].rowid, q, 4), 0);
+	}
+
 	/* A bundle assembled in a spool file: the payload starts after the head. */
 	fd = mkstemp(tmpl);
 	assert_true(fd >= 0);
