@@ -70,6 +70,24 @@ admin_reason_name(uint64_t reason)
 	return "unknown reason";
 }
 
+int
+admin_report_flag(const char *name, uint64_t *flag)
+{
+	static const struct { const char *name; uint64_t flag; } names[] = {
+		{ "received", BF_RPT_RECEPTION }, { "forwarded", BF_RPT_FORWARDING },
+		{ "delivered", BF_RPT_DELIVERY }, { "deleted", BF_RPT_DELETION },
+		{ "time", BF_STATUS_TIME },
+		{ "all", BF_RPT_RECEPTION | BF_RPT_FORWARDING | BF_RPT_DELIVERY | BF_RPT_DELETION },
+	};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(name, names[i].name) == 0) {
+			*flag = names[i].flag;
+			return 0;
+		}
+	return -EINVAL;
+}
+
 ssize_t
 admin_encode_status(const struct status_report *sr, uint8_t *out, size_t cap)
 {

@@ -73,6 +73,13 @@ ssize_t admin_encode_status(const struct status_report *sr, uint8_t *out, size_t
  */
 int admin_decode_status(struct status_report *sr, const uint8_t *buf, size_t len, const char **why);
 
+/*
+ * The bundle flags a sender sets to ask for reports, by name: "received",
+ * "forwarded", "delivered", "deleted", "all" (the four), "time" (report
+ * status time).  0, or -EINVAL for another name.
+ */
+int admin_report_flag(const char *name, uint64_t *flag);
+
 /* "received", "forwarded", "delivered", "deleted". */
 const char *admin_status_name(int status);
 /* "lifetime expired", ..., "unknown reason". */
