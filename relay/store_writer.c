@@ -518,10 +518,10 @@ exec_take(struct store *s, struct op *op)
 	int rc;
 
 	sqlite3_bind_int64(st, 1, op->rowid);
-	if ((rc = step_int(st, &state)) != SQLITE_OK)
+	if ((rc = step_int(st, &state)) == SQLITE_DONE)
+		return -ENOENT;		/* no such row */
+	if (rc != SQLITE_OK)
 		return db_fail(s, rc);
-	if (state < 0)
-		return -ENOENT;
 	if (state == STORE_FLOOD)
 		return 0;
 	if (state != STORE_FLOOD_LOCAL)
