@@ -139,3 +139,25 @@ def test_daemon_report_is_rfc_shaped(tmp_path):
     assert len(info[2]) == 2 and info[2][1] >= int(ctime)      # delivered, and when
     assert reason == 0 and subj == eid_cbor(src) and ts == [int(ctime), int(seq)]
     assert raw == cbor2.dumps(rec)
+
+
+def test_report_bundle_dump(tmp_path):
+    """`fieldrelay bundle dump` of a status report bundle built here decodes
+    its payload too (what an operator looks at in a capture)."""
+    from harness import CLI
+    from test_bundle_interop import make_bundle
+    spec = SPECS[2]
+    raw = make_bundle("ipn:1.0", "ipn:2.0", flags=0x02, crc=1, payload=cbor2.dumps(rfc_report(spec)))
+    path = tmp_path / "report.bpv7"
+    path.write_bytes(raw)
+    d = json.loads(subprocess.run([str(CLI), "bundle", "dump", "--json", str(path)], capture_output=True,
+                                  check=True).stdout)
+    assert "admin-record" in d["primary"]["flag_names"]
+    sr = d["blocks"][-1]["status_report"]
+    assert sr["status"] == NAMES and sr["reason"] == 11 and sr["reason_text"] == "block unsupported"
+    assert sr["subject_source"] == "dtn://center.dtn/alerts"
+    assert (int(sr["subject_creation_time_ms"]), int(sr["subject_sequence"])) == (U64, U64)
+    assert (sr["subject_fragment_offset"], int(sr["subject_payload_length"])) == (65536, 1400)
+    assert {k: int(v) for k, v in sr["times"].items()} == {n: U64 - i for i, n in enumerate(NAMES)}
+    text = subprocess.run([str(CLI), "bundle", "dump", str(path)], capture_output=True, text=True).stdout
+    assert "status report  dtn://center.dtn/alerts" in text and "received, forwarded, delivered, deleted" in text
