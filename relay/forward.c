@@ -318,8 +318,11 @@ on_returned(void *arg, struct link *l, uint64_t nbr, void *ctx, int reason)
 	struct forward *fw = arg;
 	struct flight *f = ctx;
 
-	if (f->flood)
-		flood_kick(fw);		/* offer it again (to nbr too, should it come back) */
+	/* A flood copy goes again at once to a neighbour that restarted (it is
+	 * still up); one that went away gets it when it is back (its up event
+	 * kicks a pass); one that refused it (full) at the next idle pass. */
+	if (f->flood && reason == -ECONNRESET)
+		flood_kick(fw);
 	flight_end(fw, f);
 	slot_freed(fw);
 }
@@ -556,7 +559,8 @@ forward_free(struct forward *fw)
  * sends nothing twice), not one it is on its way to.  It stays in the store
  * until its lifetime ends, so a neighbour that turns up later (a data mule)
  * still gets it.  Passes over the flood bundles run when one arrives, when a
- * neighbour comes up, when a copy came back, and every FLOOD_IDLE_MS.
+ * neighbour comes up, and every FLOOD_IDLE_MS (which is also when a copy a
+ * neighbour refused, its store full, is offered again).
  */
 
 static void
