@@ -130,7 +130,8 @@ def test_daemon_report_is_rfc_shaped(tmp_path):
         assert [g["text"] for g in n.cli_json("recv", "-n", "1", "5")] == ["hello"]
         raw = n.cli("recv", "--raw", "-n", "1", "-w", "0", timeout=30).stdout
     finally:
-        n.stop()
+        rc = n.stop()
+    assert rc == 0, n.log_text()[-3000:]
     src, ctime, seq = sent.split()
     rec = cbor2.loads(raw)
     assert rec[0] == 1

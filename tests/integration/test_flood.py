@@ -115,6 +115,8 @@ def test_alert_floods_a_diamond_once_per_node_and_neighbour(tmp_path, made):
         assert sent == 3 + sum(f["duplicates"] for f in fw.values())
     if not flapped:
         assert all(f["flood_handed"] == f["flood_sent"] for f in fw.values())
+    for n in nodes.values():
+        assert n.stop() == 0, n.log_text()[-3000:]
 
 
 def test_late_node_gets_the_alert_while_it_lives(tmp_path, made):
@@ -131,7 +133,7 @@ def test_late_node_gets_the_alert_while_it_lives(tmp_path, made):
     wait_for(lambda: [x["id"] for x in flood_list(b)] == [keep], 30, "the short alert to expire at B")
     assert forwarding(a)["flood_sent"] == 2
 
-    a.stop()
+    assert a.stop() == 0, a.log_text()[-3000:]
     a.start()
     wait_for(lambda: neighbours(a) == {2}, 15, "A to hear B again")
     # A third alert goes after the first in A's next pass: once B has it, the
@@ -176,6 +178,8 @@ def test_hop_limit_stops_a_flood(tmp_path, made):
     assert nothing_waiting(d, 2)
     assert flood_list(d) == []
     assert forwarding(d)["flood_sent"] == 0
+    for n in nodes.values():
+        assert n.stop() == 0, n.log_text()[-3000:]
 
 
 def test_status_reports_forwarded_delivered_deleted(tmp_path, made):
@@ -210,3 +214,5 @@ def test_status_reports_forwarded_delivered_deleted(tmp_path, made):
     wait_for(lambda: b.status()["store"]["bundles"] == 0, 10, "B to let go of the expired bundle")
     # Reports asked for nothing themselves: none about the reports came back.
     assert a.cli("reports").stdout == b""
+    for n in nodes.values():
+        assert n.stop() == 0, n.log_text()[-3000:]
