@@ -353,7 +353,8 @@ node_receive(struct node *n, int fd, const uint8_t *mem, uint64_t total, uint64_
 		c->record_from = b.src;
 	}
 	bundle_id(&b, id, sizeof(id));
-	memcpy(c->id, id, sizeof(c->id));
+	if (c->state == STORE_FLOOD_LOCAL)
+		memcpy(c->id, id, sizeof(c->id));
 	eid_format(&b.src, src, sizeof(src));
 	eid_format(&b.dst, dst, sizeof(dst));
 	p.id = id;
