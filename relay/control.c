@@ -763,7 +763,8 @@ op_network(struct conn *c, const char *op, json_t *tag)
 
 /* ---- flood ---- */
 
-#define FLOOD_LIST_MAX		100	/* bundles per answer: the message stays far below its limit */
+#define FLOOD_LIST_MAX		100	/* bundles per answer */
+#define FLOOD_LIST_BYTES	(CONTROL_MAX_MSG - 4096)	/* and what one message can carry */
 #define FLOOD_HOLDERS_SHOWN	32
 
 /* The bundles for every node, each with the neighbours known to have it. */
@@ -775,7 +776,8 @@ op_flood(struct conn *c, json_t *tag)
 	struct store_holder held[FLOOD_HOLDERS_SHOWN];
 	struct store_stats ss;
 	struct store_entry e;
-	json_t *rows = json_array(), *o;
+	json_t *rows = json_array(), *o, *row;
+	size_t bytes = 0;
 	int prio = 0, n;
 	int64_t after = 0;
 
@@ -789,10 +791,15 @@ op_flood(struct conn *c, json_t *tag)
 			json_array_append_new(hs, json_pack("{s:I, s:s, s:I}", "node", (json_int_t)held[i].node,
 			    "how", hows[held[i].how >= 1 && held[i].how <= 3 ? held[i].how : 0],
 			    "when", (json_int_t)held[i].when));
-		json_array_append_new(rows, json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:b, s:o}",
+		row = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:b, s:o}",
 		    "id", e.id, "src", e.src, "dst", e.dst, "class", prio_name(e.priority),
 		    "size", (json_int_t)e.size, "expires", (json_int_t)e.expires,
-		    "local", e.state == STORE_FLOOD_LOCAL, "holders", hs));
+		    "local", e.state == STORE_FLOOD_LOCAL, "holders", hs);
+		if ((bytes += json_dumpb(row, NULL, 0, JSON_COMPACT) + 1) > FLOOD_LIST_BYTES) {
+			json_decref(row);
+			break;
+		}
+		json_array_append_new(rows, row);
 	}
 	if (store_stats(st, &ss) < 0)
 		ss.flood = json_array_size(rows);

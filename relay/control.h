@@ -22,6 +22,8 @@
  *                                  count 0 = no limit; wait: keep waiting when none
  *                                  is left (watch), else end.  Delivery is at least
  *                                  once: a bundle leaves the store only when acked.
+ *                                  Service 0 holds the status reports sent to this
+ *                                  node (payload: the administrative record).
  *   ack {rowid}
  *   config-check                -> {ok, errors, changes} for the daemon's config file
  *   neighbors                   -> {neighbors: [{link, node, addr, cost}]}
@@ -32,7 +34,8 @@
  *   routes                      -> {routes: [{dst, via, link, cost, kind}]}
  *   flood                       -> {total, flood: [{id, src, dst, class, size, expires,
  *                                  local, holders: [{node, how, when}]}]}: the bundles
- *                                  for every node (at most 100), and which neighbours
+ *                                  for every node (at most 100, and as many as fit
+ *                                  one message), and which neighbours
  *                                  have each (how: from, sent, offered)
  * Errors: {ok:false, code, error}; code is one of bad-request, bad-eid, too-big,
  * quota, disk-full, busy, io, shutting-down.

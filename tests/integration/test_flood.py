@@ -216,3 +216,25 @@ def test_status_reports_forwarded_delivered_deleted(tmp_path, made):
     assert a.cli("reports").stdout == b""
     for n in nodes.values():
         assert n.stop() == 0, n.log_text()[-3000:]
+
+
+def test_every_node_only_for_broadcast_services_and_listing_bounded(tmp_path, made):
+    """ipn:0.SERVICE is refused for services other than alert and position,
+    and a bad report name is a usage error; `flood` lists at most 100 of the
+    bundles kept here and says how many there are."""
+    nodes = topology(tmp_path, [(1, 2)])
+    a = nodes[1]
+    start(nodes, made, [1])
+    r = a.cli("send", "ipn:0.5", "a message for everyone", check=False)
+    assert r.returncode == 1 and b"only the alert (2) and position (3) services" in r.stderr
+    r = a.cli("send", "--report", "custody", "ipn:2.5", "x", check=False)
+    assert r.returncode == 2 and b"'custody' is not a status report" in r.stderr
+    lines = "".join(f"position {i}\n" for i in range(150)).encode()
+    r = a.cli("send", "--batch", "ipn:0.3", input=lines, timeout=60)
+    assert r.stdout.count(b"accepted") == 150
+    listing = a.cli_json("flood")[0]
+    assert listing["total"] == 150 and len(listing["flood"]) == 100
+    assert all(b["dst"] == "ipn:0.3" and b["class"] == "position" and b["holders"] == [] and not b["local"]
+               for b in listing["flood"])
+    assert b"(50 more not shown)" in a.cli("flood").stdout
+    assert a.stop() == 0, a.log_text()[-3000:]
