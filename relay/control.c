@@ -752,9 +752,10 @@ op_network(struct conn *c, const char *op, json_t *tag)
 
 		forward_counters(c->ctl->forward, &fc);
 		json_object_set_new(o, "in_flight", json_integer(forward_in_flight(c->ctl->forward)));
-		json_object_set_new(o, "forwarding", json_pack("{s:I, s:I, s:I, s:I}",
+		json_object_set_new(o, "forwarding", json_pack("{s:I, s:I, s:I, s:I, s:I}",
 		    "handed", (json_int_t)fc.handed, "flood_sent", (json_int_t)fc.flood_sent,
-		    "flood_handed", (json_int_t)fc.flood_handed, "duplicates", (json_int_t)fc.duplicates));
+		    "flood_handed", (json_int_t)fc.flood_handed, "flood_scanned", (json_int_t)fc.flood_scanned,
+		    "duplicates", (json_int_t)fc.duplicates));
 	}
 	if (tag)
 		json_object_set(o, "tag", tag);
@@ -781,7 +782,7 @@ op_flood(struct conn *c, json_t *tag)
 	int prio = 0, n;
 	int64_t after = 0;
 
-	while (json_array_size(rows) < FLOOD_LIST_MAX && store_next_flood(st, prio, after, &e) == 0) {
+	while (json_array_size(rows) < FLOOD_LIST_MAX && store_next_flood(st, prio, after, 0, &e) == 0) {
 		json_t *hs = json_array();
 
 		prio = e.priority;

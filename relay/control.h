@@ -30,7 +30,7 @@
  *   links                       -> {links: [{name, kind, up, neighbours, frames/bytes
  *                                  tx/rx, segments, retransmissions, dropped{cause: n}}],
  *                                  in_flight, forwarding: {handed, flood_sent,
- *                                  flood_handed, duplicates}}
+ *                                  flood_handed, flood_scanned, duplicates}}
  *   routes                      -> {routes: [{dst, via, link, cost, kind}]}
  *   flood                       -> {total, flood: [{id, src, dst, class, size, expires,
  *                                  local, holders: [{node, how, when}]}]}: the bundles

@@ -67,6 +67,9 @@ struct forward {
 	int64_t flood_rowid;
 	bool flood_walking, flood_dirty;
 	bool flood_starved;		/* the pass paused for want of a free slot */
+	bool flood_full;		/* the next pass must look at every flood bundle */
+	int64_t flood_floor;		/* rowids up to this were offered to every neighbour up */
+	int64_t pass_floor, pass_top;	/* of the pass under way */
 	struct loop_timer flood_timer;
 	struct forward_counters count;
 	struct log_ratelimit rl;
@@ -188,7 +191,8 @@ on_neighbour(void *arg, struct link *l, uint64_t nbr, bool up)
 	if (up) {
 		route_neighbour_up(fw->rt, nbr, li, route_link_cost(node_config(fw->node)->links[li].conf.rate_bps,
 		    0, 0), loop_now());
-		flood_kick(fw);		/* a data mule: what it lacks goes now */
+		fw->flood_full = true;	/* a data mule: whatever it lacks goes now */
+		flood_kick(fw);
 	} else {
 		route_neighbour_down(fw->rt, nbr, li, loop_now());
 	}
@@ -321,8 +325,10 @@ on_returned(void *arg, struct link *l, uint64_t nbr, void *ctx, int reason)
 	/* A flood copy goes again at once to a neighbour that restarted (it is
 	 * still up); one that went away gets it when it is back (its up event
 	 * kicks a pass); one that refused it (full) at the next idle pass. */
-	if (f->flood && reason == -ECONNRESET)
+	if (f->flood && reason == -ECONNRESET) {
+		fw->flood_full = true;
 		flood_kick(fw);
+	}
 	flight_end(fw, f);
 	slot_freed(fw);
 }
@@ -560,8 +566,23 @@ forward_free(struct forward *fw)
  * until its lifetime ends, so a neighbour that turns up later (a data mule)
  * still gets it.  Passes over the flood bundles run when one arrives, when a
  * neighbour comes up, and every FLOOD_IDLE_MS (which is also when a copy a
- * neighbour refused, its store full, is offered again).
+ * neighbour refused, its store full, is offered again).  Only a neighbour
+ * that came (back) and the idle pass need a look at all of them: a pass for
+ * new bundles starts above the rowids the last complete pass covered, so a
+ * node that keeps thousands of positions does not walk them all for each new
+ * one.
  */
+
+/* The idle pass looks at everything: a copy refused earlier goes again. */
+static void
+flood_idle(struct loop *l, void *arg)
+{
+	struct forward *fw = arg;
+
+	if (!fw->flood_dirty)
+		fw->flood_full = true;
+	flood_walk(l, fw);
+}
 
 static void
 flood_kick(void *arg)
@@ -622,6 +643,7 @@ offer_to(void *arg, struct link *l, uint64_t nbr, const struct link_addr *addr)
 	fw->n_flight++;		/* before: the link may give it back at once */
 	if (link_enqueue(l, nbr, o->e->size, o->e->priority, f) < 0) {
 		flight_end(fw, f);
+		fw->flood_full = true;	/* not offered: the floor must not pass it */
 		return;
 	}
 	fw->count.flood_sent++;
@@ -648,11 +670,15 @@ flood_walk(struct loop *l, void *arg)
 		fw->flood_dirty = false;
 		fw->flood_prio = 0;
 		fw->flood_rowid = 0;
+		/* Later bundles get higher rowids: up to pass_top, this pass sees all. */
+		fw->pass_floor = fw->flood_full ? 0 : fw->flood_floor;
+		fw->pass_top = store_max_rowid(st);
+		fw->flood_full = false;
 	}
 	fw->flood_starved = false;
 	if (fw->n_up == 0) {
 		fw->flood_walking = false;	/* nobody to offer anything to: a neighbour kicks us */
-		loop_timer_set(l, &fw->flood_timer, FLOOD_IDLE_MS, flood_walk, fw);
+		loop_timer_set(l, &fw->flood_timer, FLOOD_IDLE_MS, flood_idle, fw);
 		return;
 	}
 	for (int i = 0; i < WALK_BATCH; i++) {
@@ -663,8 +689,9 @@ flood_walk(struct loop *l, void *arg)
 			loop_timer_set(l, &fw->flood_timer, FLOOD_IDLE_MS, flood_walk, fw);
 			return;
 		}
-		if ((r = store_next_flood(st, fw->flood_prio, fw->flood_rowid, &e)) < 0)
+		if ((r = store_next_flood(st, fw->flood_prio, fw->flood_rowid, fw->pass_floor, &e)) < 0)
 			break;
+		fw->count.flood_scanned++;
 		if ((n = store_holders(st, e.rowid, held, FLOOD_HOLDERS_MAX)) >= 0) {
 			o.n_held = (size_t)n < FLOOD_HOLDERS_MAX ? (size_t)n : FLOOD_HOLDERS_MAX;
 			o.src = eid_parse(&src, e.src) == 0 && src.scheme == EID_IPN ? src.node : 0;
@@ -681,7 +708,9 @@ flood_walk(struct loop *l, void *arg)
 		return;
 	}
 	fw->flood_walking = false;
-	loop_timer_set(l, &fw->flood_timer, fw->flood_dirty && r == -ENOENT ? 1 : FLOOD_IDLE_MS, flood_walk, fw);
+	if (r == -ENOENT && !fw->flood_full)
+		fw->flood_floor = fw->pass_top;
+	loop_timer_set(l, &fw->flood_timer, fw->flood_dirty && r == -ENOENT ? 1 : FLOOD_IDLE_MS, flood_idle, fw);
 }
 
 struct handing {
@@ -696,10 +725,11 @@ flood_recorded(void *arg, int result, int64_t sent_to)
 	struct handing *h = arg;
 	struct forward *fw = h->fw;
 
-	if (result < 0)
+	if (result < 0) {
 		log_limited(&fw->rl, "store: cannot note that ipn:%llu has flood bundle %lld: %s",
 		    (unsigned long long)h->f->nbr, (long long)h->f->rowid, store_strerror(result));
-	else if (sent_to == 1)
+		fw->flood_full = true;	/* a later pass offers it again; the neighbour says it has it */
+	} else if (sent_to == 1)
 		report_forwarded(fw, h->f);	/* once per node, at the first neighbour */
 	flight_end(fw, h->f);
 	slot_freed(fw);
@@ -719,7 +749,8 @@ flood_delivered(struct forward *fw, struct flight *f)
 			return;
 		free(h);
 	}
-	/* Not recorded: the next pass offers it again and the neighbour says it has it. */
+	/* Not recorded: a later pass offers it again and the neighbour says it has it. */
+	fw->flood_full = true;
 	flight_end(fw, f);
 	slot_freed(fw);
 }

@@ -38,6 +38,7 @@ struct forward_counters {
 	uint64_t handed;		/* bundles a next hop committed */
 	uint64_t flood_sent;		/* copies of flood bundles handed to links */
 	uint64_t flood_handed;		/* ... that the neighbour committed */
+	uint64_t flood_scanned;		/* flood bundles the walk looked at */
 	uint64_t duplicates;		/* bundles from links that were here already */
 };
 void forward_counters(const struct forward *fw, struct forward_counters *c);

@@ -159,8 +159,11 @@ int store_get(struct store *s, int64_t rowid, struct store_entry *e);
 /* The next QUEUED bundle after (priority, rowid), most urgent first.
  * 0, -ENOENT at the end, -EIO.  Start with (0, 0). */
 int store_next_queued(struct store *s, int priority, int64_t after, struct store_entry *e);
-/* The same over the bundles in the flood states. */
-int store_next_flood(struct store *s, int priority, int64_t after, struct store_entry *e);
+/* The same over the bundles in the flood states, skipping rowids up to floor
+ * in every class (those a walk has seen already). */
+int store_next_flood(struct store *s, int priority, int64_t after, int64_t floor, struct store_entry *e);
+/* The highest rowid in use (0: none); later bundles get higher ones. */
+int64_t store_max_rowid(struct store *s);
 
 /* A neighbour that has a flood bundle. */
 struct store_holder {

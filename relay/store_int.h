@@ -177,7 +177,8 @@ static const char *const wsql[W_COUNT] = {
 };
 
 /* Statements of the read connection. */
-enum { R_GET, R_NEXT_LOCAL, R_NEXT_QUEUED, R_PAGES, R_FREE_PAGES, R_NEXT_FLOOD, R_HOLDERS, R_COUNT };
+enum { R_GET, R_NEXT_LOCAL, R_NEXT_QUEUED, R_PAGES, R_FREE_PAGES, R_NEXT_FLOOD, R_HOLDERS, R_MAX_ROWID,
+	R_COUNT };
 
 static const char *const rsql[R_COUNT] = {
 	[R_GET] = "SELECT " ENTRY_COLS " FROM bundles WHERE rowid = ?1",
@@ -192,6 +193,7 @@ static const char *const rsql[R_COUNT] = {
 	    " AND priority = ?1 AND rowid > ?2 ORDER BY rowid LIMIT 1",
 	[R_HOLDERS] = "SELECT neighbour, state, updated FROM forward WHERE bundle = ?1"
 	    " ORDER BY neighbour",
+	[R_MAX_ROWID] = "SELECT coalesce(max(rowid), 0) FROM bundles",
 };
 
 enum op_kind { OP_PUT, OP_DELETE, OP_EXPIRE, OP_SEQ, OP_TAKE, OP_HANDED };

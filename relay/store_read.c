@@ -206,14 +206,15 @@ store_next_local(struct store *s, uint64_t service, int64_t after, struct store_
 
 /* The next entry of a (priority, rowid) walk over one partial index. */
 static int
-next_by_class(struct store *s, sqlite3_stmt *st, int priority, int64_t after, struct store_entry *e)
+next_by_class(struct store *s, sqlite3_stmt *st, int priority, int64_t after, int64_t floor,
+    struct store_entry *e)
 {
 	int r = -ENOENT;
 
 	pthread_mutex_lock(&s->rmu);
 	for (int p = priority < 0 ? 0 : priority; p < PRIO_COUNT && r == -ENOENT; p++) {
 		sqlite3_bind_int64(st, 1, p);
-		sqlite3_bind_int64(st, 2, p == priority ? after : 0);
+		sqlite3_bind_int64(st, 2, p == priority && after > floor ? after : floor);
 		r = read_entry(s, st, e);
 	}
 	pthread_mutex_unlock(&s->rmu);
@@ -223,13 +224,25 @@ next_by_class(struct store *s, sqlite3_stmt *st, int priority, int64_t after, st
 int
 store_next_queued(struct store *s, int priority, int64_t after, struct store_entry *e)
 {
-	return next_by_class(s, s->r[R_NEXT_QUEUED], priority, after, e);
+	return next_by_class(s, s->r[R_NEXT_QUEUED], priority, after, 0, e);
 }
 
 int
-store_next_flood(struct store *s, int priority, int64_t after, struct store_entry *e)
+store_next_flood(struct store *s, int priority, int64_t after, int64_t floor, struct store_entry *e)
 {
-	return next_by_class(s, s->r[R_NEXT_FLOOD], priority, after, e);
+	return next_by_class(s, s->r[R_NEXT_FLOOD], priority, after, floor, e);
+}
+
+int64_t
+store_max_rowid(struct store *s)
+{
+	int64_t v = 0;
+
+	pthread_mutex_lock(&s->rmu);
+	if (step_int(s->r[R_MAX_ROWID], &v) != SQLITE_OK)
+		v = 0;
+	pthread_mutex_unlock(&s->rmu);
+	return v;
 }
 
 int

@@ -238,3 +238,29 @@ def test_every_node_only_for_broadcast_services_and_listing_bounded(tmp_path, ma
                for b in listing["flood"])
     assert b"(50 more not shown)" in a.cli("flood").stdout
     assert a.stop() == 0, a.log_text()[-3000:]
+
+
+def test_new_alert_does_not_walk_what_was_flooded(tmp_path, made):
+    """A node keeping hundreds of flooded positions offers a new alert without
+    looking at them again (only a new neighbour needs a full walk); and a
+    late neighbour still gets all of them."""
+    nodes = topology(tmp_path, [(1, 2), (2, 3)])
+    a, b, c = nodes[1], nodes[2], nodes[3]
+    start(nodes, made, [1, 2])
+    wait_for(lambda: neighbours(a) == {2}, 15, "A to hear B")
+    lines = "".join(f"unit 7 at {i}\n" for i in range(300)).encode()
+    assert a.cli("send", "--batch", "ipn:0.3", input=lines, timeout=60).stdout.count(b"accepted") == 300
+    wait_for(lambda: b.status()["store"]["bundles"] == 300, 60, "B to have the 300 positions")
+    wait_for(lambda: forwarding(a)["flood_handed"] == 300 and a.cli_json("links")[0]["in_flight"] == 0, 30,
+             "A to note them all")
+    before = forwarding(a)["flood_scanned"]
+    send(a, "ipn:0.2", "Bridge down")
+    assert [g["text"] for g in take(b, 2, 1)] == ["Bridge down"]
+    wait_for(lambda: forwarding(a)["flood_handed"] == 301, 10, "A to note the alert")
+    scanned = forwarding(a)["flood_scanned"] - before
+    print(f"the pass for one new alert looked at {scanned} flood bundles of 301")
+    assert 1 <= scanned <= 10
+    made.append(c)
+    c.start()
+    wait_for(lambda: c.status()["store"]["bundles"] == 301, 60, "C, late, to get all 301")
+    assert len(take(c, 3, 300)) == 300

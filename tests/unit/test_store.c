@@ -1225,13 +1225,18 @@ test_flood_states_and_holders(void **state)
 	assert_int_equal(st.queued, 1);
 
 	/* The flood walk sees both flood bundles, the unicast walk neither. */
-	assert_int_equal(store_next_flood(s, 0, 0, &e), 0);
+	assert_int_equal(store_next_flood(s, 0, 0, 0, &e), 0);
 	assert_int_equal(e.rowid, ra);
 	assert_int_equal(e.flags, 0x40000);
 	assert_int_equal(e.state, STORE_FLOOD_LOCAL);
-	assert_int_equal(store_next_flood(s, e.priority, e.rowid, &e), 0);
+	assert_int_equal(store_next_flood(s, e.priority, e.rowid, 0, &e), 0);
 	assert_int_equal(e.rowid, rb);
-	assert_int_equal(store_next_flood(s, e.priority, e.rowid, &e), -ENOENT);
+	assert_int_equal(store_next_flood(s, e.priority, e.rowid, 0, &e), -ENOENT);
+	/* A floor skips what a walk saw already, in every class. */
+	assert_int_equal(store_next_flood(s, 0, 0, ra, &e), 0);
+	assert_int_equal(e.rowid, rb);
+	assert_int_equal(store_next_flood(s, 0, 0, rb, &e), -ENOENT);
+	assert_int_equal(store_max_rowid(s), rl);
 	assert_int_equal(store_next_queued(s, 0, 0, &e), 0);
 	assert_int_equal(e.rowid, rq);
 	assert_int_equal(store_next_queued(s, e.priority, e.rowid, &e), -ENOENT);
@@ -1253,7 +1258,7 @@ test_flood_states_and_holders(void **state)
 	assert_int_equal(store_get(s, rl, &e), -ENOENT);
 	assert_int_equal(take_wait(s, rl), -ENOENT);
 	assert_int_equal(store_next_local(s, 2, 0, &e), -ENOENT);
-	assert_int_equal(store_next_flood(s, 0, 0, &e), 0);
+	assert_int_equal(store_next_flood(s, 0, 0, 0, &e), 0);
 	assert_int_equal(store_stats(s, &st), 0);
 	assert_int_equal(st.flood, 2);
 	assert_int_equal(st.local, 0);
