@@ -92,6 +92,10 @@ $(BUILD)/tests/integration/helpers/bundletool: $(BUILD)/tests/integration/helper
     $(BUILD)/relay/cli/dump.o $(LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+HELPER_BINS += $(BUILD)/tests/integration/helpers/admintool
+$(BUILD)/tests/integration/helpers/admintool: $(BUILD)/tests/integration/helpers/admintool.o $(LIB)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 HELPER_BINS += $(BUILD)/tests/integration/helpers/linkwatch
 $(BUILD)/tests/integration/helpers/linkwatch: $(BUILD)/tests/integration/helpers/linkwatch.o \
     $(BUILD)/radio/netlink.o $(LIB)

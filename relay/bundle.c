@@ -861,3 +861,34 @@ bundle_id(const struct bundle *b, char *out, size_t cap)
 		return -ENOSPC;
 	return 0;
 }
+
+int
+bundle_decode_primary(struct bundle *b, const uint8_t *buf, size_t len, const char **why)
+{
+	struct cbor_reader r;
+	uint64_t n;
+
+	memset(b, 0, sizeof(*b));
+	b->priority = -1;
+	cbor_reader_init(&r, buf, len);
+	if (cbor_peek(&r) != CBOR_ARRAY || cbor_read_array(&r, &n) < 0 || !cbor_next(&r, &n))
+		REJECT(EBADMSG, "not a CBOR array with a primary block");
+	return decode_primary(b, &r, why);
+}
+
+int
+eid_cbor_read(struct cbor_reader *r, struct eid *e)
+{
+	enum eid_error ee = eid_read(r, e);
+
+	if (ee == EID_OK)
+		return 0;
+	r->why = eid_why[F_SRC][ee] + strlen("source ");
+	return ee == EID_LONG ? -EMSGSIZE : -EBADMSG;
+}
+
+void
+eid_cbor_put(struct cbor_writer *w, const struct eid *e)
+{
+	eid_put(w, e);
+}

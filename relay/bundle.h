@@ -166,6 +166,21 @@ int eid_format(const struct eid *e, char *out, size_t cap);
 bool eid_equal(const struct eid *a, const struct eid *b);
 void eid_ipn(struct eid *e, uint64_t node, uint64_t service);
 
+/*
+ * Only the primary block of an encoded bundle, from a prefix of it (the
+ * first bytes of a stored bundle): flags, EIDs, creation time, lifetime,
+ * fragment fields, CRC checked.  Nothing after the primary block is read;
+ * b->payload stays NULL.  Same results and reasons as bundle_decode().
+ */
+int bundle_decode_primary(struct bundle *b, const uint8_t *buf, size_t len, const char **why);
+
+/* An EID as RFC 9171 4.2.5.1 encodes it, for other CBOR structures that
+ * carry one (status reports).  Read: 0, -EBADMSG or -EMSGSIZE, r->why set. */
+struct cbor_reader;
+struct cbor_writer;
+int eid_cbor_read(struct cbor_reader *r, struct eid *e);
+void eid_cbor_put(struct cbor_writer *w, const struct eid *e);
+
 /* CRC-16/X.25 and CRC-32C as RFC 9171 4.2.1 uses them. */
 uint16_t crc16_x25(const uint8_t *p, size_t n);
 uint32_t crc32c(const uint8_t *p, size_t n);

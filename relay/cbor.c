@@ -171,6 +171,17 @@ cbor_next(struct cbor_reader *r, uint64_t *left)
 	return true;
 }
 
+int
+cbor_read_bool(struct cbor_reader *r, bool *v)
+{
+	if (r->p >= r->end || (r->p[0] != 0xf4 && r->p[0] != 0xf5)) {
+		r->why = r->p >= r->end ? "truncated CBOR" : "unexpected CBOR type";
+		return -EBADMSG;
+	}
+	*v = *r->p++ == 0xf5;
+	return 0;
+}
+
 /* A definite string of the given major type. */
 static int
 read_string(struct cbor_reader *r, int major, const uint8_t **p, size_t *n)
@@ -466,4 +477,12 @@ cbor_put_text(struct cbor_writer *w, const char *s, size_t n)
 {
 	put_head(w, CBOR_TEXT, n);
 	cbor_put_raw(w, s, n);
+}
+
+void
+cbor_put_bool(struct cbor_writer *w, bool v)
+{
+	uint8_t b = v ? 0xf5 : 0xf4;
+
+	cbor_put_raw(w, &b, 1);
 }

@@ -55,6 +55,8 @@ bool cbor_at_break(const struct cbor_reader *r);
  * non-minimal or otherwise malformed).
  */
 int cbor_read_uint(struct cbor_reader *r, uint64_t *v);
+/* The simple values false (0xf4) and true (0xf5). */
+int cbor_read_bool(struct cbor_reader *r, bool *v);
 /* *n is the element count, or CBOR_INDEF; iterate with cbor_next(). */
 int cbor_read_array(struct cbor_reader *r, uint64_t *n);
 /* A definite byte / text string: pointer into the buffer and length. */
@@ -93,6 +95,7 @@ void cbor_writer_init(struct cbor_writer *w, uint8_t *buf, size_t cap);
 bool cbor_writer_ok(const struct cbor_writer *w);
 
 void cbor_put_uint(struct cbor_writer *w, uint64_t v);
+void cbor_put_bool(struct cbor_writer *w, bool v);
 void cbor_put_array(struct cbor_writer *w, uint64_t n);
 void cbor_put_array_indef(struct cbor_writer *w);
 void cbor_put_break(struct cbor_writer *w);

@@ -15,6 +15,7 @@
 
 #include <jansson.h>
 
+#include "admin.h"
 #include "control.h"
 #include "forward.h"
 #include "frame.h"
@@ -347,6 +348,31 @@ send_done(void *arg, int result, const char *id)
 	conn_unref(c);
 }
 
+/* "report": absent, true (delivery, as before), or ["delivered", "time", ...]. */
+static int
+report_flags(json_t *v, uint64_t *flags)
+{
+	uint64_t f;
+	size_t i;
+	json_t *x;
+
+	*flags = 0;
+	if (v == NULL || json_is_false(v))
+		return 0;
+	if (json_is_true(v)) {
+		*flags = BF_RPT_DELIVERY;
+		return 0;
+	}
+	if (!json_is_array(v))
+		return -EINVAL;
+	json_array_foreach(v, i, x) {
+		if (!json_is_string(x) || admin_report_flag(json_string_value(x), &f) < 0)
+			return -EINVAL;
+		*flags |= f;
+	}
+	return 0;
+}
+
 /* The request and its body are complete: make a bundle of them. */
 static void
 send_finish(struct conn *c, json_t *req, const uint8_t *mem, int fd, uint64_t len)
@@ -384,7 +410,11 @@ send_finish(struct conn *c, json_t *req, const uint8_t *mem, int fd, uint64_t le
 		return;
 	}
 	s.lifetime = v ? (uint64_t)json_integer_value(v) : 0;
-	s.report_delivery = json_is_true(json_object_get(req, "report"));
+	if (report_flags(json_object_get(req, "report"), &s.report_flags) < 0) {
+		conn_error(c, tag, "bad-request", "\"report\" must be true (delivery) or a list of:"
+		    " received, forwarded, delivered, deleted, all, time");
+		return;
+	}
 	if (len > cfg->max_bundle_size) {
 		conn_error(c, tag, "too-big", "payload of %" PRIu64 " bytes is over the limit of %" PRIu64 " bytes",
 		    len, cfg->max_bundle_size);
@@ -405,6 +435,9 @@ send_finish(struct conn *c, json_t *req, const uint8_t *mem, int fd, uint64_t le
 			conn_error(c, tag, "too-big", "payload too big");
 		else if (r == -EINVAL)
 			conn_error(c, tag, "bad-request", "that bundle cannot be stored (realtime class is for live voice only)");
+		else if (r == -EADDRNOTAVAIL)
+			conn_error(c, tag, "bad-eid", "ipn:0.%llu: only the alert (2) and position (3) services go"
+			    " to every node", (unsigned long long)s.dst.service);
 		else if (r == -ENOBUFS)
 			conn_error(c, tag, "busy", "the store's write queue is full: try again shortly");
 		else
@@ -496,7 +529,7 @@ ack_done(void *arg, int result, int64_t rowid)
 	struct conn *c = arg;
 
 	if (result < 0 && result != -ENOENT)
-		log_warnx("control: cannot delete delivered bundle %" PRId64 ": %s", rowid,
+		log_warnx("control: cannot let go of delivered bundle %" PRId64 ": %s", rowid,
 		    store_strerror(result));
 	c->deleting--;
 	if (!c->closed && c->receiving)
@@ -621,7 +654,7 @@ op_ack(struct conn *c, json_t *req, json_t *tag)
 	}
 	c->refs++;
 	c->deleting++;
-	if (store_delete(node_store(c->ctl->node), json_integer_value(v), ack_done, c) < 0) {
+	if (node_delivered(c->ctl->node, json_integer_value(v), ack_done, c) < 0) {
 		c->refs--;
 		c->deleting--;
 	}
@@ -745,8 +778,64 @@ op_network(struct conn *c, const char *op, json_t *tag)
 			forward_routes(c->ctl->forward, route_row, &rr);
 	}
 	o = json_pack("{s:b, s:o}", "ok", 1, op, rows);
-	if (c->ctl->forward != NULL)
+	if (c->ctl->forward != NULL) {
+		struct forward_counters fc;
+
+		forward_counters(c->ctl->forward, &fc);
 		json_object_set_new(o, "in_flight", json_integer(forward_in_flight(c->ctl->forward)));
+		json_object_set_new(o, "forwarding", json_pack("{s:I, s:I, s:I, s:I, s:I}",
+		    "handed", (json_int_t)fc.handed, "flood_sent", (json_int_t)fc.flood_sent,
+		    "flood_handed", (json_int_t)fc.flood_handed, "flood_scanned", (json_int_t)fc.flood_scanned,
+		    "duplicates", (json_int_t)fc.duplicates));
+	}
+	if (tag)
+		json_object_set(o, "tag", tag);
+	conn_send(c, o);
+}
+
+/* ---- flood ---- */
+
+#define FLOOD_LIST_MAX		100	/* bundles per answer */
+#define FLOOD_LIST_BYTES	(CONTROL_MAX_MSG - 4096)	/* and what one message can carry */
+#define FLOOD_HOLDERS_SHOWN	32
+
+/* The bundles for every node, each with the neighbours known to have it. */
+static void
+op_flood(struct conn *c, json_t *tag)
+{
+	static const char *const hows[] = { "?", "from", "sent", "offered" };
+	struct store *st = node_store(c->ctl->node);
+	struct store_holder held[FLOOD_HOLDERS_SHOWN];
+	struct store_stats ss;
+	struct store_entry e;
+	json_t *rows = json_array(), *o, *row;
+	size_t bytes = 0;
+	int prio = 0, n;
+	int64_t after = 0;
+
+	while (json_array_size(rows) < FLOOD_LIST_MAX && store_next_flood(st, prio, after, 0, &e) == 0) {
+		json_t *hs = json_array();
+
+		prio = e.priority;
+		after = e.rowid;
+		n = store_holders(st, e.rowid, held, FLOOD_HOLDERS_SHOWN);
+		for (int i = 0; i < n && i < FLOOD_HOLDERS_SHOWN; i++)
+			json_array_append_new(hs, json_pack("{s:I, s:s, s:I}", "node", (json_int_t)held[i].node,
+			    "how", hows[held[i].how >= 1 && held[i].how <= 3 ? held[i].how : 0],
+			    "when", (json_int_t)held[i].when));
+		row = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:b, s:o}",
+		    "id", e.id, "src", e.src, "dst", e.dst, "class", prio_name(e.priority),
+		    "size", (json_int_t)e.size, "expires", (json_int_t)e.expires,
+		    "local", e.state == STORE_FLOOD_LOCAL, "holders", hs);
+		if ((bytes += json_dumpb(row, NULL, 0, JSON_COMPACT) + 1) > FLOOD_LIST_BYTES) {
+			json_decref(row);
+			break;
+		}
+		json_array_append_new(rows, row);
+	}
+	if (store_stats(st, &ss) < 0)
+		ss.flood = json_array_size(rows);
+	o = json_pack("{s:b, s:I, s:o}", "ok", 1, "total", (json_int_t)ss.flood, "flood", rows);
 	if (tag)
 		json_object_set(o, "tag", tag);
 	conn_send(c, o);
@@ -789,6 +878,8 @@ conn_request(struct conn *c, json_t *req)
 		op_ack(c, req, tag);
 	} else if (strcmp(op, "config-check") == 0) {
 		op_config_check(c, tag);
+	} else if (strcmp(op, "flood") == 0) {
+		op_flood(c, tag);
 	} else if (strcmp(op, "neighbors") == 0 || strcmp(op, "links") == 0 || strcmp(op, "routes") == 0) {
 		op_network(c, op, tag);
 	} else {

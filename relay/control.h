@@ -13,6 +13,8 @@
  *   status                      -> node, uptime, boot, clock, store figures
  *   queue                       -> counts and bytes per class and per destination
  *   send {dst, service, priority, lifetime, report, tag, body}
+ *                               report: true (delivery) or a list of received,
+ *                               forwarded, delivered, deleted, all, time
  *                               -> {tag, ok, id} once durable, or {tag, ok:false, code, error}
  *   recv {service, count, wait} -> a stream of {event:"bundle", rowid, id, src, dst,
  *                                  priority, received, body} + body bytes, each to be
@@ -20,12 +22,21 @@
  *                                  count 0 = no limit; wait: keep waiting when none
  *                                  is left (watch), else end.  Delivery is at least
  *                                  once: a bundle leaves the store only when acked.
+ *                                  Service 0 holds the status reports sent to this
+ *                                  node (payload: the administrative record).
  *   ack {rowid}
  *   config-check                -> {ok, errors, changes} for the daemon's config file
  *   neighbors                   -> {neighbors: [{link, node, addr, cost}]}
  *   links                       -> {links: [{name, kind, up, neighbours, frames/bytes
- *                                  tx/rx, segments, retransmissions, dropped{cause: n}}]}
+ *                                  tx/rx, segments, retransmissions, dropped{cause: n}}],
+ *                                  in_flight, forwarding: {handed, flood_sent,
+ *                                  flood_handed, flood_scanned, duplicates}}
  *   routes                      -> {routes: [{dst, via, link, cost, kind}]}
+ *   flood                       -> {total, flood: [{id, src, dst, class, size, expires,
+ *                                  local, holders: [{node, how, when}]}]}: the bundles
+ *                                  for every node (at most 100, and as many as fit
+ *                                  one message), and which neighbours
+ *                                  have each (how: from, sent, offered)
  * Errors: {ok:false, code, error}; code is one of bad-request, bad-eid, too-big,
  * quota, disk-full, busy, io, shutting-down.
  */

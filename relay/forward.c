@@ -6,6 +6,9 @@
  * "in flight" from then until the next hop commits it (delete here) or the
  * link gives it back (neighbour gone, refused): then a later walk tries again,
  * possibly over another link.
+ *
+ * Bundles for every node (ipn:0.SERVICE, the broadcast services) have a
+ * walk of their own, see "flooding" below.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -20,6 +23,7 @@
 #include "loop.h"
 #include "netlink.h"
 #include "node.h"
+#include "report.h"
 #include "store.h"
 
 #define WALK_BATCH		256	/* bundles looked at per tick */
@@ -29,6 +33,9 @@
 #define IN_FLIGHT_MAX		256	/* bundles handed to links at once: enough to fill
 					 * the windows, few enough that the per-transfer
 					 * bookkeeping stays cheap */
+#define FLOOD_IDLE_MS		60000	/* kicks cover flooding; this only backs them up */
+#define FLOOD_HOLDERS_MAX	128	/* holders looked at per bundle; beyond, a neighbour
+					 * may be offered a copy it has (it says so) */
 
 #define FLIGHT_BUCKETS		512	/* rowid hash: the walk asks about every row it passes */
 
@@ -39,6 +46,8 @@ struct flight {
 	uint64_t nbr;
 	uint64_t size;
 	int prio;
+	uint64_t flags;			/* the bundle's BF_* (status reports) */
+	bool flood;			/* one copy of a flood bundle, to nbr */
 	bool used;
 	bool splitting;			/* being replaced by fragments (relay/fragment.c) */
 	int next;			/* hash chain, or free list; -1 ends */
@@ -65,6 +74,16 @@ struct forward {
 	bool dirty;			/* something changed since the pass began */
 	unsigned n_up;			/* neighbours up, over all links */
 	struct loop_timer walk_timer, route_timer;
+	/* The flood walk, shaped like the other. */
+	int flood_prio;
+	int64_t flood_rowid;
+	bool flood_walking, flood_dirty;
+	bool flood_starved;		/* the pass paused for want of a free slot */
+	bool flood_full;		/* the next pass must look at every flood bundle */
+	int64_t flood_floor;		/* rowids up to this were offered to every neighbour up */
+	int64_t pass_floor, pass_top;	/* of the pass under way */
+	struct loop_timer flood_timer;
+	struct forward_counters count;
 	struct log_ratelimit rl;
 };
 
@@ -140,6 +159,7 @@ flight_end(struct forward *fw, struct flight *f)
 
 static void forward_walk(struct loop *l, void *arg);
 static void forward_kick(void *arg);
+static void slot_freed(struct forward *fw);
 
 /* The bundle of f is fragments now (they are queued: a kick finds them), or must go whole. */
 static void
@@ -152,7 +172,7 @@ on_split(void *arg, int result)
 	if (result == -EPERM && link_enqueue(fw->links[f->link], f->nbr, f->size, f->prio, f) == 0)
 		return;
 	flight_end(fw, f);
-	forward_kick(fw);
+	slot_freed(fw);
 }
 
 /* Hand the bundle of f to its link, or first split it if the link says it is too big. */
@@ -164,6 +184,7 @@ flight_go(struct forward *fw, struct flight *f, const struct store_queued *q)
 
 	f->size = q->size;
 	f->prio = q->priority;
+	f->flags = q->flags;
 	if (limit != 0 && q->size > limit && store_get(node_store(fw->node), q->rowid, &e) == 0 &&
 	    e.payload_len > limit) {
 		f->splitting = true;
@@ -173,6 +194,7 @@ flight_go(struct forward *fw, struct flight *f, const struct store_queued *q)
 	}
 	return link_enqueue(fw->links[f->link], f->nbr, q->size, q->priority, f);
 }
+static void flood_kick(void *arg);
 
 /*
  * Something changed (a new bundle, a neighbour, a route, a free slot): make
@@ -261,6 +283,8 @@ on_neighbour(void *arg, struct link *l, uint64_t nbr, bool up)
 	if (up) {
 		route_neighbour_up(fw->rt, nbr, li, route_link_cost(node_config(fw->node)->links[li].conf.rate_bps,
 		    0, 0), loop_now());
+		fw->flood_full = true;	/* a data mule: whatever it lacks goes now */
+		flood_kick(fw);
 	} else {
 		route_neighbour_down(fw->rt, nbr, li, loop_now());
 	}
@@ -278,6 +302,8 @@ on_stored(void *arg, int result)
 {
 	struct commit *c = arg;
 
+	if (result == -EEXIST)
+		c->fw->count.duplicates++;
 	if (result == 0 || result == -EEXIST)
 		link_committed(c->link, c->nbr, c->xid);
 	else
@@ -315,6 +341,21 @@ struct deletion {
 	struct flight *f;
 };
 
+static void flood_walk(struct loop *l, void *arg);
+
+/* A slot is free: the walks that may have stopped for want of one go on. */
+static void
+slot_freed(struct forward *fw)
+{
+	forward_kick(fw);
+	if (fw->flood_starved) {
+		fw->flood_starved = false;
+		loop_timer_set(fw->loop, &fw->flood_timer, 0, flood_walk, fw);
+	}
+}
+
+static void flood_delivered(struct forward *fw, struct flight *f);
+
 static void
 deleted(void *arg, int result, int64_t rowid)
 {
@@ -325,8 +366,21 @@ deleted(void *arg, int result, int64_t rowid)
 		    store_strerror(result));
 	/* Only now may the walk see the row gone; until then the slot keeps it from going twice. */
 	flight_end(d->fw, d->f);
-	forward_kick(d->fw);	/* a slot is free */
+	slot_freed(d->fw);
 	free(d);
+}
+
+/* A forwarding report, if the bundle asked: from its stored head, before it goes. */
+static void
+report_forwarded(struct forward *fw, const struct flight *f)
+{
+	uint8_t head[STORE_HEAD_PEEK];
+	long k;
+
+	if (!report_wanted(f->flags, ADMIN_FORWARDED))
+		return;
+	if ((k = store_read(node_store(fw->node), f->rowid, 0, head, sizeof(head))) > 0)
+		report_send_head(fw->node, head, (size_t)k, -1, ADMIN_FORWARDED, REASON_NONE);
 }
 
 static void
@@ -334,10 +388,16 @@ on_delivered(void *arg, struct link *l, uint64_t nbr, void *ctx)
 {
 	struct forward *fw = arg;
 	struct flight *f = ctx;
-	struct deletion *d = malloc(sizeof(*d));
+	struct deletion *d;
 
+	if (f->flood) {
+		flood_delivered(fw, f);
+		return;
+	}
+	fw->count.handed++;
+	report_forwarded(fw, f);
 	/* The next hop has it durably: our forwarding obligation is done. */
-	if (d != NULL) {
+	if ((d = malloc(sizeof(*d))) != NULL) {
 		d->fw = fw;
 		d->f = f;
 		if (store_delete(node_store(fw->node), f->rowid, deleted, d) == 0)
@@ -345,16 +405,24 @@ on_delivered(void *arg, struct link *l, uint64_t nbr, void *ctx)
 		free(d);
 	}
 	flight_end(fw, f);	/* the bundle stays queued: at worst it goes twice, dedup takes it */
-	forward_kick(fw);
+	slot_freed(fw);
 }
 
 static void
 on_returned(void *arg, struct link *l, uint64_t nbr, void *ctx, int reason)
 {
 	struct forward *fw = arg;
+	struct flight *f = ctx;
 
-	flight_end(fw, ctx);
-	forward_kick(fw);
+	/* A flood copy goes again at once to a neighbour that restarted (it is
+	 * still up); one that went away gets it when it is back (its up event
+	 * kicks a pass); one that refused it (full) at the next idle pass. */
+	if (f->flood && reason == -ECONNRESET) {
+		fw->flood_full = true;
+		flood_kick(fw);
+	}
+	flight_end(fw, f);
+	slot_freed(fw);
 }
 
 static void
@@ -465,6 +533,12 @@ unsigned
 forward_in_flight(const struct forward *fw)
 {
 	return fw->n_flight;
+}
+
+void
+forward_counters(const struct forward *fw, struct forward_counters *c)
+{
+	*c = fw->count;
 }
 
 /* An interface changed: its links are usable only while it is up with carrier. */
@@ -579,8 +653,10 @@ forward_new(struct node *n, struct loop *l, char *err, size_t errlen)
 	if (watch_interfaces(fw, err, errlen) < 0)
 		goto fail;
 	node_on_queued(n, forward_kick, fw);
+	node_on_flood(n, flood_kick, fw);
 	route_tick(l, fw);
 	forward_kick(fw);
+	flood_kick(fw);
 	return fw;
 fail:
 	forward_free(fw);
@@ -592,11 +668,14 @@ forward_free(struct forward *fw)
 {
 	if (fw == NULL)
 		return;
-	if (fw->node)
+	if (fw->node) {
 		node_on_queued(fw->node, NULL, NULL);
+		node_on_flood(fw->node, NULL, NULL);
+	}
 	if (fw->loop) {
 		loop_timer_cancel(fw->loop, &fw->walk_timer);
 		loop_timer_cancel(fw->loop, &fw->route_timer);
+		loop_timer_cancel(fw->loop, &fw->flood_timer);
 	}
 	netlink_free(fw->netlink);
 	for (unsigned i = 0; i < fw->n_links; i++)
@@ -605,4 +684,201 @@ forward_free(struct forward *fw)
 	crypto_keyring_clear(&fw->keys);
 	free(fw->flight);
 	free(fw);
+}
+
+/* ---- flooding ----
+ *
+ * A bundle for every node goes to each neighbour that is up and not known to
+ * have it: not the one it came from, not its source, not one that committed
+ * it or offered it to us (the store's forward table, durable, so a restart
+ * sends nothing twice), not one it is on its way to.  It stays in the store
+ * until its lifetime ends, so a neighbour that turns up later (a data mule)
+ * still gets it.  Passes over the flood bundles run when one arrives, when a
+ * neighbour comes up, and every FLOOD_IDLE_MS (which is also when a copy a
+ * neighbour refused, its store full, is offered again).  Only a neighbour
+ * that came (back) and the idle pass need a look at all of them: a pass for
+ * new bundles starts above the rowids the last complete pass covered, so a
+ * node that keeps thousands of positions does not walk them all for each new
+ * one.
+ */
+
+/* The idle pass looks at everything: a copy refused earlier goes again. */
+static void
+flood_idle(struct loop *l, void *arg)
+{
+	struct forward *fw = arg;
+
+	if (!fw->flood_dirty)
+		fw->flood_full = true;
+	flood_walk(l, fw);
+}
+
+static void
+flood_kick(void *arg)
+{
+	struct forward *fw = arg;
+
+	fw->flood_dirty = true;
+	if (!fw->flood_walking)
+		loop_timer_set(fw->loop, &fw->flood_timer, 0, flood_walk, fw);
+}
+
+/* The copy of bundle rowid on its way to nbr, if any (copies to several neighbours share a chain). */
+static struct flight *
+flood_slot(struct forward *fw, int64_t rowid, uint64_t nbr)
+{
+	for (int i = fw->flight_hash[flight_bucket(rowid)]; i >= 0; i = fw->flight[i].next) {
+		struct flight *f = &fw->flight[i];
+
+		if (f->flood && f->rowid == rowid && f->nbr == nbr)
+			return f;
+	}
+	return NULL;
+}
+
+/* One flood bundle being offered around. */
+struct offer {
+	struct forward *fw;
+	const struct store_entry *e;
+	uint64_t src;			/* its source node: it has it */
+	const struct store_holder *held;
+	size_t n_held;
+	unsigned link;
+};
+
+static bool
+offer_held(const struct offer *o, uint64_t nbr)
+{
+	if (nbr == o->src)
+		return true;
+	for (size_t i = 0; i < o->n_held; i++)
+		if (o->held[i].node == nbr)
+			return true;
+	return false;
+}
+
+static void
+offer_to(void *arg, struct link *l, uint64_t nbr, const struct link_addr *addr)
+{
+	struct offer *o = arg;
+	struct forward *fw = o->fw;
+	struct flight *f;
+
+	if (offer_held(o, nbr) || fw->n_flight >= IN_FLIGHT_MAX || flood_slot(fw, o->e->rowid, nbr) != NULL ||
+	    (f = flight_start(fw, o->e->rowid, o->link, nbr)) == NULL)	/* counted before: the link */
+		return;							/* may give it back at once */
+	f->flags = o->e->flags;
+	f->flood = true;
+	if (link_enqueue(l, nbr, o->e->size, o->e->priority, f) < 0) {
+		flight_end(fw, f);
+		fw->flood_full = true;	/* not offered: the floor must not pass it */
+		return;
+	}
+	fw->count.flood_sent++;
+}
+
+/*
+ * One batch of a pass over the flood bundles, most urgent first.  Out of free
+ * slots, the pass pauses where it is (at the bundle that may still lack
+ * neighbours) and slot_freed() resumes it: flood bundles stay in the store,
+ * so starting over each time would walk the same ones again and again.
+ */
+static void
+flood_walk(struct loop *l, void *arg)
+{
+	struct forward *fw = arg;
+	struct store *st = node_store(fw->node);
+	struct store_holder held[FLOOD_HOLDERS_MAX];
+	struct store_entry e;
+	struct eid src;
+	int n, r = 0;
+
+	if (!fw->flood_walking) {
+		fw->flood_walking = true;
+		fw->flood_dirty = false;
+		fw->flood_prio = 0;
+		fw->flood_rowid = 0;
+		/* Later bundles get higher rowids: up to pass_top, this pass sees all. */
+		fw->pass_floor = fw->flood_full ? 0 : fw->flood_floor;
+		fw->pass_top = store_max_rowid(st);
+		fw->flood_full = false;
+	}
+	fw->flood_starved = false;
+	if (fw->n_up == 0) {
+		fw->flood_walking = false;	/* nobody to offer anything to: a neighbour kicks us */
+		loop_timer_set(l, &fw->flood_timer, FLOOD_IDLE_MS, flood_idle, fw);
+		return;
+	}
+	for (int i = 0; i < WALK_BATCH; i++) {
+		struct offer o = { .fw = fw, .e = &e, .held = held };
+
+		if (fw->n_flight >= IN_FLIGHT_MAX) {
+			fw->flood_starved = true;
+			loop_timer_set(l, &fw->flood_timer, FLOOD_IDLE_MS, flood_walk, fw);
+			return;
+		}
+		if ((r = store_next_flood(st, fw->flood_prio, fw->flood_rowid, fw->pass_floor, &e)) < 0)
+			break;
+		fw->count.flood_scanned++;
+		if ((n = store_holders(st, e.rowid, held, FLOOD_HOLDERS_MAX)) >= 0) {
+			o.n_held = (size_t)n < FLOOD_HOLDERS_MAX ? (size_t)n : FLOOD_HOLDERS_MAX;
+			o.src = eid_parse(&src, e.src) == 0 && src.scheme == EID_IPN ? src.node : 0;
+			for (o.link = 0; o.link < fw->n_links; o.link++)
+				link_neighbours(fw->links[o.link], offer_to, &o);
+			if (fw->n_flight >= IN_FLIGHT_MAX)
+				continue;	/* it may lack some still: resume at it */
+		}
+		fw->flood_prio = e.priority;
+		fw->flood_rowid = e.rowid;
+	}
+	if (r == 0) {
+		loop_timer_set(l, &fw->flood_timer, 1, flood_walk, fw);	/* the pass goes on */
+		return;
+	}
+	fw->flood_walking = false;
+	if (r == -ENOENT && !fw->flood_full)
+		fw->flood_floor = fw->pass_top;
+	loop_timer_set(l, &fw->flood_timer, fw->flood_dirty && r == -ENOENT ? 1 : FLOOD_IDLE_MS, flood_idle, fw);
+}
+
+struct handing {
+	struct forward *fw;
+	struct flight *f;
+};
+
+/* The record that nbr has it is durable: only now may a pass see it, and the slot go. */
+static void
+flood_recorded(void *arg, int result, int64_t sent_to)
+{
+	struct handing *h = arg;
+	struct forward *fw = h->fw;
+
+	if (result < 0) {
+		log_limited(&fw->rl, "store: cannot note that ipn:%llu has flood bundle %lld: %s",
+		    (unsigned long long)h->f->nbr, (long long)h->f->rowid, store_strerror(result));
+		fw->flood_full = true;	/* a later pass offers it again; the neighbour says it has it */
+	} else if (sent_to == 1)
+		report_forwarded(fw, h->f);	/* once per node, at the first neighbour */
+	flight_end(fw, h->f);
+	slot_freed(fw);
+	free(h);
+}
+
+/* A neighbour committed its copy: remember that it has it. */
+static void
+flood_delivered(struct forward *fw, struct flight *f)
+{
+	struct handing *h = malloc(sizeof(*h));
+
+	fw->count.flood_handed++;
+	if (h != NULL) {
+		*h = (struct handing){ fw, f };
+		if (store_handed(node_store(fw->node), f->rowid, NULL, f->nbr, STORE_HELD_SENT, flood_recorded, h) == 0)
+			return;
+		free(h);
+	}
+	/* Not recorded: a later pass offers it again and the neighbour says it has it. */
+	fw->flood_full = true;
+	flight_end(fw, f);
+	slot_freed(fw);
 }

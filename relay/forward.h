@@ -43,4 +43,14 @@ const char *forward_link_name(const struct forward *fw, unsigned link);
 /* Bundles handed to links and not yet committed by the next hop. */
 unsigned forward_in_flight(const struct forward *fw);
 
+/* What went where since start-up (`fieldrelay links`). */
+struct forward_counters {
+	uint64_t handed;		/* bundles a next hop committed */
+	uint64_t flood_sent;		/* copies of flood bundles handed to links */
+	uint64_t flood_handed;		/* ... that the neighbour committed */
+	uint64_t flood_scanned;		/* flood bundles the walk looked at */
+	uint64_t duplicates;		/* bundles from links that were here already */
+};
+void forward_counters(const struct forward *fw, struct forward_counters *c);
+
 #endif

@@ -9,6 +9,7 @@
 #include "fragment.h"
 #include "log.h"
 #include "node.h"
+#include "report.h"
 
 /* A clock that says it is before this (2024-01-01) was not set: a box without RTC. */
 #define CLOCK_PLAUSIBLE_UNIX_MS 1704067200000ULL
@@ -23,6 +24,8 @@ struct node {
 	void *on_local_arg;
 	node_queued_fn *on_queued;
 	void *on_queued_arg;
+	node_queued_fn *on_flood;
+	void *on_flood_arg;
 	struct log_ratelimit rl;
 };
 
@@ -31,7 +34,7 @@ struct send_ctx {
 	node_send_fn *fn;
 	void *arg;
 	uint64_t service;		/* local delivery: wake its readers */
-	bool local;
+	int state;			/* enum store_state */
 	char id[BUNDLE_ID_MAX];
 };
 
@@ -52,6 +55,13 @@ node_expired(void *arg, int result, int64_t removed)
 		log_warnx("store: expiry failed: %s", store_strerror(result));
 	else if (removed == STORE_EXPIRE_BATCH)	/* more to sweep: next batch now */
 		store_expire(n->store, loop_wallclock_ms(), node_expired, n);
+}
+
+/* A bundle whose lifetime ended in the store asked for a deletion report. */
+static void
+node_expired_report(void *arg, const uint8_t *head, size_t len)
+{
+	report_send_head(arg, head, len, -1, ADMIN_DELETED, REASON_LIFETIME_EXPIRED);
 }
 
 /* Lifetimes end while we run, not only at start-up: sweep periodically. */
@@ -90,6 +100,7 @@ node_new(const struct config *cfg, struct loop *l, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot watch the store's eventfd");
 		goto fail;
 	}
+	store_on_expired(n->store, BF_RPT_DELETION, node_expired_report, n);
 	node_expire_tick(l, n);
 	fragment_resume(n);	/* a power cut between the last piece and its reassembly */
 	log_info("node ipn:%llu (%s): store %s, boot %llu, clock %s",
@@ -166,14 +177,23 @@ node_on_queued(struct node *n, node_queued_fn *fn, void *arg)
 	n->on_queued_arg = arg;
 }
 
-/* A bundle became durable: wake whoever waits for it. */
-static void
-node_stored(struct node *n, bool local, uint64_t service)
+void
+node_on_flood(struct node *n, node_queued_fn *fn, void *arg)
 {
-	if (local && n->on_local)
+	n->on_flood = fn;
+	n->on_flood_arg = arg;
+}
+
+/* A bundle became durable: wake whoever waits for it (a flood bundle: both). */
+static void
+node_stored(struct node *n, int state, uint64_t service)
+{
+	if ((state == STORE_LOCAL || state == STORE_FLOOD_LOCAL) && n->on_local)
 		n->on_local(n->on_local_arg, service);
-	else if (!local && n->on_queued)
+	if (state == STORE_QUEUED && n->on_queued)
 		n->on_queued(n->on_queued_arg);
+	if ((state == STORE_FLOOD || state == STORE_FLOOD_LOCAL) && n->on_flood)
+		n->on_flood(n->on_flood_arg);
 }
 
 static void
@@ -182,32 +202,72 @@ node_sent(void *arg, int result, int64_t rowid)
 	struct send_ctx *c = arg;
 
 	if (result == 0)
-		node_stored(c->node, c->local, c->service);
+		node_stored(c->node, c->state, c->service);
 	c->fn(c->arg, result, c->id);
 	free(c);
+}
+
+/* Is e ipn:0.SERVICE, "every node"?  Then it must be a broadcast service. */
+static bool
+eid_everyone(const struct eid *e)
+{
+	return e->scheme == EID_IPN && e->node == NODE_EVERYONE;
 }
 
 struct recv_ctx {
 	struct node *node;
 	node_recv_fn *fn;
 	void *arg;
-	bool local;
+	int state;			/* enum store_state */
 	uint64_t service;
 	char *whole;			/* a fragment for us: its bundle's id */
+	uint64_t from;
+	bool report;			/* subject asked for a reception report */
+	struct report_subject subject;
+	char id[BUNDLE_ID_MAX];		/* flood bundles: who else has it */
+	uint8_t *record;		/* a status report for us: logged once stored */
+	size_t record_len;
+	struct eid record_from;
 };
 
 static void
 node_received(void *arg, int result, int64_t rowid)
 {
 	struct recv_ctx *c = arg;
+	struct node *n = c->node;
+	bool flood = c->state == STORE_FLOOD || c->state == STORE_FLOOD_LOCAL;
 
-	if (result == 0 && c->whole != NULL)
-		fragment_arrived(c->node, c->whole);	/* the last piece? */
-	else if (result == 0)
-		node_stored(c->node, c->local, c->service);
-	free(c->whole);
+	if (result == 0) {
+		if (c->whole != NULL)
+			fragment_arrived(n, c->whole);	/* the last piece? */
+		else
+			node_stored(n, c->state, c->service);
+		if (c->record != NULL)
+			report_log(&c->record_from, c->record, c->record_len);
+		if (c->report)
+			report_send(n, &c->subject, ADMIN_RECEIVED, REASON_NONE);
+	} else if (result == -EEXIST && flood && c->from != 0 &&
+	    store_handed(n->store, 0, c->id, c->from, STORE_HELD_OFFERED, NULL, NULL) < 0) {
+		/* A duplicate by another path: that neighbour has it, we need not send it there. */
+		log_limited(&n->rl, "store: cannot note that ipn:%llu has a flood bundle",
+		    (unsigned long long)c->from);
+	}
 	c->fn(c->arg, result);
+	free(c->record);
+	free(c->whole);
 	free(c);
+}
+
+/* A bundle dropped on arrival (hop limit, lifetime): tell its report-to if it asked. */
+static void
+node_dropped(struct node *n, const struct bundle *b, uint64_t reason)
+{
+	struct report_subject s;
+
+	if (!report_wanted(b->flags, ADMIN_DELETED))
+		return;
+	report_subject_of(&s, b);
+	report_send(n, &s, ADMIN_DELETED, reason);
 }
 
 int
@@ -239,6 +299,7 @@ node_receive(struct node *n, int fd, const uint8_t *mem, uint64_t total, uint64_
 	 * from 0: reassembled here, not a hop. */
 	if (from != 0 && b.has_hop && ++b.hop_count > b.hop_limit) {
 		log_limited(&n->rl, "bundle from ipn:%llu over its hop limit: dropped", (unsigned long long)from);
+		node_dropped(n, &b, REASON_HOP_LIMIT_EXCEEDED);
 		r = -ELOOP;
 		goto out;
 	}
@@ -247,7 +308,13 @@ node_receive(struct node *n, int fd, const uint8_t *mem, uint64_t total, uint64_
 	else
 		end = now + (b.lifetime > b.age ? b.lifetime - b.age : 0);
 	if (end <= now) {
+		node_dropped(n, &b, REASON_LIFETIME_EXPIRED);
 		r = -ETIME;
+		goto out;
+	}
+	if (eid_everyone(&b.dst) && !service_broadcast(b.dst.service)) {
+		*why = "destination ipn:0.N (every node) with a service that is not broadcast";
+		r = -EBADMSG;
 		goto out;
 	}
 	eid_ipn(&b.prev, n->cfg.node_id, 0);
@@ -279,9 +346,13 @@ node_receive(struct node *n, int fd, const uint8_t *mem, uint64_t total, uint64_
 	c->node = n;
 	c->fn = fn;
 	c->arg = arg;
-	c->local = b.dst.scheme == EID_IPN && b.dst.node == n->cfg.node_id;
+	c->from = from;
 	c->service = b.dst.service;
-	if (c->local && (b.flags & BF_IS_FRAGMENT)) {
+	if (eid_everyone(&b.dst))
+		c->state = STORE_FLOOD_LOCAL;
+	else
+		c->state = b.dst.scheme == EID_IPN && b.dst.node == n->cfg.node_id ? STORE_LOCAL : STORE_QUEUED;
+	if (c->state == STORE_LOCAL && (b.flags & BF_IS_FRAGMENT)) {
 		/* A piece of a bundle for us: it waits for the others (relay/fragment.c). */
 		b.flags &= ~(uint64_t)BF_IS_FRAGMENT;
 		bundle_id(&b, id, sizeof(id));
@@ -290,8 +361,19 @@ node_receive(struct node *n, int fd, const uint8_t *mem, uint64_t total, uint64_
 			r = -ENOMEM;
 			goto out;
 		}
+		c->state = STORE_FRAGMENT;
+	}
+	if ((c->report = report_wanted(b.flags, ADMIN_RECEIVED)))
+		report_subject_of(&c->subject, &b);
+	if ((b.flags & BF_ADMIN_RECORD) && c->state == STORE_LOCAL && b.dst.service == SVC_ADMIN &&
+	    b.payload_len <= ADMIN_RECORD_MAX && (c->record = malloc(b.payload_len + 1)) != NULL) {
+		memcpy(c->record, b.payload, b.payload_len);
+		c->record_len = b.payload_len;
+		c->record_from = b.src;
 	}
 	bundle_id(&b, id, sizeof(id));
+	if (c->state == STORE_FLOOD_LOCAL)
+		memcpy(c->id, id, sizeof(c->id));
 	eid_format(&b.src, src, sizeof(src));
 	eid_format(&b.dst, dst, sizeof(dst));
 	p.id = id;
@@ -305,7 +387,9 @@ node_receive(struct node *n, int fd, const uint8_t *mem, uint64_t total, uint64_
 	    (b.dst.scheme == EID_IPN ? service_default_prio(b.dst.service) : PRIO_MESSAGE);
 	if (p.priority == PRIO_REALTIME)
 		p.priority = PRIO_URGENT;	/* live voice does not travel as bundles */
-	p.state = c->whole ? STORE_FRAGMENT : c->local ? STORE_LOCAL : STORE_QUEUED;
+	p.state = c->state;
+	p.from = from;
+	p.flags = b.flags;
 	p.expires = end;
 	if (mem) {
 		p.payload = b.payload;	/* store_put copies it */
@@ -320,8 +404,10 @@ node_receive(struct node *n, int fd, const uint8_t *mem, uint64_t total, uint64_
 	c = NULL;
 	r = 0;
 out:
-	if (c)
+	if (c) {
 		free(c->whole);
+		free(c->record);
+	}
 	free(c);
 	free(head);
 	if (mem == NULL)
@@ -343,18 +429,26 @@ node_send(struct node *n, const struct node_send *s, node_send_fn *fn, void *arg
 
 	if (s->payload_len > n->cfg.max_bundle_size)
 		return -EMSGSIZE;
+	if (eid_everyone(&s->dst) && !service_broadcast(s->dst.service))
+		return -EADDRNOTAVAIL;
 	bundle_init(&b);
 	b.crc_type = (uint8_t)n->cfg.crc_type;
 	b.dst = s->dst;
-	eid_ipn(&b.src, n->cfg.node_id, s->src_service);
-	eid_ipn(&b.report_to, n->cfg.node_id, 0);
+	if (s->admin) {
+		/* RFC 9171 6.1: from the administrative endpoint, asking for no reports. */
+		b.flags |= BF_ADMIN_RECORD;
+		eid_ipn(&b.src, n->cfg.node_id, SVC_ADMIN);
+	} else {
+		b.flags |= s->report_flags & (BF_RPT_RECEPTION | BF_RPT_FORWARDING | BF_RPT_DELIVERY |
+		    BF_RPT_DELETION | BF_STATUS_TIME);
+		eid_ipn(&b.src, n->cfg.node_id, s->src_service);
+		eid_ipn(&b.report_to, n->cfg.node_id, SVC_ADMIN);
+	}
 	b.lifetime = (s->lifetime ? s->lifetime : n->cfg.default_lifetime) * 1000;
 	b.priority = s->priority >= 0 ? s->priority :
 	    (s->dst.scheme == EID_IPN ? service_default_prio(s->dst.service) : PRIO_MESSAGE);
 	if (b.priority == PRIO_REALTIME)	/* live voice is never stored */
 		return -EINVAL;
-	if (s->report_delivery)
-		b.flags |= BF_RPT_DELIVERY;
 	b.has_hop = true;
 	b.hop_limit = n->cfg.hop_limit;
 	b.hop_count = 0;
@@ -381,7 +475,10 @@ node_send(struct node *n, const struct node_send *s, node_send_fn *fn, void *arg
 	bundle_id(&b, c->id, sizeof(c->id));
 	eid_format(&b.src, src, sizeof(src));
 	eid_format(&b.dst, dst, sizeof(dst));
-	c->local = b.dst.scheme == EID_IPN && b.dst.node == n->cfg.node_id;
+	if (eid_everyone(&b.dst))
+		c->state = STORE_FLOOD;		/* the source does not deliver its own broadcast */
+	else
+		c->state = b.dst.scheme == EID_IPN && b.dst.node == n->cfg.node_id ? STORE_LOCAL : STORE_QUEUED;
 	c->service = b.dst.service;
 
 	p.id = c->id;
@@ -392,7 +489,8 @@ node_send(struct node *n, const struct node_send *s, node_send_fn *fn, void *arg
 		p.dst_service = b.dst.service;
 	}
 	p.priority = b.priority;
-	p.state = c->local ? STORE_LOCAL : STORE_QUEUED;
+	p.state = c->state;
+	p.flags = b.flags;
 	p.expires = now + b.lifetime;
 	p.head = head;
 	p.head_len = (size_t)hl;
@@ -406,4 +504,19 @@ node_send(struct node *n, const struct node_send *s, node_send_fn *fn, void *arg
 		return r;
 	}
 	return 0;
+}
+
+int
+node_delivered(struct node *n, int64_t rowid, store_done_fn *fn, void *arg)
+{
+	uint8_t head[STORE_HEAD_PEEK];
+	struct store_entry e;
+	long k;
+
+	/* Reported once: when it leaves the application's queue, not again for a flood copy. */
+	if (store_get(n->store, rowid, &e) == 0 && (e.state == STORE_LOCAL || e.state == STORE_FLOOD_LOCAL) &&
+	    report_wanted(e.flags, ADMIN_DELIVERED) &&
+	    (k = store_read(n->store, rowid, 0, head, e.size < sizeof(head) ? (size_t)e.size : sizeof(head))) > 0)
+		report_send_head(n, head, (size_t)k, e.priority, ADMIN_DELIVERED, REASON_NONE);
+	return store_take(n->store, rowid, fn, arg);
 }

@@ -37,20 +37,35 @@ struct node_send {
 	const uint8_t *payload;		/* in memory, or ... */
 	int payload_fd;			/* ... payload_len bytes from this fd (-1 if none) */
 	uint64_t payload_len;
-	bool report_delivery;		/* ask for a delivery status report */
+	uint64_t report_flags;		/* status reports asked for: BF_RPT_*, BF_STATUS_TIME */
+	bool admin;			/* an administrative record (status report) of ours */
 };
 
 /* result: 0 accepted (durable), or a store result code (store_strerror). */
 typedef void node_send_fn(void *arg, int result, const char *bundle_id);
 
-/* 0 if queued (fn will run), -EINVAL bad request, -EMSGSIZE too big. */
+/*
+ * 0 if queued (fn will run), -EINVAL bad request, -EMSGSIZE too big,
+ * -EADDRNOTAVAIL for ipn:0.SERVICE (every node) with a service that is not
+ * a broadcast service (service_broadcast()).
+ */
 int node_send(struct node *n, const struct node_send *s, node_send_fn *fn, void *arg);
+
+/*
+ * The local application took bundle rowid (and acknowledged it): it leaves
+ * the store, or a flood bundle stays for other nodes (store_take()); a
+ * delivery report goes out if the bundle asked for one.  Returns 0 (fn will
+ * run) or store_take()'s error.
+ */
+int node_delivered(struct node *n, int64_t rowid, store_done_fn *fn, void *arg);
 
 /*
  * A whole bundle arrived from neighbour `from` over a link: total bytes in
  * mem, or (mem NULL) in fd from offset 0.  Checked, its previous-node and hop-count blocks updated, made
  * durable; then fn(arg, result): 0 or -EEXIST (a duplicate) mean the sender
- * may let go; others are refusals (quota, disk full).  Returns at once,
+ * may let go; others are refusals (quota, disk full).  A bundle for every
+ * node (ipn:0.SERVICE) is kept both for the local application and for the
+ * other neighbours; one that was here already is noted as held by `from`.  Returns at once,
  * without calling fn: -EBADMSG (with *why) if the bytes are not a valid
  * bundle; -ELOOP (hop limit) or -ETIME (lifetime over) if it was dropped on
  * purpose, so the sender may let go of it too.
@@ -63,6 +78,8 @@ int node_receive(struct node *n, int fd, const uint8_t *mem, uint64_t total, uin
 /* Called when a bundle waiting to be forwarded has become durable. */
 typedef void node_queued_fn(void *arg);
 void node_on_queued(struct node *n, node_queued_fn *fn, void *arg);
+/* The same for a bundle to flood to every node. */
+void node_on_flood(struct node *n, node_queued_fn *fn, void *arg);
 
 /* Called when a bundle for a local service has become durable. */
 typedef void node_local_fn(void *arg, uint64_t service);

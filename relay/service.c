@@ -51,3 +51,9 @@ service_default_prio(unsigned long long service)
 	default:		return PRIO_MESSAGE;
 	}
 }
+
+bool
+service_broadcast(unsigned long long service)
+{
+	return service == SVC_ALERT || service == SVC_POSITION;
+}

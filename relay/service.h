@@ -8,6 +8,8 @@
 #ifndef FIELDRELAY_SERVICE_H
 #define FIELDRELAY_SERVICE_H
 
+#include <stdbool.h>
+
 enum prio {
 	PRIO_REALTIME = 0,	/* live voice frames: never stored, never retried */
 	PRIO_URGENT = 1,	/* alerts, evacuation orders (signed) */
@@ -39,5 +41,14 @@ const char *prio_name(int prio);
 int prio_parse(const char *s);
 /* The default class of a service (message for unknown ones). */
 int service_default_prio(unsigned long long service);
+
+/*
+ * Broadcast services (DESIGN.md section 5: alerts and positions) go to every
+ * node: their destination is ipn:0.SERVICE, node number 0 standing for "all
+ * nodes" (no node has that number: ipn:0.0 is the null endpoint).  Such
+ * bundles flood with dedup; see relay/forward.c.
+ */
+#define NODE_EVERYONE	0
+bool service_broadcast(unsigned long long service);
 
 #endif

@@ -93,6 +93,7 @@ static void
 op_free(struct op *op)
 {
 	op_strip(op);
+	free(op->peek);
 	free(op);
 }
 
@@ -128,7 +129,8 @@ store_put(struct store *s, const struct store_put *p, store_done_fn *done, void 
 
 	if (p->id == NULL || p->src == NULL || p->dst == NULL ||
 	    p->priority < 0 || p->priority >= PRIO_COUNT ||
-	    (p->state != STORE_QUEUED && p->state != STORE_LOCAL && p->state != STORE_FRAGMENT) ||
+	    (p->state != STORE_QUEUED && p->state != STORE_LOCAL && p->state != STORE_FRAGMENT &&
+	    p->state != STORE_FLOOD && p->state != STORE_FLOOD_LOCAL) ||
 	    (p->head == NULL && p->head_len > 0) ||
 	    (p->tail == NULL && p->tail_len > 0) ||
 	    (p->payload == NULL && p->payload_fd < 0 && p->payload_len > 0))
@@ -182,6 +184,8 @@ store_put(struct store *s, const struct store_put *p, store_done_fn *done, void 
 	op->priority = p->priority;
 	op->state = p->state;
 	op->expires = p->expires;
+	op->flags = p->flags;
+	op->from = p->from;
 	op->received = wall_ms();
 	op->head_len = p->head_len;
 	op->payload_len = p->payload_len;
@@ -221,6 +225,57 @@ store_expire(struct store *s, uint64_t now_ms, store_done_fn *done, void *arg)
 	if ((op = op_new(OP_EXPIRE, done, arg)) == NULL)
 		return -ENOMEM;
 	op->value = now_ms;
+	op->mask = s->expired_fn != NULL ? s->expire_mask : 0;
+	if ((r = enqueue(s, op)) != 0)
+		op_free(op);
+	return r;
+}
+
+void
+store_on_expired(struct store *s, uint64_t mask, store_expired_fn *fn, void *arg)
+{
+	s->expire_mask = mask;
+	s->expired_fn = fn;
+	s->expired_arg = arg;
+}
+
+int
+store_take(struct store *s, int64_t rowid, store_done_fn *done, void *arg)
+{
+	struct op *op;
+	int r;
+
+	if ((op = op_new(OP_TAKE, done, arg)) == NULL)
+		return -ENOMEM;
+	op->rowid = rowid;
+	if ((r = enqueue(s, op)) != 0)
+		op_free(op);
+	return r;
+}
+
+int
+store_handed(struct store *s, int64_t rowid, const char *id, uint64_t nbr, int how, store_done_fn *done,
+    void *arg)
+{
+	struct op *op;
+	int r;
+
+	if ((rowid == 0 && (id == NULL || *id == '\0')) || how < STORE_HELD_FROM || how > STORE_HELD_OFFERED)
+		return -EINVAL;
+	if ((op = op_new(OP_HANDED, done, arg)) == NULL)
+		return -ENOMEM;
+	op->bundle = rowid;
+	op->value = nbr;
+	op->how = how;
+	op->received = wall_ms();
+	if (rowid == 0) {
+		if ((op->buf = (uint8_t *)strdup(id)) == NULL) {
+			op_free(op);
+			return -ENOMEM;
+		}
+		op->id = (const char *)op->buf;
+		op->mem += strlen(id) + 1;
+	}
 	if ((r = enqueue(s, op)) != 0)
 		op_free(op);
 	return r;
@@ -247,6 +302,21 @@ store_fd(const struct store *s)
 	return s->efd;
 }
 
+/* The first bytes of each expired bundle that wanted a deletion report. */
+static void
+dispatch_expired(struct store *s, const struct op *op)
+{
+	size_t off = 0, n;
+
+	while (off + 2 <= op->peek_len) {
+		n = (size_t)op->peek[off] << 8 | op->peek[off + 1];
+		if (n > op->peek_len - off - 2)
+			break;
+		s->expired_fn(s->expired_arg, op->peek + off + 2, n);
+		off += 2 + n;
+	}
+}
+
 void
 store_dispatch(struct store *s)
 {
@@ -262,7 +332,10 @@ store_dispatch(struct store *s)
 	pthread_mutex_unlock(&s->qmu);
 	while ((op = TAILQ_FIRST(&list)) != NULL) {
 		TAILQ_REMOVE(&list, op, entry);
+		if (op->peek != NULL && s->expired_fn != NULL)
+			dispatch_expired(s, op);
 		op->done(op->arg, op->result, op->rowid);
+		free(op->peek);
 		free(op);
 	}
 }
@@ -479,6 +552,8 @@ open_txn(struct store *s, char *err, size_t errlen)
 	}
 	if (version < SCHEMA_VERSION) {
 		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", SCHEMA_VERSION);
+		if (version == 1 && (rc = sqlite3_exec(s->wdb, migrate_v1_sql, NULL, NULL, NULL)) != SQLITE_OK)
+			goto fail;
 		if ((rc = sqlite3_exec(s->wdb, schema_sql, NULL, NULL, NULL)) != SQLITE_OK ||
 		    (rc = sqlite3_exec(s->wdb, sql, NULL, NULL, NULL)) != SQLITE_OK)
 			goto fail;

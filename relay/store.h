@@ -39,11 +39,21 @@ struct store_options {
 					   default 64 MiB */
 };
 
-/* Bundle states in the store. */
+/* Bundle states in the store (stored: never renumber). */
 enum store_state {
 	STORE_QUEUED = 0,	/* waiting to be forwarded */
 	STORE_LOCAL = 1,	/* for a local service, waiting for an application */
 	STORE_FRAGMENT = 2,	/* a fragment for us, waiting for the rest (relay/fragment.c) */
+	STORE_FLOOD = 3,	/* for every node: offered to each neighbour that lacks
+				 * it, kept until its lifetime ends (data mules) */
+	STORE_FLOOD_LOCAL = 4,	/* the same, not yet taken by the local application */
+};
+
+/* Why a neighbour is known to have a flood bundle (the forward table). */
+enum store_holder_how {
+	STORE_HELD_FROM = 1,	/* it came to us from that neighbour */
+	STORE_HELD_SENT = 2,	/* we sent it and the neighbour committed it */
+	STORE_HELD_OFFERED = 3,	/* the neighbour offered it to us again */
 };
 
 /* A bundle to make durable.  store_put() copies what it needs. */
@@ -57,6 +67,8 @@ struct store_put {
 	int state;			/* enum store_state */
 	uint64_t expires;		/* Unix ms when the lifetime ends */
 	const char *supersede;		/* NULL, or key: replaces a queued bundle with the same key */
+	uint64_t flags;			/* bundle processing flags (the status reports asked for) */
+	uint64_t from;			/* flood states: the neighbour it came from, 0 = made here */
 	const uint8_t *head;		/* encoded bytes before the payload */
 	size_t head_len;
 	const uint8_t *payload;		/* payload bytes in memory, or NULL ... */
@@ -100,6 +112,22 @@ int store_delete(struct store *s, int64_t rowid, store_done_fn *done, void *arg)
  * per call.  done() gets the number of identities removed as rowid: call
  * again while it is the full batch. */
 int store_expire(struct store *s, uint64_t now_ms, store_done_fn *done, void *arg);
+/*
+ * The local application took bundle rowid: a LOCAL bundle leaves the store,
+ * a FLOOD_LOCAL one becomes FLOOD (it stays for other nodes until its
+ * lifetime ends), a FLOOD one stays.  done(): 0 or -ENOENT.
+ */
+int store_take(struct store *s, int64_t rowid, store_done_fn *done, void *arg);
+/*
+ * Neighbour nbr has the flood bundle rowid (or, rowid 0, the one whose
+ * identity is id): remember it durably, so that nothing is sent to nbr
+ * again, across restarts too.  how: enum store_holder_how; the first record
+ * per neighbour wins.  Not a flood bundle or gone: nothing happens.  done()
+ * gets, as rowid, how many neighbours have it by STORE_HELD_SENT (rowid
+ * form only; 0 otherwise).
+ */
+int store_handed(struct store *s, int64_t rowid, const char *id, uint64_t nbr, int how, store_done_fn *done,
+    void *arg);
 /* Wait until everything queued so far is committed (tests, shutdown).  The
  * callbacks still run only from store_dispatch(). */
 void store_flush(struct store *s);
@@ -121,6 +149,7 @@ struct store_entry {
 	uint64_t head_len, payload_len;
 	uint64_t received;		/* Unix ms */
 	uint64_t expires;		/* Unix ms */
+	uint64_t flags;			/* bundle processing flags */
 };
 
 /* The oldest bundle in state LOCAL for a service with rowid > after.
@@ -140,10 +169,35 @@ struct store_queued {
 	int priority;
 	uint64_t dst_node;		/* 0 for dtn: */
 	uint64_t size;			/* head + payload + tail */
+	uint64_t flags;			/* the bundle's BF_* */
 };
 /* Up to n QUEUED bundles after (priority, rowid), most urgent first, read in
  * one transaction: how many (0 at the end), or -EIO.  Start with (0, 0). */
 int store_queued_batch(struct store *s, int priority, int64_t after, struct store_queued *q, size_t n);
+/* The same over the bundles in the flood states, skipping rowids up to floor
+ * in every class (those a walk has seen already). */
+int store_next_flood(struct store *s, int priority, int64_t after, int64_t floor, struct store_entry *e);
+/* The highest rowid in use (0: none); later bundles get higher ones. */
+int64_t store_max_rowid(struct store *s);
+
+/* A neighbour that has a flood bundle. */
+struct store_holder {
+	uint64_t node;
+	int how;			/* enum store_holder_how */
+	uint64_t when;			/* Unix ms of the record */
+};
+/* The holders of flood bundle rowid, by node number: fills at most cap and
+ * returns how many there are, or -EIO. */
+int store_holders(struct store *s, int64_t rowid, struct store_holder *v, size_t cap);
+
+/*
+ * Deletion reports: each bundle that store_expire() removes and whose flags
+ * have a bit of mask is passed to fn from store_dispatch(), as its first
+ * bytes (at most STORE_HEAD_PEEK: enough for its primary block).
+ */
+#define STORE_HEAD_PEEK		1024
+typedef void store_expired_fn(void *arg, const uint8_t *head, size_t len);
+void store_on_expired(struct store *s, uint64_t mask, store_expired_fn *fn, void *arg);
 /* Read len bytes of the stored bundle bytes at offset (head, payload, tail
  * back to back).  Returns bytes read (short at the end) or -errno. */
 long store_read(struct store *s, int64_t rowid, uint64_t offset, void *buf, size_t len);
@@ -157,6 +211,7 @@ struct store_stats {
 	uint64_t boot;
 	uint64_t queued, queued_bytes;	/* bundles in state QUEUED */
 	uint64_t local, local_bytes;	/* bundles in state LOCAL */
+	uint64_t flood, flood_bytes;	/* bundles in the flood states */
 	uint64_t commits;		/* transactions committed since open */
 	uint64_t ops;			/* operations completed since open */
 };

@@ -21,7 +21,7 @@
 
 #include "store.h"
 
-#define SCHEMA_VERSION		1
+#define SCHEMA_VERSION		2	/* 2: flags column, flood states, forward table in use */
 #define CHUNK			(64 * 1024)	/* streaming unit for fd payloads */
 
 /*
@@ -36,33 +36,45 @@
 
 #define ROW_COLS "dst, priority, state, size, " EST_SQL
 #define ENTRY_COLS "rowid, id, src, dst, dst_node, dst_service, priority, state, " \
-		"size, head_len, payload_len, received, expires"
+		"size, head_len, payload_len, received, expires, flags"
+
+/* Flood states (store.h) as SQL: the same text in the indexes and queries, so
+ * that SQLite sees the partial indexes apply. */
+#define SQL_FLOOD		"state IN (3, 4)"
+#define SQL_LOCAL		"state IN (1, 4)"
+
+#define BUNDLES_COLUMNS "("						\
+	" rowid INTEGER PRIMARY KEY,"	/* given by the writer, see exec_put() */ \
+	" id TEXT NOT NULL UNIQUE,"					\
+	" src TEXT NOT NULL,"						\
+	" dst TEXT NOT NULL,"						\
+	" dst_node INTEGER NOT NULL,"					\
+	" dst_service INTEGER NOT NULL,"				\
+	" priority INTEGER NOT NULL,"					\
+	" state INTEGER NOT NULL,"					\
+	" size INTEGER NOT NULL,"					\
+	" head_len INTEGER NOT NULL,"					\
+	" payload_len INTEGER NOT NULL,"				\
+	" received INTEGER NOT NULL,"					\
+	" expires INTEGER NOT NULL,"					\
+	" supersede TEXT,"						\
+	" flags INTEGER NOT NULL DEFAULT 0,"	/* bundle processing flags */ \
+	" data BLOB NOT NULL)"		/* last: scans need not walk its pages */
 
 static const char schema_sql[] =
-	"CREATE TABLE IF NOT EXISTS bundles ("
-	" rowid INTEGER PRIMARY KEY,"	/* given by the writer, see exec_put() */
-	" id TEXT NOT NULL UNIQUE,"
-	" src TEXT NOT NULL,"
-	" dst TEXT NOT NULL,"
-	" dst_node INTEGER NOT NULL,"
-	" dst_service INTEGER NOT NULL,"
-	" priority INTEGER NOT NULL,"
-	" state INTEGER NOT NULL,"
-	" size INTEGER NOT NULL,"
-	" head_len INTEGER NOT NULL,"
-	" payload_len INTEGER NOT NULL,"
-	" received INTEGER NOT NULL,"
-	" expires INTEGER NOT NULL,"
-	" supersede TEXT,"
-	" data BLOB NOT NULL);"		/* last: scans need not walk its pages */
+	"CREATE TABLE IF NOT EXISTS bundles " BUNDLES_COLUMNS ";"
 	"CREATE INDEX IF NOT EXISTS bundles_supersede ON bundles(supersede)"
 	" WHERE supersede IS NOT NULL;"
 	"CREATE INDEX IF NOT EXISTS bundles_local ON bundles(dst_service, rowid)"
-	" WHERE state = 1;"
-	/* The forwarder walks queued bundles most urgent first. */
+	" WHERE " SQL_LOCAL ";"
+	/* The forwarder walks queued bundles most urgent first, */
 	"CREATE INDEX IF NOT EXISTS bundles_queued ON bundles(priority, rowid)"
 	" WHERE state = 0;"
-	/* What was handed to which neighbour: flooding and data mules. */
+	/* and the bundles for every node likewise, in a walk of their own. */
+	"CREATE INDEX IF NOT EXISTS bundles_flood ON bundles(priority, rowid)"
+	" WHERE " SQL_FLOOD ";"
+	/* Which neighbour has which flood bundle (state: enum store_holder_how):
+	 * flooding and data mules; see store_handed(). */
 	"CREATE TABLE IF NOT EXISTS forward ("
 	" bundle INTEGER NOT NULL,"
 	" neighbour INTEGER NOT NULL,"
@@ -96,11 +108,28 @@ static const char schema_sql[] =
 	" value INTEGER NOT NULL) WITHOUT ROWID;"
 	"INSERT OR IGNORE INTO counters VALUES ('boot', 0), ('seq', 1);";
 
+/*
+ * Version 1 to 2: the bundles table gains its flags column before data (a
+ * column added at the end would sit behind every payload's pages) and the
+ * local index covers state 4.  The table is rebuilt once; dropping it drops
+ * its indexes and trigger, which schema_sql then creates afresh.
+ */
+static const char migrate_v1_sql[] =
+	"CREATE TABLE bundles_v2 " BUNDLES_COLUMNS ";"
+	"INSERT INTO bundles_v2 (rowid, id, src, dst, dst_node, dst_service, priority, state,"
+	" size, head_len, payload_len, received, expires, supersede, flags, data)"
+	" SELECT rowid, id, src, dst, dst_node, dst_service, priority, state, size, head_len,"
+	" payload_len, received, expires, supersede, 0, data FROM bundles;"
+	"DROP TABLE bundles;"
+	"ALTER TABLE bundles_v2 RENAME TO bundles;"
+	"DELETE FROM forward;";
+
 /* Statements of the writer connection. */
 enum {
 	W_BEGIN, W_COMMIT, W_ROLLBACK, W_SAVEPOINT, W_RELEASE, W_ROLLBACK_TO,
 	W_SEEN_ADD, W_SEEN_HAS, W_SUPERSEDE, W_SUPERSEDE_DO, W_INSERT, W_DELETE, W_DELETE_DO,
 	W_EXPIRE_BUNDLES, W_EXPIRE_BUNDLES_DO, W_EXPIRE_SEEN, W_PAGES, W_FREE_PAGES, W_SEQ_SET,
+	W_EXPIRE_REPORTS, W_TAKE, W_TAKE_FLOOD, W_HANDED, W_HANDED_ID, W_HANDED_SENT,
 	W_COUNT
 };
 
@@ -122,8 +151,8 @@ static const char *const wsql[W_COUNT] = {
 	[W_SUPERSEDE_DO] = "DELETE FROM bundles WHERE supersede = ?1 AND state = 0",
 	[W_INSERT] = "INSERT INTO bundles (id, src, dst, dst_node, dst_service,"
 	    " priority, state, size, head_len, payload_len, received, expires,"
-	    " supersede, data, rowid) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
-	    " ?10, ?11, ?12, ?13, ?14, ?15)",
+	    " supersede, data, rowid, flags) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
+	    " ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
 	[W_DELETE] = "SELECT " ROW_COLS " FROM bundles WHERE rowid = ?1",
 	[W_DELETE_DO] = "DELETE FROM bundles WHERE rowid = ?1",
 	[W_EXPIRE_BUNDLES] = "SELECT " ROW_COLS " FROM bundles WHERE id IN (SELECT id FROM seen"
@@ -135,15 +164,25 @@ static const char *const wsql[W_COUNT] = {
 	[W_PAGES] = "PRAGMA page_count",
 	[W_FREE_PAGES] = "PRAGMA freelist_count",
 	[W_SEQ_SET] = "UPDATE counters SET value = ?1 WHERE name = 'seq'",
+	/* The same rows as W_EXPIRE_BUNDLES that asked for a deletion report. */
+	[W_EXPIRE_REPORTS] = "SELECT rowid FROM bundles WHERE id IN (SELECT id FROM seen"
+	    " WHERE expires < ?1 ORDER BY expires LIMIT ?2) AND flags & ?3 != 0",
+	[W_TAKE] = "SELECT state FROM bundles WHERE rowid = ?1",
+	[W_TAKE_FLOOD] = "UPDATE bundles SET state = 3 WHERE rowid = ?1 AND state = 4",
+	[W_HANDED] = "INSERT OR IGNORE INTO forward (bundle, neighbour, state, updated)"
+	    " SELECT rowid, ?2, ?3, ?4 FROM bundles WHERE rowid = ?1 AND " SQL_FLOOD,
+	[W_HANDED_ID] = "INSERT OR IGNORE INTO forward (bundle, neighbour, state, updated)"
+	    " SELECT rowid, ?2, ?3, ?4 FROM bundles WHERE id = ?1 AND " SQL_FLOOD,
+	[W_HANDED_SENT] = "SELECT count(*) FROM forward WHERE bundle = ?1 AND state = 2",
 };
 
 /* Statements of the read connection. */
 enum { R_GET, R_NEXT_LOCAL, R_NEXT_QUEUED, R_NEXT_FRAGMENT, R_QUEUED_BATCH, R_BEGIN, R_COMMIT, R_PAGES,
-	R_FREE_PAGES, R_COUNT };
+	R_FREE_PAGES, R_NEXT_FLOOD, R_HOLDERS, R_MAX_ROWID, R_COUNT };
 
 static const char *const rsql[R_COUNT] = {
 	[R_GET] = "SELECT " ENTRY_COLS " FROM bundles WHERE rowid = ?1",
-	[R_NEXT_LOCAL] = "SELECT " ENTRY_COLS " FROM bundles WHERE state = 1"
+	[R_NEXT_LOCAL] = "SELECT " ENTRY_COLS " FROM bundles WHERE " SQL_LOCAL
 	    " AND dst_service = ?1 AND rowid > ?2 ORDER BY rowid LIMIT 1",
 	/* One class at a time: an index seek on (priority, rowid), never a scan. */
 	[R_NEXT_QUEUED] = "SELECT " ENTRY_COLS " FROM bundles WHERE state = 0"
@@ -152,15 +191,20 @@ static const char *const rsql[R_COUNT] = {
 	 * the siblings are a range of the id index. */
 	[R_NEXT_FRAGMENT] = "SELECT " ENTRY_COLS " FROM bundles WHERE state = 2"
 	    " AND id >= ?1 AND id < ?1 || '\x7f' AND rowid > ?2 ORDER BY rowid LIMIT 1",
-	[R_QUEUED_BATCH] = "SELECT rowid, dst_node, size FROM bundles WHERE state = 0"
+	[R_QUEUED_BATCH] = "SELECT rowid, dst_node, size, flags FROM bundles WHERE state = 0"
 	    " AND priority = ?1 AND rowid > ?2 ORDER BY rowid LIMIT ?3",
 	[R_BEGIN] = "BEGIN",
 	[R_COMMIT] = "COMMIT",
 	[R_PAGES] = "PRAGMA page_count",
 	[R_FREE_PAGES] = "PRAGMA freelist_count",
+	[R_NEXT_FLOOD] = "SELECT " ENTRY_COLS " FROM bundles WHERE " SQL_FLOOD
+	    " AND priority = ?1 AND rowid > ?2 ORDER BY rowid LIMIT 1",
+	[R_HOLDERS] = "SELECT neighbour, state, updated FROM forward WHERE bundle = ?1"
+	    " ORDER BY neighbour",
+	[R_MAX_ROWID] = "SELECT coalesce(max(rowid), 0) FROM bundles",
 };
 
-enum op_kind { OP_PUT, OP_DELETE, OP_EXPIRE, OP_SEQ };
+enum op_kind { OP_PUT, OP_DELETE, OP_EXPIRE, OP_SEQ, OP_TAKE, OP_HANDED };
 
 /* One queued operation.  Replayable until writer_finish() strips it. */
 struct op {
@@ -173,25 +217,43 @@ struct op {
 	void *arg;
 	size_t mem;			/* bytes held, counted against queue_max */
 	size_t weight;			/* bytes counted toward commit_bytes */
-	uint64_t value;			/* expire: now; seq: the new reservation */
+	uint64_t value;			/* expire: now; seq: the new reservation; handed: neighbour */
+	uint64_t mask;			/* expire: flags that want the primary block back */
+	int how;			/* handed: enum store_holder_how */
+	int64_t bundle;			/* handed: the bundle's row (0: by id) */
+	uint8_t *peek;			/* expire: [len u16][bytes]... of reported bundles */
+	size_t peek_len;
 
 	/* OP_PUT: buf holds head, payload (unless from fd), tail, strings. */
 	uint8_t *buf;
 	int fd;
 	uint64_t fd_off;		/* payload starts here in fd */
 	const char *id, *src, *dst, *supersede;
-	uint64_t dst_node, dst_service, expires, received, payload_len, est;
+	uint64_t dst_node, dst_service, expires, received, payload_len, est, flags, from;
 	size_t head_len, tail_len;
 	int priority, state;
 };
 TAILQ_HEAD(op_list, op);
 
-/* Bundles of one destination, class and state: store_queue(), stats. */
+/* How the totals count states: queued, local (and waiting fragments), flood. */
+enum { KIND_QUEUED, KIND_LOCAL, KIND_FLOOD, STORE_KINDS };
+
+static inline int
+state_kind(int state)
+{
+	if (state == STORE_QUEUED)
+		return KIND_QUEUED;
+	if (state == STORE_FLOOD || state == STORE_FLOOD_LOCAL)
+		return KIND_FLOOD;
+	return KIND_LOCAL;
+}
+
+/* Bundles of one destination, class and kind of state: store_queue(), stats. */
 struct group {
 	struct group *next;		/* hash chain */
 	uint64_t count, bytes;
 	unsigned hash;
-	int priority, state;
+	int priority, state;		/* state: its kind */
 	char dst[];
 };
 
@@ -237,7 +299,7 @@ struct store {
 	struct group **buckets;
 	size_t nbuckets, ngroups;
 	uint64_t cls_count[PRIO_COUNT], cls_bytes[PRIO_COUNT];
-	uint64_t state_count[2], state_bytes[2];
+	uint64_t state_count[STORE_KINDS], state_bytes[STORE_KINDS];
 	uint64_t seen, commits;
 
 	/* Sequence numbers, under seqmu: [seq_next, seq_durable) are ours. */
@@ -247,6 +309,11 @@ struct store {
 	bool seq_pending, seq_failed;
 
 	pthread_mutex_t rmu;		/* the read connection and its statements */
+
+	/* Expired bundles that asked for a deletion report (loop thread). */
+	uint64_t expire_mask;
+	store_expired_fn *expired_fn;
+	void *expired_arg;
 };
 
 static inline int64_t

@@ -51,7 +51,7 @@ groups_grow(struct store *s)
 }
 
 /*
- * The group of a destination, class and state, made if new.  Only the writer
+ * The group of a destination, class and kind of state, made if new.  Only the writer
  * (or store_open before it starts) calls this, so lookups need no lock;
  * changes to the table take smu because store_queue() walks it.
  */
@@ -64,7 +64,7 @@ store_r_group_get(struct store *s, const char *dst, int priority, int state)
 
 	if (priority < 0 || priority >= PRIO_COUNT)
 		priority = PRIO_BULK;
-	state = state == STORE_QUEUED ? STORE_QUEUED : STORE_LOCAL;	/* fragments wait here too */
+	state = state_kind(state);
 	h = group_hash(dst, priority, state);
 	for (g = s->buckets[h & (s->nbuckets - 1)]; g != NULL; g = g->next)
 		if (g->hash == h && g->priority == priority && g->state == state &&
@@ -156,6 +156,7 @@ entry_fill(sqlite3_stmt *st, struct store_entry *e)
 	e->payload_len = (uint64_t)sqlite3_column_int64(st, 10);
 	e->received = (uint64_t)sqlite3_column_int64(st, 11);
 	e->expires = (uint64_t)sqlite3_column_int64(st, 12);
+	e->flags = (uint64_t)sqlite3_column_int64(st, 13);
 }
 
 /* Step a read statement that yields one entry; the caller holds rmu. */
@@ -203,16 +204,18 @@ store_next_local(struct store *s, uint64_t service, int64_t after, struct store_
 	return r;
 }
 
-int
-store_next_queued(struct store *s, int priority, int64_t after, struct store_entry *e)
+/* The next entry of a (priority, rowid) walk over one partial index. */
+static int
+next_by_class(struct store *s, sqlite3_stmt *st, int priority, int64_t after, int64_t floor,
+    struct store_entry *e)
 {
 	int r = -ENOENT;
 
 	pthread_mutex_lock(&s->rmu);
 	for (int p = priority < 0 ? 0 : priority; p < PRIO_COUNT && r == -ENOENT; p++) {
-		sqlite3_bind_int64(s->r[R_NEXT_QUEUED], 1, p);
-		sqlite3_bind_int64(s->r[R_NEXT_QUEUED], 2, p == priority ? after : 0);
-		r = read_entry(s, s->r[R_NEXT_QUEUED], e);
+		sqlite3_bind_int64(st, 1, p);
+		sqlite3_bind_int64(st, 2, p == priority && after > floor ? after : floor);
+		r = read_entry(s, st, e);
 	}
 	pthread_mutex_unlock(&s->rmu);
 	return r;
@@ -257,7 +260,8 @@ store_queued_batch(struct store *s, int priority, int64_t after, struct store_qu
 		while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 			q[got++] = (struct store_queued){ .rowid = sqlite3_column_int64(st, 0), .priority = p,
 			    .dst_node = (uint64_t)sqlite3_column_int64(st, 1),
-			    .size = (uint64_t)sqlite3_column_int64(st, 2) };
+			    .size = (uint64_t)sqlite3_column_int64(st, 2),
+			    .flags = (uint64_t)sqlite3_column_int64(st, 3) };
 		sqlite3_reset(st);
 	}
 	if (rc != SQLITE_DONE) {
@@ -270,6 +274,52 @@ store_queued_batch(struct store *s, int priority, int64_t after, struct store_qu
 out:
 	pthread_mutex_unlock(&s->rmu);
 	return r < 0 ? r : (int)got;
+}
+
+int
+store_next_queued(struct store *s, int priority, int64_t after, struct store_entry *e)
+{
+	return next_by_class(s, s->r[R_NEXT_QUEUED], priority, after, 0, e);
+}
+
+int
+store_next_flood(struct store *s, int priority, int64_t after, int64_t floor, struct store_entry *e)
+{
+	return next_by_class(s, s->r[R_NEXT_FLOOD], priority, after, floor, e);
+}
+
+int64_t
+store_max_rowid(struct store *s)
+{
+	int64_t v = 0;
+
+	pthread_mutex_lock(&s->rmu);
+	if (step_int(s->r[R_MAX_ROWID], &v) != SQLITE_OK)
+		v = 0;
+	pthread_mutex_unlock(&s->rmu);
+	return v;
+}
+
+int
+store_holders(struct store *s, int64_t rowid, struct store_holder *v, size_t cap)
+{
+	sqlite3_stmt *st = s->r[R_HOLDERS];
+	size_t n = 0;
+	int rc;
+
+	pthread_mutex_lock(&s->rmu);
+	sqlite3_bind_int64(st, 1, rowid);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n < cap)
+			v[n] = (struct store_holder){ .node = (uint64_t)sqlite3_column_int64(st, 0),
+			    .how = sqlite3_column_int(st, 1), .when = (uint64_t)sqlite3_column_int64(st, 2) };
+		n++;
+	}
+	if (rc != SQLITE_DONE)
+		log_warnx("store: read: %s", sqlite3_errmsg(s->rdb));
+	sqlite3_reset(st);
+	pthread_mutex_unlock(&s->rmu);
+	return rc == SQLITE_DONE ? (int)(n < INT_MAX ? n : INT_MAX) : -EIO;
 }
 
 /* Each call opens the blob afresh: an open handle would pin a WAL snapshot. */
@@ -319,10 +369,12 @@ store_stats(struct store *s, struct store_stats *st)
 		st->bundles += s->cls_count[k];
 		st->bytes += s->cls_bytes[k];
 	}
-	st->queued = s->state_count[STORE_QUEUED];
-	st->queued_bytes = s->state_bytes[STORE_QUEUED];
-	st->local = s->state_count[STORE_LOCAL];
-	st->local_bytes = s->state_bytes[STORE_LOCAL];
+	st->queued = s->state_count[KIND_QUEUED];
+	st->queued_bytes = s->state_bytes[KIND_QUEUED];
+	st->local = s->state_count[KIND_LOCAL];
+	st->local_bytes = s->state_bytes[KIND_LOCAL];
+	st->flood = s->state_count[KIND_FLOOD];
+	st->flood_bytes = s->state_bytes[KIND_FLOOD];
 	st->seen = s->seen;
 	st->commits = s->commits;
 	pthread_mutex_unlock(&s->smu);

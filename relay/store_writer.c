@@ -294,6 +294,26 @@ put_streamed(const struct op *op)
 	return op->fd != -1 || op->head_len + op->payload_len + op->tail_len > BIND_MAX;
 }
 
+/* One row of the forward table, by rowid or (rowid 0) by identity. */
+static int
+handed_insert(struct store *s, int64_t rowid, const char *id, uint64_t nbr, int how, uint64_t when)
+{
+	sqlite3_stmt *st = s->w[rowid != 0 ? W_HANDED : W_HANDED_ID];
+	int rc;
+
+	if (rowid != 0)
+		sqlite3_bind_int64(st, 1, rowid);
+	else
+		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, i64(nbr));
+	sqlite3_bind_int(st, 3, how);
+	sqlite3_bind_int64(st, 4, i64(when));
+	s->dirty = true;
+	if ((rc = step_reset(st)) != SQLITE_OK)
+		return db_fail(s, rc);
+	return 0;
+}
+
 /*
  * Insert a bundle and its seen row, replace a superseded one.  Refusals come
  * before the first write (the quota check before the supersede credit, so
@@ -369,6 +389,7 @@ exec_put(struct store *s, struct op *op)
 	else
 		sqlite3_bind_blob(st, 14, op->buf, (int)total, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 15, s->last_rowid_txn + 1);
+	sqlite3_bind_int64(st, 16, i64(op->flags));
 	rc = step_reset(st);
 	if ((rc & 0xff) == SQLITE_CONSTRAINT)
 		return -EEXIST;		/* in bundles but not in seen: old data */
@@ -376,6 +397,10 @@ exec_put(struct store *s, struct op *op)
 		return db_fail(s, rc);
 	op->rowid = ++s->last_rowid_txn;
 	if (streamed && (r = put_stream(s, op)) != 0)
+		return r;
+	/* A flood bundle is not sent back where it came from. */
+	if (op->from != 0 && (op->state == STORE_FLOOD || op->state == STORE_FLOOD_LOCAL) &&
+	    (r = handed_insert(s, op->rowid, NULL, op->from, STORE_HELD_FROM, op->received)) < 0)
 		return r;
 	return delta_add(s, g, 1, (int64_t)total, (int64_t)op->est);
 }
@@ -398,6 +423,58 @@ exec_delete(struct store *s, struct op *op)
 	return n == 0 ? -ENOENT : 0;
 }
 
+/* Append the first bytes of bundle rowid to op->peek as [len u16][bytes]. */
+static int
+peek_head(struct store *s, struct op *op, int64_t rowid)
+{
+	sqlite3_blob *b;
+	uint8_t *p;
+	int n, rc;
+
+	if ((rc = sqlite3_blob_open(s->wdb, "main", "bundles", "data", rowid, 0, &b)) != SQLITE_OK)
+		return db_fail(s, rc);
+	n = sqlite3_blob_bytes(b);
+	if (n > STORE_HEAD_PEEK)
+		n = STORE_HEAD_PEEK;
+	if ((p = realloc(op->peek, op->peek_len + 2 + (size_t)n)) == NULL) {
+		sqlite3_blob_close(b);
+		return -ENOMEM;
+	}
+	op->peek = p;
+	p += op->peek_len;
+	p[0] = (uint8_t)(n >> 8);
+	p[1] = (uint8_t)n;
+	rc = sqlite3_blob_read(b, p + 2, n, 0);
+	sqlite3_blob_close(b);
+	if (rc != SQLITE_OK)
+		return db_fail(s, rc);
+	op->peek_len += 2 + (size_t)n;
+	return 0;
+}
+
+/* Before an expiry deletes them: the heads of the bundles that want a report. */
+static int
+expire_peek(struct store *s, struct op *op)
+{
+	sqlite3_stmt *st = s->w[W_EXPIRE_REPORTS];
+	int rc, r = 0;
+
+	free(op->peek);		/* a replay starts over */
+	op->peek = NULL;
+	op->peek_len = 0;
+	if (op->mask == 0)
+		return 0;
+	sqlite3_bind_int64(st, 1, i64(op->value));
+	sqlite3_bind_int(st, 2, STORE_EXPIRE_BATCH);
+	sqlite3_bind_int64(st, 3, i64(op->mask));
+	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
+		r = peek_head(s, op, sqlite3_column_int64(st, 0));
+	sqlite3_reset(st);
+	if (r == 0 && rc != SQLITE_DONE)
+		r = db_fail(s, rc);
+	return r;
+}
+
 /*
  * Forget at most STORE_EXPIRE_BATCH identities whose lifetime has ended,
  * with their bundles if still stored; op->rowid = identities forgotten.
@@ -409,6 +486,8 @@ exec_expire(struct store *s, struct op *op)
 	sqlite3_stmt *st = s->w[W_EXPIRE_BUNDLES];
 	int n, rc;
 
+	if ((n = expire_peek(s, op)) < 0)
+		return n;
 	sqlite3_bind_int64(st, 1, i64(op->value));
 	sqlite3_bind_int(st, 2, STORE_EXPIRE_BATCH);
 	s->dirty = true;
@@ -426,6 +505,51 @@ exec_expire(struct store *s, struct op *op)
 		return db_fail(s, rc);
 	n = sqlite3_changes(s->wdb);
 	s->seen_txn -= n;
+	op->rowid = n;
+	return 0;
+}
+
+/* LOCAL: delete; FLOOD_LOCAL: becomes FLOOD; FLOOD: nothing to do. */
+static int
+exec_take(struct store *s, struct op *op)
+{
+	sqlite3_stmt *st = s->w[W_TAKE];
+	int64_t state = -1;
+	int rc;
+
+	sqlite3_bind_int64(st, 1, op->rowid);
+	if ((rc = step_int(st, &state)) == SQLITE_DONE)
+		return -ENOENT;		/* no such row */
+	if (rc != SQLITE_OK)
+		return db_fail(s, rc);
+	if (state == STORE_FLOOD)
+		return 0;
+	if (state != STORE_FLOOD_LOCAL)
+		return exec_delete(s, op);
+	/* Both flood states count as one kind in the totals: nothing to move. */
+	st = s->w[W_TAKE_FLOOD];
+	sqlite3_bind_int64(st, 1, op->rowid);
+	s->dirty = true;
+	if ((rc = step_reset(st)) != SQLITE_OK)
+		return db_fail(s, rc);
+	return 0;
+}
+
+/* A neighbour has a flood bundle; op->rowid becomes the count sent to. */
+static int
+exec_handed(struct store *s, struct op *op)
+{
+	int64_t rowid = op->bundle, n = 0;
+	int r, rc;
+
+	op->rowid = 0;
+	if ((r = handed_insert(s, rowid, op->id, op->value, op->how, op->received)) < 0)
+		return r;
+	if (rowid == 0)
+		return 0;
+	sqlite3_bind_int64(s->w[W_HANDED_SENT], 1, rowid);
+	if ((rc = step_int(s->w[W_HANDED_SENT], &n)) != SQLITE_OK)
+		return db_fail(s, rc);
 	op->rowid = n;
 	return 0;
 }
@@ -460,6 +584,10 @@ op_exec(struct store *s, struct op *op)
 		return exec_expire(s, op);
 	case OP_SEQ:
 		return exec_seq(s, op);
+	case OP_TAKE:
+		return exec_take(s, op);
+	case OP_HANDED:
+		return exec_handed(s, op);
 	}
 	return -EINVAL;
 }
@@ -577,6 +705,7 @@ writer_finish(struct store *s, struct op_list *group)
 			free(op);
 		} else if (op->done == NULL) {
 			nuser++;
+			free(op->peek);
 			free(op);
 		} else {
 			nuser++;

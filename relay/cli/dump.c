@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "admin.h"
 #include "bundle.h"
 #include "dump.h"
 #include "service.h"
@@ -199,6 +200,25 @@ print_data(FILE *out, const char *label, const uint8_t *p, size_t n)
 		fprintf(out, "  %-15s\"%s\"%s\n", "text", text, n > PREVIEW_BYTES ? " ..." : "");
 }
 
+/* The payload of an administrative record: a status report, decoded. */
+static void
+print_admin(FILE *out, const struct bundle *b)
+{
+	char line[BUNDLE_EID_MAX + 160];
+	struct status_report sr;
+	const char *why;
+
+	if (admin_decode_status(&sr, b->payload, b->payload_len, &why) < 0) {
+		fprintf(out, "  %-15s%s\n", "admin record", why);
+		return;
+	}
+	admin_format(&sr, line, sizeof(line));
+	fprintf(out, "  %-15s%s\n", "status report", line);
+	for (int i = 0; i < ADMIN_STATUS_N; i++)
+		if (sr.has_time[i] && dtn_time_utc(sr.time[i], line, sizeof(line)))
+			fprintf(out, "  %-15s%s\n", admin_status_name(i), line);
+}
+
 static void
 print_text(FILE *out, const char *path, size_t size, const struct bundle *b,
     const struct bundle_block *blocks, int nblocks)
@@ -246,6 +266,8 @@ print_text(FILE *out, const char *path, size_t size, const struct bundle *b,
 		switch (k->type) {
 		case BLOCK_PAYLOAD:
 			print_data(out, "length", b->payload, b->payload_len);
+			if (b->flags & BF_ADMIN_RECORD)
+				print_admin(out, b);
 			break;
 		case BLOCK_PREVIOUS_NODE:
 			eid_format(&b->prev, buf, sizeof(buf));
@@ -294,6 +316,36 @@ eid_json(const struct eid *e)
 	return json_string(buf);
 }
 
+static void
+json_admin(json_t *k, const struct bundle *b)
+{
+	struct status_report sr;
+	json_t *st, *times, *r;
+	const char *why;
+
+	if (admin_decode_status(&sr, b->payload, b->payload_len, &why) < 0) {
+		json_object_set_new(k, "admin_record_error", json_string(why));
+		return;
+	}
+	st = json_array();
+	times = json_object();
+	for (int i = 0; i < ADMIN_STATUS_N; i++) {
+		if (sr.asserted[i])
+			json_array_append_new(st, json_string(admin_status_name(i)));
+		if (sr.has_time[i])
+			json_object_set_new(times, admin_status_name(i), json_u64(sr.time[i]));
+	}
+	r = json_pack("{s:o, s:o, s:o, s:s, s:o, s:o, s:o}", "status", st, "times", times,
+	    "reason", json_u64(sr.reason), "reason_text", admin_reason_name(sr.reason),
+	    "subject_source", eid_json(&sr.src), "subject_creation_time_ms", json_u64(sr.ctime),
+	    "subject_sequence", json_u64(sr.seq));
+	if (sr.fragment) {
+		json_object_set_new(r, "subject_fragment_offset", json_u64(sr.frag_offset));
+		json_object_set_new(r, "subject_payload_length", json_u64(sr.payload_len));
+	}
+	json_object_set_new(k, "status_report", r);
+}
+
 static json_t *
 make_json(const char *path, size_t size, const struct bundle *b,
     const struct bundle_block *blocks, int nblocks)
@@ -339,6 +391,8 @@ make_json(const char *path, size_t size, const struct bundle *b,
 		switch (blk->type) {
 		case BLOCK_PAYLOAD:
 			json_data(k, "payload", b->payload, b->payload_len);
+			if (b->flags & BF_ADMIN_RECORD)
+				json_admin(k, b);
 			break;
 		case BLOCK_PREVIOUS_NODE:
 			json_object_set_new(k, "node", eid_json(&b->prev));

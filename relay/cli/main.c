@@ -20,6 +20,7 @@
 
 #include <jansson.h>
 
+#include "admin.h"
 #include "bundle.h"
 #include "client.h"
 #include "config.h"
@@ -52,10 +53,14 @@ static const char usage_text[] =
 "                          retransmissions, frames dropped by cause\n"
 "  routes                  next hop per destination (direct, learned, static,\n"
 "                          default) or unreachable\n"
+"  flood                   bundles for every node (ipn:0.2 alerts, ipn:0.3\n"
+"                          positions) kept here until their lifetime ends, and\n"
+"                          the neighbours that have each\n"
 "  send [OPTIONS] DST [TEXT...]\n"
 "                          send TEXT (or a file, or stdin) as one bundle to the\n"
-"                          endpoint DST (ipn:NODE.SERVICE); prints its id once\n"
-"                          the daemon has stored it durably\n"
+"                          endpoint DST (ipn:NODE.SERVICE; ipn:0.2 and ipn:0.3:\n"
+"                          an alert or a position for every node); prints its\n"
+"                          id once the daemon has stored it durably\n"
 "      -f, --file FILE     send the contents of FILE (up to 16 MB)\n"
 "      -                   read the payload from stdin\n"
 "      -p, --priority CLASS  urgent, position, voicemsg, message, telemetry,\n"
@@ -63,7 +68,10 @@ static const char usage_text[] =
 "      -l, --lifetime DUR  how long the bundle lives: 90s, 30m, 24h, 7d\n"
 "                          (default: the daemon's [bundle] default_lifetime)\n"
 "      -S, --source-service N  our service it comes from (default: DST's)\n"
-"      -r, --report        ask for a delivery report\n"
+"      -r, --report LIST   ask for status reports, LIST of received,\n"
+"                          forwarded, delivered, deleted, all, and time (with\n"
+"                          the time of each event); they come back to this\n"
+"                          node: see `reports`\n"
 "      -b, --batch         one bundle per stdin line, pipelined over one\n"
 "                          connection; prints one 'accepted ID LINE' per line\n"
 "      -P, --progress      show progress for large files (default on a tty)\n"
@@ -74,6 +82,9 @@ static const char usage_text[] =
 "      -o, --output DIR    write each payload to DIR/ID-based name\n"
 "      -R, --raw           write payloads only, to stdout (for piping a file)\n"
 "  watch SERVICE           like recv, forever: print bundles as they arrive\n"
+"  reports [-n N] [-w]     take the status reports sent to this node (service 0)\n"
+"                          and print them decoded: which node received,\n"
+"                          forwarded, delivered or deleted which bundle, and why\n"
 "  config-check [FILE]     check FILE offline, or ask the daemon to check its\n"
 "                          own config file for errors and pending changes\n"
 "  bundle dump [--json] FILE\n"
@@ -381,6 +392,13 @@ cmd_links(int argc, char **argv)
 		printf("%s\n", any ? "" : " nothing");
 	}
 	printf("%" PRIu64 " bundle(s) on their way to a next hop\n", jint(r, "in_flight"));
+	{
+		json_t *fw = json_object_get(r, "forwarding");
+
+		printf("%" PRIu64 " handed to a next hop; flood copies: %" PRIu64 " sent, %" PRIu64
+		    " committed; %" PRIu64 " duplicates received\n", jint(fw, "handed"), jint(fw, "flood_sent"),
+		    jint(fw, "flood_handed"), jint(fw, "duplicates"));
+	}
 	json_decref(r);
 	return 0;
 }
@@ -410,6 +428,40 @@ cmd_routes(int argc, char **argv)
 		snprintf(via, sizeof(via), "ipn:%" PRIu64, jint(e, "via"));
 		printf("%-12s %-12s %-10s %8" PRIu64 "  %s\n", dst, via, jstr(e, "link"), jint(e, "cost"), jstr(e, "kind"));
 	}
+	json_decref(r);
+	return 0;
+}
+
+static int
+cmd_flood(int argc, char **argv)
+{
+	json_t *r, *rows;
+	char exp[64];
+	int rc;
+
+	if ((r = simple_call(argc, argv, "flood", &rc)) == NULL)
+		return rc;
+	rows = json_object_get(r, "flood");
+	if (json_array_size(rows) == 0)
+		printf("no bundles for every node stored here\n");
+	for (size_t i = 0; i < json_array_size(rows); i++) {
+		json_t *b = json_array_get(rows, i), *hs = json_object_get(b, "holders");
+		time_t t = (time_t)(jint(b, "expires") / 1000);
+		struct tm tm;
+
+		gmtime_r(&t, &tm);
+		strftime(exp, sizeof(exp), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		printf("%s [%s] %" PRIu64 " bytes to %s, until %s%s\n", jstr(b, "id"), jstr(b, "class"),
+		    jint(b, "size"), jstr(b, "dst"), exp,
+		    json_is_true(json_object_get(b, "local")) ? ", not yet taken here" : "");
+		printf("  held by:");
+		for (size_t k = 0; k < json_array_size(hs); k++)
+			printf(" ipn:%" PRIu64 " (%s)", jint(json_array_get(hs, k), "node"),
+			    jstr(json_array_get(hs, k), "how"));
+		printf("%s\n", json_array_size(hs) ? "" : " no neighbour yet");
+	}
+	if (jint(r, "total") > json_array_size(rows))
+		printf("(%" PRIu64 " more not shown)\n", jint(r, "total") - (uint64_t)json_array_size(rows));
 	json_decref(r);
 	return 0;
 }
@@ -520,6 +572,28 @@ lost:
 	return EXIT_NODAEMON;
 }
 
+/* "delivered,forwarded" -> ["delivered", "forwarded"], checked here. */
+static json_t *
+report_list(const char *arg)
+{
+	char *copy = strdup(arg), *save = NULL, *w;
+	json_t *a = json_array();
+	uint64_t f;
+
+	if (copy == NULL)
+		usage_error("%s", "out of memory");
+	for (w = strtok_r(copy, ",", &save); w != NULL; w = strtok_r(NULL, ",", &save)) {
+		if (admin_report_flag(w, &f) < 0)
+			usage_error("'%s' is not a status report (received, forwarded, delivered, deleted, all, time)",
+			    w);
+		json_array_append_new(a, json_string(w));
+	}
+	free(copy);
+	if (json_array_size(a) == 0)
+		usage_error("%s", "--report needs a list, e.g. delivered,forwarded");
+	return a;
+}
+
 static int
 cmd_send(int argc, char **argv)
 {
@@ -528,7 +602,7 @@ cmd_send(int argc, char **argv)
 		{ "priority", required_argument, NULL, 'p' },
 		{ "lifetime", required_argument, NULL, 'l' },
 		{ "source-service", required_argument, NULL, 'S' },
-		{ "report", no_argument, NULL, 'r' },
+		{ "report", required_argument, NULL, 'r' },
 		{ "batch", no_argument, NULL, 'b' },
 		{ "progress", no_argument, NULL, 'P' },
 		{ "json", no_argument, NULL, 'j' },
@@ -546,7 +620,7 @@ cmd_send(int argc, char **argv)
 
 	req = json_pack("{s:s}", "op", "send");
 	show_progress = isatty(2);
-	while ((ch = getopt_long(argc, argv, "+f:p:l:S:rbPj", lo, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "+f:p:l:S:r:bPj", lo, NULL)) != -1) {
 		switch (ch) {
 		case 'f': file = optarg; break;
 		case 'p':
@@ -566,7 +640,7 @@ cmd_send(int argc, char **argv)
 				usage_error("'%s' is not a service number", optarg);
 			json_object_set_new(req, "service", json_integer((json_int_t)v));
 			break;
-		case 'r': json_object_set_new(req, "report", json_true()); break;
+		case 'r': json_object_set_new(req, "report", report_list(optarg)); break;
 		case 'b': batch = true; break;
 		case 'P': show_progress = true; break;
 		case 'j': opt.json = true; break;
@@ -700,9 +774,79 @@ sink_write(void *arg, const uint8_t *p, size_t n)
 	}
 }
 
-static int
-do_recv(int argc, char **argv, bool watch)
+enum recv_mode { RECV_TAKE, RECV_WATCH, RECV_REPORTS };
+
+static void
+dtn_time_text(uint64_t ms, char *out, size_t cap)
 {
+	time_t t = (time_t)((ms + DTN_EPOCH_UNIX_MS) / 1000);
+	struct tm tm;
+
+	char date[32];
+
+	gmtime_r(&t, &tm);
+	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out, cap, "%.24s.%03uZ", date, (unsigned)(ms % 1000));
+}
+
+/* One status report, decoded: a line, or its fields added to ev (--json). */
+static void
+print_report(json_t *ev, const uint8_t *payload, size_t len)
+{
+	struct status_report sr;
+	char line[BUNDLE_EID_MAX + 160], src[BUNDLE_EID_MAX], when[40];
+	const char *why;
+	json_t *st, *times;
+
+	if (admin_decode_status(&sr, payload, len, &why) < 0) {
+		if (opt.json) {
+			json_object_set_new(ev, "error", json_string(why));
+			print_json(ev);
+		} else {
+			printf("from %s: not a status report (%s)\n", jstr(ev, "src"), why);
+		}
+		return;
+	}
+	if (!opt.json) {
+		admin_format(&sr, line, sizeof(line));
+		printf("%s reports %s\n", jstr(ev, "src"), line);
+		for (int i = 0; i < ADMIN_STATUS_N; i++)
+			if (sr.asserted[i] && sr.has_time[i]) {
+				dtn_time_text(sr.time[i], when, sizeof(when));
+				printf("  %s at %s\n", admin_status_name(i), when);
+			}
+		fflush(stdout);
+		return;
+	}
+	st = json_array();
+	times = json_object();
+	for (int i = 0; i < ADMIN_STATUS_N; i++) {
+		if (!sr.asserted[i])
+			continue;
+		json_array_append_new(st, json_string(admin_status_name(i)));
+		if (sr.has_time[i])
+			json_object_set_new(times, admin_status_name(i), json_integer((json_int_t)sr.time[i]));
+	}
+	eid_format(&sr.src, src, sizeof(src));
+	json_object_set_new(ev, "status", st);
+	json_object_set_new(ev, "times", times);
+	json_object_set_new(ev, "reason", json_integer((json_int_t)sr.reason));
+	json_object_set_new(ev, "reason_text", json_string(admin_reason_name(sr.reason)));
+	json_object_set_new(ev, "subject", json_pack("{s:s, s:I, s:I}", "src", src,
+	    "ctime", (json_int_t)sr.ctime, "seq", (json_int_t)sr.seq));
+	if (sr.fragment) {
+		json_object_set_new(json_object_get(ev, "subject"), "fragment_offset",
+		    json_integer((json_int_t)sr.frag_offset));
+		json_object_set_new(json_object_get(ev, "subject"), "payload_length",
+		    json_integer((json_int_t)sr.payload_len));
+	}
+	print_json(ev);
+}
+
+static int
+do_recv(int argc, char **argv, enum recv_mode mode)
+{
+	bool watch = mode == RECV_WATCH, reports = mode == RECV_REPORTS;
 	static const struct option lo[] = {
 		{ "count", required_argument, NULL, 'n' },
 		{ "wait", no_argument, NULL, 'w' },
@@ -733,12 +877,18 @@ do_recv(int argc, char **argv, bool watch)
 		default: usage_error("%s", "bad recv option");
 		}
 	}
-	if (optind + 1 != argc)
-		usage_error("%s", "recv/watch need exactly one SERVICE number");
-	errno = 0;
-	service = strtoull(argv[optind], &end, 10);
-	if (errno || *end || *argv[optind] == '-' || *argv[optind] == '\0')
-		usage_error("'%s' is not a service number", argv[optind]);
+	if (reports) {
+		if (optind != argc || outdir || raw)
+			usage_error("%s", "reports takes -n N, -w and --json only");
+		service = SVC_ADMIN;
+	} else {
+		if (optind + 1 != argc)
+			usage_error("%s", "recv/watch need exactly one SERVICE number");
+		errno = 0;
+		service = strtoull(argv[optind], &end, 10);
+		if (errno || *end || *argv[optind] == '-' || *argv[optind] == '\0')
+			usage_error("'%s' is not a service number", argv[optind]);
+	}
 	if (outdir && access(outdir, W_OK) < 0) {
 		fprintf(stderr, "fieldrelay: %s: %s\n", outdir, strerror(errno));
 		return EXIT_USAGE;
@@ -777,7 +927,11 @@ do_recv(int argc, char **argv, bool watch)
 			return EXIT_REFUSED;
 		}
 		s.preview[s.plen] = '\0';
-		if (raw) {
+		if (reports) {
+			json_object_del(ev, "ok");
+			json_object_del(ev, "body");
+			print_report(ev, (const uint8_t *)s.preview, s.plen);
+		} else if (raw) {
 			fflush(stdout);
 		} else if (opt.json) {
 			json_object_del(ev, "ok");
@@ -810,7 +964,9 @@ do_recv(int argc, char **argv, bool watch)
 	if (ev == NULL)
 		lost_daemon();
 	json_decref(ev);
-	if (!opt.json && !raw && got == 0)
+	if (!opt.json && !raw && got == 0 && reports)
+		fprintf(stderr, "fieldrelay: no status reports waiting\n");
+	else if (!opt.json && !raw && got == 0)
 		fprintf(stderr, "fieldrelay: nothing waiting for service %" PRIu64 "\n", service);
 	close(fd);
 	return 0;
@@ -929,9 +1085,13 @@ main(int argc, char **argv)
 	if (strcmp(cmd, "send") == 0)
 		return cmd_send(argc, argv);
 	if (strcmp(cmd, "recv") == 0)
-		return do_recv(argc, argv, false);
+		return do_recv(argc, argv, RECV_TAKE);
 	if (strcmp(cmd, "watch") == 0)
-		return do_recv(argc, argv, true);
+		return do_recv(argc, argv, RECV_WATCH);
+	if (strcmp(cmd, "reports") == 0)
+		return do_recv(argc, argv, RECV_REPORTS);
+	if (strcmp(cmd, "flood") == 0)
+		return cmd_flood(argc, argv);
 	if (strcmp(cmd, "config-check") == 0)
 		return cmd_config_check(argc, argv);
 	if (strcmp(cmd, "neighbors") == 0 || strcmp(cmd, "neighbours") == 0)

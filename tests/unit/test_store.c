@@ -1,7 +1,9 @@
 /*
  * test_store.c - the durable bundle store: round trips (memory, fd, 16 MB),
  * dedup, supersede, expiry, quota with class reserves, disk full, persisted
- * counters across restarts and kill -9, stats, group commit, memory use.
+ * counters across restarts and kill -9, stats, group commit, memory use;
+ * flood states, per-neighbour holders, local take, deletion-report heads,
+ * and the migration of a version 1 database.
  *
  * Completions are driven the way the loop does it: poll store_fd(), then
  * store_dispatch().
@@ -1175,6 +1177,313 @@ test_next_queued_and_payload_offset(void **state)
 	store_free(s);
 }
 
+/* ---- flooding, holders, take, expiry reports, migration ----------------- */
+
+static int
+take_wait(struct store *s, int64_t rowid)
+{
+	struct done d = { 0 };
+
+	assert_int_equal(store_take(s, rowid, on_done, &d), 0);
+	return wait_done(s, &d);
+}
+
+/* Record a holder and wait; returns the result, *sent the count of "sent". */
+static int
+handed_wait(struct store *s, int64_t rowid, const char *id, uint64_t nbr, int how, int64_t *sent)
+{
+	struct done d = { 0 };
+
+	assert_int_equal(store_handed(s, rowid, id, nbr, how, on_done, &d), 0);
+	wait_done(s, &d);
+	if (sent != NULL)
+		*sent = d.rowid;
+	return d.result;
+}
+
+static int
+put_flood(struct store *s, const char *id, int state, uint64_t from, uint64_t flags, uint64_t expires,
+    int64_t *rowid)
+{
+	uint8_t payload[64];
+	struct store_put p;
+
+	fill(payload, sizeof(payload), 0, 3);
+	p = bundle(id, "ipn:0.2", PRIO_URGENT, state, expires, payload, sizeof(payload));
+	p.dst_node = 0;
+	p.dst_service = 2;
+	p.from = from;
+	p.flags = flags;
+	return put_wait(s, &p, rowid);
+}
+
+static void
+test_flood_states_and_holders(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = open_store(f);
+	struct store_holder h[8];
+	struct store_entry e;
+	struct store_stats st;
+	int64_t ra, rb, rl, rq, sent;
+
+	assert_int_equal(put_flood(s, "alert A", STORE_FLOOD_LOCAL, 7, 0x40000, FAR_FUTURE, &ra), 0);
+	assert_int_equal(put_flood(s, "alert B", STORE_FLOOD, 0, 0, FAR_FUTURE, &rb), 0);
+	assert_int_equal(put_small(s, "queued", PRIO_URGENT, FAR_FUTURE, &rq), 0);
+	{
+		uint8_t payload[8] = { 0 };
+		struct store_put p = bundle("local", "ipn:2.2", PRIO_URGENT, STORE_LOCAL, FAR_FUTURE, payload, 8);
+
+		p.dst_service = 2;
+		assert_int_equal(put_wait(s, &p, &rl), 0);
+	}
+	assert_int_equal(store_stats(s, &st), 0);
+	assert_int_equal(st.flood, 2);
+	assert_int_equal(st.local, 1);
+	assert_int_equal(st.queued, 1);
+
+	/* The flood walk sees both flood bundles, the unicast walk neither. */
+	assert_int_equal(store_next_flood(s, 0, 0, 0, &e), 0);
+	assert_int_equal(e.rowid, ra);
+	assert_int_equal(e.flags, 0x40000);
+	assert_int_equal(e.state, STORE_FLOOD_LOCAL);
+	assert_int_equal(store_next_flood(s, e.priority, e.rowid, 0, &e), 0);
+	assert_int_equal(e.rowid, rb);
+	assert_int_equal(store_next_flood(s, e.priority, e.rowid, 0, &e), -ENOENT);
+	/* A floor skips what a walk saw already, in every class. */
+	assert_int_equal(store_next_flood(s, 0, 0, ra, &e), 0);
+	assert_int_equal(e.rowid, rb);
+	assert_int_equal(store_next_flood(s, 0, 0, rb, &e), -ENOENT);
+	assert_int_equal(store_max_rowid(s), rl);
+	assert_int_equal(store_next_queued(s, 0, 0, &e), 0);
+	assert_int_equal(e.rowid, rq);
+	assert_int_equal(store_next_queued(s, e.priority, e.rowid, &e), -ENOENT);
+
+	/* The local application sees the one not yet taken, and the local one. */
+	assert_int_equal(store_next_local(s, 2, 0, &e), 0);
+	assert_int_equal(e.rowid, ra);
+	assert_int_equal(store_next_local(s, 2, ra, &e), 0);
+	assert_int_equal(e.rowid, rl);
+	assert_int_equal(store_next_local(s, 2, rl, &e), -ENOENT);
+
+	/* Taking: the flood bundle stays for other nodes, the local one goes. */
+	assert_int_equal(take_wait(s, ra), 0);
+	assert_int_equal(store_get(s, ra, &e), 0);
+	assert_int_equal(e.state, STORE_FLOOD);
+	assert_int_equal(take_wait(s, ra), 0);
+	assert_int_equal(store_get(s, ra, &e), 0);
+	assert_int_equal(take_wait(s, rl), 0);
+	assert_int_equal(store_get(s, rl, &e), -ENOENT);
+	assert_int_equal(take_wait(s, rl), -ENOENT);
+	assert_int_equal(store_next_local(s, 2, 0, &e), -ENOENT);
+	assert_int_equal(store_next_flood(s, 0, 0, 0, &e), 0);
+	assert_int_equal(store_stats(s, &st), 0);
+	assert_int_equal(st.flood, 2);
+	assert_int_equal(st.local, 0);
+
+	/* Holders: where it came from at once; the first record per neighbour wins. */
+	assert_int_equal(store_holders(s, ra, h, 8), 1);
+	assert_int_equal(h[0].node, 7);
+	assert_int_equal(h[0].how, STORE_HELD_FROM);
+	assert_true(h[0].when > 0);
+	assert_int_equal(store_holders(s, rb, h, 8), 0);
+	assert_int_equal(handed_wait(s, ra, NULL, 9, STORE_HELD_SENT, &sent), 0);
+	assert_int_equal(sent, 1);
+	assert_int_equal(handed_wait(s, ra, NULL, 9, STORE_HELD_OFFERED, &sent), 0);
+	assert_int_equal(sent, 1);
+	assert_int_equal(handed_wait(s, ra, NULL, 3, STORE_HELD_SENT, &sent), 0);
+	assert_int_equal(sent, 2);
+	assert_int_equal(handed_wait(s, 0, "alert A", 11, STORE_HELD_OFFERED, &sent), 0);
+	assert_int_equal(sent, 0);
+	/* Not a flood bundle, or not there: nothing recorded. */
+	assert_int_equal(handed_wait(s, rq, NULL, 9, STORE_HELD_SENT, &sent), 0);
+	assert_int_equal(handed_wait(s, 0, "nobody", 9, STORE_HELD_OFFERED, NULL), 0);
+	assert_int_equal(store_holders(s, rq, h, 8), 0);
+	assert_int_equal(store_handed(s, 0, NULL, 9, STORE_HELD_SENT, on_done, NULL), -EINVAL);
+	assert_int_equal(store_handed(s, ra, NULL, 9, 0, on_done, NULL), -EINVAL);
+
+	/* Durable: after a restart the holders are all still known, in node order. */
+	store_free(s);
+	s = open_store(f);
+	assert_int_equal(store_holders(s, ra, h, 2), 4);
+	assert_int_equal(store_holders(s, ra, h, 8), 4);
+	assert_int_equal(h[0].node, 3);
+	assert_int_equal(h[0].how, STORE_HELD_SENT);
+	assert_int_equal(h[1].node, 7);
+	assert_int_equal(h[1].how, STORE_HELD_FROM);
+	assert_int_equal(h[2].node, 9);
+	assert_int_equal(h[2].how, STORE_HELD_SENT);
+	assert_int_equal(h[3].node, 11);
+	assert_int_equal(h[3].how, STORE_HELD_OFFERED);
+	assert_int_equal(store_stats(s, &st), 0);
+	assert_int_equal(st.flood, 2);
+
+	/* A flood bundle goes when its lifetime ends, and its holders with it. */
+	assert_int_equal(put_flood(s, "alert C", STORE_FLOOD_LOCAL, 5, 0, 1000, &rb), 0);
+	assert_int_equal(store_holders(s, rb, h, 8), 1);
+	assert_int_equal(expire_wait(s, 2000), 1);
+	assert_int_equal(store_get(s, rb, &e), -ENOENT);
+	assert_int_equal(store_holders(s, rb, h, 8), 0);
+	assert_int_equal(store_holders(s, ra, h, 8), 4);
+	store_free(s);
+}
+
+struct peeked {
+	int calls;
+	uint8_t first[STORE_HEAD_PEEK];
+	size_t len;
+};
+
+static void
+on_peek(void *arg, const uint8_t *head_bytes, size_t len)
+{
+	struct peeked *p = arg;
+
+	if (p->calls++ == 0) {
+		memcpy(p->first, head_bytes, len);
+		p->len = len;
+	}
+}
+
+static void
+test_expiry_reports(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = open_store(f);
+	struct peeked pk = { 0 };
+	uint8_t big[3000];
+	struct store_put p;
+	int64_t r;
+
+	store_on_expired(s, 0x40000, on_peek, &pk);
+	fill(big, sizeof(big), 0, 9);
+	/* Asked for a deletion report, with a long payload: its first bytes come back. */
+	p = bundle("report me", "ipn:2.5", PRIO_MESSAGE, STORE_QUEUED, 1000, big, sizeof(big));
+	p.flags = 0x40000 | 0x20000;
+	assert_int_equal(put_wait(s, &p, &r), 0);
+	/* Asked for other reports only, or none. */
+	p = bundle("other", "ipn:2.5", PRIO_MESSAGE, STORE_QUEUED, 1000, big, 10);
+	p.flags = 0x20000;
+	assert_int_equal(put_wait(s, &p, NULL), 0);
+	assert_int_equal(put_small(s, "plain", PRIO_MESSAGE, 1000, NULL), 0);
+	/* Still alive: not reported. */
+	assert_int_equal(put_flood(s, "later", STORE_FLOOD, 0, 0x40000, 5000, NULL), 0);
+
+	assert_int_equal(expire_wait(s, 2000), 3);
+	assert_int_equal(pk.calls, 1);
+	assert_int_equal(pk.len, STORE_HEAD_PEEK);
+	assert_memory_equal(pk.first, head, sizeof(head) - 1);
+	assert_memory_equal(pk.first + sizeof(head) - 1, big, STORE_HEAD_PEEK - (sizeof(head) - 1));
+	/* A short bundle comes back whole. */
+	assert_int_equal(expire_wait(s, 6000), 1);
+	assert_int_equal(pk.calls, 2);
+	store_free(s);
+}
+
+/* A store written by schema version 1 opens as version 2, bundles intact. */
+static void
+test_migrate_v1(void **state)
+{
+	struct fixture *f = *state;
+	struct store_entry e;
+	struct store_stats st;
+	struct store *s;
+	sqlite3 *db;
+	sqlite3_stmt *q;
+	int64_t r;
+
+	assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+	    "PRAGMA journal_mode = WAL;"
+	    "CREATE TABLE bundles (rowid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, src TEXT NOT NULL,"
+	    " dst TEXT NOT NULL, dst_node INTEGER NOT NULL, dst_service INTEGER NOT NULL,"
+	    " priority INTEGER NOT NULL, state INTEGER NOT NULL, size INTEGER NOT NULL,"
+	    " head_len INTEGER NOT NULL, payload_len INTEGER NOT NULL, received INTEGER NOT NULL,"
+	    " expires INTEGER NOT NULL, supersede TEXT, data BLOB NOT NULL);"
+	    "CREATE INDEX bundles_local ON bundles(dst_service, rowid) WHERE state = 1;"
+	    "CREATE INDEX bundles_queued ON bundles(priority, rowid) WHERE state = 0;"
+	    "CREATE TABLE forward (bundle INTEGER NOT NULL, neighbour INTEGER NOT NULL,"
+	    " state INTEGER NOT NULL, updated INTEGER NOT NULL, PRIMARY KEY (bundle, neighbour)) WITHOUT ROWID;"
+	    "CREATE TRIGGER bundles_gone AFTER DELETE ON bundles BEGIN DELETE FROM forward WHERE bundle = old.rowid; END;"
+	    "CREATE TABLE seen (id TEXT PRIMARY KEY, expires INTEGER NOT NULL) WITHOUT ROWID;"
+	    "CREATE INDEX seen_expires ON seen(expires);"
+	    "CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
+	    "INSERT INTO counters VALUES ('boot', 4), ('seq', 70000);"
+	    "INSERT INTO bundles VALUES (5, 'old local', 'ipn:1.5', 'ipn:2.5', 2, 5, 4, 1, 3, 1, 1, 1, 9e12, NULL, x'aabbcc');"
+	    "INSERT INTO bundles VALUES (6, 'old queued', 'ipn:1.5', 'ipn:3.5', 3, 5, 4, 0, 2, 1, 1, 1, 9e12, NULL, x'ddee');"
+	    "INSERT INTO seen VALUES ('old local', 9e12), ('old queued', 9e12);"
+	    "PRAGMA user_version = 1;", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+
+	s = open_store(f);
+	assert_int_equal(store_boot_count(s), 5);
+	assert_true(store_next_seq(s) >= 70000);
+	assert_int_equal(store_stats(s, &st), 0);
+	assert_int_equal(st.bundles, 2);
+	assert_int_equal(st.local, 1);
+	assert_int_equal(st.queued, 1);
+	assert_int_equal(store_next_local(s, 5, 0, &e), 0);
+	assert_int_equal(e.rowid, 5);
+	assert_int_equal(e.flags, 0);
+	check_bytes(s, 5, (const uint8_t *)"\xaa\xbb\xcc", 3, 2);
+	assert_int_equal(store_next_queued(s, 0, 0, &e), 0);
+	assert_int_equal(e.rowid, 6);
+	assert_int_equal(put_small(s, "old queued", PRIO_MESSAGE, FAR_FUTURE, NULL), -EEXIST);
+	assert_int_equal(put_flood(s, "new alert", STORE_FLOOD_LOCAL, 4, 0, FAR_FUTURE, &r), 0);
+	assert_true(r > 6);
+	assert_int_equal(take_wait(s, 5), 0);
+	assert_int_equal(delete_wait(s, 6), 0);
+	store_free(s);
+
+	assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT (SELECT user_version FROM pragma_user_version),"
+	    " (SELECT count(*) FROM sqlite_master WHERE name IN ('bundles_flood', 'bundles_local',"
+	    " 'bundles_queued', 'bundles_gone', 'bundles_supersede')),"
+	    " (SELECT sql LIKE '%flags%' FROM sqlite_master WHERE name = 'bundles'),"
+	    " (SELECT count(*) FROM sqlite_master WHERE name = 'bundles_v2')", -1, &q, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(q, 0), 2);
+	assert_int_equal(sqlite3_column_int(q, 1), 5);
+	assert_int_equal(sqlite3_column_int(q, 2), 1);
+	assert_int_equal(sqlite3_column_int(q, 3), 0);
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	assert_integrity_ok(f->db);
+}
+
+/* The walks and the local queue use their partial indexes, never a scan. */
+static void
+test_flood_queries_use_indexes(void **state)
+{
+	static const char *const q[] = {
+		"SELECT rowid FROM bundles WHERE state IN (3, 4) AND priority = 1 AND rowid > 0 ORDER BY rowid LIMIT 1",
+		"SELECT rowid FROM bundles WHERE state IN (1, 4) AND dst_service = 2 AND rowid > 0 ORDER BY rowid LIMIT 1",
+	};
+	static const char *const idx[] = { "bundles_flood", "bundles_local" };
+	struct fixture *f = *state;
+	struct store *s = open_store(f);
+	char plan[1024];
+	sqlite3 *db;
+	sqlite3_stmt *st;
+
+	store_free(s);
+	assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+	for (size_t i = 0; i < 2; i++) {
+		char sql[512];
+
+		snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN %s", q[i]);
+		assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+		plan[0] = '\0';
+		while (sqlite3_step(st) == SQLITE_ROW)
+			snprintf(plan + strlen(plan), sizeof(plan) - strlen(plan), "%s;",
+			    (const char *)sqlite3_column_text(st, 3));
+		sqlite3_finalize(st);
+		if (strstr(plan, idx[i]) == NULL)
+			fail_msg("%s: plan \"%s\" does not use %s", q[i], plan, idx[i]);
+	}
+	sqlite3_close(db);
+}
+
 int
 main(void)
 {
@@ -1195,6 +1504,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_flush_and_free, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_bundles_small_rss, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_flood_states_and_holders, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_expiry_reports, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_v1, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_flood_queries_use_indexes, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
