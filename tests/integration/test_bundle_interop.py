@@ -283,8 +283,8 @@ def test_python_bundles_decode_in_c(tool, tmp_path, crc, dtn, frag, definite):
     assert by_type[1]["flag_names"] == ["delete-bundle-if-unprocessed"]
     assert run(tool, "payload", path).stdout == spec["payload"]
     want_id = "%s %d %d" % (spec["src"], spec["ctime"], spec["seq"])
-    if frag:
-        want_id += " %d %d" % spec["fragment"]
+    if frag:    # a fragment: offset, its payload length, total ADU length
+        want_id += " %d %d %d" % (spec["fragment"][0], len(spec["payload"]), spec["fragment"][1])
     assert run(tool, "id", path).stdout.decode().strip() == want_id
 
     # Re-encoded by C: same meaning, fresh CRCs, the unknown block unchanged.
