@@ -745,6 +745,9 @@ link_metrics(const struct link *l, struct link_metrics *out)
 	*out = l->m;
 	out->up = l->carrier;
 	out->neighbours = 0;
+	out->mtu = l->conf.mtu;
+	out->rate_bps = l->conf.rate_bps;
+	out->rtt_ms = -1;
 	for (unsigned i = 0; i < l->n_nbr; i++) {
 		struct session_tx_stats st;
 
@@ -754,6 +757,8 @@ link_metrics(const struct link *l, struct link_metrics *out)
 		session_tx_stats(l->nbr[i].tx, &st);
 		out->segments += st.segments;
 		out->retransmissions += st.retransmissions;
+		if (st.rtt_samples > 0 && (int32_t)st.srtt_ms > out->rtt_ms)
+			out->rtt_ms = (int32_t)st.srtt_ms;
 	}
 }
 

@@ -123,6 +123,9 @@ struct link_metrics {
 	uint64_t voice_tx, voice_rx;	/* voice frames sent and taken in */
 	uint64_t dropped[16];		/* per enum frame_drop cause */
 	uint64_t send_errors;
+	uint32_t mtu;			/* frame size in use */
+	uint64_t rate_bps;		/* nominal bit rate from the config */
+	int32_t rtt_ms;			/* smoothed round trip, slowest neighbour up; -1 = no sample */
 };
 
 struct link *link_new(struct loop *loop, const struct link_conf *c, const struct link_driver_ops *ops,

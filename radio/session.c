@@ -320,6 +320,7 @@ rtt_sample(struct session_tx *s, uint64_t r)
 	uint32_t rtt = r > RTO_MAX_MS ? RTO_MAX_MS : (uint32_t)r;
 	uint32_t var, old = s->rto;
 
+	s->st.rtt_samples++;
 	if (s->srtt == 0) {
 		s->srtt = rtt ? rtt : 1;
 		s->rttvar = rtt / 2;

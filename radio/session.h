@@ -61,6 +61,7 @@ struct session_seg {
 
 struct session_tx_stats {
 	uint64_t segments, retransmissions, bytes, transfers_done;
+	uint64_t rtt_samples;		/* round trips measured (srtt_ms means something) */
 	uint32_t srtt_ms, rto_ms;
 	unsigned inflight, queued;
 };

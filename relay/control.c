@@ -739,6 +739,12 @@ link_row(void *arg, const struct forward_link_info *li)
 	    "segments", (json_int_t)m->segments, "retransmissions", (json_int_t)m->retransmissions,
 	    "voice_tx", (json_int_t)m->voice_tx, "voice_rx", (json_int_t)m->voice_rx,
 	    "send_errors", (json_int_t)m->send_errors, "dropped", drops);
+	json_object_set_new(row, "mtu", json_integer(m->mtu));
+	json_object_set_new(row, "rate_bps", json_integer((json_int_t)m->rate_bps));
+	json_object_set_new(row, "rtt_ms", m->rtt_ms >= 0 ? json_integer(m->rtt_ms) : json_null());
+	/* Segments sent again, of all sent: what the medium loses (and what timeouts misjudge). */
+	json_object_set_new(row, "loss", m->segments ? json_real((double)m->retransmissions / (double)m->segments) :
+	    json_null());
 	radio_fields(row, li);
 	json_array_append_new(arg, row);
 }

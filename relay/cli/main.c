@@ -50,7 +50,8 @@ static const char usage_text[] =
 "  neighbors               neighbours heard on each link, their address and cost\n"
 "  links                   each link: up/down, radio signal and tx bitrate\n"
 "                          (nl80211), frames and bytes each way,\n"
-"                          retransmissions, frames dropped by cause\n"
+"                          retransmissions, mtu, rate, round trip, share of\n"
+"                          segments resent, frames dropped by cause\n"
 "  routes                  next hop per destination (direct, learned, static,\n"
 "                          default) or unreachable\n"
 "  flood                   bundles for every node (ipn:0.2 alerts, ipn:0.3\n"
@@ -375,6 +376,17 @@ cmd_links(int argc, char **argv)
 		printf("%s (%s): %s, %" PRIu64 " neighbour(s)\n", jstr(l, "name"), jstr(l, "kind"),
 		    json_is_true(json_object_get(l, "up")) ? "up" : "DOWN", jint(l, "neighbours"));
 		printf("  radio    %s\n", jstr(l, "radio"));
+		{
+			json_t *rtt = json_object_get(l, "rtt_ms"), *loss = json_object_get(l, "loss");
+			char rtt_s[32] = "no sample", loss_s[32] = "nothing sent";
+
+			if (json_is_integer(rtt))
+				snprintf(rtt_s, sizeof(rtt_s), "%" PRIu64 " ms", jint(l, "rtt_ms"));
+			if (json_is_number(loss))
+				snprintf(loss_s, sizeof(loss_s), "%.1f%%", 100.0 * json_number_value(loss));
+			printf("  link     mtu %" PRIu64 ", %" PRIu64 " bit/s nominal, rtt %s, resent %s\n",
+			    jint(l, "mtu"), jint(l, "rate_bps"), rtt_s, loss_s);
+		}
 		printf("  sent     %" PRIu64 " frames, %s; %" PRIu64 " segments, %" PRIu64 " retransmitted; %" PRIu64 " send errors\n",
 		    jint(l, "frames_tx"), b1, jint(l, "segments"), jint(l, "retransmissions"), jint(l, "send_errors"));
 		printf("  received %" PRIu64 " frames, %s\n", jint(l, "frames_rx"), b2);

@@ -65,6 +65,17 @@ def test_multi_hop_delivery_over_learned_routes(line):
     wait_for(lambda: b.status()["store"]["bundles"] == 0, 10, "B to let go once C committed")
     links = a.cli_json("links")[0]["links"]
     assert links[0]["up"] and links[0]["neighbours"] == 1
+    # Metrics: frame size and nominal rate from the config, a measured round trip (segment acks:
+    # a bundle of several segments), the share resent.
+    big = a.dir / "big.bin"
+    big.write_bytes(os.urandom(20000))
+    a.cli("send", "-f", str(big), "ipn:2.5")
+    assert len(b.cli("recv", "-n", "1", "-w", "-R", "5").stdout) == 20000
+    links = a.cli_json("links")[0]["links"]
+    assert links[0]["mtu"] == 1400 and links[0]["rate_bps"] == 10_000_000
+    assert links[0]["rtt_ms"] is not None and 0 <= links[0]["rtt_ms"] < 1000
+    assert 0.0 <= links[0]["loss"] < 0.5
+    assert "rtt" in a.cli("links").stdout.decode()
     assert sum(links[0]["dropped"].values()) == 0
 
 
