@@ -120,3 +120,32 @@ def test_small_bundles_and_unlimited_links_are_not_fragmented(tmp_path):
         assert "split into" not in a.log_text()
     finally:
         kill_all((a, c))
+
+
+def test_sixteen_megabytes_over_two_hops_with_default_limits(tmp_path):
+    """The largest bundle there is, split at the source by the default 256K
+    limit, forwarded fragment by fragment through B, rebuilt at C."""
+    base = random.randint(20000, 45000)
+    pa, pb, pc = base, base + 1, base + 2
+    payload = os.urandom(16 << 20)
+    f = tmp_path / "ortho.tif"
+    f.write_bytes(payload)
+    a = mesh_node(tmp_path, 1, pa, [pb])
+    b = mesh_node(tmp_path, 2, pb, [pa, pc])
+    c = mesh_node(tmp_path, 3, pc, [pb])
+    nodes = (a, b, c)
+    try:
+        for n in nodes:
+            n.start()
+        wait_for(lambda: route(a, 3), 20, "A to learn a route to C")
+        t0 = time.monotonic()
+        a.cli("send", "-f", str(f), "ipn:3.9", timeout=120)
+        got = c.cli("recv", "-n", "1", "-w", "-R", "9", timeout=300).stdout
+        took = time.monotonic() - t0
+        assert hashlib.sha256(got).digest() == hashlib.sha256(payload).digest()
+        assert "split into 64 fragments" in a.log_text()
+        assert "reassembled from 64 fragments" in c.log_text()
+        print(f"16 MB A->B->C as 64 fragments in {took:.1f} s")
+        wait_for(lambda: all(n.status()["store"]["bundles"] == 0 for n in nodes), 30, "every node to let go")
+    finally:
+        kill_all(nodes)
