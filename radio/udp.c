@@ -138,6 +138,8 @@ link_addr_format(const struct link_addr *a, char *out, size_t cap)
 			if_indextoname(s6->sin6_scope_id, ifn);
 		return snprintf(out, cap, "[%s%s%s]:%u", host, ifn[0] ? "%" : "", ifn, ntohs(s6->sin6_port));
 	}
+	if (a->sa.ss_family == AF_AX25)
+		return link_ax25_addr_format(a, out, cap);
 	return snprintf(out, cap, "(none)");
 }
 

@@ -411,6 +411,19 @@ on_interface(void *arg, int ifindex, const char *ifname, bool up, bool lower_up,
 			link_set_carrier(fw->links[i], up && lower_up);
 }
 
+static const struct link_driver_ops *
+driver_of(int kind)
+{
+	switch (kind) {
+	case LINK_UDP:
+		return &link_udp_ops;
+	case LINK_KISS:
+		return &link_kiss_ops;
+	default:
+		return NULL;
+	}
+}
+
 /* Watch the interfaces links are bound to (act on the flags, not operstate). */
 static int
 watch_interfaces(struct forward *fw, char *err, size_t errlen)
@@ -474,15 +487,25 @@ forward_new(struct node *n, struct loop *l, char *err, size_t errlen)
 	for (unsigned i = 0; i < cfg->n_links; i++) {
 		const struct config_link *cl = &cfg->links[i];
 		struct link_params p = { .node = cfg->node_id, .name = cfg->name, .sender = &fw->sender,
-		    .keys = &fw->keys, .spool_dir = cfg->data_dir,
+		    .keys = &fw->keys, .spool_dir = cfg->data_dir, .beacon_ms = cl->beacon_ms,
 		    .flags = (uint8_t)((cl->auth_only ? FRAME_F_AUTH_ONLY : 0) | (cl->tag8 ? FRAME_F_TAG8 : 0)) };
 
-		if ((fw->links[i] = link_new(l, &cl->conf, &link_udp_ops, &p, &ev, err, errlen)) == NULL)
+		const struct link_driver_ops *ops = driver_of(cl->conf.kind);
+
+		if (ops == NULL) {
+			snprintf(err, errlen, "link %s: no driver for its type in this build", cl->conf.name);
 			goto fail;
-		fw->kinds[i] = link_udp_ops.kind;
+		}
+		if ((fw->links[i] = link_new(l, &cl->conf, ops, &p, &ev, err, errlen)) == NULL)
+			goto fail;
+		fw->kinds[i] = ops->kind;
 		fw->n_links++;
-		log_info("link %s: %s on port %u, %u static peer(s)", cl->conf.name, link_udp_ops.kind,
-		    cl->conf.port, cl->conf.n_peers);
+		if (cl->conf.kind == LINK_KISS)
+			log_info("link %s: kiss via %s, %llu bit/s, mtu %u", cl->conf.name, cl->conf.kiss.device[0] ?
+			    cl->conf.kiss.device : cl->conf.kiss.tcp, (unsigned long long)cl->conf.rate_bps, cl->conf.mtu);
+		else
+			log_info("link %s: %s on port %u, %u static peer(s)", cl->conf.name, ops->kind,
+			    cl->conf.port, cl->conf.n_peers);
 	}
 	if (watch_interfaces(fw, err, errlen) < 0)
 		goto fail;
