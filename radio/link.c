@@ -433,7 +433,7 @@ link_pump(struct link *l)
 		if (!n->up || n->tx == NULL)
 			continue;
 		for (;;) {
-			if (session_tx_deadline(n->tx) <= now && link_medium_busy(l, now))
+			if (l->ops->ready_at && session_tx_deadline(n->tx) <= now && link_medium_busy(l, now))
 				return;
 			if ((r = session_tx_next(n->tx, now, &g)) != 1)
 				break;

@@ -553,8 +553,9 @@ command(void *arg, char *line, char *reply, size_t n)
 	} else if (strcmp(w, "reset") == 0 && ntok == 0) {
 		for (int i = 0; i < NDIR; i++)
 			if (mask & (1u << i)) {
+				/* What is on its way counts as come in, so the sums still add up. */
 				memset(&e->dir[i].st, 0, sizeof(e->dir[i].st));
-				e->dir[i].st.queue_max = e->dir[i].len;
+				e->dir[i].st.in = e->dir[i].st.queue_max = e->dir[i].len;
 			}
 	} else if (strcmp(w, "tick") == 0 && ntok == 1 && mask == 3) {
 		if (emu_parse_duration(tok[0], &dur))
@@ -665,7 +666,7 @@ usage(FILE *f)
 "                           of that direction had written them\n"
 "    unplug a|b             close that side's pty: the node's device is gone\n"
 "    plug a|b               a new pty for that side (its path in the reply)\n"
-"    reset [DIR]            zero the counters\n"
+"    reset [DIR]            zero the counters (bytes on their way count as in)\n"
 "    quit                   exit as on SIGTERM\n"
 "\n"
 "STATISTICS\n"
