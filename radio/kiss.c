@@ -338,7 +338,7 @@ struct link_driver {
 	uint8_t ax[AX25_UI_HDR + KISS_INFO_MAX];	/* the frame being sent, before KISS */
 	uint8_t out[KISS_ENCODED_MAX(AX25_UI_HDR + KISS_INFO_MAX)];
 	size_t out_off, out_len;	/* bytes of the last frame the device has not taken yet */
-	uint64_t not_ours, garbage;	/* frames skipped: for another station, or not AX.25 UI */
+	uint64_t garbled;		/* dec.dropped already logged */
 	struct log_ratelimit rl;
 };
 
@@ -440,19 +440,19 @@ dev_ready(struct link_driver *d)
 	    { KISS_PERSIST, d->k.persist }, { KISS_SLOTTIME, (uint8_t)(d->k.slottime_ms / 10) } };
 	uint8_t buf[3 * 8];
 	size_t n = 0;
+	ssize_t w;
 
 	for (int i = 0; i < 3; i++)
 		n += (size_t)kiss_encode(buf + n, sizeof(buf) - n, 0, p[i][0], &p[i][1], 1);
 	d->state = DEV_OPEN;
 	d->opened_at = mono_us() / 1000;
-	if (write(d->dev, buf, n) != (ssize_t)n) {
-		dev_lost(d, errno ? strerror(errno) : "short write");
+	if ((w = write(d->dev, buf, n)) != (ssize_t)n) {
+		dev_lost(d, w < 0 ? strerror(errno) : "it did not take its parameters");
 		return;
 	}
 	log_info("link %s: KISS TNC %s ready (TXDELAY %u ms, P %u, SLOTTIME %u ms)", d->name, d->where,
 	    d->k.txdelay_ms, d->k.persist, d->k.slottime_ms);
 	d->last_error[0] = '\0';
-	d->retry_ms = KISS_RETRY_MIN_MS;
 	wake(d);
 }
 
@@ -617,15 +617,12 @@ take_frame(struct link_driver *d, struct link_addr *from, void *buf, size_t cap)
 		return (ssize_t)(d->dec.len - 1);
 	}
 	if (ax25_ui_decode(f + 1, d->dec.len - 1, &ui) < 0) {
-		d->garbage++;
 		log_limited(&d->rl, "link %s: skipped a KISS frame that is not an AX.25 UI frame (%zu bytes)",
 		    d->name, d->dec.len - 1);
 		return 0;
 	}
-	if (!ax25_call_equal(&ui.dst, &d->me) && !ax25_call_equal(&ui.dst, &d->everyone)) {
-		d->not_ours++;
-		return 0;
-	}
+	if (!ax25_call_equal(&ui.dst, &d->me) && !ax25_call_equal(&ui.dst, &d->everyone))
+		return 0;	/* for another station on the channel */
 	if (ui.info_len == 0)
 		return 0;
 	if (ui.info_len > cap)
@@ -647,6 +644,11 @@ kiss_recv(struct link_driver *d, struct link_addr *from, void *buf, size_t cap)
 			bool got = kiss_decode(&d->dec, d->rbuf + d->rpos, d->rlen - d->rpos, &used);
 
 			d->rpos += used;
+			if (d->dec.dropped != d->garbled) {
+				d->garbled = d->dec.dropped;
+				log_limited(&d->rl, "link %s: skipped a garbled KISS frame (bad escape or too long)",
+				    d->name);
+			}
 			if (got && (n = take_frame(d, from, buf, cap)) != 0) {
 				if (d->rpos < d->rlen)
 					wake(d);	/* more frames wait in rbuf: come back */

@@ -104,6 +104,7 @@ def test_9600_lossy_exactly_once_and_paced(radio):
     assert st["ab"]["drop_queue"] == 0 and st["ab"]["drop_blocked"] == 0
     la = link(a)
     assert la["up"] and la["kind"] == "kiss" and la["retransmissions"] > 0
+    assert a.stop() == 0 and b.stop() == 0, "unclean exit (a sanitizer report?)"
 
 
 def test_1200_a_handful(radio):
@@ -146,7 +147,7 @@ def test_tnc_unplugged_and_back(radio):
     wait_for(lambda: link(a)["up"], 15, "A to reopen its TNC")
     got = [g["text"] for g in b.cli_json("recv", "-n", 5, "-w", "5", timeout=60)]
     assert sorted(got) == [f"w{i}" for i in range(5)]
-    assert a.proc.poll() is None and b.proc.poll() is None
+    assert a.stop() == 0 and b.stop() == 0, "unclean exit (a sanitizer report?)"
 
 
 def test_garbage_on_the_line(radio):
@@ -173,4 +174,24 @@ def test_garbage_on_the_line(radio):
     dropped = link(b)["dropped"]
     print(f"B dropped: {dropped}; bit errors on the line: {ser.stats()['ab']['bit_errors']}")
     assert sum(dropped.values()) > 0, "the QST frame with junk inside should fail authentication"
-    assert a.proc.poll() is None and b.proc.poll() is None
+    assert a.stop() == 0 and b.stop() == 0, "unclean exit (a sanitizer report?)"
+
+
+def test_tnc_missing_at_start_or_refusing(tmp_path):
+    """No TNC yet is not a reason to stay down: the daemon starts with the link down
+    and says why, for a serial device and for a TCP KISS port."""
+    a = kiss_node(tmp_path, 1, tmp_path / "no-such-tty", 1200)
+    b = kiss_node(tmp_path, 2, "/x", 1200)
+    b.conf.write_text(b.conf.read_text().replace("device = /x", "tcp = 127.0.0.1:1"))
+    try:
+        for n in (a, b):
+            n.start()
+            assert not link(n)["up"]
+        wait_for(lambda: "no-such-tty: No such file or directory" in a.log_text(), 5, "A to say why")
+        wait_for(lambda: "127.0.0.1:1: connect: Connection refused" in b.log_text(), 5, "B to say why")
+        assert a.stop() == 0 and b.stop() == 0
+    finally:
+        for n in (a, b):
+            if n.proc and n.proc.poll() is None:
+                n.proc.kill()
+                n.proc.wait()
