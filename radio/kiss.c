@@ -670,6 +670,12 @@ kiss_recv(struct link_driver *d, struct link_addr *from, void *buf, size_t cap)
 	}
 }
 
+/*
+ * A full frame goes only when the TNC has sent everything before it (by our
+ * estimate), a small one when at most one full frame is ahead of it.  What
+ * the device does not take at once waits here, and nothing goes after it
+ * until it has.
+ */
 static int
 kiss_send(struct link_driver *d, const struct link_addr *to, const void *frame, size_t len)
 {
@@ -689,8 +695,10 @@ kiss_send(struct link_driver *d, const struct link_addr *to, const void *frame, 
 	if (backlog > limit)
 		return -EAGAIN;
 	if (d->k.ax25) {
-		const struct ax25_call *dst = s && to->len == sizeof(*s) && s->family == AF_AX25 ? &s->call : &d->everyone;
+		const struct ax25_call *dst = &d->everyone;
 
+		if (s && to->len == sizeof(*s) && s->family == AF_AX25)
+			dst = &s->call;
 		if ((n = ax25_ui_encode(d->ax, sizeof(d->ax), dst, &d->me, frame, len)) < 0)
 			return (int)n;
 		data = d->ax;
@@ -699,12 +707,12 @@ kiss_send(struct link_driver *d, const struct link_addr *to, const void *frame, 
 	if ((n = kiss_encode(d->out, sizeof(d->out), 0, KISS_DATA, data, len)) < 0)
 		return (int)n;
 	w = write(d->dev, d->out, (size_t)n);
-	if (w < 0 && errno == EAGAIN)
-		return -EAGAIN;
-	if (w < 0) {
+	if (w < 0 && errno != EAGAIN) {
 		dev_lost(d, strerror(errno));
 		return -ENETDOWN;
 	}
+	if (w < 0)
+		w = 0;
 	if (w < n) {
 		/* The rest goes when the device takes it; nothing else goes before. */
 		d->out_off = (size_t)w;
