@@ -102,11 +102,12 @@ $(BUILD)/tests/integration/helpers/linkwatch: $(BUILD)/tests/integration/helpers
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-# The link emulator (tests/sim): standalone, libc and libm only.
-SIM_BINS := $(BUILD)/tests/sim/linkemu
-$(BUILD)/tests/sim/linkemu: $(BUILD)/tests/sim/linkemu.o
+# The emulators (tests/sim): standalone, libc and libm only.
+SIM_BINS := $(BUILD)/tests/sim/linkemu $(BUILD)/tests/sim/seremu
+$(BUILD)/tests/sim/%: $(BUILD)/tests/sim/%.o $(BUILD)/tests/sim/emu.o
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lm
+.SECONDARY: $(SIM_BINS:%=%.o) $(BUILD)/tests/sim/emu.o
 
 # The audio pacer between two Direwolf TNCs (tests/sim/direwolf_pair.py).
 SIM_BINS += $(BUILD)/tests/sim/audio_pacer

@@ -74,6 +74,7 @@ struct neighbour {
 	bool up;
 	uint64_t seq;			/* per-hop segment sequence */
 	uint64_t next_xid;		/* transfer ids continue across our session resets */
+	uint64_t route_sent;		/* when our last distance vector went to it */
 	struct session_tx *tx;
 	struct session_rx *rx;
 	struct spool spool[LINK_SPOOLS];
@@ -92,6 +93,8 @@ struct link {
 	struct frame_rx rx;
 	bool carrier;
 	uint32_t mss;
+	uint32_t rto0;			/* retransmission timeout before a round trip is measured */
+	unsigned route_ms;		/* least time between two distance vectors to a neighbour */
 	struct neighbour nbr[LINK_MAX_NEIGHBOURS];
 	unsigned n_nbr;
 	struct loop_timer beacon_timer, pump_timer;
@@ -214,6 +217,7 @@ nbr_down(struct link *l, struct neighbour *n, const char *why)
 	if (!n->up)
 		return;
 	n->up = false;
+	n->route_sent = 0;
 	log_info("link %s: neighbour ipn:%llu lost (%s)", l->conf.name, (unsigned long long)n->node, why);
 	nbr_reset(l, n, -ENETDOWN, false);
 	l->ev.neighbour(l->ev.arg, l, n->node, false);
@@ -243,8 +247,7 @@ nbr_heard(struct link *l, const struct frame_hdr *h, const struct link_addr *fro
 	n->boot = h->boot;
 	n->addr = *from;
 	n->heard = loop_now();
-	/* 1 s before the first round trip is measured (RFC 6298 2.1): a satellite hop takes 600 ms. */
-	if (n->tx == NULL && (n->tx = session_tx_new(l->mss, l->p.window, 1000, n->next_xid)) == NULL)
+	if (n->tx == NULL && (n->tx = session_tx_new(l->mss, l->p.window, l->rto0, n->next_xid)) == NULL)
 		return NULL;
 	if (n->rx == NULL && (n->rx = session_rx_new()) == NULL)
 		return NULL;
@@ -532,6 +535,9 @@ link_readable(struct loop *loop, int fd, uint32_t events, void *arg)
 			on_frame(l, l->seg, (size_t)n, &from);
 	}
 	acks_flush_all(l);
+	/* A driver that watches its device (a KISS TNC) says here when it went or came back. */
+	if (l->ops->up)
+		link_set_carrier(l, l->ops->up(l->drv));
 }
 
 /*
@@ -559,6 +565,22 @@ segment_data(struct link *l, const struct neighbour *n, const struct session_seg
 	return 0;
 }
 
+/*
+ * Is the medium still busy with what we gave it (a TNC's queue)?  Then the
+ * pump timer wakes us when it takes frames again: a segment taken from the
+ * session now would only be lost to -EAGAIN and wait out a timeout.
+ */
+static bool
+link_medium_busy(struct link *l, uint64_t now)
+{
+	uint64_t t;
+
+	if (l->ops->ready_at == NULL || (t = l->ops->ready_at(l->drv)) <= now)
+		return false;
+	loop_timer_set(l->loop, &l->pump_timer, t - now, link_pump_timer, l);
+	return true;
+}
+
 /* Put due segments on the medium; re-arm the timer for the next deadline. */
 static void
 link_pump(struct link *l)
@@ -575,9 +597,13 @@ link_pump(struct link *l)
 
 		if (!n->up || n->tx == NULL)
 			continue;
-		while ((r = session_tx_next(n->tx, now, &g)) == 1) {
+		for (;;) {
 			const uint8_t *data = NULL;
 
+			if (l->ops->ready_at && session_tx_deadline(n->tx) <= now && link_medium_busy(l, now))
+				return;
+			if ((r = session_tx_next(n->tx, now, &g)) != 1)
+				break;
 			if (g.len > 0 && (got = segment_data(l, n, &g, &data)) < 0) {
 				/* The bundle left the store under us (expired): give it back. */
 				void *ctx = session_tx_abort(n->tx, g.xid);
@@ -589,8 +615,9 @@ link_pump(struct link *l)
 			m.u.seg = (struct frame_segment){ .xid = g.xid, .off = g.off, .total = g.total,
 			    .seq = ++n->seq, .data = data, .len = g.len };
 			if (link_send(l, &n->addr, &m) == -EAGAIN) {
-				/* The socket is full: wake on writable; the segment goes again at its timeout. */
-				loop_mod_fd(l->loop, l->ops->fd(l->drv), EPOLLIN | EPOLLOUT);
+				/* The medium is full: wake when it is not; the segment goes again at its timeout. */
+				if (!link_medium_busy(l, now))
+					loop_mod_fd(l->loop, l->ops->fd(l->drv), EPOLLIN | EPOLLOUT);
 				return;
 			}
 		}
@@ -721,10 +748,14 @@ link_send_route(struct link *l, uint64_t node, const struct route_entry *v, size
 {
 	struct neighbour *nb = nbr_find(l, node);
 	struct frame_msg m = { .type = FRAME_ROUTE };
+	uint64_t now = loop_now();
 	int r = 0;
 
 	if (nb == NULL || !nb->up)
 		return -EHOSTUNREACH;
+	if (nb->route_sent && now < nb->route_sent + l->route_ms)
+		return 0;	/* a slow link: the last vector is recent enough */
+	nb->route_sent = now;
 	/* At most FRAME_ROUTE_MAX entries per frame: split longer vectors. */
 	for (size_t off = 0; off < n && r == 0; off += FRAME_ROUTE_MAX) {
 		size_t k = n - off < FRAME_ROUTE_MAX ? n - off : FRAME_ROUTE_MAX;
@@ -801,6 +832,8 @@ link_new(struct loop *loop, const struct link_conf *c, const struct link_driver_
 	/* A medium that knows its frame size (an Ethernet interface) has the last word. */
 	if (ops->mtu)
 		l->conf.mtu = ops->mtu(l->drv);
+	/* Vectors to a neighbour no more often than beacons, yet often enough to keep routes (route.h). */
+	l->route_ms = l->p.beacon_ms < ROUTE_HOLD_MS / 3 ? l->p.beacon_ms : ROUTE_HOLD_MS / 3;
 	if (l->conf.mtu == 0)
 		l->conf.mtu = 1400;
 	/* Segment data: the MTU less the frame's envelope and the segment's own header. */
@@ -810,6 +843,11 @@ link_new(struct loop *loop, const struct link_conf *c, const struct link_driver_
 		goto fail;
 	}
 	l->mss = (uint32_t)(l->conf.mtu - overhead);
+	/* 1 s before the first round trip is measured (RFC 6298 2.1: a satellite hop takes 600 ms),
+	 * plus, on a slow link, three full frames: ours, one ahead of it, the ack behind the peer's. */
+	l->rto0 = 1000;
+	if (l->conf.rate_bps)
+		l->rto0 += (uint32_t)(3ULL * l->conf.mtu * 10 * 1000 / l->conf.rate_bps);
 	if ((l->ra.buf = malloc(LINK_READAHEAD)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
@@ -818,7 +856,7 @@ link_new(struct loop *loop, const struct link_conf *c, const struct link_driver_
 		snprintf(err, errlen, "link %s: cannot watch its socket", c->name);
 		goto fail;
 	}
-	l->carrier = true;
+	l->carrier = ops->up ? ops->up(l->drv) : true;
 	link_beacon(loop, l);
 	return l;
 fail:

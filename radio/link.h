@@ -26,7 +26,21 @@ enum link_kind { LINK_UDP = 1, LINK_PCAP, LINK_KISS, LINK_SBD, LINK_TCP };
 struct link_addr {
 	socklen_t len;			/* 0 = none */
 	struct sockaddr_storage sa;	/* UDP: the peer's socket address;
-					 * pcap: a struct sockaddr_ll with its MAC */
+					 * pcap: a struct sockaddr_ll with its MAC;
+					 * KISS: family AF_AX25 and its callsign (radio/kiss.c) */
+};
+
+/* KISS TNC settings (type = kiss). */
+struct link_kiss_conf {
+	char device[108];		/* serial device or pty; "" when tcp is set */
+	uint32_t baud;			/* serial speed (a pty ignores it) */
+	char tcp[80];			/* TCP KISS port "addr[:port]", e.g. Direwolf's 127.0.0.1:8001 */
+	bool ax25;			/* AX.25 UI frames; else raw KISS (two nodes only: no addresses) */
+	char callsign[10];		/* ours, "N0CALL-7" */
+	char dest[10];			/* destination callsign of frames to everyone (beacons) */
+	uint16_t txdelay_ms;		/* TNC keying delay, sent as KISS TXDELAY; counted as airtime */
+	uint16_t slottime_ms;		/* KISS SLOTTIME */
+	uint8_t persist;		/* KISS P: p = (P + 1) / 256 */
 };
 
 /* What the config says about one link ([link NAME] section). */
@@ -43,6 +57,7 @@ struct link_conf {
 	uint16_t ethertype;		/* pcap: EtherType of our frames, 0 = 0x88b5 */
 	uint32_t mtu;			/* largest frame the medium carries (pcap: 0 = the interface's) */
 	uint64_t rate_bps;		/* nominal bit rate, 0 = unknown */
+	struct link_kiss_conf kiss;
 };
 
 struct link_driver;
@@ -60,10 +75,21 @@ struct link_driver_ops {
 	void (*close)(struct link_driver *d);
 	/* Largest frame it carries, when the medium says (NULL: the config's mtu). */
 	uint32_t (*mtu)(const struct link_driver *d);
+	/*
+	 * Optional, for a medium that queues in the device (a KISS TNC): when
+	 * (monotonic ms, as loop_now()) send will take a full-size frame again.
+	 * The link layer holds its segments until then rather than lose one to
+	 * -EAGAIN.  NULL: wait for the fd to become writable.
+	 */
+	uint64_t (*ready_at)(const struct link_driver *d);
+	/* Optional: false while the medium is gone (device unplugged, TNC down).
+	 * Asked after every wake-up of fd.  NULL: always there. */
+	bool (*up)(const struct link_driver *d);
 };
 
 extern const struct link_driver_ops link_udp_ops;
 extern const struct link_driver_ops link_pcap_ops;
+extern const struct link_driver_ops link_kiss_ops;
 
 /* ---- the generic link layer over a driver ---- */
 
@@ -161,8 +187,10 @@ typedef void link_neighbour_fn(void *arg, struct link *l, uint64_t node, const s
 void link_neighbours(struct link *l, link_neighbour_fn *fn, void *arg);
 void link_metrics(const struct link *l, struct link_metrics *m);
 
-/* "192.0.2.1:4556", "[fe80::1%eth0]:4556", "02:00:5e:10:00:01" (pcap). */
+/* "192.0.2.1:4556", "[fe80::1%eth0]:4556", "02:00:5e:10:00:01" (pcap), "N0CALL-7" (KISS). */
 int link_addr_format(const struct link_addr *a, char *out, size_t cap);
+/* The AX.25 case of link_addr_format (radio/kiss.c). */
+int link_ax25_addr_format(const struct link_addr *a, char *out, size_t cap);
 bool link_addr_equal(const struct link_addr *a, const struct link_addr *b);
 /* Parse "host:port" or "[v6]:port" (numeric only: no DNS in the field). */
 int link_addr_parse(struct link_addr *a, const char *text, uint16_t default_port);

@@ -157,6 +157,8 @@ link_addr_format(const struct link_addr *a, char *out, size_t cap)
 			mac[3 * i - 1] = '\0';	/* no colon after the last byte */
 		return snprintf(out, cap, "%s", mac);
 	}
+	if (a->sa.ss_family == AF_AX25)
+		return link_ax25_addr_format(a, out, cap);
 	return snprintf(out, cap, "(none)");
 }
 

@@ -13,6 +13,7 @@
 
 #include "bundle.h"
 #include "config.h"
+#include "kiss.h"
 #include "log.h"
 
 struct parse {
@@ -27,7 +28,16 @@ struct parse {
 	int nerr;
 	bool seen_node_id;
 	bool seen_store_path, seen_socket;
+	uint8_t link_keys[CONFIG_MAX_LINKS];	/* per link: LK_* */
 };
+
+/* What a [link NAME] section set: defaults that depend on the type are filled in at the end. */
+#define LK_MTU		0x01
+#define LK_RATE		0x02
+#define LK_BEACON	0x04
+#define LK_FRAGMENT	0x08
+#define LK_UDP		0x10	/* a key only UDP links take */
+#define LK_KISS		0x20	/* a key only KISS links take */
 
 static void
 perr(struct parse *p, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -307,6 +317,17 @@ parse_rate(const char *s, uint64_t *out)
 	return parse_with_unit(s, units, out);
 }
 
+/* "300" or "300ms", "10s", "2m" -> milliseconds. */
+static int
+parse_ms(const char *s, uint64_t *out)
+{
+	static const struct unit units[] = {
+		{ "", 1 }, { "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { NULL, 0 }
+	};
+
+	return parse_with_unit(s, units, out);
+}
+
 static bool
 parse_bool(const char *s, bool *out)
 {
@@ -339,29 +360,107 @@ link_section(struct parse *p, const char *name)
 	memset(l, 0, sizeof(*l));
 	snprintf(l->conf.name, sizeof(l->conf.name), "%s", name);
 	l->conf.port = 4556;	/* the IANA port of DTN convergence layers */
-	l->conf.rate_bps = 10000000;	/* a mesh Wi-Fi hop, unless told otherwise */
-	l->fragment = 256 << 10;	/* a fraction of a second on a mesh hop: what a cut costs */
+	l->conf.kiss = (struct link_kiss_conf){ .baud = 9600, .ax25 = true, .dest = "QST",
+	    .txdelay_ms = 300, .persist = 63, .slottime_ms = 100 };	/* Direwolf's and the usual defaults */
 	l->line = p->section_line;
+	p->link_keys[c->n_links - 1] = 0;
 	return l;
+}
+
+/* The defaults of what the section did not set, which depend on the link's type. */
+static void
+link_defaults(struct config_link *l, uint8_t keys)
+{
+	bool kiss = l->conf.kind == LINK_KISS;
+
+	/* AX.25's default info field (N1); pcap: the interface's (0: asked when it opens). */
+	if (!(keys & LK_MTU))
+		l->conf.mtu = kiss ? 256 : l->conf.kind == LINK_PCAP ? 0 : 1400;
+	if (!(keys & LK_RATE))
+		l->conf.rate_bps = kiss ? 1200 : 10000000;	/* 1200 bit/s AFSK, or a mesh Wi-Fi hop */
+	/* What a cut transfer costs: a fraction of a second on a mesh hop, 2 minutes at 1200 bit/s. */
+	if (!(keys & LK_FRAGMENT))
+		l->fragment = kiss ? 16 << 10 : 256 << 10;
+	/* Every beacon costs TXDELAY and airtime on a radio channel. */
+	if (!(keys & LK_BEACON))
+		l->beacon_ms = kiss ? 10000 : 0;
+}
+
+/* KISS-only keys; 1 if name was one of them (value checked), 0 if not. */
+static int
+set_kiss(struct parse *p, struct config_link *l, const char *name, const char *value)
+{
+	struct link_kiss_conf *k = &l->conf.kiss;
+	struct ax25_call call;
+	struct link_addr a;
+	uint64_t v;
+
+	if (strcmp(name, "device") == 0) {
+		if (*value != '/')
+			BAD("device: '%s' must be an absolute path (e.g. /dev/ttyUSB0)", value);
+		copy_str(p, k->device, sizeof(k->device), name, value);
+	} else if (strcmp(name, "baud") == 0) {
+		if (!parse_uint(value, 1, UINT32_MAX, &v) || kiss_speed((uint32_t)v) == 0)
+			BAD("baud: '%s' is not a serial speed (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400)", value);
+		k->baud = (uint32_t)v;
+	} else if (strcmp(name, "tcp") == 0) {
+		if (link_addr_parse(&a, value, 8001) < 0)
+			BAD("tcp: '%s' is not a numeric address[:port] (e.g. 127.0.0.1:8001)", value);
+		copy_str(p, k->tcp, sizeof(k->tcp), name, value);
+	} else if (strcmp(name, "callsign") == 0 || strcmp(name, "dest") == 0) {
+		if (ax25_call_parse(value, &call) < 0)
+			BAD("%s: '%s' is not an AX.25 callsign (1-6 letters and digits, -SSID 0-15: N0CALL-7)", name, value);
+		ax25_call_format(&call, name[0] == 'c' ? k->callsign : k->dest, sizeof(k->callsign));
+	} else if (strcmp(name, "ax25") == 0) {
+		if (!parse_bool(value, &k->ax25))
+			BAD("ax25: '%s' is not yes or no", value);
+	} else if (strcmp(name, "txdelay") == 0 || strcmp(name, "slottime") == 0) {
+		if (parse_ms(value, &v) < 0 || v % 10 || v > 2550)
+			BAD("%s: '%s' is not a multiple of 10 ms up to 2550 ms (e.g. 300ms)", name, value);
+		*(name[0] == 't' ? &k->txdelay_ms : &k->slottime_ms) = (uint16_t)v;
+	} else if (strcmp(name, "persist") == 0) {
+		if (!parse_uint(value, 0, 255, &v))
+			BAD("persist: '%s' is not a KISS persistence value 0 .. 255 (p = (P+1)/256, e.g. 63)", value);
+		k->persist = (uint8_t)v;
+	} else {
+		return 0;
+	}
+	return 1;
 }
 
 static int
 set_link(struct parse *p, const char *lname, const char *name, const char *value)
 {
 	struct config_link *l;
+	uint8_t *keys;
 	uint64_t v;
 
 	if (*lname == '\0' || strlen(lname) >= sizeof(l->conf.name) || strchr(lname, ' '))
 		BAD("[link NAME]: '%s' is not a link name (one word, at most 31 characters)", lname);
 	if ((l = link_section(p, lname)) == NULL)
 		return 1;
+	keys = &p->link_keys[l - p->cfg->links];
+	if (set_kiss(p, l, name, value)) {
+		*keys |= LK_KISS;
+		return 1;
+	}
+	if (strcmp(name, "port") == 0 || strcmp(name, "bind") == 0 || strcmp(name, "group4") == 0 ||
+	    strcmp(name, "group6") == 0 || strcmp(name, "peer") == 0)
+		*keys |= LK_UDP;
 	if (strcmp(name, "type") == 0) {
 		if (strcmp(value, "udp") == 0)
 			l->conf.kind = LINK_UDP;
 		else if (strcmp(value, "pcap") == 0)
 			l->conf.kind = LINK_PCAP;
+		else if (strcmp(value, "kiss") == 0)
+			l->conf.kind = LINK_KISS;
 		else
-			BAD("type: '%s' is not a link type this build has (udp, pcap)", value);
+			BAD("type: '%s' is not a link type this build has (udp, pcap, kiss)", value);
+	} else if (strcmp(name, "beacon") == 0) {
+		if (parse_ms(value, &v) < 0 || v < 100 || v > 3600000)
+			BAD("beacon: '%s' is not an interval between 100ms and 1h (e.g. 500ms, 10s)", value);
+		l->beacon_ms = (unsigned)v;
+		*keys |= LK_BEACON;
 	} else if (strcmp(name, "port") == 0) {
 		if (!parse_uint(value, 1, 65535, &v))
 			BAD("port: '%s' is not a UDP port (1 .. 65535)", value);
@@ -394,15 +493,18 @@ set_link(struct parse *p, const char *lname, const char *name, const char *value
 		if (!parse_uint(value, 256, 65000, &v))
 			BAD("mtu: '%s' is not a frame size between 256 and 65000", value);
 		l->conf.mtu = (uint32_t)v;
+		*keys |= LK_MTU;
 	} else if (strcmp(name, "rate") == 0) {
 		if (parse_rate(value, &l->conf.rate_bps) < 0)
 			BAD("rate: '%s' is not a bit rate (e.g. 1200, 9600, 54M)", value);
+		*keys |= LK_RATE;
 	} else if (strcmp(name, "fragment") == 0) {
 		if (strcmp(value, "no") == 0)
 			l->fragment = 0;
 		else if (config_parse_size(value, &l->fragment) < 0 || l->fragment < 1024 ||
 		    l->fragment > BUNDLE_MAX_SIZE)
 			BAD("fragment: '%s' is not a size between 1K and 16M, or no (e.g. 256K)", value);
+		*keys |= LK_FRAGMENT;
 	} else if (strcmp(name, "auth_only") == 0) {
 		if (!parse_bool(value, &l->auth_only))
 			BAD("auth_only: '%s' is not yes or no", value);
@@ -490,6 +592,25 @@ on_key(void *user, const char *section, const char *name, const char *value)
 	return 1;
 }
 
+/* A KISS link needs exactly one way to its TNC, and a callsign for AX.25. */
+static void
+check_kiss(struct parse *p, const struct config_link *l, uint8_t keys)
+{
+	const struct link_kiss_conf *k = &l->conf.kiss;
+
+	if (!k->device[0] == !k->tcp[0])
+		perr(p, l->line, "[link %s] needs exactly one of device (a serial port or pty) and tcp (a KISS TCP port)",
+		    l->conf.name);
+	if (k->ax25 && !k->callsign[0])
+		perr(p, l->line, "[link %s] sends AX.25 frames: it needs a callsign (or ax25 = no for raw KISS)",
+		    l->conf.name);
+	if (keys & LK_UDP)
+		perr(p, l->line, "[link %s] is a kiss link: port, bind, group4, group6 and peer are for type = udp",
+		    l->conf.name);
+	if (l->conf.rate_bps == 0)
+		perr(p, l->line, "[link %s] needs its rate (bit/s on air): KISS writes are paced to it", l->conf.name);
+}
+
 /* Reader for ini_parse_stream: one line per call, so we know the line number. */
 static char *
 read_line(char *buf, int size, void *stream)
@@ -569,20 +690,23 @@ config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 		}
 	}
 	for (unsigned i = 0; i < cfg->n_links; i++) {
-		const struct config_link *l = &cfg->links[i];
+		struct config_link *l = &cfg->links[i];
 
+		link_defaults(l, p.link_keys[i]);
 		if (l->conf.kind == 0)
-			perr(&p, l->line, "[link %s] needs a type (udp, pcap)", l->conf.name);
+			perr(&p, l->line, "[link %s] needs a type (udp, pcap, kiss)", l->conf.name);
+		if (l->conf.kind == LINK_KISS)
+			check_kiss(&p, l, p.link_keys[i]);
+		if (l->conf.kind != LINK_KISS && (p.link_keys[i] & LK_KISS))
+			perr(&p, l->line, "[link %s] is not a kiss link: device, baud, tcp, callsign, dest, ax25, txdelay, persist and slottime are for type = kiss", l->conf.name);
 		if (l->conf.kind == LINK_UDP) {
 			if (l->conf.n_peers == 0 && !l->conf.group4[0] && !l->conf.group6[0])
 				perr(&p, l->line, "[link %s] can reach nobody: give a peer, group4 or group6", l->conf.name);
 			if (l->conf.group6[0] && !l->conf.ifname[0])
 				perr(&p, l->line, "[link %s] group6 is link-local: it needs an interface", l->conf.name);
-			if (l->conf.ethertype)
-				perr(&p, l->line, "[link %s] ethertype is for pcap links", l->conf.name);
-			if (l->conf.mtu == 0)
-				cfg->links[i].conf.mtu = 1400;
 		}
+		if (l->conf.kind != LINK_PCAP && l->conf.ethertype)
+			perr(&p, l->line, "[link %s] ethertype is for pcap links", l->conf.name);
 		if (l->conf.kind == LINK_PCAP) {
 			if (!l->conf.ifname[0])
 				perr(&p, l->line, "[link %s] a pcap link needs an interface (interface = mesh0)", l->conf.name);

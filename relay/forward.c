@@ -561,6 +561,8 @@ driver_of(int kind)
 		return &link_udp_ops;
 	case LINK_PCAP:
 		return &link_pcap_ops;
+	case LINK_KISS:
+		return &link_kiss_ops;
 	default:
 		return NULL;
 	}
@@ -630,7 +632,7 @@ forward_new(struct node *n, struct loop *l, char *err, size_t errlen)
 	for (unsigned i = 0; i < cfg->n_links; i++) {
 		const struct config_link *cl = &cfg->links[i];
 		struct link_params p = { .node = cfg->node_id, .name = cfg->name, .sender = &fw->sender,
-		    .keys = &fw->keys, .spool_dir = cfg->data_dir,
+		    .keys = &fw->keys, .spool_dir = cfg->data_dir, .beacon_ms = cl->beacon_ms,
 		    .flags = (uint8_t)((cl->auth_only ? FRAME_F_AUTH_ONLY : 0) | (cl->tag8 ? FRAME_F_TAG8 : 0)) };
 
 		const struct link_driver_ops *ops = driver_of(cl->conf.kind);
@@ -646,6 +648,9 @@ forward_new(struct node *n, struct loop *l, char *err, size_t errlen)
 		if (cl->conf.kind == LINK_PCAP)
 			log_info("link %s: pcap on %s, EtherType 0x%04x", cl->conf.name, cl->conf.ifname,
 			    cl->conf.ethertype);
+		else if (cl->conf.kind == LINK_KISS)
+			log_info("link %s: kiss via %s, %llu bit/s, mtu %u", cl->conf.name, cl->conf.kiss.device[0] ?
+			    cl->conf.kiss.device : cl->conf.kiss.tcp, (unsigned long long)cl->conf.rate_bps, cl->conf.mtu);
 		else
 			log_info("link %s: %s on port %u, %u static peer(s)", cl->conf.name, ops->kind,
 			    cl->conf.port, cl->conf.n_peers);

@@ -53,6 +53,7 @@ def consistent(stats):
 
 
 class LinkEmu:
+    NAME = "linkemu"            # in messages; serial_sim.SerialEmu reuses the process handling
     SHAPING = ("rate", "delay", "jitter", "jitter_dist", "loss", "queue", "overhead")
 
     def __init__(self, peer_a=None, peer_b=None, listen_a=0, listen_b=0, *,
@@ -118,10 +119,10 @@ class LinkEmu:
             while b"\n" not in self._out:
                 left = deadline - time.monotonic()
                 if left <= 0 or not sel.select(left):
-                    raise AssertionError(f"linkemu printed no line in {timeout}s:\n{self.log_text()}")
+                    raise AssertionError(f"{self.NAME} printed no line in {timeout}s:\n{self.log_text()}")
                 chunk = os.read(fd, 65536)
                 if not chunk:
-                    raise AssertionError(f"linkemu exited ({self.proc.wait()}):\n{self.log_text()}")
+                    raise AssertionError(f"{self.NAME} exited ({self.proc.wait()}):\n{self.log_text()}")
                 self._out += chunk
         line, self._out = self._out.split(b"\n", 1)
         return line.decode()
@@ -146,7 +147,7 @@ class LinkEmu:
         while b"\n" not in self._ctl_buf:
             chunk = self.ctl.recv(65536)
             if not chunk:
-                raise AssertionError(f"linkemu closed the control socket:\n{self.log_text()}")
+                raise AssertionError(f"{self.NAME} closed the control socket:\n{self.log_text()}")
             self._ctl_buf += chunk
         reply, self._ctl_buf = self._ctl_buf.split(b"\n", 1)
         return reply.decode()
@@ -154,7 +155,7 @@ class LinkEmu:
     def _ok(self, line):
         r = self.cmd(line)
         if r != "ok":
-            raise AssertionError(f"linkemu {line!r} -> {r!r}")
+            raise AssertionError(f"{self.NAME} {line!r} -> {r!r}")
 
     def down(self, direction="both", duration=None):
         self._ok(f"down {direction}" + (f" {duration}" if duration else ""))
@@ -171,7 +172,7 @@ class LinkEmu:
         return json.loads(self.cmd("stats"))
 
     def stop(self, sig=signal.SIGTERM, timeout=10):
-        """Stop linkemu; returns (and keeps in .final) its final stats.  Fails
+        """Stop the emulator; returns (and keeps in .final) its final stats.  Fails
         if it had exited non-zero (a crash or a sanitizer report)."""
         if self.ctl:
             self.ctl.close()
@@ -188,9 +189,9 @@ class LinkEmu:
                 except subprocess.TimeoutExpired:
                     self.proc.kill()
                     self.proc.wait()
-                    problem = f"linkemu ignored signal {sig}"
+                    problem = f"{self.NAME} ignored signal {sig}"
             if problem is None and self.proc.returncode != 0:
-                problem = f"linkemu exited {self.proc.returncode}"
+                problem = f"{self.NAME} exited {self.proc.returncode}"
             rest = self._out + self.proc.stdout.read()
             self._out = b""
             for line in rest.decode(errors="replace").splitlines():

@@ -21,7 +21,6 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -29,31 +28,20 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
-#include <sys/random.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/timerfd.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
-#define NSEC		((int64_t)1000000000)
+#include "emu.h"
+
 #define MAX_DGRAM	65536
-#define MAX_OUTAGES	32
-#define MAX_CLIENTS	16
-#define LINE_MAX_LEN	512
 #define SOCK_BUF	(8 << 20)
 
 enum { AB, BA, NDIR };		/* A->B: in at side A, out at side B */
 enum { SIDE_A, SIDE_B, NSIDE };
 static const char *const dir_name[NDIR] = { "ab", "ba" };
-
-/* A scripted outage: down from `at` for `dur` (ns after start), and again
- * every `every` ns when that is not zero. */
-struct outage {
-	int64_t at, dur, every;
-};
 
 /* What can be set per direction, on the command line or at run time. */
 struct shaping {
@@ -79,7 +67,7 @@ struct txrec {
 
 struct direction {
 	struct shaping cfg;
-	struct outage outages[MAX_OUTAGES];
+	struct emu_outage outages[EMU_MAX_OUTAGES];
 	int n_outages;
 	int64_t down_until;	/* manual outage; INT64_MAX = until "up" */
 	int64_t busy_until;	/* transmitter free from */
@@ -106,14 +94,8 @@ struct peer {
 	bool known;
 };
 
-struct client {
-	int fd;
-	size_t len;
-	char buf[LINE_MAX_LEN];
-};
-
 struct emu {
-	int ep, tfd, sfd, ctl_fd;
+	int ep, tfd, sfd;
 	int side_fd[NSIDE];
 	struct sockaddr_storage side_addr[NSIDE];
 	struct peer peer[NSIDE];	/* the real node behind each side */
@@ -128,9 +110,7 @@ struct emu {
 	size_t heap_len, heap_cap;
 	const char *ctl_path;
 	bool use_stdin;
-	size_t stdin_len;
-	char stdin_buf[LINE_MAX_LEN];
-	struct client clients[MAX_CLIENTS];
+	struct emu_ctl ctl;
 	int verbose;
 	bool quit;
 };
@@ -138,193 +118,9 @@ struct emu {
 static uint8_t rxbuf[MAX_DGRAM];
 
 /* Tags in epoll_event.data.u64: fd kind in the high bits, index below. */
-enum { EV_SIDE = 1, EV_TIMER, EV_SIGNAL, EV_STDIN, EV_LISTEN, EV_CLIENT };
-#define EV(kind, idx)	(((uint64_t)(kind) << 32) | (uint32_t)(idx))
-
-static void logmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-
-static void
-vlogmsg(const char *fmt, va_list ap)
-{
-	fputs("linkemu: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-}
-
-static void
-logmsg(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vlogmsg(fmt, ap);
-	va_end(ap);
-}
-
-static void
-fatal(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vlogmsg(fmt, ap);
-	va_end(ap);
-	exit(2);
-}
-
-static int64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * NSEC + ts.tv_nsec;
-}
-
-/* splitmix64: small, fast, and good enough to draw losses and jitter. */
-static uint64_t
-rng_next(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-/* Uniform in [0, 1). */
-static double
-rng_uniform(uint64_t *s)
-{
-	return (double)(rng_next(s) >> 11) * 0x1.0p-53;
-}
-
-/* Standard normal by Box-Muller (one of the pair is enough here). */
-static double
-rng_normal(uint64_t *s)
-{
-	double u1 = 1.0 - rng_uniform(s), u2 = rng_uniform(s);
-
-	return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
-}
+enum { EV_SIDE = 1, EV_TIMER, EV_SIGNAL };
 
 /* ---- parsing of values ------------------------------------------------ */
-
-/* Durations: a number with ns, us, ms, s or min; a bare number is ms. */
-static int
-parse_duration(const char *s, int64_t *out)
-{
-	static const struct { const char *sfx; double mul; } units[] = {
-		{ "", 1e6 }, { "ns", 1 }, { "us", 1e3 }, { "ms", 1e6 },
-		{ "s", 1e9 }, { "min", 60e9 },
-	};
-	char *end;
-	double v = strtod(s, &end);
-
-	if (end == s || !(v >= 0) || v > 1e6)
-		return -EINVAL;
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
-		if (strcmp(end, units[i].sfx) == 0) {
-			*out = (int64_t)llround(v * units[i].mul);
-			return 0;
-		}
-	return -EINVAL;
-}
-
-/* Bit rates: k, M, G are powers of 1000; "bit", "bps" or "bit/s" may follow.
- * "0", "off" and "unlimited" mean no limit. */
-static int
-parse_rate(const char *s, uint64_t *out)
-{
-	char *end;
-	double v, mul = 1;
-
-	if (strcmp(s, "off") == 0 || strcmp(s, "unlimited") == 0) {
-		*out = 0;
-		return 0;
-	}
-	v = strtod(s, &end);
-	if (end == s || !(v >= 0) || v > 1e12)
-		return -EINVAL;
-	switch (*end) {
-	case 'k': case 'K': mul = 1e3; end++; break;
-	case 'M': mul = 1e6; end++; break;
-	case 'G': mul = 1e9; end++; break;
-	}
-	if (*end && strcmp(end, "bit") && strcmp(end, "bps") && strcmp(end, "bit/s"))
-		return -EINVAL;
-	v *= mul;
-	if (v != 0 && v < 1)
-		return -EINVAL;
-	*out = (uint64_t)llround(v);
-	return 0;
-}
-
-/* Sizes in bytes: k, M, G are powers of 1024; a "B" may follow. */
-static int
-parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	double v = strtod(s, &end), mul = 1;
-
-	if (end == s || !(v >= 0) || v > 1e12)
-		return -EINVAL;
-	switch (*end) {
-	case 'k': case 'K': mul = 1024; end++; break;
-	case 'M': mul = 1024 * 1024; end++; break;
-	case 'G': mul = 1024.0 * 1024 * 1024; end++; break;
-	}
-	if (*end == 'B')
-		end++;
-	if (*end)
-		return -EINVAL;
-	*out = (uint64_t)llround(v * mul);
-	return 0;
-}
-
-/* A probability as 0.05 or 5%. */
-static int
-parse_prob(const char *s, double *out)
-{
-	char *end;
-	double v = strtod(s, &end);
-
-	if (end == s)
-		return -EINVAL;
-	if (*end == '%') {
-		v /= 100;
-		end++;
-	}
-	if (*end || !(v >= 0 && v <= 1))
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
-
-/* AT+FOR[@EVERY], e.g. "10s+30s" or "5s+2s@60s". */
-static int
-parse_outage(const char *s, struct outage *o)
-{
-	char buf[128], *plus, *at;
-
-	if (strlen(s) >= sizeof(buf))
-		return -EINVAL;
-	strcpy(buf, s);
-	plus = strchr(buf, '+');
-	if (!plus)
-		return -EINVAL;
-	*plus++ = '\0';
-	at = strchr(plus, '@');
-	if (at)
-		*at++ = '\0';
-	o->every = 0;
-	if (parse_duration(buf, &o->at) || parse_duration(plus, &o->dur) || o->dur <= 0)
-		return -EINVAL;
-	if (at && (parse_duration(at, &o->every) || o->every <= o->dur))
-		return -EINVAL;
-	return 0;
-}
 
 /* "PORT", "HOST:PORT" or "[V6HOST]:PORT" with a numeric host. */
 static int
@@ -392,19 +188,7 @@ addr_str(const struct sockaddr_storage *ss, char *buf, size_t n)
 static bool
 link_down(const struct emu *e, const struct direction *d, int64_t now)
 {
-	int64_t rel = now - e->t0;
-
-	if (now < d->down_until)
-		return true;
-	for (int i = 0; i < d->n_outages; i++) {
-		const struct outage *o = &d->outages[i];
-
-		if (rel < o->at)
-			continue;
-		if (o->every ? (rel - o->at) % o->every < o->dur : rel < o->at + o->dur)
-			return true;
-	}
-	return false;
+	return now < d->down_until || emu_outage_on(d->outages, d->n_outages, now - e->t0);
 }
 
 /* Forget datagrams that have finished serializing by `now`. */
@@ -426,7 +210,7 @@ backlog_push(struct direction *d, int64_t end, uint32_t bytes)
 		struct txrec *n = malloc(ncap * sizeof(*n));
 
 		if (!n)
-			fatal("out of memory");
+			emu_fatal("out of memory");
 		for (size_t i = 0; i < d->ring_len; i++)
 			n[i] = d->ring[(d->ring_head + i) % d->ring_cap];
 		free(d->ring);
@@ -457,7 +241,7 @@ heap_push(struct emu *e, struct packet *p)
 		struct packet **n = realloc(e->heap, ncap * sizeof(*n));
 
 		if (!n)
-			fatal("out of memory");
+			emu_fatal("out of memory");
 		e->heap = n;
 		e->heap_cap = ncap;
 	}
@@ -513,7 +297,7 @@ transmit(struct emu *e, int dir, const uint8_t *data, size_t len, int64_t now)
 	}
 	if (sendto(e->side_fd[out], data, len, 0, (struct sockaddr *)&p->ss, p->len) < 0) {
 		if (d->st.send_errors++ < 10)
-			logmsg("send %s: %s", dir_name[dir], strerror(errno));
+			emu_log("send %s: %s", dir_name[dir], strerror(errno));
 		return;
 	}
 	d->st.fwd++;
@@ -545,19 +329,19 @@ on_datagram(struct emu *e, int dir, const uint8_t *data, size_t len, int64_t now
 			return;
 		}
 		start = d->busy_until > now ? d->busy_until : now;
-		t = start + (int64_t)(wire * 8 * (uint64_t)NSEC / c->rate);
+		t = start + (int64_t)(wire * 8 * (uint64_t)EMU_NSEC / c->rate);
 		d->busy_until = t;
 		backlog_push(d, t, (uint32_t)wire);
 	}
 	/* A lost frame still took its airtime, hence after the rate. */
-	if (c->loss > 0 && rng_uniform(&d->rng_loss) < c->loss) {
+	if (c->loss > 0 && emu_rng_uniform(&d->rng_loss) < c->loss) {
 		d->st.drop_loss++;
 		return;
 	}
 	delay = c->delay;
 	if (c->jitter) {
-		double j = c->jitter_normal ? rng_normal(&d->rng_jitter)
-					    : 2 * rng_uniform(&d->rng_jitter) - 1;
+		double j = c->jitter_normal ? emu_rng_normal(&d->rng_jitter)
+					    : 2 * emu_rng_uniform(&d->rng_jitter) - 1;
 
 		/* Clamp the normal tail at 3 sigma so the worst case is known. */
 		if (j > 3)
@@ -584,7 +368,7 @@ on_datagram(struct emu *e, int dir, const uint8_t *data, size_t len, int64_t now
 	}
 	p = malloc(sizeof(*p) + len);
 	if (!p)
-		fatal("out of memory");
+		emu_fatal("out of memory");
 	p->when = t;
 	p->seq = e->seq++;
 	p->len = (uint32_t)len;
@@ -598,7 +382,7 @@ on_datagram(struct emu *e, int dir, const uint8_t *data, size_t len, int64_t now
 static void
 run_due(struct emu *e)
 {
-	int64_t now = now_ns();
+	int64_t now = emu_now();
 
 	while (e->heap_len && e->heap[0]->when <= now) {
 		struct packet *p = heap_pop(e);
@@ -620,10 +404,10 @@ arm_timer(struct emu *e)
 	if (when == e->armed)
 		return;
 	/* A zero it_value disarms; a due time is never zero in practice. */
-	its.it_value.tv_sec = when / NSEC;
-	its.it_value.tv_nsec = when % NSEC;
+	its.it_value.tv_sec = when / EMU_NSEC;
+	its.it_value.tv_nsec = when % EMU_NSEC;
 	if (timerfd_settime(e->tfd, TFD_TIMER_ABSTIME, &its, NULL) < 0)
-		fatal("timerfd_settime: %s", strerror(errno));
+		emu_fatal("timerfd_settime: %s", strerror(errno));
 	e->armed = when;
 }
 
@@ -642,7 +426,7 @@ on_side_readable(struct emu *e, int side)
 
 		if (n < 0) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-				logmsg("recv side %c: %s", "AB"[side], strerror(errno));
+				emu_log("recv side %c: %s", "AB"[side], strerror(errno));
 			return;
 		}
 		if (!p->known) {
@@ -651,9 +435,9 @@ on_side_readable(struct emu *e, int side)
 			memcpy(&p->ss, &src, sl);
 			p->len = sl;
 			p->known = true;
-			logmsg("learned node %c at %s", "AB"[side], addr_str(&src, b, sizeof(b)));
+			emu_log("learned node %c at %s", "AB"[side], addr_str(&src, b, sizeof(b)));
 		}
-		on_datagram(e, dir, rxbuf, (size_t)n, now_ns());
+		on_datagram(e, dir, rxbuf, (size_t)n, emu_now());
 	}
 }
 
@@ -662,9 +446,9 @@ on_side_readable(struct emu *e, int side)
 static int
 stats_json(const struct emu *e, const char *event, char *buf, size_t n)
 {
-	int64_t now = now_ns();
+	int64_t now = emu_now();
 	int off = snprintf(buf, n, "{\"event\":\"%s\",\"t\":%.6f", event,
-			   (double)(now - e->t0) / NSEC);
+			   (double)(now - e->t0) / EMU_NSEC);
 
 	for (int i = 0; i < NDIR && off > 0 && (size_t)off < n; i++) {
 		const struct direction *d = &e->dir[i];
@@ -718,28 +502,28 @@ set_param(struct emu *e, unsigned mask, const char *what, const char *val)
 			continue;
 		tmp = e->dir[i].cfg;
 		if (strcmp(what, "rate") == 0) {
-			if (parse_rate(val, &tmp.rate))
+			if (emu_parse_rate(val, &tmp.rate))
 				return -EINVAL;
 		} else if (strcmp(what, "delay") == 0) {
-			if (parse_duration(val, &tmp.delay))
+			if (emu_parse_duration(val, &tmp.delay))
 				return -EINVAL;
 		} else if (strcmp(what, "jitter") == 0) {
-			if (parse_duration(val, &tmp.jitter))
+			if (emu_parse_duration(val, &tmp.jitter))
 				return -EINVAL;
 		} else if (strcmp(what, "jitter-dist") == 0) {
 			if (strcmp(val, "normal") && strcmp(val, "uniform"))
 				return -EINVAL;
 			tmp.jitter_normal = val[0] == 'n';
 		} else if (strcmp(what, "loss") == 0) {
-			if (parse_prob(val, &tmp.loss))
+			if (emu_parse_prob(val, &tmp.loss))
 				return -EINVAL;
 		} else if (strcmp(what, "queue") == 0) {
-			if (parse_size(val, &tmp.queue_limit))
+			if (emu_parse_size(val, &tmp.queue_limit))
 				return -EINVAL;
 		} else if (strcmp(what, "overhead") == 0) {
 			uint64_t v;
 
-			if (parse_size(val, &v) || v > 65536)
+			if (emu_parse_size(val, &v) || v > 65536)
 				return -EINVAL;
 			tmp.overhead = (uint32_t)v;
 		} else {
@@ -752,12 +536,13 @@ set_param(struct emu *e, unsigned mask, const char *what, const char *val)
 
 /* Run one control command; the reply (one line, newline included) goes to buf. */
 static void
-command(struct emu *e, char *line, char *reply, size_t n)
+command(void *arg, char *line, char *reply, size_t n)
 {
+	struct emu *e = arg;
 	char *tok[8], *save = NULL, *w;
 	int ntok = 0;
 	unsigned mask;
-	int64_t now = now_ns();
+	int64_t now = emu_now();
 
 	for (w = strtok_r(line, " \t\r\n", &save); w && ntok < 8; w = strtok_r(NULL, " \t\r\n", &save))
 		tok[ntok++] = w;
@@ -766,13 +551,13 @@ command(struct emu *e, char *line, char *reply, size_t n)
 		return;
 	}
 	if (e->verbose) {
-		char msg[LINE_MAX_LEN] = "";
+		char msg[EMU_LINE_MAX] = "";
 
 		for (int i = 0; i < ntok; i++) {
 			strncat(msg, " ", sizeof(msg) - strlen(msg) - 1);
 			strncat(msg, tok[i], sizeof(msg) - strlen(msg) - 1);
 		}
-		logmsg("command:%s", msg);
+		emu_log("command:%s", msg);
 	}
 	w = tok[0];
 	ntok--;
@@ -787,7 +572,7 @@ command(struct emu *e, char *line, char *reply, size_t n)
 		int64_t until = INT64_MAX, dur;
 
 		if (ntok == 1) {
-			if (parse_duration(tok[0], &dur))
+			if (emu_parse_duration(tok[0], &dur))
 				goto bad;
 			until = now + dur;
 		}
@@ -819,103 +604,6 @@ bad:
 	snprintf(reply, n, "error: bad command (try \"help\")\n");
 }
 
-/* Split buffered input into lines and answer each; returns -1 if a line
- * was too long (the caller drops that input). */
-static int
-feed_lines(struct emu *e, char *buf, size_t *len, int fd_out)
-{
-	char *nl, reply[2048];
-	size_t used = 0;
-
-	while ((nl = memchr(buf + used, '\n', *len - used))) {
-		*nl = '\0';
-		command(e, buf + used, reply, sizeof(reply));
-		used = (size_t)(nl - buf) + 1;
-		if (reply[0]) {
-			if (fd_out == STDOUT_FILENO) {
-				fputs(reply, stdout);
-				fflush(stdout);
-			} else if (write(fd_out, reply, strlen(reply)) != (ssize_t)strlen(reply)) {
-				return -1;	/* a client not reading its replies */
-			}
-		}
-	}
-	memmove(buf, buf + used, *len - used);
-	*len -= used;
-	return *len >= LINE_MAX_LEN - 1 ? -1 : 0;
-}
-
-static void
-epoll_add(struct emu *e, int fd, uint64_t tag)
-{
-	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = tag };
-
-	if (epoll_ctl(e->ep, EPOLL_CTL_ADD, fd, &ev) < 0)
-		fatal("epoll_ctl: %s", strerror(errno));
-}
-
-static void
-on_stdin(struct emu *e)
-{
-	ssize_t n = read(STDIN_FILENO, e->stdin_buf + e->stdin_len,
-			 sizeof(e->stdin_buf) - 1 - e->stdin_len);
-
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n <= 0) {
-		/* EOF: keep running, just stop listening to stdin. */
-		epoll_ctl(e->ep, EPOLL_CTL_DEL, STDIN_FILENO, NULL);
-		return;
-	}
-	e->stdin_len += (size_t)n;
-	if (feed_lines(e, e->stdin_buf, &e->stdin_len, STDOUT_FILENO) < 0) {
-		logmsg("stdin: line too long, discarded");
-		e->stdin_len = 0;
-	}
-}
-
-static void
-client_close(struct emu *e, struct client *c)
-{
-	close(c->fd);
-	c->fd = -1;
-	c->len = 0;
-}
-
-static void
-on_listen(struct emu *e)
-{
-	int fd = accept4(e->ctl_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-
-	if (fd < 0)
-		return;
-	for (int i = 0; i < MAX_CLIENTS; i++)
-		if (e->clients[i].fd < 0) {
-			e->clients[i].fd = fd;
-			e->clients[i].len = 0;
-			epoll_add(e, fd, EV(EV_CLIENT, i));
-			return;
-		}
-	logmsg("control: too many clients");
-	close(fd);
-}
-
-static void
-on_client(struct emu *e, struct client *c)
-{
-	ssize_t n = read(c->fd, c->buf + c->len, sizeof(c->buf) - 1 - c->len);
-
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n <= 0) {
-		client_close(e, c);
-		return;
-	}
-	c->len += (size_t)n;
-	if (feed_lines(e, c->buf, &c->len, c->fd) < 0)
-		client_close(e, c);
-}
-
 /* ---- set-up ----------------------------------------------------------- */
 
 static int
@@ -938,34 +626,6 @@ open_side(const struct sockaddr_storage *ss, socklen_t len)
 	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)) < 0)
 		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
 	if (bind(fd, (const struct sockaddr *)ss, len) < 0) {
-		int err = errno;
-
-		close(fd);
-		errno = err;
-		return -1;
-	}
-	return fd;
-}
-
-static int
-open_control(const char *path)
-{
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	struct stat st;
-	int fd;
-
-	if (strlen(path) >= sizeof(sun.sun_path)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	strcpy(sun.sun_path, path);
-	/* A socket left by an earlier run that died is replaced. */
-	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
-		unlink(path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || listen(fd, 8) < 0) {
 		int err = errno;
 
 		close(fd);
@@ -1092,23 +752,23 @@ parse_dir_opt(struct emu *e, const char *name, const char *arg)
 		val = arg + 3;
 	}
 	if (strcmp(name, "outage") == 0) {
-		struct outage o;
+		struct emu_outage o;
 
-		if (parse_outage(val, &o))
-			fatal("bad --outage \"%s\" (want AT+FOR[@EVERY], EVERY > FOR)", arg);
+		if (emu_parse_outage(val, &o))
+			emu_fatal("bad --outage \"%s\" (want AT+FOR[@EVERY], EVERY > FOR)", arg);
 		for (int i = 0; i < NDIR; i++) {
 			struct direction *d = &e->dir[i];
 
 			if (!(mask & (1u << i)))
 				continue;
-			if (d->n_outages == MAX_OUTAGES)
-				fatal("too many --outage");
+			if (d->n_outages == EMU_MAX_OUTAGES)
+				emu_fatal("too many --outage");
 			d->outages[d->n_outages++] = o;
 		}
 		return;
 	}
 	if (set_param(e, mask, name, val))
-		fatal("bad --%s \"%s\"", name, arg);
+		emu_fatal("bad --%s \"%s\"", name, arg);
 }
 
 int
@@ -1145,11 +805,9 @@ main(int argc, char **argv)
 	int c;
 
 	memset(e, 0, sizeof(*e));
+	emu_progname = "linkemu";
 	e->use_stdin = true;
 	e->max_pending = 64 << 20;
-	e->ctl_fd = -1;
-	for (int i = 0; i < MAX_CLIENTS; i++)
-		e->clients[i].fd = -1;
 	for (int i = 0; i < NDIR; i++)
 		e->dir[i].cfg.queue_limit = 64 << 10;
 	parse_addr("127.0.0.1:0", &e->side_addr[SIDE_A], &side_len[SIDE_A]);
@@ -1159,13 +817,13 @@ main(int argc, char **argv)
 		switch (c) {
 		case 'a': case 'b':
 			if (parse_addr(optarg, &e->side_addr[c - 'a'], &side_len[c - 'a']))
-				fatal("bad address \"%s\"", optarg);
+				emu_fatal("bad address \"%s\"", optarg);
 			break;
 		case 'A': case 'B': {
 			struct peer *p = &e->peer[c - 'A'];
 
 			if (parse_addr(optarg, &p->ss, &p->len))
-				fatal("bad address \"%s\"", optarg);
+				emu_fatal("bad address \"%s\"", optarg);
 			p->known = true;
 			break;
 		}
@@ -1183,15 +841,15 @@ main(int argc, char **argv)
 
 			e->seed = strtoull(optarg, &end, 0);
 			if (end == optarg || *end)
-				fatal("bad --seed \"%s\"", optarg);
+				emu_fatal("bad --seed \"%s\"", optarg);
 			seeded = true;
 			break;
 		}
 		case 'c': e->ctl_path = optarg; break;
 		case 'N': e->use_stdin = false; break;
 		case 'P':
-			if (parse_size(optarg, &e->max_pending))
-				fatal("bad --max-pending \"%s\"", optarg);
+			if (emu_parse_size(optarg, &e->max_pending))
+				emu_fatal("bad --max-pending \"%s\"", optarg);
 			break;
 		case 'v': e->verbose++; break;
 		case 'h': usage(stdout); return 0;
@@ -1204,16 +862,16 @@ main(int argc, char **argv)
 	}
 	for (int s = 0; s < NSIDE; s++)
 		if (e->peer[s].known && e->peer[s].ss.ss_family != e->side_addr[s].ss_family)
-			fatal("node %c and side %c must both be IPv4 or both IPv6", "AB"[s], "AB"[s]);
-	if (!seeded && getrandom(&e->seed, sizeof(e->seed), 0) != sizeof(e->seed))
-		e->seed = (uint64_t)now_ns() ^ (uint64_t)getpid();
+			emu_fatal("node %c and side %c must both be IPv4 or both IPv6", "AB"[s], "AB"[s]);
+	if (!seeded)
+		e->seed = emu_random_seed();
 	{
 		/* Independent streams, so changing the loss does not move jitter. */
 		uint64_t s = e->seed;
 
 		for (int i = 0; i < NDIR; i++) {
-			e->dir[i].rng_loss = rng_next(&s);
-			e->dir[i].rng_jitter = rng_next(&s);
+			e->dir[i].rng_loss = emu_rng_next(&s);
+			e->dir[i].rng_jitter = emu_rng_next(&s);
 		}
 	}
 
@@ -1227,42 +885,31 @@ main(int argc, char **argv)
 	prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
 
 	if ((e->ep = epoll_create1(EPOLL_CLOEXEC)) < 0)
-		fatal("epoll_create1: %s", strerror(errno));
+		emu_fatal("epoll_create1: %s", strerror(errno));
 	if ((e->sfd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC)) < 0)
-		fatal("signalfd: %s", strerror(errno));
+		emu_fatal("signalfd: %s", strerror(errno));
 	if ((e->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)) < 0)
-		fatal("timerfd_create: %s", strerror(errno));
+		emu_fatal("timerfd_create: %s", strerror(errno));
 	for (int s = 0; s < NSIDE; s++) {
 		socklen_t l = sizeof(e->side_addr[s]);
 
 		e->side_fd[s] = open_side(&e->side_addr[s], side_len[s]);
 		if (e->side_fd[s] < 0)
-			fatal("side %c %s: %s", "AB"[s],
+			emu_fatal("side %c %s: %s", "AB"[s],
 			      addr_str(&e->side_addr[s], sa, sizeof(sa)), strerror(errno));
 		getsockname(e->side_fd[s], (struct sockaddr *)&e->side_addr[s], &l);
-		epoll_add(e, e->side_fd[s], EV(EV_SIDE, s));
+		emu_epoll_add(e->ep, e->side_fd[s], EMU_EV(EV_SIDE, s));
 	}
-	if (e->ctl_path) {
-		if ((e->ctl_fd = open_control(e->ctl_path)) < 0)
-			fatal("control socket %s: %s", e->ctl_path, strerror(errno));
-		epoll_add(e, e->ctl_fd, EV(EV_LISTEN, 0));
-	}
-	epoll_add(e, e->sfd, EV(EV_SIGNAL, 0));
-	epoll_add(e, e->tfd, EV(EV_TIMER, 0));
-	if (e->use_stdin) {
-		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = EV(EV_STDIN, 0) };
+	emu_ctl_open(&e->ctl, e->ep, e->ctl_path, e->use_stdin, command, e);
+	emu_epoll_add(e->ep, e->sfd, EMU_EV(EV_SIGNAL, 0));
+	emu_epoll_add(e->ep, e->tfd, EMU_EV(EV_TIMER, 0));
 
-		/* stdin may be a file or /dev/null, which epoll refuses: then ignore it. */
-		if (epoll_ctl(e->ep, EPOLL_CTL_ADD, STDIN_FILENO, &ev) < 0)
-			e->use_stdin = false;
-	}
-
-	e->t0 = now_ns();
+	e->t0 = emu_now();
 	printf("{\"event\":\"ready\",\"a\":\"%s\",\"b\":\"%s\",\"seed\":%" PRIu64 ",\"t0\":%" PRId64
 	       ".%09" PRId64 "}\n",
 	       addr_str(&e->side_addr[SIDE_A], sa, sizeof(sa)),
 	       addr_str(&e->side_addr[SIDE_B], sb, sizeof(sb)),
-	       e->seed, e->t0 / NSEC, e->t0 % NSEC);
+	       e->seed, e->t0 / EMU_NSEC, e->t0 % EMU_NSEC);
 	fflush(stdout);
 
 	while (!e->quit) {
@@ -1275,12 +922,14 @@ main(int argc, char **argv)
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			fatal("epoll_wait: %s", strerror(errno));
+			emu_fatal("epoll_wait: %s", strerror(errno));
 		}
 		for (int i = 0; i < n; i++) {
-			uint32_t kind = (uint32_t)(evs[i].data.u64 >> 32);
-			uint32_t idx = (uint32_t)evs[i].data.u64;
+			uint32_t kind = EMU_EV_KIND(evs[i].data.u64);
+			uint32_t idx = EMU_EV_IDX(evs[i].data.u64);
 
+			if (emu_ctl_event(&e->ctl, evs[i].data.u64))
+				continue;
 			switch (kind) {
 			case EV_SIDE:
 				on_side_readable(e, (int)idx);
@@ -1289,7 +938,7 @@ main(int argc, char **argv)
 				uint64_t exp;
 
 				if (read(e->tfd, &exp, sizeof(exp)) < 0 && errno != EAGAIN)
-					fatal("timerfd read: %s", strerror(errno));
+					emu_fatal("timerfd read: %s", strerror(errno));
 				e->armed = -1;
 				break;
 			}
@@ -1300,16 +949,6 @@ main(int argc, char **argv)
 					e->quit = true;
 				break;
 			}
-			case EV_STDIN:
-				on_stdin(e);
-				break;
-			case EV_LISTEN:
-				on_listen(e);
-				break;
-			case EV_CLIENT:
-				if (e->clients[idx].fd >= 0)
-					on_client(e, &e->clients[idx]);
-				break;
 			}
 		}
 	}
@@ -1322,13 +961,7 @@ main(int argc, char **argv)
 	free(e->heap);
 	for (int i = 0; i < NDIR; i++)
 		free(e->dir[i].ring);
-	for (int i = 0; i < MAX_CLIENTS; i++)
-		if (e->clients[i].fd >= 0)
-			close(e->clients[i].fd);
-	if (e->ctl_fd >= 0) {
-		close(e->ctl_fd);
-		unlink(e->ctl_path);
-	}
+	emu_ctl_close(&e->ctl);
 	for (int s = 0; s < NSIDE; s++)
 		close(e->side_fd[s]);
 	close(e->tfd);

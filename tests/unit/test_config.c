@@ -240,6 +240,72 @@ test_pcap_links(void **state)
 	    "ethertype = 0x88b5\n", 5, "ethertype is for pcap links");
 }
 
+static void
+test_kiss_links(void **state)
+{
+	const struct link_kiss_conf *k;
+
+	assert_int_equal(load("[node]\nid = 5\n[security]\nkey_file = /k\n"
+	    "[link radio]\ntype = kiss\ndevice = /dev/ttyUSB0\ncallsign = dl1abc-7\n"
+	    "[link dw]\ntcp = 127.0.0.1\ntype = kiss\nax25 = no\nmtu = 512\nrate = 9600\nbaud = 1200\n"
+	    "txdelay = 50ms\npersist = 255\nslottime = 0\nbeacon = 30s\ndest = CQ\nfragment = 4K\n"
+	    "[link mesh]\ntype = udp\npeer = 10.0.0.1\n"), 0);
+	assert_int_equal(cfg.n_links, 3);
+	/* 1200 bit/s AFSK defaults. */
+	k = &cfg.links[0].conf.kiss;
+	assert_int_equal(cfg.links[0].conf.kind, LINK_KISS);
+	assert_string_equal(k->device, "/dev/ttyUSB0");
+	assert_string_equal(k->callsign, "DL1ABC-7");
+	assert_string_equal(k->dest, "QST");
+	assert_true(k->ax25);
+	assert_int_equal(k->baud, 9600);
+	assert_int_equal(k->txdelay_ms, 300);
+	assert_int_equal(k->persist, 63);
+	assert_int_equal(k->slottime_ms, 100);
+	assert_int_equal(cfg.links[0].conf.mtu, 256);
+	assert_int_equal(cfg.links[0].conf.rate_bps, 1200);
+	assert_int_equal(cfg.links[0].fragment, 16 << 10);
+	assert_int_equal(cfg.links[0].beacon_ms, 10000);
+	/* Every key set. */
+	k = &cfg.links[1].conf.kiss;
+	assert_string_equal(k->tcp, "127.0.0.1");
+	assert_false(k->ax25);
+	assert_string_equal(k->dest, "CQ");
+	assert_int_equal(k->baud, 1200);
+	assert_int_equal(k->txdelay_ms, 50);
+	assert_int_equal(k->persist, 255);
+	assert_int_equal(k->slottime_ms, 0);
+	assert_int_equal(cfg.links[1].conf.mtu, 512);
+	assert_int_equal(cfg.links[1].conf.rate_bps, 9600);
+	assert_int_equal(cfg.links[1].fragment, 4 << 10);
+	assert_int_equal(cfg.links[1].beacon_ms, 30000);
+	/* A udp link keeps its own defaults. */
+	assert_int_equal(cfg.links[2].conf.mtu, 1400);
+	assert_int_equal(cfg.links[2].conf.rate_bps, 10000000);
+	assert_int_equal(cfg.links[2].fragment, 256 << 10);
+	assert_int_equal(cfg.links[2].beacon_ms, 0);
+
+#define KISS "[node]\nid = 1\n[security]\nkey_file = /k\n[link r]\ntype = kiss\n"
+	expect_error(KISS "device = /dev/ttyS0\n", 5, "needs a callsign");
+	expect_error(KISS "callsign = N0CALL\n", 5, "exactly one of device");
+	expect_error(KISS "callsign = N0CALL\ndevice = /dev/ttyS0\ntcp = 127.0.0.1:8001\n", 5, "exactly one of device");
+	expect_error(KISS "device = /dev/ttyS0\ncallsign = N0CALL-16\n", 8, "not an AX.25 callsign");
+	expect_error(KISS "device = /dev/ttyS0\nax25 = no\ndest = Q.S.T\n", 9, "not an AX.25 callsign");
+	expect_error(KISS "device = ttyS0\nax25 = no\n", 7, "absolute path");
+	expect_error(KISS "device = /dev/ttyS0\nax25 = no\nbaud = 1000\n", 9, "not a serial speed");
+	expect_error(KISS "tcp = localhost:8001\nax25 = no\n", 7, "numeric address");
+	expect_error(KISS "device = /dev/ttyS0\nax25 = no\ntxdelay = 305\n", 9, "multiple of 10 ms");
+	expect_error(KISS "device = /dev/ttyS0\nax25 = no\nslottime = 3s\n", 9, "up to 2550 ms");
+	expect_error(KISS "device = /dev/ttyS0\nax25 = no\npersist = 256\n", 9, "persistence");
+	expect_error(KISS "device = /dev/ttyS0\nax25 = maybe\n", 8, "yes or no");
+	expect_error(KISS "device = /dev/ttyS0\nax25 = no\nbeacon = 10ms\n", 9, "between 100ms and 1h");
+	expect_error(KISS "device = /dev/ttyS0\nax25 = no\npeer = 10.0.0.1\n", 5, "port, bind, group4, group6 and peer");
+	expect_error(KISS "device = /dev/ttyS0\nax25 = no\nrate = 0\n", 5, "needs its rate");
+	expect_error("[node]\nid = 1\n[security]\nkey_file = /k\n[link m]\ntype = udp\npeer = 1.2.3.4\n"
+	    "callsign = N0CALL\n", 5, "are for type = kiss");
+#undef KISS
+}
+
 int
 main(void)
 {
@@ -252,6 +318,7 @@ main(void)
 		cmocka_unit_test(test_reloadable),
 		cmocka_unit_test(test_links_routes_security),
 		cmocka_unit_test(test_pcap_links),
+		cmocka_unit_test(test_kiss_links),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
