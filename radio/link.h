@@ -103,6 +103,9 @@ struct link_events {
 	    uint64_t seq, const uint8_t *data, size_t len);
 };
 
+/* Compact framing ([link] compact): auto = on when mtu <= 512 or rate <= 64 kbit/s. */
+enum link_compact { LINK_COMPACT_AUTO = 0, LINK_COMPACT_NO, LINK_COMPACT_YES };
+
 struct link_params {
 	uint64_t node;			/* our node id (< 2^32: it is part of the nonce) */
 	const char *name;		/* our name in beacons */
@@ -113,6 +116,7 @@ struct link_params {
 	unsigned dead_ms;		/* silent this long = gone (default 3 beacons) */
 	unsigned window;		/* segments in flight per neighbour (default 64) */
 	const char *spool_dir;		/* where incoming bundles are assembled */
+	int compact;			/* enum link_compact */
 };
 
 struct link_metrics {
@@ -123,6 +127,10 @@ struct link_metrics {
 	uint64_t voice_tx, voice_rx;	/* voice frames sent and taken in */
 	uint64_t dropped[16];		/* per enum frame_drop cause */
 	uint64_t send_errors;
+	bool compact;			/* compact framing to neighbours that speak it */
+	uint64_t compact_tx, compact_rx;	/* bundles sent / rebuilt in compact form */
+	uint64_t data_bytes_tx;		/* bytes of frames carrying bundles (segments, compact) */
+	uint64_t ack_bytes_tx;		/* bytes of acknowledgements and aborts */
 };
 
 struct link *link_new(struct loop *loop, const struct link_conf *c, const struct link_driver_ops *ops,

@@ -706,6 +706,11 @@ link_row(void *arg, const struct forward_link_info *li)
 	    "segments", (json_int_t)m->segments, "retransmissions", (json_int_t)m->retransmissions,
 	    "voice_tx", (json_int_t)m->voice_tx, "voice_rx", (json_int_t)m->voice_rx,
 	    "send_errors", (json_int_t)m->send_errors, "dropped", drops);
+	json_object_set_new(row, "compact", json_boolean(m->compact));
+	json_object_set_new(row, "compact_tx", json_integer((json_int_t)m->compact_tx));
+	json_object_set_new(row, "compact_rx", json_integer((json_int_t)m->compact_rx));
+	json_object_set_new(row, "data_bytes_tx", json_integer((json_int_t)m->data_bytes_tx));
+	json_object_set_new(row, "ack_bytes_tx", json_integer((json_int_t)m->ack_bytes_tx));
 	radio_fields(row, li);
 	json_array_append_new(arg, row);
 }
