@@ -36,8 +36,11 @@ struct compact_ctx {
 	uint64_t time_base;		/* the sender's creation-time base, DTN ms */
 };
 
-/* The compact form adds at most this much to a bundle's encoding (in practice it is far smaller). */
-#define COMPACT_GROWTH_MAX	64
+/*
+ * The compact form is never longer than the bundle; the bundle rebuilt from
+ * a compact form is at most this much longer than it (tests/fuzz checks).
+ */
+#define COMPACT_EXPANSION_MAX	512
 
 /*
  * The compact form of the encoded bundle (len bytes) into out: its length,

@@ -61,7 +61,7 @@
 #define LINK_ACK_EVERY		16	/* in-order segments between SEG_ACKs of a neighbour */
 #define LINK_ACKS_PENDING	4	/* transfers with a SEG_ACK owed, per neighbour */
 #define LINK_COUNTER_SPAN	(1u << 14)	/* compact envelope within this of the last frame sent */
-#define LINK_REBUILT_MAX	(LINK_FRAME_MAX + 1024)	/* a bundle rebuilt from its compact form */
+#define LINK_REBUILT_MAX	(LINK_FRAME_MAX + COMPACT_EXPANSION_MAX)	/* a bundle rebuilt from its compact form */
 #define LINK_COMPACT_MTU	512	/* compact = auto: on at or below this MTU ... */
 #define LINK_COMPACT_RATE	64000	/* ... or this bit rate */
 

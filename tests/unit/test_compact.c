@@ -49,13 +49,13 @@ encode_new(const struct bundle *b, size_t *len)
 static size_t
 round_trip(const struct compact_ctx *c, const uint8_t *bundle, size_t len)
 {
-	uint8_t *form = malloc(len + COMPACT_GROWTH_MAX), *copy, *out = malloc(len + 1024);
+	uint8_t *form = malloc(len), *copy, *out = malloc(len + 1024);
 	const char *why = NULL;
 	ssize_t n, m;
 
 	assert_non_null(form);
 	assert_non_null(out);
-	n = compact_encode(c, bundle, len, form, len + COMPACT_GROWTH_MAX, &why);
+	n = compact_encode(c, bundle, len, form, len, &why);
 	if (n < 0)
 		fail_msg("compact_encode: %zd (%s)", n, why ? why : "?");
 	assert_int_equal(compact_encode(c, bundle, len, NULL, 0, &why), n);
