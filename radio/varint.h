@@ -41,6 +41,8 @@ put_varint(struct wr *w, uint64_t v)
 static inline void
 put_bytes(struct wr *w, const void *p, size_t n)
 {
+	if (n == 0)
+		return;		/* p may be NULL then */
 	if (w->buf && w->len < w->cap)
 		memcpy(w->buf + w->len, p, n <= w->cap - w->len ? n : w->cap - w->len);
 	w->len += n;
