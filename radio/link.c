@@ -549,7 +549,9 @@ on_segment(struct link *l, struct neighbour *n, const struct frame_segment *s)
  * Bundles in compact form: each rebuilt into l->rebuilt and taken in like a
  * bundle that came in one segment.  The time base is the one the sender's
  * beacon of this boot announced; until we have it, nothing can be rebuilt
- * right, so the frame is left for the sender's retransmission.
+ * right, so the frame is left for the sender's retransmission (counted as
+ * from an unknown sender).  A compact form that does not decode is counted
+ * as a malformed body and refused, so that the sender lets it go.
  */
 static void
 on_bundles(struct link *l, struct neighbour *n, const struct frame_bundles *bs)
@@ -557,6 +559,7 @@ on_bundles(struct link *l, struct neighbour *n, const struct frame_bundles *bs)
 	struct compact_ctx c = { .sender = n->node, .receiver = l->p.node, .time_base = n->time_base };
 
 	if (!n->has_base) {
+		l->m.dropped[FRAME_DROP_UNKNOWN_SENDER]++;
 		log_limited(&l->rl, "link %s: compact bundles from ipn:%llu before its beacon: left for a retransmission",
 		    l->conf.name, (unsigned long long)n->node);
 		return;
@@ -569,6 +572,7 @@ on_bundles(struct link *l, struct neighbour *n, const struct frame_bundles *bs)
 
 		if (len <= 0) {
 			/* Authentic, so the sender's encoder and our decoder disagree: say so. */
+			l->m.dropped[FRAME_DROP_MALFORMED]++;
 			log_limited(&l->rl, "link %s: compact bundle %llu from ipn:%llu does not decode: %s",
 			    l->conf.name, (unsigned long long)e->xid, (unsigned long long)n->node,
 			    why ? why : "empty");
