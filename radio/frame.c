@@ -7,84 +7,7 @@
 
 #include "crypto.h"
 #include "frame.h"
-
-/* ---- varints (unsigned LEB128, minimal) ---- */
-
-struct wr {
-	uint8_t *buf;			/* NULL: only count */
-	size_t cap, len;		/* len keeps counting past cap */
-};
-
-static void
-put_u8(struct wr *w, uint8_t b)
-{
-	if (w->buf && w->len < w->cap)
-		w->buf[w->len] = b;
-	w->len++;
-}
-
-static void
-put_varint(struct wr *w, uint64_t v)
-{
-	while (v >= 0x80) {
-		put_u8(w, (v & 0x7f) | 0x80);
-		v >>= 7;
-	}
-	put_u8(w, v);
-}
-
-static void
-put_bytes(struct wr *w, const void *p, size_t n)
-{
-	if (w->buf && w->len < w->cap)
-		memcpy(w->buf + w->len, p, n <= w->cap - w->len ? n : w->cap - w->len);
-	w->len += n;
-}
-
-struct rd {
-	const uint8_t *p, *end;
-};
-
-/* 0, -ENODATA (the buffer ends inside it), -EBADMSG (not minimal, or beyond 64 bits). */
-static int
-get_varint(struct rd *r, uint64_t *v)
-{
-	uint64_t x = 0;
-
-	for (unsigned i = 0; i < 10; i++) {
-		uint8_t b;
-
-		if (i >= (size_t)(r->end - r->p))
-			return -ENODATA;
-		b = r->p[i];
-		if (i == 9 && b > 1)
-			return -EBADMSG;
-		x |= (uint64_t)(b & 0x7f) << (7 * i);
-		if (!(b & 0x80)) {
-			if (b == 0 && i > 0)
-				return -EBADMSG;	/* a trailing zero group: not minimal */
-			r->p += i + 1;
-			*v = x;
-			return 0;
-		}
-	}
-	return -EBADMSG;
-}
-
-/* A varint at most max; any failure is -EBADMSG (inside a body). */
-static int
-get_bounded(struct rd *r, uint64_t max, uint64_t *v)
-{
-	if (get_varint(r, v) < 0 || *v > max)
-		return -EBADMSG;
-	return 0;
-}
-
-static size_t
-left(const struct rd *r)
-{
-	return r->end - r->p;
-}
+#include "varint.h"
 
 const char *
 frame_drop_name(enum frame_drop why)
@@ -101,6 +24,7 @@ frame_drop_name(enum frame_drop why)
 		[FRAME_DROP_BAD_TAG] = "bad tag",
 		[FRAME_DROP_MALFORMED] = "malformed body",
 		[FRAME_DROP_OWN] = "own node id",
+		[FRAME_DROP_UNKNOWN_SENDER] = "compact from unknown sender",
 	};
 
 	return (unsigned)why < FRAME_DROP_N ? names[why] : "?";
@@ -117,6 +41,8 @@ frame_type_name(unsigned type)
 		[FRAME_VOICE] = "voice",
 		[FRAME_ROUTE] = "route",
 		[FRAME_ABORT] = "abort",
+		[FRAME_BUNDLES] = "bundles",
+		[FRAME_COMMITS] = "commits",
 	};
 
 	return type >= 1 && type <= FRAME_TYPE_MAX ? names[type] : "?";
@@ -174,6 +100,38 @@ route_ok(const struct frame_route *rt)
 	return true;
 }
 
+static bool
+xid_ok(uint64_t xid)
+{
+	return xid >= 1 && xid < FRAME_XID_MAX;
+}
+
+static bool
+bundles_ok(const struct frame_bundles *bs)
+{
+	if (bs->n < 1 || bs->n > FRAME_BUNDLES_MAX)
+		return false;
+	for (size_t i = 0; i < bs->n; i++) {
+		if (!xid_ok(bs->b[i].xid) || bs->b[i].len < 1)
+			return false;
+		for (size_t j = 0; j < i; j++)
+			if (bs->b[j].xid == bs->b[i].xid)
+				return false;
+	}
+	return true;
+}
+
+static bool
+commits_ok(const struct frame_commits *c)
+{
+	if (c->n < 1 || c->n > FRAME_COMMITS_MAX)
+		return false;
+	for (size_t i = 0; i < c->n; i++)
+		if (!xid_ok(c->xid[i]) || (i > 0 && c->xid[i] <= c->xid[i - 1]))
+			return false;
+	return true;
+}
+
 /*
  * Bodies, after the header.  "v" is a varint, "rest" runs to the tag.
  *
@@ -188,9 +146,62 @@ route_ok(const struct frame_route *rt)
  * VOICE        v talk group | v spurt id | v seq | rest: one Opus packet (1..1275)
  * ROUTE        v n (1..64) | n x (v node | v cost (<= 0xffff)); nodes distinct
  * ABORT        v xid (>= 1) | v reason (1..255)
+ * BUNDLES      v (xid << 1 | several), xid 1..2^48-1, then
+ *                several = 0: rest: one bundle in compact form (>= 1 byte)
+ *                several = 1: rest: 2..32 entries, each
+ *                  v (len << 1 | jump) | [jump: v zigzag(xid - (previous xid + 1))] | len bytes
+ *                where "previous xid" is xid - 1 for the first entry, whose
+ *                jump is 0, as is any jump of 0; len >= 1; ids distinct
+ * COMMITS      v xid (>= 1) | (v gap)*: each further id is the previous + 1 +
+ *              gap, so ascending; 1..64 ids, all below 2^48
+ *
+ * A beacon may go on after its name (only senders with capabilities do):
+ *              v caps (FRAME_CAP_*, != 0) | [caps & FRAME_CAP_COMPACT: v time
+ *              base] | [caps with bits we do not know: rest, theirs: kept as
+ *              it is, so that a newer sender's fields do not make us drop
+ *              its beacons]
+ * One bundle costs 1 (xid < 64) + its compact form; in a shared frame, 1
+ * byte per entry for one below 64 bytes that follows its predecessor's id.
  *
  * Nothing may follow the last field of a body without "rest".
  */
+static int
+encode_bundles(const struct frame_bundles *bs, struct wr *w)
+{
+	uint64_t prev;
+
+	if (!bundles_ok(bs))
+		return -EINVAL;
+	put_varint(w, bs->b[0].xid << 1 | (bs->n > 1));
+	if (bs->n == 1) {
+		put_bytes(w, bs->b[0].data, bs->b[0].len);
+		return 0;
+	}
+	prev = bs->b[0].xid - 1;
+	for (size_t i = 0; i < bs->n; i++) {
+		const struct frame_bundle *e = &bs->b[i];
+		bool jump = e->xid != prev + 1;
+
+		put_varint(w, (uint64_t)e->len << 1 | jump);
+		if (jump)
+			put_varint(w, zigzag((int64_t)e->xid - (int64_t)(prev + 1)));
+		put_bytes(w, e->data, e->len);
+		prev = e->xid;
+	}
+	return 0;
+}
+
+static int
+encode_commits(const struct frame_commits *c, struct wr *w)
+{
+	if (!commits_ok(c))
+		return -EINVAL;
+	put_varint(w, c->xid[0]);
+	for (size_t i = 1; i < c->n; i++)
+		put_varint(w, c->xid[i] - c->xid[i - 1] - 1);
+	return 0;
+}
+
 static int
 encode_body(const struct frame_msg *m, struct wr *w)
 {
@@ -205,6 +216,14 @@ encode_body(const struct frame_msg *m, struct wr *w)
 		put_varint(w, b->rate);
 		put_varint(w, b->name_len);
 		put_bytes(w, b->name, b->name_len);
+		if (b->caps == 0 && b->ext_len == 0)
+			return 0;
+		if (b->caps == 0 || (!(b->caps & ~(uint64_t)FRAME_CAP_KNOWN) && b->ext_len > 0))
+			return -EINVAL;
+		put_varint(w, b->caps);
+		if (b->caps & FRAME_CAP_COMPACT)
+			put_varint(w, b->time_base);
+		put_bytes(w, b->ext, b->ext_len);
 		return 0;
 	}
 	case FRAME_SEGMENT: {
@@ -266,6 +285,10 @@ encode_body(const struct frame_msg *m, struct wr *w)
 		put_varint(w, m->u.abort.xid);
 		put_varint(w, m->u.abort.reason);
 		return 0;
+	case FRAME_BUNDLES:
+		return encode_bundles(&m->u.bundles, w);
+	case FRAME_COMMITS:
+		return encode_commits(&m->u.commits, w);
 	}
 	return -EINVAL;
 }
@@ -281,6 +304,47 @@ frame_body_encode(const struct frame_msg *m, uint8_t *buf, size_t cap)
 	if (buf && w.len > cap)
 		return -EMSGSIZE;
 	return w.len;
+}
+
+static int
+decode_bundles(struct rd *r, struct frame_bundles *bs)
+{
+	uint64_t x, prev, len, d;
+
+	if (get_varint(r, &x) < 0 || left(r) == 0)
+		return -EBADMSG;
+	bs->b[0].xid = x >> 1;
+	if (!(x & 1)) {
+		bs->n = 1;
+		bs->b[0].data = r->p;
+		bs->b[0].len = left(r);
+		return bundles_ok(bs) ? 0 : -EBADMSG;
+	}
+	if (!xid_ok(bs->b[0].xid))
+		return -EBADMSG;
+	prev = bs->b[0].xid - 1;
+	for (bs->n = 0; left(r) > 0; bs->n++) {
+		struct frame_bundle *e = &bs->b[bs->n];
+
+		if (bs->n == FRAME_BUNDLES_MAX || get_varint(r, &len) < 0)
+			return -EBADMSG;
+		e->xid = prev + 1;
+		if (len & 1) {
+			/* |d| < 2^48 keeps the sum in range; a jump of 0, or one in
+			 * the first entry, has a shorter form. */
+			if (bs->n == 0 || get_bounded(r, FRAME_XID_MAX * 2, &d) < 0 || d == 0)
+				return -EBADMSG;
+			e->xid = (uint64_t)((int64_t)e->xid + unzigzag(d));
+		}
+		len >>= 1;
+		if (len < 1 || len > left(r))
+			return -EBADMSG;
+		e->data = r->p;
+		e->len = len;
+		r->p += len;
+		prev = e->xid;
+	}
+	return bs->n >= 2 && bundles_ok(bs) ? 0 : -EBADMSG;
 }
 
 int
@@ -299,11 +363,21 @@ frame_body_decode(unsigned type, const uint8_t *buf, size_t len, struct frame_ms
 			return -EBADMSG;
 		b->mtu = v;
 		if (get_varint(&r, &b->rate) < 0 || get_bounded(&r, FRAME_NAME_MAX, &v) < 0 ||
-		    left(&r) != v || !name_ok((const char *)r.p, v))
+		    left(&r) < v || !name_ok((const char *)r.p, v))
 			return -EBADMSG;
 		b->name_len = v;
 		memcpy(b->name, r.p, v);
 		b->name[v] = '\0';
+		r.p += v;
+		if (left(&r) == 0)
+			return 0;
+		if (get_varint(&r, &b->caps) < 0 || b->caps == 0 ||
+		    ((b->caps & FRAME_CAP_COMPACT) && get_varint(&r, &b->time_base) < 0))
+			return -EBADMSG;
+		if (!(b->caps & ~(uint64_t)FRAME_CAP_KNOWN))
+			return left(&r) == 0 ? 0 : -EBADMSG;
+		b->ext = r.p;
+		b->ext_len = left(&r);
 		return 0;
 	}
 	case FRAME_SEGMENT: {
@@ -370,6 +444,21 @@ frame_body_decode(unsigned type, const uint8_t *buf, size_t len, struct frame_ms
 			return -EBADMSG;
 		m->u.abort.reason = v;
 		return 0;
+	case FRAME_BUNDLES:
+		return decode_bundles(&r, &m->u.bundles);
+	case FRAME_COMMITS: {
+		struct frame_commits *c = &m->u.commits;
+
+		if (get_bounded(&r, FRAME_XID_MAX - 1, &c->xid[0]) < 0)
+			return -EBADMSG;
+		for (c->n = 1; left(&r) > 0; c->n++) {
+			/* The bound keeps the sum below 2^64; commits_ok() checks the rest. */
+			if (c->n == FRAME_COMMITS_MAX || get_bounded(&r, FRAME_XID_MAX, &v) < 0)
+				return -EBADMSG;
+			c->xid[c->n] = c->xid[c->n - 1] + 1 + v;
+		}
+		return commits_ok(c) ? 0 : -EBADMSG;
+	}
 	}
 	return -EBADMSG;
 }
@@ -402,6 +491,19 @@ frame_overhead(uint8_t flags)
  *   ..     body (see encode_body), ChaCha20-encrypted unless AUTH_ONLY
  *   last 16 (or 8 with TAG8) bytes: the tag
  *
+ * or, in a compact envelope (any type but BEACON):
+ *
+ *   0      bit 7 set (FRAME_COMPACT), bits 6-3 frame type, bit 2 the key
+ *          id's lowest bit, bits 1-0 the flags above
+ *   1..    sender node id, varint (< 2^32)
+ *   ..     frame counter, its low 16 bits, big-endian
+ *          -- the header, the associated data, ends here; body and tag follow
+ *          as above.  The boot counter and the counter's high bits are the
+ *          receiver's to fill in from its replay window: the counter is the
+ *          one with these low bits nearest the highest seen from that sender.
+ *          The key is whichever of the receiver's keys with that lowest id
+ *          bit verifies the tag.
+ *
  * Nonce: sender || boot || counter, 32 bits each, big-endian (crypto.h).
  * Authenticate-only: the tag is crypto_authonly_tag(header, body).
  * The body has at least one byte; its length is what is left between
@@ -410,6 +512,13 @@ frame_overhead(uint8_t flags)
 static void
 put_header(struct wr *w, const struct frame_hdr *h)
 {
+	if (h->compact) {
+		put_u8(w, FRAME_COMPACT | h->type << 3 | (h->key_id & 1) << 2 | h->flags);
+		put_varint(w, h->sender);
+		put_u8(w, (uint8_t)(h->counter >> 8));
+		put_u8(w, (uint8_t)h->counter);
+		return;
+	}
 	put_u8(w, FRAME_VERSION);
 	put_u8(w, h->type);
 	put_u8(w, h->key_id);
@@ -429,7 +538,7 @@ frame_seal(uint8_t *buf, size_t cap, const struct frame_hdr *h, const struct fra
 	ssize_t blen;
 	struct wr w = { buf, cap, 0 };
 
-	if (h->flags & ~FRAME_F_ALL)
+	if (h->flags & ~FRAME_F_ALL || (h->compact && (m->type == FRAME_BEACON || m->type > FRAME_TYPE_MAX)))
 		return -EINVAL;
 	hh.type = m->type;
 	hh.key_id = key->id;
@@ -463,54 +572,123 @@ get_hdr_u32(struct rd *r, uint32_t *out)
 	return FRAME_OK;
 }
 
+/* The counter with these low 16 bits nearest top (the highest seen). */
+static uint32_t
+counter_near(uint32_t top, uint16_t low)
+{
+	int64_t c = (int64_t)((top & 0xffff0000u) | low), t = top;
+
+	if (c - t > 0x8000 && c >= 0x10000)
+		c -= 0x10000;
+	else if (t - c > 0x8000 && c + 0x10000 <= UINT32_MAX)
+		c += 0x10000;
+	return (uint32_t)c;
+}
+
+/*
+ * The header of either envelope, up to the tag check: h filled in, *hlen
+ * set; a compact one's boot and counter come from the replay window.
+ */
 static enum frame_drop
-open_frame(struct frame_rx *rx, uint8_t *buf, size_t len, struct frame_hdr *h, struct frame_msg *m)
+read_header(const struct frame_rx *rx, const uint8_t *buf, size_t len, struct frame_hdr *h, size_t *hlen)
 {
 	struct rd r = { buf, buf + len };
-	const struct crypto_key *key;
-	uint8_t nonce[CRYPTO_NONCE_LEN];
 	enum frame_drop why;
-	size_t hlen, taglen, blen;
-	uint8_t *body;
-	int e;
+	uint32_t top;
 
 	if (len < 1)
 		return FRAME_DROP_TRUNCATED;
-	if (buf[0] != FRAME_VERSION)
-		return FRAME_DROP_BAD_VERSION;
-	if (len < 4)
-		return FRAME_DROP_TRUNCATED;
 	memset(h, 0, sizeof(*h));
-	h->type = buf[1];
-	h->key_id = buf[2];
-	h->flags = buf[3];
-	if (h->type < 1 || h->type > FRAME_TYPE_MAX)
-		return FRAME_DROP_BAD_TYPE;
-	if (h->flags & ~FRAME_F_ALL)
-		return FRAME_DROP_BAD_HEADER;
-	r.p += 4;
-	if ((why = get_hdr_u32(&r, &h->sender)) != FRAME_OK ||
-	    (why = get_hdr_u32(&r, &h->boot)) != FRAME_OK ||
-	    (why = get_hdr_u32(&r, &h->counter)) != FRAME_OK)
-		return why;
-	hlen = r.p - buf;
-	taglen = taglen_of(h->flags);
-	if (len - hlen < taglen + 1)
+	if (buf[0] & FRAME_COMPACT) {
+		h->compact = true;
+		h->type = buf[0] >> 3 & 0x0f;
+		h->key_id = buf[0] >> 2 & 1;	/* the lowest bit only, for now */
+		h->flags = buf[0] & FRAME_F_ALL;
+		if (h->type < 1 || h->type > FRAME_TYPE_MAX || h->type == FRAME_BEACON)
+			return FRAME_DROP_BAD_TYPE;
+		r.p++;
+		if ((why = get_hdr_u32(&r, &h->sender)) != FRAME_OK)
+			return why;
+		if (left(&r) < 2)
+			return FRAME_DROP_TRUNCATED;
+		h->counter = (uint32_t)r.p[0] << 8 | r.p[1];
+		r.p += 2;
+	} else {
+		if (buf[0] != FRAME_VERSION)
+			return FRAME_DROP_BAD_VERSION;
+		if (len < 4)
+			return FRAME_DROP_TRUNCATED;
+		h->type = buf[1];
+		h->key_id = buf[2];
+		h->flags = buf[3];
+		if (h->type < 1 || h->type > FRAME_TYPE_MAX)
+			return FRAME_DROP_BAD_TYPE;
+		if (h->flags & ~FRAME_F_ALL)
+			return FRAME_DROP_BAD_HEADER;
+		r.p += 4;
+		if ((why = get_hdr_u32(&r, &h->sender)) != FRAME_OK ||
+		    (why = get_hdr_u32(&r, &h->boot)) != FRAME_OK ||
+		    (why = get_hdr_u32(&r, &h->counter)) != FRAME_OK)
+			return why;
+	}
+	*hlen = (size_t)(r.p - buf);
+	if (len - *hlen < taglen_of(h->flags) + 1)
 		return FRAME_DROP_TRUNCATED;
 	if (h->flags != rx->flags)
 		return FRAME_DROP_POLICY;
-	if ((key = crypto_keyring_find(rx->keys, h->key_id)) == NULL)
-		return FRAME_DROP_UNKNOWN_KEY;
+	if (h->compact) {
+		if (!crypto_replay_peek(rx->replay, h->sender, &h->boot, &top))
+			return FRAME_DROP_UNKNOWN_SENDER;
+		h->counter = counter_near(top, (uint16_t)h->counter);
+	}
+	return FRAME_OK;
+}
 
-	body = buf + hlen;
-	blen = len - hlen - taglen;
+/* 0 if key sealed body (decrypted in place then) and tag; -EBADMSG, body untouched. */
+static int
+verify(const struct frame_hdr *h, const struct crypto_key *key, uint8_t *buf, size_t hlen, size_t blen)
+{
+	size_t taglen = taglen_of(h->flags);
+	uint8_t nonce[CRYPTO_NONCE_LEN], *body = buf + hlen;
+
 	crypto_nonce(nonce, h->sender, h->boot, h->counter);
 	if (h->flags & FRAME_F_AUTH_ONLY)
-		e = crypto_authonly_verify(body + blen, taglen, buf, hlen, body, blen, nonce, key->key);
-	else
-		e = crypto_open(body, body, blen, body + blen, taglen, buf, hlen, nonce, key->key);
-	if (e < 0)
-		return FRAME_DROP_BAD_TAG;
+		return crypto_authonly_verify(body + blen, taglen, buf, hlen, body, blen, nonce, key->key);
+	return crypto_open(body, body, blen, body + blen, taglen, buf, hlen, nonce, key->key);
+}
+
+static enum frame_drop
+open_frame(struct frame_rx *rx, uint8_t *buf, size_t len, struct frame_hdr *h, struct frame_msg *m)
+{
+	const struct crypto_key *key = NULL;
+	enum frame_drop why;
+	size_t hlen, blen;
+	bool any = false;
+
+	if ((why = read_header(rx, buf, len, h, &hlen)) != FRAME_OK)
+		return why;
+	blen = len - hlen - taglen_of(h->flags);
+	if (!h->compact) {
+		if ((key = crypto_keyring_find(rx->keys, h->key_id)) == NULL)
+			return FRAME_DROP_UNKNOWN_KEY;
+		if (verify(h, key, buf, hlen, blen) < 0)
+			return FRAME_DROP_BAD_TAG;
+	} else {
+		/* Usually one key matches the bit; during a key rotation, two or three. */
+		key = NULL;
+		for (unsigned i = 0; i < rx->keys->n && key == NULL; i++) {
+			const struct crypto_key *k = &rx->keys->keys[i];
+
+			if ((k->id & 1) != h->key_id)
+				continue;
+			any = true;
+			if (verify(h, k, buf, hlen, blen) == 0)
+				key = k;
+		}
+		if (key == NULL)
+			return any ? FRAME_DROP_BAD_TAG : FRAME_DROP_UNKNOWN_KEY;
+		h->key_id = key->id;
+	}
 	/* Our own frame: never a neighbour's, and not to be recorded as one. */
 	if (rx->self != 0 && h->sender == rx->self)
 		return FRAME_DROP_OWN;
@@ -519,7 +697,7 @@ open_frame(struct frame_rx *rx, uint8_t *buf, size_t len, struct frame_hdr *h, s
 	/* Authentic and fresh: this counter is now spent, whatever the body holds. */
 	crypto_replay_update(rx->replay, h->sender, h->boot, h->counter);
 
-	if (frame_body_decode(h->type, body, blen, m) < 0)
+	if (frame_body_decode(h->type, buf + hlen, blen, m) < 0)
 		return FRAME_DROP_MALFORMED;
 	if (h->type == FRAME_BEACON && m->u.beacon.node != h->sender)
 		return FRAME_DROP_MALFORMED;

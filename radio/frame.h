@@ -23,6 +23,25 @@
  * where CBOR needs 3 from 256; 3 bytes below 2^21 where CBOR needs 5), which
  * matters on a 1200 bit/s link; the decoder is a dozen lines.
  *
+ * Compact envelope (narrow links, DESIGN.md section 5): between neighbours
+ * that already know each other, a frame may instead start with a byte whose
+ * high bit is set (a full frame's version byte is 1), which also holds the
+ * type, the low bit of the key id and the flags; then the sender node and
+ * only the low 16 bits of the frame counter.  The receiver takes the
+ * sender's boot counter and the counter's high bits from its replay window
+ * (crypto_replay_peek): 4 header bytes for a node id below 128 instead of
+ * 7 to 19.  A beacon always travels in a full envelope, so that every
+ * neighbour learns our boot counter from it.  The sender falls back to a
+ * full envelope when the receiver's window may be too far behind for the 16
+ * bits to be resolved (radio/link.c decides); if it was anyway, the nonce
+ * comes out wrong and the frame fails its tag: dropped, never misread.
+ *
+ * Two messages serve compact framing (the link sends them only to
+ * neighbours whose beacon says they speak it, FRAME_CAP_COMPACT):
+ * BUNDLES carries one or more whole small bundles, each in the compact
+ * form of radio/compact.c under its own transfer id, and COMMITS
+ * acknowledges several durably stored transfers at once.
+ *
  * Nothing here allocates.  A retransmission is a new frame (new counter).
  */
 #ifndef FIELDRELAY_FRAME_H
@@ -45,22 +64,35 @@ enum frame_type {
 	FRAME_VOICE = 5,	/* live voice, unreliable, never acked */
 	FRAME_ROUTE = 6,	/* distance-vector entries */
 	FRAME_ABORT = 7,	/* transfer refused or given up (NACK) */
+	FRAME_BUNDLES = 8,	/* whole small bundles in compact form */
+	FRAME_COMMITS = 9,	/* several bundles durably stored */
 };
-#define FRAME_TYPE_MAX		FRAME_ABORT
+#define FRAME_TYPE_MAX		FRAME_COMMITS
 
 /* Header flags. */
 #define FRAME_F_AUTH_ONLY	0x01	/* body in clear, authenticated only */
 #define FRAME_F_TAG8		0x02	/* 8-byte tag instead of 16 */
 #define FRAME_F_ALL		(FRAME_F_AUTH_ONLY | FRAME_F_TAG8)
 
+/* First byte of a compact envelope: 1tttt k ff (type, key id & 1, flags). */
+#define FRAME_COMPACT		0x80
+
 #define FRAME_HDR_MIN		7	/* 4 fixed bytes + three 1-byte varints */
 #define FRAME_HDR_MAX		19	/* 4 fixed bytes + three 5-byte varints */
+#define FRAME_HDR_COMPACT_MAX	8	/* 1 byte + 5-byte sender + 2-byte counter */
+
+/* Capability bits in a beacon. */
+#define FRAME_CAP_COMPACT	0x01	/* takes compact envelopes, BUNDLES and COMMITS */
+#define FRAME_CAP_KNOWN		FRAME_CAP_COMPACT
 #define FRAME_NAME_MAX		32	/* beacon name bytes */
 #define FRAME_SACK_MAX		8	/* SACK ranges in one SEG_ACK */
 #define FRAME_ROUTE_MAX		64	/* entries in one ROUTE frame */
 #define FRAME_COST_MAX		0xffffu	/* = ROUTE_INFINITY: withdrawn */
 #define FRAME_VOICE_MAX		1275	/* one Opus frame at most (RFC 6716 3.2.1) */
 #define FRAME_TRANSFER_MAX	(UINT64_C(1) << 32)	/* largest bundle a transfer may announce */
+#define FRAME_BUNDLES_MAX	32	/* bundles in one BUNDLES frame */
+#define FRAME_COMMITS_MAX	64	/* transfer ids in one COMMITS frame */
+#define FRAME_XID_MAX		(UINT64_C(1) << 48)	/* transfer ids BUNDLES and COMMITS carry */
 
 struct frame_hdr {
 	uint8_t type;			/* enum frame_type */
@@ -69,6 +101,7 @@ struct frame_hdr {
 	uint32_t sender;		/* node id (ipn node number) */
 	uint32_t boot;			/* sender's boot counter */
 	uint32_t counter;		/* sender's frame counter in that boot */
+	bool compact;			/* compact envelope (not for beacons) */
 };
 
 struct frame_beacon {
@@ -77,6 +110,11 @@ struct frame_beacon {
 	uint64_t rate;			/* link bit rate hint, bit/s (0: unknown) */
 	uint8_t name_len;		/* 0: no name */
 	char name[FRAME_NAME_MAX + 1];	/* NUL-terminated, no control characters */
+	uint64_t caps;			/* FRAME_CAP_*, 0: none (older senders) */
+	uint64_t time_base;		/* with FRAME_CAP_COMPACT: creation times in our
+					 * compact bundles count from here (DTN ms) */
+	const uint8_t *ext;		/* with caps we do not know: their fields, kept */
+	size_t ext_len;
 };
 
 struct frame_segment {
@@ -101,6 +139,22 @@ struct frame_seg_ack {
 
 struct frame_commit_ack {
 	uint64_t xid;
+};
+
+struct frame_bundle {
+	uint64_t xid;			/* transfer id, 1..FRAME_XID_MAX-1 */
+	const uint8_t *data;		/* the bundle in compact form (radio/compact.c) */
+	size_t len;			/* >= 1 */
+};
+
+struct frame_bundles {
+	uint8_t n;			/* 1..FRAME_BUNDLES_MAX */
+	struct frame_bundle b[FRAME_BUNDLES_MAX];	/* transfer ids distinct */
+};
+
+struct frame_commits {
+	uint8_t n;			/* 1..FRAME_COMMITS_MAX */
+	uint64_t xid[FRAME_COMMITS_MAX];	/* ascending, 1..FRAME_XID_MAX-1 */
 };
 
 struct frame_voice {
@@ -145,6 +199,8 @@ struct frame_msg {
 		struct frame_voice voice;
 		struct frame_route route;
 		struct frame_abort abort;
+		struct frame_bundles bundles;
+		struct frame_commits commits;
 	} u;
 };
 
@@ -162,6 +218,8 @@ enum frame_drop {
 	FRAME_DROP_MALFORMED,		/* authentic, but the body does not decode */
 	FRAME_DROP_OWN,			/* authentic, from our own node id: reflected
 					 * back to us, or another node has our id */
+	FRAME_DROP_UNKNOWN_SENDER,	/* compact envelope from a node whose boot
+					 * counter we have not learned (no beacon yet) */
 	FRAME_DROP_N
 };
 
@@ -189,8 +247,9 @@ int frame_body_decode(unsigned type, const uint8_t *buf, size_t len, struct fram
 
 /*
  * Build a frame into buf: header from h (type from m, key id from key,
- * flags FRAME_F_*), body from m, sealed with key.  Returns the frame
- * length, -EMSGSIZE (cap), -EINVAL (bad message or flags).
+ * flags FRAME_F_*, compact envelope if h->compact), body from m, sealed
+ * with key.  Returns the frame length, -EMSGSIZE (cap), -EINVAL (bad
+ * message or flags, or a beacon in a compact envelope).
  */
 ssize_t frame_seal(uint8_t *buf, size_t cap, const struct frame_hdr *h, const struct frame_msg *m,
     const struct crypto_key *key);
@@ -204,7 +263,7 @@ ssize_t frame_seal(uint8_t *buf, size_t cap, const struct frame_hdr *h, const st
 enum frame_drop frame_open(struct frame_rx *rx, uint8_t *buf, size_t len, struct frame_hdr *h,
     struct frame_msg *m);
 
-/* Bytes a frame adds around its body, at most, for these flags. */
+/* Bytes a frame adds around its body, at most, for these flags (either envelope). */
 size_t frame_overhead(uint8_t flags);
 
 #endif

@@ -11,6 +11,23 @@
  * delayed and cumulative, reads from the store are 256 KB at a time, small
  * bundles are assembled without a file.
  *
+ * Compact framing (narrow links, when the config enables it and the
+ * neighbour's beacon says it speaks it): frames to that neighbour go in the
+ * compact envelope (radio/frame.h), and bundles that fit one segment travel
+ * in compact form (radio/compact.c) in BUNDLES frames, as many as fit the
+ * MTU in one frame.  Nothing else changes: each keeps its own transfer id in
+ * the sending session, so retransmission, pokes and the commit handshake
+ * work per bundle as for segments; the receiver rebuilds the bundle and
+ * hands it on exactly like a one-segment one.  Its commit acks are gathered
+ * for one turn of the loop (a store group commit finishes many at once) and
+ * leave together in one COMMITS frame.  To give aggregation something to
+ * gather, a bundle queued for such a neighbour is sent at the end of the
+ * loop turn, not at once.  Bundles compact_encode() refuses (not ours, not
+ * canonical) go as ordinary segments.  The compact envelope is used only
+ * while our frame counter is within 2^14 of the last frame that neighbour
+ * could have heard from us, so that its 16 bits are resolved right; beacons
+ * always go in full, and teach the neighbour our boot counter and time base.
+ *
  * Failure detection: a neighbour not heard for dead_ms (3 beacons, so it is
  * noticed within 2 s at the default 500 ms beacon) is gone;
  * carrier loss (link_set_carrier, from netlink) makes every neighbour gone at
@@ -25,6 +42,8 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include "bundle.h"
+#include "compact.h"
 #include "crypto.h"
 #include "frame.h"
 #include "link.h"
@@ -41,6 +60,10 @@
 #define LINK_MEM_BUDGET		(4u << 20)	/* ... while the link's buffers stay under this */
 #define LINK_ACK_EVERY		16	/* in-order segments between SEG_ACKs of a neighbour */
 #define LINK_ACKS_PENDING	4	/* transfers with a SEG_ACK owed, per neighbour */
+#define LINK_COUNTER_SPAN	(1u << 14)	/* compact envelope within this of the last frame sent */
+#define LINK_REBUILT_MAX	(LINK_FRAME_MAX + COMPACT_EXPANSION_MAX)	/* a bundle rebuilt from its compact form */
+#define LINK_COMPACT_MTU	512	/* compact = auto: on at or below this MTU ... */
+#define LINK_COMPACT_RATE	64000	/* ... or this bit rate */
 
 _Static_assert(FRAME_DROP_N <= sizeof(((struct link_metrics *)0)->dropped) / sizeof(uint64_t),
     "link_metrics.dropped holds every frame_drop cause");
@@ -81,6 +104,13 @@ struct neighbour {
 	uint64_t ack_xid[LINK_ACKS_PENDING];	/* SEG_ACKs owed (delayed, see on_segment) */
 	unsigned n_acks, ack_segs;
 	char name[FRAME_NAME_MAX + 1];
+	bool compact;			/* its beacon says it speaks compact framing */
+	bool has_base;			/* time_base is from its beacon in this boot */
+	uint64_t time_base;		/* its creation-time base for compact bundles */
+	bool sent;			/* last_counter is set */
+	uint32_t last_counter;		/* our newest frame it could have heard */
+	uint64_t commits[FRAME_COMMITS_MAX];	/* commit acks owed, for one COMMITS frame */
+	unsigned n_commits;
 };
 
 struct link {
@@ -102,13 +132,21 @@ struct link {
 	bool acks_owed;			/* some neighbour has n_acks > 0 */
 	size_t spool_mem;		/* bytes of bundles assembled in memory */
 	struct readahead ra;
+	bool compact;			/* compact framing on: the config resolved */
+	uint64_t time_base;		/* ours, in beacons: DTN ms when the link opened */
+	struct loop_timer commit_timer;	/* sends the COMMITS frames owed */
+	struct frame_msg pack;		/* a BUNDLES message being filled ... */
+	size_t pack_len;		/* ... with this much of pack_buf */
 	uint8_t buf[LINK_FRAME_MAX];	/* one frame in or out at a time */
 	uint8_t seg[LINK_FRAME_MAX];
+	uint8_t pack_buf[LINK_FRAME_MAX];
+	uint8_t rebuilt[LINK_REBUILT_MAX];
 	struct log_ratelimit rl;
 };
 
 static void link_pump(struct link *l);
 static void link_pump_timer(struct loop *loop, void *arg);
+static void on_segment(struct link *l, struct neighbour *n, const struct frame_segment *s);
 
 const char *
 link_name(const struct link *l)
@@ -141,28 +179,45 @@ link_neighbours(struct link *l, link_neighbour_fn *fn, void *arg)
 			fn(arg, l, l->nbr[i].node, &l->nbr[i].addr);
 }
 
-/* Seal m for `to` (NULL: everyone) and hand it to the driver. */
+static bool
+speaks_compact(const struct link *l, const struct neighbour *n)
+{
+	return l->compact && n->compact;
+}
+
+/* Seal m for neighbour n (NULL: everyone) and hand it to the driver. */
 static int
-link_send(struct link *l, const struct link_addr *to, const struct frame_msg *m)
+link_send(struct link *l, struct neighbour *n, const struct frame_msg *m)
 {
 	const struct crypto_key *key = crypto_keyring_send_key(l->p.keys);
 	struct frame_hdr h = { .flags = l->p.flags, .sender = (uint32_t)l->p.node,
 	    .boot = l->p.sender->boot };
-	ssize_t n;
+	ssize_t len;
 	int r;
 
 	if (key == NULL)
 		return -ENOKEY;
 	if ((r = crypto_sender_next(l->p.sender, &h.counter)) < 0)
 		return r;
-	if ((n = frame_seal(l->buf, sizeof(l->buf), &h, m, key)) < 0)
-		return (int)n;
-	if ((r = l->ops->send(l->drv, to, l->buf, (size_t)n)) < 0) {
+	/* Within the span, its replay window resolves our 16 counter bits. */
+	h.compact = n != NULL && speaks_compact(l, n) && n->sent && h.counter - n->last_counter < LINK_COUNTER_SPAN;
+	if ((len = frame_seal(l->buf, sizeof(l->buf), &h, m, key)) < 0)
+		return (int)len;
+	if ((r = l->ops->send(l->drv, n ? &n->addr : NULL, l->buf, (size_t)len)) < 0) {
 		l->m.send_errors++;
 		return r;
 	}
+	for (unsigned i = 0; i < l->n_nbr; i++)
+		if (n == NULL || &l->nbr[i] == n) {
+			l->nbr[i].sent = true;
+			l->nbr[i].last_counter = h.counter;
+		}
 	l->m.frames_tx++;
-	l->m.bytes_tx += (uint64_t)n;
+	l->m.bytes_tx += (uint64_t)len;
+	if (m->type == FRAME_SEGMENT || m->type == FRAME_BUNDLES)
+		l->m.data_bytes_tx += (uint64_t)len;
+	else if (m->type != FRAME_BEACON && m->type != FRAME_ROUTE && m->type != FRAME_VOICE)
+		l->m.ack_bytes_tx += (uint64_t)len;
 	return 0;
 }
 
@@ -207,6 +262,9 @@ nbr_reset(struct link *l, struct neighbour *n, int reason, bool restarted)
 	n->rx = NULL;
 	n->n_acks = 0;
 	n->ack_segs = 0;
+	n->n_commits = 0;	/* ids of its old sending session */
+	n->compact = false;	/* until its next beacon says */
+	n->has_base = false;
 	for (unsigned i = 0; i < LINK_SPOOLS; i++)
 		spool_close(l, &n->spool[i]);
 }
@@ -321,7 +379,7 @@ send_ack(struct link *l, struct neighbour *n, uint64_t xid)
 		m.u.ack.sack[i].off = r[i].off;
 		m.u.ack.sack[i].len = r[i].len;
 	}
-	link_send(l, &n->addr, &m);
+	link_send(l, n, &m);
 }
 
 /* Send every SEG_ACK owed to n. */
@@ -375,7 +433,61 @@ send_simple(struct link *l, struct neighbour *n, uint8_t type, uint64_t xid, uin
 		m.u.abort.xid = xid;
 		m.u.abort.reason = reason;
 	}
-	link_send(l, &n->addr, &m);
+	link_send(l, n, &m);
+}
+
+static int
+xid_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Send the COMMITS frame owed to n: its ids ascending. */
+static void
+commits_flush(struct link *l, struct neighbour *n)
+{
+	struct frame_msg m = { .type = FRAME_COMMITS };
+
+	if (n->n_commits == 0)
+		return;
+	qsort(n->commits, n->n_commits, sizeof(n->commits[0]), xid_cmp);
+	m.u.commits.n = (uint8_t)n->n_commits;
+	memcpy(m.u.commits.xid, n->commits, n->n_commits * sizeof(n->commits[0]));
+	n->n_commits = 0;
+	link_send(l, n, &m);
+}
+
+static void
+link_commit_timer(struct loop *loop, void *arg)
+{
+	struct link *l = arg;
+
+	for (unsigned i = 0; i < l->n_nbr; i++)
+		commits_flush(l, &l->nbr[i]);
+}
+
+/*
+ * Tell n that transfer xid is durable here.  A neighbour that speaks
+ * compact framing gets it in a COMMITS frame at the end of this loop turn,
+ * with whatever else was committed meanwhile; others at once.
+ */
+static void
+commit_owe(struct link *l, struct neighbour *n, uint64_t xid)
+{
+	if (!speaks_compact(l, n) || xid >= FRAME_XID_MAX) {
+		send_simple(l, n, FRAME_COMMIT_ACK, xid, 0);
+		return;
+	}
+	for (unsigned i = 0; i < n->n_commits; i++)
+		if (n->commits[i] == xid)
+			return;
+	if (n->n_commits == FRAME_COMMITS_MAX)
+		commits_flush(l, n);
+	n->commits[n->n_commits++] = xid;
+	if (!l->commit_timer.armed)
+		loop_timer_set(l->loop, &l->commit_timer, 0, link_commit_timer, l);
 }
 
 /*
@@ -396,7 +508,7 @@ on_segment(struct link *l, struct neighbour *n, const struct frame_segment *s)
 
 	switch (r) {
 	case RX_COMMITTED:
-		send_simple(l, n, FRAME_COMMIT_ACK, s->xid, 0);
+		commit_owe(l, n, s->xid);
 		return;
 	case RX_BAD:
 		if ((sp = spool_get(l, n, s->xid, 0, false)) != NULL)
@@ -436,6 +548,47 @@ on_segment(struct link *l, struct neighbour *n, const struct frame_segment *s)
 	}
 }
 
+/*
+ * Bundles in compact form: each rebuilt into l->rebuilt and taken in like a
+ * bundle that came in one segment.  The time base is the one the sender's
+ * beacon of this boot announced; until we have it, nothing can be rebuilt
+ * right, so the frame is left for the sender's retransmission (counted as
+ * from an unknown sender).  A compact form that does not decode is counted
+ * as a malformed body and refused, so that the sender lets it go.
+ */
+static void
+on_bundles(struct link *l, struct neighbour *n, const struct frame_bundles *bs)
+{
+	struct compact_ctx c = { .sender = n->node, .receiver = l->p.node, .time_base = n->time_base };
+
+	if (!n->has_base) {
+		l->m.dropped[FRAME_DROP_UNKNOWN_SENDER]++;
+		log_limited(&l->rl, "link %s: compact bundles from ipn:%llu before its beacon: left for a retransmission",
+		    l->conf.name, (unsigned long long)n->node);
+		return;
+	}
+	for (unsigned i = 0; i < bs->n; i++) {
+		const struct frame_bundle *e = &bs->b[i];
+		struct frame_segment s = { .xid = e->xid, .data = l->rebuilt };
+		const char *why;
+		ssize_t len = compact_decode(&c, e->data, e->len, l->rebuilt, sizeof(l->rebuilt), &why);
+
+		if (len <= 0) {
+			/* Authentic, so the sender's encoder and our decoder disagree: say so. */
+			l->m.dropped[FRAME_DROP_MALFORMED]++;
+			log_limited(&l->rl, "link %s: compact bundle %llu from ipn:%llu does not decode: %s",
+			    l->conf.name, (unsigned long long)e->xid, (unsigned long long)n->node,
+			    why ? why : "empty");
+			session_rx_forget(n->rx, e->xid);
+			send_simple(l, n, FRAME_ABORT, e->xid, ABORT_BAD_BUNDLE);
+			continue;
+		}
+		l->m.compact_rx++;
+		s.total = s.len = (size_t)len;
+		on_segment(l, n, &s);
+	}
+}
+
 static void
 on_frame(struct link *l, uint8_t *buf, size_t len, const struct link_addr *from)
 {
@@ -464,6 +617,19 @@ on_frame(struct link *l, uint8_t *buf, size_t len, const struct link_addr *from)
 	switch (m.type) {
 	case FRAME_BEACON:
 		snprintf(n->name, sizeof(n->name), "%s", m.u.beacon.name);
+		n->compact = (m.u.beacon.caps & FRAME_CAP_COMPACT) != 0;
+		if (n->compact) {
+			n->time_base = m.u.beacon.time_base;
+			n->has_base = true;
+		}
+		break;
+	case FRAME_BUNDLES:
+		on_bundles(l, n, &m.u.bundles);
+		break;
+	case FRAME_COMMITS:
+		for (unsigned i = 0; i < m.u.commits.n; i++)
+			if ((ctx = session_tx_commit(n->tx, m.u.commits.xid[i])) != NULL)
+				l->ev.delivered(l->ev.arg, l, n->node, ctx);
 		break;
 	case FRAME_SEGMENT:
 		on_segment(l, n, &m.u.seg);
@@ -581,6 +747,62 @@ link_medium_busy(struct link *l, uint64_t now)
 	return true;
 }
 
+/* Send the BUNDLES message being filled for n, if any: 0 or link_send()'s error. */
+static int
+pack_flush(struct link *l, struct neighbour *n)
+{
+	unsigned k = l->pack.u.bundles.n;
+	int r;
+
+	if (k == 0)
+		return 0;
+	r = link_send(l, n, &l->pack);
+	if (r == 0)
+		l->m.compact_tx += k;
+	l->pack.u.bundles.n = 0;
+	l->pack_len = 0;
+	return r;
+}
+
+/*
+ * Put the whole bundle of segment g into the BUNDLES message for n, in
+ * compact form, sending the message first if the bundle would not fit in
+ * the frame with it.  1 if it is in; 0 if it cannot travel compact (send
+ * it as a segment); link_send()'s error if sending the full message failed.
+ */
+static int
+pack_add(struct link *l, struct neighbour *n, const struct session_seg *g, const uint8_t *data)
+{
+	struct compact_ctx c = { .sender = l->p.node, .receiver = n->node, .time_base = l->time_base };
+	struct frame_bundles *bs = &l->pack.u.bundles;
+	size_t room = l->conf.mtu - frame_overhead(l->p.flags);
+	const char *why;
+	ssize_t len, body;
+	int r;
+
+	l->pack.type = FRAME_BUNDLES;
+	for (int tries = 0; tries < 2; tries++) {
+		len = compact_encode(&c, data, g->len, l->pack_buf + l->pack_len, sizeof(l->pack_buf) - l->pack_len,
+		    &why);
+		if (len == -ENOTSUP || len == -ENOMEM || (len == -ENOSPC && bs->n == 0))
+			return 0;
+		if (len > 0 && bs->n < FRAME_BUNDLES_MAX) {
+			bs->b[bs->n++] = (struct frame_bundle){ .xid = g->xid, .data = l->pack_buf + l->pack_len,
+			    .len = (size_t)len };
+			if ((body = frame_body_encode(&l->pack, NULL, 0)) > 0 && (size_t)body <= room) {
+				l->pack_len += (size_t)len;
+				return 1;
+			}
+			bs->n--;
+			if (bs->n == 0)
+				return 0;	/* alone it does not fit: as segments */
+		}
+		if ((r = pack_flush(l, n)) < 0)
+			return r;
+	}
+	return 0;
+}
+
 /* Put due segments on the medium; re-arm the timer for the next deadline. */
 static void
 link_pump(struct link *l)
@@ -599,9 +821,12 @@ link_pump(struct link *l)
 			continue;
 		for (;;) {
 			const uint8_t *data = NULL;
+			int e = 0;
 
-			if (l->ops->ready_at && session_tx_deadline(n->tx) <= now && link_medium_busy(l, now))
+			if (l->ops->ready_at && session_tx_deadline(n->tx) <= now && link_medium_busy(l, now)) {
+				pack_flush(l, n);	/* what is packed goes (or waits out its timeout) */
 				return;
+			}
 			if ((r = session_tx_next(n->tx, now, &g)) != 1)
 				break;
 			if (g.len > 0 && (got = segment_data(l, n, &g, &data)) < 0) {
@@ -612,14 +837,26 @@ link_pump(struct link *l)
 					l->ev.returned(l->ev.arg, l, n->node, ctx, (int)got);
 				continue;
 			}
-			m.u.seg = (struct frame_segment){ .xid = g.xid, .off = g.off, .total = g.total,
-			    .seq = ++n->seq, .data = data, .len = g.len };
-			if (link_send(l, &n->addr, &m) == -EAGAIN) {
+			if (speaks_compact(l, n) && g.off == 0 && g.len == g.total && g.len > 0 &&
+			    (e = pack_add(l, n, &g, data)) == 1)
+				continue;
+			if (e == 0) {
+				m.u.seg = (struct frame_segment){ .xid = g.xid, .off = g.off, .total = g.total,
+				    .seq = ++n->seq, .data = data, .len = g.len };
+				e = link_send(l, n, &m);
+			}
+			if (e == -EAGAIN) {
 				/* The medium is full: wake when it is not; the segment goes again at its timeout. */
+				pack_flush(l, n);
 				if (!link_medium_busy(l, now))
 					loop_mod_fd(l->loop, l->ops->fd(l->drv), EPOLLIN | EPOLLOUT);
 				return;
 			}
+		}
+		if (pack_flush(l, n) == -EAGAIN) {
+			if (!link_medium_busy(l, now))
+				loop_mod_fd(l->loop, l->ops->fd(l->drv), EPOLLIN | EPOLLOUT);
+			return;
 		}
 		if (r == -ETIMEDOUT) {
 			nbr_down(l, n, "no acknowledgements");
@@ -652,6 +889,10 @@ link_beacon(struct loop *loop, void *arg)
 		m.u.beacon.rate = l->conf.rate_bps;
 		snprintf(m.u.beacon.name, sizeof(m.u.beacon.name), "%s", l->p.name ? l->p.name : "");
 		m.u.beacon.name_len = (uint8_t)strlen(m.u.beacon.name);
+		if (l->compact) {
+			m.u.beacon.caps = FRAME_CAP_COMPACT;
+			m.u.beacon.time_base = l->time_base;
+		}
 		link_send(l, NULL, &m);
 	}
 	for (unsigned i = 0; i < l->n_nbr; i++)
@@ -686,7 +927,11 @@ link_enqueue(struct link *l, uint64_t node, uint64_t total, int prio, void *ctx)
 		return -EMSGSIZE;
 	if (session_tx_add(n->tx, total, prio, ctx) == 0)
 		return -ENOMEM;
-	link_pump(l);
+	/* Compact: at the end of this loop turn, with whatever else is queued in it. */
+	if (speaks_compact(l, n))
+		loop_timer_set(l->loop, &l->pump_timer, 0, link_pump_timer, l);
+	else
+		link_pump(l);
 	return 0;
 }
 
@@ -698,7 +943,7 @@ link_committed(struct link *l, uint64_t node, uint64_t xid)
 	if (n == NULL || n->rx == NULL)
 		return;
 	session_rx_committed(n->rx, xid);
-	send_simple(l, n, FRAME_COMMIT_ACK, xid, 0);
+	commit_owe(l, n, xid);
 }
 
 void
@@ -733,7 +978,7 @@ link_send_voice(struct link *l, uint64_t node, uint64_t talkgroup, uint64_t spur
 
 		if (!n->up || (node != 0 && n->node != node))
 			continue;
-		if ((r = link_send(l, &n->addr, &m)) == 0) {
+		if ((r = link_send(l, n, &m)) == 0) {
 			l->m.voice_tx++;
 			sent++;
 		} else if (first == -EHOSTUNREACH) {
@@ -765,7 +1010,7 @@ link_send_route(struct link *l, uint64_t node, const struct route_entry *v, size
 			m.u.route.e[i].node = v[off + i].node;
 			m.u.route.e[i].cost = v[off + i].cost;
 		}
-		r = link_send(l, &nb->addr, &m);
+		r = link_send(l, nb, &m);
 	}
 	return r;
 }
@@ -775,6 +1020,7 @@ link_metrics(const struct link *l, struct link_metrics *out)
 {
 	*out = l->m;
 	out->up = l->carrier;
+	out->compact = l->compact;
 	out->neighbours = 0;
 	out->mtu = l->conf.mtu;
 	out->rate_bps = l->conf.rate_bps;
@@ -848,6 +1094,10 @@ link_new(struct loop *loop, const struct link_conf *c, const struct link_driver_
 	l->rto0 = 1000;
 	if (l->conf.rate_bps)
 		l->rto0 += (uint32_t)(3ULL * l->conf.mtu * 10 * 1000 / l->conf.rate_bps);
+	l->compact = p->compact == LINK_COMPACT_YES || (p->compact == LINK_COMPACT_AUTO &&
+	    (l->conf.mtu <= LINK_COMPACT_MTU || (l->conf.rate_bps > 0 && l->conf.rate_bps <= LINK_COMPACT_RATE)));
+	if (loop_wallclock_ms() > DTN_EPOCH_UNIX_MS)
+		l->time_base = loop_wallclock_ms() - DTN_EPOCH_UNIX_MS;
 	if ((l->ra.buf = malloc(LINK_READAHEAD)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
@@ -875,6 +1125,7 @@ link_free(struct link *l)
 		return;
 	loop_timer_cancel(l->loop, &l->beacon_timer);
 	loop_timer_cancel(l->loop, &l->pump_timer);
+	loop_timer_cancel(l->loop, &l->commit_timer);
 	for (unsigned i = 0; i < l->n_nbr; i++) {
 		session_tx_free(l->nbr[i].tx);
 		session_rx_free(l->nbr[i].rx);

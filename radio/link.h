@@ -129,6 +129,9 @@ struct link_events {
 	    uint64_t seq, const uint8_t *data, size_t len);
 };
 
+/* Compact framing ([link] compact): auto = on when mtu <= 512 or rate <= 64 kbit/s. */
+enum link_compact { LINK_COMPACT_AUTO = 0, LINK_COMPACT_NO, LINK_COMPACT_YES };
+
 struct link_params {
 	uint64_t node;			/* our node id (< 2^32: it is part of the nonce) */
 	const char *name;		/* our name in beacons */
@@ -139,6 +142,7 @@ struct link_params {
 	unsigned dead_ms;		/* silent this long = gone (default 3 beacons) */
 	unsigned window;		/* segments in flight per neighbour (default 64) */
 	const char *spool_dir;		/* where incoming bundles are assembled */
+	int compact;			/* enum link_compact */
 };
 
 struct link_metrics {
@@ -152,6 +156,10 @@ struct link_metrics {
 	uint32_t mtu;			/* frame size in use */
 	uint64_t rate_bps;		/* nominal bit rate from the config */
 	int32_t rtt_ms;			/* smoothed round trip, slowest neighbour up; -1 = no sample */
+	bool compact;			/* compact framing to neighbours that speak it */
+	uint64_t compact_tx, compact_rx;	/* bundles sent / rebuilt in compact form */
+	uint64_t data_bytes_tx;		/* bytes of frames carrying bundles (segments, compact) */
+	uint64_t ack_bytes_tx;		/* bytes of acknowledgements and aborts */
 };
 
 struct link *link_new(struct loop *loop, const struct link_conf *c, const struct link_driver_ops *ops,

@@ -515,6 +515,15 @@ set_link(struct parse *p, const char *lname, const char *name, const char *value
 			l->tag8 = true;
 		else
 			BAD("tag: '%s' must be 16 or 8 (bytes of authentication tag)", value);
+	} else if (strcmp(name, "compact") == 0) {
+		if (strcmp(value, "auto") == 0)
+			l->compact = LINK_COMPACT_AUTO;
+		else if (strcmp(value, "yes") == 0)
+			l->compact = LINK_COMPACT_YES;
+		else if (strcmp(value, "no") == 0)
+			l->compact = LINK_COMPACT_NO;
+		else
+			BAD("compact: '%s' is not auto, yes or no (compact framing on narrow links)", value);
 	} else {
 		BAD("unknown key '%s' in [link %s]", name, lname);
 	}

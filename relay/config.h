@@ -61,6 +61,7 @@ struct config {
 		struct link_conf conf;
 		bool auth_only;		/* authenticate, never encrypt (amateur radio) */
 		bool tag8;		/* 8-byte tags where airtime rules */
+		int compact;		/* enum link_compact */
 		uint64_t fragment;	/* bundles with more payload are split (0 = never) */
 		unsigned beacon_ms;	/* beacon interval (0 = the link layer's default) */
 		int line;		/* of its [link NAME] header, for messages */

@@ -745,6 +745,11 @@ link_row(void *arg, const struct forward_link_info *li)
 	/* Segments sent again, of all sent: what the medium loses (and what timeouts misjudge). */
 	json_object_set_new(row, "loss", m->segments ? json_real((double)m->retransmissions / (double)m->segments) :
 	    json_null());
+	json_object_set_new(row, "compact", json_boolean(m->compact));
+	json_object_set_new(row, "compact_tx", json_integer((json_int_t)m->compact_tx));
+	json_object_set_new(row, "compact_rx", json_integer((json_int_t)m->compact_rx));
+	json_object_set_new(row, "data_bytes_tx", json_integer((json_int_t)m->data_bytes_tx));
+	json_object_set_new(row, "ack_bytes_tx", json_integer((json_int_t)m->ack_bytes_tx));
 	radio_fields(row, li);
 	json_array_append_new(arg, row);
 }

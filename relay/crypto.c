@@ -325,6 +325,18 @@ crypto_replay_update(struct crypto_replay *r, uint32_t node, uint32_t boot, uint
 	e->used = ++r->tick;
 }
 
+bool
+crypto_replay_peek(const struct crypto_replay *r, uint32_t node, uint32_t *boot, uint32_t *top)
+{
+	const struct replay_entry *e = replay_find(r, node);
+
+	if (e == NULL)
+		return false;
+	*boot = e->boot;
+	*top = e->top;
+	return true;
+}
+
 uint64_t
 crypto_replay_evictions(const struct crypto_replay *r)
 {

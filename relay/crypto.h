@@ -117,6 +117,12 @@ enum crypto_replay_verdict crypto_replay_check(const struct crypto_replay *r,
     uint32_t node, uint32_t boot, uint32_t counter);
 /* Record a frame whose tag was verified (and which crypto_replay_check passed). */
 void crypto_replay_update(struct crypto_replay *r, uint32_t node, uint32_t boot, uint32_t counter);
+/*
+ * The newest boot and highest frame counter recorded for node; false if it
+ * has no entry.  Compact frame headers (radio/frame.c) leave the boot out
+ * and carry only the low bits of the counter: the rest comes from here.
+ */
+bool crypto_replay_peek(const struct crypto_replay *r, uint32_t node, uint32_t *boot, uint32_t *top);
 /* Senders pushed out of the table so far (see crypto.c on what that means). */
 uint64_t crypto_replay_evictions(const struct crypto_replay *r);
 

@@ -633,6 +633,7 @@ forward_new(struct node *n, struct loop *l, char *err, size_t errlen)
 		const struct config_link *cl = &cfg->links[i];
 		struct link_params p = { .node = cfg->node_id, .name = cfg->name, .sender = &fw->sender,
 		    .keys = &fw->keys, .spool_dir = cfg->data_dir, .beacon_ms = cl->beacon_ms,
+		    .compact = cl->compact,
 		    .flags = (uint8_t)((cl->auth_only ? FRAME_F_AUTH_ONLY : 0) | (cl->tag8 ? FRAME_F_TAG8 : 0)) };
 
 		const struct link_driver_ops *ops = driver_of(cl->conf.kind);

@@ -390,6 +390,9 @@ cmd_links(int argc, char **argv)
 		printf("  sent     %" PRIu64 " frames, %s; %" PRIu64 " segments, %" PRIu64 " retransmitted; %" PRIu64 " send errors\n",
 		    jint(l, "frames_tx"), b1, jint(l, "segments"), jint(l, "retransmissions"), jint(l, "send_errors"));
 		printf("  received %" PRIu64 " frames, %s\n", jint(l, "frames_rx"), b2);
+		if (json_is_true(json_object_get(l, "compact")))
+			printf("  compact  %" PRIu64 " bundles sent, %" PRIu64 " received in compact form\n",
+			    jint(l, "compact_tx"), jint(l, "compact_rx"));
 		if (jint(l, "voice_tx") || jint(l, "voice_rx"))
 			printf("  voice    %" PRIu64 " frames sent, %" PRIu64 " received\n", jint(l, "voice_tx"),
 			    jint(l, "voice_rx"));

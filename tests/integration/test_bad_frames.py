@@ -10,7 +10,10 @@ be counted under in `fieldrelay links` on B, and the counts must match exactly.
 
 The frame header, as radio/frame.c writes it: version (1), type, key id,
 flags, then sender node, boot counter and frame counter as LEB128 varints;
-then the body and a 16-byte tag.  A frame carries no length: whatever is cut
+then the body and a 16-byte tag.  (A first byte with its high bit set starts
+a compact envelope instead: type, key id bit, flags, sender, 16 counter bits;
+the receiver takes the rest from what it heard of that sender before.)  A
+frame carries no length: whatever is cut
 from its end is cut from the tag, so only a frame shorter than header + tag +
 one body byte is "truncated"; a longer cut fails the tag.
 """
@@ -39,6 +42,7 @@ UNKNOWN_KEY = "unknown key id"
 REPLAYED = "replayed"
 BAD_TAG = "bad tag"
 OWN = "own node id"
+UNKNOWN_SENDER = "compact from unknown sender"
 ANY = "any"             # random bytes: some cause, never accepted
 
 
@@ -166,7 +170,7 @@ def injection_round(m, rng):
 
     # (a) forged: random bytes, and valid-looking headers with garbage bodies and tags.
     m.inject(b"", TRUNCATED)
-    m.inject(bytes([rng.randrange(2, 256)]) + rng.randbytes(rng.randrange(0, 300)), BAD_VERSION)
+    m.inject(bytes([rng.randrange(2, 128)]) + rng.randbytes(rng.randrange(0, 300)), BAD_VERSION)
     m.inject(rng.randbytes(rng.randrange(1, 1400)), ANY)
 
     def garbage(n=None):
@@ -176,7 +180,12 @@ def injection_round(m, rng):
     m.inject(header(ftype=rng.randrange(1, 8), sender=rng.randrange(3, 1 << 32),
                     counter=rng.randrange(1 << 32)) + garbage(), BAD_TAG)
     m.inject(header(key_id=9) + garbage(), UNKNOWN_KEY)
-    m.inject(header(ftype=rng.choice([0, 8, 200, 255])) + garbage(), BAD_TYPE)
+    m.inject(header(ftype=rng.choice([0, 10, 200, 255])) + garbage(), BAD_TYPE)
+    # Compact envelopes (0x80 | type << 3 | key bit << 2 | flags): from a node B never heard,
+    # and from A with a body and tag of garbage.
+    m.inject(bytes([0x80 | 2 << 3 | 1 << 2]) + varint(rng.randrange(3, 1 << 32)) + rng.randbytes(2) + garbage(),
+             UNKNOWN_SENDER)
+    m.inject(bytes([0x80 | 9 << 3 | 1 << 2, 1]) + rng.randbytes(2) + garbage(), BAD_TAG)
     m.inject(header(flags=0x80) + garbage(), BAD_HEADER)
     m.inject(bytes([1, 2, 1, 0, 0x81, 0x00, 1, 1]) + garbage(), BAD_HEADER)     # non-minimal varint
     m.inject(bytes([1, 2, 1, 0, 0x80, 0x80, 0x80, 0x80, 0x10, 1, 1]) + garbage(), BAD_HEADER)  # > 2^32
@@ -197,7 +206,7 @@ def injection_round(m, rng):
     m.inject(flip(real, rng.randrange(hlen, len(real)), rng.randrange(8)), BAD_TAG)   # body or tag
     m.inject(flip(real, len(real) - 1, 7), BAD_TAG)                                  # last tag bit
     m.inject(flip(real, 0, 1), BAD_VERSION)
-    m.inject(flip(real, 1, 3), BAD_TYPE)                # type 1..7 -> 9..15
+    m.inject(flip(real, 1, 4), BAD_TYPE)                # type 1..9 -> 17..25
     m.inject(flip(real, 2, 3), UNKNOWN_KEY)             # key id 1 -> 9
     m.inject(flip(real, 3, 7), BAD_HEADER)              # a reserved flag
     m.inject(flip(real, 3, 0), POLICY)                  # authenticate-only

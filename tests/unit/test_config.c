@@ -174,7 +174,7 @@ test_links_routes_security(void **state)
 	assert_int_equal(load("[node]\nid = 5\n[security]\nkey_file = /etc/fr.key\n"
 	    "[link mesh]\ntype = udp\nport = 4600\ninterface = lo\ngroup4 = 239.1.2.3\n"
 	    "peer = 10.0.0.7\npeer = [fd00::9]:4999\nmtu = 1200\nrate = 54M\nfragment = 1M\n"
-	    "[link ham]\ntype = udp\npeer = 10.9.9.9:1\nauth_only = yes\ntag = 8\nfragment = no\n"
+	    "[link ham]\ntype = udp\npeer = 10.9.9.9:1\nauth_only = yes\ntag = 8\nfragment = no\ncompact = yes\n"
 	    "[route]\ndefault = 1\nstatic = 12 via 7\nstatic = 13 via 7\n"), 0);
 	assert_string_equal(cfg.key_file, "/etc/fr.key");
 	assert_int_equal(cfg.n_links, 2);
@@ -188,6 +188,8 @@ test_links_routes_security(void **state)
 	assert_true(cfg.links[1].auth_only && cfg.links[1].tag8);
 	assert_int_equal(cfg.links[0].fragment, 1 << 20);
 	assert_int_equal(cfg.links[1].fragment, 0);
+	assert_int_equal(cfg.links[0].compact, LINK_COMPACT_AUTO);
+	assert_int_equal(cfg.links[1].compact, LINK_COMPACT_YES);
 	assert_int_equal(cfg.links[1].conf.port, 4556);
 	assert_int_equal(cfg.route_default, 1);
 	assert_int_equal(cfg.n_routes, 2);
@@ -206,6 +208,11 @@ test_links_routes_security(void **state)
 	    8, "must be 16 or 8");
 	expect_error("[node]\nid = 1\n[security]\nkey_file = /k\n[link m]\ntype = udp\npeer = 1.2.3.4\nfragment = 12\n",
 	    8, "between 1K and 16M");
+	expect_error("[node]\nid = 1\n[security]\nkey_file = /k\n[link m]\ntype = udp\npeer = 1.2.3.4\ncompact = maybe\n",
+	    8, "not auto, yes or no");
+	assert_int_equal(load("[node]\nid = 5\n[security]\nkey_file = /k\n[link m]\ntype = udp\npeer = 1.2.3.4\n"
+	    "compact = no\n"), 0);
+	assert_int_equal(cfg.links[0].compact, LINK_COMPACT_NO);
 }
 
 static void

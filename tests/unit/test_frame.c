@@ -105,6 +105,20 @@ example(unsigned type, struct frame_msg *m)
 		m->u.abort.xid = 300;
 		m->u.abort.reason = ABORT_REFUSED_QUOTA;
 		break;
+	case FRAME_BUNDLES:
+		m->u.bundles.n = 4;
+		m->u.bundles.b[0] = (struct frame_bundle){ 300, payload, 40 };
+		m->u.bundles.b[1] = (struct frame_bundle){ 301, payload + 40, 1 };
+		m->u.bundles.b[2] = (struct frame_bundle){ 17, payload + 41, 200 };
+		m->u.bundles.b[3] = (struct frame_bundle){ 100000, payload + 241, 63 };
+		break;
+	case FRAME_COMMITS:
+		m->u.commits.n = 4;
+		m->u.commits.xid[0] = 17;
+		m->u.commits.xid[1] = 300;
+		m->u.commits.xid[2] = 301;
+		m->u.commits.xid[3] = (UINT64_C(1) << 48) - 1;
+		break;
 	}
 }
 
@@ -119,6 +133,8 @@ assert_same(const struct frame_msg *a, const struct frame_msg *b)
 		assert_int_equal(a->u.beacon.rate, b->u.beacon.rate);
 		assert_int_equal(a->u.beacon.name_len, b->u.beacon.name_len);
 		assert_string_equal(a->u.beacon.name, b->u.beacon.name);
+		assert_int_equal(a->u.beacon.caps, b->u.beacon.caps);
+		assert_int_equal(a->u.beacon.time_base, b->u.beacon.time_base);
 		break;
 	case FRAME_SEGMENT:
 		assert_int_equal(a->u.seg.xid, b->u.seg.xid);
@@ -157,6 +173,19 @@ assert_same(const struct frame_msg *a, const struct frame_msg *b)
 	case FRAME_ABORT:
 		assert_int_equal(a->u.abort.xid, b->u.abort.xid);
 		assert_int_equal(a->u.abort.reason, b->u.abort.reason);
+		break;
+	case FRAME_BUNDLES:
+		assert_int_equal(a->u.bundles.n, b->u.bundles.n);
+		for (int i = 0; i < a->u.bundles.n; i++) {
+			assert_int_equal(a->u.bundles.b[i].xid, b->u.bundles.b[i].xid);
+			assert_int_equal(a->u.bundles.b[i].len, b->u.bundles.b[i].len);
+			assert_memory_equal(a->u.bundles.b[i].data, b->u.bundles.b[i].data, a->u.bundles.b[i].len);
+		}
+		break;
+	case FRAME_COMMITS:
+		assert_int_equal(a->u.commits.n, b->u.commits.n);
+		for (int i = 0; i < a->u.commits.n; i++)
+			assert_int_equal(a->u.commits.xid[i], b->u.commits.xid[i]);
 		break;
 	default:
 		fail();
@@ -478,6 +507,42 @@ test_body_decoders_strict(void **state)
 	expect_body(FRAME_ROUTE, "00", -EBADMSG);
 	expect_body(FRAME_ROUTE, "41", -EBADMSG);			/* 65 entries */
 	expect_body(FRAME_ROUTE, "02" "2a00", -EBADMSG);
+	/* beacon capabilities: compact with time base 1000; unknown bits keep the rest */
+	expect_body(FRAME_BEACON, "2af80ab00900" "01e807", 0);
+	expect_body(FRAME_BEACON, "2af80ab00900" "01", -EBADMSG);	/* no time base */
+	expect_body(FRAME_BEACON, "2af80ab00900" "00", -EBADMSG);	/* caps 0 written */
+	expect_body(FRAME_BEACON, "2af80ab00900" "01e80700", -EBADMSG);	/* trailing */
+	expect_body(FRAME_BEACON, "2af80ab00900" "03e807" "c0ffee", 0);	/* a newer sender's */
+	expect_body(FRAME_BEACON, "2af80ab00900" "02", 0);
+	/* bundles: one (xid 5), or several: xid 5 (2 bytes), 6 (1 byte), jump to 3 (1 byte) */
+	expect_body(FRAME_BUNDLES, "0a" "aabb", 0);
+	expect_body(FRAME_BUNDLES, "0a", -EBADMSG);			/* no bundle */
+	expect_body(FRAME_BUNDLES, "00" "aa", -EBADMSG);		/* xid 0 */
+	expect_body(FRAME_BUNDLES, "0b" "04aabb" "02cc" "0307dd", 0);
+	expect_body(FRAME_BUNDLES, "0b" "04aabb", -EBADMSG);		/* one entry written as several */
+	expect_body(FRAME_BUNDLES, "0b" "05" "02aabb" "02cc", -EBADMSG);	/* the first one jumps */
+	expect_body(FRAME_BUNDLES, "0b" "04aabb" "0300cc", -EBADMSG);	/* a jump of 0 */
+	expect_body(FRAME_BUNDLES, "0b" "04aabb" "0301cc", -EBADMSG);	/* jump back to 5: twice */
+	expect_body(FRAME_BUNDLES, "0b" "04aabb" "00", -EBADMSG);	/* empty entry */
+	expect_body(FRAME_BUNDLES, "0b" "04aabb" "06cc", -EBADMSG);	/* entry past the end */
+	expect_body(FRAME_BUNDLES, "0b" "04aabb" "030bcc", -EBADMSG);	/* jump to xid 0 */
+	expect_body(FRAME_BUNDLES, "8080808080808001" "aa", -EBADMSG);	/* xid 2^48 */
+	/* commits: 5, 6, 10 */
+	expect_body(FRAME_COMMITS, "05" "00" "03", 0);
+	expect_body(FRAME_COMMITS, "05", 0);
+	expect_body(FRAME_COMMITS, "00", -EBADMSG);
+	expect_body(FRAME_COMMITS, "", -EBADMSG);
+	expect_body(FRAME_COMMITS, "05" "80", -EBADMSG);		/* cut */
+	expect_body(FRAME_COMMITS, "ffffffffffff3f" "00", -EBADMSG);	/* past 2^48 - 1 */
+	{
+		char many[2 * (FRAME_COMMITS_MAX + 2)] = "01";
+
+		for (int i = 1; i < FRAME_COMMITS_MAX; i++)
+			strcat(many, "00");
+		expect_body(FRAME_COMMITS, many, 0);
+		strcat(many, "00");
+		expect_body(FRAME_COMMITS, many, -EBADMSG);		/* 65 ids */
+	}
 	/* unknown type */
 	expect_body(0, "00", -EBADMSG);
 	expect_body(FRAME_TYPE_MAX + 1, "00", -EBADMSG);
@@ -509,6 +574,23 @@ test_encoder_refuses_invalid(void **state)
 	m.u.abort.reason = 0;
 	assert_int_equal(frame_body_encode(&m, buf, sizeof(buf)), -EINVAL);
 	m.type = 0;
+	assert_int_equal(frame_body_encode(&m, buf, sizeof(buf)), -EINVAL);
+	example(FRAME_BUNDLES, &m);
+	m.u.bundles.b[2].xid = 300;	/* twice */
+	assert_int_equal(frame_body_encode(&m, buf, sizeof(buf)), -EINVAL);
+	example(FRAME_BUNDLES, &m);
+	m.u.bundles.b[1].len = 0;
+	assert_int_equal(frame_body_encode(&m, buf, sizeof(buf)), -EINVAL);
+	example(FRAME_COMMITS, &m);
+	m.u.commits.xid[2] = 300;	/* not ascending */
+	assert_int_equal(frame_body_encode(&m, buf, sizeof(buf)), -EINVAL);
+	example(FRAME_COMMITS, &m);
+	m.u.commits.xid[3] = UINT64_C(1) << 48;
+	assert_int_equal(frame_body_encode(&m, buf, sizeof(buf)), -EINVAL);
+	example(FRAME_BEACON, &m);
+	m.u.beacon.caps = FRAME_CAP_COMPACT;
+	m.u.beacon.ext_len = 1;		/* no unknown capability to own it */
+	m.u.beacon.ext = payload;
 	assert_int_equal(frame_body_encode(&m, buf, sizeof(buf)), -EINVAL);
 	example(FRAME_SEGMENT, &m);
 	assert_int_equal(frame_body_encode(&m, buf, 100), -EMSGSIZE);
@@ -597,6 +679,149 @@ test_copies_and_own_frames(void **state)
 	crypto_replay_free(rx.replay);
 }
 
+/* Seal m from sender 42, boot 7 with this counter, in a compact envelope. */
+static size_t
+seal_compact(uint8_t *buf, size_t cap, const struct frame_msg *m, uint8_t flags, uint32_t counter,
+    const struct crypto_key *key)
+{
+	struct frame_hdr h = { .flags = flags, .sender = 42, .boot = 7, .counter = counter, .compact = true };
+	ssize_t n = frame_seal(buf, cap, &h, m, key);
+
+	assert_true(n > 0);
+	return (size_t)n;
+}
+
+/* The compact envelope: 4 bytes of header, boot and counter from the window, and its own drops. */
+static void
+test_compact_envelope(void **state)
+{
+	static const uint8_t modes[] = { 0, FRAME_F_TAG8, FRAME_F_AUTH_ONLY, FRAME_F_AUTH_ONLY | FRAME_F_TAG8 };
+	uint8_t buf[2048], f[2048];
+	struct frame_msg m, got;
+	struct frame_hdr gh;
+	size_t n;
+
+	for (size_t mi = 0; mi < sizeof(modes); mi++) {
+		struct frame_rx rx = rx_new(modes[mi]);
+		uint32_t c = 0x1fff0;
+
+		/* Nothing known of node 42 yet: its compact frames cannot be opened. */
+		example(FRAME_COMMIT_ACK, &m);
+		n = seal_compact(buf, sizeof(buf), &m, modes[mi], c, &ring.keys[1]);
+		assert_int_equal(open_copy(&rx, buf, n), FRAME_DROP_UNKNOWN_SENDER);
+		/* A full frame (a beacon) teaches boot 7 and counter c. */
+		{
+			struct frame_hdr h = { .flags = modes[mi], .sender = 42, .boot = 7, .counter = c };
+
+			example(FRAME_BEACON, &m);
+			n = frame_seal(buf, sizeof(buf), &h, &m, &ring.keys[1]);
+			assert_int_equal(open_copy(&rx, buf, n), FRAME_OK);
+		}
+		for (unsigned type = 2; type <= FRAME_TYPE_MAX; type++) {
+			ssize_t blen;
+
+			example(type, &m);
+			c += 7;		/* across the 16-bit boundary at 0x20000 */
+			n = seal_compact(buf, sizeof(buf), &m, modes[mi], c, &ring.keys[type & 1]);
+			blen = frame_body_encode(&m, NULL, 0);
+			/* 1 byte of type/key/flags, sender 42, 16 counter bits; the tag the link chose. */
+			assert_int_equal(n, 4 + blen + (modes[mi] & FRAME_F_TAG8 ? 8 : 16));
+			assert_int_equal(buf[0], FRAME_COMPACT | type << 3 | (ring.keys[type & 1].id & 1) << 2 | modes[mi]);
+			assert_int_equal(buf[1], 42);
+			assert_int_equal(buf[2] << 8 | buf[3], c & 0xffff);
+			assert_true(n <= (size_t)blen + frame_overhead(modes[mi]));
+			memcpy(f, buf, n);
+			assert_int_equal(frame_open(&rx, buf, n, &gh, &got), FRAME_OK);
+			assert_true(gh.compact);
+			assert_int_equal(gh.type, type);
+			assert_int_equal(gh.sender, 42);
+			assert_int_equal(gh.boot, 7);
+			assert_int_equal(gh.counter, c);
+			assert_int_equal(gh.key_id, ring.keys[type & 1].id);
+			assert_int_equal(gh.flags, modes[mi]);
+			assert_same(&m, &got);
+			assert_int_equal(open_copy(&rx, f, n), FRAME_DROP_REPLAYED);
+		}
+		assert_true(c > 0x20000);
+		/* Older than the window but within 16 bits: resolved, then too old. */
+		example(FRAME_COMMIT_ACK, &m);
+		n = seal_compact(buf, sizeof(buf), &m, modes[mi], c - 100, &ring.keys[1]);
+		assert_int_equal(open_copy(&rx, buf, n), FRAME_DROP_REPLAYED);
+		/* Far ahead: the low bits resolve to another counter, so the tag fails. */
+		n = seal_compact(buf, sizeof(buf), &m, modes[mi], c + 40000, &ring.keys[1]);
+		assert_int_equal(open_copy(&rx, buf, n), FRAME_DROP_BAD_TAG);
+		/* Not far ahead: fine. */
+		n = seal_compact(buf, sizeof(buf), &m, modes[mi], c + 30000, &ring.keys[1]);
+		assert_int_equal(open_copy(&rx, buf, n), FRAME_OK);
+		crypto_replay_free(rx.replay);
+	}
+
+	{
+		struct frame_rx rx = rx_new(FRAME_F_TAG8);
+		struct frame_rx rx16 = rx_new(0);
+		struct frame_hdr h = { .flags = FRAME_F_TAG8, .sender = 42, .boot = 7, .counter = 5 };
+		struct crypto_keyring even;
+		struct crypto_key k3 = { .id = 3 };
+		uint8_t b0;
+
+		example(FRAME_BEACON, &m);
+		n = frame_seal(buf, sizeof(buf), &h, &m, &ring.keys[1]);
+		assert_int_equal(open_copy(&rx, buf, n), FRAME_OK);
+		h.flags = 0;
+		n = frame_seal(buf, sizeof(buf), &h, &m, &ring.keys[1]);
+		assert_int_equal(open_copy(&rx16, buf, n), FRAME_OK);
+		/* A beacon never travels compact: it is what teaches the boot counter. */
+		h.compact = true;
+		assert_int_equal(frame_seal(buf, sizeof(buf), &h, &m, &ring.keys[1]), -EINVAL);
+
+		example(FRAME_COMMITS, &m);
+		/* The tag length is the link's: an 8-byte-tag frame on a 16-byte link is refused. */
+		n = seal_compact(buf, sizeof(buf), &m, FRAME_F_TAG8, 6, &ring.keys[1]);
+		assert_int_equal(open_copy(&rx16, buf, n), FRAME_DROP_POLICY);
+		assert_int_equal(open_copy(&rx, buf, n), FRAME_OK);
+		/* A key we do not have behind a known parity: tried, tag fails. */
+		memset(k3.key, 0x77, sizeof(k3.key));
+		n = seal_compact(buf, sizeof(buf), &m, FRAME_F_TAG8, 7, &k3);
+		assert_int_equal(open_copy(&rx, buf, n), FRAME_DROP_BAD_TAG);
+		/* No key with that parity at all. */
+		crypto_keyring_init(&even);
+		crypto_keyring_add(&even, 2, ring.keys[1].key, false);
+		rx.keys = &even;
+		n = seal_compact(buf, sizeof(buf), &m, FRAME_F_TAG8, 8, &ring.keys[0]);
+		assert_int_equal(open_copy(&rx, buf, n), FRAME_DROP_UNKNOWN_KEY);
+		n = seal_compact(buf, sizeof(buf), &m, FRAME_F_TAG8, 9, &ring.keys[1]);
+		assert_int_equal(open_copy(&rx, buf, n), FRAME_OK);
+		rx.keys = &ring;
+		/* Types a compact envelope cannot hold. */
+		n = seal_compact(buf, sizeof(buf), &m, FRAME_F_TAG8, 10, &ring.keys[1]);
+		memcpy(f, buf, n);
+		b0 = buf[0];
+		for (unsigned t = 0; t < 16; t++) {
+			if (t >= 2 && t <= FRAME_TYPE_MAX)
+				continue;
+			f[0] = (uint8_t)((b0 & 0x87) | t << 3);
+			assert_int_equal(open_copy(&rx, f, n), FRAME_DROP_BAD_TYPE);
+		}
+		/* Cut anywhere: never opened. */
+		for (size_t len = 0; len < n; len++) {
+			enum frame_drop d = open_copy(&rx, buf, len);
+
+			assert_true(d == FRAME_DROP_TRUNCATED || d == FRAME_DROP_BAD_TAG);
+		}
+		assert_int_equal(open_copy(&rx, buf, n), FRAME_OK);
+		/* Every bit flipped: never opened. */
+		n = seal_compact(buf, sizeof(buf), &m, FRAME_F_TAG8, 11, &ring.keys[1]);
+		for (size_t bit = 0; bit < n * 8; bit++) {
+			memcpy(f, buf, n);
+			f[bit / 8] ^= (uint8_t)(1 << bit % 8);
+			assert_int_not_equal(open_copy(&rx, f, n), FRAME_OK);
+		}
+		assert_int_equal(open_copy(&rx, buf, n), FRAME_OK);
+		crypto_replay_free(rx.replay);
+		crypto_replay_free(rx16.replay);
+	}
+}
+
 int
 main(void)
 {
@@ -611,6 +836,7 @@ main(void)
 		cmocka_unit_test(test_beacon_sender_mismatch),
 		cmocka_unit_test(test_boot_change),
 		cmocka_unit_test(test_copies_and_own_frames),
+		cmocka_unit_test(test_compact_envelope),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }
