@@ -98,11 +98,22 @@ $(BUILD)/tests/integration/helpers/linkwatch: $(BUILD)/tests/integration/helpers
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+HELPER_BINS += $(BUILD)/tests/integration/helpers/sbdtool
+$(BUILD)/tests/integration/helpers/sbdtool: $(BUILD)/tests/integration/helpers/sbdtool.o $(LIB)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 # The link emulator (tests/sim): standalone, libc and libm only.
 SIM_BINS := $(BUILD)/tests/sim/linkemu
 $(BUILD)/tests/sim/linkemu: $(BUILD)/tests/sim/linkemu.o
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lm
+
+# The Iridium SBD modem and gateway simulator (tests/sim): libc and the DirectIP codec.
+SIM_BINS += $(BUILD)/tests/sim/sbdsim
+$(BUILD)/tests/sim/sbdsim: $(BUILD)/tests/sim/sbdsim.o $(BUILD)/radio/directip.o
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^
 
 # The audio pacer between two Direwolf TNCs (tests/sim/direwolf_pair.py).
 SIM_BINS += $(BUILD)/tests/sim/audio_pacer
