@@ -320,6 +320,7 @@ reset_exchange(struct sbd *s)
 	s->errors_in_row = 0;
 	s->write_fails = 0;
 	s->clear_fails = 0;
+	s->echo_off = false;
 	sbd_at_rx_init(&s->rx);
 }
 
@@ -482,6 +483,7 @@ session_done(struct sbd *s, uint64_t now)
 {
 	const struct sbd_sbdix *ix = &s->ix;
 	struct mo *m = s->in_session;
+	void *delivered = NULL;
 
 	s->in_session = NULL;
 	s->st.sessions++;
@@ -506,16 +508,13 @@ session_done(struct sbd *s, uint64_t now)
 		if (ix->mo_status == 1)
 			set_error(s, "an MT message at the gateway is too big for this modem");
 		if (m) {
-			void *ctx = m->ctx;
-
+			delivered = m->ctx;
 			s->st.mo_messages++;
 			s->st.mo_bytes += m->len;
 			s->period_messages++;
 			s->period_bytes += billed(s, m->len);
 			bill(s, m->len);
 			mo_remove(s, m);
-			if (s->ev.delivered)
-				s->ev.delivered(s->arg, ctx, ix->momsn);
 		}
 	}
 	if (ix->mt_status == 1) {
@@ -530,6 +529,9 @@ session_done(struct sbd *s, uint64_t now)
 			s->backoff_until = now + s->p.backoff_min_ms;
 		set_error(s, "session %u: mailbox check failed", ix->momsn);
 	}
+	/* Last: the callback may queue (and so start) the next command. */
+	if (delivered && s->ev.delivered)
+		s->ev.delivered(s->arg, delivered, ix->momsn);
 }
 
 static void

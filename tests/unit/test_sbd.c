@@ -37,6 +37,7 @@ struct env {
 	int nrx;
 	int ups, downs;
 	char why[256];
+	const char *chain;		/* on delivery, queue this one */
 };
 
 static void
@@ -47,6 +48,12 @@ on_delivered(void *arg, void *ctx, uint16_t momsn)
 	assert_true(e->ndelivered < 64);
 	e->momsn[e->ndelivered] = momsn;
 	e->delivered[e->ndelivered++] = (intptr_t)ctx;
+	if (e->chain) {
+		const char *m = e->chain;
+
+		e->chain = NULL;
+		assert_int_equal(sbd_send(e->s, m, strlen(m), 4, (void *)(intptr_t)100, e->now), 0);
+	}
 }
 
 static void
@@ -946,6 +953,53 @@ test_mt_too_big(void **state)
 	env_free(e);
 }
 
+static void
+test_send_from_callback(void **state)
+{
+	struct env *e = env_new(NULL);
+
+	boot(e);
+	e->chain = "next";
+	send(e, "first", 4, 1);
+	signal_is(e, 4);
+	load(e, "first", 0);
+	/* the delivery callback queues "next", but the MT message that came must be read
+	 * before another session overwrites the modem's MT buffer */
+	sbdix(e, "AT+SBDIX\r", 0, 1, 1, 3, 2, 0);
+	sbdrb(e, "hi", 2, false);
+	assert_int_equal(e->nrx, 1);
+	signal_is(e, 4);
+	load(e, "next", 0);
+	sbdix(e, "AT+SBDIX\r", 0, 2, 0, 0, 0, 0);
+	assert_int_equal(e->ndelivered, 2);
+	assert_int_equal(e->delivered[1], 100);
+	env_free(e);
+}
+
+static void
+test_mailbox_check_failed(void **state)
+{
+	struct env *e = env_new(NULL);
+
+	boot(e);
+	send(e, "m", 4, 1);
+	signal_is(e, 4);
+	load(e, "m", 0);
+	/* MO sent, but the mailbox check failed: delivered, and the check is tried again later */
+	sbdix(e, "AT+SBDIX\r", 0, 1, 2, 0, 0, 0);
+	assert_int_equal(e->ndelivered, 1);
+	assert_int_equal(stats(e).mt_bad, 1);
+	assert_int_equal(sbd_deadline(e->s), e->now + e->p.backoff_min_ms);
+	expect_nothing(e);
+	at(e, e->now + e->p.backoff_min_ms);
+	signal_is(e, 4);
+	expect(e, "AT+SBDD0\r");
+	modem(e, "\r\n0\r\n\r\nOK\r\n");
+	sbdix(e, "AT+SBDIX\r", 0, 2, 0, 0, 0, 0);
+	expect_nothing(e);
+	env_free(e);
+}
+
 int
 main(void)
 {
@@ -972,6 +1026,8 @@ main(void)
 		cmocka_unit_test(test_device_gone),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_mt_too_big),
+		cmocka_unit_test(test_send_from_callback),
+		cmocka_unit_test(test_mailbox_check_failed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
