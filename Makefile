@@ -98,28 +98,28 @@ $(BUILD)/tests/integration/helpers/linkwatch: $(BUILD)/tests/integration/helpers
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-HELPER_BINS += $(BUILD)/tests/integration/helpers/sbdtool
-$(BUILD)/tests/integration/helpers/sbdtool: $(BUILD)/tests/integration/helpers/sbdtool.o $(LIB)
-	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-
 # The link emulator (tests/sim): standalone, libc and libm only.
 SIM_BINS := $(BUILD)/tests/sim/linkemu
 $(BUILD)/tests/sim/linkemu: $(BUILD)/tests/sim/linkemu.o
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lm
 
-# The Iridium SBD modem and gateway simulator (tests/sim): libc and the DirectIP codec.
-SIM_BINS += $(BUILD)/tests/sim/sbdsim
-$(BUILD)/tests/sim/sbdsim: $(BUILD)/tests/sim/sbdsim.o $(BUILD)/radio/directip.o
-	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^
-
 # The audio pacer between two Direwolf TNCs (tests/sim/direwolf_pair.py).
 SIM_BINS += $(BUILD)/tests/sim/audio_pacer
 $(BUILD)/tests/sim/audio_pacer: $(BUILD)/tests/sim/audio_pacer.o
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^
+
+# Iridium SBD: the modem and gateway simulator (tests/sim; libc and the DirectIP
+# codec), and the helper that drives radio/sbd.c from the integration tests.
+SIM_BINS += $(BUILD)/tests/sim/sbdsim
+$(BUILD)/tests/sim/sbdsim: $(BUILD)/tests/sim/sbdsim.o $(BUILD)/radio/directip.o
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^
+HELPER_BINS += $(BUILD)/tests/integration/helpers/sbdtool
+$(BUILD)/tests/integration/helpers/sbdtool: $(BUILD)/tests/integration/helpers/sbdtool.o $(LIB)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # libFuzzer targets need clang; they link the library sources directly.
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Irelay -Iradio $(PKG_CFLAGS)
