@@ -645,6 +645,7 @@ final(struct sbd *s, enum sbd_at_kind kind, uint64_t now)
 		}
 		if (step == STEP_IMEI) {	/* not worth failing for */
 			init_next(s, step, now);
+			advance(s, now);
 			return;
 		}
 		if (s->mode == M_INIT || ++s->errors_in_row >= ERRORS_IN_ROW) {

@@ -756,7 +756,8 @@ test_dead_modem(void **state)
 	assert_int_equal(stats(e).restarts, 4);
 	assert_int_equal(stats(e).timeouts, 12);
 	assert_int_equal(e->ups, 0);
-	/* it wakes up */
+	/* it wakes up, with a message waiting */
+	send(e, "q", 4, 7);
 	expect(e, "AT\r");
 	modem(e, "\r\nOK\r\n");
 	expect(e, "ATE0\r");
@@ -771,6 +772,10 @@ test_dead_modem(void **state)
 	modem(e, "\r\nERROR\r\n");		/* no IMEI: still usable */
 	assert_int_equal(e->ups, 1);
 	assert_string_equal(stats(e).imei, "");
+	signal_is(e, 3);
+	load(e, "q", 0);
+	sbdix(e, "AT+SBDIX\r", 0, 1, 0, 0, 0, 0);
+	assert_int_equal(e->ndelivered, 1);
 	env_free(e);
 }
 
