@@ -466,6 +466,7 @@ session_failed(struct sbd *s, uint64_t now, unsigned status, const char *why)
 {
 	uint64_t b = s->p.backoff_min_ms;
 
+	s->st.sessions++;
 	s->st.sessions_failed++;
 	s->failures++;
 	for (unsigned i = 1; i < s->failures && b < s->p.backoff_max_ms; i++)
@@ -483,10 +484,10 @@ session_done(struct sbd *s, uint64_t now)
 {
 	const struct sbd_sbdix *ix = &s->ix;
 	struct mo *m = s->in_session;
-	void *delivered = NULL;
+	bool sent = false;
+	void *ctx = NULL;
 
 	s->in_session = NULL;
-	s->st.sessions++;
 	s->st.last_mo_status = ix->mo_status;
 	if (!m)
 		s->st.mailbox_checks++;
@@ -499,6 +500,7 @@ session_done(struct sbd *s, uint64_t now)
 		if (!m || s->cmd == SBD_CMD_SESSION_ANSWER)
 			s->mailbox_wanted = true;
 	} else {
+		s->st.sessions++;
 		s->st.sessions_ok++;
 		s->failures = 0;
 		s->backoff_until = 0;
@@ -508,7 +510,8 @@ session_done(struct sbd *s, uint64_t now)
 		if (ix->mo_status == 1)
 			set_error(s, "an MT message at the gateway is too big for this modem");
 		if (m) {
-			delivered = m->ctx;
+			sent = true;
+			ctx = m->ctx;
 			s->st.mo_messages++;
 			s->st.mo_bytes += m->len;
 			s->period_messages++;
@@ -530,8 +533,8 @@ session_done(struct sbd *s, uint64_t now)
 		set_error(s, "session %u: mailbox check failed", ix->momsn);
 	}
 	/* Last: the callback may queue (and so start) the next command. */
-	if (delivered && s->ev.delivered)
-		s->ev.delivered(s->arg, delivered, ix->momsn);
+	if (sent && s->ev.delivered)
+		s->ev.delivered(s->arg, ctx, ix->momsn);
 }
 
 static void

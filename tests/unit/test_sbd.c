@@ -1005,6 +1005,23 @@ test_mailbox_check_failed(void **state)
 	env_free(e);
 }
 
+static void
+test_null_ctx(void **state)
+{
+	struct env *e = env_new(NULL);
+
+	/* a caller that needs no context still hears of the delivery */
+	boot(e);
+	assert_int_equal(sbd_send(e->s, "x", 1, 4, NULL, e->now), 0);
+	signal_is(e, 4);
+	load(e, "x", 0);
+	sbdix(e, "AT+SBDIX\r", 0, 3, 0, 0, 0, 0);
+	assert_int_equal(e->ndelivered, 1);
+	assert_int_equal(e->delivered[0], 0);
+	assert_int_equal(e->momsn[0], 3);
+	env_free(e);
+}
+
 int
 main(void)
 {
@@ -1033,6 +1050,7 @@ main(void)
 		cmocka_unit_test(test_mt_too_big),
 		cmocka_unit_test(test_send_from_callback),
 		cmocka_unit_test(test_mailbox_check_failed),
+		cmocka_unit_test(test_null_ctx),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
