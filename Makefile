@@ -115,6 +115,17 @@ $(BUILD)/tests/sim/audio_pacer: $(BUILD)/tests/sim/audio_pacer.o
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^
 
+# Iridium SBD: the modem and gateway simulator (tests/sim; libc and the DirectIP
+# codec), and the helper that drives radio/sbd.c from the integration tests.
+SIM_BINS += $(BUILD)/tests/sim/sbdsim
+$(BUILD)/tests/sim/sbdsim: $(BUILD)/tests/sim/sbdsim.o $(BUILD)/radio/directip.o
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^
+HELPER_BINS += $(BUILD)/tests/integration/helpers/sbdtool
+$(BUILD)/tests/integration/helpers/sbdtool: $(BUILD)/tests/integration/helpers/sbdtool.o $(LIB)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 # libFuzzer targets need clang; they link the library sources directly.
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Irelay -Iradio $(PKG_CFLAGS)
 $(BUILD)/tests/fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
