@@ -19,6 +19,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,6 +94,7 @@ struct link {
 	struct frame_rx rx;
 	bool carrier;
 	uint32_t mss;
+	uint64_t rr_quantum;		/* round-robin turn of a transfer in its class, bytes */
 	uint32_t rto0;			/* retransmission timeout before a round trip is measured */
 	unsigned route_ms;		/* least time between two distance vectors to a neighbour */
 	struct neighbour nbr[LINK_MAX_NEIGHBOURS];
@@ -102,12 +104,17 @@ struct link {
 	bool acks_owed;			/* some neighbour has n_acks > 0 */
 	size_t spool_mem;		/* bytes of bundles assembled in memory */
 	struct readahead ra;
+	unsigned rr;			/* paced media: the neighbour whose turn is next */
+	uint64_t airtime_us;		/* on the air in all (estimated, frame_airtime_us) */
+	int64_t duty_us;		/* duty-cycle bucket: airtime we may still use */
+	uint64_t duty_at;		/* when it was last filled (monotonic ms) */
 	uint8_t buf[LINK_FRAME_MAX];	/* one frame in or out at a time */
 	uint8_t seg[LINK_FRAME_MAX];
 	struct log_ratelimit rl;
 };
 
 static void link_pump(struct link *l);
+static void duty_charge(struct link *l, size_t n);
 static void link_pump_timer(struct loop *loop, void *arg);
 
 const char *
@@ -163,6 +170,7 @@ link_send(struct link *l, const struct link_addr *to, const struct frame_msg *m)
 	}
 	l->m.frames_tx++;
 	l->m.bytes_tx += (uint64_t)n;
+	duty_charge(l, (size_t)n);
 	return 0;
 }
 
@@ -249,6 +257,7 @@ nbr_heard(struct link *l, const struct frame_hdr *h, const struct link_addr *fro
 	n->heard = loop_now();
 	if (n->tx == NULL && (n->tx = session_tx_new(l->mss, l->p.window, l->rto0, n->next_xid)) == NULL)
 		return NULL;
+	session_tx_set_quantum(n->tx, l->rr_quantum);
 	if (n->rx == NULL && (n->rx = session_rx_new()) == NULL)
 		return NULL;
 	if (!n->up && l->carrier) {
@@ -566,64 +575,178 @@ segment_data(struct link *l, const struct neighbour *n, const struct session_seg
 }
 
 /*
- * Is the medium still busy with what we gave it (a TNC's queue)?  Then the
- * pump timer wakes us when it takes frames again: a segment taken from the
- * session now would only be lost to -EAGAIN and wait out a timeout.
+ * Airtime duty cycle (link_conf duty_permille): a token bucket of airtime
+ * that fills at duty_permille of real time, up to that share of duty_window_ms,
+ * and that every frame sent drains by its airtime (radio_airtime_us).  While
+ * it is empty, segments wait (beacons and acks are counted, not held).  So
+ * over any long stretch the link is on the air at most the configured share;
+ * after a quiet spell it may send one bucket (share x window) at once.
+ */
+static void
+duty_refill(struct link *l, uint64_t now)
+{
+	int64_t cap = (int64_t)l->conf.duty_window_ms * l->conf.duty_permille;	/* us */
+
+	if (now > l->duty_at) {
+		l->duty_us += (int64_t)(now - l->duty_at) * l->conf.duty_permille;
+		if (l->duty_us > cap)
+			l->duty_us = cap;
+	}
+	l->duty_at = now;
+}
+
+/* Airtime of a frame of n bytes: the TNC's keying delay and 10 bits a byte (flags, stuffing, HDLC). */
+static uint64_t
+frame_airtime_us(const struct link *l, size_t n)
+{
+	uint64_t us = l->conf.kind == LINK_KISS ? (uint64_t)l->conf.kiss.txdelay_ms * 1000 : 0;
+
+	return us + (l->conf.rate_bps ? (uint64_t)n * 10 * 1000000 / l->conf.rate_bps : 0);
+}
+
+static void
+duty_charge(struct link *l, size_t n)
+{
+	uint64_t us = frame_airtime_us(l, n);
+
+	l->m.airtime_ms = (l->airtime_us += us) / 1000;
+	if (l->conf.duty_permille == 0)
+		return;
+	duty_refill(l, loop_now());
+	l->duty_us -= (int64_t)us;
+}
+
+/* When the duty cycle lets a segment go again (monotonic ms); now if it does. */
+static uint64_t
+duty_ready_at(struct link *l, uint64_t now)
+{
+	if (l->conf.duty_permille == 0)
+		return now;
+	duty_refill(l, now);
+	if (l->duty_us > 0)
+		return now;
+	return now + 1 + (uint64_t)(-l->duty_us) / l->conf.duty_permille;
+}
+
+/*
+ * Is the medium still busy with what we gave it (a TNC's queue), or is the
+ * duty cycle spent?  Then the pump timer wakes us when it takes frames
+ * again: a segment taken from the session now would only be lost to
+ * -EAGAIN and wait out a timeout, or overtake a more urgent one due later.
  */
 static bool
 link_medium_busy(struct link *l, uint64_t now)
 {
-	uint64_t t;
+	uint64_t t = duty_ready_at(l, now), r;
 
-	if (l->ops->ready_at == NULL || (t = l->ops->ready_at(l->drv)) <= now)
+	if (l->ops->ready_at && (r = l->ops->ready_at(l->drv)) > t)
+		t = r;
+	if (t <= now)
 		return false;
 	loop_timer_set(l->loop, &l->pump_timer, t - now, link_pump_timer, l);
 	return true;
+}
+
+/* A medium where frames wait for one another: hand segments out one at a time, most urgent first. */
+static bool
+link_paced(const struct link *l)
+{
+	return l->ops->ready_at != NULL || l->conf.duty_permille != 0;
+}
+
+/*
+ * Send n's next segment, if one is due.  1 sent, 0 nothing due (or n's
+ * session failed: n is down), -EAGAIN the medium is full (stop pumping).
+ */
+static int
+pump_one(struct link *l, struct neighbour *n, uint64_t now)
+{
+	struct frame_msg m = { .type = FRAME_SEGMENT };
+	struct session_seg g;
+	const uint8_t *data;
+	long got;
+	int r;
+
+	for (;;) {
+		data = NULL;
+		if ((r = session_tx_next(n->tx, now, &g)) != 1)
+			break;
+		if (g.len > 0 && (got = segment_data(l, n, &g, &data)) < 0) {
+			/* The bundle left the store under us (expired): give it back. */
+			void *ctx = session_tx_abort(n->tx, g.xid);
+
+			if (ctx)
+				l->ev.returned(l->ev.arg, l, n->node, ctx, (int)got);
+			continue;
+		}
+		m.u.seg = (struct frame_segment){ .xid = g.xid, .off = g.off, .total = g.total,
+		    .seq = ++n->seq, .data = data, .len = g.len };
+		if (link_send(l, &n->addr, &m) == -EAGAIN) {
+			/* The medium is full: wake when it is not; the segment goes again at its timeout. */
+			if (!link_medium_busy(l, now))
+				loop_mod_fd(l->loop, l->ops->fd(l->drv), EPOLLIN | EPOLLOUT);
+			return -EAGAIN;
+		}
+		return 1;
+	}
+	if (r == -ETIMEDOUT)
+		nbr_down(l, n, "no acknowledgements");
+	return 0;
+}
+
+/*
+ * A paced medium: one segment at a time from the neighbour with the most
+ * urgent one due, neighbours of equal urgency in turn (fair share between
+ * destinations), until the medium is busy.  So at most about one frame of
+ * bulk is ahead of an alert, whichever neighbour either is for.
+ */
+static bool
+pump_paced(struct link *l, uint64_t now)
+{
+	for (;;) {
+		struct neighbour *best = NULL;
+		int bp = INT_MAX, r;
+
+		for (unsigned k = 0; k < l->n_nbr; k++) {
+			struct neighbour *n = &l->nbr[(l->rr + k) % l->n_nbr];
+			int p;
+
+			if (n->up && n->tx && (p = session_tx_next_prio(n->tx, now)) >= 0 && p < bp) {
+				best = n;
+				bp = p;
+			}
+		}
+		if (best == NULL)
+			return false;
+		if (link_medium_busy(l, now))
+			return true;
+		l->rr = (unsigned)(best - l->nbr + 1) % l->n_nbr;
+		if ((r = pump_one(l, best, now)) != 1)
+			return r < 0;	/* 0: its session failed or gave nothing; the timer looks again */
+	}
 }
 
 /* Put due segments on the medium; re-arm the timer for the next deadline. */
 static void
 link_pump(struct link *l)
 {
-	uint64_t now = loop_now(), next = UINT64_MAX;
+	uint64_t now = loop_now(), next = UINT64_MAX, d;
+	int r;
 
+	if (link_paced(l) && pump_paced(l, now))
+		return;	/* the medium is busy: its timer or EPOLLOUT wakes us */
 	for (unsigned i = 0; i < l->n_nbr; i++) {
 		struct neighbour *n = &l->nbr[i];
-		struct session_seg g;
-		struct frame_msg m = { .type = FRAME_SEGMENT };
-		uint64_t d;
-		long got;
-		int r;
 
 		if (!n->up || n->tx == NULL)
 			continue;
-		for (;;) {
-			const uint8_t *data = NULL;
-
-			if (l->ops->ready_at && session_tx_deadline(n->tx) <= now && link_medium_busy(l, now))
+		if (!link_paced(l)) {
+			while ((r = pump_one(l, n, now)) == 1)
+				;
+			if (r < 0)
 				return;
-			if ((r = session_tx_next(n->tx, now, &g)) != 1)
-				break;
-			if (g.len > 0 && (got = segment_data(l, n, &g, &data)) < 0) {
-				/* The bundle left the store under us (expired): give it back. */
-				void *ctx = session_tx_abort(n->tx, g.xid);
-
-				if (ctx)
-					l->ev.returned(l->ev.arg, l, n->node, ctx, (int)got);
+			if (!n->up || n->tx == NULL)
 				continue;
-			}
-			m.u.seg = (struct frame_segment){ .xid = g.xid, .off = g.off, .total = g.total,
-			    .seq = ++n->seq, .data = data, .len = g.len };
-			if (link_send(l, &n->addr, &m) == -EAGAIN) {
-				/* The medium is full: wake when it is not; the segment goes again at its timeout. */
-				if (!link_medium_busy(l, now))
-					loop_mod_fd(l->loop, l->ops->fd(l->drv), EPOLLIN | EPOLLOUT);
-				return;
-			}
-		}
-		if (r == -ETIMEDOUT) {
-			nbr_down(l, n, "no acknowledgements");
-			continue;
 		}
 		if ((d = session_tx_deadline(n->tx)) < next)
 			next = d;
@@ -848,6 +971,16 @@ link_new(struct loop *loop, const struct link_conf *c, const struct link_driver_
 	l->rto0 = 1000;
 	if (l->conf.rate_bps)
 		l->rto0 += (uint32_t)(3ULL * l->conf.mtu * 10 * 1000 / l->conf.rate_bps);
+	/* A turn is about a second of the link's rate: fair on a radio, one read-ahead on a mesh hop. */
+	l->rr_quantum = l->conf.rate_bps ? l->conf.rate_bps / 8 : LINK_READAHEAD;
+	if (l->rr_quantum < l->mss)
+		l->rr_quantum = l->mss;
+	if (l->rr_quantum > LINK_READAHEAD)
+		l->rr_quantum = LINK_READAHEAD;
+	if (l->conf.duty_permille && l->conf.duty_window_ms == 0)
+		l->conf.duty_window_ms = 60000;
+	l->duty_at = loop_now();
+	l->duty_us = (int64_t)l->conf.duty_window_ms * l->conf.duty_permille;
 	if ((l->ra.buf = malloc(LINK_READAHEAD)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;

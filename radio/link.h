@@ -57,6 +57,8 @@ struct link_conf {
 	uint16_t ethertype;		/* pcap: EtherType of our frames, 0 = 0x88b5 */
 	uint32_t mtu;			/* largest frame the medium carries (pcap: 0 = the interface's) */
 	uint64_t rate_bps;		/* nominal bit rate, 0 = unknown */
+	uint16_t duty_permille;		/* airtime duty-cycle limit, 0 = none (radio/link.c duty_refill) */
+	uint32_t duty_window_ms;	/* ... over this window */
 	struct link_kiss_conf kiss;
 };
 
@@ -151,6 +153,7 @@ struct link_metrics {
 	uint64_t send_errors;
 	uint32_t mtu;			/* frame size in use */
 	uint64_t rate_bps;		/* nominal bit rate from the config */
+	uint64_t airtime_ms;		/* estimated time on the air of every frame sent */
 	int32_t rtt_ms;			/* smoothed round trip, slowest neighbour up; -1 = no sample */
 };
 

@@ -317,6 +317,32 @@ parse_rate(const char *s, uint64_t *out)
 	return parse_with_unit(s, units, out);
 }
 
+/* "10%" or "0.5%" -> permille (100, 5); "0" -> 0. */
+static int
+parse_permille(const char *s, uint64_t *out)
+{
+	unsigned long whole = 0, tenth = 0;
+	char *end;
+
+	if (strcmp(s, "0") == 0) {
+		*out = 0;
+		return 0;
+	}
+	if (*s < '0' || *s > '9')
+		return -1;
+	whole = strtoul(s, &end, 10);
+	if (*end == '.') {
+		if (end[1] < '0' || end[1] > '9')
+			return -1;
+		tenth = (unsigned long)(end[1] - '0');
+		end += 2;
+	}
+	if (strcmp(end, "%") != 0 || whole > 100)
+		return -1;
+	*out = whole * 10 + tenth;
+	return *out > 0 ? 0 : -1;
+}
+
 /* "300" or "300ms", "10s", "2m" -> milliseconds. */
 static int
 parse_ms(const char *s, uint64_t *out)
@@ -498,6 +524,16 @@ set_link(struct parse *p, const char *lname, const char *name, const char *value
 		if (parse_rate(value, &l->conf.rate_bps) < 0)
 			BAD("rate: '%s' is not a bit rate (e.g. 1200, 9600, 54M)", value);
 		*keys |= LK_RATE;
+	} else if (strcmp(name, "duty_cycle") == 0) {
+		if (parse_permille(value, &v) < 0 || v > 1000)
+			BAD("duty_cycle: '%s' is not a share of airtime from 0.1%% to 100%% (e.g. 10%%), or 0 for none", value);
+		l->conf.duty_permille = (uint16_t)(v == 1000 ? 0 : v);
+		if (l->conf.duty_window_ms == 0)
+			l->conf.duty_window_ms = 60000;
+	} else if (strcmp(name, "duty_window") == 0) {
+		if (parse_ms(value, &v) < 0 || v < 1000 || v > 86400000)
+			BAD("duty_window: '%s' is not a window between 1s and 24h (e.g. 60s, 60m)", value);
+		l->conf.duty_window_ms = (uint32_t)v;
 	} else if (strcmp(name, "fragment") == 0) {
 		if (strcmp(value, "no") == 0)
 			l->fragment = 0;
