@@ -317,6 +317,33 @@ parse_rate(const char *s, uint64_t *out)
 	return parse_with_unit(s, units, out);
 }
 
+/* "urgent,position,message" -> a mask of enum prio bits (live voice always). */
+static int
+parse_classes(const char *s, uint64_t *out)
+{
+	static const char *const names[PRIO_COUNT] = {
+		[PRIO_URGENT] = "urgent", [PRIO_POSITION] = "position", [PRIO_VOICEMSG] = "voicemsg",
+		[PRIO_MESSAGE] = "message", [PRIO_TELEMETRY] = "telemetry", [PRIO_BULK] = "bulk",
+	};
+	const char *p = s;
+
+	*out = 1u << PRIO_REALTIME;
+	while (*p) {
+		size_t n = strcspn(p, ", ");
+		int found = -1;
+
+		for (int i = 0; i < PRIO_COUNT; i++)
+			if (names[i] && strlen(names[i]) == n && strncmp(p, names[i], n) == 0)
+				found = i;
+		if (found < 0)
+			return -1;
+		*out |= 1u << found;
+		p += n;
+		p += strspn(p, ", ");
+	}
+	return *out != (1u << PRIO_REALTIME) ? 0 : -1;
+}
+
 /* "10%" or "0.5%" -> permille (100, 5); "0" -> 0. */
 static int
 parse_permille(const char *s, uint64_t *out)
@@ -524,6 +551,10 @@ set_link(struct parse *p, const char *lname, const char *name, const char *value
 		if (parse_rate(value, &l->conf.rate_bps) < 0)
 			BAD("rate: '%s' is not a bit rate (e.g. 1200, 9600, 54M)", value);
 		*keys |= LK_RATE;
+	} else if (strcmp(name, "classes") == 0) {
+		if (parse_classes(value, &v) < 0)
+			BAD("classes: '%s' is not a list of urgent, position, voicemsg, message, telemetry, bulk (e.g. urgent,position,message)", value);
+		l->refuse = (uint32_t)~v & ((1u << PRIO_COUNT) - 1);
 	} else if (strcmp(name, "duty_cycle") == 0) {
 		if (parse_permille(value, &v) < 0 || v > 1000)
 			BAD("duty_cycle: '%s' is not a share of airtime from 0.1%% to 100%% (e.g. 10%%), or 0 for none", value);
