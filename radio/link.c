@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "crypto.h"
@@ -108,6 +109,8 @@ struct link {
 	uint64_t airtime_us;		/* on the air in all (estimated, frame_airtime_us) */
 	int64_t duty_us;		/* duty-cycle bucket: airtime we may still use */
 	uint64_t duty_at;		/* when it was last filled (monotonic ms) */
+	uint64_t budget_used;		/* bytes sent in budget period budget_period */
+	uint64_t budget_period;
 	uint8_t buf[LINK_FRAME_MAX];	/* one frame in or out at a time */
 	uint8_t seg[LINK_FRAME_MAX];
 	struct log_ratelimit rl;
@@ -115,6 +118,7 @@ struct link {
 
 static void link_pump(struct link *l);
 static void duty_charge(struct link *l, size_t n);
+static bool metered_open(struct link *l, time_t wall);
 static void link_pump_timer(struct loop *loop, void *arg);
 
 const char *
@@ -171,6 +175,7 @@ link_send(struct link *l, const struct link_addr *to, const struct frame_msg *m)
 	l->m.frames_tx++;
 	l->m.bytes_tx += (uint64_t)n;
 	duty_charge(l, (size_t)n);
+	l->budget_used += (uint64_t)n;
 	return 0;
 }
 
@@ -639,6 +644,8 @@ link_medium_busy(struct link *l, uint64_t now)
 {
 	uint64_t t = duty_ready_at(l, now), r;
 
+	if (!metered_open(l, time(NULL)))
+		t = now + 1000;	/* look again in a second: a window opens, a period begins */
 	if (l->ops->ready_at && (r = l->ops->ready_at(l->drv)) > t)
 		t = r;
 	if (t <= now)
@@ -647,11 +654,49 @@ link_medium_busy(struct link *l, uint64_t now)
 	return true;
 }
 
+/*
+ * A metered link (a satellite terminal): bytes per period (budget_bytes per
+ * budget_period_s, periods from the epoch: UTC days) and contact windows
+ * (UTC time of day).  Outside a window, or with the period's budget spent,
+ * neither beacons nor segments go: the neighbour goes silent on both sides
+ * and the bundles take another link or wait.  Acks of what we receive still
+ * go (they are small, and the sender paid for the data).  What was spent is
+ * not kept across a restart of the daemon.
+ */
+static bool
+window_open(const struct link_conf *c, time_t wall)
+{
+	unsigned minute = (unsigned)((wall % 86400) / 60);
+	bool in = c->n_windows == 0;
+
+	for (unsigned i = 0; i < c->n_windows && !in; i++) {
+		unsigned from = c->windows[i].from, to = c->windows[i].to;
+
+		in = from <= to ? minute >= from && minute < to : minute >= from || minute < to;
+	}
+	return in;
+}
+
+static bool
+metered_open(struct link *l, time_t wall)
+{
+	bool in = window_open(&l->conf, wall);
+
+	if (l->conf.budget_bytes == 0)
+		return in;
+	if ((uint64_t)wall / l->conf.budget_period_s != l->budget_period) {
+		l->budget_period = (uint64_t)wall / l->conf.budget_period_s;
+		l->budget_used = 0;
+	}
+	return in && l->budget_used < l->conf.budget_bytes;
+}
+
 /* A medium where frames wait for one another: hand segments out one at a time, most urgent first. */
 static bool
 link_paced(const struct link *l)
 {
-	return l->ops->ready_at != NULL || l->conf.duty_permille != 0;
+	return l->ops->ready_at != NULL || l->conf.duty_permille != 0 || l->conf.budget_bytes != 0 ||
+	    l->conf.n_windows != 0;
 }
 
 /*
@@ -769,7 +814,7 @@ link_beacon(struct loop *loop, void *arg)
 	struct frame_msg m = { .type = FRAME_BEACON };
 	uint64_t now = loop_now();
 
-	if (l->carrier) {
+	if (l->carrier && metered_open(l, time(NULL))) {
 		m.u.beacon.node = l->p.node;
 		m.u.beacon.mtu = l->conf.mtu;
 		m.u.beacon.rate = l->conf.rate_bps;
@@ -901,6 +946,9 @@ link_metrics(const struct link *l, struct link_metrics *out)
 	out->neighbours = 0;
 	out->mtu = l->conf.mtu;
 	out->rate_bps = l->conf.rate_bps;
+	out->budget_bytes = l->conf.budget_bytes;
+	out->budget_used = l->conf.budget_bytes ? l->budget_used : 0;
+	out->in_window = window_open(&l->conf, time(NULL));
 	out->rtt_ms = -1;
 	for (unsigned i = 0; i < l->n_nbr; i++) {
 		struct session_tx_stats st;

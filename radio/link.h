@@ -19,6 +19,7 @@
 #include <sys/types.h>
 
 #define LINK_MAX_PEERS	16
+#define LINK_MAX_WINDOWS	8	/* contact windows per link */
 
 enum link_kind { LINK_UDP = 1, LINK_PCAP, LINK_KISS, LINK_SBD, LINK_TCP };
 
@@ -59,6 +60,10 @@ struct link_conf {
 	uint64_t rate_bps;		/* nominal bit rate, 0 = unknown */
 	uint16_t duty_permille;		/* airtime duty-cycle limit, 0 = none (radio/link.c duty_refill) */
 	uint32_t duty_window_ms;	/* ... over this window */
+	uint64_t budget_bytes;		/* bytes we may send per budget period, 0 = unmetered */
+	uint32_t budget_period_s;	/* periods count from the Unix epoch (UTC days for 86400) */
+	struct { uint16_t from, to; } windows[LINK_MAX_WINDOWS];	/* contact windows, UTC minutes of the day */
+	unsigned n_windows;		/* 0 = always in contact */
 	struct link_kiss_conf kiss;
 };
 
@@ -154,6 +159,8 @@ struct link_metrics {
 	uint32_t mtu;			/* frame size in use */
 	uint64_t rate_bps;		/* nominal bit rate from the config */
 	uint64_t airtime_ms;		/* estimated time on the air of every frame sent */
+	uint64_t budget_bytes, budget_used;	/* this period's budget and what we spent of it (0, 0: unmetered) */
+	bool in_window;			/* inside a contact window (or the link has none) */
 	int32_t rtt_ms;			/* smoothed round trip, slowest neighbour up; -1 = no sample */
 };
 

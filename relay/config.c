@@ -317,6 +317,30 @@ parse_rate(const char *s, uint64_t *out)
 	return parse_with_unit(s, units, out);
 }
 
+/* "2M/day" -> bytes and the period in seconds (hour, day, week, month = 30 days). */
+static int
+parse_budget(const char *s, uint64_t *bytes, uint32_t *period)
+{
+	static const struct { const char *name; uint32_t s; } per[] = {
+		{ "hour", 3600 }, { "day", 86400 }, { "week", 7 * 86400 }, { "month", 30 * 86400 },
+	};
+	const char *slash = strchr(s, '/');
+	char size[32];
+
+	if (slash == NULL || (size_t)(slash - s) >= sizeof(size))
+		return -1;
+	memcpy(size, s, (size_t)(slash - s));
+	size[slash - s] = '\0';
+	if (config_parse_size(size, bytes) < 0 || *bytes == 0)
+		return -1;
+	for (size_t i = 0; i < sizeof(per) / sizeof(per[0]); i++)
+		if (strcmp(slash + 1, per[i].name) == 0) {
+			*period = per[i].s;
+			return 0;
+		}
+	return -1;
+}
+
 /* "urgent,position,message" -> a mask of enum prio bits (live voice always). */
 static int
 parse_classes(const char *s, uint64_t *out)
@@ -555,6 +579,21 @@ set_link(struct parse *p, const char *lname, const char *name, const char *value
 		if (parse_classes(value, &v) < 0)
 			BAD("classes: '%s' is not a list of urgent, position, voicemsg, message, telemetry, bulk (e.g. urgent,position,message)", value);
 		l->refuse = (uint32_t)~v & ((1u << PRIO_COUNT) - 1);
+	} else if (strcmp(name, "budget") == 0) {
+		if (parse_budget(value, &l->conf.budget_bytes, &l->conf.budget_period_s) < 0)
+			BAD("budget: '%s' is not bytes per hour, day, week or month (e.g. 2M/day)", value);
+	} else if (strcmp(name, "window") == 0) {
+		unsigned h1, m1, h2, m2;
+		char extra;
+
+		if (l->conf.n_windows == LINK_MAX_WINDOWS)
+			BAD("window: at most %d contact windows per link", LINK_MAX_WINDOWS);
+		if (sscanf(value, "%u:%u-%u:%u%c", &h1, &m1, &h2, &m2, &extra) != 4 || h1 > 23 || h2 > 24 ||
+		    m1 > 59 || m2 > 59 || (h2 == 24 && m2 != 0) || h1 * 60 + m1 == h2 * 60 + m2)
+			BAD("window: '%s' is not a UTC time span HH:MM-HH:MM (e.g. 06:00-08:00, 22:00-02:00)", value);
+		l->conf.windows[l->conf.n_windows].from = (uint16_t)(h1 * 60 + m1);
+		l->conf.windows[l->conf.n_windows].to = (uint16_t)((h2 * 60 + m2) % 1440);
+		l->conf.n_windows++;
 	} else if (strcmp(name, "duty_cycle") == 0) {
 		if (parse_permille(value, &v) < 0 || v > 1000)
 			BAD("duty_cycle: '%s' is not a share of airtime from 0.1%% to 100%% (e.g. 10%%), or 0 for none", value);

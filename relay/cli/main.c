@@ -390,6 +390,14 @@ cmd_links(int argc, char **argv)
 		printf("  sent     %" PRIu64 " frames, %s; %" PRIu64 " segments, %" PRIu64 " retransmitted; %" PRIu64 " send errors\n",
 		    jint(l, "frames_tx"), b1, jint(l, "segments"), jint(l, "retransmissions"), jint(l, "send_errors"));
 		printf("  received %" PRIu64 " frames, %s\n", jint(l, "frames_rx"), b2);
+		if (json_object_get(l, "budget_bytes")) {
+			char bu[32], bb[32];
+
+			human_bytes(jint(l, "budget_used"), bu, sizeof(bu));
+			human_bytes(jint(l, "budget_bytes"), bb, sizeof(bb));
+			printf("  budget   %s of %s this period used%s\n", bu, bb,
+			    json_is_true(json_object_get(l, "in_window")) ? "" : "; outside its contact windows");
+		}
 		if (jint(l, "voice_tx") || jint(l, "voice_rx"))
 			printf("  voice    %" PRIu64 " frames sent, %" PRIu64 " received\n", jint(l, "voice_tx"),
 			    jint(l, "voice_rx"));

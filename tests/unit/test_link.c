@@ -90,6 +90,9 @@ static struct link_driver_ops paced_ops;
 static uint16_t make_duty_permille;
 static uint32_t make_duty_window_ms;
 static uint64_t make_rate_bps;
+static uint64_t make_budget;
+static unsigned make_n_windows;
+static uint16_t make_window_from, make_window_to;
 
 struct bundle {
 	uint8_t *data;
@@ -225,7 +228,9 @@ static struct link *
 make(struct loop *loop, struct node *n, uint64_t id, uint16_t port, uint16_t peer, const struct link_driver_ops *ops)
 {
 	struct link_conf c = { .kind = LINK_UDP, .port = port, .n_peers = 1, .mtu = 1200,
-	    .duty_permille = make_duty_permille, .duty_window_ms = make_duty_window_ms, .rate_bps = make_rate_bps };
+	    .duty_permille = make_duty_permille, .duty_window_ms = make_duty_window_ms, .rate_bps = make_rate_bps,
+	    .budget_bytes = make_budget, .budget_period_s = 86400, .n_windows = make_n_windows,
+	    .windows = { { make_window_from, make_window_to } } };
 	struct link_params p = { .node = id, .name = "t", .sender = &n->sender, .keys = &keys,
 	    .beacon_ms = 100, .dead_ms = 400, .window = 32, .spool_dir = "/tmp" };
 	struct link_events ev = { .arg = n, .neighbour = on_neighbour, .bundle = on_bundle,
@@ -853,6 +858,92 @@ test_duty_cycle_limits_airtime(void **state)
 	loop_free(loop);
 }
 
+/*
+ * A metered link: 60 KB a day.  A 300 KB transfer spends the budget and
+ * then stops (at most one frame beyond it); beacons stop too, so the far
+ * side sees us go silent; the transfer is not delivered.
+ */
+static void
+test_budget_stops_the_link(void **state)
+{
+	struct loop *loop = loop_new();
+	uint16_t pa = (uint16_t)(30020 + getpid() % 20000), pb = pa + 1;
+	struct link_metrics m1, m2;
+
+	setup_keys();
+	memset(&a, 0, sizeof(a));
+	memset(&b, 0, sizeof(b));
+	make_budget = 60000;
+	a.link = make(loop, &a, 1, pa, pb, &link_udp_ops);
+	make_budget = 0;
+	b.link = make(loop, &b, 2, pb, pa, &link_udp_ops);
+	run_until(loop, both_up, 5000);
+	fill_bundle(0, 300000);
+	assert_int_equal(link_enqueue(a.link, 2, bundles[0].len, 6, &bundles[0]), 0);
+	for (uint64_t end = loop_now() + 1000; loop_now() < end;)
+		loop_once(loop, 10);
+	link_metrics(a.link, &m1);
+	for (uint64_t end = loop_now() + 1000; loop_now() < end;)
+		loop_once(loop, 10);
+	link_metrics(a.link, &m2);
+	printf("# budget 60000 B/day: %llu used, %llu bytes sent in all, %llu in the second after\n",
+	    (unsigned long long)m2.budget_used, (unsigned long long)m2.bytes_tx,
+	    (unsigned long long)(m2.bytes_tx - m1.bytes_tx));
+	assert_int_equal(m2.budget_bytes, 60000);
+	assert_true(m2.budget_used >= 60000);
+	assert_true(m2.budget_used <= 60000 + 1200);
+	assert_int_equal(m2.bytes_tx, m1.bytes_tx);		/* nothing more: not even beacons */
+	assert_int_equal(bundles[0].received, 0);
+	assert_false(link_neighbour_up(b.link, 1));		/* B no longer hears A */
+	free(bundles[0].data);
+	memset(bundles, 0, sizeof(bundles));
+	link_free(a.link);
+	link_free(b.link);
+	loop_free(loop);
+}
+
+/* Contact windows (UTC time of day): outside them nothing goes; inside, it does. */
+static void
+test_contact_window(void **state)
+{
+	unsigned minute = (unsigned)((time(NULL) % 86400) / 60);
+
+	for (int inside = 0; inside < 2; inside++) {
+		struct loop *loop = loop_new();
+		uint16_t pa = (uint16_t)(30020 + getpid() % 20000), pb = pa + 1;
+		struct link_metrics m;
+
+		setup_keys();
+		memset(&a, 0, sizeof(a));
+		memset(&b, 0, sizeof(b));
+		make_n_windows = 1;
+		/* An hour around now, or an hour that starts two hours from now. */
+		make_window_from = (uint16_t)((minute + (inside ? 1440 - 60 : 120)) % 1440);
+		make_window_to = (uint16_t)((minute + (inside ? 60 : 180)) % 1440);
+		a.link = make(loop, &a, 1, pa, pb, &link_udp_ops);
+		make_n_windows = 0;
+		b.link = make(loop, &b, 2, pb, pa, &link_udp_ops);
+		fill_bundle(0, 5000);
+		for (uint64_t end = loop_now() + 1500; loop_now() < end && !bundles[0].delivered;) {
+			if (link_neighbour_up(a.link, 2) && bundles[0].data && !bundles[0].returned &&
+			    link_enqueue(a.link, 2, bundles[0].len, 4, &bundles[0]) == 0)
+				bundles[0].returned = -1;	/* enqueued once */
+			loop_once(loop, 10);
+		}
+		link_metrics(a.link, &m);
+		assert_int_equal(m.in_window, inside);
+		assert_int_equal(link_neighbour_up(b.link, 1), inside);	/* beacons only in the window */
+		assert_int_equal(bundles[0].delivered, inside);
+		if (!inside)
+			assert_int_equal(m.frames_tx, 0);
+		free(bundles[0].data);
+		memset(bundles, 0, sizeof(bundles));
+		link_free(a.link);
+		link_free(b.link);
+		loop_free(loop);
+	}
+}
+
 int
 main(void)
 {
@@ -863,6 +954,8 @@ main(void)
 		cmocka_unit_test(test_bulk_transfer_acks_and_reads),
 		cmocka_unit_test(test_alert_next_on_air_behind_bulk),
 		cmocka_unit_test(test_duty_cycle_limits_airtime),
+		cmocka_unit_test(test_budget_stops_the_link),
+		cmocka_unit_test(test_contact_window),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
