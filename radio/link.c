@@ -921,6 +921,8 @@ link_send_route(struct link *l, uint64_t node, const struct route_entry *v, size
 
 	if (nb == NULL || !nb->up)
 		return -EHOSTUNREACH;
+	if (!metered_open(l, time(NULL)))
+		return -EAGAIN;	/* out of contact or budget: the next vector goes when it is back */
 	if (nb->route_sent && now < nb->route_sent + l->route_ms)
 		return 0;	/* a slow link: the last vector is recent enough */
 	nb->route_sent = now;

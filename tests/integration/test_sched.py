@@ -130,3 +130,72 @@ def test_mesh_fades_urgent_takes_radio_bulk_waits(pair):
     for svc in (5, 6, 7):
         assert b.cli_json("recv", str(svc)) == [], f"service {svc} got a bundle twice"
     assert a.stop() == 0 and b.stop() == 0, "unclean exit (a sanitizer report?)"
+
+
+def sat_node(tmp_path, node_id, port, peer, extra):
+    n = Node(tmp_path, node_id)
+    key = n.dir / "network.key"
+    key.write_text(KEY)
+    os.chmod(key, 0o600)
+    n.conf.write_text(n.conf.read_text() +
+                      f"[security]\nkey_file = {key}\n"
+                      f"[link sat]\ntype = udp\nport = {port}\npeer = 127.0.0.1:{peer}\n{extra}")
+    return n
+
+
+@pytest.fixture
+def sat(tmp_path):
+    """Two nodes over a satellite IP hop (600 ms each way); A's side is metered."""
+    started = []
+    base = random.randint(20000, 50000)
+    emu = LinkEmu(peer_a=base, peer_b=base + 1, delay="600ms")
+    started.append(emu)
+    a = sat_node(tmp_path, 1, base, emu.a_port, "budget = 30K/day\nclasses = urgent,position,message\n")
+    b = sat_node(tmp_path, 2, base + 1, emu.b_port, "")
+    started += [a, b]
+    yield emu, a, b
+    for x in reversed(started):
+        if isinstance(x, Node):
+            if x.proc and x.proc.poll() is None:
+                x.proc.kill()
+                x.proc.wait()
+        else:
+            x.stop()
+
+
+def test_metered_satellite_budget(sat):
+    """Issue 5 item 4: bulk never spends the budget; messages do until it is spent, then
+    the link stops (beacons too), and what A put on the hop stays within the budget."""
+    emu, a, b = sat
+    budget = 30 * 1024
+    a.start()
+    b.start()
+    wait_for(lambda: links(a)["sat"]["neighbours"] == 1 and links(b)["sat"]["neighbours"] == 1, 20,
+             "the nodes to hear each other over the satellite hop")
+    bulk = a.dir / "bulk.bin"
+    bulk.write_bytes(os.urandom(2000))
+    a.cli("send", "-p", "bulk", "-f", str(bulk), "ipn:2.6")
+    for i in range(10):
+        a.cli("send", "-p", "message", "ipn:2.7", f"sat-{i}")
+    assert sorted(recv(b, 7, 10, 60)) == sorted(f"sat-{i}" for i in range(10))
+    la = links(a)["sat"]
+    assert 0 < la["budget_used"] < budget and la["budget_bytes"] == budget
+    assert "budget" in a.cli("links").stdout.decode()
+    # A message bigger than what is left: the budget runs out in the middle of it.
+    big = a.dir / "big.bin"
+    big.write_bytes(os.urandom(40000))
+    a.cli("send", "-p", "message", "-f", str(big), "ipn:2.7")
+    wait_for(lambda: links(a)["sat"]["budget_used"] >= budget, 60, "A to spend its budget")
+    wait_for(lambda: links(b)["sat"]["neighbours"] == 0, 10, "B to hear A go silent")
+    sent = emu.stats()["ab"]["in_bytes"]
+    time.sleep(2)
+    st = emu.stats()["ab"]
+    la = links(a)["sat"]
+    print(f"budget {budget} B: A used {la['budget_used']} B; the emulator took {st['in_bytes']} B from A")
+    assert st["in_bytes"] == sent, "A kept sending with its budget spent"
+    assert la["budget_used"] <= budget + 1400            # at most one frame beyond it
+    assert st["in_bytes"] <= la["budget_used"]           # every byte A sent was counted
+    assert b.cli_json("recv", "6") == [], "bulk spent the budget"
+    assert b.cli_json("recv", "7") == [], "the big message cannot have arrived"
+    assert a.status()["store"]["bundles"] == 2             # bulk and the big message wait
+    assert a.stop() == 0 and b.stop() == 0, "unclean exit (a sanitizer report?)"
