@@ -260,9 +260,11 @@ nbr_heard(struct link *l, const struct frame_hdr *h, const struct link_addr *fro
 	n->boot = h->boot;
 	n->addr = *from;
 	n->heard = loop_now();
-	if (n->tx == NULL && (n->tx = session_tx_new(l->mss, l->p.window, l->rto0, n->next_xid)) == NULL)
-		return NULL;
-	session_tx_set_quantum(n->tx, l->rr_quantum);
+	if (n->tx == NULL) {
+		if ((n->tx = session_tx_new(l->mss, l->p.window, l->rto0, n->next_xid)) == NULL)
+			return NULL;
+		session_tx_set_quantum(n->tx, l->rr_quantum);
+	}
 	if (n->rx == NULL && (n->rx = session_rx_new()) == NULL)
 		return NULL;
 	if (!n->up && l->carrier) {
@@ -582,7 +584,7 @@ segment_data(struct link *l, const struct neighbour *n, const struct session_seg
 /*
  * Airtime duty cycle (link_conf duty_permille): a token bucket of airtime
  * that fills at duty_permille of real time, up to that share of duty_window_ms,
- * and that every frame sent drains by its airtime (radio_airtime_us).  While
+ * and that every frame sent drains by its airtime (frame_airtime_us).  While
  * it is empty, segments wait (beacons and acks are counted, not held).  So
  * over any long stretch the link is on the air at most the configured share;
  * after a quiet spell it may send one bucket (share x window) at once.

@@ -38,6 +38,7 @@ struct parse {
 #define LK_FRAGMENT	0x08
 #define LK_UDP		0x10	/* a key only UDP links take */
 #define LK_KISS		0x20	/* a key only KISS links take */
+#define LK_CLASSES	0x40
 
 static void
 perr(struct parse *p, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -458,6 +459,9 @@ link_defaults(struct config_link *l, uint8_t keys)
 	/* What a cut transfer costs: a fraction of a second on a mesh hop, 2 minutes at 1200 bit/s. */
 	if (!(keys & LK_FRAGMENT))
 		l->fragment = kiss ? 16 << 10 : 256 << 10;
+	/* A budget is not for bulk sync or telemetry unless the link says so. */
+	if (l->conf.budget_bytes && !(keys & LK_CLASSES))
+		l->refuse = 1u << PRIO_TELEMETRY | 1u << PRIO_BULK;
 	/* Every beacon costs TXDELAY and airtime on a radio channel. */
 	if (!(keys & LK_BEACON))
 		l->beacon_ms = kiss ? 10000 : 0;
@@ -579,6 +583,7 @@ set_link(struct parse *p, const char *lname, const char *name, const char *value
 		if (parse_classes(value, &v) < 0)
 			BAD("classes: '%s' is not a list of urgent, position, voicemsg, message, telemetry, bulk (e.g. urgent,position,message)", value);
 		l->refuse = (uint32_t)~v & ((1u << PRIO_COUNT) - 1);
+		*keys |= LK_CLASSES;
 	} else if (strcmp(name, "budget") == 0) {
 		if (parse_budget(value, &l->conf.budget_bytes, &l->conf.budget_period_s) < 0)
 			BAD("budget: '%s' is not bytes per hour, day, week or month (e.g. 2M/day)", value);

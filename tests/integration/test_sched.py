@@ -150,7 +150,7 @@ def sat(tmp_path):
     base = random.randint(20000, 50000)
     emu = LinkEmu(peer_a=base, peer_b=base + 1, delay="600ms")
     started.append(emu)
-    a = sat_node(tmp_path, 1, base, emu.a_port, "budget = 30K/day\nclasses = urgent,position,message\n")
+    a = sat_node(tmp_path, 1, base, emu.a_port, "budget = 30K/day\n")   # no bulk: the default
     b = sat_node(tmp_path, 2, base + 1, emu.b_port, "")
     started += [a, b]
     yield emu, a, b

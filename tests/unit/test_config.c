@@ -309,6 +309,13 @@ test_kiss_links(void **state)
 	assert_int_equal(cfg.links[0].conf.windows[1].to, 0);
 	assert_int_equal(cfg.links[0].conf.windows[2].to, 75);
 	assert_int_equal(cfg.links[0].refuse, 1u << 3 | 1u << 5 | 1u << 6);
+	/* With a budget and no classes key, no telemetry or bulk. */
+	assert_int_equal(load("[node]\nid = 5\n[security]\nkey_file = /k\n[link sat]\ntype = udp\npeer = 10.0.0.1\n"
+	    "budget = 100K/week\n[link sat2]\ntype = udp\npeer = 10.0.0.2\nbudget = 1G/month\n"
+	    "classes = urgent,position,voicemsg,message,telemetry,bulk\n"), 0);
+	assert_int_equal(cfg.links[0].conf.budget_period_s, 7 * 86400);
+	assert_int_equal(cfg.links[0].refuse, 1u << 5 | 1u << 6);
+	assert_int_equal(cfg.links[1].refuse, 0);
 
 #define KISS "[node]\nid = 1\n[security]\nkey_file = /k\n[link r]\ntype = kiss\n"
 	expect_error(KISS "device = /dev/ttyS0\nax25 = no\nclasses = urgent,photos\n", 9, "not a list of urgent");
