@@ -36,10 +36,12 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bundle.h"
@@ -123,6 +125,7 @@ struct link {
 	struct frame_rx rx;
 	bool carrier;
 	uint32_t mss;
+	uint64_t rr_quantum;		/* round-robin turn of a transfer in its class, bytes */
 	uint32_t rto0;			/* retransmission timeout before a round trip is measured */
 	unsigned route_ms;		/* least time between two distance vectors to a neighbour */
 	struct neighbour nbr[LINK_MAX_NEIGHBOURS];
@@ -137,6 +140,12 @@ struct link {
 	struct loop_timer commit_timer;	/* sends the COMMITS frames owed */
 	struct frame_msg pack;		/* a BUNDLES message being filled ... */
 	size_t pack_len;		/* ... with this much of pack_buf */
+	unsigned rr;			/* paced media: the neighbour whose turn is next */
+	uint64_t airtime_us;		/* on the air in all (estimated, frame_airtime_us) */
+	int64_t duty_us;		/* duty-cycle bucket: airtime we may still use */
+	uint64_t duty_at;		/* when it was last filled (monotonic ms) */
+	uint64_t budget_used;		/* bytes sent in budget period budget_period */
+	uint64_t budget_period;
 	uint8_t buf[LINK_FRAME_MAX];	/* one frame in or out at a time */
 	uint8_t seg[LINK_FRAME_MAX];
 	uint8_t pack_buf[LINK_FRAME_MAX];
@@ -145,6 +154,8 @@ struct link {
 };
 
 static void link_pump(struct link *l);
+static void duty_charge(struct link *l, size_t n);
+static bool metered_open(struct link *l, time_t wall);
 static void link_pump_timer(struct loop *loop, void *arg);
 static void on_segment(struct link *l, struct neighbour *n, const struct frame_segment *s);
 
@@ -218,6 +229,8 @@ link_send(struct link *l, struct neighbour *n, const struct frame_msg *m)
 		l->m.data_bytes_tx += (uint64_t)len;
 	else if (m->type != FRAME_BEACON && m->type != FRAME_ROUTE && m->type != FRAME_VOICE)
 		l->m.ack_bytes_tx += (uint64_t)len;
+	duty_charge(l, (size_t)len);
+	l->budget_used += (uint64_t)len;
 	return 0;
 }
 
@@ -305,8 +318,11 @@ nbr_heard(struct link *l, const struct frame_hdr *h, const struct link_addr *fro
 	n->boot = h->boot;
 	n->addr = *from;
 	n->heard = loop_now();
-	if (n->tx == NULL && (n->tx = session_tx_new(l->mss, l->p.window, l->rto0, n->next_xid)) == NULL)
-		return NULL;
+	if (n->tx == NULL) {
+		if ((n->tx = session_tx_new(l->mss, l->p.window, l->rto0, n->next_xid)) == NULL)
+			return NULL;
+		session_tx_set_quantum(n->tx, l->rr_quantum);
+	}
 	if (n->rx == NULL && (n->rx = session_rx_new()) == NULL)
 		return NULL;
 	if (!n->up && l->carrier) {
@@ -732,16 +748,75 @@ segment_data(struct link *l, const struct neighbour *n, const struct session_seg
 }
 
 /*
- * Is the medium still busy with what we gave it (a TNC's queue)?  Then the
- * pump timer wakes us when it takes frames again: a segment taken from the
- * session now would only be lost to -EAGAIN and wait out a timeout.
+ * Airtime duty cycle (link_conf duty_permille): a token bucket of airtime
+ * that fills at duty_permille of real time, up to that share of duty_window_ms,
+ * and that every frame sent drains by its airtime (frame_airtime_us).  While
+ * it is empty, segments wait (beacons and acks are counted, not held).  So
+ * over any long stretch the link is on the air at most the configured share;
+ * after a quiet spell it may send one bucket (share x window) at once.
+ */
+static void
+duty_refill(struct link *l, uint64_t now)
+{
+	int64_t cap = (int64_t)l->conf.duty_window_ms * l->conf.duty_permille;	/* us */
+
+	if (now > l->duty_at) {
+		l->duty_us += (int64_t)(now - l->duty_at) * l->conf.duty_permille;
+		if (l->duty_us > cap)
+			l->duty_us = cap;
+	}
+	l->duty_at = now;
+}
+
+/* Airtime of a frame of n bytes: the TNC's keying delay and 10 bits a byte (flags, stuffing, HDLC). */
+static uint64_t
+frame_airtime_us(const struct link *l, size_t n)
+{
+	uint64_t us = l->conf.kind == LINK_KISS ? (uint64_t)l->conf.kiss.txdelay_ms * 1000 : 0;
+
+	return us + (l->conf.rate_bps ? (uint64_t)n * 10 * 1000000 / l->conf.rate_bps : 0);
+}
+
+static void
+duty_charge(struct link *l, size_t n)
+{
+	uint64_t us = frame_airtime_us(l, n);
+
+	l->m.airtime_ms = (l->airtime_us += us) / 1000;
+	if (l->conf.duty_permille == 0)
+		return;
+	duty_refill(l, loop_now());
+	l->duty_us -= (int64_t)us;
+}
+
+/* When the duty cycle lets a segment go again (monotonic ms); now if it does. */
+static uint64_t
+duty_ready_at(struct link *l, uint64_t now)
+{
+	if (l->conf.duty_permille == 0)
+		return now;
+	duty_refill(l, now);
+	if (l->duty_us > 0)
+		return now;
+	return now + 1 + (uint64_t)(-l->duty_us) / l->conf.duty_permille;
+}
+
+/*
+ * Is the medium still busy with what we gave it (a TNC's queue), or is the
+ * duty cycle spent?  Then the pump timer wakes us when it takes frames
+ * again: a segment taken from the session now would only be lost to
+ * -EAGAIN and wait out a timeout, or overtake a more urgent one due later.
  */
 static bool
 link_medium_busy(struct link *l, uint64_t now)
 {
-	uint64_t t;
+	uint64_t t = duty_ready_at(l, now), r;
 
-	if (l->ops->ready_at == NULL || (t = l->ops->ready_at(l->drv)) <= now)
+	if (!metered_open(l, time(NULL)))
+		t = now + 1000;	/* look again in a second: a window opens, a period begins */
+	if (l->ops->ready_at && (r = l->ops->ready_at(l->drv)) > t)
+		t = r;
+	if (t <= now)
 		return false;
 	loop_timer_set(l->loop, &l->pump_timer, t - now, link_pump_timer, l);
 	return true;
@@ -756,6 +831,11 @@ pack_flush(struct link *l, struct neighbour *n)
 
 	if (k == 0)
 		return 0;
+	if (!n->up) {		/* gone meanwhile: its transfers went back to the owner */
+		l->pack.u.bundles.n = 0;
+		l->pack_len = 0;
+		return 0;
+	}
 	r = link_send(l, n, &l->pack);
 	if (r == 0)
 		l->m.compact_tx += k;
@@ -803,64 +883,169 @@ pack_add(struct link *l, struct neighbour *n, const struct session_seg *g, const
 	return 0;
 }
 
+/*
+ * A metered link (a satellite terminal): bytes per period (budget_bytes per
+ * budget_period_s, periods from the epoch: UTC days) and contact windows
+ * (UTC time of day).  Outside a window, or with the period's budget spent,
+ * neither beacons nor segments go: the neighbour goes silent on both sides
+ * and the bundles take another link or wait.  Acks of what we receive still
+ * go (they are small, and the sender paid for the data).  What was spent is
+ * not kept across a restart of the daemon.
+ */
+static bool
+window_open(const struct link_conf *c, time_t wall)
+{
+	unsigned minute = (unsigned)((wall % 86400) / 60);
+	bool in = c->n_windows == 0;
+
+	for (unsigned i = 0; i < c->n_windows && !in; i++) {
+		unsigned from = c->windows[i].from, to = c->windows[i].to;
+
+		in = from <= to ? minute >= from && minute < to : minute >= from || minute < to;
+	}
+	return in;
+}
+
+static bool
+metered_open(struct link *l, time_t wall)
+{
+	bool in = window_open(&l->conf, wall);
+
+	if (l->conf.budget_bytes == 0)
+		return in;
+	if ((uint64_t)wall / l->conf.budget_period_s != l->budget_period) {
+		l->budget_period = (uint64_t)wall / l->conf.budget_period_s;
+		l->budget_used = 0;
+	}
+	return in && l->budget_used < l->conf.budget_bytes;
+}
+
+/* A medium where frames wait for one another: hand segments out one at a time, most urgent first. */
+static bool
+link_paced(const struct link *l)
+{
+	return l->ops->ready_at != NULL || l->conf.duty_permille != 0 || l->conf.budget_bytes != 0 ||
+	    l->conf.n_windows != 0;
+}
+
+/*
+ * Send n's next segment, if one is due.  1 sent, 0 nothing due (or n's
+ * session failed: n is down), -EAGAIN the medium is full (stop pumping).
+ */
+static int
+pump_one(struct link *l, struct neighbour *n, uint64_t now)
+{
+	struct frame_msg m = { .type = FRAME_SEGMENT };
+	struct session_seg g;
+	const uint8_t *data;
+	long got;
+	int r, e;
+
+	for (;;) {
+		data = NULL;
+		e = 0;
+		if ((r = session_tx_next(n->tx, now, &g)) != 1)
+			break;
+		if (g.len > 0 && (got = segment_data(l, n, &g, &data)) < 0) {
+			/* The bundle left the store under us (expired): give it back. */
+			void *ctx = session_tx_abort(n->tx, g.xid);
+
+			if (ctx)
+				l->ev.returned(l->ev.arg, l, n->node, ctx, (int)got);
+			continue;
+		}
+		/* A whole small bundle to a neighbour that speaks compact: into the shared frame. */
+		if (speaks_compact(l, n) && g.off == 0 && g.len == g.total && g.len > 0 &&
+		    (e = pack_add(l, n, &g, data)) == 1)
+			return 1;
+		if (e == 0) {
+			m.u.seg = (struct frame_segment){ .xid = g.xid, .off = g.off, .total = g.total,
+			    .seq = ++n->seq, .data = data, .len = g.len };
+			e = link_send(l, n, &m);
+		}
+		if (e == -EAGAIN) {
+			/* The medium is full: wake when it is not; the segment goes again at its timeout. */
+			pack_flush(l, n);
+			if (!link_medium_busy(l, now))
+				loop_mod_fd(l->loop, l->ops->fd(l->drv), EPOLLIN | EPOLLOUT);
+			return -EAGAIN;
+		}
+		return 1;
+	}
+	if (r == -ETIMEDOUT)
+		nbr_down(l, n, "no acknowledgements");
+	return 0;
+}
+
+/*
+ * A paced medium: one segment at a time from the neighbour with the most
+ * urgent one due, neighbours of equal urgency in turn (fair share between
+ * destinations), until the medium is busy.  So at most about one frame of
+ * bulk is ahead of an alert, whichever neighbour either is for.
+ */
+static bool
+pump_paced(struct link *l, uint64_t now)
+{
+	struct neighbour *packed = NULL;	/* whose bundles the BUNDLES frame holds */
+	bool busy;
+
+	for (;;) {
+		struct neighbour *best = NULL;
+		int bp = INT_MAX, r;
+
+		for (unsigned k = 0; k < l->n_nbr; k++) {
+			struct neighbour *n = &l->nbr[(l->rr + k) % l->n_nbr];
+			int p;
+
+			if (n->up && n->tx && (p = session_tx_next_prio(n->tx, now)) >= 0 && p < bp) {
+				best = n;
+				bp = p;
+			}
+		}
+		if (best == NULL || link_medium_busy(l, now)) {
+			busy = best != NULL;
+			break;
+		}
+		l->rr = (unsigned)(best - l->nbr + 1) % l->n_nbr;
+		if (packed != NULL && packed != best)
+			pack_flush(l, packed);
+		packed = best;
+		if ((r = pump_one(l, best, now)) != 1) {
+			busy = r < 0;	/* 0: its session failed or gave nothing; the timer looks again */
+			break;
+		}
+	}
+	if (packed != NULL && packed->up)
+		pack_flush(l, packed);	/* -EAGAIN: what it held goes again at its timeout */
+	return busy;
+}
+
 /* Put due segments on the medium; re-arm the timer for the next deadline. */
 static void
 link_pump(struct link *l)
 {
-	uint64_t now = loop_now(), next = UINT64_MAX;
+	uint64_t now = loop_now(), next = UINT64_MAX, d;
+	int r;
 
+	if (link_paced(l) && pump_paced(l, now))
+		return;	/* the medium is busy: its timer or EPOLLOUT wakes us */
 	for (unsigned i = 0; i < l->n_nbr; i++) {
 		struct neighbour *n = &l->nbr[i];
-		struct session_seg g;
-		struct frame_msg m = { .type = FRAME_SEGMENT };
-		uint64_t d;
-		long got;
-		int r;
 
 		if (!n->up || n->tx == NULL)
 			continue;
-		for (;;) {
-			const uint8_t *data = NULL;
-			int e = 0;
-
-			if (l->ops->ready_at && session_tx_deadline(n->tx) <= now && link_medium_busy(l, now)) {
-				pack_flush(l, n);	/* what is packed goes (or waits out its timeout) */
-				return;
-			}
-			if ((r = session_tx_next(n->tx, now, &g)) != 1)
-				break;
-			if (g.len > 0 && (got = segment_data(l, n, &g, &data)) < 0) {
-				/* The bundle left the store under us (expired): give it back. */
-				void *ctx = session_tx_abort(n->tx, g.xid);
-
-				if (ctx)
-					l->ev.returned(l->ev.arg, l, n->node, ctx, (int)got);
-				continue;
-			}
-			if (speaks_compact(l, n) && g.off == 0 && g.len == g.total && g.len > 0 &&
-			    (e = pack_add(l, n, &g, data)) == 1)
-				continue;
-			if (e == 0) {
-				m.u.seg = (struct frame_segment){ .xid = g.xid, .off = g.off, .total = g.total,
-				    .seq = ++n->seq, .data = data, .len = g.len };
-				e = link_send(l, n, &m);
-			}
-			if (e == -EAGAIN) {
-				/* The medium is full: wake when it is not; the segment goes again at its timeout. */
-				pack_flush(l, n);
+		if (!link_paced(l)) {
+			while ((r = pump_one(l, n, now)) == 1)
+				;
+			if (r == 0 && pack_flush(l, n) == -EAGAIN) {
 				if (!link_medium_busy(l, now))
 					loop_mod_fd(l->loop, l->ops->fd(l->drv), EPOLLIN | EPOLLOUT);
 				return;
 			}
-		}
-		if (pack_flush(l, n) == -EAGAIN) {
-			if (!link_medium_busy(l, now))
-				loop_mod_fd(l->loop, l->ops->fd(l->drv), EPOLLIN | EPOLLOUT);
-			return;
-		}
-		if (r == -ETIMEDOUT) {
-			nbr_down(l, n, "no acknowledgements");
-			continue;
+			if (r < 0)
+				return;
+			if (!n->up || n->tx == NULL)
+				continue;
 		}
 		if ((d = session_tx_deadline(n->tx)) < next)
 			next = d;
@@ -883,7 +1068,7 @@ link_beacon(struct loop *loop, void *arg)
 	struct frame_msg m = { .type = FRAME_BEACON };
 	uint64_t now = loop_now();
 
-	if (l->carrier) {
+	if (l->carrier && metered_open(l, time(NULL))) {
 		m.u.beacon.node = l->p.node;
 		m.u.beacon.mtu = l->conf.mtu;
 		m.u.beacon.rate = l->conf.rate_bps;
@@ -998,6 +1183,8 @@ link_send_route(struct link *l, uint64_t node, const struct route_entry *v, size
 
 	if (nb == NULL || !nb->up)
 		return -EHOSTUNREACH;
+	if (!metered_open(l, time(NULL)))
+		return -EAGAIN;	/* out of contact or budget: the next vector goes when it is back */
 	if (nb->route_sent && now < nb->route_sent + l->route_ms)
 		return 0;	/* a slow link: the last vector is recent enough */
 	nb->route_sent = now;
@@ -1024,6 +1211,9 @@ link_metrics(const struct link *l, struct link_metrics *out)
 	out->neighbours = 0;
 	out->mtu = l->conf.mtu;
 	out->rate_bps = l->conf.rate_bps;
+	out->budget_bytes = l->conf.budget_bytes;
+	out->budget_used = l->conf.budget_bytes ? l->budget_used : 0;
+	out->in_window = window_open(&l->conf, time(NULL));
 	out->rtt_ms = -1;
 	for (unsigned i = 0; i < l->n_nbr; i++) {
 		struct session_tx_stats st;
@@ -1098,6 +1288,16 @@ link_new(struct loop *loop, const struct link_conf *c, const struct link_driver_
 	    (l->conf.mtu <= LINK_COMPACT_MTU || (l->conf.rate_bps > 0 && l->conf.rate_bps <= LINK_COMPACT_RATE)));
 	if (loop_wallclock_ms() > DTN_EPOCH_UNIX_MS)
 		l->time_base = loop_wallclock_ms() - DTN_EPOCH_UNIX_MS;
+	/* A turn is about a second of the link's rate: fair on a radio, one read-ahead on a mesh hop. */
+	l->rr_quantum = l->conf.rate_bps ? l->conf.rate_bps / 8 : LINK_READAHEAD;
+	if (l->rr_quantum < l->mss)
+		l->rr_quantum = l->mss;
+	if (l->rr_quantum > LINK_READAHEAD)
+		l->rr_quantum = LINK_READAHEAD;
+	if (l->conf.duty_permille && l->conf.duty_window_ms == 0)
+		l->conf.duty_window_ms = 60000;
+	l->duty_at = loop_now();
+	l->duty_us = (int64_t)l->conf.duty_window_ms * l->conf.duty_permille;
 	if ((l->ra.buf = malloc(LINK_READAHEAD)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;

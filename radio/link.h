@@ -19,6 +19,7 @@
 #include <sys/types.h>
 
 #define LINK_MAX_PEERS	16
+#define LINK_MAX_WINDOWS	8	/* contact windows per link */
 
 enum link_kind { LINK_UDP = 1, LINK_PCAP, LINK_KISS, LINK_SBD, LINK_TCP };
 
@@ -57,6 +58,12 @@ struct link_conf {
 	uint16_t ethertype;		/* pcap: EtherType of our frames, 0 = 0x88b5 */
 	uint32_t mtu;			/* largest frame the medium carries (pcap: 0 = the interface's) */
 	uint64_t rate_bps;		/* nominal bit rate, 0 = unknown */
+	uint16_t duty_permille;		/* airtime duty-cycle limit, 0 = none (radio/link.c duty_refill) */
+	uint32_t duty_window_ms;	/* ... over this window */
+	uint64_t budget_bytes;		/* bytes we may send per budget period, 0 = unmetered */
+	uint32_t budget_period_s;	/* periods count from the Unix epoch (UTC days for 86400) */
+	struct { uint16_t from, to; } windows[LINK_MAX_WINDOWS];	/* contact windows, UTC minutes of the day */
+	unsigned n_windows;		/* 0 = always in contact */
 	struct link_kiss_conf kiss;
 };
 
@@ -155,6 +162,9 @@ struct link_metrics {
 	uint64_t send_errors;
 	uint32_t mtu;			/* frame size in use */
 	uint64_t rate_bps;		/* nominal bit rate from the config */
+	uint64_t airtime_ms;		/* estimated time on the air of every frame sent */
+	uint64_t budget_bytes, budget_used;	/* this period's budget and what we spent of it (0, 0: unmetered) */
+	bool in_window;			/* inside a contact window (or the link has none) */
 	int32_t rtt_ms;			/* smoothed round trip, slowest neighbour up; -1 = no sample */
 	bool compact;			/* compact framing to neighbours that speak it */
 	uint64_t compact_tx, compact_rx;	/* bundles sent / rebuilt in compact form */

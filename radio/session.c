@@ -1,5 +1,6 @@
 /* session.c - reliable transfers to one neighbour; see session.h. */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
@@ -26,6 +27,7 @@ struct xfer {
 	bool started;			/* a zero-length bundle still sends one segment */
 	uint64_t poke_at;		/* all acked, no COMMIT_ACK yet: resend last segment then */
 	unsigned pokes;
+	uint64_t turn;			/* bytes sent in its current round-robin turn */
 };
 
 struct seg {
@@ -55,6 +57,7 @@ struct session_tx {
 	struct seg segs[SESSION_WINDOW_MAX];
 	unsigned nseg;
 	uint32_t srtt, rttvar, rto;	/* ms; srtt 0 = no sample yet */
+	uint64_t quantum;		/* round-robin turn within a class, bytes */
 	struct session_tx_stats st;
 };
 
@@ -75,6 +78,7 @@ session_tx_new(uint32_t mss, unsigned window, uint32_t initial_rto_ms, uint64_t 
 		return NULL;
 	s->mss = mss;
 	s->window = window > SESSION_WINDOW_MAX ? SESSION_WINDOW_MAX : window;
+	s->quantum = mss;
 	s->rto = initial_rto_ms < RTO_MIN_MS ? RTO_MIN_MS : initial_rto_ms;
 	s->next_xid = first_xid ? first_xid : 1;
 	s->rexmit_at = UINT64_MAX;
@@ -214,7 +218,7 @@ arrived(struct session_tx *s, const struct seg *g)
  * rexmit_at at the earliest deadline of what it scanned.
  */
 static int
-next_retransmission(struct session_tx *s, uint64_t now, struct session_seg *out)
+next_retransmission(struct session_tx *s, uint64_t now, struct session_seg *out, int upto)
 {
 	uint64_t first = UINT64_MAX;
 
@@ -224,6 +228,11 @@ next_retransmission(struct session_tx *s, uint64_t now, struct session_seg *out)
 		struct seg *g = &s->segs[i];
 		uint64_t due = g->sent + backoff(s, g->tries);
 
+		if (g->x->prio > upto) {
+			/* Skipped: the bound must stay a bound for the full scan. */
+			first = 0;
+			continue;
+		}
 		if (lost(s, g)) {
 			/* Repair, not timeout: no backoff, and no giving up on a link that delivers. */
 		} else if (due > now) {
@@ -243,13 +252,14 @@ next_retransmission(struct session_tx *s, uint64_t now, struct session_seg *out)
 		fill(out, g->x, g->off, g->len, true);
 		return 1;
 	}
-	s->rexmit_at = first;
+	if (first != 0)
+		s->rexmit_at = first;
 	return 0;
 }
 
 /* Acknowledged but not yet committed: poke with the last segment (as above, for pokes). */
 static int
-next_poke(struct session_tx *s, uint64_t now, struct session_seg *out)
+next_poke(struct session_tx *s, uint64_t now, struct session_seg *out, int upto)
 {
 	uint64_t first = UINT64_MAX;
 	struct xfer *x;
@@ -261,6 +271,10 @@ next_poke(struct session_tx *s, uint64_t now, struct session_seg *out)
 
 		if (x->poke_at == 0)
 			continue;
+		if (x->prio > upto) {
+			first = 0;	/* as in next_retransmission */
+			continue;
+		}
 		if (x->poke_at > now) {
 			if (x->poke_at < first)
 				first = x->poke_at;
@@ -277,29 +291,81 @@ next_poke(struct session_tx *s, uint64_t now, struct session_seg *out)
 		fill(out, x, x->total - len, len, true);
 		return 1;
 	}
-	s->poke_at = first;
+	if (first != 0)
+		s->poke_at = first;
 	return 0;
 }
 
-int
-session_tx_next(struct session_tx *s, uint64_t now, struct session_seg *out)
+/*
+ * Window slots a transfer of class prio may fill: the less urgent classes
+ * (SESSION_PRIO_YIELD and after) leave a few free, so that an alert queued
+ * behind a long bulk transfer finds room at once instead of waiting for
+ * acknowledgements of a full window of bulk segments.
+ */
+static unsigned
+window_for(const struct session_tx *s, int prio)
+{
+	unsigned reserve = s->window / 8 ? s->window / 8 : 1;
+
+	if (prio < SESSION_PRIO_YIELD || s->window < 2)
+		return s->window;
+	return s->window - reserve;
+}
+
+/* The most urgent transfer with bytes not yet sent; moves unsent up to it. */
+static struct xfer *
+first_unsent(struct session_tx *s)
 {
 	struct xfer *x;
-	struct seg *g;
-	uint64_t left;
-	int r;
 
-	/* Retransmissions first: they hold the window. */
-	if ((r = next_retransmission(s, now, out)) != 0 || (r = next_poke(s, now, out)) != 0)
-		return r;
-	if (s->nseg >= s->window)
-		return 0;
 	while ((x = s->unsent) != NULL && !xfer_unsent(x))
 		s->unsent = TAILQ_NEXT(x, entry);
-	if (x == NULL)
-		return 0;
-	left = x->total - x->next_off;
-	g = &s->segs[s->nseg++];
+	return x;
+}
+
+/*
+ * Fair share within a class: once x, which still has bytes to send, has had
+ * its turn (quantum bytes), it goes behind the next SESSION_RR_ACTIVE - 1
+ * transfers of its class that have bytes to send, so that one long
+ * transfer does not hold back the others of its class (other destinations)
+ * until it is done.  Bounded, so that the receiver assembles a few
+ * transfers at a time rather than every one queued.
+ */
+static void
+round_robin(struct session_tx *s, struct xfer *x, uint32_t len)
+{
+	struct xfer *last = x, *it;
+	unsigned n = 1;
+
+	x->turn += len;
+	if (x->turn + s->mss <= s->quantum)	/* another whole segment fits the turn */
+		return;
+	x->turn = 0;
+	for (it = TAILQ_NEXT(x, entry); it != NULL && it->prio == x->prio && n < SESSION_RR_ACTIVE;
+	    it = TAILQ_NEXT(it, entry))
+		if (xfer_unsent(it)) {
+			last = it;
+			n++;
+		}
+	if (last == x)
+		return;
+	s->unsent = TAILQ_NEXT(x, entry);	/* those before it are all sent, as before */
+	TAILQ_REMOVE(&s->queue, x, entry);
+	TAILQ_INSERT_AFTER(&s->queue, last, x, entry);
+}
+
+void
+session_tx_set_quantum(struct session_tx *s, uint64_t bytes)
+{
+	s->quantum = bytes ? bytes : 1;
+}
+
+static int
+next_new(struct session_tx *s, struct xfer *x, uint64_t now, struct session_seg *out)
+{
+	uint64_t left = x->total - x->next_off;
+	struct seg *g = &s->segs[s->nseg++];
+
 	*g = (struct seg){ .x = x, .off = x->next_off, .len = left < s->mss ? (uint32_t)left : s->mss,
 	    .sent = now, .tries = 1 };
 	if (now + backoff(s, 1) < s->rexmit_at)
@@ -310,7 +376,53 @@ session_tx_next(struct session_tx *s, uint64_t now, struct session_seg *out)
 	s->st.segments++;
 	s->st.bytes += g->len;
 	fill(out, x, g->off, g->len, false);
+	if (xfer_unsent(x))
+		round_robin(s, x, g->len);
 	return 1;
+}
+
+/*
+ * Order: repairs of the most urgent class with data waiting (and of more
+ * urgent ones), then that class's new segments, then repairs of less urgent
+ * classes.  So an alert goes before the next bulk segment, resent or not.
+ */
+int
+session_tx_next(struct session_tx *s, uint64_t now, struct session_seg *out)
+{
+	struct xfer *x = first_unsent(s);
+	int r;
+
+	if (x != NULL && s->nseg < window_for(s, x->prio)) {
+		if ((r = next_retransmission(s, now, out, x->prio)) != 0 ||
+		    (r = next_poke(s, now, out, x->prio)) != 0)
+			return r;
+		return next_new(s, x, now, out);
+	}
+	if ((r = next_retransmission(s, now, out, INT_MAX)) != 0)
+		return r;
+	return next_poke(s, now, out, INT_MAX);
+}
+
+int
+session_tx_next_prio(struct session_tx *s, uint64_t now)
+{
+	struct xfer *x = first_unsent(s);
+	int best = INT_MAX;
+
+	if (x != NULL && s->nseg < window_for(s, x->prio))
+		best = x->prio;
+	if (now >= s->rexmit_at)
+		for (unsigned i = 0; i < s->nseg; i++) {
+			const struct seg *g = &s->segs[i];
+
+			if (g->x->prio < best && (lost(s, g) || g->sent + backoff(s, g->tries) <= now))
+				best = g->x->prio;
+		}
+	if (now >= s->poke_at)
+		TAILQ_FOREACH(x, &s->queue, entry)
+			if (x->poke_at != 0 && x->poke_at <= now && x->prio < best)
+				best = x->prio;
+	return best == INT_MAX ? -1 : best;
 }
 
 /* RFC 6298: smoothed RTT and its variance, from segments sent once (Karn). */
@@ -419,10 +531,12 @@ session_tx_deadline(const struct session_tx *s)
 {
 	const struct xfer *x;
 
-	if (s->nseg < s->window)
-		for (x = s->unsent; x != NULL; x = TAILQ_NEXT(x, entry))
-			if (xfer_unsent(x))
+	for (x = s->unsent; x != NULL; x = TAILQ_NEXT(x, entry))
+		if (xfer_unsent(x)) {
+			if (s->nseg < window_for(s, x->prio))
 				return 0;	/* new data and room for it: now */
+			break;	/* the most urgent has no room: those after it neither */
+		}
 	return s->rexmit_at < s->poke_at ? s->rexmit_at : s->poke_at;
 }
 

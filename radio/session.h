@@ -9,8 +9,10 @@
  * sender reads segment bytes from its store, the receiver writes them into
  * its store's partial-transfer table.
  *
- * Sender: transfers are queued by priority class (lower first, FIFO within
- * a class); segments of several transfers share one window of segments in
+ * Sender: transfers are queued by priority class (lower first; within a
+ * class round robin among the first SESSION_RR_ACTIVE transfers, a quantum
+ * of bytes each, so a long transfer shares the link with the others of its
+ * class, other destinations); segments of several transfers share one window of segments in
  * flight, so small bundles do not go one per round trip.  A segment that a
  * later one overtook (acknowledged, or its bundle committed, while it was
  * not) was lost, since links deliver in order: it is sent again at once.
@@ -41,6 +43,14 @@
 #define SESSION_SACK_RANGES	4	/* ranges beyond the cumulative ack, per SEG_ACK */
 #define SESSION_RX_RANGES	64	/* discontiguous ranges a receiver tracks per transfer */
 #define SESSION_WINDOW_MAX	256	/* segments in flight, hard cap */
+/*
+ * Classes from this one on (telemetry, bulk: enum prio in relay/service.h)
+ * fill the window only up to window - max(1, window / 8): an alert or a
+ * position queued behind them finds room at once.  Segments are handed out
+ * most urgent class first, repairs included (see session_tx_next).
+ */
+#define SESSION_PRIO_YIELD	5
+#define SESSION_RR_ACTIVE	4	/* transfers of one class sharing the link at a time */
 
 struct session_tx;
 struct session_rx;
@@ -75,19 +85,31 @@ struct session_tx_stats {
  */
 struct session_tx *session_tx_new(uint32_t mss, unsigned window, uint32_t initial_rto_ms, uint64_t first_xid);
 uint64_t session_tx_next_id(const struct session_tx *s);
+/* Round-robin turn of a transfer within its class, bytes (default: one segment). */
+void session_tx_set_quantum(struct session_tx *s, uint64_t bytes);
 void session_tx_free(struct session_tx *s);
 
 /* Queue a bundle of total bytes; returns its transfer id (>= 1). */
 uint64_t session_tx_add(struct session_tx *s, uint64_t total, int prio, void *ctx);
 
 /*
- * The next segment to send at now, if any: a retransmission whose timeout
- * expired first, else a new segment while the window has room.  Returns 1
+ * The next segment to send at now, if any: of the most urgent class with
+ * something due, a repair (lost, or its timeout expired) before a new
+ * segment, and a new segment only while the window has room for its class
+ * (SESSION_PRIO_YIELD).  Returns 1
  * and fills seg; 0 if nothing is due (see session_tx_deadline); -ETIMEDOUT
  * if a segment exhausted its tries (the neighbour is gone: the caller takes
  * the transfers back with session_tx_drain and requeues them elsewhere).
  */
 int session_tx_next(struct session_tx *s, uint64_t now, struct session_seg *seg);
+
+/*
+ * The class of what session_tx_next would give at now (the link layer
+ * serves the neighbours sharing a slow medium most urgent first); -1 when
+ * nothing is due.  May name a more urgent class than the segment it then
+ * gives when a repair's tries ran out (the session fails anyway).
+ */
+int session_tx_next_prio(struct session_tx *s, uint64_t now);
 
 /* A SEG_ACK: everything below cum and inside ranges has arrived. */
 void session_tx_ack(struct session_tx *s, uint64_t xid, uint64_t cum,

@@ -38,6 +38,7 @@ struct parse {
 #define LK_FRAGMENT	0x08
 #define LK_UDP		0x10	/* a key only UDP links take */
 #define LK_KISS		0x20	/* a key only KISS links take */
+#define LK_CLASSES	0x40
 
 static void
 perr(struct parse *p, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -317,6 +318,83 @@ parse_rate(const char *s, uint64_t *out)
 	return parse_with_unit(s, units, out);
 }
 
+/* "2M/day" -> bytes and the period in seconds (hour, day, week, month = 30 days). */
+static int
+parse_budget(const char *s, uint64_t *bytes, uint32_t *period)
+{
+	static const struct { const char *name; uint32_t s; } per[] = {
+		{ "hour", 3600 }, { "day", 86400 }, { "week", 7 * 86400 }, { "month", 30 * 86400 },
+	};
+	const char *slash = strchr(s, '/');
+	char size[32];
+
+	if (slash == NULL || (size_t)(slash - s) >= sizeof(size))
+		return -1;
+	memcpy(size, s, (size_t)(slash - s));
+	size[slash - s] = '\0';
+	if (config_parse_size(size, bytes) < 0 || *bytes == 0)
+		return -1;
+	for (size_t i = 0; i < sizeof(per) / sizeof(per[0]); i++)
+		if (strcmp(slash + 1, per[i].name) == 0) {
+			*period = per[i].s;
+			return 0;
+		}
+	return -1;
+}
+
+/* "urgent,position,message" -> a mask of enum prio bits (live voice always). */
+static int
+parse_classes(const char *s, uint64_t *out)
+{
+	static const char *const names[PRIO_COUNT] = {
+		[PRIO_URGENT] = "urgent", [PRIO_POSITION] = "position", [PRIO_VOICEMSG] = "voicemsg",
+		[PRIO_MESSAGE] = "message", [PRIO_TELEMETRY] = "telemetry", [PRIO_BULK] = "bulk",
+	};
+	const char *p = s;
+
+	*out = 1u << PRIO_REALTIME;
+	while (*p) {
+		size_t n = strcspn(p, ", ");
+		int found = -1;
+
+		for (int i = 0; i < PRIO_COUNT; i++)
+			if (names[i] && strlen(names[i]) == n && strncmp(p, names[i], n) == 0)
+				found = i;
+		if (found < 0)
+			return -1;
+		*out |= 1u << found;
+		p += n;
+		p += strspn(p, ", ");
+	}
+	return *out != (1u << PRIO_REALTIME) ? 0 : -1;
+}
+
+/* "10%" or "0.5%" -> permille (100, 5); "0" -> 0. */
+static int
+parse_permille(const char *s, uint64_t *out)
+{
+	unsigned long whole = 0, tenth = 0;
+	char *end;
+
+	if (strcmp(s, "0") == 0) {
+		*out = 0;
+		return 0;
+	}
+	if (*s < '0' || *s > '9')
+		return -1;
+	whole = strtoul(s, &end, 10);
+	if (*end == '.') {
+		if (end[1] < '0' || end[1] > '9')
+			return -1;
+		tenth = (unsigned long)(end[1] - '0');
+		end += 2;
+	}
+	if (strcmp(end, "%") != 0 || whole > 100)
+		return -1;
+	*out = whole * 10 + tenth;
+	return *out > 0 ? 0 : -1;
+}
+
 /* "300" or "300ms", "10s", "2m" -> milliseconds. */
 static int
 parse_ms(const char *s, uint64_t *out)
@@ -381,6 +459,9 @@ link_defaults(struct config_link *l, uint8_t keys)
 	/* What a cut transfer costs: a fraction of a second on a mesh hop, 2 minutes at 1200 bit/s. */
 	if (!(keys & LK_FRAGMENT))
 		l->fragment = kiss ? 16 << 10 : 256 << 10;
+	/* A budget is not for bulk sync or telemetry unless the link says so. */
+	if (l->conf.budget_bytes && !(keys & LK_CLASSES))
+		l->refuse = 1u << PRIO_TELEMETRY | 1u << PRIO_BULK;
 	/* Every beacon costs TXDELAY and airtime on a radio channel. */
 	if (!(keys & LK_BEACON))
 		l->beacon_ms = kiss ? 10000 : 0;
@@ -498,6 +579,36 @@ set_link(struct parse *p, const char *lname, const char *name, const char *value
 		if (parse_rate(value, &l->conf.rate_bps) < 0)
 			BAD("rate: '%s' is not a bit rate (e.g. 1200, 9600, 54M)", value);
 		*keys |= LK_RATE;
+	} else if (strcmp(name, "classes") == 0) {
+		if (parse_classes(value, &v) < 0)
+			BAD("classes: '%s' is not a list of urgent, position, voicemsg, message, telemetry, bulk (e.g. urgent,position,message)", value);
+		l->refuse = (uint32_t)~v & ((1u << PRIO_COUNT) - 1);
+		*keys |= LK_CLASSES;
+	} else if (strcmp(name, "budget") == 0) {
+		if (parse_budget(value, &l->conf.budget_bytes, &l->conf.budget_period_s) < 0)
+			BAD("budget: '%s' is not bytes per hour, day, week or month (e.g. 2M/day)", value);
+	} else if (strcmp(name, "window") == 0) {
+		unsigned h1, m1, h2, m2;
+		char extra;
+
+		if (l->conf.n_windows == LINK_MAX_WINDOWS)
+			BAD("window: at most %d contact windows per link", LINK_MAX_WINDOWS);
+		if (sscanf(value, "%u:%u-%u:%u%c", &h1, &m1, &h2, &m2, &extra) != 4 || h1 > 23 || h2 > 24 ||
+		    m1 > 59 || m2 > 59 || (h2 == 24 && m2 != 0) || h1 * 60 + m1 == h2 * 60 + m2)
+			BAD("window: '%s' is not a UTC time span HH:MM-HH:MM (e.g. 06:00-08:00, 22:00-02:00)", value);
+		l->conf.windows[l->conf.n_windows].from = (uint16_t)(h1 * 60 + m1);
+		l->conf.windows[l->conf.n_windows].to = (uint16_t)((h2 * 60 + m2) % 1440);
+		l->conf.n_windows++;
+	} else if (strcmp(name, "duty_cycle") == 0) {
+		if (parse_permille(value, &v) < 0 || v > 1000)
+			BAD("duty_cycle: '%s' is not a share of airtime from 0.1%% to 100%% (e.g. 10%%), or 0 for none", value);
+		l->conf.duty_permille = (uint16_t)(v == 1000 ? 0 : v);
+		if (l->conf.duty_window_ms == 0)
+			l->conf.duty_window_ms = 60000;
+	} else if (strcmp(name, "duty_window") == 0) {
+		if (parse_ms(value, &v) < 0 || v < 1000 || v > 86400000)
+			BAD("duty_window: '%s' is not a window between 1s and 24h (e.g. 60s, 60m)", value);
+		l->conf.duty_window_ms = (uint32_t)v;
 	} else if (strcmp(name, "fragment") == 0) {
 		if (strcmp(value, "no") == 0)
 			l->fragment = 0;

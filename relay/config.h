@@ -64,6 +64,7 @@ struct config {
 		int compact;		/* enum link_compact */
 		uint64_t fragment;	/* bundles with more payload are split (0 = never) */
 		unsigned beacon_ms;	/* beacon interval (0 = the link layer's default) */
+		uint32_t refuse;	/* classes it does not carry: bit = enum prio (key `classes`) */
 		int line;		/* of its [link NAME] header, for messages */
 	} links[CONFIG_MAX_LINKS];
 	unsigned n_links;

@@ -741,6 +741,12 @@ link_row(void *arg, const struct forward_link_info *li)
 	    "send_errors", (json_int_t)m->send_errors, "dropped", drops);
 	json_object_set_new(row, "mtu", json_integer(m->mtu));
 	json_object_set_new(row, "rate_bps", json_integer((json_int_t)m->rate_bps));
+	json_object_set_new(row, "airtime_ms", json_integer((json_int_t)m->airtime_ms));
+	json_object_set_new(row, "in_window", json_boolean(m->in_window));
+	if (m->budget_bytes) {
+		json_object_set_new(row, "budget_bytes", json_integer((json_int_t)m->budget_bytes));
+		json_object_set_new(row, "budget_used", json_integer((json_int_t)m->budget_used));
+	}
 	json_object_set_new(row, "rtt_ms", m->rtt_ms >= 0 ? json_integer(m->rtt_ms) : json_null());
 	/* Segments sent again, of all sent: what the medium loses (and what timeouts misjudge). */
 	json_object_set_new(row, "loss", m->segments ? json_real((double)m->retransmissions / (double)m->segments) :

@@ -256,7 +256,8 @@ forward_walk(struct loop *l, void *arg)
 		fw->cursor_rowid = e->rowid;
 		if (flight_find(fw, e->rowid) != NULL)
 			continue;	/* already on its way */
-		if (e->dst_node == 0 || !route_lookup(fw->rt, e->dst_node, &hop))
+		/* The cheapest link that carries its class: bulk waits for one, urgent takes any. */
+		if (e->dst_node == 0 || !route_lookup_class(fw->rt, e->dst_node, e->priority, &hop))
 			continue;	/* no route: it waits */
 		if ((f = flight_start(fw, e->rowid, hop.link, hop.via)) == NULL)
 			break;
@@ -646,6 +647,7 @@ forward_new(struct node *n, struct loop *l, char *err, size_t errlen)
 			goto fail;
 		fw->kinds[i] = ops->kind;
 		fw->n_links++;
+		route_set_link_classes(fw->rt, i, cl->refuse);
 		if (cl->conf.kind == LINK_PCAP)
 			log_info("link %s: pcap on %s, EtherType 0x%04x", cl->conf.name, cl->conf.ifname,
 			    cl->conf.ethertype);
@@ -770,6 +772,10 @@ offer_to(void *arg, struct link *l, uint64_t nbr, const struct link_addr *addr)
 	struct forward *fw = o->fw;
 	struct flight *f;
 
+	uint32_t refuse = node_config(fw->node)->links[o->link].refuse;
+
+	if (o->e->priority >= 0 && o->e->priority < 32 && (refuse & (1u << o->e->priority)))
+		return;	/* not a class this link carries */
 	if (offer_held(o, nbr) || fw->n_flight >= IN_FLIGHT_MAX || flood_slot(fw, o->e->rowid, nbr) != NULL ||
 	    (f = flight_start(fw, o->e->rowid, o->link, nbr)) == NULL)	/* counted before: the link */
 		return;							/* may give it back at once */

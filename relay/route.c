@@ -48,6 +48,7 @@ struct route_table {
 	unsigned n_dst;
 	struct static_route st[ROUTE_MAX_STATIC];
 	unsigned n_st;
+	uint32_t refuse[ROUTE_MAX_LINKS];	/* per link: bit p = class p never goes on it */
 };
 
 struct route_table *
@@ -96,19 +97,32 @@ nbr_find(const struct route_table *rt, uint64_t node, unsigned link)
 	return NULL;
 }
 
-/* The cheapest up link to a neighbour, or NULL. */
+/* May link carry bundles of class prio (-1: any class)? */
+static bool
+carries(const struct route_table *rt, unsigned link, int prio)
+{
+	return prio < 0 || prio >= 32 || link >= ROUTE_MAX_LINKS || !(rt->refuse[link] & (1u << prio));
+}
+
+/* The cheapest up link to a neighbour that carries class prio, or NULL. */
 static const struct neighbour *
-nbr_best(const struct route_table *rt, uint64_t node)
+nbr_best_for(const struct route_table *rt, uint64_t node, int prio)
 {
 	const struct neighbour *best = NULL;
 
 	for (unsigned i = 0; i < rt->n_nbr; i++) {
 		const struct neighbour *n = &rt->nbr[i];
 
-		if (n->node == node && n->up && (best == NULL || n->cost < best->cost))
+		if (n->node == node && n->up && carries(rt, n->link, prio) && (best == NULL || n->cost < best->cost))
 			best = n;
 	}
 	return best;
+}
+
+static const struct neighbour *
+nbr_best(const struct route_table *rt, uint64_t node)
+{
+	return nbr_best_for(rt, node, -1);
 }
 
 static struct destination *
@@ -147,9 +161,9 @@ add_cost(uint32_t a, uint32_t b)
 	return s >= ROUTE_INFINITY ? ROUTE_INFINITY : (uint32_t)s;
 }
 
-/* The best usable candidate: finite metric through a neighbour that is up. */
+/* The best usable candidate: finite metric through a neighbour that is up, on a link carrying prio. */
 static const struct candidate *
-dst_best(const struct route_table *rt, const struct destination *d)
+dst_best_for(const struct route_table *rt, const struct destination *d, int prio)
 {
 	const struct candidate *best = NULL;
 
@@ -157,11 +171,17 @@ dst_best(const struct route_table *rt, const struct destination *d)
 		const struct candidate *c = &d->c[i];
 		const struct neighbour *n = nbr_find(rt, c->via, c->link);
 
-		if (c->metric < ROUTE_INFINITY && n && n->up &&
+		if (c->metric < ROUTE_INFINITY && n && n->up && carries(rt, c->link, prio) &&
 		    (best == NULL || c->metric < best->metric))
 			best = c;
 	}
 	return best;
+}
+
+static const struct candidate *
+dst_best(const struct route_table *rt, const struct destination *d)
+{
+	return dst_best_for(rt, d, -1);
 }
 
 /* Record what neighbour (via, link) says about d; true if the best changed. */
@@ -336,12 +356,12 @@ route_advertise(const struct route_table *rt, uint64_t to, struct route_entry *o
 }
 
 static bool
-static_lookup(const struct route_table *rt, uint64_t dst, int kind, struct route_hop *hop)
+static_lookup(const struct route_table *rt, uint64_t dst, int kind, int prio, struct route_hop *hop)
 {
 	for (unsigned i = 0; i < rt->n_st; i++) {
 		const struct neighbour *nb;
 
-		if (rt->st[i].dst != dst || (nb = nbr_best(rt, rt->st[i].via)) == NULL)
+		if (rt->st[i].dst != dst || (nb = nbr_best_for(rt, rt->st[i].via, prio)) == NULL)
 			continue;
 		hop->via = nb->node;
 		hop->link = nb->link;
@@ -352,12 +372,25 @@ static_lookup(const struct route_table *rt, uint64_t dst, int kind, struct route
 	return false;
 }
 
+void
+route_set_link_classes(struct route_table *rt, unsigned link, uint32_t refuse)
+{
+	if (link < ROUTE_MAX_LINKS)
+		rt->refuse[link] = refuse;
+}
+
 bool
 route_lookup(const struct route_table *rt, uint64_t dst, struct route_hop *hop)
 {
-	const struct neighbour *nb = nbr_best(rt, dst);
+	return route_lookup_class(rt, dst, -1, hop);
+}
+
+bool
+route_lookup_class(const struct route_table *rt, uint64_t dst, int prio, struct route_hop *hop)
+{
+	const struct neighbour *nb = nbr_best_for(rt, dst, prio);
 	const struct destination *d = dst_find(rt, dst);
-	const struct candidate *c = d ? dst_best(rt, d) : NULL;
+	const struct candidate *c = d ? dst_best_for(rt, d, prio) : NULL;
 
 	memset(hop, 0, sizeof(*hop));
 	if (dst == rt->self)
@@ -372,8 +405,8 @@ route_lookup(const struct route_table *rt, uint64_t dst, struct route_hop *hop)
 		    .kind = ROUTE_LEARNED };
 		return true;
 	}
-	return static_lookup(rt, dst, ROUTE_STATIC, hop) ||
-	    static_lookup(rt, 0, ROUTE_DEFAULT, hop);
+	return static_lookup(rt, dst, ROUTE_STATIC, prio, hop) ||
+	    static_lookup(rt, 0, ROUTE_DEFAULT, prio, hop);
 }
 
 void

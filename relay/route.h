@@ -25,6 +25,7 @@
 #define ROUTE_INFINITY		0xffffu	/* unreachable */
 #define ROUTE_MAX_ENTRIES	1024	/* destinations we keep (bounded memory) */
 #define ROUTE_HOLD_MS		30000	/* a learned route lives this long unrefreshed */
+#define ROUTE_MAX_LINKS		32	/* links whose classes can be restricted */
 
 struct route_table;
 
@@ -73,6 +74,21 @@ size_t route_advertise(const struct route_table *rt, uint64_t to, struct route_e
 
 /* Best next hop for dst; false if none is up (the bundle waits). */
 bool route_lookup(const struct route_table *rt, uint64_t dst, struct route_hop *hop);
+/*
+ * Classes a link does not carry (config `classes`): bit p set = a bundle of
+ * priority class p never goes on it (bulk waits for a cheap link rather
+ * than take a radio or a metered one).  Default: every class.
+ */
+void route_set_link_classes(struct route_table *rt, unsigned link, uint32_t refuse);
+/*
+ * As route_lookup, for a bundle of class prio (-1: any): only next hops on
+ * links that carry it.  Among those, the cheapest (route_link_cost: rate and
+ * loss), so an urgent bundle takes the fast mesh while it is up and the
+ * radio to the same neighbour as soon as the mesh neighbour is down.
+ * Distance vectors are not per class: a learned route may end, further on,
+ * on a link that refuses the class; there it waits.
+ */
+bool route_lookup_class(const struct route_table *rt, uint64_t dst, int prio, struct route_hop *hop);
 
 /* Walk every destination we know (CLI `routes`). */
 typedef void route_walk_fn(void *arg, uint64_t dst, const struct route_hop *best);

@@ -393,6 +393,14 @@ cmd_links(int argc, char **argv)
 		if (json_is_true(json_object_get(l, "compact")))
 			printf("  compact  %" PRIu64 " bundles sent, %" PRIu64 " received in compact form\n",
 			    jint(l, "compact_tx"), jint(l, "compact_rx"));
+		if (json_object_get(l, "budget_bytes")) {
+			char bu[32], bb[32];
+
+			human_bytes(jint(l, "budget_used"), bu, sizeof(bu));
+			human_bytes(jint(l, "budget_bytes"), bb, sizeof(bb));
+			printf("  budget   %s of %s this period used%s\n", bu, bb,
+			    json_is_true(json_object_get(l, "in_window")) ? "" : "; outside its contact windows");
+		}
 		if (jint(l, "voice_tx") || jint(l, "voice_rx"))
 			printf("  voice    %" PRIu64 " frames sent, %" PRIu64 " received\n", jint(l, "voice_tx"),
 			    jint(l, "voice_rx"));

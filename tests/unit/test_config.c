@@ -292,7 +292,49 @@ test_kiss_links(void **state)
 	assert_int_equal(cfg.links[2].fragment, 256 << 10);
 	assert_int_equal(cfg.links[2].beacon_ms, 0);
 
+	/* Scheduling keys: classes carried, airtime duty cycle. */
+	assert_int_equal(load("[node]\nid = 5\n[security]\nkey_file = /k\n"
+	    "[link radio]\ntype = kiss\ndevice = /dev/ttyUSB0\ncallsign = dl1abc-7\n"
+	    "classes = urgent, position,message\nduty_cycle = 10%\n"
+	    "[link r2]\ntype = kiss\ndevice = /dev/ttyUSB1\ncallsign = dl1abc-8\nduty_cycle = 0.5%\nduty_window = 1m\n"), 0);
+	assert_int_equal(cfg.links[0].refuse, 1u << 3 | 1u << 5 | 1u << 6);
+	assert_int_equal(cfg.links[0].conf.duty_permille, 100);
+	assert_int_equal(cfg.links[0].conf.duty_window_ms, 60000);
+	assert_int_equal(cfg.links[1].refuse, 0);
+	assert_int_equal(cfg.links[1].conf.duty_permille, 5);
+	assert_int_equal(cfg.links[1].conf.duty_window_ms, 60000);
+	/* A metered satellite link: budget, contact windows (one across midnight), classes. */
+	assert_int_equal(load("[node]\nid = 5\n[security]\nkey_file = /k\n[link sat]\ntype = udp\npeer = 10.0.0.1\n"
+	    "budget = 2M/day\nwindow = 06:00-08:00\nwindow = 22:30-24:00\nwindow = 23:00-01:15\n"
+	    "classes = urgent,position,message\n"), 0);
+	assert_int_equal(cfg.links[0].conf.budget_bytes, 2 << 20);
+	assert_int_equal(cfg.links[0].conf.budget_period_s, 86400);
+	assert_int_equal(cfg.links[0].conf.n_windows, 3);
+	assert_int_equal(cfg.links[0].conf.windows[0].from, 360);
+	assert_int_equal(cfg.links[0].conf.windows[0].to, 480);
+	assert_int_equal(cfg.links[0].conf.windows[1].from, 1350);
+	assert_int_equal(cfg.links[0].conf.windows[1].to, 0);
+	assert_int_equal(cfg.links[0].conf.windows[2].to, 75);
+	assert_int_equal(cfg.links[0].refuse, 1u << 3 | 1u << 5 | 1u << 6);
+	/* With a budget and no classes key, no telemetry or bulk. */
+	assert_int_equal(load("[node]\nid = 5\n[security]\nkey_file = /k\n[link sat]\ntype = udp\npeer = 10.0.0.1\n"
+	    "budget = 100K/week\n[link sat2]\ntype = udp\npeer = 10.0.0.2\nbudget = 1G/month\n"
+	    "classes = urgent,position,voicemsg,message,telemetry,bulk\n"), 0);
+	assert_int_equal(cfg.links[0].conf.budget_period_s, 7 * 86400);
+	assert_int_equal(cfg.links[0].refuse, 1u << 5 | 1u << 6);
+	assert_int_equal(cfg.links[1].refuse, 0);
+
 #define KISS "[node]\nid = 1\n[security]\nkey_file = /k\n[link r]\ntype = kiss\n"
+	expect_error(KISS "device = /dev/ttyS0\nax25 = no\nclasses = urgent,photos\n", 9, "not a list of urgent");
+	expect_error(KISS "device = /dev/ttyS0\nax25 = no\nclasses = \n", 9, "not a list of urgent");
+	expect_error(KISS "device = /dev/ttyS0\nax25 = no\nduty_cycle = 10\n", 9, "share of airtime");
+	expect_error(KISS "device = /dev/ttyS0\nax25 = no\nduty_cycle = 101%\n", 9, "share of airtime");
+	expect_error(KISS "device = /dev/ttyS0\nax25 = no\nduty_window = 10ms\n", 9, "between 1s and 24h");
+	expect_error(KISS "device = /dev/ttyS0\nax25 = no\nbudget = 2M\n", 9, "bytes per hour, day");
+	expect_error(KISS "device = /dev/ttyS0\nax25 = no\nbudget = 2M/year\n", 9, "bytes per hour, day");
+	expect_error(KISS "device = /dev/ttyS0\nax25 = no\nwindow = 6-8\n", 9, "HH:MM-HH:MM");
+	expect_error(KISS "device = /dev/ttyS0\nax25 = no\nwindow = 06:00-06:00\n", 9, "HH:MM-HH:MM");
+	expect_error(KISS "device = /dev/ttyS0\nax25 = no\nwindow = 06:60-07:00\n", 9, "HH:MM-HH:MM");
 	expect_error(KISS "device = /dev/ttyS0\n", 5, "needs a callsign");
 	expect_error(KISS "callsign = N0CALL\n", 5, "exactly one of device");
 	expect_error(KISS "callsign = N0CALL\ndevice = /dev/ttyS0\ntcp = 127.0.0.1:8001\n", 5, "exactly one of device");

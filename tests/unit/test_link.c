@@ -53,6 +53,47 @@ lossy_send(struct link_driver *d, const struct link_addr *to, const void *f, siz
 
 static struct link_driver_ops lossy_ops;
 
+/*
+ * A driver that wraps UDP and models a radio: one frame on the air at a
+ * time, PACED_MS each, a TNC that refuses a frame while one is on the air;
+ * ready_at says when it takes one again (as radio/kiss.c).  Counts the
+ * segments it put on the air.
+ */
+#define PACED_MS	5
+static uint64_t paced_busy_until;
+static unsigned paced_segments;
+static unsigned seg_at_arrival[60];	/* paced_segments when bundle i arrived */
+
+static int
+paced_send(struct link_driver *d, const struct link_addr *to, const void *f, size_t len)
+{
+	int r;
+
+	if (loop_now() < paced_busy_until)
+		return -EAGAIN;
+	if ((r = link_udp_ops.send(d, to, f, len)) == 0) {
+		paced_busy_until = loop_now() + PACED_MS;
+		paced_segments += len > 1 && ((const uint8_t *)f)[1] == FRAME_SEGMENT;
+	}
+	return r;
+}
+
+static uint64_t
+paced_ready_at(const struct link_driver *d)
+{
+	return paced_busy_until;
+}
+
+static struct link_driver_ops paced_ops;
+
+/* What make() puts in the next link's config beyond its defaults. */
+static uint16_t make_duty_permille;
+static uint32_t make_duty_window_ms;
+static uint64_t make_rate_bps;
+static uint64_t make_budget;
+static unsigned make_n_windows;
+static uint16_t make_window_from, make_window_to;
+
 struct bundle {
 	uint8_t *data;
 	size_t len;
@@ -103,6 +144,7 @@ on_bundle(void *arg, struct link *l, uint64_t nbr, uint64_t xid, int fd, const u
 	assert_int_equal(total, bundles[idx].len);
 	assert_memory_equal(got, bundles[idx].data, total);
 	bundles[idx].received++;
+	seg_at_arrival[idx] = paced_segments;
 	free(got);
 	link_committed(l, nbr, xid);
 }
@@ -185,7 +227,10 @@ on_voice(void *arg, struct link *l, uint64_t nbr, uint64_t group, uint64_t spurt
 static struct link *
 make(struct loop *loop, struct node *n, uint64_t id, uint16_t port, uint16_t peer, const struct link_driver_ops *ops)
 {
-	struct link_conf c = { .kind = LINK_UDP, .port = port, .n_peers = 1, .mtu = 1200 };
+	struct link_conf c = { .kind = LINK_UDP, .port = port, .n_peers = 1, .mtu = 1200,
+	    .duty_permille = make_duty_permille, .duty_window_ms = make_duty_window_ms, .rate_bps = make_rate_bps,
+	    .budget_bytes = make_budget, .budget_period_s = 86400, .n_windows = make_n_windows,
+	    .windows = { { make_window_from, make_window_to } } };
 	struct link_params p = { .node = id, .name = "t", .sender = &n->sender, .keys = &keys,
 	    .beacon_ms = 100, .dead_ms = 400, .window = 32, .spool_dir = "/tmp" };
 	struct link_events ev = { .arg = n, .neighbour = on_neighbour, .bundle = on_bundle,
@@ -625,6 +670,12 @@ test_voice_alongside_bulk(void **state)
 }
 
 static bool
+lossless_delivered_two(void)
+{
+	return bundles[0].delivered && bundles[1].delivered;
+}
+
+static bool
 lossless_delivered(void)
 {
 	for (int i = 0; i < 6; i++)
@@ -688,6 +739,211 @@ test_bulk_transfer_acks_and_reads(void **state)
 	loop_free(loop);
 }
 
+static bool
+paced_bulk_flowing(void)
+{
+	return paced_segments >= 30;
+}
+
+static bool
+alert_received(void)
+{
+	return bundles[1].received > 0;
+}
+
+static void
+fill_bundle(uint32_t idx, size_t len)
+{
+	bundles[idx].len = len;
+	bundles[idx].data = malloc(len);
+	assert_non_null(bundles[idx].data);
+	for (size_t k = 0; k < len; k++)
+		bundles[idx].data[k] = (uint8_t)(k * 29 + idx);
+	memcpy(bundles[idx].data, &idx, 4);
+}
+
+/*
+ * A radio-like medium that holds one frame at a time, a bulk transfer in
+ * progress: an alert queued in its middle is the very next segment on the
+ * air (at most the frame already on the air is ahead of it), and both
+ * arrive exactly once.
+ */
+static void
+test_alert_next_on_air_behind_bulk(void **state)
+{
+	struct loop *loop = loop_new();
+	uint16_t pa = (uint16_t)(30020 + getpid() % 20000), pb = pa + 1;
+	unsigned before;
+	uint64_t t0;
+
+	setup_keys();
+	memset(&a, 0, sizeof(a));
+	memset(&b, 0, sizeof(b));
+	paced_ops = link_udp_ops;
+	paced_ops.send = paced_send;
+	paced_ops.ready_at = paced_ready_at;
+	paced_busy_until = 0;
+	paced_segments = 0;
+	a.link = make(loop, &a, 1, pa, pb, &paced_ops);
+	b.link = make(loop, &b, 2, pb, pa, &link_udp_ops);
+	run_until(loop, both_up, 5000);
+	fill_bundle(0, 400000);		/* bulk: ~350 frames, ~1.7 s */
+	fill_bundle(1, 300);		/* an alert */
+	assert_int_equal(link_enqueue(a.link, 2, bundles[0].len, 6, &bundles[0]), 0);
+	run_until(loop, paced_bulk_flowing, 5000);
+	before = paced_segments;
+	t0 = loop_now();
+	assert_int_equal(link_enqueue(a.link, 2, bundles[1].len, 1, &bundles[1]), 0);
+	run_until(loop, alert_received, 5000);
+	printf("# alert: %u segments on air after it was queued (itself included), %llu ms (frame %d ms)\n",
+	    seg_at_arrival[1] - before, (unsigned long long)(loop_now() - t0), PACED_MS);
+	assert_int_equal(seg_at_arrival[1] - before, 1);
+	assert_true(bundles[0].received == 0);
+	run_until(loop, lossless_delivered_two, 20000);
+	assert_int_equal(bundles[0].received, 1);
+	assert_int_equal(bundles[1].received, 1);
+	assert_int_equal(bundles[0].delivered, 1);
+	assert_int_equal(bundles[1].delivered, 1);
+	for (int i = 0; i < 2; i++)
+		free(bundles[i].data);
+	memset(bundles, 0, sizeof(bundles));
+	link_free(a.link);
+	link_free(b.link);
+	loop_free(loop);
+}
+
+/*
+ * duty_cycle = 20% over 1 s on a link of 1 Mbit/s (a 1200-byte frame is on
+ * the air 12 ms): a bulk transfer that could fill the link uses at most 20%
+ * of the time plus the bucket (200 ms) and one frame, yet keeps going.
+ */
+static void
+test_duty_cycle_limits_airtime(void **state)
+{
+	struct loop *loop = loop_new();
+	uint16_t pa = (uint16_t)(30020 + getpid() % 20000), pb = pa + 1;
+	struct link_metrics m0, m1;
+	uint64_t t0, t1, used;
+
+	setup_keys();
+	memset(&a, 0, sizeof(a));
+	memset(&b, 0, sizeof(b));
+	make_duty_permille = 200;
+	make_duty_window_ms = 1000;
+	make_rate_bps = 1000000;
+	a.link = make(loop, &a, 1, pa, pb, &link_udp_ops);
+	make_duty_permille = 0;
+	make_duty_window_ms = 0;
+	make_rate_bps = 0;
+	b.link = make(loop, &b, 2, pb, pa, &link_udp_ops);
+	run_until(loop, both_up, 5000);
+	fill_bundle(0, 4000000);	/* 40 s on the air at full rate */
+	link_metrics(a.link, &m0);
+	t0 = loop_now();
+	assert_int_equal(link_enqueue(a.link, 2, bundles[0].len, 6, &bundles[0]), 0);
+	while (loop_now() < t0 + 2000)
+		loop_once(loop, 10);
+	link_metrics(a.link, &m1);
+	t1 = loop_now();
+	used = m1.airtime_ms - m0.airtime_ms;
+	printf("# duty 20%%: %llu ms on air in %llu ms, %llu segments\n", (unsigned long long)used,
+	    (unsigned long long)(t1 - t0), (unsigned long long)(m1.segments - m0.segments));
+	assert_true(used <= (t1 - t0) * 20 / 100 + 200 + 12);
+	assert_true(used >= (t1 - t0) * 10 / 100);	/* it keeps sending */
+	assert_int_equal(bundles[0].received, 0);
+	free(bundles[0].data);
+	memset(bundles, 0, sizeof(bundles));
+	link_free(a.link);
+	link_free(b.link);
+	loop_free(loop);
+}
+
+/*
+ * A metered link: 60 KB a day.  A 300 KB transfer spends the budget and
+ * then stops (at most one frame beyond it); beacons stop too, so the far
+ * side sees us go silent; the transfer is not delivered.
+ */
+static void
+test_budget_stops_the_link(void **state)
+{
+	struct loop *loop = loop_new();
+	uint16_t pa = (uint16_t)(30020 + getpid() % 20000), pb = pa + 1;
+	struct link_metrics m1, m2;
+
+	setup_keys();
+	memset(&a, 0, sizeof(a));
+	memset(&b, 0, sizeof(b));
+	make_budget = 60000;
+	a.link = make(loop, &a, 1, pa, pb, &link_udp_ops);
+	make_budget = 0;
+	b.link = make(loop, &b, 2, pb, pa, &link_udp_ops);
+	run_until(loop, both_up, 5000);
+	fill_bundle(0, 300000);
+	assert_int_equal(link_enqueue(a.link, 2, bundles[0].len, 6, &bundles[0]), 0);
+	for (uint64_t end = loop_now() + 1000; loop_now() < end;)
+		loop_once(loop, 10);
+	link_metrics(a.link, &m1);
+	for (uint64_t end = loop_now() + 1000; loop_now() < end;)
+		loop_once(loop, 10);
+	link_metrics(a.link, &m2);
+	printf("# budget 60000 B/day: %llu used, %llu bytes sent in all, %llu in the second after\n",
+	    (unsigned long long)m2.budget_used, (unsigned long long)m2.bytes_tx,
+	    (unsigned long long)(m2.bytes_tx - m1.bytes_tx));
+	assert_int_equal(m2.budget_bytes, 60000);
+	assert_true(m2.budget_used >= 60000);
+	assert_true(m2.budget_used <= 60000 + 1200);
+	assert_int_equal(m2.bytes_tx, m1.bytes_tx);		/* nothing more: not even beacons */
+	assert_int_equal(bundles[0].received, 0);
+	assert_false(link_neighbour_up(b.link, 1));		/* B no longer hears A */
+	free(bundles[0].data);
+	memset(bundles, 0, sizeof(bundles));
+	link_free(a.link);
+	link_free(b.link);
+	loop_free(loop);
+}
+
+/* Contact windows (UTC time of day): outside them nothing goes; inside, it does. */
+static void
+test_contact_window(void **state)
+{
+	unsigned minute = (unsigned)((time(NULL) % 86400) / 60);
+
+	for (int inside = 0; inside < 2; inside++) {
+		struct loop *loop = loop_new();
+		uint16_t pa = (uint16_t)(30020 + getpid() % 20000), pb = pa + 1;
+		struct link_metrics m;
+
+		setup_keys();
+		memset(&a, 0, sizeof(a));
+		memset(&b, 0, sizeof(b));
+		make_n_windows = 1;
+		/* An hour around now, or an hour that starts two hours from now. */
+		make_window_from = (uint16_t)((minute + (inside ? 1440 - 60 : 120)) % 1440);
+		make_window_to = (uint16_t)((minute + (inside ? 60 : 180)) % 1440);
+		a.link = make(loop, &a, 1, pa, pb, &link_udp_ops);
+		make_n_windows = 0;
+		b.link = make(loop, &b, 2, pb, pa, &link_udp_ops);
+		fill_bundle(0, 5000);
+		for (uint64_t end = loop_now() + 1500; loop_now() < end && !bundles[0].delivered;) {
+			if (link_neighbour_up(a.link, 2) && bundles[0].data && !bundles[0].returned &&
+			    link_enqueue(a.link, 2, bundles[0].len, 4, &bundles[0]) == 0)
+				bundles[0].returned = -1;	/* enqueued once */
+			loop_once(loop, 10);
+		}
+		link_metrics(a.link, &m);
+		assert_int_equal(m.in_window, inside);
+		assert_int_equal(link_neighbour_up(b.link, 1), inside);	/* beacons only in the window */
+		assert_int_equal(bundles[0].delivered, inside);
+		if (!inside)
+			assert_int_equal(m.frames_tx, 0);
+		free(bundles[0].data);
+		memset(bundles, 0, sizeof(bundles));
+		link_free(a.link);
+		link_free(b.link);
+		loop_free(loop);
+	}
+}
+
 int
 main(void)
 {
@@ -696,6 +952,10 @@ main(void)
 		cmocka_unit_test(test_carrier_loss_and_forged_frames),
 		cmocka_unit_test(test_voice_alongside_bulk),
 		cmocka_unit_test(test_bulk_transfer_acks_and_reads),
+		cmocka_unit_test(test_alert_next_on_air_behind_bulk),
+		cmocka_unit_test(test_duty_cycle_limits_airtime),
+		cmocka_unit_test(test_budget_stops_the_link),
+		cmocka_unit_test(test_contact_window),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

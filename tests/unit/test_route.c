@@ -240,6 +240,51 @@ test_link_cost(void **state)
 	assert_true(route_link_cost(0, 2.0, 0) < ROUTE_INFINITY);
 }
 
+/*
+ * A neighbour on the mesh (link 0) and a radio that carries no telemetry
+ * or bulk (link 1): every class takes the mesh while it is up; when the
+ * mesh neighbour goes, alerts and positions take the radio at once and bulk
+ * waits; when it returns, everything takes the mesh again.  The same for
+ * the default route through that neighbour.
+ */
+static void
+test_classes_per_link(void **state)
+{
+	struct route_table *rt = route_new(1);
+	struct route_hop h;
+
+	route_set_link_classes(rt, 1, 1u << 5 | 1u << 6);
+	assert_int_equal(route_add_static(rt, 0, 2), 0);
+	route_neighbour_up(rt, 2, 0, 256, 0);
+	route_neighbour_up(rt, 2, 1, 7000, 0);
+	for (int prio = -1; prio <= 6; prio++) {
+		assert_true(route_lookup_class(rt, 2, prio, &h));
+		assert_int_equal(h.link, 0);
+		assert_true(route_lookup_class(rt, 9, prio, &h));	/* default route */
+		assert_int_equal(h.link, 0);
+	}
+	route_neighbour_down(rt, 2, 0, 10);
+	for (int prio = 1; prio <= 4; prio++) {
+		assert_true(route_lookup_class(rt, 2, prio, &h));
+		assert_int_equal(h.link, 1);
+		assert_int_equal(h.kind, ROUTE_DIRECT);
+		assert_true(route_lookup_class(rt, 9, prio, &h));
+		assert_int_equal(h.link, 1);
+		assert_int_equal(h.kind, ROUTE_DEFAULT);
+	}
+	assert_false(route_lookup_class(rt, 2, 5, &h));		/* telemetry and bulk wait */
+	assert_false(route_lookup_class(rt, 2, 6, &h));
+	assert_false(route_lookup_class(rt, 9, 6, &h));
+	assert_true(route_lookup(rt, 2, &h));			/* any class: the radio is there */
+	assert_int_equal(h.link, 1);
+	route_neighbour_up(rt, 2, 0, 256, 20);
+	assert_true(route_lookup_class(rt, 2, 6, &h));
+	assert_int_equal(h.link, 0);
+	assert_true(route_lookup_class(rt, 2, 1, &h));
+	assert_int_equal(h.link, 0);
+	route_free(rt);
+}
+
 int
 main(void)
 {
@@ -252,6 +297,7 @@ main(void)
 		cmocka_unit_test(test_line_converges_and_withdraws),
 		cmocka_unit_test(test_triangle_falls_back_to_radio),
 		cmocka_unit_test(test_link_cost),
+		cmocka_unit_test(test_classes_per_link),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

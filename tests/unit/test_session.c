@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -328,6 +329,162 @@ test_receiver_ranges_and_bad_input(void **state)
 	session_rx_free(rx);
 }
 
+/*
+ * A paced medium, as the link layer drives a radio: one segment on the air
+ * at a time (frame ms each), taken from the session only when the medium
+ * is free; the far side is delay ms away and acknowledges every segment.
+ * Returns the number of frames put on the air.
+ */
+#define PACED_FRAME	10
+
+static unsigned
+paced_step(struct sim *s, uint64_t *free_at, uint64_t *sent_xid, unsigned cap)
+{
+	struct session_seg g;
+	unsigned n = 0;
+
+	if (s->now >= *free_at && session_tx_next(s->tx, s->now, &g) == 1) {
+		put(s, (struct pkt){ .kind = SEG, .seg = g });
+		*free_at = s->now + PACED_FRAME;
+		if (n < cap)
+			sent_xid[n] = g.xid;
+		n++;
+	}
+	s->now++;
+	deliver(s);
+	return n;
+}
+
+/*
+ * A bulk transfer fills the window on a long, slow path (300 ms each way,
+ * 10 ms a frame: a window of 16 is full long before the first ack).  An
+ * alert, then a position, queued in the middle go out as the very next
+ * frame, not after a round trip's worth of acks; bulk resumes after them.
+ */
+static void
+test_alert_waits_at_most_one_frame_behind_bulk(void **state)
+{
+	struct sim *s = sim_new(200, 16, 0, 300, 1);
+	uint64_t free_at = 0, xid[1];
+	struct session_tx_stats st;
+	unsigned frames = 0, waited;
+
+	assert_int_equal(session_tx_add(s->tx, 200 * 400, 6, (void *)1), 1);
+	while (s->now < 250)
+		frames += paced_step(s, &free_at, xid, 0);
+	session_tx_stats(s->tx, &st);
+	assert_true(st.inflight >= 14);		/* bulk holds the window (less its reserve) */
+	for (int k = 0; k < 2; k++) {
+		uint64_t id = session_tx_add(s->tx, 150, k == 0 ? 1 : 2, (void *)(uintptr_t)(2 + k));
+		uint64_t queued = s->now;
+
+		/* The frame on the air now finishes; then the urgent one goes. */
+		for (waited = 0; ; ) {
+			unsigned n = paced_step(s, &free_at, xid, 1);
+
+			if (n && xid[0] == id)
+				break;
+			waited += n;
+			assert_true(s->now - queued < 10000);
+		}
+		printf("# class %d waited %u frames behind bulk, %llu ms (frame %d ms)\n", k == 0 ? 1 : 2,
+		    waited, (unsigned long long)(s->now - 1 - queued), PACED_FRAME);
+		assert_int_equal(waited, 0);
+		assert_true(s->now - 1 - queued <= PACED_FRAME);
+	}
+	assert_true(run(s, 3, 1000000) >= 0);
+	assert_int_equal(s->order[0], 1);	/* the alert, then the position, then bulk */
+	assert_int_equal(s->order[1], 2);
+	assert_int_equal(s->order[2], 0);
+	sim_free(s);
+}
+
+/*
+ * Bulk never starves positions: with bulk always queued on a paced medium
+ * and a 5% loss each way (repairs of bulk compete too), no bulk frame goes
+ * ahead of a position report queued, and bulk still gets the rest.
+ */
+static void
+test_positions_never_wait_behind_bulk(void **state)
+{
+	struct sim *s = sim_new(200, 16, 5, 30, 7);
+	uint64_t free_at = 0, xid[1];
+	unsigned worst = 0, positions = 0;
+
+	for (uintptr_t i = 0; i < 8; i++)
+		session_tx_add(s->tx, 200 * 50, 6, (void *)(i + 1));
+	for (int k = 0; k < 40; k++) {
+		uint64_t id, queued;
+		unsigned waited = 0;
+
+		while (s->now % 97 != 0)
+			paced_step(s, &free_at, xid, 0);
+		id = session_tx_add(s->tx, 120, 2, (void *)(uintptr_t)(100 + k));
+		queued = s->now;
+		for (;;) {
+			unsigned n = paced_step(s, &free_at, xid, 1);
+
+			if (n && xid[0] == id)
+				break;
+			waited += n && xid[0] <= 8;	/* bulk; an earlier position's repair may go first */
+			assert_true(s->now - queued < 10000);
+		}
+		if (waited > worst)
+			worst = waited;
+		positions++;
+	}
+	printf("# %u positions under bulk with 5%% loss: at most %u bulk frames ahead of one\n", positions, worst);
+	assert_int_equal(worst, 0);
+	assert_true(run(s, 48, 10000000) >= 0);
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(s->delivered[i], 1);
+	for (int k = 0; k < 40; k++)
+		assert_int_equal(s->delivered[99 + k], 1);
+	sim_free(s);
+}
+
+/*
+ * Fair share within a class: two bulk transfers queued one after the other
+ * take turns of quantum bytes, instead of the second waiting for all of the
+ * first; a third waits its turn while SESSION_RR_ACTIVE transfers are active.
+ */
+static void
+test_round_robin_within_class(void **state)
+{
+	struct session_tx *tx = session_tx_new(100, SESSION_WINDOW_MAX, 100, 1);
+	struct session_seg g;
+	uint64_t seq[60];
+	unsigned n = 0, runs = 0;
+
+	session_tx_set_quantum(tx, 200);	/* two segments a turn */
+	session_tx_add(tx, 1000, 6, (void *)1);
+	session_tx_add(tx, 1000, 6, (void *)2);
+	while (n < 20 && session_tx_next(tx, 0, &g) == 1)
+		seq[n++] = g.xid;
+	assert_int_equal(n, 20);
+	for (unsigned i = 0; i < n; i++) {
+		assert_int_equal(seq[i], 1 + (i / 2) % 2);	/* 1 1 2 2 1 1 2 2 ... */
+		if (i == 0 || seq[i] != seq[i - 1])
+			runs++;
+	}
+	assert_int_equal(runs, 10);
+	session_tx_free(tx);
+
+	/* Six transfers: the first SESSION_RR_ACTIVE share; the others start as those finish. */
+	tx = session_tx_new(100, SESSION_WINDOW_MAX, 100, 1);
+	for (uintptr_t i = 0; i < 6; i++)
+		session_tx_add(tx, 300, 6, (void *)(i + 1));
+	n = 0;
+	while (n < 18 && session_tx_next(tx, 0, &g) == 1)
+		seq[n++] = g.xid;
+	assert_int_equal(n, 18);
+	for (unsigned i = 0; i < SESSION_RR_ACTIVE; i++)
+		assert_int_equal(seq[i], i + 1);
+	for (unsigned i = 0; i < 2 * SESSION_RR_ACTIVE; i++)
+		assert_true(seq[i] <= SESSION_RR_ACTIVE);	/* 5 and 6 wait for a place */
+	session_tx_free(tx);
+}
+
 int
 main(void)
 {
@@ -339,6 +496,9 @@ main(void)
 		cmocka_unit_test(test_silent_neighbour_times_out_and_drains),
 		cmocka_unit_test(test_overtaken_segment_resent_before_its_timeout),
 		cmocka_unit_test(test_receiver_ranges_and_bad_input),
+		cmocka_unit_test(test_alert_waits_at_most_one_frame_behind_bulk),
+		cmocka_unit_test(test_positions_never_wait_behind_bulk),
+		cmocka_unit_test(test_round_robin_within_class),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,201 @@
+"""Issue 5, test (d): two nodes joined by a mesh link (UDP through tests/sim/linkemu)
+and a radio link (KISS through tests/sim/seremu, 9600 bit/s) that carries only
+urgent, position and message classes (`classes`).  The mesh goes silent in the
+emulator: urgent traffic continues over the radio within 2 s plus one frame time
+(silent-fade deadline of DESIGN.md section 5), bulk waits, and is delivered over
+the mesh once it returns; everything exactly once.
+"""
+import os
+import random
+import time
+
+import pytest
+
+from harness import Node, wait_for
+from serial_sim import SerialEmu
+from sim import LinkEmu
+
+KEY = "1 " + "5a" * 32 + " send\n"
+RATE = 9600
+# One full radio frame on the line: mtu 256 + AX.25 16 + KISS 3 bytes, 10 bits a byte.
+FRAME_S = (256 + 16 + 3) * 10 / RATE
+# The CLI's own start-up and polling between the event and our clock: a loaded box.
+SLACK_S = 0.5
+
+
+def two_link_node(tmp_path, node_id, mesh_port, mesh_peer, device):
+    n = Node(tmp_path, node_id)
+    key = n.dir / "network.key"
+    key.write_text(KEY)
+    os.chmod(key, 0o600)
+    n.conf.write_text(n.conf.read_text() +
+                      f"[security]\nkey_file = {key}\n"
+                      f"[link mesh]\ntype = udp\nport = {mesh_port}\npeer = 127.0.0.1:{mesh_peer}\n"
+                      f"[link radio]\ntype = kiss\ndevice = {device}\ncallsign = N0CALL-{node_id}\n"
+                      f"rate = {RATE}\ntxdelay = 0\nbeacon = 1s\nclasses = urgent,position,message\n")
+    return n
+
+
+@pytest.fixture
+def pair(tmp_path):
+    started = []
+    base = random.randint(20000, 50000)
+    emu = LinkEmu(peer_a=base, peer_b=base + 1)
+    started.append(emu)
+    ser = SerialEmu(rate=RATE)
+    started.append(ser)
+    a = two_link_node(tmp_path, 1, base, emu.a_port, ser.a)
+    b = two_link_node(tmp_path, 2, base + 1, emu.b_port, ser.b)
+    started += [a, b]
+    yield emu, ser, a, b
+    for x in reversed(started):
+        if isinstance(x, Node):
+            if x.proc and x.proc.poll() is None:
+                x.proc.kill()
+                x.proc.wait()
+        else:
+            x.stop()
+
+
+def links(n):
+    return {l["name"]: l for l in n.cli_json("links")[0]["links"]}
+
+
+def both_links_up(a, b):
+    for n in (a, b):
+        ls = links(n)
+        if ls["mesh"]["neighbours"] != 1 or ls["radio"]["neighbours"] != 1:
+            return False
+    return True
+
+
+def recv(n, service, count, wait):
+    return [g["text"] for g in n.cli_json("recv", "-n", count, "-w", str(service), timeout=wait)]
+
+
+def test_mesh_fades_urgent_takes_radio_bulk_waits(pair):
+    emu, ser, a, b = pair
+    a.start()
+    b.start()
+    wait_for(lambda: both_links_up(a, b), 30, "both nodes to hear each other on mesh and radio")
+
+    # Mesh up: every class takes the mesh, nothing goes on the radio.
+    radio_seg0 = links(a)["radio"]["segments"]
+    a.cli("send", "-p", "urgent", "ipn:2.5", "alert-before")
+    a.cli("send", "-p", "bulk", "ipn:2.6", "bulk-before")
+    assert recv(b, 5, 1, 30) == ["alert-before"]
+    assert recv(b, 6, 1, 30) == ["bulk-before"]
+    assert links(a)["radio"]["segments"] == radio_seg0
+
+    # The mesh goes silent both ways (carrier stays up): a silent fade.
+    emu.down()
+    cut = time.monotonic()
+    a.cli("send", "-p", "urgent", "ipn:2.5", "alert-0")
+    big = a.dir / "bulk.bin"
+    big.write_bytes(os.urandom(1500))     # ~1.6 s on the radio, were it allowed there
+    a.cli("send", "-p", "bulk", "-f", str(big), "ipn:2.6")
+    got = recv(b, 5, 1, 60)
+    took = time.monotonic() - cut
+    print(f"alert over the radio {took:.2f} s after the mesh went silent "
+          f"(deadline 2 s + one frame {FRAME_S:.2f} s + {SLACK_S} s slack)")
+    assert got == ["alert-0"]
+    assert took <= 2.0 + FRAME_S + SLACK_S
+    ls = links(a)
+    assert ls["mesh"]["neighbours"] == 0 and ls["radio"]["neighbours"] == 1
+    assert ls["radio"]["segments"] > radio_seg0
+
+    # More urgent traffic and a message keep going over the radio; bulk waits.
+    for i in range(1, 6):
+        a.cli("send", "-p", "urgent", "ipn:2.5", f"alert-{i}")
+    a.cli("send", "-p", "message", "ipn:2.7", "message-0")
+    assert sorted(recv(b, 5, 5, 60)) == [f"alert-{i}" for i in range(1, 6)]
+    assert recv(b, 7, 1, 60) == ["message-0"]
+    time.sleep(3)
+    assert b.cli_json("recv", "6") == [], "bulk came over the radio"
+    assert a.status()["store"]["bundles"] == 1, "A keeps the bulk bundle"
+    assert links(a)["mesh"]["neighbours"] == 0, "the mesh came back by itself: the test tested nothing"
+
+    # The mesh returns: bulk goes over it, and urgent traffic moves back.
+    emu.up()
+    wait_for(lambda: links(a)["mesh"]["neighbours"] == 1, 15, "A to hear B on the mesh again")
+    data = b.cli("recv", "-n", "1", "-w", "-R", "6", timeout=60).stdout
+    assert data == big.read_bytes()
+    radio_seg = links(a)["radio"]["segments"]
+    a.cli("send", "-p", "urgent", "ipn:2.5", "alert-after")
+    assert recv(b, 5, 1, 30) == ["alert-after"]
+    assert links(a)["radio"]["segments"] == radio_seg, "urgent traffic stayed on the radio"
+
+    # Exactly once: nothing more arrives anywhere, and A let go of everything.
+    wait_for(lambda: a.status()["store"]["bundles"] == 0, 30, "A to let go once B committed")
+    for svc in (5, 6, 7):
+        assert b.cli_json("recv", str(svc)) == [], f"service {svc} got a bundle twice"
+    assert a.stop() == 0 and b.stop() == 0, "unclean exit (a sanitizer report?)"
+
+
+def sat_node(tmp_path, node_id, port, peer, extra):
+    n = Node(tmp_path, node_id)
+    key = n.dir / "network.key"
+    key.write_text(KEY)
+    os.chmod(key, 0o600)
+    n.conf.write_text(n.conf.read_text() +
+                      f"[security]\nkey_file = {key}\n"
+                      f"[link sat]\ntype = udp\nport = {port}\npeer = 127.0.0.1:{peer}\n{extra}")
+    return n
+
+
+@pytest.fixture
+def sat(tmp_path):
+    """Two nodes over a satellite IP hop (600 ms each way); A's side is metered."""
+    started = []
+    base = random.randint(20000, 50000)
+    emu = LinkEmu(peer_a=base, peer_b=base + 1, delay="600ms")
+    started.append(emu)
+    a = sat_node(tmp_path, 1, base, emu.a_port, "budget = 30K/day\n")   # no bulk: the default
+    b = sat_node(tmp_path, 2, base + 1, emu.b_port, "")
+    started += [a, b]
+    yield emu, a, b
+    for x in reversed(started):
+        if isinstance(x, Node):
+            if x.proc and x.proc.poll() is None:
+                x.proc.kill()
+                x.proc.wait()
+        else:
+            x.stop()
+
+
+def test_metered_satellite_budget(sat):
+    """Issue 5 item 4: bulk never spends the budget; messages do until it is spent, then
+    the link stops (beacons too), and what A put on the hop stays within the budget."""
+    emu, a, b = sat
+    budget = 30 * 1024
+    a.start()
+    b.start()
+    wait_for(lambda: links(a)["sat"]["neighbours"] == 1 and links(b)["sat"]["neighbours"] == 1, 20,
+             "the nodes to hear each other over the satellite hop")
+    bulk = a.dir / "bulk.bin"
+    bulk.write_bytes(os.urandom(2000))
+    a.cli("send", "-p", "bulk", "-f", str(bulk), "ipn:2.6")
+    for i in range(10):
+        a.cli("send", "-p", "message", "ipn:2.7", f"sat-{i}")
+    assert sorted(recv(b, 7, 10, 60)) == sorted(f"sat-{i}" for i in range(10))
+    la = links(a)["sat"]
+    assert 0 < la["budget_used"] < budget and la["budget_bytes"] == budget
+    assert "budget" in a.cli("links").stdout.decode()
+    # A message bigger than what is left: the budget runs out in the middle of it.
+    big = a.dir / "big.bin"
+    big.write_bytes(os.urandom(40000))
+    a.cli("send", "-p", "message", "-f", str(big), "ipn:2.7")
+    wait_for(lambda: links(a)["sat"]["budget_used"] >= budget, 60, "A to spend its budget")
+    wait_for(lambda: links(b)["sat"]["neighbours"] == 0, 10, "B to hear A go silent")
+    sent = emu.stats()["ab"]["in_bytes"]
+    time.sleep(2)
+    st = emu.stats()["ab"]
+    la = links(a)["sat"]
+    print(f"budget {budget} B: A used {la['budget_used']} B; the emulator took {st['in_bytes']} B from A")
+    assert st["in_bytes"] == sent, "A kept sending with its budget spent"
+    assert la["budget_used"] <= budget + 1400            # at most one frame beyond it
+    assert st["in_bytes"] <= la["budget_used"]           # every byte A sent was counted
+    assert b.cli_json("recv", "6") == [], "bulk spent the budget"
+    assert b.cli_json("recv", "7") == [], "the big message cannot have arrived"
+    assert a.status()["store"]["bundles"] == 2             # bulk and the big message wait
+    assert a.stop() == 0 and b.stop() == 0, "unclean exit (a sanitizer report?)"
