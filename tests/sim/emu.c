@@ -211,7 +211,77 @@ emu_outage_on(const struct emu_outage *o, int n, int64_t rel)
 	return false;
 }
 
+/* ---- directions ---- */
+
+unsigned
+emu_dir_prefix(const char *arg, const char **val)
+{
+	*val = arg;
+	if (strncmp(arg, "ab:", 3) == 0 || strncmp(arg, "ba:", 3) == 0) {
+		*val = arg + 3;
+		return arg[0] == 'a' ? 1u : 2u;
+	}
+	return EMU_DIRS_BOTH;
+}
+
+unsigned
+emu_take_dirs(char **tok, int *ntok)
+{
+	unsigned m;
+
+	if (*ntok == 0 || (strcmp(tok[0], "ab") != 0 && strcmp(tok[0], "ba") != 0 && strcmp(tok[0], "both") != 0))
+		return EMU_DIRS_BOTH;
+	m = tok[0][0] == 'a' ? 1u : tok[0][1] == 'a' ? 2u : EMU_DIRS_BOTH;
+	memmove(tok, tok + 1, (size_t)(*ntok - 1) * sizeof(*tok));
+	(*ntok)--;
+	return m;
+}
+
+void
+emu_add_outage(const char *arg, struct emu_outage *outages[2], int *n[2])
+{
+	struct emu_outage o;
+	const char *val;
+	unsigned mask = emu_dir_prefix(arg, &val);
+
+	if (emu_parse_outage(val, &o))
+		emu_fatal("bad --outage \"%s\" (want AT+FOR[@EVERY], EVERY > FOR)", arg);
+	for (int i = 0; i < 2; i++) {
+		if (!(mask & (1u << i)))
+			continue;
+		if (*n[i] == EMU_MAX_OUTAGES)
+			emu_fatal("too many --outage");
+		outages[i][(*n[i])++] = o;
+	}
+}
+
 /* ---- command lines ---- */
+
+int
+emu_split_command(char *line, char **word, char **tok, int max, bool verbose)
+{
+	char *save = NULL, *w;
+	int ntok = -1;
+
+	for (w = strtok_r(line, " \t\r\n", &save); w && ntok < max; w = strtok_r(NULL, " \t\r\n", &save)) {
+		if (ntok < 0)
+			*word = w;
+		else
+			tok[ntok] = w;
+		ntok++;
+	}
+	if (verbose && ntok >= 0) {
+		char msg[EMU_LINE_MAX];
+
+		snprintf(msg, sizeof(msg), "%s", *word);
+		for (int i = 0; i < ntok; i++) {
+			strncat(msg, " ", sizeof(msg) - strlen(msg) - 1);
+			strncat(msg, tok[i], sizeof(msg) - strlen(msg) - 1);
+		}
+		emu_log("command: %s", msg);
+	}
+	return ntok;
+}
 
 void
 emu_epoll_add(int ep, int fd, uint64_t tag)

@@ -55,7 +55,26 @@ int emu_parse_outage(const char *s, struct emu_outage *o);
 /* Is any of the n outages on at rel ns after start? */
 bool emu_outage_on(const struct emu_outage *o, int n, int64_t rel);
 
+/* ---- directions: "ab" (side A to B), "ba", or both ---- */
+
+#define EMU_DIRS_BOTH		3u
+
+/* An option value "ab:VALUE", "ba:VALUE" or "VALUE": the directions it names
+ * (bit 0 ab, bit 1 ba) and, in *val, what follows the prefix. */
+unsigned emu_dir_prefix(const char *arg, const char **val);
+/* A command's optional direction word "ab", "ba" or "both" at tok[0]:
+ * consumed when present; the directions (both when absent). */
+unsigned emu_take_dirs(char **tok, int *ntok);
+/* --outage ARG for the directions it names: add it to each direction's
+ * list (outages[i], n[i] for direction i); fatal if malformed or full. */
+void emu_add_outage(const char *arg, struct emu_outage *outages[2], int *n[2]);
+
 /* ---- command lines on stdin and on a control socket ---- */
+
+/* Split a command line into at most max words (logged when verbose); the
+ * first word goes to *word and the rest to tok.  Returns how many are in
+ * tok, -1 for an empty line. */
+int emu_split_command(char *line, char **word, char **tok, int max, bool verbose);
 
 /* Runs one command line; writes a one-line reply (newline included) or "". */
 typedef void emu_command_fn(void *arg, char *line, char *reply, size_t n);

@@ -473,24 +473,6 @@ stats_json(const struct emu *e, const char *event, char *buf, size_t n)
 	return off > 0 && (size_t)off < n ? off : -ENOSPC;
 }
 
-/* Which directions a command names: "ab", "ba", "both" or nothing (both).
- * Consumes the word when it is one of those. */
-static unsigned
-take_dirs(char **tok, int *ntok)
-{
-	if (*ntok > 0) {
-		if (strcmp(tok[0], "ab") == 0 || strcmp(tok[0], "ba") == 0 ||
-		    strcmp(tok[0], "both") == 0) {
-			unsigned m = tok[0][0] == 'a' ? 1u : tok[0][1] == 'a' ? 2u : 3u;
-
-			memmove(tok, tok + 1, (size_t)(*ntok - 1) * sizeof(*tok));
-			(*ntok)--;
-			return m;
-		}
-	}
-	return 3;
-}
-
 /* Apply one option value to the directions in mask; 0 or -EINVAL. */
 static int
 set_param(struct emu *e, unsigned mask, const char *what, const char *val)
@@ -539,30 +521,16 @@ static void
 command(void *arg, char *line, char *reply, size_t n)
 {
 	struct emu *e = arg;
-	char *tok[8], *save = NULL, *w;
+	char *tok[7], *w;
 	int ntok = 0;
 	unsigned mask;
 	int64_t now = emu_now();
 
-	for (w = strtok_r(line, " \t\r\n", &save); w && ntok < 8; w = strtok_r(NULL, " \t\r\n", &save))
-		tok[ntok++] = w;
-	if (ntok == 0) {
+	if ((ntok = emu_split_command(line, &w, tok, 7, e->verbose)) < 0) {
 		reply[0] = '\0';
 		return;
 	}
-	if (e->verbose) {
-		char msg[EMU_LINE_MAX] = "";
-
-		for (int i = 0; i < ntok; i++) {
-			strncat(msg, " ", sizeof(msg) - strlen(msg) - 1);
-			strncat(msg, tok[i], sizeof(msg) - strlen(msg) - 1);
-		}
-		emu_log("command:%s", msg);
-	}
-	w = tok[0];
-	ntok--;
-	memmove(tok, tok + 1, (size_t)ntok * sizeof(*tok));
-	mask = take_dirs(tok, &ntok);
+	mask = emu_take_dirs(tok, &ntok);
 
 	if (strcmp(w, "stats") == 0 && ntok == 0 && mask == 3) {
 		if (stats_json(e, "stats", reply, n) < 0)
@@ -744,27 +712,14 @@ usage(FILE *f)
 static void
 parse_dir_opt(struct emu *e, const char *name, const char *arg)
 {
-	unsigned mask = 3;
-	const char *val = arg;
+	const char *val;
+	unsigned mask = emu_dir_prefix(arg, &val);
 
-	if (strncmp(arg, "ab:", 3) == 0 || strncmp(arg, "ba:", 3) == 0) {
-		mask = arg[0] == 'a' ? 1u : 2u;
-		val = arg + 3;
-	}
 	if (strcmp(name, "outage") == 0) {
-		struct emu_outage o;
+		struct emu_outage *o[2] = { e->dir[0].outages, e->dir[1].outages };
+		int *n[2] = { &e->dir[0].n_outages, &e->dir[1].n_outages };
 
-		if (emu_parse_outage(val, &o))
-			emu_fatal("bad --outage \"%s\" (want AT+FOR[@EVERY], EVERY > FOR)", arg);
-		for (int i = 0; i < NDIR; i++) {
-			struct direction *d = &e->dir[i];
-
-			if (!(mask & (1u << i)))
-				continue;
-			if (d->n_outages == EMU_MAX_OUTAGES)
-				emu_fatal("too many --outage");
-			d->outages[d->n_outages++] = o;
-		}
+		emu_add_outage(arg, o, n);
 		return;
 	}
 	if (set_param(e, mask, name, val))
