@@ -12,10 +12,9 @@ Process handling, the control socket and stop() are LinkEmu's.
 """
 import json
 import os
-import subprocess
 import tempfile
 
-from harness import BUILD, wait_for
+from harness import BUILD
 from sim import LinkEmu
 
 SEREMU = BUILD / "tests" / "sim" / "seremu"
@@ -43,41 +42,12 @@ class SerialEmu(LinkEmu):
         self.a = os.path.join(self.dir, "ttyA")
         self.b = os.path.join(self.dir, "ttyB")
         cmd = [str(SEREMU), "-a", self.a, "-b", self.b, "-c", self.sock, "-v"]
-        for k, v in shaping.items():
-            if k not in self.SHAPING:
-                raise TypeError(f"SerialEmu: unknown option {k}")
-            vals = v.items() if isinstance(v, dict) else [(None, v)]
-            for d, val in vals:
-                if val is not None:
-                    cmd += [f"--{k}", f"{d}:{val}" if d else str(val)]
-        for o in outages:
-            cmd += ["--outage", o]
         if tick is not None:
             cmd += ["--tick", str(tick)]
-        if seed is not None:
-            cmd += ["--seed", str(seed)]
-        if not stdin:
-            cmd.append("--no-stdin")
-        self.cmdline = cmd + list(args)
-        self.use_stdin = stdin
-        self.proc = None
-        self.ctl = None
-        self.final = None
-        self._out = b""
-        if start:
-            self.start()
+        self._setup(cmd, shaping, outages, seed, stdin, args, start)
 
-    def start(self):
-        self.logf = open(self.log, "ab")
-        self.proc = subprocess.Popen(self.cmdline, stdout=subprocess.PIPE, stderr=self.logf,
-                                     stdin=subprocess.PIPE if self.use_stdin else subprocess.DEVNULL)
-        ready = self.read_json(10)
-        assert ready["event"] == "ready", ready
-        self.ready = ready
+    def _ready(self, ready):
         self.pts_a, self.pts_b = ready["a"], ready["b"]
-        self.t0 = ready["t0"]       # CLOCK_MONOTONIC, like time.monotonic()
-        wait_for(lambda: os.path.exists(self.sock), 10, "seremu control socket")
-        return self
 
     def unplug(self, side):
         r = json.loads(self.cmd(f"unplug {side}"))

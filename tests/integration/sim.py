@@ -68,9 +68,15 @@ class LinkEmu:
             cmd += ["-A", addr_arg(peer_a, host)]
         if peer_b is not None:
             cmd += ["-B", addr_arg(peer_b, host)]
+        if reorder:
+            cmd.append("--reorder")
+        self._setup(cmd, shaping, outages, seed, stdin, args, start)
+
+    def _setup(self, cmd, shaping, outages, seed, stdin, args, start):
+        """The options both emulators take, then start unless told not to."""
         for k, v in shaping.items():
             if k not in self.SHAPING:
-                raise TypeError(f"LinkEmu: unknown option {k}")
+                raise TypeError(f"{type(self).__name__}: unknown option {k}")
             vals = v.items() if isinstance(v, dict) else [(None, v)]
             for d, val in vals:
                 if val is not None:
@@ -79,8 +85,6 @@ class LinkEmu:
             cmd += ["--outage", o]
         if seed is not None:
             cmd += ["--seed", str(seed)]
-        if reorder:
-            cmd.append("--reorder")
         if not stdin:
             cmd.append("--no-stdin")
         self.cmdline = cmd + list(args)
@@ -99,12 +103,15 @@ class LinkEmu:
         ready = self.read_json(10)
         assert ready["event"] == "ready", ready
         self.ready = ready
+        self.t0 = ready["t0"]       # CLOCK_MONOTONIC, like time.monotonic()
+        self._ready(ready)
+        wait_for(lambda: os.path.exists(self.sock), 10, f"{self.NAME} control socket")
+        return self
+
+    def _ready(self, ready):
         self.a_addr = parse_addr(ready["a"])
         self.b_addr = parse_addr(ready["b"])
         self.a_port, self.b_port = self.a_addr[1], self.b_addr[1]
-        self.t0 = ready["t0"]       # CLOCK_MONOTONIC, like time.monotonic()
-        wait_for(lambda: os.path.exists(self.sock), 10, "linkemu control socket")
-        return self
 
     def log_text(self):
         with open(self.log, errors="replace") as f:
