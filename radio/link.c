@@ -823,7 +823,7 @@ link_medium_busy(struct link *l, uint64_t now)
 
 	if (!metered_open(l, time(NULL)))
 		t = now + 1000;	/* look again in a second: a window opens, a period begins */
-	else if (l->budget_used > l->budget_saved && t < now + 1000)
+	else if (l->conf.budget_bytes && l->budget_used > l->budget_saved && t < now + 1000)
 		t = now + 1000;	/* the spend is being saved: link_budget_saved() pumps */
 	if (l->ops->ready_at && (r = l->ops->ready_at(l->drv)) > t)
 		t = r;
