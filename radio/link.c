@@ -935,8 +935,9 @@ metered_open(struct link *l, time_t wall)
 /*
  * Open or close a metered link as its window and budget say.  Closed, it is
  * no route for any class (the owner hears it through ev.contact) and what
- * was queued on it goes back to the owner, so that urgent bundles take
- * another link at once instead of waiting for the next period.  Windows are
+ * was queued on it and not yet sent whole goes back to the owner, so that
+ * urgent bundles take another link at once instead of waiting for the next
+ * period; what was sent whole waits there for its commit.  Windows are
  * whole minutes and periods whole hours or days from the epoch, so a look
  * at every minute's turn (and when the budget runs out) sees each change.
  */
@@ -958,7 +959,7 @@ link_contact(struct loop *loop, void *arg)
 	if (l->ev.contact)
 		l->ev.contact(l->ev.arg, l, open);
 	for (unsigned i = 0; i < l->n_nbr && !open; i++)
-		while (l->nbr[i].tx && (ctx = session_tx_drain(l->nbr[i].tx)) != NULL)
+		while (l->nbr[i].tx && (ctx = session_tx_drain_unsent(l->nbr[i].tx)) != NULL)
 			l->ev.returned(l->ev.arg, l, l->nbr[i].node, ctx, -ENETDOWN);
 	if (open)
 		link_pump(l);

@@ -143,7 +143,8 @@ struct link_events {
 	void (*spent)(void *arg, struct link *l, uint64_t period, uint64_t spent);
 	/* A metered link can carry bundles again (open) or no longer (its
 	 * period's budget is spent, or a contact window ended): what was queued
-	 * on it went back through returned() just after this.  NULL: ignored. */
+	 * on it and not yet sent whole went back through returned() just after
+	 * this.  NULL: ignored. */
 	void (*contact)(void *arg, struct link *l, bool open);
 };
 

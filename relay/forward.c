@@ -489,8 +489,11 @@ static void
 on_spent(void *arg, struct link *l, uint64_t period, uint64_t spent)
 {
 	struct forward *fw = arg;
+	unsigned li = link_index(fw, l);
 
-	budget_write(&fw->budget[link_index(fw, l)], period, spent);
+	/* Its first beacon, from link_new(): the next spend saves it. */
+	if (li < fw->n_links && fw->links[li] == l)
+		budget_write(&fw->budget[li], period, spent);
 }
 
 /* A closed metered link is no route for any class; open, for those the config gives it. */
