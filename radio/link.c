@@ -900,8 +900,9 @@ pack_add(struct link *l, struct neighbour *n, const struct session_seg *g, const
  * (UTC time of day).  Outside a window, or with the period's budget spent,
  * neither beacons nor segments go: the neighbour goes silent on both sides
  * and the bundles take another link or wait.  Acks of what we receive still
- * go (they are small, and the sender paid for the data).  What was spent is
- * not kept across a restart of the daemon.
+ * go (they are small, and the sender paid for the data).  What was spent
+ * goes to the owner (ev.spent), who saves it; no segment goes until the last
+ * spend is saved, and a restart starts from the saved count (link_params).
  */
 static bool
 window_open(const struct link_conf *c, time_t wall)
