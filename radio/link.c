@@ -28,8 +28,9 @@
  * could have heard from us, so that its 16 bits are resolved right; beacons
  * always go in full, and teach the neighbour our boot counter and time base.
  *
- * Failure detection: a neighbour not heard for dead_ms (3 beacons, so it is
- * noticed within 2 s at the default 500 ms beacon) is gone;
+ * Failure detection: a neighbour not heard for dead_ms (3 beacons: 1.5 s at
+ * the default 500 ms beacon, inside the 2 s of DESIGN.md section 5) is gone,
+ * at that deadline to the millisecond (silence_timer), not at a later tick;
  * carrier loss (link_set_carrier, from netlink) makes every neighbour gone at
  * once.  Either way its unfinished transfers go back to the owner, who
  * reroutes them; nothing is lost, since the owner's store still holds them.
@@ -146,6 +147,10 @@ struct link {
 	uint64_t duty_at;		/* when it was last filled (monotonic ms) */
 	uint64_t budget_used;		/* bytes sent in budget period budget_period */
 	uint64_t budget_period;
+	uint64_t budget_saved;		/* of budget_used, what the owner saved durably */
+	bool closed;			/* metered: budget spent or out of contact (link_open) */
+	struct loop_timer silence_timer;	/* the first neighbour's dead_ms deadline */
+	struct loop_timer contact_timer;	/* metered: when it may open or close */
 	uint8_t buf[LINK_FRAME_MAX];	/* one frame in or out at a time */
 	uint8_t seg[LINK_FRAME_MAX];
 	uint8_t pack_buf[LINK_FRAME_MAX];
@@ -156,6 +161,8 @@ struct link {
 static void link_pump(struct link *l);
 static void duty_charge(struct link *l, size_t n);
 static bool metered_open(struct link *l, time_t wall);
+static void budget_charge(struct link *l, size_t n);
+static void silence_arm(struct link *l);
 static void link_pump_timer(struct loop *loop, void *arg);
 static void on_segment(struct link *l, struct neighbour *n, const struct frame_segment *s);
 
@@ -230,7 +237,7 @@ link_send(struct link *l, struct neighbour *n, const struct frame_msg *m)
 	else if (m->type != FRAME_BEACON && m->type != FRAME_ROUTE && m->type != FRAME_VOICE)
 		l->m.ack_bytes_tx += (uint64_t)len;
 	duty_charge(l, (size_t)len);
-	l->budget_used += (uint64_t)len;
+	budget_charge(l, (size_t)len);
 	return 0;
 }
 
@@ -329,6 +336,8 @@ nbr_heard(struct link *l, const struct frame_hdr *h, const struct link_addr *fro
 		n->up = true;
 		link_addr_format(from, a, sizeof(a));
 		log_info("link %s: neighbour ipn:%llu at %s", l->conf.name, (unsigned long long)n->node, a);
+		if (!l->silence_timer.armed)
+			silence_arm(l);	/* else it fires sooner, for a neighbour heard before */
 		l->ev.neighbour(l->ev.arg, l, n->node, true);
 	}
 	return n;
@@ -814,6 +823,8 @@ link_medium_busy(struct link *l, uint64_t now)
 
 	if (!metered_open(l, time(NULL)))
 		t = now + 1000;	/* look again in a second: a window opens, a period begins */
+	else if (l->conf.budget_bytes && l->budget_used > l->budget_saved && t < now + 1000)
+		t = now + 1000;	/* the spend is being saved: link_budget_saved() pumps */
 	if (l->ops->ready_at && (r = l->ops->ready_at(l->drv)) > t)
 		t = r;
 	if (t <= now)
@@ -889,8 +900,9 @@ pack_add(struct link *l, struct neighbour *n, const struct session_seg *g, const
  * (UTC time of day).  Outside a window, or with the period's budget spent,
  * neither beacons nor segments go: the neighbour goes silent on both sides
  * and the bundles take another link or wait.  Acks of what we receive still
- * go (they are small, and the sender paid for the data).  What was spent is
- * not kept across a restart of the daemon.
+ * go (they are small, and the sender paid for the data).  What was spent
+ * goes to the owner (ev.spent), who saves it; no segment goes until the last
+ * spend is saved, and a restart starts from the saved count (link_params).
  */
 static bool
 window_open(const struct link_conf *c, time_t wall)
@@ -916,8 +928,73 @@ metered_open(struct link *l, time_t wall)
 	if ((uint64_t)wall / l->conf.budget_period_s != l->budget_period) {
 		l->budget_period = (uint64_t)wall / l->conf.budget_period_s;
 		l->budget_used = 0;
+		l->budget_saved = 0;
 	}
 	return in && l->budget_used < l->conf.budget_bytes;
+}
+
+/*
+ * Open or close a metered link as its window and budget say.  Closed, it is
+ * no route for any class (the owner hears it through ev.contact) and what
+ * was queued on it and not yet sent whole goes back to the owner, so that
+ * urgent bundles take another link at once instead of waiting for the next
+ * period; what was sent whole waits there for its commit.  Windows are
+ * whole minutes and periods whole hours or days from the epoch, so a look
+ * at every minute's turn (and when the budget runs out) sees each change.
+ */
+static void
+link_contact(struct loop *loop, void *arg)
+{
+	struct link *l = arg;
+	time_t wall = time(NULL);
+	bool open = metered_open(l, wall);
+	void *ctx;
+
+	loop_timer_set(loop, &l->contact_timer, 60000 - loop_wallclock_ms() % 60000 + 5, link_contact, l);
+	if (open != l->closed)
+		return;
+	l->closed = !open;
+	log_info("link %s: %s", l->conf.name, open ? "open: in contact, budget left" :
+	    !window_open(&l->conf, wall) ? "closed: outside its contact windows" :
+	    "closed: budget of this period spent");
+	if (l->ev.contact)
+		l->ev.contact(l->ev.arg, l, open);
+	for (unsigned i = 0; i < l->n_nbr && !open; i++)
+		while (l->nbr[i].tx && (ctx = session_tx_drain_unsent(l->nbr[i].tx)) != NULL)
+			l->ev.returned(l->ev.arg, l, l->nbr[i].node, ctx, -ENETDOWN);
+	if (open)
+		link_pump(l);
+}
+
+bool
+link_open(const struct link *l)
+{
+	return !l->closed;
+}
+
+/* A metered link sent n bytes: count them, have them saved, close it when the budget is spent. */
+static void
+budget_charge(struct link *l, size_t n)
+{
+	l->budget_used += (uint64_t)n;
+	if (l->conf.budget_bytes == 0)
+		return;
+	if (l->ev.spent)
+		l->ev.spent(l->ev.arg, l, l->budget_period, l->budget_used);
+	else
+		l->budget_saved = l->budget_used;
+	if (l->budget_used >= l->conf.budget_bytes && !l->closed)
+		loop_timer_set(l->loop, &l->contact_timer, 0, link_contact, l);
+}
+
+void
+link_budget_saved(struct link *l, uint64_t period, uint64_t spent)
+{
+	if (period != l->budget_period || spent <= l->budget_saved)
+		return;
+	l->budget_saved = spent;
+	if (l->budget_saved >= l->budget_used)
+		link_pump(l);
 }
 
 /* A medium where frames wait for one another: hand segments out one at a time, most urgent first. */
@@ -1066,7 +1143,6 @@ link_beacon(struct loop *loop, void *arg)
 {
 	struct link *l = arg;
 	struct frame_msg m = { .type = FRAME_BEACON };
-	uint64_t now = loop_now();
 
 	if (l->carrier && metered_open(l, time(NULL))) {
 		m.u.beacon.node = l->p.node;
@@ -1080,10 +1156,38 @@ link_beacon(struct loop *loop, void *arg)
 		}
 		link_send(l, NULL, &m);
 	}
+	loop_timer_set(loop, &l->beacon_timer, l->p.beacon_ms, link_beacon, l);
+}
+
+/* Neighbours whose dead_ms ran out are gone (a radio fade keeps the carrier up). */
+static void
+link_silence(struct loop *loop, void *arg)
+{
+	struct link *l = arg;
+	uint64_t now = loop_now();
+
 	for (unsigned i = 0; i < l->n_nbr; i++)
 		if (l->nbr[i].up && l->nbr[i].heard + l->p.dead_ms <= now)
 			nbr_down(l, &l->nbr[i], "silent");
-	loop_timer_set(loop, &l->beacon_timer, l->p.beacon_ms, link_beacon, l);
+	silence_arm(l);
+}
+
+/*
+ * Wake at the first neighbour's deadline.  Frames heard only move deadlines
+ * later, so they need not re-arm it: when it fires early it arms again.
+ */
+static void
+silence_arm(struct link *l)
+{
+	uint64_t next = UINT64_MAX, now = loop_now();
+
+	for (unsigned i = 0; i < l->n_nbr; i++)
+		if (l->nbr[i].up && l->nbr[i].heard + l->p.dead_ms < next)
+			next = l->nbr[i].heard + l->p.dead_ms;
+	if (next == UINT64_MAX)
+		loop_timer_cancel(l->loop, &l->silence_timer);
+	else
+		loop_timer_set(l->loop, &l->silence_timer, next > now ? next - now : 0, link_silence, l);
 }
 
 void
@@ -1298,6 +1402,9 @@ link_new(struct loop *loop, const struct link_conf *c, const struct link_driver_
 		l->conf.duty_window_ms = 60000;
 	l->duty_at = loop_now();
 	l->duty_us = (int64_t)l->conf.duty_window_ms * l->conf.duty_permille;
+	/* A metered link goes on with what it spent before a restart, in the same period. */
+	l->budget_period = p->budget_period;
+	l->budget_used = l->budget_saved = p->budget_spent;
 	if ((l->ra.buf = malloc(LINK_READAHEAD)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
@@ -1307,6 +1414,9 @@ link_new(struct loop *loop, const struct link_conf *c, const struct link_driver_
 		goto fail;
 	}
 	l->carrier = ops->up ? ops->up(l->drv) : true;
+	l->closed = !metered_open(l, time(NULL));
+	if (l->conf.budget_bytes || l->conf.n_windows)
+		link_contact(loop, l);
 	link_beacon(loop, l);
 	return l;
 fail:
@@ -1326,6 +1436,8 @@ link_free(struct link *l)
 	loop_timer_cancel(l->loop, &l->beacon_timer);
 	loop_timer_cancel(l->loop, &l->pump_timer);
 	loop_timer_cancel(l->loop, &l->commit_timer);
+	loop_timer_cancel(l->loop, &l->silence_timer);
+	loop_timer_cancel(l->loop, &l->contact_timer);
 	for (unsigned i = 0; i < l->n_nbr; i++) {
 		session_tx_free(l->nbr[i].tx);
 		session_rx_free(l->nbr[i].rx);

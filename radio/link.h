@@ -134,6 +134,18 @@ struct link_events {
 	 */
 	void (*voice)(void *arg, struct link *l, uint64_t nbr, uint64_t talkgroup, uint64_t spurt,
 	    uint64_t seq, const uint8_t *data, size_t len);
+	/*
+	 * A metered link (budget) spent bytes: spent in all in budget period
+	 * period.  The owner saves it durably and then calls link_budget_saved();
+	 * until then no further segment goes, so after a crash the saved count
+	 * is short by at most one frame.  NULL: nothing is saved, nothing waits.
+	 */
+	void (*spent)(void *arg, struct link *l, uint64_t period, uint64_t spent);
+	/* A metered link can carry bundles again (open) or no longer (its
+	 * period's budget is spent, or a contact window ended): what was queued
+	 * on it and not yet sent whole went back through returned() just after
+	 * this.  NULL: ignored. */
+	void (*contact)(void *arg, struct link *l, bool open);
 };
 
 /* Compact framing ([link] compact): auto = on when mtu <= 512 or rate <= 64 kbit/s. */
@@ -150,6 +162,8 @@ struct link_params {
 	unsigned window;		/* segments in flight per neighbour (default 64) */
 	const char *spool_dir;		/* where incoming bundles are assembled */
 	int compact;			/* enum link_compact */
+	uint64_t budget_period;		/* a metered link: what it spent before a restart ... */
+	uint64_t budget_spent;		/* ... in this budget period (store_budget_get) */
 };
 
 struct link_metrics {
@@ -200,6 +214,10 @@ int link_send_route(struct link *l, uint64_t nbr, const struct route_entry *v, s
 /* Carrier from netlink: down marks every neighbour gone at once. */
 void link_set_carrier(struct link *l, bool up);
 bool link_neighbour_up(const struct link *l, uint64_t nbr);
+/* False while a metered link has spent its period's budget or is outside its contact windows. */
+bool link_open(const struct link *l);
+/* The owner saved what the link spent (events.spent): segments may go on. */
+void link_budget_saved(struct link *l, uint64_t period, uint64_t spent);
 /* Every neighbour that is up, with its address. */
 typedef void link_neighbour_fn(void *arg, struct link *l, uint64_t node, const struct link_addr *addr);
 void link_neighbours(struct link *l, link_neighbour_fn *fn, void *arg);

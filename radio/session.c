@@ -525,6 +525,17 @@ session_tx_drain(struct session_tx *s)
 	return x ? xfer_remove(s, x) : NULL;
 }
 
+void *
+session_tx_drain_unsent(struct session_tx *s)
+{
+	struct xfer *x;
+
+	TAILQ_FOREACH(x, &s->queue, entry)
+		if (xfer_unsent(x))
+			return xfer_remove(s, x);
+	return NULL;
+}
+
 /* Lower bounds are enough here: at worst the caller wakes early and finds nothing due. */
 uint64_t
 session_tx_deadline(const struct session_tx *s)

@@ -123,6 +123,9 @@ void *session_tx_abort(struct session_tx *s, uint64_t xid);
 
 /* Take back every unfinished transfer's ctx, one per call; NULL when empty. */
 void *session_tx_drain(struct session_tx *s);
+/* The same for the transfers not yet sent whole (a metered link closed):
+ * those sent whole stay for their acks and commit. */
+void *session_tx_drain_unsent(struct session_tx *s);
 
 /* When session_tx_next may next have something (ms, monotonic); UINT64_MAX if never. */
 uint64_t session_tx_deadline(const struct session_tx *s);

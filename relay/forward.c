@@ -53,6 +53,20 @@ struct flight {
 	int next;			/* hash chain, or free list; -1 ends */
 };
 
+/*
+ * Saving what a metered link spent: one store write at a time per link; a
+ * spend meanwhile is saved when it completes.  The link sends no further
+ * segment until its spend is saved (link_budget_saved).
+ */
+struct budget_save {
+	struct forward *fw;
+	unsigned link;
+	bool busy;			/* a write is under way ... */
+	uint64_t period, spent;		/* ... of these */
+	bool again;			/* more was spent meanwhile */
+	uint64_t next_period, next_spent;
+};
+
 struct forward {
 	struct node *node;
 	struct loop *loop;
@@ -85,6 +99,8 @@ struct forward {
 	struct loop_timer flood_timer;
 	struct forward_counters count;
 	struct log_ratelimit rl;
+	uint32_t refuse[CONFIG_MAX_LINKS];	/* classes each link carries not (config, or all: closed) */
+	struct budget_save budget[CONFIG_MAX_LINKS];
 };
 
 static unsigned
@@ -426,6 +442,81 @@ on_returned(void *arg, struct link *l, uint64_t nbr, void *ctx, int reason)
 	slot_freed(fw);
 }
 
+static void budget_write(struct budget_save *b, uint64_t period, uint64_t spent);
+
+static void
+budget_written(void *arg, int result, int64_t rowid)
+{
+	struct budget_save *b = arg;
+	struct forward *fw = b->fw;
+
+	b->busy = false;
+	if (result < 0)
+		log_limited(&fw->rl, "link %s: cannot save the budget spent: %s", link_name(fw->links[b->link]),
+		    store_strerror(result));	/* the next spend (a beacon) tries again */
+	else
+		link_budget_saved(fw->links[b->link], b->period, b->spent);
+	if (b->again) {
+		b->again = false;
+		budget_write(b, b->next_period, b->next_spent);
+	}
+}
+
+static void
+budget_write(struct budget_save *b, uint64_t period, uint64_t spent)
+{
+	struct forward *fw = b->fw;
+	int r;
+
+	if (b->busy) {
+		b->again = true;
+		b->next_period = period;
+		b->next_spent = spent;
+		return;
+	}
+	b->period = period;
+	b->spent = spent;
+	if ((r = store_budget_save(node_store(fw->node), link_name(fw->links[b->link]), period, spent,
+	    budget_written, b)) < 0) {
+		log_limited(&fw->rl, "link %s: cannot save the budget spent: %s", link_name(fw->links[b->link]),
+		    strerror(-r));
+		return;
+	}
+	b->busy = true;
+}
+
+static void
+on_spent(void *arg, struct link *l, uint64_t period, uint64_t spent)
+{
+	struct forward *fw = arg;
+	unsigned li = link_index(fw, l);
+
+	/* Its first beacon, from link_new(): the next spend saves it. */
+	if (li < fw->n_links && fw->links[li] == l)
+		budget_write(&fw->budget[li], period, spent);
+}
+
+/* A closed metered link is no route for any class; open, for those the config gives it. */
+static void
+link_classes(struct forward *fw, unsigned li)
+{
+	fw->refuse[li] = link_open(fw->links[li]) ? node_config(fw->node)->links[li].refuse : UINT32_MAX;
+	route_set_link_classes(fw->rt, li, fw->refuse[li]);
+}
+
+static void
+on_contact(void *arg, struct link *l, bool open)
+{
+	struct forward *fw = arg;
+
+	link_classes(fw, link_index(fw, l));
+	forward_kick(fw);
+	if (open) {
+		fw->flood_full = true;	/* what waited for it may go now */
+		flood_kick(fw);
+	}
+}
+
 static void
 on_route(void *arg, struct link *l, uint64_t nbr, const struct route_entry *v, size_t n)
 {
@@ -600,7 +691,8 @@ forward_new(struct node *n, struct loop *l, char *err, size_t errlen)
 {
 	const struct config *cfg = node_config(n);
 	struct link_events ev = { .neighbour = on_neighbour, .bundle = on_bundle,
-	    .delivered = on_delivered, .returned = on_returned, .route = on_route, .read = on_read };
+	    .delivered = on_delivered, .returned = on_returned, .route = on_route, .read = on_read,
+	    .spent = on_spent, .contact = on_contact };
 	struct forward *fw;
 
 	if ((fw = calloc(1, sizeof(*fw))) == NULL || (fw->flight = calloc(IN_FLIGHT_MAX, sizeof(*fw->flight))) == NULL ||
@@ -639,6 +731,11 @@ forward_new(struct node *n, struct loop *l, char *err, size_t errlen)
 
 		const struct link_driver_ops *ops = driver_of(cl->conf.kind);
 
+		fw->budget[i] = (struct budget_save){ .fw = fw, .link = i };
+		if (cl->conf.budget_bytes &&
+		    store_budget_get(node_store(n), cl->conf.name, &p.budget_period, &p.budget_spent) == 0)
+			log_info("link %s: %llu bytes spent in budget period %llu before this start", cl->conf.name,
+			    (unsigned long long)p.budget_spent, (unsigned long long)p.budget_period);
 		if (ops == NULL) {
 			snprintf(err, errlen, "link %s: no driver for its type in this build", cl->conf.name);
 			goto fail;
@@ -647,7 +744,7 @@ forward_new(struct node *n, struct loop *l, char *err, size_t errlen)
 			goto fail;
 		fw->kinds[i] = ops->kind;
 		fw->n_links++;
-		route_set_link_classes(fw->rt, i, cl->refuse);
+		link_classes(fw, i);
 		if (cl->conf.kind == LINK_PCAP)
 			log_info("link %s: pcap on %s, EtherType 0x%04x", cl->conf.name, cl->conf.ifname,
 			    cl->conf.ethertype);
@@ -772,7 +869,7 @@ offer_to(void *arg, struct link *l, uint64_t nbr, const struct link_addr *addr)
 	struct forward *fw = o->fw;
 	struct flight *f;
 
-	uint32_t refuse = node_config(fw->node)->links[o->link].refuse;
+	uint32_t refuse = fw->refuse[o->link];
 
 	if (o->e->priority >= 0 && o->e->priority < 32 && (refuse & (1u << o->e->priority)))
 		return;	/* not a class this link carries */

@@ -281,6 +281,30 @@ store_handed(struct store *s, int64_t rowid, const char *id, uint64_t nbr, int h
 	return r;
 }
 
+int
+store_budget_save(struct store *s, const char *link, uint64_t period, uint64_t spent, store_done_fn *done,
+    void *arg)
+{
+	struct op *op;
+	int r;
+
+	if (link == NULL || *link == '\0')
+		return -EINVAL;
+	if ((op = op_new(OP_BUDGET, done, arg)) == NULL)
+		return -ENOMEM;
+	if ((op->buf = (uint8_t *)strdup(link)) == NULL) {
+		op_free(op);
+		return -ENOMEM;
+	}
+	op->id = (const char *)op->buf;
+	op->mem += strlen(link) + 1;
+	op->expires = period;
+	op->value = spent;
+	if ((r = enqueue(s, op)) != 0)
+		op_free(op);
+	return r;
+}
+
 void
 store_flush(struct store *s)
 {

@@ -128,6 +128,15 @@ int store_take(struct store *s, int64_t rowid, store_done_fn *done, void *arg);
  */
 int store_handed(struct store *s, int64_t rowid, const char *id, uint64_t nbr, int how, store_done_fn *done,
     void *arg);
+/*
+ * What metered link `link` spent in its budget period `period` (periods
+ * count from the Unix epoch, link_conf budget_period_s): saved durably, so
+ * a restart goes on from there instead of spending the budget again.
+ * store_budget_get() reads the last saved value: 0, -ENOENT (none), -EIO.
+ */
+int store_budget_save(struct store *s, const char *link, uint64_t period, uint64_t spent, store_done_fn *done,
+    void *arg);
+int store_budget_get(struct store *s, const char *link, uint64_t *period, uint64_t *spent);
 /* Wait until everything queued so far is committed (tests, shutdown).  The
  * callbacks still run only from store_dispatch(). */
 void store_flush(struct store *s);

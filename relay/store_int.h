@@ -21,7 +21,8 @@
 
 #include "store.h"
 
-#define SCHEMA_VERSION		2	/* 2: flags column, flood states, forward table in use */
+#define SCHEMA_VERSION		3	/* 2: flags column, flood states, forward table in use;
+				 * 3: link_budget (a table more: 2 -> 3 only creates it) */
 #define CHUNK			(64 * 1024)	/* streaming unit for fd payloads */
 
 /*
@@ -106,7 +107,13 @@ static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS counters ("
 	" name TEXT PRIMARY KEY,"
 	" value INTEGER NOT NULL) WITHOUT ROWID;"
-	"INSERT OR IGNORE INTO counters VALUES ('boot', 0), ('seq', 1);";
+	"INSERT OR IGNORE INTO counters VALUES ('boot', 0), ('seq', 1);"
+	/* What a metered link spent in its budget period: a restart must not
+	 * hand out the period's budget again (store_budget_save()). */
+	"CREATE TABLE IF NOT EXISTS link_budget ("
+	" link TEXT PRIMARY KEY,"
+	" period INTEGER NOT NULL,"
+	" spent INTEGER NOT NULL) WITHOUT ROWID;";
 
 /*
  * Version 1 to 2: the bundles table gains its flags column before data (a
@@ -130,7 +137,7 @@ enum {
 	W_SEEN_ADD, W_SEEN_HAS, W_SUPERSEDE, W_SUPERSEDE_DO, W_INSERT, W_DELETE, W_DELETE_DO,
 	W_EXPIRE_BUNDLES, W_EXPIRE_BUNDLES_DO, W_EXPIRE_SEEN, W_PAGES, W_FREE_PAGES, W_SEQ_SET,
 	W_EXPIRE_REPORTS, W_TAKE, W_TAKE_FLOOD, W_HANDED, W_HANDED_ID, W_HANDED_SENT,
-	W_COUNT
+	W_BUDGET_SET, W_COUNT
 };
 
 static const char *const wsql[W_COUNT] = {
@@ -174,11 +181,12 @@ static const char *const wsql[W_COUNT] = {
 	[W_HANDED_ID] = "INSERT OR IGNORE INTO forward (bundle, neighbour, state, updated)"
 	    " SELECT rowid, ?2, ?3, ?4 FROM bundles WHERE id = ?1 AND " SQL_FLOOD,
 	[W_HANDED_SENT] = "SELECT count(*) FROM forward WHERE bundle = ?1 AND state = 2",
+	[W_BUDGET_SET] = "INSERT OR REPLACE INTO link_budget (link, period, spent) VALUES (?1, ?2, ?3)",
 };
 
 /* Statements of the read connection. */
 enum { R_GET, R_NEXT_LOCAL, R_NEXT_QUEUED, R_NEXT_FRAGMENT, R_QUEUED_BATCH, R_BEGIN, R_COMMIT, R_PAGES,
-	R_FREE_PAGES, R_NEXT_FLOOD, R_HOLDERS, R_MAX_ROWID, R_COUNT };
+	R_FREE_PAGES, R_NEXT_FLOOD, R_HOLDERS, R_MAX_ROWID, R_BUDGET, R_COUNT };
 
 static const char *const rsql[R_COUNT] = {
 	[R_GET] = "SELECT " ENTRY_COLS " FROM bundles WHERE rowid = ?1",
@@ -202,9 +210,10 @@ static const char *const rsql[R_COUNT] = {
 	[R_HOLDERS] = "SELECT neighbour, state, updated FROM forward WHERE bundle = ?1"
 	    " ORDER BY neighbour",
 	[R_MAX_ROWID] = "SELECT coalesce(max(rowid), 0) FROM bundles",
+	[R_BUDGET] = "SELECT period, spent FROM link_budget WHERE link = ?1",
 };
 
-enum op_kind { OP_PUT, OP_DELETE, OP_EXPIRE, OP_SEQ, OP_TAKE, OP_HANDED };
+enum op_kind { OP_PUT, OP_DELETE, OP_EXPIRE, OP_SEQ, OP_TAKE, OP_HANDED, OP_BUDGET };
 
 /* One queued operation.  Replayable until writer_finish() strips it. */
 struct op {
@@ -217,7 +226,8 @@ struct op {
 	void *arg;
 	size_t mem;			/* bytes held, counted against queue_max */
 	size_t weight;			/* bytes counted toward commit_bytes */
-	uint64_t value;			/* expire: now; seq: the new reservation; handed: neighbour */
+	uint64_t value;			/* expire: now; seq: the new reservation; handed: neighbour;
+					 * budget: bytes spent (the link's name in id, period in expires) */
 	uint64_t mask;			/* expire: flags that want the primary block back */
 	int how;			/* handed: enum store_holder_how */
 	int64_t bundle;			/* handed: the bundle's row (0: by id) */

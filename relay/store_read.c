@@ -322,6 +322,28 @@ store_holders(struct store *s, int64_t rowid, struct store_holder *v, size_t cap
 	return rc == SQLITE_DONE ? (int)(n < INT_MAX ? n : INT_MAX) : -EIO;
 }
 
+int
+store_budget_get(struct store *s, const char *link, uint64_t *period, uint64_t *spent)
+{
+	sqlite3_stmt *st = s->r[R_BUDGET];
+	int rc, r = -ENOENT;
+
+	pthread_mutex_lock(&s->rmu);
+	sqlite3_bind_text(st, 1, link, -1, SQLITE_STATIC);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		*period = (uint64_t)sqlite3_column_int64(st, 0);
+		*spent = (uint64_t)sqlite3_column_int64(st, 1);
+		r = 0;
+	} else if (rc != SQLITE_DONE) {
+		log_warnx("store: read: %s", sqlite3_errmsg(s->rdb));
+		r = -EIO;
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	pthread_mutex_unlock(&s->rmu);
+	return r;
+}
+
 /* Each call opens the blob afresh: an open handle would pin a WAL snapshot. */
 long
 store_read(struct store *s, int64_t rowid, uint64_t offset, void *buf, size_t len)

@@ -567,6 +567,23 @@ exec_seq(struct store *s, struct op *op)
 }
 
 static int
+exec_budget(struct store *s, struct op *op)
+{
+	sqlite3_stmt *st = s->w[W_BUDGET_SET];
+	int rc;
+
+	sqlite3_bind_text(st, 1, op->id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, i64(op->expires));
+	sqlite3_bind_int64(st, 3, i64(op->value));
+	s->dirty = true;
+	rc = step_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_OK)
+		return db_fail(s, rc);
+	return 0;
+}
+
+static int
 op_exec(struct store *s, struct op *op)
 {
 	int r;
@@ -588,6 +605,8 @@ op_exec(struct store *s, struct op *op)
 		return exec_take(s, op);
 	case OP_HANDED:
 		return exec_handed(s, op);
+	case OP_BUDGET:
+		return exec_budget(s, op);
 	}
 	return -EINVAL;
 }

@@ -340,7 +340,9 @@ test_lossy_transfer_exactly_once(void **state)
 	assert_int_equal(in_file, 2);
 	assert_int_equal(link_enqueue(a.link, 99, 10, 1, &bundles[0]), -EHOSTUNREACH);
 
-	/* B falls silent: A notices within dead_ms plus a beacon, and hands back what was queued. */
+	/* B falls silent: A notices at dead_ms after it last heard B (a timer at
+	 * that deadline, not the next beacon tick: that came up to 100 ms late),
+	 * and hands back what was queued.  60 ms: a loaded machine's wake-ups. */
 	bundles[0].delivered = 0;
 	loss_pct = 0;
 	link_free(b.link);
@@ -349,7 +351,7 @@ test_lossy_transfer_exactly_once(void **state)
 	uint64_t t0 = loop_now();
 	run_until(loop, a_saw_down, 3000);
 	printf("# silent neighbour detected after %llu ms (dead_ms 400)\n", (unsigned long long)(a.down_at - t0));
-	assert_true(a.down_at - t0 <= 400 + 150);
+	assert_true(a.down_at - t0 <= 400 + 60);
 	assert_int_equal(bundles[0].returned, 1);
 	link_free(a.link);
 	loop_free(loop);

@@ -1380,7 +1380,7 @@ test_expiry_reports(void **state)
 	store_free(s);
 }
 
-/* A store written by schema version 1 opens as version 2, bundles intact. */
+/* A store written by schema version 1 opens as the current version, bundles intact. */
 static void
 test_migrate_v1(void **state)
 {
@@ -1442,10 +1442,91 @@ test_migrate_v1(void **state)
 	    " (SELECT sql LIKE '%flags%' FROM sqlite_master WHERE name = 'bundles'),"
 	    " (SELECT count(*) FROM sqlite_master WHERE name = 'bundles_v2')", -1, &q, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(q, 0), 2);
+	assert_int_equal(sqlite3_column_int(q, 0), 3);
 	assert_int_equal(sqlite3_column_int(q, 1), 5);
 	assert_int_equal(sqlite3_column_int(q, 2), 1);
 	assert_int_equal(sqlite3_column_int(q, 3), 0);
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	assert_integrity_ok(f->db);
+}
+
+static int
+budget_save_wait(struct store *s, const char *link, uint64_t period, uint64_t spent)
+{
+	struct done d = { 0 };
+
+	assert_int_equal(store_budget_save(s, link, period, spent, on_done, &d), 0);
+	return wait_done(s, &d);
+}
+
+/*
+ * A version 2 store (what the daemon wrote before metered budgets were
+ * kept) opens as version 3: its bundles, flood holders and counters stay,
+ * and the budget table is there, empty.  What a link spent is kept across
+ * a reopen, per link, the last save winning.
+ */
+static void
+test_migrate_v2_budget(void **state)
+{
+	struct fixture *f = *state;
+	struct store_entry e;
+	struct store_stats st;
+	struct store *s;
+	sqlite3 *db;
+	sqlite3_stmt *q;
+	struct store_holder held[4];
+	uint64_t period = 0, spent = 0, boot;
+	int64_t flood, sent;
+
+	s = open_store(f);
+	assert_int_equal(put_small(s, "v2 queued", PRIO_MESSAGE, FAR_FUTURE, NULL), 0);
+	assert_int_equal(put_flood(s, "v2 alert", STORE_FLOOD, 4, 0, FAR_FUTURE, &flood), 0);
+	assert_int_equal(handed_wait(s, flood, NULL, 7, STORE_HELD_SENT, &sent), 0);
+	assert_int_equal(sent, 1);
+	boot = store_boot_count(s);
+	store_free(s);
+	/* Make it what version 2 left: no budget table, user_version 2. */
+	assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "DROP TABLE link_budget; PRAGMA user_version = 2;", NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(db);
+
+	s = open_store(f);
+	assert_int_equal(store_boot_count(s), boot + 1);
+	assert_int_equal(store_stats(s, &st), 0);
+	assert_int_equal(st.bundles, 2);
+	assert_int_equal(st.queued, 1);
+	assert_int_equal(st.flood, 1);
+	assert_int_equal(store_next_queued(s, 0, 0, &e), 0);
+	assert_string_equal(e.id, "v2 queued");
+	/* The forward table survived: it came from 4, went to 7. */
+	assert_int_equal(store_holders(s, flood, held, 4), 2);
+	assert_int_equal(held[0].node, 4);
+	assert_int_equal(held[1].node, 7);
+	assert_int_equal(held[1].how, STORE_HELD_SENT);
+	assert_int_equal(put_small(s, "v2 queued", PRIO_MESSAGE, FAR_FUTURE, NULL), -EEXIST);
+	assert_int_equal(store_budget_get(s, "sat", &period, &spent), -ENOENT);
+	assert_int_equal(budget_save_wait(s, "sat", 20000, 1234), 0);
+	assert_int_equal(budget_save_wait(s, "sat", 20000, 5678), 0);
+	assert_int_equal(budget_save_wait(s, "radio", 19999, 42), 0);
+	store_free(s);
+
+	s = open_store(f);
+	assert_int_equal(store_budget_get(s, "sat", &period, &spent), 0);
+	assert_int_equal(period, 20000);
+	assert_int_equal(spent, 5678);
+	assert_int_equal(store_budget_get(s, "radio", &period, &spent), 0);
+	assert_int_equal(period, 19999);
+	assert_int_equal(spent, 42);
+	assert_int_equal(store_budget_save(s, "", 1, 1, NULL, NULL), -EINVAL);
+	store_free(s);
+
+	assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT user_version FROM pragma_user_version", -1, &q, NULL),
+	    SQLITE_OK);
+	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(q, 0), 3);
 	sqlite3_finalize(q);
 	sqlite3_close(db);
 	assert_integrity_ok(f->db);
@@ -1507,6 +1588,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_flood_states_and_holders, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expiry_reports, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_v1, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_v2_budget, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flood_queries_use_indexes, setup, teardown),
 	};
 
