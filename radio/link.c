@@ -1318,6 +1318,7 @@ link_metrics(const struct link *l, struct link_metrics *out)
 	out->budget_bytes = l->conf.budget_bytes;
 	out->budget_used = l->conf.budget_bytes ? l->budget_used : 0;
 	out->in_window = window_open(&l->conf, time(NULL));
+	out->open = !l->closed;
 	out->rtt_ms = -1;
 	for (unsigned i = 0; i < l->n_nbr; i++) {
 		struct session_tx_stats st;

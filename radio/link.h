@@ -179,6 +179,7 @@ struct link_metrics {
 	uint64_t airtime_ms;		/* estimated time on the air of every frame sent */
 	uint64_t budget_bytes, budget_used;	/* this period's budget and what we spent of it (0, 0: unmetered) */
 	bool in_window;			/* inside a contact window (or the link has none) */
+	bool open;			/* may carry traffic now: false while metered and spent or out of window */
 	int32_t rtt_ms;			/* smoothed round trip, slowest neighbour up; -1 = no sample */
 	bool compact;			/* compact framing to neighbours that speak it */
 	uint64_t compact_tx, compact_rx;	/* bundles sent / rebuilt in compact form */

@@ -743,6 +743,7 @@ link_row(void *arg, const struct forward_link_info *li)
 	json_object_set_new(row, "rate_bps", json_integer((json_int_t)m->rate_bps));
 	json_object_set_new(row, "airtime_ms", json_integer((json_int_t)m->airtime_ms));
 	json_object_set_new(row, "in_window", json_boolean(m->in_window));
+	json_object_set_new(row, "open", json_boolean(m->open));
 	if (m->budget_bytes) {
 		json_object_set_new(row, "budget_bytes", json_integer((json_int_t)m->budget_bytes));
 		json_object_set_new(row, "budget_used", json_integer((json_int_t)m->budget_used));

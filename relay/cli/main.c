@@ -398,9 +398,11 @@ cmd_links(int argc, char **argv)
 
 			human_bytes(jint(l, "budget_used"), bu, sizeof(bu));
 			human_bytes(jint(l, "budget_bytes"), bb, sizeof(bb));
-			printf("  budget   %s of %s this period used%s\n", bu, bb,
-			    json_is_true(json_object_get(l, "in_window")) ? "" : "; outside its contact windows");
+			printf("  budget   %s of %s this period used\n", bu, bb);
 		}
+		if (json_is_false(json_object_get(l, "open")))
+			printf("  closed   %s: no route over it\n", json_is_true(json_object_get(l, "in_window")) ?
+			    "budget spent until the next period" : "outside its contact windows");
 		if (jint(l, "voice_tx") || jint(l, "voice_rx"))
 			printf("  voice    %" PRIu64 " frames sent, %" PRIu64 " received\n", jint(l, "voice_tx"),
 			    jint(l, "voice_rx"));

@@ -152,6 +152,8 @@ def test_spent_budget_urgent_fails_over(two_links):
     assert ls["sat"]["neighbours"] == 1, "A still hears B on the satellite link: only the route went"
     assert ls["other"]["segments"] > seg0
     assert ls["sat"]["budget_used"] <= 20 * 1024 + MTU
+    assert ls["sat"]["open"] is False and ls["other"]["open"] is True
+    assert "closed   budget spent until the next period: no route over it" in a.cli("links").stdout.decode()
     # The message that spent the budget was handed back and went over the other link.
     assert b.cli("recv", "-n", "1", "-w", "-R", "7", timeout=60).stdout == big.read_bytes()
     wait_for(lambda: a.status()["store"]["bundles"] == 0, 30, "A to let go once B committed")
