@@ -459,6 +459,13 @@ link_defaults(struct config_link *l, uint8_t keys)
 	/* What a cut transfer costs: a fraction of a second on a mesh hop, 2 minutes at 1200 bit/s. */
 	if (!(keys & LK_FRAGMENT))
 		l->fragment = kiss ? 16 << 10 : 256 << 10;
+	/*
+	 * A metered link: a transfer cut when the budget runs out starts again
+	 * in the next period, so no piece may need most of a period's budget,
+	 * or a bundle bigger than the budget would never get through.
+	 */
+	if (l->conf.budget_bytes && !(keys & LK_FRAGMENT) && l->fragment > l->conf.budget_bytes / 8)
+		l->fragment = l->conf.budget_bytes / 8 < 1024 ? 1024 : l->conf.budget_bytes / 8;
 	/* A budget is not for bulk sync or telemetry unless the link says so. */
 	if (l->conf.budget_bytes && !(keys & LK_CLASSES))
 		l->refuse = 1u << PRIO_TELEMETRY | 1u << PRIO_BULK;

@@ -8,7 +8,7 @@ PKGS="build-essential pkg-config clang libclang-rt-14-dev
 libsqlite3-dev sqlite3 libinih-dev libjansson-dev libsodium-dev libsystemd-dev
 libnl-3-dev libnl-route-3-dev libnl-genl-3-dev libpcap-dev libgps-dev libopus-dev
 libcmocka-dev python3 python3-pytest python3-cbor2 iproute2 procps babeld
-direwolf"
+direwolf libfaketime"
 
 missing=""
 for p in $PKGS; do
