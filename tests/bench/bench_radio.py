@@ -109,8 +109,8 @@ class Watch:
             for line in self.proc.stdout:
                 if line.strip():
                     ev = json.loads(line)
-                    # Small payloads come as text; larger ones by id and size.
-                    self.got.append((time.monotonic(), ev.get("text", (ev["id"], ev["size"]))))
+                    # Small payloads come as text too; every bundle by id and size.
+                    self.got.append((time.monotonic(), ev.get("text"), ev["id"], ev["size"]))
         self.thread = threading.Thread(target=reader, daemon=True)
         self.thread.start()
 
@@ -191,9 +191,9 @@ def goodput(base, rate, total, size, extra="", name=""):
         t1 = w.got[-1][0]
         ab, ba, fab, fba = line_bytes(ser)
         w.close()
-        got = [t for _, t in w.got]
-        assert len(set(got)) == len(got) == len(payloads), "lost or duplicated bulk bundles"
-        assert all(sz == size for _, sz in got), "a bulk bundle arrived with the wrong size"
+        ids = [i for _, _, i, _ in w.got]
+        assert len(set(ids)) == len(ids) == len(payloads), "lost or duplicated bulk bundles"
+        assert all(sz == size for _, _, _, sz in w.got), "a bulk bundle arrived with the wrong size"
         wait_for(lambda: a.status()["store"]["bundles"] == 0, 60, "A to let go of what B committed")
         la = a.cli_json("links")[0]["links"][0]
         assert consistent(ser.stats())
@@ -254,7 +254,7 @@ def air_phase(p, svc, prio, payloads, spacing, beacons):
     ab1, ba1, fab1, _ = line_bytes(ser)
     dt = time.monotonic() - t0
     w.close()
-    assert sorted(t for _, t in w.got) == sorted(x.decode() for x in payloads), "lost or duplicated reports"
+    assert sorted(t for _, t, _, _ in w.got) == sorted(x.decode() for x in payloads), "lost or duplicated reports"
     n = len(payloads)
     return {"ab": (ab1 - ab0 - beacons[0] * dt) / n, "ba": (ba1 - ba0 - beacons[1] * dt) / n,
             "frames_ab": (fab1 - fab0) / n, "beacons": (beacons[0] + beacons[1]) * dt / n}
