@@ -54,6 +54,7 @@
 #include "loop.h"
 #include "route.h"
 #include "session.h"
+#include "varint.h"
 
 #define LINK_MAX_NEIGHBOURS	32
 #define LINK_FRAME_MAX		65536
@@ -1334,6 +1335,23 @@ link_metrics(const struct link *l, struct link_metrics *out)
 	}
 }
 
+/*
+ * The most a segment frame from this sender adds to its data: the full header
+ * (4 bytes, our node id, boot and frame counter below 2^32: 5 bytes each), the
+ * tag, and the segment's varints: transfer id (a per-hop counter, below 2^49: 7
+ * bytes), offset and total (at most FRAME_TRANSFER_MAX: 5 each), sequence
+ * number (10).  A compact envelope is smaller.  On a 256-byte radio frame the
+ * worst case of every varint (41 bytes) would cost 7 % of the airtime.
+ */
+static size_t
+segment_overhead(uint32_t node, uint8_t flags)
+{
+	struct wr w = { NULL, 0, 0 };
+
+	put_varint(&w, node);
+	return frame_overhead(flags) - FRAME_HDR_MAX + 4 + w.len + 5 + 5 + 7 + 5 + 5 + 10;
+}
+
 struct link *
 link_new(struct loop *loop, const struct link_conf *c, const struct link_driver_ops *ops,
     const struct link_params *p, const struct link_events *ev, char *err, size_t errlen)
@@ -1378,7 +1396,7 @@ link_new(struct loop *loop, const struct link_conf *c, const struct link_driver_
 	if (l->conf.mtu == 0)
 		l->conf.mtu = 1400;
 	/* Segment data: the MTU less the frame's envelope and the segment's own header. */
-	overhead = frame_overhead(p->flags) + 1 + 4 * 10;
+	overhead = segment_overhead((uint32_t)p->node, p->flags);
 	if (l->conf.mtu <= overhead + 16 || l->conf.mtu > LINK_FRAME_MAX) {
 		snprintf(err, errlen, "link %s: mtu %u out of range", c->name, l->conf.mtu);
 		goto fail;
