@@ -638,14 +638,18 @@ forward_new(struct node *n, struct loop *l, char *err, size_t errlen)
 		    .flags = (uint8_t)((cl->auth_only ? FRAME_F_AUTH_ONLY : 0) | (cl->tag8 ? FRAME_F_TAG8 : 0)) };
 
 		const struct link_driver_ops *ops = driver_of(cl->conf.kind);
+		/* Media that deliver by themselves (SBD, DirectIP): no beacons or sessions. */
+		const struct link_ext_ops *ext = cl->conf.kind == LINK_SBD ? &link_sbd_ops :
+		    cl->conf.kind == LINK_DIRECTIP ? &link_directip_ops : NULL;
 
-		if (ops == NULL) {
+		if (ops == NULL && ext == NULL) {
 			snprintf(err, errlen, "link %s: no driver for its type in this build", cl->conf.name);
 			goto fail;
 		}
-		if ((fw->links[i] = link_new(l, &cl->conf, ops, &p, &ev, err, errlen)) == NULL)
+		if ((fw->links[i] = ext ? link_new_ext(l, &cl->conf, ext, &p, &ev, err, errlen) :
+		    link_new(l, &cl->conf, ops, &p, &ev, err, errlen)) == NULL)
 			goto fail;
-		fw->kinds[i] = ops->kind;
+		fw->kinds[i] = ext ? ext->kind : ops->kind;
 		fw->n_links++;
 		route_set_link_classes(fw->rt, i, cl->refuse);
 		if (cl->conf.kind == LINK_PCAP)
@@ -654,7 +658,7 @@ forward_new(struct node *n, struct loop *l, char *err, size_t errlen)
 		else if (cl->conf.kind == LINK_KISS)
 			log_info("link %s: kiss via %s, %llu bit/s, mtu %u", cl->conf.name, cl->conf.kiss.device[0] ?
 			    cl->conf.kiss.device : cl->conf.kiss.tcp, (unsigned long long)cl->conf.rate_bps, cl->conf.mtu);
-		else
+		else if (ext == NULL)
 			log_info("link %s: %s on port %u, %u static peer(s)", cl->conf.name, ops->kind,
 			    cl->conf.port, cl->conf.n_peers);
 	}
