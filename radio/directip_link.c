@@ -672,7 +672,6 @@ dip_metrics(const void *x, struct link_metrics *m)
 	m->frames_rx = d->mo_received;
 	m->frames_tx = d->mt_sent;
 	m->bytes_tx = m->data_bytes_tx = d->mt_bytes;
-	m->compact = true;
 	for (int i = 1; i < FRAME_DROP_N; i++)
 		m->dropped[i] = d->rx.count[i];
 	snprintf(m->ext_json, sizeof(m->ext_json),

@@ -406,7 +406,6 @@ sbd_metrics(const void *x, struct link_metrics *m)
 	m->bytes_tx = m->data_bytes_tx = st.mo_bytes;
 	m->frames_rx = st.mt_messages;
 	m->bytes_rx = st.mt_bytes;
-	m->compact = true;
 	m->budget_bytes = bb;
 	m->budget_used = bb ? st.period_bytes : 0;
 	for (int i = 0; i < FRAME_DROP_N; i++)
