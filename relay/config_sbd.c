@@ -12,15 +12,6 @@
 #include "sbd_at.h"
 #include "service.h"
 
-/*
- * A bundle fragment with this much payload still fits one MO (340 bytes) or
- * MT (270 bytes) message with a 16-byte tag: the frame header (at most 19),
- * the tag, the BUNDLES body's counts and the compact bundle header of a
- * fragment (tests/unit/test_sbdmsg.c checks the worst case).
- */
-#define SBD_FRAGMENT_MO		240
-#define SBD_FRAGMENT_MT		170
-
 #define BAD(...) do { snprintf(msg, msglen, __VA_ARGS__); return -1; } while (0)
 
 static bool

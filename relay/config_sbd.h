@@ -12,6 +12,16 @@
 #include "config.h"
 
 /*
+ * Default fragment sizes: a bundle fragment with this much payload still
+ * fits one MO (340 bytes) or MT (270 bytes) message with a 16-byte tag: the
+ * frame header (at most 19), the tag, the BUNDLES body's counts and the
+ * compact header of a fragment (tests/unit/test_sbdmsg.c checks the worst
+ * case: 32-bit node numbers, 16 MB offsets, every optional block).
+ */
+#define SBD_FRAGMENT_MO		240
+#define SBD_FRAGMENT_MT		170
+
+/*
  * One key of a link section: 0 not one of these, 1 an sbd/directip key,
  * 2 a serial key (device, baud: kiss links take them too), -1 a bad value
  * (why in msg).
