@@ -47,6 +47,7 @@ struct waiting {
 	void *ctx;
 	int prio;
 	uint64_t since;			/* monotonic ms it was handed to us */
+	size_t cost;			/* its bytes in a shared message */
 	size_t len;
 	uint8_t bundle[];
 };
@@ -116,24 +117,24 @@ hold_timer(struct loop *loop, void *arg)
 /*
  * Does the head of the queue go now?  Urgent bundles always; others once
  * the oldest waited hold_ms, or when there is more than one message's
- * worth (waiting longer would not save a message).
+ * worth (waiting longer would not save a message: the first is full).
  */
 static bool
 due(struct sbd_link *s, uint64_t now, uint64_t *when)
 {
 	struct waiting *w, *oldest = NULL;
-	size_t bytes = 0;
+	size_t bytes = sbdmsg_overhead(&s->tx);
 
 	TAILQ_FOREACH(w, &s->queue, entry) {
 		if (w->prio <= PRIO_URGENT)
 			return true;
 		if (oldest == NULL || w->since < oldest->since)
 			oldest = w;
-		bytes += w->len;
+		bytes += w->cost;
 	}
 	if (oldest == NULL)
 		return false;
-	if (oldest->since + s->conf.sbd.hold_ms <= now || bytes >= SBD_MO_MAX)
+	if (oldest->since + s->conf.sbd.hold_ms <= now || bytes > SBD_MO_MAX)
 		return true;
 	*when = oldest->since + s->conf.sbd.hold_ms;
 	return false;
@@ -316,6 +317,7 @@ sbd_enqueue(void *x, uint64_t nbr, uint64_t total, int prio, void *ctx)
 	}
 	w->ctx = ctx;
 	w->prio = prio;
+	w->cost = (size_t)need - sbdmsg_overhead(&s->tx) + 2;
 	w->since = loop_now();
 	w->len = (size_t)total;
 	queue_insert(s, w);

@@ -102,6 +102,19 @@ sbdmsg_pack(const struct sbdmsg_tx *t, const struct sbdmsg_item *items, size_t n
 	return seal(t, &m, out, cap);
 }
 
+size_t
+sbdmsg_overhead(const struct sbdmsg_tx *t)
+{
+	struct frame_msg m = { .type = FRAME_BUNDLES };
+	static const uint8_t one = 0;
+	ssize_t with;
+
+	/* A message of one 1-byte bundle, less that byte: header, tag, the first transfer id. */
+	m.u.bundles.n = 1;
+	m.u.bundles.b[0] = (struct frame_bundle){ .xid = 1, .data = &one, .len = 1 };
+	return (with = sealed_len(t, &m)) > 1 ? (size_t)with - 1 : 0;
+}
+
 ssize_t
 sbdmsg_measure(const struct sbdmsg_tx *t, const uint8_t *bundle, size_t len)
 {

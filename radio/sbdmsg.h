@@ -60,6 +60,13 @@ ssize_t sbdmsg_pack(const struct sbdmsg_tx *t, const struct sbdmsg_item *items, 
  */
 ssize_t sbdmsg_measure(const struct sbdmsg_tx *t, const uint8_t *bundle, size_t len);
 
+/*
+ * The bytes of a message around its bundles (header, tag, first transfer
+ * id): a bundle alone needs sbdmsg_measure(); sharing a message, that less
+ * this plus its length (a 1- or 2-byte varint).
+ */
+size_t sbdmsg_overhead(const struct sbdmsg_tx *t);
+
 /* A bundle taken from a message: the rebuilt bundle, valid during the call. */
 typedef void sbdmsg_bundle_fn(void *arg, uint64_t sender, uint64_t xid, const uint8_t *bundle, size_t len);
 

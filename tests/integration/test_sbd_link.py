@@ -29,10 +29,10 @@ def with_key(n, text):
 class World:
     """The simulator, the command center and the backpack, started in that order."""
 
-    def __init__(self, tmp, sim_args=(), unit_extra="", hold="0"):
+    def __init__(self, tmp, sim_args=(), unit_extra="", hold="0", factor=0.02):
         self.tmp = tmp
         self.cc_port = free_port()
-        self.sim = SbdSim(tmp, mo_port=self.cc_port, factor=0.02, args=list(sim_args))
+        self.sim = SbdSim(tmp, mo_port=self.cc_port, factor=factor, args=list(sim_args))
         self.cc = with_key(Node(tmp, CC, name="cc"),
                            f"[link iridium]\ntype = directip\nport = {self.cc_port}\nbind = 127.0.0.1\n"
                            f"gateway = 127.0.0.1:{self.sim.mt_port}\nunit = {self.sim.imei} {UNIT}\n"
