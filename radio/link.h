@@ -50,8 +50,9 @@ struct link_kiss_conf {
 struct link_sbd_conf {
 	char device[108];		/* the modem's serial device */
 	uint32_t baud;			/* 19200 */
-	bool ring_alerts;		/* check the mailbox when the gateway rings */
+	bool no_ring_alerts;		/* do not check the mailbox when the gateway rings */
 	uint32_t mailbox_ms;		/* check for MT messages this often (0 = only on rings) */
+	bool mailbox_set;		/* the config said (else the default, 15 min) */
 	uint64_t peer;			/* the command center's node: the neighbour */
 	uint32_t hold_ms;		/* non-urgent bundles wait this long for company in a message */
 	uint32_t budget_messages;	/* MO messages per budget period (0 = no limit); bytes: link_conf */

@@ -490,7 +490,7 @@ sbd_open(struct link *l, struct loop *loop, const struct link_conf *c, const str
 	}
 	sbd_params_default(&sp);
 	sp.baud = sc->baud;
-	sp.ring_alerts = sc->ring_alerts;
+	sp.ring_alerts = !sc->no_ring_alerts;
 	sp.mailbox_interval_ms = sc->mailbox_ms;
 	sp.budget_messages = sc->budget_messages;
 	sp.budget_bytes = c->budget_bytes;
@@ -512,7 +512,7 @@ sbd_open(struct link *l, struct loop *loop, const struct link_conf *c, const str
 	}
 	log_info("link %s: Iridium SBD modem on %s, command center ipn:%llu, hold %u ms, mailbox every %u ms%s",
 	    c->name, sc->device, (unsigned long long)sc->peer, sc->hold_ms, sc->mailbox_ms,
-	    sc->ring_alerts ? " and on ring alerts" : "");
+	    sc->no_ring_alerts ? "" : " and on ring alerts");
 	return s;
 fail:
 	sbd_close(s);

@@ -629,7 +629,7 @@ set_link(struct parse *p, const char *lname, const char *name, const char *value
 			l->fragment = 0;
 		else if (config_parse_size(value, &l->fragment) < 0 || l->fragment < 64 ||
 		    l->fragment > BUNDLE_MAX_SIZE)
-			BAD("fragment: '%s' is not a size between 1K (sbd, directip: 64) and 16M, or no (e.g. 256K)", value);
+			BAD("fragment: '%s' is not a size between 1K and 16M (64 on sbd and directip links), or no (e.g. 256K)", value);
 		*keys |= LK_FRAGMENT;
 	} else if (strcmp(name, "auth_only") == 0) {
 		if (!parse_bool(value, &l->auth_only))

@@ -168,10 +168,11 @@ config_sbd_key(struct config_link *l, const char *name, const char *value, char 
 		return budget_messages_of(l, value, msg, msglen);
 	if (strcmp(name, "ring_alerts") == 0) {
 		if (strcmp(value, "yes") == 0 || strcmp(value, "no") == 0)
-			s->ring_alerts = value[0] == 'y';
+			s->no_ring_alerts = value[0] == 'n';
 		else
 			BAD("ring_alerts: '%s' is not yes or no", value);
 	} else if (strcmp(name, "interval") == 0) {
+		s->mailbox_set = true;
 		if (strcmp(value, "no") == 0)
 			s->mailbox_ms = 0;
 		else if ((ms = ms_of(value)) < 10000 || ms > 24LL * 3600 * 1000)
@@ -231,6 +232,8 @@ config_sbd_defaults(struct config_link *l, bool rate_set, bool fragment_set, boo
 
 		if (s->baud == 0)
 			s->baud = 19200;
+		if (!s->mailbox_set)
+			s->mailbox_ms = 15 * 60000;
 		if (s->bill_min == 0)
 			s->bill_min = 1;
 		if (s->bill_unit == 0)
