@@ -132,6 +132,9 @@ def test_positions_incident_and_alert(world):
     assert "modem" in out and "sessions" in out and "budget" in out, out
     out = w.cc.cli("links").stdout.decode()
     assert "DirectIP" in out and "MT" in out, out
+    # A clean stop (and, in the sanitized build, nothing leaked).
+    assert w.unit.stop() == 0, w.unit.log_text()[-3000:]
+    assert w.cc.stop() == 0, w.cc.log_text()[-3000:]
 
 
 def test_failed_sessions_retried_and_duplicates_dropped(world):
@@ -217,3 +220,9 @@ def test_budget_stops_sending(world):
     assert link(w.unit)["sbd"]["mo_messages"] == 2
     out = w.unit.cli("links").stdout.decode()
     assert "SPENT" in out and "0 messages left" in out, out
+    # Stopped with a message at the modem: a clean stop, and the bundle is still stored.
+    assert w.unit.stop() == 0, w.unit.log_text()[-3000:]
+    w.unit.proc = None
+    w.unit.start()
+    q = w.unit.cli("queue").stdout.decode()
+    assert "position           1" in q, q
