@@ -481,6 +481,26 @@ unit_get(struct directip_dedup *d, const char *imei)
 	return u;
 }
 
+static bool
+unit_has(const struct directip_dedup *d, const struct unit *u, uint16_t momsn, uint64_t now_ms)
+{
+	for (unsigned i = 0; i < u->n; i++) {
+		const struct seen *s = &u->ring[(u->head + d->per_imei - 1 - i) % d->per_imei];
+
+		if (s->momsn == momsn && (d->max_age == 0 || now_ms - s->at < d->max_age))
+			return true;
+	}
+	return false;
+}
+
+bool
+directip_dedup_has(struct directip_dedup *d, const char *imei, uint16_t momsn, uint64_t now_ms)
+{
+	struct unit *u = unit_get(d, imei);
+
+	return u != NULL && unit_has(d, u, momsn, now_ms);
+}
+
 bool
 directip_dedup_seen(struct directip_dedup *d, const char *imei, uint16_t momsn, uint64_t now_ms)
 {
@@ -489,12 +509,8 @@ directip_dedup_seen(struct directip_dedup *d, const char *imei, uint16_t momsn, 
 	/* Out of memory: better a duplicate delivered than a message lost. */
 	if (u == NULL)
 		return false;
-	for (unsigned i = 0; i < u->n; i++) {
-		const struct seen *s = &u->ring[(u->head + d->per_imei - 1 - i) % d->per_imei];
-
-		if (s->momsn == momsn && (d->max_age == 0 || now_ms - s->at < d->max_age))
-			return true;
-	}
+	if (unit_has(d, u, momsn, now_ms))
+		return true;
 	u->ring[u->head].momsn = momsn;
 	u->ring[u->head].at = now_ms;
 	u->head = (u->head + 1) % d->per_imei;

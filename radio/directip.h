@@ -134,5 +134,7 @@ struct directip_dedup *directip_dedup_new(unsigned per_imei, unsigned max_imeis,
 void directip_dedup_free(struct directip_dedup *d);
 /* true: seen before (drop it); false: new, and now remembered. */
 bool directip_dedup_seen(struct directip_dedup *d, const char *imei, uint16_t momsn, uint64_t now_ms);
+/* The same question without remembering it (remember once the message is safely stored). */
+bool directip_dedup_has(struct directip_dedup *d, const char *imei, uint16_t momsn, uint64_t now_ms);
 
 #endif

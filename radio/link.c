@@ -157,6 +157,8 @@ struct link {
 	uint8_t pack_buf[LINK_FRAME_MAX];
 	uint8_t rebuilt[LINK_REBUILT_MAX];
 	struct log_ratelimit rl;
+	const struct link_ext_ops *ext;	/* a medium that delivers by itself (link.h): all goes to it */
+	void *x;
 };
 
 static void link_pump(struct link *l);
@@ -185,7 +187,11 @@ nbr_find(struct link *l, uint64_t node)
 bool
 link_neighbour_up(const struct link *l, uint64_t node)
 {
-	struct neighbour *n = nbr_find((struct link *)l, node);
+	struct neighbour *n;
+
+	if (l->ext)
+		return l->ext->neighbour_up(l->x, node);
+	n = nbr_find((struct link *)l, node);
 
 	return n && n->up;
 }
@@ -193,6 +199,10 @@ link_neighbour_up(const struct link *l, uint64_t node)
 void
 link_neighbours(struct link *l, link_neighbour_fn *fn, void *arg)
 {
+	if (l->ext) {
+		l->ext->neighbours(l->x, fn, arg);
+		return;
+	}
 	for (unsigned i = 0; i < l->n_nbr; i++)
 		if (l->nbr[i].up)
 			fn(arg, l, l->nbr[i].node, &l->nbr[i].addr);
@@ -1194,7 +1204,7 @@ silence_arm(struct link *l)
 void
 link_set_carrier(struct link *l, bool up)
 {
-	if (up == l->carrier)
+	if (l->ext || up == l->carrier)
 		return;
 	l->carrier = up;
 	log_info("link %s: carrier %s", l->conf.name, up ? "up" : "down");
@@ -1209,7 +1219,11 @@ link_set_carrier(struct link *l, bool up)
 int
 link_enqueue(struct link *l, uint64_t node, uint64_t total, int prio, void *ctx)
 {
-	struct neighbour *n = nbr_find(l, node);
+	struct neighbour *n;
+
+	if (l->ext)
+		return l->ext->enqueue(l->x, node, total, prio, ctx);
+	n = nbr_find(l, node);
 
 	if (n == NULL || !n->up)
 		return -EHOSTUNREACH;
@@ -1228,7 +1242,13 @@ link_enqueue(struct link *l, uint64_t node, uint64_t total, int prio, void *ctx)
 void
 link_committed(struct link *l, uint64_t node, uint64_t xid)
 {
-	struct neighbour *n = nbr_find(l, node);
+	struct neighbour *n;
+
+	if (l->ext) {
+		l->ext->committed(l->x, node, xid);
+		return;
+	}
+	n = nbr_find(l, node);
 
 	if (n == NULL || n->rx == NULL)
 		return;
@@ -1239,7 +1259,13 @@ link_committed(struct link *l, uint64_t node, uint64_t xid)
 void
 link_refused(struct link *l, uint64_t node, uint64_t xid, int reason)
 {
-	struct neighbour *n = nbr_find(l, node);
+	struct neighbour *n;
+
+	if (l->ext) {
+		l->ext->refused(l->x, node, xid, reason);
+		return;
+	}
+	n = nbr_find(l, node);
 
 	if (n == NULL || n->rx == NULL)
 		return;
@@ -1256,6 +1282,8 @@ link_send_voice(struct link *l, uint64_t node, uint64_t talkgroup, uint64_t spur
 	ssize_t blen;
 	int r, sent = 0, first = -EHOSTUNREACH;
 
+	if (l->ext)
+		return -EHOSTUNREACH;	/* no live voice over paid messages */
 	if (len < 1 || len > FRAME_VOICE_MAX)
 		return -EINVAL;
 	/* Checked before sealing, with the longest header: no counter spent on a frame that cannot go. */
@@ -1286,6 +1314,8 @@ link_send_route(struct link *l, uint64_t node, const struct route_entry *v, size
 	uint64_t now = loop_now();
 	int r = 0;
 
+	if (l->ext)
+		return 0;	/* no distance vectors over paid messages: routes there are configured */
 	if (nb == NULL || !nb->up)
 		return -EHOSTUNREACH;
 	if (!metered_open(l, time(NULL)))
@@ -1310,6 +1340,15 @@ link_send_route(struct link *l, uint64_t node, const struct route_entry *v, size
 void
 link_metrics(const struct link *l, struct link_metrics *out)
 {
+	if (l->ext) {
+		memset(out, 0, sizeof(*out));
+		out->mtu = l->conf.mtu;
+		out->rate_bps = l->conf.rate_bps;
+		out->rtt_ms = -1;
+		out->in_window = true;
+		l->ext->metrics(l->x, out);
+		return;
+	}
 	*out = l->m;
 	out->up = l->carrier;
 	out->compact = l->compact;
@@ -1447,11 +1486,38 @@ fail:
 	return NULL;
 }
 
+struct link *
+link_new_ext(struct loop *loop, const struct link_conf *c, const struct link_ext_ops *ops,
+    const struct link_params *p, const struct link_events *ev, char *err, size_t errlen)
+{
+	struct link *l;
+
+	if ((l = calloc(1, sizeof(*l))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	l->loop = loop;
+	l->conf = *c;
+	l->p = *p;
+	l->ev = *ev;
+	l->ext = ops;
+	if ((l->x = ops->open(l, loop, c, p, ev, err, errlen)) == NULL) {
+		free(l);
+		return NULL;
+	}
+	return l;
+}
+
 void
 link_free(struct link *l)
 {
 	if (l == NULL)
 		return;
+	if (l->ext) {
+		l->ext->close(l->x);
+		free(l);
+		return;
+	}
 	loop_timer_cancel(l->loop, &l->beacon_timer);
 	loop_timer_cancel(l->loop, &l->pump_timer);
 	loop_timer_cancel(l->loop, &l->commit_timer);

@@ -21,7 +21,9 @@
 #define LINK_MAX_PEERS	16
 #define LINK_MAX_WINDOWS	8	/* contact windows per link */
 
-enum link_kind { LINK_UDP = 1, LINK_PCAP, LINK_KISS, LINK_SBD, LINK_TCP };
+enum link_kind { LINK_UDP = 1, LINK_PCAP, LINK_KISS, LINK_SBD, LINK_TCP, LINK_DIRECTIP };
+
+#define LINK_MAX_UNITS	32	/* directip: SBD modems (IMEI -> node) */
 
 /* A neighbour's address on a link, whatever the medium. */
 struct link_addr {
@@ -42,6 +44,30 @@ struct link_kiss_conf {
 	uint16_t txdelay_ms;		/* TNC keying delay, sent as KISS TXDELAY; counted as airtime */
 	uint16_t slottime_ms;		/* KISS SLOTTIME */
 	uint8_t persist;		/* KISS P: p = (P + 1) / 256 */
+};
+
+/* An Iridium SBD modem (type = sbd, radio/sbd_link.c). */
+struct link_sbd_conf {
+	char device[108];		/* the modem's serial device */
+	uint32_t baud;			/* 19200 */
+	bool no_ring_alerts;		/* do not check the mailbox when the gateway rings */
+	uint32_t mailbox_ms;		/* check for MT messages this often (0 = only on rings) */
+	bool mailbox_set;		/* the config said (else the default, 15 min) */
+	uint64_t peer;			/* the command center's node: the neighbour */
+	uint32_t hold_ms;		/* non-urgent bundles wait this long for company in a message */
+	uint32_t budget_messages;	/* MO messages per budget period (0 = no limit); bytes: link_conf */
+	uint32_t bill_min;		/* a message is billed at least this many bytes */
+	uint32_t bill_unit;		/* billed bytes round up to this */
+	uint64_t price;			/* per billing unit, micro-units of the currency */
+	uint32_t backoff_min_ms, backoff_max_ms;	/* after a failed session */
+};
+
+/* The command center's DirectIP side (type = directip, radio/directip_link.c). */
+struct link_directip_conf {
+	char gateway[80];		/* the gateway's MT port "addr:port" */
+	struct { char imei[16]; uint64_t node; } units[LINK_MAX_UNITS];
+	unsigned n_units;
+	uint32_t retry_min_ms, retry_max_ms;	/* an MT message the gateway did not take */
 };
 
 /* What the config says about one link ([link NAME] section). */
@@ -65,6 +91,8 @@ struct link_conf {
 	struct { uint16_t from, to; } windows[LINK_MAX_WINDOWS];	/* contact windows, UTC minutes of the day */
 	unsigned n_windows;		/* 0 = always in contact */
 	struct link_kiss_conf kiss;
+	struct link_sbd_conf sbd;
+	struct link_directip_conf dip;
 };
 
 struct link_driver;
@@ -166,6 +194,8 @@ struct link_params {
 	uint64_t budget_spent;		/* ... in this budget period (store_budget_get) */
 };
 
+typedef void link_neighbour_fn(void *arg, struct link *l, uint64_t node, const struct link_addr *addr);
+
 struct link_metrics {
 	bool up;			/* carrier (or no interface to watch) */
 	unsigned neighbours;
@@ -185,7 +215,35 @@ struct link_metrics {
 	uint64_t compact_tx, compact_rx;	/* bundles sent / rebuilt in compact form */
 	uint64_t data_bytes_tx;		/* bytes of frames carrying bundles (segments, compact) */
 	uint64_t ack_bytes_tx;		/* bytes of acknowledgements and aborts */
+	char ext_json[1024];		/* a link_ext's own figures, a JSON object ("" = none) */
 };
+
+/*
+ * A link whose medium does its own delivery, with no beacons, frames in
+ * sessions or acks of ours: an Iridium SBD modem (radio/sbd_link.c), the
+ * command center's DirectIP side (radio/directip_link.c).  Its neighbours
+ * are configured; it calls the owner's events (struct link_events) with the
+ * struct link it was opened for, and the generic calls below pass on to it.
+ */
+struct link_ext_ops {
+	const char *kind;
+	void *(*open)(struct link *l, struct loop *loop, const struct link_conf *c, const struct link_params *p,
+	    const struct link_events *ev, char *err, size_t errlen);
+	void (*close)(void *x);
+	int (*enqueue)(void *x, uint64_t nbr, uint64_t total, int prio, void *ctx);
+	/* An incoming bundle is stored (or not: refused); nothing goes back on these media. */
+	void (*committed)(void *x, uint64_t nbr, uint64_t xid);
+	void (*refused)(void *x, uint64_t nbr, uint64_t xid, int reason);
+	bool (*neighbour_up)(const void *x, uint64_t nbr);
+	void (*neighbours)(void *x, link_neighbour_fn *fn, void *arg);
+	void (*metrics)(const void *x, struct link_metrics *m);
+};
+
+extern const struct link_ext_ops link_sbd_ops;
+extern const struct link_ext_ops link_directip_ops;
+
+struct link *link_new_ext(struct loop *loop, const struct link_conf *c, const struct link_ext_ops *ops,
+    const struct link_params *p, const struct link_events *ev, char *err, size_t errlen);
 
 struct link *link_new(struct loop *loop, const struct link_conf *c, const struct link_driver_ops *ops,
     const struct link_params *p, const struct link_events *ev, char *err, size_t errlen);
@@ -220,7 +278,6 @@ bool link_open(const struct link *l);
 /* The owner saved what the link spent (events.spent): segments may go on. */
 void link_budget_saved(struct link *l, uint64_t period, uint64_t spent);
 /* Every neighbour that is up, with its address. */
-typedef void link_neighbour_fn(void *arg, struct link *l, uint64_t node, const struct link_addr *addr);
 void link_neighbours(struct link *l, link_neighbour_fn *fn, void *arg);
 void link_metrics(const struct link *l, struct link_metrics *m);
 

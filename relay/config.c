@@ -13,6 +13,7 @@
 
 #include "bundle.h"
 #include "config.h"
+#include "config_sbd.h"
 #include "kiss.h"
 #include "log.h"
 
@@ -28,7 +29,7 @@ struct parse {
 	int nerr;
 	bool seen_node_id;
 	bool seen_store_path, seen_socket;
-	uint8_t link_keys[CONFIG_MAX_LINKS];	/* per link: LK_* */
+	uint16_t link_keys[CONFIG_MAX_LINKS];	/* per link: LK_* */
 };
 
 /* What a [link NAME] section set: defaults that depend on the type are filled in at the end. */
@@ -39,6 +40,8 @@ struct parse {
 #define LK_UDP		0x10	/* a key only UDP links take */
 #define LK_KISS		0x20	/* a key only KISS links take */
 #define LK_CLASSES	0x40
+#define LK_SBD		0x80	/* a key only sbd and directip links take (config_sbd.c) */
+#define LK_SERIAL	0x100	/* device, baud: kiss and sbd links */
 
 static void
 perr(struct parse *p, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -447,7 +450,7 @@ link_section(struct parse *p, const char *name)
 
 /* The defaults of what the section did not set, which depend on the link's type. */
 static void
-link_defaults(struct config_link *l, uint8_t keys)
+link_defaults(struct config_link *l, uint16_t keys)
 {
 	bool kiss = l->conf.kind == LINK_KISS;
 
@@ -520,14 +523,22 @@ static int
 set_link(struct parse *p, const char *lname, const char *name, const char *value)
 {
 	struct config_link *l;
-	uint8_t *keys;
+	uint16_t *keys;
 	uint64_t v;
+	char msg[200];
+	int r;
 
 	if (*lname == '\0' || strlen(lname) >= sizeof(l->conf.name) || strchr(lname, ' '))
 		BAD("[link NAME]: '%s' is not a link name (one word, at most 31 characters)", lname);
 	if ((l = link_section(p, lname)) == NULL)
 		return 1;
 	keys = &p->link_keys[l - p->cfg->links];
+	if ((r = config_sbd_key(l, name, value, msg, sizeof(msg))) < 0)
+		BAD("%s", msg);
+	if (r > 0) {
+		*keys |= r == 2 ? LK_SERIAL : LK_SBD;
+		return 1;
+	}
 	if (set_kiss(p, l, name, value)) {
 		*keys |= LK_KISS;
 		return 1;
@@ -542,8 +553,12 @@ set_link(struct parse *p, const char *lname, const char *name, const char *value
 			l->conf.kind = LINK_PCAP;
 		else if (strcmp(value, "kiss") == 0)
 			l->conf.kind = LINK_KISS;
+		else if (strcmp(value, "sbd") == 0)
+			l->conf.kind = LINK_SBD;
+		else if (strcmp(value, "directip") == 0)
+			l->conf.kind = LINK_DIRECTIP;
 		else
-			BAD("type: '%s' is not a link type this build has (udp, pcap, kiss)", value);
+			BAD("type: '%s' is not a link type this build has (udp, pcap, kiss, sbd, directip)", value);
 	} else if (strcmp(name, "beacon") == 0) {
 		if (parse_ms(value, &v) < 0 || v < 100 || v > 3600000)
 			BAD("beacon: '%s' is not an interval between 100ms and 1h (e.g. 500ms, 10s)", value);
@@ -619,9 +634,9 @@ set_link(struct parse *p, const char *lname, const char *name, const char *value
 	} else if (strcmp(name, "fragment") == 0) {
 		if (strcmp(value, "no") == 0)
 			l->fragment = 0;
-		else if (config_parse_size(value, &l->fragment) < 0 || l->fragment < 1024 ||
+		else if (config_parse_size(value, &l->fragment) < 0 || l->fragment < 64 ||
 		    l->fragment > BUNDLE_MAX_SIZE)
-			BAD("fragment: '%s' is not a size between 1K and 16M, or no (e.g. 256K)", value);
+			BAD("fragment: '%s' is not a size between 1K and 16M (64 on sbd and directip links), or no (e.g. 256K)", value);
 		*keys |= LK_FRAGMENT;
 	} else if (strcmp(name, "auth_only") == 0) {
 		if (!parse_bool(value, &l->auth_only))
@@ -721,7 +736,7 @@ on_key(void *user, const char *section, const char *name, const char *value)
 
 /* A KISS link needs exactly one way to its TNC, and a callsign for AX.25. */
 static void
-check_kiss(struct parse *p, const struct config_link *l, uint8_t keys)
+check_kiss(struct parse *p, const struct config_link *l, uint16_t keys)
 {
 	const struct link_kiss_conf *k = &l->conf.kiss;
 
@@ -819,9 +834,21 @@ config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 	for (unsigned i = 0; i < cfg->n_links; i++) {
 		struct config_link *l = &cfg->links[i];
 
+		bool sbd = l->conf.kind == LINK_SBD || l->conf.kind == LINK_DIRECTIP;
+		char msg[200];
+
 		link_defaults(l, p.link_keys[i]);
+		config_sbd_defaults(l, p.link_keys[i] & LK_RATE, p.link_keys[i] & LK_FRAGMENT, p.link_keys[i] & LK_CLASSES);
 		if (l->conf.kind == 0)
-			perr(&p, l->line, "[link %s] needs a type (udp, pcap, kiss)", l->conf.name);
+			perr(&p, l->line, "[link %s] needs a type (udp, pcap, kiss, sbd, directip)", l->conf.name);
+		if (sbd && config_sbd_check(l, msg, sizeof(msg)) < 0)
+			perr(&p, l->line, "%s", msg);
+		if (!sbd && (p.link_keys[i] & LK_SBD))
+			perr(&p, l->line, "[link %s] is not an sbd or directip link: peer as a node number, ring_alerts, interval, hold, budget in messages, bill_min, bill_unit, price, retry, gateway and unit are for those", l->conf.name);
+		if (l->conf.kind != LINK_KISS && l->conf.kind != LINK_SBD && (p.link_keys[i] & LK_SERIAL))
+			perr(&p, l->line, "[link %s] device and baud are for type = kiss or sbd", l->conf.name);
+		if (!sbd && l->fragment && l->fragment < 1024)
+			perr(&p, l->line, "[link %s] fragment: at least 1K on this type of link", l->conf.name);
 		if (l->conf.kind == LINK_KISS)
 			check_kiss(&p, l, p.link_keys[i]);
 		if (l->conf.kind != LINK_KISS && (p.link_keys[i] & LK_KISS))

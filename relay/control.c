@@ -757,6 +757,13 @@ link_row(void *arg, const struct forward_link_info *li)
 	json_object_set_new(row, "compact_rx", json_integer((json_int_t)m->compact_rx));
 	json_object_set_new(row, "data_bytes_tx", json_integer((json_int_t)m->data_bytes_tx));
 	json_object_set_new(row, "ack_bytes_tx", json_integer((json_int_t)m->ack_bytes_tx));
+	/* A medium's own figures (an SBD modem, the DirectIP side), under its kind's name. */
+	if (m->ext_json[0]) {
+		json_t *x = json_loads(m->ext_json, 0, NULL);
+
+		if (x)
+			json_object_set_new(row, li->kind, x);
+	}
 	radio_fields(row, li);
 	json_array_append_new(arg, row);
 }

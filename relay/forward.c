@@ -730,19 +730,23 @@ forward_new(struct node *n, struct loop *l, char *err, size_t errlen)
 		    .flags = (uint8_t)((cl->auth_only ? FRAME_F_AUTH_ONLY : 0) | (cl->tag8 ? FRAME_F_TAG8 : 0)) };
 
 		const struct link_driver_ops *ops = driver_of(cl->conf.kind);
+		/* Media that deliver by themselves (SBD, DirectIP): no beacons or sessions. */
+		const struct link_ext_ops *ext = cl->conf.kind == LINK_SBD ? &link_sbd_ops :
+		    cl->conf.kind == LINK_DIRECTIP ? &link_directip_ops : NULL;
 
 		fw->budget[i] = (struct budget_save){ .fw = fw, .link = i };
 		if (cl->conf.budget_bytes &&
 		    store_budget_get(node_store(n), cl->conf.name, &p.budget_period, &p.budget_spent) == 0)
 			log_info("link %s: %llu bytes spent in budget period %llu before this start", cl->conf.name,
 			    (unsigned long long)p.budget_spent, (unsigned long long)p.budget_period);
-		if (ops == NULL) {
+		if (ops == NULL && ext == NULL) {
 			snprintf(err, errlen, "link %s: no driver for its type in this build", cl->conf.name);
 			goto fail;
 		}
-		if ((fw->links[i] = link_new(l, &cl->conf, ops, &p, &ev, err, errlen)) == NULL)
+		if ((fw->links[i] = ext ? link_new_ext(l, &cl->conf, ext, &p, &ev, err, errlen) :
+		    link_new(l, &cl->conf, ops, &p, &ev, err, errlen)) == NULL)
 			goto fail;
-		fw->kinds[i] = ops->kind;
+		fw->kinds[i] = ext ? ext->kind : ops->kind;
 		fw->n_links++;
 		link_classes(fw, i);
 		if (cl->conf.kind == LINK_PCAP)
@@ -751,7 +755,7 @@ forward_new(struct node *n, struct loop *l, char *err, size_t errlen)
 		else if (cl->conf.kind == LINK_KISS)
 			log_info("link %s: kiss via %s, %llu bit/s, mtu %u", cl->conf.name, cl->conf.kiss.device[0] ?
 			    cl->conf.kiss.device : cl->conf.kiss.tcp, (unsigned long long)cl->conf.rate_bps, cl->conf.mtu);
-		else
+		else if (ext == NULL)
 			log_info("link %s: %s on port %u, %u static peer(s)", cl->conf.name, ops->kind,
 			    cl->conf.port, cl->conf.n_peers);
 	}

@@ -354,6 +354,47 @@ cmd_neighbors(int argc, char **argv)
 	return 0;
 }
 
+/* An SBD modem's state, traffic, budget and cost (radio/sbd_link.c). */
+static void
+print_sbd(json_t *x)
+{
+	if (!json_is_object(x))
+		return;
+	printf("  modem    %s, signal %" PRId64 "/5, IMEI %s, %" PRIu64 " message(s) at the modem, %" PRIu64
+	    " bundle(s) waiting\n", jstr(x, "state"), (int64_t)json_integer_value(json_object_get(x, "signal")),
+	    jstr(x, "imei")[0] ? jstr(x, "imei") : "unknown", jint(x, "queued"), jint(x, "bundles_waiting"));
+	printf("  sessions %" PRIu64 " ok, %" PRIu64 " failed, %" PRIu64 " mailbox checks, %" PRIu64 " rings\n",
+	    jint(x, "sessions_ok"), jint(x, "sessions_failed"), jint(x, "mailbox_checks"), jint(x, "rings"));
+	printf("  SBD      MO %" PRIu64 " messages, %" PRIu64 " bytes; MT %" PRIu64 " messages, %" PRIu64
+	    " bytes; billed %" PRIu64 " bytes, cost %.6f\n", jint(x, "mo_messages"), jint(x, "mo_bytes"),
+	    jint(x, "mt_messages"), jint(x, "mt_bytes"), jint(x, "billed_bytes"), (double)jint(x, "cost") / 1e6);
+	printf("  budget   %" PRIu64 " messages, %" PRIu64 " bytes used this period", jint(x, "budget_used_messages"),
+	    jint(x, "budget_used_bytes"));
+	if (jint(x, "budget_messages"))
+		printf("; %" PRId64 " messages left", (int64_t)json_integer_value(json_object_get(x, "budget_left_messages")));
+	if (jint(x, "budget_bytes"))
+		printf("; %" PRId64 " bytes left", (int64_t)json_integer_value(json_object_get(x, "budget_left_bytes")));
+	printf("%s\n", json_is_true(json_object_get(x, "budget_spent")) ? "; SPENT: messages wait" : "");
+	if (jstr(x, "last_error")[0])
+		printf("  error    %s\n", jstr(x, "last_error"));
+}
+
+/* The command center's DirectIP side (radio/directip_link.c). */
+static void
+print_directip(json_t *x)
+{
+	if (!json_is_object(x))
+		return;
+	printf("  DirectIP MO port %" PRIu64 ": %" PRIu64 " received, %" PRIu64 " duplicates, %" PRIu64 " bad, %"
+	    PRIu64 " unknown IMEI; %" PRIu64 " bundles\n", jint(x, "port"), jint(x, "mo_received"),
+	    jint(x, "mo_duplicates"), jint(x, "mo_bad"), jint(x, "mo_unknown_imei"), jint(x, "bundles_rx"));
+	printf("  gateway  %s: MT %" PRIu64 " sent, %" PRIu64 " failed, %" PRIu64 " bytes; %" PRIu64
+	    " bundles sent, %" PRIu64 " waiting\n", jstr(x, "gateway"), jint(x, "mt_sent"), jint(x, "mt_failed"),
+	    jint(x, "mt_bytes"), jint(x, "bundles_tx"), jint(x, "bundles_waiting"));
+	if (jstr(x, "last_error")[0])
+		printf("  error    %s\n", jstr(x, "last_error"));
+}
+
 static int
 cmd_links(int argc, char **argv)
 {
@@ -403,6 +444,8 @@ cmd_links(int argc, char **argv)
 		if (json_is_false(json_object_get(l, "open")))
 			printf("  closed   %s: no route over it\n", json_is_true(json_object_get(l, "in_window")) ?
 			    "budget spent until the next period" : "outside its contact windows");
+		print_sbd(json_object_get(l, "sbd"));
+		print_directip(json_object_get(l, "directip"));
 		if (jint(l, "voice_tx") || jint(l, "voice_rx"))
 			printf("  voice    %" PRIu64 " frames sent, %" PRIu64 " received\n", jint(l, "voice_tx"),
 			    jint(l, "voice_rx"));

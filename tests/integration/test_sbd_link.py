@@ -1,0 +1,228 @@
+"""Issue 5 test (b): a backpack whose only link is an Iridium SBD modem reaches the
+command center, through the modem + gateway simulator (tests/sim/sbdsim).
+
+The backpack (node 5) drives the simulated modem with a `type = sbd` link; the
+command center (node 1) has a `type = directip` link: the simulated gateway
+delivers MO messages to its port and takes its MT messages on the gateway's
+DirectIP port.  Sessions take 10-20 simulated seconds at a time factor of 0.02.
+"""
+import os
+import time
+
+import pytest
+
+from harness import Node, wait_for
+from sbd import SbdSim, free_port
+
+KEY = "1 " + "7e" * 32 + " send\n"
+CC, UNIT = 1, 5
+
+
+def with_key(n, text):
+    key = n.dir / "network.key"
+    key.write_text(KEY)
+    os.chmod(key, 0o600)
+    n.conf.write_text(n.conf.read_text() + f"[security]\nkey_file = {key}\n" + text)
+    return n
+
+
+class World:
+    """The simulator, the command center and the backpack, started in that order."""
+
+    def __init__(self, tmp, sim_args=(), unit_extra="", hold="0", factor=0.02):
+        self.tmp = tmp
+        self.cc_port = free_port()
+        self.sim = SbdSim(tmp, mo_port=self.cc_port, factor=factor, args=list(sim_args))
+        self.cc = with_key(Node(tmp, CC, name="cc"),
+                           f"[link iridium]\ntype = directip\nport = {self.cc_port}\nbind = 127.0.0.1\n"
+                           f"gateway = 127.0.0.1:{self.sim.mt_port}\nunit = {self.sim.imei} {UNIT}\n"
+                           f"retry = 200ms:2s\n")
+        self.unit = with_key(Node(tmp, UNIT, name="backpack"),
+                             f"[link iridium]\ntype = sbd\ndevice = {self.sim.link}\npeer = {CC}\n"
+                             f"hold = {hold}\ninterval = 10s\nring_alerts = yes\nretry = 200ms:2s\n"
+                             f"bill_min = 10\nprice = 0.0015\n{unit_extra}")
+        self.cc.start()
+        self.unit.start()
+
+    def stop(self):
+        for n in (self.unit, self.cc):
+            if n.proc and n.proc.poll() is None:
+                n.proc.kill()
+                n.proc.wait()
+        self.sim.stop()
+
+
+@pytest.fixture
+def world(tmp_path):
+    made = []
+
+    def make(**kw):
+        w = World(tmp_path, **kw)
+        made.append(w)
+        return w
+    yield make
+    for w in made:
+        w.stop()
+
+
+def link(n):
+    return n.cli_json("links")[0]["links"][0]
+
+
+def modem_ready(w):
+    wait_for(lambda: link(w.unit)["up"] and link(w.unit)["sbd"]["state"] not in ("down", "starting", "no device"),
+             30, "the backpack's modem to be usable")
+
+
+def send(n, dst, text, prio=None):
+    args = ["send"] + (["-p", prio] if prio else []) + [dst, text]
+    r = n.cli(*args)
+    assert b"accepted" in r.stdout or r.returncode == 0
+
+
+def recv(n, service, count, timeout=90):
+    """Wait until count bundles arrived at service and take them."""
+    return [g["text"] for g in n.cli_json("recv", "-n", count, "-w", service, timeout=timeout)]
+
+
+def extra(n, service):
+    """Whatever else waits at service (a second copy would)."""
+    return [g["text"] for g in n.cli_json("recv", service)]
+
+
+def test_positions_incident_and_alert(world):
+    w = world()
+    modem_ready(w)
+    positions = [f"POS 5 {i:02d} 46.{5000 + i} 7.{1000 + i}" for i in range(6)]
+    for p in positions:
+        send(w.unit, f"ipn:{CC}.3", p)
+    incident = "INCIDENT " + "".join(f"casualty {i}: walking wounded, sector B{i % 7}; " for i in range(18))
+    assert len(incident) > 700
+    send(w.unit, f"ipn:{CC}.5", incident)
+
+    got = recv(w.cc, 3, len(positions))
+    assert sorted(got) == sorted(positions)
+    rep = recv(w.cc, 5, 1)
+    assert rep == [incident]
+    # Exactly once: nothing more arrives, and the backpack let go of everything.
+    wait_for(lambda: link(w.unit)["sbd"]["bundles_waiting"] == 0 and link(w.unit)["sbd"]["queued"] == 0, 30,
+             "the backpack to have nothing left for the modem")
+    time.sleep(1.0)
+    assert extra(w.cc, 3) == [] and extra(w.cc, 5) == []
+
+    s = link(w.unit)["sbd"]
+    # 6 positions and 3 fragments of the report, some sharing a message: fewer MO messages than bundles.
+    assert s["bundles_tx"] >= 6 + 3, s
+    assert s["mo_messages"] < s["bundles_tx"], s
+    assert s["sessions_ok"] >= s["mo_messages"], s
+    assert 0 < s["mo_bytes"] <= 340 * s["mo_messages"], s
+    assert s["billed_bytes"] >= s["mo_bytes"] and s["cost"] > 0, s
+    d = link(w.cc)["directip"]
+    assert d["mo_received"] == s["mo_messages"], (d, s)
+    assert d["bundles_rx"] == s["bundles_tx"], (d, s)
+
+    # The command center's alert comes back as an MT message (ring alert, then a mailbox check).
+    send(w.cc, f"ipn:{UNIT}.2", "EVACUATE SECTOR B NOW", prio="urgent")
+    assert recv(w.unit, 2, 1) == ["EVACUATE SECTOR B NOW"]
+    d = link(w.cc)["directip"]
+    assert d["mt_sent"] >= 1 and d["bundles_tx"] == 1, d
+    s = link(w.unit)["sbd"]
+    assert s["mt_messages"] >= 1 and s["bundles_rx"] == 1, s
+    out = w.unit.cli("links").stdout.decode()
+    assert "modem" in out and "sessions" in out and "budget" in out, out
+    out = w.cc.cli("links").stdout.decode()
+    assert "DirectIP" in out and "MT" in out, out
+    # A clean stop (and, in the sanitized build, nothing leaked).
+    assert w.unit.stop() == 0, w.unit.log_text()[-3000:]
+    assert w.cc.stop() == 0, w.cc.log_text()[-3000:]
+
+
+def test_failed_sessions_retried_and_duplicates_dropped(world):
+    """Sessions that fail are retried with backoff; a gateway that delivers every MO
+    message twice (--dup-mo) still gives each bundle to the application once."""
+    w = world(sim_args=["--dup-mo"])
+    modem_ready(w)
+    w.sim.ok("fail 32 3")       # no network service, three sessions in a row
+    texts = [f"POS 5 retry {i}" for i in range(3)]
+    for t in texts:
+        send(w.unit, f"ipn:{CC}.3", t)
+    assert sorted(recv(w.cc, 3, 3)) == sorted(texts)
+    wait_for(lambda: link(w.cc)["directip"]["mo_duplicates"] >= link(w.unit)["sbd"]["mo_messages"], 30,
+             "the gateway's second copies to arrive")
+    time.sleep(0.5)
+    assert extra(w.cc, 3) == []
+    s = link(w.unit)["sbd"]
+    assert s["sessions_failed"] >= 3, s
+    assert s["bundles_tx"] == 3 and s["bundles_waiting"] == 0, s
+    d = link(w.cc)["directip"]
+    assert d["mo_received"] == s["mo_messages"] and d["bundles_rx"] == 3, (d, s)
+
+
+def test_kill9_with_bundles_queued_loses_nothing(world):
+    """No signal: bundles wait for the modem.  kill -9 of the backpack, restart, signal
+    back: every one arrives, once."""
+    w = world()
+    modem_ready(w)
+    w.sim.ok("signal 0")
+    texts = [f"POS 5 kept {i}" for i in range(5)]
+    for t in texts:
+        send(w.unit, f"ipn:{CC}.3", t)
+    send(w.unit, f"ipn:{CC}.2", "MAYDAY backpack 5", prio="urgent")
+    wait_for(lambda: link(w.unit)["sbd"]["state"] == "no signal", 30, "the modem to see no signal")
+    s = link(w.unit)["sbd"]
+    assert s["mo_messages"] == 0 and s["queued"] + s["bundles_waiting"] >= 1, s
+    w.unit.kill9()
+    w.unit.proc = None
+    w.unit.start()
+    modem_ready(w)
+    w.sim.ok("signal 5")
+    assert recv(w.cc, 2, 1) == ["MAYDAY backpack 5"]
+    assert sorted(recv(w.cc, 3, len(texts))) == sorted(texts)
+    time.sleep(1.0)
+    assert extra(w.cc, 3) == [] and extra(w.cc, 2) == []
+
+    # Killed during a session: the gateway gets the message, the backpack never hears
+    # so and sends the bundle again after its restart; the command center takes it once.
+    w.sim.ok("delay 250")       # 5 s at this time factor
+    st = w.sim.stats()
+    send(w.unit, f"ipn:{CC}.3", "POS 5 mid-session")
+    wait_for(lambda: w.sim.stats()["writes"] > st["writes"], 30, "the message to be loaded into the modem")
+    time.sleep(1.0)             # AT+SBDIX follows at once; the session lasts 5 s (counted when it ends)
+    assert w.sim.stats()["sessions"] == st["sessions"], "the session ended before the kill"
+    w.unit.kill9()
+    w.unit.proc = None
+    assert recv(w.cc, 3, 1) == ["POS 5 mid-session"]     # the gateway delivered it anyway
+    w.sim.ok("delay 10 20")
+    w.unit.start()
+    modem_ready(w)
+    wait_for(lambda: link(w.unit)["sbd"]["bundles_tx"] >= 1, 60, "the backpack to send it again")
+    wait_for(lambda: w.cc.cli_json("links")[0]["forwarding"]["duplicates"] >= 1, 30,
+             "the command center's store to recognise the second copy")
+    time.sleep(0.5)
+    assert extra(w.cc, 3) == []
+
+
+def test_budget_stops_sending(world):
+    """A budget of 2 messages a day: the third message waits, and `links` says why."""
+    w = world(unit_extra="budget = 2 messages/day\n")
+    modem_ready(w)
+    for i in range(2):
+        send(w.unit, f"ipn:{CC}.3", f"POS 5 budget {i}")
+        assert recv(w.cc, 3, 1) == [f"POS 5 budget {i}"]
+    send(w.unit, f"ipn:{CC}.3", "POS 5 budget over")
+    wait_for(lambda: link(w.unit)["sbd"]["budget_spent"], 30, "the budget to be spent")
+    s = link(w.unit)["sbd"]
+    assert s["state"] == "budget spent", s
+    assert s["budget_messages"] == 2 and s["budget_used_messages"] == 2 and s["budget_left_messages"] == 0, s
+    assert s["mo_messages"] == 2 and s["queued"] == 1, s
+    time.sleep(2.0)    # sessions take 0.2-0.4 s here: it would have arrived
+    assert extra(w.cc, 3) == []
+    assert link(w.unit)["sbd"]["mo_messages"] == 2
+    out = w.unit.cli("links").stdout.decode()
+    assert "SPENT" in out and "0 messages left" in out, out
+    # Stopped with a message at the modem: a clean stop, and the bundle is still stored.
+    assert w.unit.stop() == 0, w.unit.log_text()[-3000:]
+    w.unit.proc = None
+    w.unit.start()
+    q = w.unit.cli("queue").stdout.decode()
+    assert "position           1" in q, q
