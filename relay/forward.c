@@ -138,7 +138,11 @@ flight_find(struct forward *fw, int64_t rowid)
 	return NULL;
 }
 
-/* A free slot for rowid, or NULL if IN_FLIGHT_MAX are in flight. */
+/*
+ * A free slot for rowid, or NULL if IN_FLIGHT_MAX are in flight or a newer
+ * bundle superseded it.  The row is pinned while in flight: a supersede
+ * leaves it alone until the link is done with it (store_pin()).
+ */
 static struct flight *
 flight_start(struct forward *fw, int64_t rowid, unsigned link, uint64_t nbr)
 {
@@ -146,7 +150,7 @@ flight_start(struct forward *fw, int64_t rowid, unsigned link, uint64_t nbr)
 	struct flight *f;
 	int i = fw->flight_free;
 
-	if (i < 0)
+	if (i < 0 || store_pin(node_store(fw->node), rowid) < 0)
 		return NULL;
 	f = &fw->flight[i];
 	fw->flight_free = f->next;
@@ -168,6 +172,7 @@ flight_end(struct forward *fw, struct flight *f)
 		p = &fw->flight[*p].next;
 	*p = f->next;
 	f->used = false;
+	store_unpin(node_store(fw->node), f->rowid);
 	f->next = fw->flight_free;
 	fw->flight_free = i;
 	fw->n_flight--;
@@ -275,8 +280,11 @@ forward_walk(struct loop *l, void *arg)
 		/* The cheapest link that carries its class: bulk waits for one, urgent takes any. */
 		if (e->dst_node == 0 || !route_lookup_class(fw->rt, e->dst_node, e->priority, &hop))
 			continue;	/* no route: it waits */
-		if ((f = flight_start(fw, e->rowid, hop.link, hop.via)) == NULL)
+		if ((f = flight_start(fw, e->rowid, hop.link, hop.via)) == NULL) {
+			if (fw->n_flight < IN_FLIGHT_MAX)
+				continue;	/* superseded meanwhile */
 			break;
+		}
 		if (flight_go(fw, f, e) < 0)
 			flight_end(fw, f);
 	}
