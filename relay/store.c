@@ -685,7 +685,7 @@ static int
 open_txn(struct store *s, char *err, size_t errlen)
 {
 	char sql[128];
-	int64_t version = 0, boot = 0, seq = 0;
+	int64_t version = 0, boot = 0, seq = 0, has_ctime = 0;
 	int rc;
 
 	if ((rc = sqlite3_exec(s->wdb, "BEGIN IMMEDIATE", NULL, NULL, NULL)) != SQLITE_OK)
@@ -702,7 +702,9 @@ open_txn(struct store *s, char *err, size_t errlen)
 		if (version == 1 && (rc = sqlite3_exec(s->wdb, migrate_v1_sql, NULL, NULL, NULL)) != SQLITE_OK)
 			goto fail;
 		if ((version == 2 || version == 3) &&
-		    (rc = sqlite3_exec(s->wdb, migrate_v3_sql, NULL, NULL, NULL)) != SQLITE_OK)
+		    ((rc = int_query(s->wdb, "SELECT count(*) FROM pragma_table_info('bundles')"
+		    " WHERE name = 'ctime'", &has_ctime)) != SQLITE_OK ||
+		    (has_ctime == 0 && (rc = sqlite3_exec(s->wdb, migrate_v3_sql, NULL, NULL, NULL)) != SQLITE_OK)))
 			goto fail;
 		if ((rc = sqlite3_exec(s->wdb, schema_sql, NULL, NULL, NULL)) != SQLITE_OK ||
 		    (rc = sqlite3_exec(s->wdb, sql, NULL, NULL, NULL)) != SQLITE_OK)
