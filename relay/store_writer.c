@@ -488,9 +488,11 @@ supersede(struct store *s, struct op *op)
 		/* Waiting for the local application: not ours to drop. */
 		if (v[i].state == STORE_FLOOD_LOCAL || pinned_or_doom(s, op, v[i].rowid))
 			continue;
-		s->dirty = true;
-		if ((r = supersede_row(s, v[i].rowid)) == 0)
-			r = sup_add(s, op, v[i].id, op->id, v[i].rowid, v[i].flags);
+		/* Its head first, while it is there. */
+		if ((r = sup_add(s, op, v[i].id, op->id, v[i].rowid, v[i].flags)) == 0) {
+			s->dirty = true;
+			r = supersede_row(s, v[i].rowid);
+		}
 	}
 	free(v);
 	return r;
