@@ -405,8 +405,13 @@ node_receive(struct node *n, int fd, const uint8_t *mem, uint64_t total, uint64_
 	p.from = from;
 	p.flags = b.flags;
 	p.expires = end;
-	/* A relay supersedes too: the key travels not, it is derived (a piece is not whole). */
-	if ((p.state == STORE_QUEUED || p.state == STORE_FLOOD_LOCAL) && !(b.flags & BF_IS_FRAGMENT) &&
+	/*
+	 * A relay supersedes too: no key travels, it is derived from the bundle
+	 * (not from a piece: only whole bundles compare).  Not for flood copies:
+	 * every node keeps those for its own application and for later
+	 * neighbours, a track rather than a queue (see node_supersede_key()).
+	 */
+	if (p.state == STORE_QUEUED && !(b.flags & BF_IS_FRAGMENT) &&
 	    service_supersede_key(key, sizeof(key), p.priority, src, dst) == 0)
 		p.supersede = key;
 	p.ctime = b.ctime;
@@ -435,13 +440,22 @@ out:
 	return r;
 }
 
-/* The supersede key of a bundle an application sends (struct node_send), or NULL. */
+/*
+ * The supersede key of a bundle an application sends (struct node_send), or
+ * NULL.  By default only bundles for one destination have one: a position
+ * for every node (ipn:0.3) is kept until its lifetime ends, for the other
+ * nodes' tracks and for neighbours met later, as the flood tests expect; an
+ * explicit key supersedes flood bundles here, at their source, too (the
+ * store never drops a copy in flight or one the application has not taken).
+ */
 static const char *
-node_supersede_key(const struct node_send *s, const char *src, const char *dst, int prio, char *key,
-    size_t cap)
+node_supersede_key(const struct node_send *s, int state, const char *src, const char *dst, int prio,
+    char *key, size_t cap)
 {
 	int n;
 
+	if (s->supersede == NULL && state != STORE_QUEUED)
+		return NULL;
 	if (s->supersede == NULL)
 		return service_supersede_key(key, cap, prio, src, dst) == 0 ? key : NULL;
 	if (*s->supersede == '\0')
@@ -533,7 +547,7 @@ node_send(struct node *n, const struct node_send *s, node_send_fn *fn, void *arg
 	p.ctime = b.ctime;
 	p.cseq = b.seq;
 	if (c->state == STORE_QUEUED || c->state == STORE_FLOOD)
-		p.supersede = node_supersede_key(s, src, dst, b.priority, key, sizeof(key));
+		p.supersede = node_supersede_key(s, c->state, src, dst, b.priority, key, sizeof(key));
 	p.head = head;
 	p.head_len = (size_t)hl;
 	p.payload = s->payload;
