@@ -134,3 +134,27 @@ def test_control_refuses_a_bad_supersede_key(tmp_path):
         ctl.close()
     finally:
         stop_all((a,))
+
+
+def test_flood_positions_are_kept_unless_the_source_gives_a_key(tmp_path):
+    """Positions for every node are a track that every node and every later
+    neighbour gets whole: no default key.  An explicit key at the source
+    keeps only the newest for neighbours met later."""
+    base = random.randint(20000, 50000)
+    a = mesh_node(tmp_path, 1, base, [base + 1])
+    b = mesh_node(tmp_path, 2, base + 1, [base])
+    try:
+        a.start()
+        for i in range(3):
+            a.cli("send", "ipn:0.3", f"track {i}")
+        for i in range(3):
+            a.cli("send", "--supersede", "beacon", "ipn:0.3", f"beacon {i}")
+        wait_for(lambda: bundles(a) == 4, 10, "A to keep the track and the newest beacon")
+        assert a.log_text().count(" superseded by the newer ") == 2
+        b.start()
+        got = b.cli_json("recv", "-n", "4", "-w", "3", timeout=60)
+        assert texts(got) == ["beacon 2", "track 0", "track 1", "track 2"]
+        wait_for(lambda: bundles(b) == 4, 10, "B to keep the 4 flood bundles for others")
+        assert b.cli_json("recv", "3") == []
+    finally:
+        stop_all((a, b))
