@@ -293,9 +293,60 @@ store_pin(struct store *s, int64_t rowid)
 	return r;
 }
 
+/* Under pinmu: is rowid pinned at all? */
+static bool
+pinned(const struct store *s, int64_t rowid)
+{
+	for (size_t i = 0; i < s->npins; i++)
+		if (s->pins[i] == rowid)
+			return true;
+	return false;
+}
+
+/*
+ * Delete a row superseded while it was in flight, now that its link is done
+ * with it.  Doomed until answered, like a supersede's own deletions: a walk
+ * must not pin it meanwhile.  Not deleted: it goes once more, dedup takes it.
+ */
+static void
+stale_delete(struct store *s, int64_t rowid, char *by)
+{
+	struct doomed *d;
+	struct op *op;
+
+	if ((op = op_new(OP_DELETE, NULL, NULL)) == NULL) {
+		free(by);
+		return;
+	}
+	op->rowid = rowid;
+	op->buf = (uint8_t *)by;
+	op->id = by;
+	op->mem += strlen(by) + 1;
+	op->doomed = true;
+	if (enqueue(s, op) != 0) {
+		op_free(op);
+		return;
+	}
+	/* The loop thread runs store_dispatch(): it cannot answer op before this. */
+	pthread_mutex_lock(&s->pinmu);
+	if (s->ndoomed == s->maxdoomed) {
+		size_t n = s->maxdoomed ? s->maxdoomed * 2 : 16;
+
+		if ((d = reallocarray(s->doomed, n, sizeof(*d))) != NULL) {
+			s->doomed = d;
+			s->maxdoomed = n;
+		}
+	}
+	if (s->ndoomed < s->maxdoomed)
+		s->doomed[s->ndoomed++] = (struct doomed){ rowid, op->ticket };
+	pthread_mutex_unlock(&s->pinmu);
+}
+
 void
 store_unpin(struct store *s, int64_t rowid)
 {
+	char *by = NULL;
+
 	pthread_mutex_lock(&s->pinmu);
 	for (size_t i = 0; i < s->npins; i++) {
 		if (s->pins[i] == rowid) {
@@ -303,7 +354,16 @@ store_unpin(struct store *s, int64_t rowid)
 			break;
 		}
 	}
+	for (size_t i = 0; i < s->nstale && !pinned(s, rowid); i++) {
+		if (s->stale[i].rowid == rowid) {
+			by = s->stale[i].by;
+			s->stale[i] = s->stale[--s->nstale];
+			break;
+		}
+	}
 	pthread_mutex_unlock(&s->pinmu);
+	if (by != NULL)
+		stale_delete(s, rowid, by);
 }
 
 /* The put with this ticket is answered: what it deleted is gone for every reader. */
@@ -926,5 +986,8 @@ store_free(struct store *s)
 	pthread_mutex_destroy(&s->pinmu);
 	free(s->pins);
 	free(s->doomed);
+	for (size_t i = 0; i < s->nstale; i++)
+		free(s->stale[i].by);
+	free(s->stale);
 	free(s);
 }

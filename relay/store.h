@@ -233,7 +233,10 @@ bool store_newer(uint64_t t1, uint64_t s1, uint64_t t2, uint64_t s2);
  * A bundle handed to a link is pinned until the link is done with it, so
  * that no supersede deletes it under the sender.  -ENOENT: a supersede has
  * dropped it (or is about to): do not send it.  Pins count: pin as often
- * as the bundle goes out (flood copies), unpin as often.
+ * as the bundle goes out (flood copies), unpin as often; on the loop thread.
+ * A pinned bundle that a newer one superseded is deleted (and reported as
+ * superseded) at its last unpin, unless it is gone by then: a link that
+ * delivered it deletes it first, then unpins.
  */
 int store_pin(struct store *s, int64_t rowid);
 void store_unpin(struct store *s, int64_t rowid);

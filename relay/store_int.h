@@ -150,7 +150,7 @@ enum {
 	W_SEEN_ADD, W_SEEN_HAS, W_SUPERSEDE, W_INSERT, W_DELETE, W_DELETE_DO,
 	W_EXPIRE_BUNDLES, W_EXPIRE_BUNDLES_DO, W_EXPIRE_SEEN, W_PAGES, W_FREE_PAGES, W_SEQ_SET,
 	W_EXPIRE_REPORTS, W_TAKE, W_TAKE_FLOOD, W_HANDED, W_HANDED_ID, W_HANDED_SENT,
-	W_BUDGET_SET, W_COUNT
+	W_BUDGET_SET, W_ROW_ID, W_COUNT
 };
 
 static const char *const wsql[W_COUNT] = {
@@ -196,6 +196,7 @@ static const char *const wsql[W_COUNT] = {
 	    " SELECT rowid, ?2, ?3, ?4 FROM bundles WHERE id = ?1 AND " SQL_FLOOD,
 	[W_HANDED_SENT] = "SELECT count(*) FROM forward WHERE bundle = ?1 AND state = 2",
 	[W_BUDGET_SET] = "INSERT OR REPLACE INTO link_budget (link, period, spent) VALUES (?1, ?2, ?3)",
+	[W_ROW_ID] = "SELECT id, flags FROM bundles WHERE rowid = ?1",
 };
 
 /* Statements of the read connection. */
@@ -247,7 +248,8 @@ struct op {
 	int64_t bundle;			/* handed: the bundle's row (0: by id) */
 	uint8_t *peek;			/* expire: [len u16][bytes]... of reported bundles */
 	size_t peek_len;
-	uint8_t *sup;			/* put: bundles it superseded, see sup_add() */
+	uint8_t *sup;			/* put, delete of a stale row: bundles it superseded,
+					 * see sup_add(); such a delete has the newer id in id */
 	size_t sup_len;
 	bool doomed;			/* put: has rows in store->doomed */
 
@@ -359,6 +361,10 @@ struct store {
 	size_t npins, maxpins;
 	struct doomed { int64_t rowid; uint64_t ticket; } *doomed;
 	size_t ndoomed, maxdoomed;
+	/* Rows a supersede left alone because they were pinned: the last
+	 * store_unpin() deletes them (by: the id of the newer bundle). */
+	struct stale { int64_t rowid; char *by; } *stale;
+	size_t nstale, maxstale;
 };
 
 static inline int64_t

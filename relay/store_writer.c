@@ -376,7 +376,39 @@ struct rival {
 	char id[BUNDLE_ID_MAX];
 };
 
-/* Is rowid pinned (in flight)?  If not, doom it for op: nobody may pin it now. */
+/* A pinned row was superseded by bundle `by`: the last unpin deletes it.  Under pinmu. */
+static void
+stale_note(struct store *s, int64_t rowid, const char *by)
+{
+	struct stale *v;
+	char *b;
+	size_t i;
+
+	if ((b = strdup(by)) == NULL)
+		return;		/* it stays, and goes: one fix too many, nothing lost */
+	for (i = 0; i < s->nstale && s->stale[i].rowid != rowid; i++)
+		;
+	if (i == s->nstale && s->nstale == s->maxstale) {
+		size_t n = s->maxstale ? s->maxstale * 2 : 16;
+
+		if ((v = reallocarray(s->stale, n, sizeof(*v))) == NULL) {
+			free(b);
+			return;
+		}
+		s->stale = v;
+		s->maxstale = n;
+	}
+	if (i == s->nstale)
+		s->stale[s->nstale++].rowid = rowid;
+	else
+		free(s->stale[i].by);
+	s->stale[i].by = b;
+}
+
+/*
+ * Is rowid pinned (in flight)?  Then the last unpin deletes it (unless the
+ * link delivered it); if not, doom it for op: nobody may pin it now.
+ */
 static bool
 pinned_or_doom(struct store *s, struct op *op, int64_t rowid)
 {
@@ -386,6 +418,8 @@ pinned_or_doom(struct store *s, struct op *op, int64_t rowid)
 	pthread_mutex_lock(&s->pinmu);
 	for (size_t i = 0; i < s->npins && !pinned; i++)
 		pinned = s->pins[i] == rowid;
+	if (pinned)
+		stale_note(s, rowid, op->id);
 	if (!pinned && s->ndoomed == s->maxdoomed) {
 		size_t n = s->maxdoomed ? s->maxdoomed * 2 : 16;
 
@@ -583,11 +617,40 @@ exec_put(struct store *s, struct op *op)
 	return delta_add(s, g, 1, (int64_t)total, (int64_t)op->est);
 }
 
+/*
+ * Before the delete of a row superseded while it was in flight: note it
+ * for store_dispatch().  -ENOENT if it is gone (its link delivered it).
+ */
+static int
+stale_superseded(struct store *s, struct op *op)
+{
+	sqlite3_stmt *st = s->w[W_ROW_ID];
+	char id[BUNDLE_ID_MAX];
+	uint64_t flags;
+	int rc;
+
+	free(op->sup);		/* a replay starts over */
+	op->sup = NULL;
+	op->sup_len = 0;
+	sqlite3_bind_int64(st, 1, op->rowid);
+	if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return rc == SQLITE_DONE ? -ENOENT : db_fail(s, rc);
+	}
+	snprintf(id, sizeof(id), "%s", (const char *)sqlite3_column_text(st, 0));
+	flags = (uint64_t)sqlite3_column_int64(st, 1);
+	sqlite3_reset(st);
+	return sup_add(s, op, id, op->id, op->rowid, flags);
+}
+
 static int
 exec_delete(struct store *s, struct op *op)
 {
 	sqlite3_stmt *st = s->w[W_DELETE];
 	int n, rc;
+
+	if (op->id != NULL && (n = stale_superseded(s, op)) < 0)
+		return n;
 
 	sqlite3_bind_int64(st, 1, op->rowid);
 	s->dirty = true;

@@ -1531,9 +1531,10 @@ test_supersede_older(void **state)
 
 /*
  * A bundle in flight (pinned) is not deleted under its link: it stays, the
- * newer one is stored beside it, and once unpinned the next newer one takes
- * both.  A row a supersede has deleted cannot be pinned until its put is
- * answered, so a walk that read it before the commit does not send it.
+ * newer one is stored beside it, and its last unpin deletes it (a link that
+ * gave it back) unless the link delivered it first.  A row a supersede has
+ * deleted cannot be pinned until its put is answered, so a walk that read it
+ * before the commit does not send it.
  */
 static void
 test_supersede_in_flight(void **state)
@@ -1564,18 +1565,37 @@ test_supersede_in_flight(void **state)
 	assert_int_equal(store_get(s, a, &e), 0);
 	assert_int_equal(store_get(s, b, &e), -ENOENT);
 	assert_int_equal(x.calls, 1);
+	store_flush(s);
+	store_dispatch(s);
+	assert_int_equal(store_get(s, a, &e), 0);	/* still pinned once */
+
+	/* The link gave it back: the last unpin deletes it, nobody may pin it meanwhile. */
 	store_unpin(s, a);
+	assert_int_equal(store_pin(s, a), -ENOENT);
+	pump(s, &x.calls, 2);
+	assert_string_equal(x.id[1], "ipn:4.3 1000 1");
+	assert_string_equal(x.by[1], "ipn:4.3 3000 3");	/* the newest when it was passed over */
+	assert_int_equal(store_get(s, a, &e), -ENOENT);
+
+	/* Delivered while superseded: its link deleted it; the unpin finds nothing to do. */
+	assert_int_equal(store_pin(s, c), 0);
+	p = position("ipn:4.3 3500 5", "position ipn:4.3 ipn:1.3", 3500, 5, payload);
+	assert_int_equal(put_wait(s, &p, &b), 0);
+	assert_int_equal(store_get(s, c, &e), 0);
+	assert_int_equal(delete_wait(s, c), 0);
+	store_unpin(s, c);
+	store_flush(s);
+	store_dispatch(s);
+	assert_int_equal(x.calls, 2);
 
 	/* Committed but not yet answered: the deleted rows cannot be pinned. */
 	p = position("ipn:4.3 4000 4", "position ipn:4.3 ipn:1.3", 4000, 4, payload);
 	assert_int_equal(store_put(s, &p, on_done, &d), 0);
 	store_flush(s);
-	assert_int_equal(store_pin(s, a), -ENOENT);
-	assert_int_equal(store_pin(s, c), -ENOENT);
+	assert_int_equal(store_pin(s, b), -ENOENT);
 	assert_int_equal(wait_done(s, &d), 0);
 	k = d.rowid;
-	assert_int_equal(store_get(s, a, &e), -ENOENT);
-	assert_int_equal(store_get(s, c, &e), -ENOENT);
+	assert_int_equal(store_get(s, b, &e), -ENOENT);
 	assert_int_equal(x.calls, 3);
 	/* Answered: pins work again (the walk sees the rows gone). */
 	assert_int_equal(store_pin(s, k), 0);
