@@ -355,7 +355,7 @@ store_unpin(struct store *s, int64_t rowid)
 		}
 	}
 	for (size_t i = 0; i < s->nstale && !pinned(s, rowid); i++) {
-		if (s->stale[i].rowid == rowid) {
+		if (s->stale[i].rowid == rowid && s->stale[i].confirmed) {
 			by = s->stale[i].by;
 			s->stale[i] = s->stale[--s->nstale];
 			break;
@@ -366,16 +366,43 @@ store_unpin(struct store *s, int64_t rowid)
 		stale_delete(s, rowid, by);
 }
 
-/* The put with this ticket is answered: what it deleted is gone for every reader. */
+
+/*
+ * The put with this ticket is answered: what it deleted is gone for every
+ * reader; what it passed over in flight is superseded if it is done (and
+ * deleted now if its link let go meanwhile), else not.
+ */
 static void
-doomed_clear(struct store *s, uint64_t ticket)
+doomed_clear(struct store *s, uint64_t ticket, bool done)
 {
+	struct stale x;
+	size_t i;
+
 	pthread_mutex_lock(&s->pinmu);
-	for (size_t i = 0; i < s->ndoomed;) {
+	for (i = 0; i < s->ndoomed;) {
 		if (s->doomed[i].ticket == ticket)
 			s->doomed[i] = s->doomed[--s->ndoomed];
 		else
 			i++;
+	}
+	for (i = 0; i < s->nstale;) {
+		x = s->stale[i];
+		if (x.confirmed || x.ticket != ticket) {
+			i++;
+		} else if (done && pinned(s, x.rowid)) {
+			s->stale[i++].confirmed = true;
+		} else {
+			s->stale[i] = s->stale[--s->nstale];
+			if (!done) {
+				free(x.by);
+				continue;
+			}
+			/* Its link let go before the put was answered: delete it now. */
+			pthread_mutex_unlock(&s->pinmu);
+			stale_delete(s, x.rowid, x.by);
+			pthread_mutex_lock(&s->pinmu);
+			i = 0;	/* the table may have moved */
+		}
 	}
 	pthread_mutex_unlock(&s->pinmu);
 }
@@ -538,7 +565,7 @@ store_dispatch(struct store *s)
 		if (op->sup != NULL && s->sup_fn != NULL)
 			dispatch_superseded(s, op);
 		if (op->doomed)
-			doomed_clear(s, op->ticket);
+			doomed_clear(s, op->ticket, op->result == 0);
 		if (op->done != NULL)
 			op->done(op->arg, op->result, op->rowid);
 		free(op->peek);

@@ -251,7 +251,7 @@ struct op {
 	uint8_t *sup;			/* put, delete of a stale row: bundles it superseded,
 					 * see sup_add(); such a delete has the newer id in id */
 	size_t sup_len;
-	bool doomed;			/* put: has rows in store->doomed */
+	bool doomed;			/* has rows in store->doomed or ->stale */
 
 	/* OP_PUT: buf holds head, payload (unless from fd), tail, strings. */
 	uint8_t *buf;
@@ -361,9 +361,10 @@ struct store {
 	size_t npins, maxpins;
 	struct doomed { int64_t rowid; uint64_t ticket; } *doomed;
 	size_t ndoomed, maxdoomed;
-	/* Rows a supersede left alone because they were pinned: the last
-	 * store_unpin() deletes them (by: the id of the newer bundle). */
-	struct stale { int64_t rowid; char *by; } *stale;
+	/* Rows a supersede left alone because they were pinned: once its put
+	 * is answered as done (confirmed), the last store_unpin() deletes them
+	 * (by: the id of the newer bundle).  A put that failed confirms none. */
+	struct stale { int64_t rowid; char *by; uint64_t ticket; bool confirmed; } *stale;
 	size_t nstale, maxstale;
 };
 

@@ -376,18 +376,24 @@ struct rival {
 	char id[BUNDLE_ID_MAX];
 };
 
-/* A pinned row was superseded by bundle `by`: the last unpin deletes it.  Under pinmu. */
+/*
+ * A pinned row was superseded by op: once op is answered as done, the last
+ * unpin deletes it.  Under pinmu.  Whatever fails here, the row stays and
+ * goes: one fix too many, nothing lost.
+ */
 static void
-stale_note(struct store *s, int64_t rowid, const char *by)
+stale_note(struct store *s, struct op *op, int64_t rowid)
 {
 	struct stale *v;
 	char *b;
 	size_t i;
 
-	if ((b = strdup(by)) == NULL)
-		return;		/* it stays, and goes: one fix too many, nothing lost */
 	for (i = 0; i < s->nstale && s->stale[i].rowid != rowid; i++)
 		;
+	if (i < s->nstale && s->stale[i].confirmed)
+		return;		/* superseded already */
+	if ((b = strdup(op->id)) == NULL)
+		return;
 	if (i == s->nstale && s->nstale == s->maxstale) {
 		size_t n = s->maxstale ? s->maxstale * 2 : 16;
 
@@ -403,6 +409,9 @@ stale_note(struct store *s, int64_t rowid, const char *by)
 	else
 		free(s->stale[i].by);
 	s->stale[i].by = b;
+	s->stale[i].ticket = op->ticket;
+	s->stale[i].confirmed = false;
+	op->doomed = true;	/* store_dispatch() settles it */
 }
 
 /*
@@ -419,7 +428,7 @@ pinned_or_doom(struct store *s, struct op *op, int64_t rowid)
 	for (size_t i = 0; i < s->npins && !pinned; i++)
 		pinned = s->pins[i] == rowid;
 	if (pinned)
-		stale_note(s, rowid, op->id);
+		stale_note(s, op, rowid);
 	if (!pinned && s->ndoomed == s->maxdoomed) {
 		size_t n = s->maxdoomed ? s->maxdoomed * 2 : 16;
 

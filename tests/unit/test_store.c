@@ -1546,7 +1546,9 @@ test_supersede_in_flight(void **state)
 	struct store_entry e;
 	struct store_put p;
 	struct done d = { 0 };
+	char path[160];
 	int64_t a, b, c, k;
+	int fd;
 
 	store_on_superseded(s, 0x40000, on_superseded, &x);
 	p = position("ipn:4.3 1000 1", "position ipn:4.3 ipn:1.3", 1000, 1, payload);
@@ -1574,7 +1576,7 @@ test_supersede_in_flight(void **state)
 	assert_int_equal(store_pin(s, a), -ENOENT);
 	pump(s, &x.calls, 2);
 	assert_string_equal(x.id[1], "ipn:4.3 1000 1");
-	assert_string_equal(x.by[1], "ipn:4.3 3000 3");	/* the newest when it was passed over */
+	assert_string_equal(x.by[1], "ipn:4.3 2000 2");	/* the first newer one that passed it over */
 	assert_int_equal(store_get(s, a, &e), -ENOENT);
 
 	/* Delivered while superseded: its link deleted it; the unpin finds nothing to do. */
@@ -1586,6 +1588,23 @@ test_supersede_in_flight(void **state)
 	store_unpin(s, c);
 	store_flush(s);
 	store_dispatch(s);
+	assert_int_equal(x.calls, 2);
+
+	/* A newer one that failed (its payload file is short) supersedes nothing. */
+	snprintf(path, sizeof(path), "%s/short", f->dir);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "only ten b", 10), 10);
+	assert_int_equal(store_pin(s, b), 0);
+	p = position("ipn:4.3 3900 6", "position ipn:4.3 ipn:1.3", 3900, 6, NULL);
+	p.payload_fd = fd;
+	p.payload_len = 5000;
+	assert_int_equal(put_wait(s, &p, NULL), -EIO);
+	close(fd);
+	store_unpin(s, b);
+	store_flush(s);
+	store_dispatch(s);
+	assert_int_equal(store_get(s, b, &e), 0);
 	assert_int_equal(x.calls, 2);
 
 	/* Committed but not yet answered: the deleted rows cannot be pinned. */
