@@ -366,7 +366,6 @@ store_unpin(struct store *s, int64_t rowid)
 		stale_delete(s, rowid, by);
 }
 
-
 /*
  * The put with this ticket is answered: what it deleted is gone for every
  * reader; what it passed over in flight is superseded if it is done (and
