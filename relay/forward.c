@@ -450,6 +450,29 @@ on_returned(void *arg, struct link *l, uint64_t nbr, void *ctx, int reason)
 	slot_freed(fw);
 }
 
+/*
+ * A newer bundle superseded rowid while it waited in a link's queue: take
+ * it back unless its transfer started.  flight_end() unpins it, and so the
+ * store deletes it (store_on_stale()).
+ */
+static void
+on_stale(void *arg, int64_t rowid)
+{
+	struct forward *fw = arg;
+	struct flight *f, *back[16];
+	size_t n = 0;
+
+	for (int i = fw->flight_hash[flight_bucket(rowid)]; i >= 0 && n < 16; i = fw->flight[i].next) {
+		f = &fw->flight[i];
+		if (f->rowid == rowid && !f->splitting && link_withdraw(fw->links[f->link], f->nbr, f) == 0)
+			back[n++] = f;
+	}
+	for (size_t k = 0; k < n; k++)
+		flight_end(fw, back[k]);
+	if (n > 0)
+		slot_freed(fw);
+}
+
 static void budget_write(struct budget_save *b, uint64_t period, uint64_t spent);
 
 static void
@@ -766,6 +789,7 @@ forward_new(struct node *n, struct loop *l, char *err, size_t errlen)
 	if (watch_interfaces(fw, err, errlen) < 0)
 		goto fail;
 	node_on_queued(n, forward_kick, fw);
+	store_on_stale(node_store(n), on_stale, fw);
 	node_on_flood(n, flood_kick, fw);
 	route_tick(l, fw);
 	forward_kick(fw);
@@ -783,6 +807,7 @@ forward_free(struct forward *fw)
 		return;
 	if (fw->node) {
 		node_on_queued(fw->node, NULL, NULL);
+		store_on_stale(node_store(fw->node), NULL, NULL);
 		node_on_flood(fw->node, NULL, NULL);
 	}
 	if (fw->loop) {

@@ -250,6 +250,13 @@ store_on_superseded(struct store *s, uint64_t mask, store_superseded_fn *fn, voi
 	s->sup_arg = arg;
 }
 
+void
+store_on_stale(struct store *s, store_stale_fn *fn, void *arg)
+{
+	s->stale_fn = fn;
+	s->stale_arg = arg;
+}
+
 bool
 store_newer(uint64_t t1, uint64_t s1, uint64_t t2, uint64_t s2)
 {
@@ -390,6 +397,13 @@ doomed_clear(struct store *s, uint64_t ticket, bool done)
 			i++;
 		} else if (done && pinned(s, x.rowid)) {
 			s->stale[i++].confirmed = true;
+			if (s->stale_fn == NULL)
+				continue;
+			/* Its sender may take it back: it unpins (and so deletes) it. */
+			pthread_mutex_unlock(&s->pinmu);
+			s->stale_fn(s->stale_arg, x.rowid);
+			pthread_mutex_lock(&s->pinmu);
+			i = 0;	/* the table may have moved */
 		} else {
 			s->stale[i] = s->stale[--s->nstale];
 			if (!done) {

@@ -240,6 +240,13 @@ bool store_newer(uint64_t t1, uint64_t s1, uint64_t t2, uint64_t s2);
  */
 int store_pin(struct store *s, int64_t rowid);
 void store_unpin(struct store *s, int64_t rowid);
+/*
+ * fn(arg, rowid) from store_dispatch() when a newer bundle has superseded
+ * pinned bundle rowid: its sender may take it back if it has not started
+ * sending it (and unpin it: then it is deleted).
+ */
+typedef void store_stale_fn(void *arg, int64_t rowid);
+void store_on_stale(struct store *s, store_stale_fn *fn, void *arg);
 
 /* Read len bytes of the stored bundle bytes at offset (head, payload, tail
  * back to back).  Returns bytes read (short at the end) or -errno. */

@@ -348,6 +348,8 @@ struct store {
 	uint64_t sup_mask;
 	store_superseded_fn *sup_fn;
 	void *sup_arg;
+	store_stale_fn *stale_fn;
+	void *stale_arg;
 
 	/*
 	 * Under pinmu: rows in flight (store_pin), and rows a supersede

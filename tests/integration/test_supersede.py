@@ -161,3 +161,37 @@ def test_flood_positions_are_kept_unless_the_source_gives_a_key(tmp_path):
         assert b.cli_json("recv", "3") == []
     finally:
         stop_all((a, b))
+
+
+def test_narrow_radio_takes_back_a_superseded_fix_not_yet_on_the_air(tmp_path):
+    """Over a 600 bit/s KISS link, writes are paced to the airtime, so a fix
+    handed to the link waits in its queue behind the one on the air.  A newer
+    fix takes it back from there before any of it is sent (it is deleted, not
+    sent), while the fix already on the air is never touched: it arrives."""
+    from serial_sim import SerialEmu
+    from test_kiss import kiss_node
+    ser = SerialEmu(rate=600)
+    a = kiss_node(tmp_path, 1, ser.a, 600)
+    b = kiss_node(tmp_path, 2, ser.b, 600)
+    try:
+        a.start()
+        b.start()
+        wait_for(lambda: neighbours(a) == {2} and neighbours(b) == {1}, 60, "the nodes to hear each other")
+        # Two frames of airtime (about 9 s): on the air while the others come.
+        a.cli("send", "ipn:2.3", "fix 0 " + "x" * 400)
+        wait_for(lambda: a.cli_json("links")[0]["in_flight"] == 1, 10, "fix 0 to be on its way")
+        a.cli("send", "ipn:2.3", "fix 1")
+        # Handed to the link: in its queue, not on the air (round robin gives it
+        # the next frame, about 4 s away).
+        wait_for(lambda: a.cli_json("links")[0]["in_flight"] == 2, 3, "fix 1 to wait in the link")
+        a.cli("send", "ipn:2.3", "fix 2")
+        wait_for(lambda: superseded_lines(a) == 1, 3, "fix 1 to be taken back and superseded")
+        got = b.cli_json("recv", "-n", "2", "-w", "3", timeout=120)
+        assert [g["text"][:5] for g in got] == ["fix 0", "fix 2"]
+        wait_for(lambda: bundles(a) == 0, 60, "A to let go of what B committed")
+        assert b.cli_json("recv", "3") == [], "a superseded fix went on the air"
+        assert superseded_lines(a) == 1 and "fix 1" not in b.log_text()
+        assert a.stop() == 0 and b.stop() == 0, "unclean exit (a sanitizer report?)"
+    finally:
+        stop_all((a, b))
+        ser.stop()
