@@ -1407,6 +1407,13 @@ on_superseded(void *arg, const char *id, const char *by, const uint8_t *h, size_
 	}
 }
 
+/* Pinned rows superseded (store_on_stale): the last one. */
+static void
+on_stale(void *arg, int64_t rowid)
+{
+	*(int64_t *)arg = rowid;
+}
+
 /* A position of a unit with its creation timestamp. */
 static struct store_put
 position(const char *id, const char *key, uint64_t ctime, uint64_t cseq, const uint8_t *payload)
@@ -1547,10 +1554,11 @@ test_supersede_in_flight(void **state)
 	struct store_put p;
 	struct done d = { 0 };
 	char path[160];
-	int64_t a, b, c, k;
+	int64_t a, b, c, k, stale = 0;
 	int fd;
 
 	store_on_superseded(s, 0x40000, on_superseded, &x);
+	store_on_stale(s, on_stale, &stale);
 	p = position("ipn:4.3 1000 1", "position ipn:4.3 ipn:1.3", 1000, 1, payload);
 	assert_int_equal(put_wait(s, &p, &a), 0);
 	assert_int_equal(store_pin(s, a), 0);
@@ -1559,6 +1567,8 @@ test_supersede_in_flight(void **state)
 	assert_int_equal(store_get(s, a, &e), 0);	/* in flight: left alone */
 	assert_int_equal(store_get(s, b, &e), 0);
 	assert_int_equal(x.calls, 0);
+	assert_int_equal(stale, a);	/* its sender is told: it may take it back */
+	stale = 0;
 	/* Pinned twice (two flood copies): both must end. */
 	assert_int_equal(store_pin(s, a), 0);
 	store_unpin(s, a);
@@ -1595,12 +1605,15 @@ test_supersede_in_flight(void **state)
 	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, "only ten b", 10), 10);
+	assert_int_equal(stale, c);
+	stale = 0;
 	assert_int_equal(store_pin(s, b), 0);
 	p = position("ipn:4.3 3900 6", "position ipn:4.3 ipn:1.3", 3900, 6, NULL);
 	p.payload_fd = fd;
 	p.payload_len = 5000;
 	assert_int_equal(put_wait(s, &p, NULL), -EIO);
 	close(fd);
+	assert_int_equal(stale, 0);	/* failed: nobody is told */
 	store_unpin(s, b);
 	store_flush(s);
 	store_dispatch(s);
