@@ -1239,6 +1239,16 @@ link_enqueue(struct link *l, uint64_t node, uint64_t total, int prio, void *ctx)
 	return 0;
 }
 
+int
+link_withdraw(struct link *l, uint64_t node, void *ctx)
+{
+	struct neighbour *n = nbr_find(l, node);
+
+	if (n == NULL || n->tx == NULL)
+		return -ENOENT;
+	return session_tx_withdraw(n->tx, ctx);
+}
+
 void
 link_committed(struct link *l, uint64_t node, uint64_t xid)
 {

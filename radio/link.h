@@ -252,6 +252,9 @@ const char *link_name(const struct link *l);
 
 /* Send a bundle of total bytes to neighbour nbr.  0, -EHOSTUNREACH (not up), -ENOMEM. */
 int link_enqueue(struct link *l, uint64_t nbr, uint64_t total, int prio, void *ctx);
+/* Take back the bundle of ctx queued for nbr if none of it went out yet (no
+ * returned event follows): 0, -EBUSY once it started, -ENOENT. */
+int link_withdraw(struct link *l, uint64_t nbr, void *ctx);
 /* The bundle of transfer xid from nbr is durable here: tell the sender. */
 void link_committed(struct link *l, uint64_t nbr, uint64_t xid);
 /* It could not be stored (reason: enum frame_abort_reason). */

@@ -525,6 +525,22 @@ session_tx_drain(struct session_tx *s)
 	return x ? xfer_remove(s, x) : NULL;
 }
 
+int
+session_tx_withdraw(struct session_tx *s, void *ctx)
+{
+	struct xfer *x;
+
+	TAILQ_FOREACH(x, &s->queue, entry) {
+		if (x->ctx != ctx)
+			continue;
+		if (x->started)
+			return -EBUSY;
+		xfer_remove(s, x);
+		return 0;
+	}
+	return -ENOENT;
+}
+
 void *
 session_tx_drain_unsent(struct session_tx *s)
 {

@@ -121,6 +121,10 @@ void *session_tx_commit(struct session_tx *s, uint64_t xid);
 /* Abort one transfer (the receiver refused it); returns its ctx or NULL. */
 void *session_tx_abort(struct session_tx *s, uint64_t xid);
 
+/* Take back the transfer of ctx if none of it was sent yet (its bundle was
+ * superseded): 0, -EBUSY once it started, -ENOENT if there is none. */
+int session_tx_withdraw(struct session_tx *s, void *ctx);
+
 /* Take back every unfinished transfer's ctx, one per call; NULL when empty. */
 void *session_tx_drain(struct session_tx *s);
 /* The same for the transfers not yet sent whole (a metered link closed):

@@ -415,6 +415,17 @@ send_finish(struct conn *c, json_t *req, const uint8_t *mem, int fd, uint64_t le
 		    " received, forwarded, delivered, deleted, all, time");
 		return;
 	}
+	/* "supersede": absent (the class's default), false (none), or a key. */
+	if ((v = json_object_get(req, "supersede")) && json_is_false(v)) {
+		s.supersede = "";
+	} else if (v && (!json_is_string(v) || json_string_length(v) == 0 ||
+	    json_string_length(v) > SUPERSEDE_KEY_MAX || strlen(json_string_value(v)) != json_string_length(v))) {
+		conn_error(c, tag, "bad-request", "\"supersede\" must be false or a key of 1 .. %d characters",
+		    SUPERSEDE_KEY_MAX);
+		return;
+	} else if (v) {
+		s.supersede = json_string_value(v);
+	}
 	if (len > cfg->max_bundle_size) {
 		conn_error(c, tag, "too-big", "payload of %" PRIu64 " bytes is over the limit of %" PRIu64 " bytes",
 		    len, cfg->max_bundle_size);

@@ -12,9 +12,11 @@
  * Requests ("op"):
  *   status                      -> node, uptime, boot, clock, store figures
  *   queue                       -> counts and bytes per class and per destination
- *   send {dst, service, priority, lifetime, report, tag, body}
+ *   send {dst, service, priority, lifetime, report, supersede, tag, body}
  *                               report: true (delivery) or a list of received,
- *                               forwarded, delivered, deleted, all, time
+ *                               forwarded, delivered, deleted, all, time;
+ *                               supersede: absent (positions for one destination
+ *                               have a key), false (none) or a key (1..128 bytes)
  *                               -> {tag, ok, id} once durable, or {tag, ok:false, code, error}
  *   recv {service, count, wait} -> a stream of {event:"bundle", rowid, id, src, dst,
  *                                  priority, received, body} + body bytes, each to be

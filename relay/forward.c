@@ -138,7 +138,11 @@ flight_find(struct forward *fw, int64_t rowid)
 	return NULL;
 }
 
-/* A free slot for rowid, or NULL if IN_FLIGHT_MAX are in flight. */
+/*
+ * A free slot for rowid, or NULL if IN_FLIGHT_MAX are in flight or a newer
+ * bundle superseded it.  The row is pinned while in flight: a supersede
+ * leaves it alone until the link is done with it (store_pin()).
+ */
 static struct flight *
 flight_start(struct forward *fw, int64_t rowid, unsigned link, uint64_t nbr)
 {
@@ -146,7 +150,7 @@ flight_start(struct forward *fw, int64_t rowid, unsigned link, uint64_t nbr)
 	struct flight *f;
 	int i = fw->flight_free;
 
-	if (i < 0)
+	if (i < 0 || store_pin(node_store(fw->node), rowid) < 0)
 		return NULL;
 	f = &fw->flight[i];
 	fw->flight_free = f->next;
@@ -168,6 +172,7 @@ flight_end(struct forward *fw, struct flight *f)
 		p = &fw->flight[*p].next;
 	*p = f->next;
 	f->used = false;
+	store_unpin(node_store(fw->node), f->rowid);
 	f->next = fw->flight_free;
 	fw->flight_free = i;
 	fw->n_flight--;
@@ -275,8 +280,11 @@ forward_walk(struct loop *l, void *arg)
 		/* The cheapest link that carries its class: bulk waits for one, urgent takes any. */
 		if (e->dst_node == 0 || !route_lookup_class(fw->rt, e->dst_node, e->priority, &hop))
 			continue;	/* no route: it waits */
-		if ((f = flight_start(fw, e->rowid, hop.link, hop.via)) == NULL)
+		if ((f = flight_start(fw, e->rowid, hop.link, hop.via)) == NULL) {
+			if (fw->n_flight < IN_FLIGHT_MAX)
+				continue;	/* superseded meanwhile */
 			break;
+		}
 		if (flight_go(fw, f, e) < 0)
 			flight_end(fw, f);
 	}
@@ -440,6 +448,29 @@ on_returned(void *arg, struct link *l, uint64_t nbr, void *ctx, int reason)
 	}
 	flight_end(fw, f);
 	slot_freed(fw);
+}
+
+/*
+ * A newer bundle superseded rowid while it waited in a link's queue: take
+ * it back unless its transfer started.  flight_end() unpins it, and so the
+ * store deletes it (store_on_stale()).
+ */
+static void
+on_stale(void *arg, int64_t rowid)
+{
+	struct forward *fw = arg;
+	struct flight *f, *back[16];
+	size_t n = 0;
+
+	for (int i = fw->flight_hash[flight_bucket(rowid)]; i >= 0 && n < 16; i = fw->flight[i].next) {
+		f = &fw->flight[i];
+		if (f->rowid == rowid && !f->splitting && link_withdraw(fw->links[f->link], f->nbr, f) == 0)
+			back[n++] = f;
+	}
+	for (size_t k = 0; k < n; k++)
+		flight_end(fw, back[k]);
+	if (n > 0)
+		slot_freed(fw);
 }
 
 static void budget_write(struct budget_save *b, uint64_t period, uint64_t spent);
@@ -762,6 +793,7 @@ forward_new(struct node *n, struct loop *l, char *err, size_t errlen)
 	if (watch_interfaces(fw, err, errlen) < 0)
 		goto fail;
 	node_on_queued(n, forward_kick, fw);
+	store_on_stale(node_store(n), on_stale, fw);
 	node_on_flood(n, flood_kick, fw);
 	route_tick(l, fw);
 	forward_kick(fw);
@@ -779,6 +811,7 @@ forward_free(struct forward *fw)
 		return;
 	if (fw->node) {
 		node_on_queued(fw->node, NULL, NULL);
+		store_on_stale(node_store(fw->node), NULL, NULL);
 		node_on_flood(fw->node, NULL, NULL);
 	}
 	if (fw->loop) {

@@ -64,6 +64,19 @@ node_expired_report(void *arg, const uint8_t *head, size_t len)
 	report_send_head(arg, head, len, -1, ADMIN_DELETED, REASON_LIFETIME_EXPIRED);
 }
 
+/*
+ * A newer bundle with its key replaced a queued one (or one arrived after a
+ * newer one).  RFC 9171 has no "superseded" reason; the closest is "traffic
+ * pared" (10): the node chose to drop it to save the links' capacity.
+ */
+static void
+node_superseded(void *arg, const char *id, const char *by, const uint8_t *head, size_t len)
+{
+	log_info("bundle %s superseded by the newer %s: not forwarded", id, by);
+	if (head != NULL)
+		report_send_head(arg, head, len, -1, ADMIN_DELETED, REASON_TRAFFIC_PARED);
+}
+
 /* Lifetimes end while we run, not only at start-up: sweep periodically. */
 static void
 node_expire_tick(struct loop *l, void *arg)
@@ -101,6 +114,7 @@ node_new(const struct config *cfg, struct loop *l, char *err, size_t errlen)
 		goto fail;
 	}
 	store_on_expired(n->store, BF_RPT_DELETION, node_expired_report, n);
+	store_on_superseded(n->store, BF_RPT_DELETION, node_superseded, n);
 	node_expire_tick(l, n);
 	fragment_resume(n);	/* a power cut between the last piece and its reassembly */
 	log_info("node ipn:%llu (%s): store %s, boot %llu, clock %s",
@@ -275,7 +289,7 @@ node_receive(struct node *n, int fd, const uint8_t *mem, uint64_t total, uint64_
     void *arg, const char **why)
 {
 	struct store_put p = { 0 };
-	char id[BUNDLE_ID_MAX], src[BUNDLE_EID_MAX], dst[BUNDLE_EID_MAX];
+	char id[BUNDLE_ID_MAX], src[BUNDLE_EID_MAX], dst[BUNDLE_EID_MAX], key[2 * BUNDLE_EID_MAX + 16];
 	uint64_t now = loop_wallclock_ms(), end, poff;
 	const uint8_t *map;
 	uint8_t *head = NULL, tail[16];
@@ -391,6 +405,17 @@ node_receive(struct node *n, int fd, const uint8_t *mem, uint64_t total, uint64_
 	p.from = from;
 	p.flags = b.flags;
 	p.expires = end;
+	/*
+	 * A relay supersedes too: no key travels, it is derived from the bundle
+	 * (not from a piece: only whole bundles compare).  Not for flood copies:
+	 * every node keeps those for its own application and for later
+	 * neighbours, a track rather than a queue (see node_supersede_key()).
+	 */
+	if (p.state == STORE_QUEUED && !(b.flags & BF_IS_FRAGMENT) &&
+	    service_supersede_key(key, sizeof(key), p.priority, src, dst) == 0)
+		p.supersede = key;
+	p.ctime = b.ctime;
+	p.cseq = b.seq;
 	if (mem) {
 		p.payload = b.payload;	/* store_put copies it */
 		p.payload_fd = -1;
@@ -415,12 +440,37 @@ out:
 	return r;
 }
 
+/*
+ * The supersede key of a bundle an application sends (struct node_send), or
+ * NULL.  By default only bundles for one destination have one: a position
+ * for every node (ipn:0.3) is kept until its lifetime ends, for the other
+ * nodes' tracks and for neighbours met later, as the flood tests expect; an
+ * explicit key supersedes flood bundles here, at their source, too (the
+ * store never drops a copy in flight or one the application has not taken).
+ */
+static const char *
+node_supersede_key(const struct node_send *s, int state, const char *src, const char *dst, int prio,
+    char *key, size_t cap)
+{
+	int n;
+
+	if (s->supersede == NULL && state != STORE_QUEUED)
+		return NULL;
+	if (s->supersede == NULL)
+		return service_supersede_key(key, cap, prio, src, dst) == 0 ? key : NULL;
+	if (*s->supersede == '\0')
+		return NULL;
+	/* Another prefix than the derived keys': the two never meet. */
+	n = snprintf(key, cap, "key %s %s", src, s->supersede);
+	return n >= 0 && (size_t)n < cap ? key : NULL;
+}
+
 int
 node_send(struct node *n, const struct node_send *s, node_send_fn *fn, void *arg)
 {
 	uint8_t head[1024], tail[16];
 	struct store_put p = { 0 };
-	char src[BUNDLE_EID_MAX], dst[BUNDLE_EID_MAX];
+	char src[BUNDLE_EID_MAX], dst[BUNDLE_EID_MAX], key[2 * BUNDLE_EID_MAX + 16];
 	struct send_ctx *c;
 	struct bundle b;
 	uint64_t now = loop_wallclock_ms();
@@ -431,6 +481,8 @@ node_send(struct node *n, const struct node_send *s, node_send_fn *fn, void *arg
 		return -EMSGSIZE;
 	if (eid_everyone(&s->dst) && !service_broadcast(s->dst.service))
 		return -EADDRNOTAVAIL;
+	if (s->supersede != NULL && strlen(s->supersede) > SUPERSEDE_KEY_MAX)
+		return -EINVAL;
 	bundle_init(&b);
 	b.crc_type = (uint8_t)n->cfg.crc_type;
 	b.dst = s->dst;
@@ -492,6 +544,10 @@ node_send(struct node *n, const struct node_send *s, node_send_fn *fn, void *arg
 	p.state = c->state;
 	p.flags = b.flags;
 	p.expires = now + b.lifetime;
+	p.ctime = b.ctime;
+	p.cseq = b.seq;
+	if (c->state == STORE_QUEUED || c->state == STORE_FLOOD)
+		p.supersede = node_supersede_key(s, c->state, src, dst, b.priority, key, sizeof(key));
 	p.head = head;
 	p.head_len = (size_t)hl;
 	p.payload = s->payload;

@@ -39,6 +39,10 @@ struct node_send {
 	uint64_t payload_len;
 	uint64_t report_flags;		/* status reports asked for: BF_RPT_*, BF_STATUS_TIME */
 	bool admin;			/* an administrative record (status report) of ours */
+	const char *supersede;		/* NULL: the class's key (positions: a newer one
+					 * replaces this one while queued, see
+					 * service_supersede_key()); "": none; else this key,
+					 * scoped to the source EID */
 };
 
 /* result: 0 accepted (durable), or a store result code (store_strerror). */

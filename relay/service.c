@@ -1,4 +1,6 @@
 /* service.c - names of priority classes and services. */
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -56,4 +58,15 @@ bool
 service_broadcast(unsigned long long service)
 {
 	return service == SVC_ALERT || service == SVC_POSITION;
+}
+
+int
+service_supersede_key(char *out, size_t cap, int prio, const char *src, const char *dst)
+{
+	int n;
+
+	if (prio != PRIO_POSITION)
+		return -ENOENT;
+	n = snprintf(out, cap, "position %s %s", src, dst);
+	return n < 0 || (size_t)n >= cap ? -ENOSPC : 0;
 }

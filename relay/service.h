@@ -9,6 +9,7 @@
 #define FIELDRELAY_SERVICE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 enum prio {
 	PRIO_REALTIME = 0,	/* live voice frames: never stored, never retried */
@@ -50,5 +51,17 @@ int service_default_prio(unsigned long long service);
  */
 #define NODE_EVERYONE	0
 bool service_broadcast(unsigned long long service);
+
+/*
+ * The supersede key (DESIGN.md section 2: a newer position report replaces
+ * a queued older one) of a bundle of class prio from src to dst (EID texts,
+ * which carry the services): "position SRC DST", one unit's position stream
+ * to one destination.  Derived from the bundle alone, so every relay on the
+ * way finds the same key.  0, -ENOENT if bundles of that class are never
+ * superseded by default, -ENOSPC if out is too small.
+ */
+int service_supersede_key(char *out, size_t cap, int prio, const char *src, const char *dst);
+/* Longest key an application may give instead (fieldrelay send --supersede KEY). */
+#define SUPERSEDE_KEY_MAX	128
 
 #endif

@@ -94,6 +94,7 @@ op_free(struct op *op)
 {
 	op_strip(op);
 	free(op->peek);
+	free(op->sup);
 	free(op);
 }
 
@@ -186,6 +187,8 @@ store_put(struct store *s, const struct store_put *p, store_done_fn *done, void 
 	op->expires = p->expires;
 	op->flags = p->flags;
 	op->from = p->from;
+	op->ctime = p->ctime;
+	op->cseq = p->cseq;
 	op->received = wall_ms();
 	op->head_len = p->head_len;
 	op->payload_len = p->payload_len;
@@ -237,6 +240,184 @@ store_on_expired(struct store *s, uint64_t mask, store_expired_fn *fn, void *arg
 	s->expire_mask = mask;
 	s->expired_fn = fn;
 	s->expired_arg = arg;
+}
+
+void
+store_on_superseded(struct store *s, uint64_t mask, store_superseded_fn *fn, void *arg)
+{
+	s->sup_mask = mask;
+	s->sup_fn = fn;
+	s->sup_arg = arg;
+}
+
+void
+store_on_stale(struct store *s, store_stale_fn *fn, void *arg)
+{
+	s->stale_fn = fn;
+	s->stale_arg = arg;
+}
+
+bool
+store_newer(uint64_t t1, uint64_t s1, uint64_t t2, uint64_t s2)
+{
+	if (t1 != 0 && t2 != 0 && t1 != t2)
+		return t1 > t2;
+	return s1 > s2;
+}
+
+/* Under pinmu. */
+static bool
+doomed_has(const struct store *s, int64_t rowid)
+{
+	for (size_t i = 0; i < s->ndoomed; i++)
+		if (s->doomed[i].rowid == rowid)
+			return true;
+	return false;
+}
+
+int
+store_pin(struct store *s, int64_t rowid)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&s->pinmu);
+	if (doomed_has(s, rowid)) {
+		r = -ENOENT;
+	} else if (s->npins == s->maxpins) {
+		size_t n = s->maxpins ? s->maxpins * 2 : 256;
+		int64_t *p = reallocarray(s->pins, n, sizeof(*p));
+
+		if (p == NULL) {
+			r = -ENOMEM;
+		} else {
+			s->pins = p;
+			s->maxpins = n;
+		}
+	}
+	if (r == 0)
+		s->pins[s->npins++] = rowid;
+	pthread_mutex_unlock(&s->pinmu);
+	return r;
+}
+
+/* Under pinmu: is rowid pinned at all? */
+static bool
+pinned(const struct store *s, int64_t rowid)
+{
+	for (size_t i = 0; i < s->npins; i++)
+		if (s->pins[i] == rowid)
+			return true;
+	return false;
+}
+
+/*
+ * Delete a row superseded while it was in flight, now that its link is done
+ * with it.  Doomed until answered, like a supersede's own deletions: a walk
+ * must not pin it meanwhile.  Not deleted: it goes once more, dedup takes it.
+ */
+static void
+stale_delete(struct store *s, int64_t rowid, char *by)
+{
+	struct doomed *d;
+	struct op *op;
+
+	if ((op = op_new(OP_DELETE, NULL, NULL)) == NULL) {
+		free(by);
+		return;
+	}
+	op->rowid = rowid;
+	op->buf = (uint8_t *)by;
+	op->id = by;
+	op->mem += strlen(by) + 1;
+	op->doomed = true;
+	if (enqueue(s, op) != 0) {
+		op_free(op);
+		return;
+	}
+	/* The loop thread runs store_dispatch(): it cannot answer op before this. */
+	pthread_mutex_lock(&s->pinmu);
+	if (s->ndoomed == s->maxdoomed) {
+		size_t n = s->maxdoomed ? s->maxdoomed * 2 : 16;
+
+		if ((d = reallocarray(s->doomed, n, sizeof(*d))) != NULL) {
+			s->doomed = d;
+			s->maxdoomed = n;
+		}
+	}
+	if (s->ndoomed < s->maxdoomed)
+		s->doomed[s->ndoomed++] = (struct doomed){ rowid, op->ticket };
+	pthread_mutex_unlock(&s->pinmu);
+}
+
+void
+store_unpin(struct store *s, int64_t rowid)
+{
+	char *by = NULL;
+
+	pthread_mutex_lock(&s->pinmu);
+	for (size_t i = 0; i < s->npins; i++) {
+		if (s->pins[i] == rowid) {
+			s->pins[i] = s->pins[--s->npins];
+			break;
+		}
+	}
+	for (size_t i = 0; i < s->nstale && !pinned(s, rowid); i++) {
+		if (s->stale[i].rowid == rowid && s->stale[i].confirmed) {
+			by = s->stale[i].by;
+			s->stale[i] = s->stale[--s->nstale];
+			break;
+		}
+	}
+	pthread_mutex_unlock(&s->pinmu);
+	if (by != NULL)
+		stale_delete(s, rowid, by);
+}
+
+/*
+ * The put with this ticket is answered: what it deleted is gone for every
+ * reader; what it passed over in flight is superseded if it is done (and
+ * deleted now if its link let go meanwhile), else not.
+ */
+static void
+doomed_clear(struct store *s, uint64_t ticket, bool done)
+{
+	struct stale x;
+	size_t i;
+
+	pthread_mutex_lock(&s->pinmu);
+	for (i = 0; i < s->ndoomed;) {
+		if (s->doomed[i].ticket == ticket)
+			s->doomed[i] = s->doomed[--s->ndoomed];
+		else
+			i++;
+	}
+	for (i = 0; i < s->nstale;) {
+		x = s->stale[i];
+		if (x.confirmed || x.ticket != ticket) {
+			i++;
+		} else if (done && pinned(s, x.rowid)) {
+			s->stale[i++].confirmed = true;
+			if (s->stale_fn == NULL)
+				continue;
+			/* Its sender may take it back: it unpins (and so deletes) it. */
+			pthread_mutex_unlock(&s->pinmu);
+			s->stale_fn(s->stale_arg, x.rowid);
+			pthread_mutex_lock(&s->pinmu);
+			i = 0;	/* the table may have moved */
+		} else {
+			s->stale[i] = s->stale[--s->nstale];
+			if (!done) {
+				free(x.by);
+				continue;
+			}
+			/* Its link let go before the put was answered: delete it now. */
+			pthread_mutex_unlock(&s->pinmu);
+			stale_delete(s, x.rowid, x.by);
+			pthread_mutex_lock(&s->pinmu);
+			i = 0;	/* the table may have moved */
+		}
+	}
+	pthread_mutex_unlock(&s->pinmu);
 }
 
 int
@@ -341,6 +522,42 @@ dispatch_expired(struct store *s, const struct op *op)
 	}
 }
 
+/* A u16 length and that many bytes of op->sup at *off; NULL at the end. */
+static const uint8_t *
+sup_next(const struct op *op, size_t *off, size_t *len)
+{
+	const uint8_t *p;
+
+	if (*off + 2 > op->sup_len)
+		return NULL;
+	*len = (size_t)op->sup[*off] << 8 | op->sup[*off + 1];
+	if (*len > op->sup_len - *off - 2)
+		return NULL;
+	p = op->sup + *off + 2;
+	*off += 2 + *len;
+	return p;
+}
+
+/* The bundles a put superseded: records [id][by][head], written by sup_add(). */
+static void
+dispatch_superseded(struct store *s, const struct op *op)
+{
+	char id[BUNDLE_ID_MAX], by[BUNDLE_ID_MAX];
+	const uint8_t *pi, *pb, *ph;
+	size_t off = 0, li, lb, lh;
+
+	while ((pi = sup_next(op, &off, &li)) != NULL && (pb = sup_next(op, &off, &lb)) != NULL &&
+	    (ph = sup_next(op, &off, &lh)) != NULL) {
+		if (li >= sizeof(id) || lb >= sizeof(by))
+			continue;
+		memcpy(id, pi, li);
+		id[li] = '\0';
+		memcpy(by, pb, lb);
+		by[lb] = '\0';
+		s->sup_fn(s->sup_arg, id, by, lh > 0 ? ph : NULL, lh);
+	}
+}
+
 void
 store_dispatch(struct store *s)
 {
@@ -358,8 +575,14 @@ store_dispatch(struct store *s)
 		TAILQ_REMOVE(&list, op, entry);
 		if (op->peek != NULL && s->expired_fn != NULL)
 			dispatch_expired(s, op);
-		op->done(op->arg, op->result, op->rowid);
+		if (op->sup != NULL && s->sup_fn != NULL)
+			dispatch_superseded(s, op);
+		if (op->doomed)
+			doomed_clear(s, op->ticket, op->result == 0);
+		if (op->done != NULL)
+			op->done(op->arg, op->result, op->rowid);
 		free(op->peek);
+		free(op->sup);
 		free(op);
 	}
 }
@@ -562,7 +785,7 @@ static int
 open_txn(struct store *s, char *err, size_t errlen)
 {
 	char sql[128];
-	int64_t version = 0, boot = 0, seq = 0;
+	int64_t version = 0, boot = 0, seq = 0, has_ctime = 0;
 	int rc;
 
 	if ((rc = sqlite3_exec(s->wdb, "BEGIN IMMEDIATE", NULL, NULL, NULL)) != SQLITE_OK)
@@ -577,6 +800,11 @@ open_txn(struct store *s, char *err, size_t errlen)
 	if (version < SCHEMA_VERSION) {
 		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", SCHEMA_VERSION);
 		if (version == 1 && (rc = sqlite3_exec(s->wdb, migrate_v1_sql, NULL, NULL, NULL)) != SQLITE_OK)
+			goto fail;
+		if ((version == 2 || version == 3) &&
+		    ((rc = int_query(s->wdb, "SELECT count(*) FROM pragma_table_info('bundles')"
+		    " WHERE name = 'ctime'", &has_ctime)) != SQLITE_OK ||
+		    (has_ctime == 0 && (rc = sqlite3_exec(s->wdb, migrate_v3_sql, NULL, NULL, NULL)) != SQLITE_OK)))
 			goto fail;
 		if ((rc = sqlite3_exec(s->wdb, schema_sql, NULL, NULL, NULL)) != SQLITE_OK ||
 		    (rc = sqlite3_exec(s->wdb, sql, NULL, NULL, NULL)) != SQLITE_OK)
@@ -682,6 +910,7 @@ store_open(const struct store_options *opt, char *err, size_t errlen)
 	pthread_mutex_init(&s->smu, NULL);
 	pthread_mutex_init(&s->seqmu, NULL);
 	pthread_mutex_init(&s->rmu, NULL);
+	pthread_mutex_init(&s->pinmu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&s->qcv, &ca);
@@ -794,5 +1023,11 @@ store_free(struct store *s)
 	pthread_mutex_destroy(&s->smu);
 	pthread_mutex_destroy(&s->seqmu);
 	pthread_mutex_destroy(&s->rmu);
+	pthread_mutex_destroy(&s->pinmu);
+	free(s->pins);
+	free(s->doomed);
+	for (size_t i = 0; i < s->nstale; i++)
+		free(s->stale[i].by);
+	free(s->stale);
 	free(s);
 }

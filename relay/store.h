@@ -66,7 +66,9 @@ struct store_put {
 	int priority;			/* enum prio */
 	int state;			/* enum store_state */
 	uint64_t expires;		/* Unix ms when the lifetime ends */
-	const char *supersede;		/* NULL, or key: replaces a queued bundle with the same key */
+	const char *supersede;		/* NULL, or key: replaces older queued bundles with the
+					 * same key; see "Supersede" below */
+	uint64_t ctime, cseq;		/* creation timestamp (time, sequence): which is newer */
 	uint64_t flags;			/* bundle processing flags (the status reports asked for) */
 	uint64_t from;			/* flood states: the neighbour it came from, 0 = made here */
 	const uint8_t *head;		/* encoded bytes before the payload */
@@ -207,6 +209,45 @@ int store_holders(struct store *s, int64_t rowid, struct store_holder *v, size_t
 #define STORE_HEAD_PEEK		1024
 typedef void store_expired_fn(void *arg, const uint8_t *head, size_t len);
 void store_on_expired(struct store *s, uint64_t mask, store_expired_fn *fn, void *arg);
+/*
+ * Supersede (DESIGN.md sections 2 and 7: a unit's newer position replaces
+ * its queued older one).  A put with a key deletes the bundles with the same
+ * key that are older (store_newer()) and waiting to be forwarded (QUEUED or
+ * FLOOD), except those pinned: in flight on a link, they go as they are.
+ * A put that is itself older than a stored bundle with its key (QUEUED,
+ * FLOOD or FLOOD_LOCAL) is not stored: done() gets 0 with rowid 0, and its
+ * identity is remembered like any other.  Each bundle so dropped is passed
+ * to fn from store_dispatch(), with the id of the bundle that superseded it
+ * and, if its flags have a bit of mask, its first bytes (else head NULL).
+ */
+typedef void store_superseded_fn(void *arg, const char *id, const char *by, const uint8_t *head, size_t len);
+void store_on_superseded(struct store *s, uint64_t mask, store_superseded_fn *fn, void *arg);
+/*
+ * Is creation timestamp (t1, s1) newer than (t2, s2)?  Creation times
+ * decide when both are known (not 0) and differ; otherwise the sequence
+ * numbers do (a node without a clock stamps time 0 and numbers its bundles
+ * from a counter that never goes back).  Equal stamps are not newer.
+ */
+bool store_newer(uint64_t t1, uint64_t s1, uint64_t t2, uint64_t s2);
+/*
+ * A bundle handed to a link is pinned until the link is done with it, so
+ * that no supersede deletes it under the sender.  -ENOENT: a supersede has
+ * dropped it (or is about to): do not send it.  Pins count: pin as often
+ * as the bundle goes out (flood copies), unpin as often; on the loop thread.
+ * A pinned bundle that a newer one superseded is deleted (and reported as
+ * superseded) at its last unpin, unless it is gone by then: a link that
+ * delivered it deletes it first, then unpins.
+ */
+int store_pin(struct store *s, int64_t rowid);
+void store_unpin(struct store *s, int64_t rowid);
+/*
+ * fn(arg, rowid) from store_dispatch() when a newer bundle has superseded
+ * pinned bundle rowid: its sender may take it back if it has not started
+ * sending it (and unpin it: then it is deleted).
+ */
+typedef void store_stale_fn(void *arg, int64_t rowid);
+void store_on_stale(struct store *s, store_stale_fn *fn, void *arg);
+
 /* Read len bytes of the stored bundle bytes at offset (head, payload, tail
  * back to back).  Returns bytes read (short at the end) or -errno. */
 long store_read(struct store *s, int64_t rowid, uint64_t offset, void *buf, size_t len);

@@ -21,8 +21,9 @@
 
 #include "store.h"
 
-#define SCHEMA_VERSION		3	/* 2: flags column, flood states, forward table in use;
-				 * 3: link_budget (a table more: 2 -> 3 only creates it) */
+#define SCHEMA_VERSION		4	/* 2: flags column, flood states, forward table in use;
+				 * 3: link_budget (a table more: 2 -> 3 only creates it);
+				 * 4: ctime, cseq (which of two superseding bundles is newer) */
 #define CHUNK			(64 * 1024)	/* streaming unit for fd payloads */
 
 /*
@@ -60,6 +61,8 @@
 	" expires INTEGER NOT NULL,"					\
 	" supersede TEXT,"						\
 	" flags INTEGER NOT NULL DEFAULT 0,"	/* bundle processing flags */ \
+	" ctime INTEGER NOT NULL DEFAULT 0,"	/* creation timestamp: time, */ \
+	" cseq INTEGER NOT NULL DEFAULT 0,"	/* sequence (supersede order) */ \
 	" data BLOB NOT NULL)"		/* last: scans need not walk its pages */
 
 static const char schema_sql[] =
@@ -131,13 +134,23 @@ static const char migrate_v1_sql[] =
 	"ALTER TABLE bundles_v2 RENAME TO bundles;"
 	"DELETE FROM forward;";
 
+/*
+ * Version 2 or 3 to 4: the creation timestamp, for supersede.  Added at the
+ * end, behind the data: it is read only for the few bundles with the key of
+ * a put (small position reports), so the table need not be rebuilt.
+ * Bundles stored before have 0, 0: any newer one supersedes them.
+ */
+static const char migrate_v3_sql[] =
+	"ALTER TABLE bundles ADD COLUMN ctime INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE bundles ADD COLUMN cseq INTEGER NOT NULL DEFAULT 0;";
+
 /* Statements of the writer connection. */
 enum {
 	W_BEGIN, W_COMMIT, W_ROLLBACK, W_SAVEPOINT, W_RELEASE, W_ROLLBACK_TO,
-	W_SEEN_ADD, W_SEEN_HAS, W_SUPERSEDE, W_SUPERSEDE_DO, W_INSERT, W_DELETE, W_DELETE_DO,
+	W_SEEN_ADD, W_SEEN_HAS, W_SUPERSEDE, W_INSERT, W_DELETE, W_DELETE_DO,
 	W_EXPIRE_BUNDLES, W_EXPIRE_BUNDLES_DO, W_EXPIRE_SEEN, W_PAGES, W_FREE_PAGES, W_SEQ_SET,
 	W_EXPIRE_REPORTS, W_TAKE, W_TAKE_FLOOD, W_HANDED, W_HANDED_ID, W_HANDED_SENT,
-	W_BUDGET_SET, W_COUNT
+	W_BUDGET_SET, W_ROW_ID, W_COUNT
 };
 
 static const char *const wsql[W_COUNT] = {
@@ -154,12 +167,13 @@ static const char *const wsql[W_COUNT] = {
 	 * totals), then the DELETE.  A DELETE ... RETURNING would build every
 	 * deleted record in memory, 16 MB of payload included.
 	 */
-	[W_SUPERSEDE] = "SELECT " ROW_COLS " FROM bundles WHERE supersede = ?1 AND state = 0",
-	[W_SUPERSEDE_DO] = "DELETE FROM bundles WHERE supersede = ?1 AND state = 0",
+	/* The bundles a put with a key competes with (deleted by rowid, below). */
+	[W_SUPERSEDE] = "SELECT rowid, id, state, flags, ctime, cseq FROM bundles"
+	    " WHERE supersede = ?1 AND state IN (0, 3, 4)",
 	[W_INSERT] = "INSERT INTO bundles (id, src, dst, dst_node, dst_service,"
 	    " priority, state, size, head_len, payload_len, received, expires,"
-	    " supersede, data, rowid, flags) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
-	    " ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+	    " supersede, data, rowid, flags, ctime, cseq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
+	    " ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
 	[W_DELETE] = "SELECT " ROW_COLS " FROM bundles WHERE rowid = ?1",
 	[W_DELETE_DO] = "DELETE FROM bundles WHERE rowid = ?1",
 	[W_EXPIRE_BUNDLES] = "SELECT " ROW_COLS " FROM bundles WHERE id IN (SELECT id FROM seen"
@@ -182,6 +196,7 @@ static const char *const wsql[W_COUNT] = {
 	    " SELECT rowid, ?2, ?3, ?4 FROM bundles WHERE id = ?1 AND " SQL_FLOOD,
 	[W_HANDED_SENT] = "SELECT count(*) FROM forward WHERE bundle = ?1 AND state = 2",
 	[W_BUDGET_SET] = "INSERT OR REPLACE INTO link_budget (link, period, spent) VALUES (?1, ?2, ?3)",
+	[W_ROW_ID] = "SELECT id, flags FROM bundles WHERE rowid = ?1",
 };
 
 /* Statements of the read connection. */
@@ -233,6 +248,10 @@ struct op {
 	int64_t bundle;			/* handed: the bundle's row (0: by id) */
 	uint8_t *peek;			/* expire: [len u16][bytes]... of reported bundles */
 	size_t peek_len;
+	uint8_t *sup;			/* put, delete of a stale row: bundles it superseded,
+					 * see sup_add(); such a delete has the newer id in id */
+	size_t sup_len;
+	bool doomed;			/* has rows in store->doomed or ->stale */
 
 	/* OP_PUT: buf holds head, payload (unless from fd), tail, strings. */
 	uint8_t *buf;
@@ -240,6 +259,7 @@ struct op {
 	uint64_t fd_off;		/* payload starts here in fd */
 	const char *id, *src, *dst, *supersede;
 	uint64_t dst_node, dst_service, expires, received, payload_len, est, flags, from;
+	uint64_t ctime, cseq;
 	size_t head_len, tail_len;
 	int priority, state;
 };
@@ -324,6 +344,30 @@ struct store {
 	uint64_t expire_mask;
 	store_expired_fn *expired_fn;
 	void *expired_arg;
+	/* Superseded bundles (loop thread; sup_mask read by the writer). */
+	uint64_t sup_mask;
+	store_superseded_fn *sup_fn;
+	void *sup_arg;
+	store_stale_fn *stale_fn;
+	void *stale_arg;
+
+	/*
+	 * Under pinmu: rows in flight (store_pin), and rows a supersede
+	 * deletes, by the ticket of its put, until store_dispatch() has
+	 * answered that put.  A walk reads rows and pins them in one loop
+	 * callback, so a row it read before the delete committed is still
+	 * doomed when it asks to pin it.
+	 */
+	pthread_mutex_t pinmu;
+	int64_t *pins;
+	size_t npins, maxpins;
+	struct doomed { int64_t rowid; uint64_t ticket; } *doomed;
+	size_t ndoomed, maxdoomed;
+	/* Rows a supersede left alone because they were pinned: once its put
+	 * is answered as done (confirmed), the last store_unpin() deletes them
+	 * (by: the id of the newer bundle).  A put that failed confirms none. */
+	struct stale { int64_t rowid; char *by; uint64_t ticket; bool confirmed; } *stale;
+	size_t nstale, maxstale;
 };
 
 static inline int64_t

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bundle.h"
 #include "log.h"
 #include "store.h"
 #include "store_int.h"
@@ -314,6 +315,232 @@ handed_insert(struct store *s, int64_t rowid, const char *id, uint64_t nbr, int 
 	return 0;
 }
 
+static int peek_head(struct store *s, struct op *op, int64_t rowid);
+
+/* Append a u16 length and the bytes to op->sup. */
+static int
+sup_put(struct op *op, const void *p, size_t len)
+{
+	uint8_t *b;
+
+	if ((b = realloc(op->sup, op->sup_len + 2 + len)) == NULL)
+		return -ENOMEM;
+	op->sup = b;
+	b += op->sup_len;
+	b[0] = (uint8_t)(len >> 8);
+	b[1] = (uint8_t)len;
+	if (len > 0)
+		memcpy(b + 2, p, len);
+	op->sup_len += 2 + len;
+	return 0;
+}
+
+/*
+ * Note for store_dispatch() that bundle id was superseded by bundle by:
+ * [id][by][head], each a u16 length and its bytes; head is the bundle's
+ * first bytes if it asked for a deletion report (rowid: stored; 0: the put's
+ * own bytes), else empty.
+ */
+static int
+sup_add(struct store *s, struct op *op, const char *id, const char *by, int64_t rowid, uint64_t flags)
+{
+	size_t n = 0, at;
+	int r;
+
+	if ((r = sup_put(op, id, strlen(id))) < 0 || (r = sup_put(op, by, strlen(by))) < 0)
+		return r;
+	if ((flags & s->sup_mask) == 0)
+		return sup_put(op, NULL, 0);
+	if (rowid == 0) {
+		n = op->head_len < STORE_HEAD_PEEK ? op->head_len : STORE_HEAD_PEEK;
+		return sup_put(op, op->buf, n);
+	}
+	/* peek_head() appends [len][bytes] to op->peek: borrow it. */
+	at = op->peek_len;
+	if ((r = peek_head(s, op, rowid)) < 0)
+		return r;
+	r = sup_put(op, op->peek + at + 2, op->peek_len - at - 2);
+	op->peek_len = at;
+	if (at == 0) {
+		free(op->peek);
+		op->peek = NULL;
+	}
+	return r;
+}
+
+/* One bundle that competes with a put's key. */
+struct rival {
+	int64_t rowid;
+	int state;
+	uint64_t flags, ctime, cseq;
+	char id[BUNDLE_ID_MAX];
+};
+
+/*
+ * A pinned row was superseded by op: once op is answered as done, the last
+ * unpin deletes it.  Under pinmu.  Whatever fails here, the row stays and
+ * goes: one fix too many, nothing lost.
+ */
+static void
+stale_note(struct store *s, struct op *op, int64_t rowid)
+{
+	struct stale *v;
+	char *b;
+	size_t i;
+
+	for (i = 0; i < s->nstale && s->stale[i].rowid != rowid; i++)
+		;
+	if (i < s->nstale && s->stale[i].confirmed)
+		return;		/* superseded already */
+	if ((b = strdup(op->id)) == NULL)
+		return;
+	if (i == s->nstale && s->nstale == s->maxstale) {
+		size_t n = s->maxstale ? s->maxstale * 2 : 16;
+
+		if ((v = reallocarray(s->stale, n, sizeof(*v))) == NULL) {
+			free(b);
+			return;
+		}
+		s->stale = v;
+		s->maxstale = n;
+	}
+	if (i == s->nstale)
+		s->stale[s->nstale++].rowid = rowid;
+	else
+		free(s->stale[i].by);
+	s->stale[i].by = b;
+	s->stale[i].ticket = op->ticket;
+	s->stale[i].confirmed = false;
+	op->doomed = true;	/* store_dispatch() settles it */
+}
+
+/*
+ * Is rowid pinned (in flight)?  Then the last unpin deletes it (unless the
+ * link delivered it); if not, doom it for op: nobody may pin it now.
+ */
+static bool
+pinned_or_doom(struct store *s, struct op *op, int64_t rowid)
+{
+	struct doomed *d;
+	bool pinned = false;
+
+	pthread_mutex_lock(&s->pinmu);
+	for (size_t i = 0; i < s->npins && !pinned; i++)
+		pinned = s->pins[i] == rowid;
+	if (pinned)
+		stale_note(s, op, rowid);
+	if (!pinned && s->ndoomed == s->maxdoomed) {
+		size_t n = s->maxdoomed ? s->maxdoomed * 2 : 16;
+
+		if ((d = reallocarray(s->doomed, n, sizeof(*d))) == NULL) {
+			pthread_mutex_unlock(&s->pinmu);
+			return true;	/* cannot keep walks off it: leave it */
+		}
+		s->doomed = d;
+		s->maxdoomed = n;
+	}
+	if (!pinned) {
+		s->doomed[s->ndoomed++] = (struct doomed){ rowid, op->ticket };
+		op->doomed = true;
+	}
+	pthread_mutex_unlock(&s->pinmu);
+	return pinned;
+}
+
+/* The bundles with the key of op, read whole before any of them is deleted. */
+static int
+rivals_get(struct store *s, const struct op *op, struct rival **out, size_t *n)
+{
+	sqlite3_stmt *st = s->w[W_SUPERSEDE];
+	struct rival *v = NULL, *x;
+	size_t cap = 0;
+	const char *id;
+	int rc;
+
+	*n = 0;
+	sqlite3_bind_text(st, 1, op->supersede, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 4;
+			if ((x = reallocarray(v, cap, sizeof(*v))) == NULL) {
+				sqlite3_reset(st);
+				free(v);
+				return -ENOMEM;
+			}
+			v = x;
+		}
+		x = &v[(*n)++];
+		x->rowid = sqlite3_column_int64(st, 0);
+		id = (const char *)sqlite3_column_text(st, 1);
+		snprintf(x->id, sizeof(x->id), "%s", id ? id : "");
+		x->state = sqlite3_column_int(st, 2);
+		x->flags = (uint64_t)sqlite3_column_int64(st, 3);
+		x->ctime = (uint64_t)sqlite3_column_int64(st, 4);
+		x->cseq = (uint64_t)sqlite3_column_int64(st, 5);
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		free(v);
+		return db_fail(s, rc);
+	}
+	*out = v;
+	return 0;
+}
+
+/* Delete one superseded row, with its totals. */
+static int
+supersede_row(struct store *s, int64_t rowid)
+{
+	sqlite3_stmt *st = s->w[W_DELETE];
+	int n, rc;
+
+	sqlite3_bind_int64(st, 1, rowid);
+	if ((n = drop_rows(s, st)) <= 0)
+		return n;
+	st = s->w[W_DELETE_DO];
+	sqlite3_bind_int64(st, 1, rowid);
+	if ((rc = step_reset(st)) != SQLITE_OK)
+		return db_fail(s, rc);
+	return 0;
+}
+
+/*
+ * The supersede of a put with a key (store.h): 1 if a newer bundle with its
+ * key is stored (the put is not to be stored), 0 once the older ones that
+ * are not in flight are deleted, or -errno.  Before any write: the newer
+ * check, so that a put that stores nothing deletes nothing either.
+ */
+static int
+supersede(struct store *s, struct op *op)
+{
+	struct rival *v = NULL;
+	size_t n = 0, i;
+	int r;
+
+	if ((r = rivals_get(s, op, &v, &n)) < 0)
+		return r;
+	for (i = 0; i < n; i++) {
+		if (!store_newer(op->ctime, op->cseq, v[i].ctime, v[i].cseq) &&
+		    store_newer(v[i].ctime, v[i].cseq, op->ctime, op->cseq)) {
+			r = sup_add(s, op, op->id, v[i].id, 0, op->flags);
+			free(v);
+			return r < 0 ? r : 1;
+		}
+	}
+	for (i = 0; i < n && r == 0; i++) {
+		/* Waiting for the local application: not ours to drop. */
+		if (v[i].state == STORE_FLOOD_LOCAL || pinned_or_doom(s, op, v[i].rowid))
+			continue;
+		/* Its head first, while it is there. */
+		if ((r = sup_add(s, op, v[i].id, op->id, v[i].rowid, v[i].flags)) == 0) {
+			s->dirty = true;
+			r = supersede_row(s, v[i].rowid);
+		}
+	}
+	free(v);
+	return r;
+}
+
 /*
  * Insert a bundle and its seen row, replace a superseded one.  Refusals come
  * before the first write (the quota check before the supersede credit, so
@@ -356,16 +583,8 @@ exec_put(struct store *s, struct op *op)
 	s->dirty = true;
 	s->seen_txn++;
 
-	if (op->supersede != NULL) {
-		st = s->w[W_SUPERSEDE];
-		sqlite3_bind_text(st, 1, op->supersede, -1, SQLITE_STATIC);
-		if ((r = drop_rows(s, st)) < 0)
-			return r;
-		st = s->w[W_SUPERSEDE_DO];
-		sqlite3_bind_text(st, 1, op->supersede, -1, SQLITE_STATIC);
-		if (r > 0 && (rc = step_reset(st)) != SQLITE_OK)
-			return db_fail(s, rc);
-	}
+	if (op->supersede != NULL && (r = supersede(s, op)) != 0)
+		return r < 0 ? r : 0;	/* 1: older than one stored, dropped */
 
 	st = s->w[W_INSERT];
 	sqlite3_bind_text(st, 1, op->id, -1, SQLITE_STATIC);
@@ -390,6 +609,8 @@ exec_put(struct store *s, struct op *op)
 		sqlite3_bind_blob(st, 14, op->buf, (int)total, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 15, s->last_rowid_txn + 1);
 	sqlite3_bind_int64(st, 16, i64(op->flags));
+	sqlite3_bind_int64(st, 17, i64(op->ctime));
+	sqlite3_bind_int64(st, 18, i64(op->cseq));
 	rc = step_reset(st);
 	if ((rc & 0xff) == SQLITE_CONSTRAINT)
 		return -EEXIST;		/* in bundles but not in seen: old data */
@@ -405,11 +626,40 @@ exec_put(struct store *s, struct op *op)
 	return delta_add(s, g, 1, (int64_t)total, (int64_t)op->est);
 }
 
+/*
+ * Before the delete of a row superseded while it was in flight: note it
+ * for store_dispatch().  -ENOENT if it is gone (its link delivered it).
+ */
+static int
+stale_superseded(struct store *s, struct op *op)
+{
+	sqlite3_stmt *st = s->w[W_ROW_ID];
+	char id[BUNDLE_ID_MAX];
+	uint64_t flags;
+	int rc;
+
+	free(op->sup);		/* a replay starts over */
+	op->sup = NULL;
+	op->sup_len = 0;
+	sqlite3_bind_int64(st, 1, op->rowid);
+	if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return rc == SQLITE_DONE ? -ENOENT : db_fail(s, rc);
+	}
+	snprintf(id, sizeof(id), "%s", (const char *)sqlite3_column_text(st, 0));
+	flags = (uint64_t)sqlite3_column_int64(st, 1);
+	sqlite3_reset(st);
+	return sup_add(s, op, id, op->id, op->rowid, flags);
+}
+
 static int
 exec_delete(struct store *s, struct op *op)
 {
 	sqlite3_stmt *st = s->w[W_DELETE];
 	int n, rc;
+
+	if (op->id != NULL && (n = stale_superseded(s, op)) < 0)
+		return n;
 
 	sqlite3_bind_int64(st, 1, op->rowid);
 	s->dirty = true;
@@ -591,6 +841,9 @@ op_exec(struct store *s, struct op *op)
 	switch (op->kind) {
 	case OP_PUT:
 		op->rowid = 0;
+		free(op->sup);		/* a replay starts over */
+		op->sup = NULL;
+		op->sup_len = 0;
 		if ((r = exec_put(s, op)) != 0)
 			op->rowid = 0;
 		return r;
@@ -722,7 +975,7 @@ writer_finish(struct store *s, struct op_list *group)
 		if (op->kind == OP_SEQ) {
 			seq_settle(s, op->result == 0 ? op->value : 0);
 			free(op);
-		} else if (op->done == NULL) {
+		} else if (op->done == NULL && !op->doomed && op->sup == NULL) {
 			nuser++;
 			free(op->peek);
 			free(op);

@@ -73,6 +73,14 @@ static const char usage_text[] =
 "                          forwarded, delivered, deleted, all, and time (with\n"
 "                          the time of each event); they come back to this\n"
 "                          node: see `reports`\n"
+"      --supersede KEY     a newer bundle sent here with the same KEY replaces\n"
+"                          this one while it waits on this node to be\n"
+"                          forwarded (positions have a key by default: their\n"
+"                          source and destination, and relays on the way use\n"
+"                          it too)\n"
+"      --no-supersede      no key: this bundle neither replaces nor is\n"
+"                          replaced on this node (relays still derive a\n"
+"                          position's key)\n"
 "      -b, --batch         one bundle per stdin line, pipelined over one\n"
 "                          connection; prints one 'accepted ID LINE' per line\n"
 "      -P, --progress      show progress for large files (default on a tty)\n"
@@ -671,6 +679,8 @@ cmd_send(int argc, char **argv)
 		{ "lifetime", required_argument, NULL, 'l' },
 		{ "source-service", required_argument, NULL, 'S' },
 		{ "report", required_argument, NULL, 'r' },
+		{ "supersede", required_argument, NULL, 'K' },
+		{ "no-supersede", no_argument, NULL, 'N' },
 		{ "batch", no_argument, NULL, 'b' },
 		{ "progress", no_argument, NULL, 'P' },
 		{ "json", no_argument, NULL, 'j' },
@@ -688,7 +698,7 @@ cmd_send(int argc, char **argv)
 
 	req = json_pack("{s:s}", "op", "send");
 	show_progress = isatty(2);
-	while ((ch = getopt_long(argc, argv, "+f:p:l:S:r:bPj", lo, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "+f:p:l:S:r:K:NbPj", lo, NULL)) != -1) {
 		switch (ch) {
 		case 'f': file = optarg; break;
 		case 'p':
@@ -709,6 +719,12 @@ cmd_send(int argc, char **argv)
 			json_object_set_new(req, "service", json_integer((json_int_t)v));
 			break;
 		case 'r': json_object_set_new(req, "report", report_list(optarg)); break;
+		case 'K':
+			if (*optarg == '\0' || strlen(optarg) > SUPERSEDE_KEY_MAX)
+				usage_error("--supersede needs a KEY of 1 .. %d characters", SUPERSEDE_KEY_MAX);
+			json_object_set_new(req, "supersede", json_string(optarg));
+			break;
+		case 'N': json_object_set_new(req, "supersede", json_false()); break;
 		case 'b': batch = true; break;
 		case 'P': show_progress = true; break;
 		case 'j': opt.json = true; break;

@@ -252,6 +252,31 @@ test_silent_neighbour_times_out_and_drains(void **state)
 	session_tx_free(tx);
 }
 
+/* A transfer nothing of which went out can be taken back (superseded); one that started cannot. */
+static void
+test_withdraw_only_before_the_first_segment(void **state)
+{
+	struct session_tx *tx = session_tx_new(1000, 1, 50, 1);
+	struct session_seg g;
+	uintptr_t left;
+
+	session_tx_add(tx, 3000, 2, (void *)1);
+	session_tx_add(tx, 100, 2, (void *)2);
+	session_tx_add(tx, 100, 2, (void *)3);
+	assert_int_equal(session_tx_next(tx, 0, &g), 1);	/* window 1: only the first */
+	assert_ptr_equal(g.ctx, (void *)1);
+	assert_int_equal(session_tx_withdraw(tx, (void *)1), -EBUSY);
+	assert_int_equal(session_tx_withdraw(tx, (void *)2), 0);
+	assert_int_equal(session_tx_withdraw(tx, (void *)2), -ENOENT);
+	assert_int_equal(session_tx_withdraw(tx, (void *)9), -ENOENT);
+	/* What is left: the first (started) and the third, nothing of the second. */
+	left = (uintptr_t)session_tx_drain(tx);
+	left |= (uintptr_t)session_tx_drain(tx) << 8;
+	assert_true(left == (1 | 3 << 8) || left == (3 | 1 << 8));
+	assert_null(session_tx_drain(tx));
+	session_tx_free(tx);
+}
+
 /*
  * A segment that a later one overtook is lost (links deliver in order): it
  * goes again at once, long before its timeout, and only once; segments sent
@@ -492,6 +517,7 @@ main(void)
 		cmocka_unit_test(test_lossless_window_not_one_per_rtt),
 		cmocka_unit_test(test_five_percent_loss_each_way_exactly_once),
 		cmocka_unit_test(test_priority_order),
+		cmocka_unit_test(test_withdraw_only_before_the_first_segment),
 		cmocka_unit_test(test_lost_commit_ack_is_recovered),
 		cmocka_unit_test(test_silent_neighbour_times_out_and_drains),
 		cmocka_unit_test(test_overtaken_segment_resent_before_its_timeout),

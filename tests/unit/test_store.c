@@ -27,6 +27,7 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#include "service.h"
 #include "store.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -1380,6 +1381,330 @@ test_expiry_reports(void **state)
 	store_free(s);
 }
 
+/* ---- supersede: order, in flight, reports ------------------------------- */
+
+/* What the superseded callback was told. */
+struct superseded {
+	int calls, heads;
+	char id[8][64], by[8][64];
+};
+
+static void
+on_superseded(void *arg, const char *id, const char *by, const uint8_t *h, size_t len)
+{
+	struct superseded *x = arg;
+
+	if (x->calls < 8) {
+		snprintf(x->id[x->calls], sizeof(x->id[0]), "%s", id);
+		snprintf(x->by[x->calls], sizeof(x->by[0]), "%s", by);
+	}
+	x->calls++;
+	if (h != NULL) {
+		/* The bundle's first bytes: its head, then its payload. */
+		assert_true(len >= sizeof(head) - 1);
+		assert_memory_equal(h, head, sizeof(head) - 1);
+		x->heads++;
+	}
+}
+
+/* Pinned rows superseded (store_on_stale): the last one. */
+static void
+on_stale(void *arg, int64_t rowid)
+{
+	*(int64_t *)arg = rowid;
+}
+
+/* A position of a unit with its creation timestamp. */
+static struct store_put
+position(const char *id, const char *key, uint64_t ctime, uint64_t cseq, const uint8_t *payload)
+{
+	struct store_put p = bundle(id, "ipn:1.3", PRIO_POSITION, STORE_QUEUED, FAR_FUTURE, payload, 40);
+
+	p.supersede = key;
+	p.ctime = ctime;
+	p.cseq = cseq;
+	return p;
+}
+
+static void
+test_supersede_key(void **state)
+{
+	char k1[128], k2[128], k3[128], small[16];
+
+	assert_int_equal(service_supersede_key(k1, sizeof(k1), PRIO_POSITION, "ipn:4.3", "ipn:1.3"), 0);
+	assert_string_equal(k1, "position ipn:4.3 ipn:1.3");
+	/* Another unit, another destination, another source service: other streams. */
+	assert_int_equal(service_supersede_key(k2, sizeof(k2), PRIO_POSITION, "ipn:5.3", "ipn:1.3"), 0);
+	assert_string_not_equal(k1, k2);
+	assert_int_equal(service_supersede_key(k2, sizeof(k2), PRIO_POSITION, "ipn:4.3", "ipn:0.3"), 0);
+	assert_string_not_equal(k1, k2);
+	assert_int_equal(service_supersede_key(k3, sizeof(k3), PRIO_POSITION, "ipn:4.64", "ipn:1.3"), 0);
+	assert_string_not_equal(k1, k3);
+	/* The same bundle gives the same key wherever it is derived. */
+	assert_int_equal(service_supersede_key(k2, sizeof(k2), PRIO_POSITION, "ipn:4.3", "ipn:1.3"), 0);
+	assert_string_equal(k1, k2);
+	/* Messages, alerts, bulk never supersede by default. */
+	for (int c = 0; c < PRIO_COUNT; c++)
+		if (c != PRIO_POSITION)
+			assert_int_equal(service_supersede_key(k1, sizeof(k1), c, "ipn:4.5", "ipn:1.5"), -ENOENT);
+	assert_int_equal(service_supersede_key(small, sizeof(small), PRIO_POSITION, "ipn:4.3", "ipn:1.3"),
+	    -ENOSPC);
+
+	/* Creation time decides when both have one; else the sequence number. */
+	assert_true(store_newer(2000, 1, 1000, 9));
+	assert_false(store_newer(1000, 9, 2000, 1));
+	assert_true(store_newer(1000, 9, 1000, 8));
+	assert_true(store_newer(0, 9, 0, 8));
+	assert_false(store_newer(0, 8, 0, 9));
+	assert_true(store_newer(0, 9, 5000, 8));	/* a node that lost its clock: its counter goes on */
+	assert_false(store_newer(7, 7, 7, 7));
+}
+
+/*
+ * An older bundle that arrives late never replaces a newer queued one: it is
+ * not stored (its identity is remembered), and the callback says so; older
+ * ones are dropped once, with their heads when they asked for reports.
+ */
+static void
+test_supersede_older(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = open_store(f);
+	struct superseded x = { 0 };
+	uint8_t payload[40] = { 2 };
+	struct store_entry e;
+	struct store_stats st;
+	struct store_put p;
+	int64_t newer, older, r;
+
+	store_on_superseded(s, 0x40000, on_superseded, &x);
+	p = position("ipn:4.3 5000 2", "position ipn:4.3 ipn:1.3", 5000, 2, payload);
+	assert_int_equal(put_wait(s, &p, &newer), 0);
+	assert_true(newer > 0);
+	p = position("ipn:4.3 4000 9", "position ipn:4.3 ipn:1.3", 4000, 9, payload);
+	p.flags = 0x40000;
+	assert_int_equal(put_wait(s, &p, &older), 0);
+	assert_int_equal(older, 0);	/* accepted, not stored */
+	assert_int_equal(store_get(s, newer, &e), 0);
+	assert_int_equal(x.calls, 1);
+	assert_string_equal(x.id[0], "ipn:4.3 4000 9");
+	assert_string_equal(x.by[0], "ipn:4.3 5000 2");
+	assert_int_equal(x.heads, 1);
+	assert_int_equal(put_wait(s, &p, NULL), -EEXIST);	/* remembered */
+	assert_int_equal(store_stats(s, &st), 0);
+	assert_int_equal(st.queued, 1);
+
+	/* The same stamp again (another fragment-less copy): not newer, replaces. */
+	p = position("ipn:4.3 5000 2 again", "position ipn:4.3 ipn:1.3", 5000, 2, payload);
+	assert_int_equal(put_wait(s, &p, &r), 0);
+	assert_true(r > newer);
+	assert_int_equal(store_get(s, newer, &e), -ENOENT);
+	assert_int_equal(x.calls, 2);
+	assert_int_equal(x.heads, 1);	/* it asked for no report */
+	/* A stored one that asked for a report: its head, read before it goes. */
+	p = position("ipn:4.3 6000 3", "position ipn:4.3 ipn:1.3", 6000, 3, payload);
+	p.flags = 0x40000;
+	assert_int_equal(put_wait(s, &p, &older), 0);
+	p = position("ipn:4.3 7000 4", "position ipn:4.3 ipn:1.3", 7000, 4, payload);
+	assert_int_equal(put_wait(s, &p, &r), 0);
+	assert_int_equal(store_get(s, older, &e), -ENOENT);
+	assert_int_equal(x.calls, 4);
+	assert_int_equal(x.heads, 2);
+	assert_string_equal(x.id[3], "ipn:4.3 6000 3");
+	assert_string_equal(x.by[3], "ipn:4.3 7000 4");
+
+	/* A newer one by sequence when neither has a clock. */
+	p = position("ipn:6.3 0 10", "position ipn:6.3 ipn:1.3", 0, 10, payload);
+	assert_int_equal(put_wait(s, &p, &older), 0);
+	p = position("ipn:6.3 0 3", "position ipn:6.3 ipn:1.3", 0, 3, payload);
+	assert_int_equal(put_wait(s, &p, &r), 0);
+	assert_int_equal(r, 0);
+	p = position("ipn:6.3 0 11", "position ipn:6.3 ipn:1.3", 0, 11, payload);
+	assert_int_equal(put_wait(s, &p, &newer), 0);
+	assert_int_equal(store_get(s, older, &e), -ENOENT);
+	assert_int_equal(store_get(s, newer, &e), 0);
+
+	/* A message without a key is never replaced by anything. */
+	assert_int_equal(put_small(s, "ipn:6.5 0 12", PRIO_MESSAGE, FAR_FUTURE, &r), 0);
+	p = position("ipn:6.3 0 13", "position ipn:6.3 ipn:1.3", 0, 13, payload);
+	assert_int_equal(put_wait(s, &p, NULL), 0);
+	assert_int_equal(store_get(s, r, &e), 0);
+
+	assert_int_equal(store_stats(s, &st), 0);
+	assert_int_equal(st.queued, 3);
+	assert_int_equal(st.count[PRIO_POSITION], 2);
+	store_free(s);
+}
+
+/*
+ * A bundle in flight (pinned) is not deleted under its link: it stays, the
+ * newer one is stored beside it, and its last unpin deletes it (a link that
+ * gave it back) unless the link delivered it first.  A row a supersede has
+ * deleted cannot be pinned until its put is answered, so a walk that read it
+ * before the commit does not send it.
+ */
+static void
+test_supersede_in_flight(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = open_store(f);
+	struct superseded x = { 0 };
+	uint8_t payload[40] = { 3 };
+	struct store_entry e;
+	struct store_put p;
+	struct done d = { 0 };
+	char path[160];
+	int64_t a, b, c, k, stale = 0;
+	int fd;
+
+	store_on_superseded(s, 0x40000, on_superseded, &x);
+	store_on_stale(s, on_stale, &stale);
+	p = position("ipn:4.3 1000 1", "position ipn:4.3 ipn:1.3", 1000, 1, payload);
+	assert_int_equal(put_wait(s, &p, &a), 0);
+	assert_int_equal(store_pin(s, a), 0);
+	p = position("ipn:4.3 2000 2", "position ipn:4.3 ipn:1.3", 2000, 2, payload);
+	assert_int_equal(put_wait(s, &p, &b), 0);
+	assert_int_equal(store_get(s, a, &e), 0);	/* in flight: left alone */
+	assert_int_equal(store_get(s, b, &e), 0);
+	assert_int_equal(x.calls, 0);
+	assert_int_equal(stale, a);	/* its sender is told: it may take it back */
+	stale = 0;
+	/* Pinned twice (two flood copies): both must end. */
+	assert_int_equal(store_pin(s, a), 0);
+	store_unpin(s, a);
+	p = position("ipn:4.3 3000 3", "position ipn:4.3 ipn:1.3", 3000, 3, payload);
+	assert_int_equal(put_wait(s, &p, &c), 0);
+	assert_int_equal(store_get(s, a, &e), 0);
+	assert_int_equal(store_get(s, b, &e), -ENOENT);
+	assert_int_equal(x.calls, 1);
+	store_flush(s);
+	store_dispatch(s);
+	assert_int_equal(store_get(s, a, &e), 0);	/* still pinned once */
+
+	/* The link gave it back: the last unpin deletes it, nobody may pin it meanwhile. */
+	store_unpin(s, a);
+	assert_int_equal(store_pin(s, a), -ENOENT);
+	pump(s, &x.calls, 2);
+	assert_string_equal(x.id[1], "ipn:4.3 1000 1");
+	assert_string_equal(x.by[1], "ipn:4.3 2000 2");	/* the first newer one that passed it over */
+	assert_int_equal(store_get(s, a, &e), -ENOENT);
+
+	/* Delivered while superseded: its link deleted it; the unpin finds nothing to do. */
+	assert_int_equal(store_pin(s, c), 0);
+	p = position("ipn:4.3 3500 5", "position ipn:4.3 ipn:1.3", 3500, 5, payload);
+	assert_int_equal(put_wait(s, &p, &b), 0);
+	assert_int_equal(store_get(s, c, &e), 0);
+	assert_int_equal(delete_wait(s, c), 0);
+	store_unpin(s, c);
+	store_flush(s);
+	store_dispatch(s);
+	assert_int_equal(x.calls, 2);
+
+	/* A newer one that failed (its payload file is short) supersedes nothing. */
+	snprintf(path, sizeof(path), "%s/short", f->dir);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "only ten b", 10), 10);
+	assert_int_equal(stale, c);
+	stale = 0;
+	assert_int_equal(store_pin(s, b), 0);
+	p = position("ipn:4.3 3900 6", "position ipn:4.3 ipn:1.3", 3900, 6, NULL);
+	p.payload_fd = fd;
+	p.payload_len = 5000;
+	assert_int_equal(put_wait(s, &p, NULL), -EIO);
+	close(fd);
+	assert_int_equal(stale, 0);	/* failed: nobody is told */
+	store_unpin(s, b);
+	store_flush(s);
+	store_dispatch(s);
+	assert_int_equal(store_get(s, b, &e), 0);
+	assert_int_equal(x.calls, 2);
+
+	/* Committed but not yet answered: the deleted rows cannot be pinned. */
+	p = position("ipn:4.3 4000 4", "position ipn:4.3 ipn:1.3", 4000, 4, payload);
+	assert_int_equal(store_put(s, &p, on_done, &d), 0);
+	store_flush(s);
+	assert_int_equal(store_pin(s, b), -ENOENT);
+	assert_int_equal(wait_done(s, &d), 0);
+	k = d.rowid;
+	assert_int_equal(store_get(s, b, &e), -ENOENT);
+	assert_int_equal(x.calls, 3);
+	/* Answered: pins work again (the walk sees the rows gone). */
+	assert_int_equal(store_pin(s, k), 0);
+	store_unpin(s, k);
+	store_free(s);
+}
+
+/*
+ * Flood copies: a newer position for every node replaces one in state FLOOD
+ * (taken here, or made here) with its holder records, never one the local
+ * application has not taken yet.
+ */
+static void
+test_supersede_flood(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = open_store(f);
+	uint8_t payload[40] = { 4 };
+	struct store_entry e;
+	struct store_holder held[2];
+	struct store_put p;
+	int64_t fl, fll, n;
+
+	p = position("ipn:4.3 1000 1", "position ipn:4.3 ipn:0.3", 1000, 1, payload);
+	p.state = STORE_FLOOD;
+	assert_int_equal(put_wait(s, &p, &fl), 0);
+	assert_int_equal(handed_wait(s, fl, NULL, 7, STORE_HELD_SENT, &n), 0);
+	p = position("ipn:4.3 2000 2", "position ipn:4.3 ipn:0.3", 2000, 2, payload);
+	p.state = STORE_FLOOD_LOCAL;
+	p.from = 7;
+	assert_int_equal(put_wait(s, &p, &fll), 0);
+	assert_int_equal(store_get(s, fl, &e), -ENOENT);
+	assert_int_equal(store_holders(s, fl, held, 2), 0);
+	p = position("ipn:4.3 3000 3", "position ipn:4.3 ipn:0.3", 3000, 3, payload);
+	p.state = STORE_FLOOD_LOCAL;
+	assert_int_equal(put_wait(s, &p, NULL), 0);
+	assert_int_equal(store_get(s, fll, &e), 0);	/* the application has not seen it */
+	assert_int_equal(e.state, STORE_FLOOD_LOCAL);
+	/* An older copy arriving late is not flooded again. */
+	p = position("ipn:4.3 1500 5", "position ipn:4.3 ipn:0.3", 1500, 5, payload);
+	p.state = STORE_FLOOD_LOCAL;
+	assert_int_equal(put_wait(s, &p, &n), 0);
+	assert_int_equal(n, 0);
+	store_free(s);
+}
+
+/* A version 3 store (no ctime, cseq) gains them; its bundles count as oldest. */
+static void
+test_migrate_v3_supersede(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t payload[40] = { 5 };
+	struct store_entry e;
+	struct store_put p;
+	struct store *s;
+	sqlite3 *db;
+	int64_t old, r;
+
+	s = open_store(f);
+	p = position("ipn:4.3 9000 9", "position ipn:4.3 ipn:1.3", 9000, 9, payload);
+	assert_int_equal(put_wait(s, &p, &old), 0);
+	store_free(s);
+	assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "ALTER TABLE bundles DROP COLUMN ctime;"
+	    "ALTER TABLE bundles DROP COLUMN cseq; PRAGMA user_version = 3;", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+
+	s = open_store(f);
+	assert_int_equal(store_get(s, old, &e), 0);
+	p = position("ipn:4.3 100 1", "position ipn:4.3 ipn:1.3", 100, 1, payload);
+	assert_int_equal(put_wait(s, &p, &r), 0);
+	assert_true(r > old);
+	assert_int_equal(store_get(s, old, &e), -ENOENT);
+	store_free(s);
+	assert_integrity_ok(f->db);
+}
+
 /* A store written by schema version 1 opens as the current version, bundles intact. */
 static void
 test_migrate_v1(void **state)
@@ -1442,7 +1767,7 @@ test_migrate_v1(void **state)
 	    " (SELECT sql LIKE '%flags%' FROM sqlite_master WHERE name = 'bundles'),"
 	    " (SELECT count(*) FROM sqlite_master WHERE name = 'bundles_v2')", -1, &q, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(q, 0), 3);
+	assert_int_equal(sqlite3_column_int(q, 0), 4);
 	assert_int_equal(sqlite3_column_int(q, 1), 5);
 	assert_int_equal(sqlite3_column_int(q, 2), 1);
 	assert_int_equal(sqlite3_column_int(q, 3), 0);
@@ -1526,7 +1851,7 @@ test_migrate_v2_budget(void **state)
 	assert_int_equal(sqlite3_prepare_v2(db, "SELECT user_version FROM pragma_user_version", -1, &q, NULL),
 	    SQLITE_OK);
 	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(q, 0), 3);
+	assert_int_equal(sqlite3_column_int(q, 0), 4);
 	sqlite3_finalize(q);
 	sqlite3_close(db);
 	assert_integrity_ok(f->db);
@@ -1575,6 +1900,11 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_fd_short_payload, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dedup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_supersede, setup, teardown),
+		cmocka_unit_test(test_supersede_key),
+		cmocka_unit_test_setup_teardown(test_supersede_older, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_supersede_in_flight, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_supersede_flood, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_v3_supersede, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expire, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quota_class_reserve, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
