@@ -1242,9 +1242,11 @@ link_enqueue(struct link *l, uint64_t node, uint64_t total, int prio, void *ctx)
 int
 link_withdraw(struct link *l, uint64_t node, void *ctx)
 {
-	struct neighbour *n = nbr_find(l, node);
+	struct neighbour *n;
 
-	if (n == NULL || n->tx == NULL)
+	if (l->ext)
+		return l->ext->withdraw ? l->ext->withdraw(l->x, node, ctx) : -EBUSY;
+	if ((n = nbr_find(l, node)) == NULL || n->tx == NULL)
 		return -ENOENT;
 	return session_tx_withdraw(n->tx, ctx);
 }

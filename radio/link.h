@@ -231,6 +231,8 @@ struct link_ext_ops {
 	    const struct link_events *ev, char *err, size_t errlen);
 	void (*close)(void *x);
 	int (*enqueue)(void *x, uint64_t nbr, uint64_t total, int prio, void *ctx);
+	/* Optional: as link_withdraw(); NULL: nothing is taken back (-EBUSY). */
+	int (*withdraw)(void *x, uint64_t nbr, void *ctx);
 	/* An incoming bundle is stored (or not: refused); nothing goes back on these media. */
 	void (*committed)(void *x, uint64_t nbr, uint64_t xid);
 	void (*refused)(void *x, uint64_t nbr, uint64_t xid, int reason);

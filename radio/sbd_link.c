@@ -340,6 +340,37 @@ too_big:
 	return -EMSGSIZE;
 }
 
+/* A newer bundle replaces ctx (a position superseded): take it back unless
+ * its message is in a session now. */
+static int
+sbd_withdraw(void *x, uint64_t nbr, void *ctx)
+{
+	struct sbd_link *s = x;
+	struct waiting *w;
+	void *back;
+
+	for (unsigned i = 0; s->at_modem && i < s->at_modem->n; i++) {
+		if (s->at_modem->w[i]->ctx != ctx)
+			continue;
+		if ((back = sbd_drain(sbd_port_core(s->port))) == NULL)
+			return -EBUSY;
+		if (back == s->at_modem)
+			s->at_modem = NULL;
+		message_unpack(s, back);
+		break;
+	}
+	TAILQ_FOREACH(w, &s->queue, entry)
+		if (w->ctx == ctx)
+			break;
+	if (w == NULL)
+		return -ENOENT;
+	TAILQ_REMOVE(&s->queue, w, entry);
+	s->n_queue--;
+	free(w);
+	pump(s);
+	return 0;
+}
+
 static void
 sbd_committed(void *x, uint64_t nbr, uint64_t xid)
 {
@@ -524,6 +555,7 @@ const struct link_ext_ops link_sbd_ops = {
 	.open = sbd_open,
 	.close = sbd_close,
 	.enqueue = sbd_enqueue,
+	.withdraw = sbd_withdraw,
 	.committed = sbd_committed,
 	.refused = sbd_refused,
 	.neighbour_up = sbd_neighbour_up,

@@ -15,7 +15,10 @@ what the command center received (each report exactly once).
 Reference, in the same run: the same 100 reports through the same daemons
 with hold = 0, i.e. one message per report as it is made (the sessions end
 long before the next report, so none share).  Ours: hold = 5 min, so the
-reports of about 5 minutes share a message.
+reports of about 5 minutes share a message.  The reports go as the position
+class with --no-supersede: the command center wants the whole track here, so
+a newer report must not replace one waiting for company (the daemon's default
+for positions, which would need fewer messages but drop track points).
 """
 import os
 import shutil
@@ -50,7 +53,7 @@ def run(base, hold_s):
             due = t0 + i * INTERVAL / SCALE
             time.sleep(max(0.0, due - time.monotonic()))
             text = f"P5 {i:03d} 46.{51234 + i * 7:05d} 7.{12345 + i * 3:05d} {1520 + i % 9}m {i % 5}.{i % 10}kmh"
-            w.unit.cli("send", f"ipn:{CC}.3", text)
+            w.unit.cli("send", "-p", "position", "--no-supersede", f"ipn:{CC}.3", text)
             sent.append(text)
         got = [g["text"] for g in w.cc.cli_json("recv", "-n", N, "-w", 3, timeout=600)]
         elapsed = (time.monotonic() - t0) * SCALE

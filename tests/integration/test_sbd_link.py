@@ -202,6 +202,33 @@ def test_kill9_with_bundles_queued_loses_nothing(world):
     assert extra(w.cc, 3) == []
 
 
+def test_positions_superseded_while_no_signal(world):
+    """No signal: a unit's position reports queue for the modem.  Each newer one
+    takes the older back from the link (from the modem's buffer too, as no
+    session is running), so when the signal returns one position is paid for,
+    and the message beside them still goes."""
+    w = world()
+    modem_ready(w)
+    w.sim.ok("signal 0")
+    fixes = [f"FIX 5 {i} 46.{5000 + i} 7.{1000 + i}" for i in range(5)]
+    send(w.unit, f"ipn:{CC}.3", fixes[0], prio="position")
+    wait_for(lambda: link(w.unit)["sbd"]["state"] == "no signal", 30, "the modem to see no signal")
+    for f in fixes[1:]:
+        send(w.unit, f"ipn:{CC}.3", f, prio="position")
+    send(w.unit, f"ipn:{CC}.4", "SUPPLIES low at shelter 3")
+    wait_for(lambda: w.unit.status()["store"]["bundles"] == 2, 30, "the older fixes to be superseded")
+    w.sim.ok("signal 5")
+    assert recv(w.cc, 3, 1) == [fixes[-1]]
+    assert recv(w.cc, 4, 1) == ["SUPPLIES low at shelter 3"]
+    wait_for(lambda: w.unit.status()["store"]["bundles"] == 0, 30, "the backpack to let go")
+    time.sleep(1.0)
+    assert extra(w.cc, 3) == []
+    s = link(w.unit)["sbd"]
+    print(f"5 fixes and a message queued without signal: {s['mo_messages']} MO message(s), "
+          f"{s['bundles_tx']} bundle(s) sent")
+    assert s["bundles_tx"] == 2, s
+
+
 def test_budget_stops_sending(world):
     """A budget of 2 messages a day: the third message waits, and `links` says why."""
     w = world(unit_extra="budget = 2 messages/day\n")
