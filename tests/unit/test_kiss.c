@@ -440,6 +440,63 @@ test_driver_pacing(void **state)
 	close(p.master);
 }
 
+/*
+ * A half-duplex TNC waits while it hears the other station: a frame heard
+ * while ours wait in it moves our estimate on by its airtime; frames
+ * handed over together count their time once; with nothing of ours
+ * waiting, a frame heard changes nothing.
+ */
+static void
+test_driver_channel_heard(void **state)
+{
+	const struct link_driver_ops *ops = &link_kiss_ops;
+	struct link_conf c;
+	struct link_driver *d;
+	struct link_addr from;
+	struct pty p;
+	uint8_t buf[4096], in[1024];
+	char err[256];
+	uint64_t ready, later, heard;
+	size_t n;
+
+	pty_open(&p);
+	kiss_conf(&c, p.path);
+	c.rate_bps = 1200;
+	c.kiss.txdelay_ms = 100;
+	assert_non_null(d = ops->open(&c, err, sizeof(err)));
+	read_all(p.master, buf, sizeof(buf), 500);
+
+	/* Nothing of ours queued: a frame heard does not hold us back. */
+	n = tnc_frame(in, "OTHER", "DL1ABC-2", buf, 100);
+	assert_int_equal(write(p.master, in, n), (ssize_t)n);
+	assert_int_equal(recv_wait(d, &from, buf, sizeof(buf), 300), -EAGAIN);
+	assert_true(ops->ready_at(d) <= now_ms());
+	/* 100 info + 16 AX.25 + FCS and flag: 100 ms TXDELAY + 120 bytes at 10 bits / 1200 bit/s. */
+	heard = 100 + 120 * 10 * 1000 / 1200;
+	usleep((useconds_t)heard * 1000);	/* the next one heard cannot overlap that one */
+
+	memset(buf, 0x33, sizeof(buf));
+	assert_int_equal(ops->send(d, NULL, buf, 256), 0);
+	read_all(p.master, in, sizeof(in), 100);
+	ready = ops->ready_at(d);
+	n = tnc_frame(in, "OTHER", "DL1ABC-2", buf, 100);
+	assert_int_equal(write(p.master, in, n), (ssize_t)n);
+	assert_int_equal(recv_wait(d, &from, buf, sizeof(buf), 300), -EAGAIN);
+	later = ops->ready_at(d);
+	assert_true(later >= ready + heard - 2 && later <= ready + heard + 2);
+	/* Two more at once: on air one after the other, so the second adds nothing here. */
+	usleep((useconds_t)heard * 1000);
+	later = ops->ready_at(d);
+	n = tnc_frame(in, "OTHER", "DL1ABC-2", buf, 100);
+	n += tnc_frame(in + n, "OTHER", "DL1ABC-2", buf, 100);
+	assert_int_equal(write(p.master, in, n), (ssize_t)n);
+	assert_int_equal(recv_wait(d, &from, buf, sizeof(buf), 300), -EAGAIN);
+	ready = ops->ready_at(d);
+	assert_true(ready >= later + heard - 2 && ready <= later + heard + 50);
+	ops->close(d);
+	close(p.master);
+}
+
 static void
 test_driver_device_not_taking(void **state)
 {
@@ -600,6 +657,7 @@ main(void)
 		cmocka_unit_test(test_ax25_ui_frame),
 		cmocka_unit_test(test_driver_pty),
 		cmocka_unit_test(test_driver_pacing),
+		cmocka_unit_test(test_driver_channel_heard),
 		cmocka_unit_test(test_driver_device_not_taking),
 		cmocka_unit_test(test_driver_device_gone_and_back),
 		cmocka_unit_test(test_driver_tcp),
