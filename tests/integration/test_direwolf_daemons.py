@@ -165,6 +165,16 @@ def test_two_daemons_through_direwolf_exactly_once(pair_nodes, tmp_path):
     print(f"  on air: A {len(ta)} transmissions, B {len(tb)}, {air:.1f} s in all; "
           f"both at once {both} times, {both_s:.1f} s")
     assert ta and tb, "no transmissions logged by the pacers"
+    sent = {k: pair.side(k).log_text().count("\n[0L] ") for k in "ab"}
+    heard = {k: len(re.findall(r"\n\[0\.\d\] ", pair.side(k).log_text())) for k in "ab"}
     longest = max(e - s for s, e in ta + tb)
-    print(f"  longest transmission {longest:.1f} s")
+    print(f"  Direwolf A sent {sent['a']} frames, B heard {heard['b']}; B sent {sent['b']}, A heard {heard['a']}; "
+          f"longest transmission {longest:.1f} s")
+    # Pacing held with Direwolf's own queue and carrier sense: a transmission
+    # carries at most about one full frame and what queued behind it (two
+    # full frames by our airtime estimate).  Without counting the frames
+    # heard, each side's queue grew while the other talked and went out as
+    # one transmission of up to 29 s.
+    full = 0.1 + (256 + 16 + 3 + 16) * 10 / 1200
+    assert longest <= 2 * full + 0.5, f"a transmission of {longest:.1f} s: Direwolf's queue built up"
     assert a.stop() == 0 and b.stop() == 0, "unclean exit (a sanitizer report?)"
