@@ -22,12 +22,15 @@ What the daemon pays on top, by design:
     cannot overtake), and each frame keys the transmitter on its own;
   - half duplex: every segment is acknowledged, and the peer's ack, a
     transmission of its own with TXDELAY, holds our next frame back.
-The design ceiling is computed in the run from the daemons' own counters:
-each original segment costs its frame's airtime estimate plus one ack's
-(average data frame and ack sizes as sent).  PASS if the goodput reaches
-0.8 of that ceiling: below it the transfer lost whole frame times to
-something outside the design (retransmissions, stalls, pacing drift); the
-0.2 covers p-persistence slots, TXTAIL and a loaded machine.
+The pacing ceiling (see ceiling()) is what the sender's pacing lets out at
+most, from the sizes the daemon actually sent.  On top of it, each segment
+waits for the peer's ack: a transmission of its own (TXDELAY, Direwolf's
+TXTAIL and persistence wait, a frame smaller than ours), which can take as
+long as our own frame but no longer.  So the design keeps at least half the
+ceiling: PASS at >= 0.5 of it.  Below, whole frame times went to something
+outside the design (retransmissions, stalls, a queue in the TNC).  At 1200
+the ack costs about a quarter of a cycle, at 9600 (TXDELAY and turnarounds
+weigh more against a 0.2 s frame) closer to half.
 Run time: about three minutes.
 """
 import os
@@ -55,7 +58,7 @@ CASES = {       # modem: (ARATE, reference frames, bulk bytes)
     1200: (44100, 8, 6000),
     9600: (48000, 24, 24000),
 }
-SHARE = 0.8     # of the design ceiling, see above
+SHARE = 0.5     # of the pacing ceiling, see above
 
 
 def reference(tmp, modem, rate, frames):
@@ -136,15 +139,14 @@ def main():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def ceiling(modem, size, la, lb):
-    """Bulk bytes/s the design allows: per original segment, our data frame
-    and the peer's ack on air one after the other (AX.25 16 + KISS 3 bytes
-    each, TXDELAY each, 10 bits a byte as the pacing counts)."""
+def ceiling(modem, size, la):
+    """Bulk bytes/s the sender's pacing allows at most: per original segment
+    its share of the payload, in one data frame of the average size sent,
+    written TXDELAY + 10 bits a byte (AX.25 16 + KISS 3 + the link frame)
+    after the last.  Frames heard only ever delay the next write."""
     original = la["segments"] - la["retransmissions"]
-    data = la["data_bytes_tx"] / la["segments"] + 19
-    ack = lb["bytes_tx"] / lb["frames_tx"] + 19
-    per_segment = 2 * TXDELAY + (data + ack) * 10 / modem
-    return size / (original * per_segment)
+    frame = la["data_bytes_tx"] / la["segments"] + 19
+    return (size / original) / (TXDELAY + frame * 10 / modem)
 
 
 def run_cases(tmp):
@@ -152,14 +154,14 @@ def run_cases(tmp):
     for modem, (rate, frames, size) in CASES.items():
         ref, ref_t = reference(tmp, modem, rate, frames)
         put, took, la, lb = daemon_goodput(tmp, modem, rate, size)
-        top = ceiling(modem, size, la, lb)
+        top = ceiling(modem, size, la)
         nominal = modem / 8
         verdict = "PASS" if put >= SHARE * top else "FAIL"
         failed += verdict == "FAIL"
         print(f"bench direwolf-{modem}-goodput: {size} B bulk in {took:.1f} s = {put:.1f} B/s; "
               f"ratio {put / ref:.2f} of reference (pair back-to-back {frames} x {INFO} B frames "
               f"{ref:.1f} B/s, {ref / nominal:.2f} of nominal {nominal:.0f} B/s), {put / nominal:.2f} of nominal; "
-              f"design ceiling {top:.1f} B/s ({top / ref:.2f} of reference): A sent {la['frames_tx']} frames "
+              f"pacing ceiling {top:.1f} B/s ({top / ref:.2f} of reference): A sent {la['frames_tx']} frames "
               f"{la['bytes_tx']} B ({la['retransmissions']} of {la['segments']} segments resent), "
               f"B {lb['frames_tx']} frames {lb['bytes_tx']} B; target >= {SHARE} of ceiling "
               f"({put / top:.2f}) {verdict}", flush=True)
