@@ -826,12 +826,15 @@ kiss_send(struct link_driver *d, const struct link_addr *to, const void *frame, 
 static uint64_t
 kiss_ready_at(const struct link_driver *d)
 {
-	uint64_t now = mono_us();
+	uint64_t now = mono_us(), t = d->busy_until > now ? d->busy_until : now;
 
 	if (d->state != DEV_OPEN || d->out_len)
 		return now / 1000 + 100;	/* ask again soon; the link is told when the device returns */
+	/* Small frames held go first: a full frame offered before they are on air would be refused,
+	 * and what the link took from its session for it would wait out a timeout. */
+	t += d->held_airtime;
 	/* Rounded so that loop_now() (whole ms) reaching it means the time has come. */
-	return d->busy_until > now ? (d->busy_until + 999) / 1000 : now / 1000;
+	return t > now ? (t + 999) / 1000 : now / 1000;
 }
 
 static bool

@@ -417,8 +417,11 @@ test_driver_pacing(void **state)
 	 * ones wait in the driver, in order, until the backlog is one frame. */
 	assert_int_equal(ops->send(d, NULL, buf, 40), 0);
 	assert_true(ops->ready_at(d) > ready);
+	ready = ops->ready_at(d);
 	assert_int_equal(ops->send(d, NULL, buf, 40), 0);
 	assert_int_equal(ops->send(d, NULL, buf, 41), 0);
+	/* A full frame is not due before the held ones are on air too (59 and 60 bytes KISS-encoded). */
+	assert_true(ops->ready_at(d) >= ready + 2 * 100 + (59 + 60) * 10 * 1000 / 1200 - 2);
 	/* On the line: the full frame and one small one, not the held ones. */
 	n = read_all(p.master, in, sizeof(in), 300);
 	assert_int_equal(n, 256 + 16 + 3 + 40 + 16 + 3);
