@@ -17,8 +17,13 @@
  * stop bit; on HDLC air, 8 bits plus stuffing, flags and FCS stay below
  * that) and take a full-size frame only when that time has come, so at
  * most the frame on air is ahead of the next one.  Small frames (acks,
- * beacons) may queue behind one full frame: losing them costs a
- * retransmission timeout, waiting costs a fraction of a frame.
+ * beacons) may queue behind one full frame; while more than that is
+ * ahead, the driver holds them (a few, in order) and writes them when the
+ * backlog is down to one frame: refused, an ack costs the peer a
+ * retransmission of what it acknowledged.
+ *
+ * A half-duplex TNC does not key up while it hears the other station, so
+ * what we gave it waits that long: frames heard move the estimate on.
  *
  * The device may vanish (USB unplugged, Direwolf restarted): the link
  * goes down, and we reopen it with backoff until it is back.  The fd the
@@ -314,6 +319,8 @@ link_ax25_addr_format(const struct link_addr *a, char *out, size_t cap)
 #define KISS_STABLE_MS		10000	/* up this long: the next loss starts the backoff over */
 #define KISS_TCP_PORT		8001	/* Direwolf's default KISS port */
 #define KISS_INFO_MAX		65536	/* largest link frame (the config caps mtu lower) */
+#define KISS_HDLC_EXTRA		4	/* FCS and a closing flag a frame heard had on air */
+#define KISS_HELD_MAX		1024	/* small frames waiting in the driver, KISS-encoded */
 
 enum dev_state { DEV_CLOSED, DEV_CONNECTING, DEV_OPEN };
 enum { TAG_DEV = 1, TAG_TIMER, TAG_WAKE };
@@ -332,12 +339,16 @@ struct link_driver {
 	uint64_t opened_at;		/* ms */
 	char last_error[160];		/* the open error we logged: say it again only when it changes */
 	uint64_t busy_until;		/* us: when the TNC will have sent what we gave it */
+	uint64_t heard_until;		/* us: the end of the last frame heard on the channel */
 	uint8_t rbuf[1024];
 	size_t rpos, rlen;
 	struct kiss_decoder dec;
 	uint8_t ax[AX25_UI_HDR + KISS_INFO_MAX];	/* the frame being sent, before KISS */
 	uint8_t out[KISS_ENCODED_MAX(AX25_UI_HDR + KISS_INFO_MAX)];
 	size_t out_off, out_len;	/* bytes of the last frame the device has not taken yet */
+	uint8_t held[KISS_HELD_MAX];	/* small frames waiting for the backlog to shrink */
+	size_t held_len;
+	uint64_t held_airtime;		/* us, their airtime once written */
 	uint64_t garbled;		/* dec.dropped already logged */
 	struct log_ratelimit rl;
 };
@@ -393,6 +404,8 @@ dev_close(struct link_driver *d)
 	d->out_len = d->out_off = 0;
 	d->rpos = d->rlen = 0;
 	d->busy_until = 0;
+	d->held_len = 0;
+	d->held_airtime = 0;
 	kiss_decoder_reset(&d->dec);
 }
 
@@ -551,6 +564,8 @@ connect_done(struct link_driver *d)
 	dev_ready(d);
 }
 
+static void held_flush(struct link_driver *d);
+
 /* Give the device what it did not take of the last frame. */
 static void
 flush_out(struct link_driver *d)
@@ -569,6 +584,65 @@ flush_out(struct link_driver *d)
 	}
 	d->out_off = d->out_len = 0;
 	dev_watch(d, EPOLLIN);
+	held_flush(d);
+}
+
+/* The backlog a small frame may wait behind: one full frame. */
+static uint64_t
+small_limit(const struct link_driver *d)
+{
+	return airtime_us(d, AX25_UI_HDR + d->mtu + 3);
+}
+
+/* Write n encoded bytes of airtime us; what the device does not take waits in out. */
+static void
+dev_write(struct link_driver *d, const uint8_t *buf, size_t n, uint64_t us)
+{
+	uint64_t now = mono_us();
+	ssize_t w;
+
+	if (buf != d->out)
+		memcpy(d->out, buf, n);
+	w = write(d->dev, d->out, n);
+	if (w < 0 && errno != EAGAIN) {
+		dev_lost(d, strerror(errno));
+		return;
+	}
+	if (w < 0)
+		w = 0;
+	if ((size_t)w < n) {
+		/* The rest goes when the device takes it; nothing else goes before. */
+		d->out_off = (size_t)w;
+		d->out_len = n;
+		dev_watch(d, EPOLLIN | EPOLLOUT);
+	}
+	d->busy_until = (d->busy_until > now ? d->busy_until : now) + us;
+}
+
+/*
+ * Write the held small frames if the backlog allows, else set the timer
+ * for when it will (by our estimate; frames heard may push it on again).
+ */
+static void
+held_flush(struct link_driver *d)
+{
+	uint64_t now = mono_us(), backlog, limit = small_limit(d);
+	struct itimerspec its = { { 0, 0 }, { 0, 0 } };
+
+	if (d->held_len == 0 || d->out_len)
+		return;		/* flush_out() calls again when the device has taken the rest */
+	backlog = d->busy_until > now ? d->busy_until - now : 0;
+	if (backlog > limit) {
+		uint64_t wait = backlog - limit + 1000;
+
+		its.it_value.tv_sec = (time_t)(wait / 1000000);
+		its.it_value.tv_nsec = (long)(wait % 1000000) * 1000;
+		timerfd_settime(d->timer, 0, &its, NULL);
+		return;
+	}
+	dev_write(d, d->held, d->held_len, d->held_airtime);
+	d->held_len = 0;
+	d->held_airtime = 0;
 }
 
 /* What woke the link layer's fd: the retry timer, the device's state. */
@@ -582,8 +656,12 @@ service(struct link_driver *d)
 	for (int i = 0; i < n; i++) {
 		switch (evs[i].data.u64) {
 		case TAG_TIMER:
-			if (read(d->timer, &v, sizeof(v)) > 0 && d->state == DEV_CLOSED)
+			if (read(d->timer, &v, sizeof(v)) <= 0)
+				break;
+			if (d->state == DEV_CLOSED)
 				dev_open(d);
+			else if (d->state == DEV_OPEN)
+				held_flush(d);
 			break;
 		case TAG_WAKE:
 			if (read(d->wake, &v, sizeof(v)) < 0 && errno != EAGAIN)
@@ -600,6 +678,27 @@ service(struct link_driver *d)
 	}
 }
 
+/*
+ * The TNC heard a frame of n bytes on the channel, ending about now.  A
+ * half-duplex TNC does not key up while it hears a carrier, so whatever we
+ * had queued in it waited that long: move our estimate on by the part of
+ * the frame that overlapped our backlog.  Without this, each side's queue
+ * grows while the other one talks, and is then sent as one long
+ * transmission that again holds the other side's queue back.
+ */
+static void
+channel_heard(struct link_driver *d, size_t n)
+{
+	uint64_t now = mono_us(), on_air = airtime_us(d, n), start = now > on_air ? now - on_air : 0;
+
+	/* Frames handed over together were on air one after the other: count that time once. */
+	if (start < d->heard_until)
+		start = d->heard_until;
+	d->heard_until = now;
+	if (d->busy_until > start && now > start)
+		d->busy_until += d->busy_until < now ? d->busy_until - start : now - start;
+}
+
 /* A decoded KISS frame: our data, or something to skip (0). */
 static ssize_t
 take_frame(struct link_driver *d, struct link_addr *from, void *buf, size_t cap)
@@ -609,6 +708,7 @@ take_frame(struct link_driver *d, struct link_addr *from, void *buf, size_t cap)
 
 	if (f[0] != KISS_DATA)
 		return 0;	/* another port, or a command echoed back: not ours */
+	channel_heard(d, d->dec.len - 1 + KISS_HDLC_EXTRA);
 	if (!d->k.ax25) {
 		memset(from, 0, sizeof(*from));
 		if (d->dec.len - 1 > cap)
@@ -672,8 +772,9 @@ kiss_recv(struct link_driver *d, struct link_addr *from, void *buf, size_t cap)
 
 /*
  * A full frame goes only when the TNC has sent everything before it (by our
- * estimate), a small one when at most one full frame is ahead of it.  What
- * the device does not take at once waits here, and nothing goes after it
+ * estimate), a small one when at most one full frame is ahead of it; a
+ * small one that cannot go yet is held (see the head comment).  What the
+ * device does not take at once waits here, and nothing goes after it
  * until it has.
  */
 static int
@@ -682,17 +783,19 @@ kiss_send(struct link_driver *d, const struct link_addr *to, const void *frame, 
 	const struct ax25_sockaddr *s = to ? (const struct ax25_sockaddr *)&to->sa : NULL;
 	const void *data = frame;
 	uint64_t now = mono_us(), backlog, limit;
-	ssize_t n, w;
+	bool small = len <= KISS_SMALL_FRAME;
+	ssize_t n;
 
 	if (d->state != DEV_OPEN)
 		return -ENETDOWN;
 	if (len > d->mtu || len > KISS_INFO_MAX)
 		return -EMSGSIZE;
-	if (d->out_len)
-		return -EAGAIN;	/* the device has not taken the last frame yet */
+	held_flush(d);
+	if ((d->out_len || d->held_len) && !small)
+		return -EAGAIN;	/* the device has not taken the last frame yet, or small ones wait */
 	backlog = d->busy_until > now ? d->busy_until - now : 0;
-	limit = len <= KISS_SMALL_FRAME ? airtime_us(d, AX25_UI_HDR + d->mtu + 3) : 0;
-	if (backlog > limit)
+	limit = small ? small_limit(d) : 0;
+	if (backlog > limit && !small)
 		return -EAGAIN;
 	if (d->k.ax25) {
 		const struct ax25_call *dst = &d->everyone;
@@ -704,34 +807,34 @@ kiss_send(struct link_driver *d, const struct link_addr *to, const void *frame, 
 		data = d->ax;
 		len = (size_t)n;
 	}
+	if (small && (d->out_len || d->held_len || backlog > limit)) {
+		/* Behind more than one frame: wait here, in order, while there is room. */
+		n = kiss_encode(d->held + d->held_len, sizeof(d->held) - d->held_len, 0, KISS_DATA, data, len);
+		if (n < 0)
+			return -EAGAIN;
+		d->held_len += (size_t)n;
+		d->held_airtime += airtime_us(d, (size_t)n);
+		held_flush(d);
+		return 0;
+	}
 	if ((n = kiss_encode(d->out, sizeof(d->out), 0, KISS_DATA, data, len)) < 0)
 		return (int)n;
-	w = write(d->dev, d->out, (size_t)n);
-	if (w < 0 && errno != EAGAIN) {
-		dev_lost(d, strerror(errno));
-		return -ENETDOWN;
-	}
-	if (w < 0)
-		w = 0;
-	if (w < n) {
-		/* The rest goes when the device takes it; nothing else goes before. */
-		d->out_off = (size_t)w;
-		d->out_len = (size_t)n;
-		dev_watch(d, EPOLLIN | EPOLLOUT);
-	}
-	d->busy_until = (d->busy_until > now ? d->busy_until : now) + airtime_us(d, (size_t)n);
-	return 0;
+	dev_write(d, d->out, (size_t)n, airtime_us(d, (size_t)n));
+	return d->state == DEV_OPEN ? 0 : -ENETDOWN;
 }
 
 static uint64_t
 kiss_ready_at(const struct link_driver *d)
 {
-	uint64_t now = mono_us();
+	uint64_t now = mono_us(), t = d->busy_until > now ? d->busy_until : now;
 
 	if (d->state != DEV_OPEN || d->out_len)
 		return now / 1000 + 100;	/* ask again soon; the link is told when the device returns */
+	/* Small frames held go first: a full frame offered before they are on air would be refused,
+	 * and what the link took from its session for it would wait out a timeout. */
+	t += d->held_airtime;
 	/* Rounded so that loop_now() (whole ms) reaching it means the time has come. */
-	return d->busy_until > now ? (d->busy_until + 999) / 1000 : now / 1000;
+	return t > now ? (t + 999) / 1000 : now / 1000;
 }
 
 static bool

@@ -142,6 +142,7 @@ struct link {
 	struct loop_timer commit_timer;	/* sends the COMMITS frames owed */
 	struct frame_msg pack;		/* a BUNDLES message being filled ... */
 	size_t pack_len;		/* ... with this much of pack_buf */
+	struct neighbour *pack_for;	/* ... for it, waiting for a paced medium */
 	unsigned rr;			/* paced media: the neighbour whose turn is next */
 	uint64_t airtime_us;		/* on the air in all (estimated, frame_airtime_us) */
 	int64_t duty_us;		/* duty-cycle bucket: airtime we may still use */
@@ -1077,6 +1078,14 @@ pump_paced(struct link *l, uint64_t now)
 	struct neighbour *packed = NULL;	/* whose bundles the BUNDLES frame holds */
 	bool busy;
 
+	if ((packed = l->pack_for) != NULL) {
+		/* Filled last time while another frame took the medium: it goes first. */
+		if (link_medium_busy(l, now))
+			return true;
+		l->pack_for = NULL;
+		pack_flush(l, packed);
+		return link_medium_busy(l, now);
+	}
 	for (;;) {
 		struct neighbour *best = NULL;
 		int bp = INT_MAX, r;
@@ -1103,7 +1112,10 @@ pump_paced(struct link *l, uint64_t now)
 			break;
 		}
 	}
-	if (packed != NULL && packed->up)
+	/* Offered to a busy medium, its bundles would wait for their timeout. */
+	if (packed != NULL && packed->up && l->pack.u.bundles.n > 0 && link_medium_busy(l, now))
+		l->pack_for = packed;
+	else if (packed != NULL && packed->up)
 		pack_flush(l, packed);	/* -EAGAIN: what it held goes again at its timeout */
 	return busy;
 }

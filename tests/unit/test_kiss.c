@@ -363,8 +363,11 @@ test_driver_pty(void **state)
 	assert_true(link_addr_equal(&from, &to));
 	assert_int_equal(recv_wait(d, &from, buf, sizeof(buf), 200), -EAGAIN);
 
-	/* Back to that neighbour: addressed to its callsign. */
+	/* Back to that neighbour: addressed to its callsign.  The frames heard
+	 * kept the TNC from sending our beacon, so the reply may be held for a
+	 * moment: poll the driver as the link layer does. */
 	assert_int_equal(ops->send(d, &to, "reply", 5), 0);
+	recv_wait(d, &from, buf, sizeof(buf), 1000);
 	n = read_all(p.master, buf, sizeof(buf), 1000);
 	kiss_decoder_reset(&dec);
 	assert_true(kiss_decode(&dec, buf, n, &used));
@@ -386,9 +389,12 @@ test_driver_pacing(void **state)
 	struct link_conf c;
 	struct link_driver *d;
 	struct pty p;
-	uint8_t buf[4096];
+	struct link_addr from;
+	uint8_t buf[4096], in[8192];
 	char err[256];
 	uint64_t t0, t1, ready, air;
+	size_t n;
+	int r, held = 0;
 
 	pty_open(&p);
 	kiss_conf(&c, p.path);
@@ -407,13 +413,89 @@ test_driver_pacing(void **state)
 	air = 100 + (256 + 16 + 3) * 10 * 1000 / 1200;
 	ready = ops->ready_at(d);
 	assert_true(ready >= t0 + air && ready <= t1 + air + 2);
-	/* A small frame (an ack) may still queue behind it, once. */
+	/* A small frame (an ack) may still queue behind it, once; the next
+	 * ones wait in the driver, in order, until the backlog is one frame. */
 	assert_int_equal(ops->send(d, NULL, buf, 40), 0);
-	assert_int_equal(ops->send(d, NULL, buf, 40), -EAGAIN);
 	assert_true(ops->ready_at(d) > ready);
+	ready = ops->ready_at(d);
+	assert_int_equal(ops->send(d, NULL, buf, 40), 0);
+	assert_int_equal(ops->send(d, NULL, buf, 41), 0);
+	/* A full frame is not due before the held ones are on air too (59 and 60 bytes KISS-encoded). */
+	assert_true(ops->ready_at(d) >= ready + 2 * 100 + (59 + 60) * 10 * 1000 / 1200 - 2);
+	/* On the line: the full frame and one small one, not the held ones. */
+	n = read_all(p.master, in, sizeof(in), 300);
+	assert_int_equal(n, 256 + 16 + 3 + 40 + 16 + 3);
+	/* Nothing overtakes them, and the room for them is bounded. */
+	assert_int_equal(ops->send(d, NULL, buf, 256), -EAGAIN);
+	while ((r = ops->send(d, NULL, buf, 40)) == 0)
+		held++;
+	assert_int_equal(r, -EAGAIN);
+	assert_true(held > 5 && held < 40);
+	/* Once the backlog is down to one full frame they go, in order. */
+	recv_wait(d, &from, in, sizeof(in), (int)(air + 200));
+	n = read_all(p.master, in, sizeof(in), 100);
+	assert_int_equal(n, (size_t)(held + 2) * (40 + 16 + 3) + 1);
+	assert_int_equal(in[40 + 16 + 2], KISS_FEND);	/* the 40-byte one first */
 	while (now_ms() < ops->ready_at(d))
 		usleep(10 * 1000);
 	assert_int_equal(ops->send(d, NULL, buf, 256), 0);
+	ops->close(d);
+	close(p.master);
+}
+
+/*
+ * A half-duplex TNC waits while it hears the other station: a frame heard
+ * while ours wait in it moves our estimate on by its airtime; frames
+ * handed over together count their time once; with nothing of ours
+ * waiting, a frame heard changes nothing.
+ */
+static void
+test_driver_channel_heard(void **state)
+{
+	const struct link_driver_ops *ops = &link_kiss_ops;
+	struct link_conf c;
+	struct link_driver *d;
+	struct link_addr from;
+	struct pty p;
+	uint8_t buf[4096], in[1024];
+	char err[256];
+	uint64_t ready, later, heard;
+	size_t n;
+
+	pty_open(&p);
+	kiss_conf(&c, p.path);
+	c.rate_bps = 1200;
+	c.kiss.txdelay_ms = 100;
+	assert_non_null(d = ops->open(&c, err, sizeof(err)));
+	read_all(p.master, buf, sizeof(buf), 500);
+
+	/* Nothing of ours queued: a frame heard does not hold us back. */
+	n = tnc_frame(in, "OTHER", "DL1ABC-2", buf, 100);
+	assert_int_equal(write(p.master, in, n), (ssize_t)n);
+	assert_int_equal(recv_wait(d, &from, buf, sizeof(buf), 300), -EAGAIN);
+	assert_true(ops->ready_at(d) <= now_ms());
+	/* 100 info + 16 AX.25 + FCS and flag: 100 ms TXDELAY + 120 bytes at 10 bits / 1200 bit/s. */
+	heard = 100 + 120 * 10 * 1000 / 1200;
+	usleep((useconds_t)heard * 1000);	/* the next one heard cannot overlap that one */
+
+	memset(buf, 0x33, sizeof(buf));
+	assert_int_equal(ops->send(d, NULL, buf, 256), 0);
+	read_all(p.master, in, sizeof(in), 100);
+	ready = ops->ready_at(d);
+	n = tnc_frame(in, "OTHER", "DL1ABC-2", buf, 100);
+	assert_int_equal(write(p.master, in, n), (ssize_t)n);
+	assert_int_equal(recv_wait(d, &from, buf, sizeof(buf), 300), -EAGAIN);
+	later = ops->ready_at(d);
+	assert_true(later >= ready + heard - 2 && later <= ready + heard + 2);
+	/* Two more at once: on air one after the other, so the second adds nothing here. */
+	usleep((useconds_t)heard * 1000);
+	later = ops->ready_at(d);
+	n = tnc_frame(in, "OTHER", "DL1ABC-2", buf, 100);
+	n += tnc_frame(in + n, "OTHER", "DL1ABC-2", buf, 100);
+	assert_int_equal(write(p.master, in, n), (ssize_t)n);
+	assert_int_equal(recv_wait(d, &from, buf, sizeof(buf), 300), -EAGAIN);
+	ready = ops->ready_at(d);
+	assert_true(ready >= later + heard - 2 && ready <= later + heard + 50);
 	ops->close(d);
 	close(p.master);
 }
@@ -442,8 +524,9 @@ test_driver_device_not_taking(void **state)
 	assert_int_equal(r, -EAGAIN);
 	assert_true(ops->up(d));
 	assert_true(ops->ready_at(d) > now_ms());
-	assert_int_equal(ops->send(d, NULL, buf, 20), -EAGAIN);	/* not even an ack */
-	/* The other end reads again: the rest of the frame goes, then the next one. */
+	assert_int_equal(ops->send(d, NULL, buf, 20), 0);	/* an ack waits in the driver */
+	assert_int_equal(ops->send(d, NULL, buf, 256), -EAGAIN);
+	/* The other end reads again: the rest of the frame goes, the ack, then the next one. */
 	while (read_all(p.master, buf, sizeof(buf), 100) > 0)
 		recv_wait(d, &from, buf, sizeof(buf), 10);
 	assert_true(ops->ready_at(d) <= now_ms());
@@ -577,6 +660,7 @@ main(void)
 		cmocka_unit_test(test_ax25_ui_frame),
 		cmocka_unit_test(test_driver_pty),
 		cmocka_unit_test(test_driver_pacing),
+		cmocka_unit_test(test_driver_channel_heard),
 		cmocka_unit_test(test_driver_device_not_taking),
 		cmocka_unit_test(test_driver_device_gone_and_back),
 		cmocka_unit_test(test_driver_tcp),
