@@ -366,7 +366,8 @@ mono_us(void)
 static uint64_t
 airtime_us(const struct link_driver *d, size_t n)
 {
-	return (uint64_t)d->k.txdelay_ms * 1000 + (uint64_t)n * KISS_BITS_PER_BYTE * 1000000 / d->rate_bps;
+	return (uint64_t)(d->k.txdelay_ms + d->k.txtail_ms) * 1000 +
+	    (uint64_t)n * KISS_BITS_PER_BYTE * 1000000 / d->rate_bps;
 }
 
 /* Make the link layer's fd readable, so it calls recv() and asks up(). */
@@ -449,13 +450,15 @@ dev_watch(struct link_driver *d, uint32_t events)
 static void
 dev_ready(struct link_driver *d)
 {
-	const uint8_t p[3][2] = { { KISS_TXDELAY, (uint8_t)(d->k.txdelay_ms / 10) },
-	    { KISS_PERSIST, d->k.persist }, { KISS_SLOTTIME, (uint8_t)(d->k.slottime_ms / 10) } };
-	uint8_t buf[3 * 8];
+	const uint8_t p[4][2] = { { KISS_TXDELAY, (uint8_t)(d->k.txdelay_ms / 10) },
+	    { KISS_PERSIST, d->k.persist }, { KISS_SLOTTIME, (uint8_t)(d->k.slottime_ms / 10) },
+	    { KISS_TXTAIL, (uint8_t)(d->k.txtail_ms / 10) } };
+	uint8_t buf[4 * 8];
 	size_t n = 0;
 	ssize_t w;
 
-	for (int i = 0; i < 3; i++)
+	/* TXtail only when configured: many TNCs ignore it, Direwolf takes it. */
+	for (int i = 0; i < (d->k.txtail_set ? 4 : 3); i++)
 		n += (size_t)kiss_encode(buf + n, sizeof(buf) - n, 0, p[i][0], &p[i][1], 1);
 	d->state = DEV_OPEN;
 	d->opened_at = mono_us() / 1000;
@@ -463,8 +466,8 @@ dev_ready(struct link_driver *d)
 		dev_lost(d, w < 0 ? strerror(errno) : "it did not take its parameters");
 		return;
 	}
-	log_info("link %s: KISS TNC %s ready (TXDELAY %u ms, P %u, SLOTTIME %u ms)", d->name, d->where,
-	    d->k.txdelay_ms, d->k.persist, d->k.slottime_ms);
+	log_info("link %s: KISS TNC %s ready (TXDELAY %u ms, P %u, SLOTTIME %u ms, TXtail %s)", d->name, d->where,
+	    d->k.txdelay_ms, d->k.persist, d->k.slottime_ms, d->k.txtail_set ? "set" : "the TNC's own");
 	d->last_error[0] = '\0';
 	wake(d);
 }

@@ -35,6 +35,7 @@ enum kiss_cmd {
 	KISS_TXDELAY = 1,	/* keying delay, 10 ms units */
 	KISS_PERSIST = 2,	/* p-persistence: p = (P + 1) / 256 */
 	KISS_SLOTTIME = 3,	/* 10 ms units */
+	KISS_TXTAIL = 4,	/* keyed after the frame, 10 ms units */
 };
 
 #define KISS_FRAME_MAX		4096	/* type byte + data, decoded: longer ones are dropped */

@@ -505,10 +505,12 @@ set_kiss(struct parse *p, struct config_link *l, const char *name, const char *v
 	} else if (strcmp(name, "ax25") == 0) {
 		if (!parse_bool(value, &k->ax25))
 			BAD("ax25: '%s' is not yes or no", value);
-	} else if (strcmp(name, "txdelay") == 0 || strcmp(name, "slottime") == 0) {
+	} else if (strcmp(name, "txdelay") == 0 || strcmp(name, "slottime") == 0 || strcmp(name, "txtail") == 0) {
 		if (parse_ms(value, &v) < 0 || v % 10 || v > 2550)
 			BAD("%s: '%s' is not a multiple of 10 ms up to 2550 ms (e.g. 300ms)", name, value);
-		*(name[0] == 't' ? &k->txdelay_ms : &k->slottime_ms) = (uint16_t)v;
+		*(strcmp(name, "txdelay") == 0 ? &k->txdelay_ms : name[0] == 's' ? &k->slottime_ms :
+		    &k->txtail_ms) = (uint16_t)v;
+		k->txtail_set |= name[2] == 't';
 	} else if (strcmp(name, "persist") == 0) {
 		if (!parse_uint(value, 0, 255, &v))
 			BAD("persist: '%s' is not a KISS persistence value 0 .. 255 (p = (P+1)/256, e.g. 63)", value);
@@ -852,7 +854,7 @@ config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 		if (l->conf.kind == LINK_KISS)
 			check_kiss(&p, l, p.link_keys[i]);
 		if (l->conf.kind != LINK_KISS && (p.link_keys[i] & LK_KISS))
-			perr(&p, l->line, "[link %s] is not a kiss link: device, baud, tcp, callsign, dest, ax25, txdelay, persist and slottime are for type = kiss", l->conf.name);
+			perr(&p, l->line, "[link %s] is not a kiss link: device, baud, tcp, callsign, dest, ax25, txdelay, txtail, persist and slottime are for type = kiss", l->conf.name);
 		if (l->conf.kind == LINK_UDP) {
 			if (l->conf.n_peers == 0 && !l->conf.group4[0] && !l->conf.group6[0])
 				perr(&p, l->line, "[link %s] can reach nobody: give a peer, group4 or group6", l->conf.name);

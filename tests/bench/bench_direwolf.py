@@ -59,7 +59,7 @@ from test_direwolf import KissReader, kiss_data, ui_frame  # noqa: E402
 
 KEY = "1 " + "5a" * 32 + " send\n"
 INFO = 256                  # the daemon's kiss mtu: its largest link frame
-TNC = {"txdelay": "100ms", "persist": 127, "slottime": "50ms"}
+TNC = {"txdelay": "100ms", "txtail": "30ms", "persist": 127, "slottime": "50ms"}
 TXDELAY = 0.1
 CASES = {       # modem: (ARATE, reference frames, bulk bytes)
     1200: (44100, 8, 6000),

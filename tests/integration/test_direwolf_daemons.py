@@ -47,7 +47,7 @@ needs_direwolf = pytest.mark.skipif(not direwolf_available(),
 # side whose DCD just dropped from the side that just finished (which hears
 # nothing of itself) half the time; the defaults (P 63, SLOTTIME 100 ms)
 # would cost 400 ms a transmission for little more.
-TNC = {"txdelay": "100ms", "persist": 127, "slottime": "50ms"}
+TNC = {"txdelay": "100ms", "txtail": "30ms", "persist": 127, "slottime": "50ms"}
 
 
 def dw_node(tmp_path, node_id, kiss_port, extra=""):

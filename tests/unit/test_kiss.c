@@ -382,6 +382,30 @@ test_driver_pty(void **state)
 	close(p.master);
 }
 
+/* A configured TXtail goes to the TNC after the other parameters. */
+static void
+test_driver_txtail(void **state)
+{
+	static const uint8_t params[] = { 0xc0, 0x01, 30, 0xc0, 0xc0, 0x02, 63, 0xc0, 0xc0, 0x03, 10, 0xc0,
+	    0xc0, 0x04, 5, 0xc0 };
+	const struct link_driver_ops *ops = &link_kiss_ops;
+	struct link_conf c;
+	struct link_driver *d;
+	struct pty p;
+	uint8_t buf[256];
+	char err[256];
+
+	pty_open(&p);
+	kiss_conf(&c, p.path);
+	c.kiss.txtail_ms = 50;
+	c.kiss.txtail_set = true;
+	assert_non_null(d = ops->open(&c, err, sizeof(err)));
+	assert_int_equal(read_all(p.master, buf, sizeof(buf), 1000), sizeof(params));
+	assert_memory_equal(buf, params, sizeof(params));
+	ops->close(d);
+	close(p.master);
+}
+
 static void
 test_driver_pacing(void **state)
 {
@@ -659,6 +683,7 @@ main(void)
 		cmocka_unit_test(test_ax25_callsigns),
 		cmocka_unit_test(test_ax25_ui_frame),
 		cmocka_unit_test(test_driver_pty),
+		cmocka_unit_test(test_driver_txtail),
 		cmocka_unit_test(test_driver_pacing),
 		cmocka_unit_test(test_driver_channel_heard),
 		cmocka_unit_test(test_driver_device_not_taking),
