@@ -94,7 +94,8 @@ def neighbours(n):
 def send(ctl, dst, prio, text):
     """One bundle through the control connection; the time just before we asked."""
     t = time.monotonic()
-    ctl.send({"op": "send", "dst": dst, "priority": prio}, text.encode())
+    # Every report counts here: no newer position may supersede a queued one.
+    ctl.send({"op": "send", "dst": dst, "priority": prio, "supersede": False}, text.encode())
     r = ctl.recv()
     assert "error" not in r, r
     return t

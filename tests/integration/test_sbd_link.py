@@ -74,8 +74,10 @@ def modem_ready(w):
              30, "the backpack's modem to be usable")
 
 
-def send(n, dst, text, prio=None):
-    args = ["send"] + (["-p", prio] if prio else []) + [dst, text]
+def send(n, dst, text, prio=None, keep=True):
+    """keep: every report counts here (a track), so no newer position
+    supersedes a waiting older one (the daemon's default for service 3)."""
+    args = ["send"] + (["-p", prio] if prio else []) + (["--no-supersede"] if keep else []) + [dst, text]
     r = n.cli(*args)
     assert b"accepted" in r.stdout or r.returncode == 0
 
@@ -211,10 +213,10 @@ def test_positions_superseded_while_no_signal(world):
     modem_ready(w)
     w.sim.ok("signal 0")
     fixes = [f"FIX 5 {i} 46.{5000 + i} 7.{1000 + i}" for i in range(5)]
-    send(w.unit, f"ipn:{CC}.3", fixes[0], prio="position")
+    send(w.unit, f"ipn:{CC}.3", fixes[0], prio="position", keep=False)
     wait_for(lambda: link(w.unit)["sbd"]["state"] == "no signal", 30, "the modem to see no signal")
     for f in fixes[1:]:
-        send(w.unit, f"ipn:{CC}.3", f, prio="position")
+        send(w.unit, f"ipn:{CC}.3", f, prio="position", keep=False)
     send(w.unit, f"ipn:{CC}.4", "SUPPLIES low at shelter 3")
     wait_for(lambda: w.unit.status()["store"]["bundles"] == 2, 30, "the older fixes to be superseded")
     w.sim.ok("signal 5")

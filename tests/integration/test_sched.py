@@ -206,5 +206,7 @@ def test_metered_satellite_budget(sat):
     assert st["in_bytes"] <= la["budget_used"]           # every byte A sent was counted
     assert b.cli_json("recv", "6") == [], "bulk spent the budget"
     assert b.cli_json("recv", "7") == [], "the big message cannot have arrived"
-    assert a.status()["store"]["bundles"] == 2             # bulk and the big message wait
+    # Bulk and what B lacks of the big message wait: it went out as fragments of
+    # an eighth of the budget (the link's default), some of which B holds.
+    assert a.status()["store"]["bundles"] >= 2
     assert a.stop() == 0 and b.stop() == 0, "unclean exit (a sanitizer report?)"
