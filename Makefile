@@ -58,7 +58,7 @@ LIB	  := $(BUILD)/libfieldrelay.a
 DAEMON	:= $(BUILD)/fieldrelayd
 CLI	:= $(BUILD)/fieldrelay
 
-.PHONY: all deps check bench fuzz fuzz-build demo install clean help tests
+.PHONY: all deps check bench fuzz fuzz-build demo install clean help tests sims
 all: $(DAEMON) $(CLI)
 
 $(BUILD)/%.o: %.c
@@ -134,6 +134,9 @@ $(BUILD)/tests/fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
 	$(Q)clang $(FUZZ_CFLAGS) -o $@ $^ $(LDLIBS)
 
 tests: all $(UNIT_BINS) $(BENCH_BINS) $(HELPER_BINS) $(SIM_BINS)
+
+# The emulators and simulators (tests/sim) alone, for the benchmarks.
+sims: $(SIM_BINS)
 
 deps:
 	$(Q)sh tests/deps.sh install

@@ -694,6 +694,8 @@ channel_heard(struct link_driver *d, size_t n)
 {
 	uint64_t now = mono_us(), on_air = airtime_us(d, n), start = now > on_air ? now - on_air : 0;
 
+	if (d->k.full_duplex)
+		return;		/* it did not wait for the frame */
 	/* Frames handed over together were on air one after the other: count that time once. */
 	if (start < d->heard_until)
 		start = d->heard_until;

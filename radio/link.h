@@ -44,6 +44,7 @@ struct link_kiss_conf {
 	uint16_t txdelay_ms;		/* TNC keying delay, sent as KISS TXDELAY; counted as airtime */
 	uint16_t slottime_ms;		/* KISS SLOTTIME */
 	uint16_t txtail_ms;		/* KISS TXtail, sent only if txtail_set; counted as airtime */
+	bool full_duplex;		/* the TNC sends while it hears (a wire, split frequencies) */
 	bool txtail_set;
 	uint8_t persist;		/* KISS P: p = (P + 1) / 256 */
 };

@@ -511,6 +511,10 @@ set_kiss(struct parse *p, struct config_link *l, const char *name, const char *v
 		*(strcmp(name, "txdelay") == 0 ? &k->txdelay_ms : name[0] == 's' ? &k->slottime_ms :
 		    &k->txtail_ms) = (uint16_t)v;
 		k->txtail_set |= name[2] == 't';
+	} else if (strcmp(name, "duplex") == 0) {
+		if (strcmp(value, "half") != 0 && strcmp(value, "full") != 0)
+			BAD("duplex: '%s' is not half (a radio channel) or full (a wire, split frequencies)", value);
+		k->full_duplex = value[0] == 'f';
 	} else if (strcmp(name, "persist") == 0) {
 		if (!parse_uint(value, 0, 255, &v))
 			BAD("persist: '%s' is not a KISS persistence value 0 .. 255 (p = (P+1)/256, e.g. 63)", value);
@@ -854,7 +858,7 @@ config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 		if (l->conf.kind == LINK_KISS)
 			check_kiss(&p, l, p.link_keys[i]);
 		if (l->conf.kind != LINK_KISS && (p.link_keys[i] & LK_KISS))
-			perr(&p, l->line, "[link %s] is not a kiss link: device, baud, tcp, callsign, dest, ax25, txdelay, txtail, persist and slottime are for type = kiss", l->conf.name);
+			perr(&p, l->line, "[link %s] is not a kiss link: device, baud, tcp, callsign, dest, ax25, duplex, txdelay, txtail, persist and slottime are for type = kiss", l->conf.name);
 		if (l->conf.kind == LINK_UDP) {
 			if (l->conf.n_peers == 0 && !l->conf.group4[0] && !l->conf.group6[0])
 				perr(&p, l->line, "[link %s] can reach nobody: give a peer, group4 or group6", l->conf.name);

@@ -87,9 +87,7 @@ def reference(tmp, modem, rate, frames):
 
 def node(tmp, node_id, kiss_port, modem):
     n = Node(tmp, node_id)
-    key = n.dir / "network.key"
-    key.write_text(KEY)
-    os.chmod(key, 0o600)
+    key = n.write_key(KEY)
     tnc = "".join(f"{k} = {v}\n" for k, v in TNC.items())
     n.conf.write_text(n.conf.read_text().replace("level = info", "level = warn") +
                       f"[security]\nkey_file = {key}\n"

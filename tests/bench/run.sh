@@ -33,10 +33,11 @@ if ! make -j"$JOBS" --no-print-directory BUILD="$BUILD" $bins >"$BUILD/bench-bui
 	echo "bench summary: build failed"
 	exit 1
 fi
-# The scripts drive the daemon and the CLI; without them they cannot run.
+# The scripts drive the daemon and the CLI, and some the emulators and
+# simulators of tests/sim; without them they cannot run.
 if [ -n "$scripts" ]; then
 	echo "== build $BUILD: all (for$scripts)"
-	if ! make -j"$JOBS" --no-print-directory BUILD="$BUILD" all >"$BUILD/bench-build-all.log" 2>&1; then
+	if ! make -j"$JOBS" --no-print-directory BUILD="$BUILD" all sims >"$BUILD/bench-build-all.log" 2>&1; then
 		tail -n 30 "$BUILD/bench-build-all.log"
 		for s in $scripts; do
 			errors="$errors $(basename "$s")(not built)"

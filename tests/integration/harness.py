@@ -46,6 +46,13 @@ class Node:
         self.netns = None      # run inside this network namespace
         self.write_config(extra)
 
+    def write_key(self, text):
+        """The network key file (mode 0600, as the daemon demands); its path."""
+        key = self.dir / "network.key"
+        key.write_text(text)
+        os.chmod(key, 0o600)
+        return key
+
     def write_config(self, extra=""):
         self.conf.write_text(
             f"[node]\nid = {self.id}\nname = test{self.id}\ndata_dir = {self.dir}\n"

@@ -126,9 +126,7 @@ class Mesh:
     def fieldrelay(self, n, peer):
         node = Node(self.base, ID[n], name=f"node-{n}")
         node.netns = self.ns(n)
-        key = node.dir / "network.key"
-        key.write_text(KEY)
-        os.chmod(key, 0o600)
+        key = node.write_key(KEY)
         node.conf.write_text(node.conf.read_text() +
                              f"[security]\nkey_file = {key}\n"
                              f"[link mesh]\ntype = udp\nbind = {ADDR[n]}\npeer = {ADDR[peer]}\n")

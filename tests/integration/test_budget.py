@@ -19,9 +19,7 @@ MTU = 1400                      # the UDP link's default frame size: one frame
 
 def node(tmp_path, node_id, links):
     n = Node(tmp_path, node_id)
-    key = n.dir / "network.key"
-    key.write_text(KEY)
-    os.chmod(key, 0o600)
+    key = n.write_key(KEY)
     text = f"[security]\nkey_file = {key}\n"
     for name, port, peer, extra in links:
         text += f"[link {name}]\ntype = udp\nport = {port}\npeer = 127.0.0.1:{peer}\n{extra}"

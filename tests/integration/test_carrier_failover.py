@@ -46,9 +46,7 @@ def pair(tmp_path):
             me, peer = "ab"[i], 2 - i
             node = Node(tmp_path, i + 1)
             node.netns = n
-            key = node.dir / "network.key"
-            key.write_text(KEY)
-            os.chmod(key, 0o600)
+            key = node.write_key(KEY)
             node.conf.write_text(node.conf.read_text() +
                                  f"[security]\nkey_file = {key}\n"
                                  f"[link mesh]\ntype = udp\ninterface = fdm{me}{tag}\nport = 4556\n"

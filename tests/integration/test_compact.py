@@ -3,7 +3,6 @@ loopback through tests/sim/linkemu at 64 kbit/s with 20 ms delay and 2% loss):
 MTU 256, 8-byte tags.  200 small bundles arrive exactly once, and what each cost
 on the wire is measured, printed and bounded, beside the same 200 sent in full
 form over the same link."""
-import os
 import random
 
 from harness import Node, wait_for
@@ -17,9 +16,7 @@ TEXTS = [f"pos {i:04d} 47.3769N 8.5417E h408" for i in range(COUNT)]
 
 def radio_node(tmp_path, node_id, port, peer, compact):
     n = Node(tmp_path, node_id, name=f"node{node_id}-{compact}")
-    key = n.dir / "network.key"
-    key.write_text(KEY)
-    os.chmod(key, 0o600)
+    key = n.write_key(KEY)
     n.conf.write_text(n.conf.read_text() +
                       f"[security]\nkey_file = {key}\n"
                       f"[link radio]\ntype = udp\nport = {port}\npeer = 127.0.0.1:{peer}\n"

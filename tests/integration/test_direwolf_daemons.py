@@ -52,9 +52,7 @@ TNC = {"txdelay": "100ms", "txtail": "30ms", "persist": 127, "slottime": "50ms"}
 
 def dw_node(tmp_path, node_id, kiss_port, extra=""):
     n = Node(tmp_path, node_id)
-    key = n.dir / "network.key"
-    key.write_text(KEY)
-    os.chmod(key, 0o600)
+    key = n.write_key(KEY)
     tnc = "".join(f"{k} = {v}\n" for k, v in TNC.items())
     n.conf.write_text(n.conf.read_text() +
                       f"[security]\nkey_file = {key}\n"

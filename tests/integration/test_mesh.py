@@ -13,9 +13,7 @@ KEY = "1 " + "5a" * 32 + " send\n"
 
 def mesh_node(tmp_path, node_id, port, peers, extra=""):
     n = Node(tmp_path, node_id)
-    key = n.dir / "network.key"
-    key.write_text(KEY)
-    os.chmod(key, 0o600)
+    key = n.write_key(KEY)
     peer_lines = "".join(f"peer = 127.0.0.1:{p}\n" for p in peers)
     n.conf.write_text(n.conf.read_text() +
                       f"[security]\nkey_file = {key}\n"

@@ -41,9 +41,7 @@ def pair(tmp_path):
         for i, (n, dev) in enumerate(((ns[0], f"va{tag}"), (ns[1], f"vb{tag}"))):
             node = Node(tmp_path, i + 1)
             node.netns = n
-            key = node.dir / "network.key"
-            key.write_text(KEY)
-            os.chmod(key, 0o600)
+            key = node.write_key(KEY)
             node.conf.write_text(node.conf.read_text() +
                                  f"[security]\nkey_file = {key}\n"
                                  f"[link mesh]\ntype = udp\ninterface = {dev}\ngroup4 = 239.255.45.56\n")
@@ -124,9 +122,7 @@ class Netns:
         """A daemon in ns with the network key and the given [link] sections."""
         node = Node(self.tmp, node_id)
         node.netns = ns
-        key = node.dir / "network.key"
-        key.write_text(KEY)
-        os.chmod(key, 0o600)
+        key = node.write_key(KEY)
         node.conf.write_text(node.conf.read_text() + f"[security]\nkey_file = {key}\n" + links)
         self.nodes.append(node)
         return node

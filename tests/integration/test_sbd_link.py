@@ -6,7 +6,6 @@ command center (node 1) has a `type = directip` link: the simulated gateway
 delivers MO messages to its port and takes its MT messages on the gateway's
 DirectIP port.  Sessions take 10-20 simulated seconds at a time factor of 0.02.
 """
-import os
 import time
 
 import pytest
@@ -19,9 +18,7 @@ CC, UNIT = 1, 5
 
 
 def with_key(n, text):
-    key = n.dir / "network.key"
-    key.write_text(KEY)
-    os.chmod(key, 0o600)
+    key = n.write_key(KEY)
     n.conf.write_text(n.conf.read_text() + f"[security]\nkey_file = {key}\n" + text)
     return n
 

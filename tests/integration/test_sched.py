@@ -32,9 +32,7 @@ DEAD_S = 1.5
 
 def two_link_node(tmp_path, node_id, mesh_port, mesh_peer, device):
     n = Node(tmp_path, node_id)
-    key = n.dir / "network.key"
-    key.write_text(KEY)
-    os.chmod(key, 0o600)
+    key = n.write_key(KEY)
     n.conf.write_text(n.conf.read_text() +
                       f"[security]\nkey_file = {key}\n"
                       f"[link mesh]\ntype = udp\nport = {mesh_port}\npeer = 127.0.0.1:{mesh_peer}\n"
@@ -143,9 +141,7 @@ def test_mesh_fades_urgent_takes_radio_bulk_waits(pair):
 
 def sat_node(tmp_path, node_id, port, peer, extra):
     n = Node(tmp_path, node_id)
-    key = n.dir / "network.key"
-    key.write_text(KEY)
-    os.chmod(key, 0o600)
+    key = n.write_key(KEY)
     n.conf.write_text(n.conf.read_text() +
                       f"[security]\nkey_file = {key}\n"
                       f"[link sat]\ntype = udp\nport = {port}\npeer = 127.0.0.1:{peer}\n{extra}")

@@ -255,7 +255,7 @@ test_kiss_links(void **state)
 	assert_int_equal(load("[node]\nid = 5\n[security]\nkey_file = /k\n"
 	    "[link radio]\ntype = kiss\ndevice = /dev/ttyUSB0\ncallsign = dl1abc-7\n"
 	    "[link dw]\ntcp = 127.0.0.1\ntype = kiss\nax25 = no\nmtu = 512\nrate = 9600\nbaud = 1200\n"
-	    "txdelay = 50ms\npersist = 255\nslottime = 0\ntxtail = 20ms\nbeacon = 30s\ndest = CQ\nfragment = 4K\n"
+	    "txdelay = 50ms\npersist = 255\nslottime = 0\ntxtail = 20ms\nduplex = full\nbeacon = 30s\ndest = CQ\nfragment = 4K\n"
 	    "[link mesh]\ntype = udp\npeer = 10.0.0.1\n"), 0);
 	assert_int_equal(cfg.n_links, 3);
 	/* 1200 bit/s AFSK defaults. */
@@ -270,6 +270,7 @@ test_kiss_links(void **state)
 	assert_int_equal(k->persist, 63);
 	assert_int_equal(k->slottime_ms, 100);
 	assert_false(k->txtail_set);		/* the TNC keeps its own */
+	assert_false(k->full_duplex);
 	assert_int_equal(k->txtail_ms, 0);
 	assert_int_equal(cfg.links[0].conf.mtu, 256);
 	assert_int_equal(cfg.links[0].conf.rate_bps, 1200);
@@ -285,6 +286,7 @@ test_kiss_links(void **state)
 	assert_int_equal(k->persist, 255);
 	assert_int_equal(k->slottime_ms, 0);
 	assert_true(k->txtail_set);
+	assert_true(k->full_duplex);
 	assert_int_equal(k->txtail_ms, 20);
 	assert_int_equal(cfg.links[1].conf.mtu, 512);
 	assert_int_equal(cfg.links[1].conf.rate_bps, 9600);
@@ -348,6 +350,7 @@ test_kiss_links(void **state)
 	expect_error(KISS "device = /dev/ttyS0\nax25 = no\nbaud = 1000\n", 9, "not a serial speed");
 	expect_error(KISS "tcp = localhost:8001\nax25 = no\n", 7, "numeric address");
 	expect_error(KISS "device = /dev/ttyS0\nax25 = no\ntxdelay = 305\n", 9, "multiple of 10 ms");
+	expect_error(KISS "device = /dev/ttyS0\nax25 = no\nduplex = simplex\n", 9, "not half");
 	expect_error(KISS "device = /dev/ttyS0\nax25 = no\nslottime = 3s\n", 9, "up to 2550 ms");
 	expect_error(KISS "device = /dev/ttyS0\nax25 = no\npersist = 256\n", 9, "persistence");
 	expect_error(KISS "device = /dev/ttyS0\nax25 = maybe\n", 8, "yes or no");

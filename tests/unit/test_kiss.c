@@ -521,6 +521,20 @@ test_driver_channel_heard(void **state)
 	ready = ops->ready_at(d);
 	assert_true(ready >= later + heard - 2 && ready <= later + heard + 50);
 	ops->close(d);
+
+	/* Full duplex: the TNC sent on while it heard; the estimate stays. */
+	c.kiss.full_duplex = true;
+	assert_non_null(d = ops->open(&c, err, sizeof(err)));
+	read_all(p.master, buf, sizeof(buf), 500);
+	memset(buf, 0x33, sizeof(buf));
+	assert_int_equal(ops->send(d, NULL, buf, 256), 0);
+	read_all(p.master, in, sizeof(in), 100);
+	ready = ops->ready_at(d);
+	n = tnc_frame(in, "OTHER", "DL1ABC-2", buf, 100);
+	assert_int_equal(write(p.master, in, n), (ssize_t)n);
+	assert_int_equal(recv_wait(d, &from, buf, sizeof(buf), 300), -EAGAIN);
+	assert_int_equal(ops->ready_at(d), ready);
+	ops->close(d);
 	close(p.master);
 }
 
