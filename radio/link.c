@@ -204,6 +204,47 @@ speaks_compact(const struct link *l, const struct neighbour *n)
 	return l->compact && n->compact;
 }
 
+/* Within the span, its replay window resolves our 16 counter bits. */
+static bool
+compact_envelope(const struct link *l, const struct neighbour *n, uint32_t counter)
+{
+	return n != NULL && speaks_compact(l, n) && n->sent && counter - n->last_counter < LINK_COUNTER_SPAN;
+}
+
+static size_t
+varint_len(uint64_t v)
+{
+	struct wr w = { NULL, 0, 0 };
+
+	put_varint(&w, v);
+	return w.len;
+}
+
+/*
+ * Header and tag of the next frame link_send() seals for n, exactly
+ * (frame.c put_header): the frame counter it will draw is the sender's next.
+ */
+static size_t
+envelope_len(const struct link *l, const struct neighbour *n)
+{
+	uint64_t next = l->p.sender->next;
+	size_t tag = l->p.flags & FRAME_F_TAG8 ? CRYPTO_TAG_SHORT : CRYPTO_TAG_LEN;
+
+	if (next <= UINT32_MAX && compact_envelope(l, n, (uint32_t)next))
+		return 1 + varint_len(l->p.node) + 2 + tag;
+	return 4 + varint_len(l->p.node) + varint_len(l->p.sender->boot) + varint_len(next) + tag;
+}
+
+/* Data bytes that fill the next frame to n at the MTU with segment s's header; 0 if none fit. */
+static size_t
+segment_room(const struct link *l, const struct neighbour *n, const struct frame_segment *s)
+{
+	size_t used = envelope_len(l, n) + varint_len(s->xid) + varint_len(s->off) + varint_len(s->total) +
+	    varint_len(s->seq);
+
+	return used < l->conf.mtu ? l->conf.mtu - used : 0;
+}
+
 /* Seal m for neighbour n (NULL: everyone) and hand it to the driver. */
 static int
 link_send(struct link *l, struct neighbour *n, const struct frame_msg *m)
@@ -218,8 +259,7 @@ link_send(struct link *l, struct neighbour *n, const struct frame_msg *m)
 		return -ENOKEY;
 	if ((r = crypto_sender_next(l->p.sender, &h.counter)) < 0)
 		return r;
-	/* Within the span, its replay window resolves our 16 counter bits. */
-	h.compact = n != NULL && speaks_compact(l, n) && n->sent && h.counter - n->last_counter < LINK_COUNTER_SPAN;
+	h.compact = compact_envelope(l, n, h.counter);
 	if ((len = frame_seal(l->buf, sizeof(l->buf), &h, m, key)) < 0)
 		return (int)len;
 	if ((r = l->ops->send(l->drv, n ? &n->addr : NULL, l->buf, (size_t)len)) < 0) {
@@ -867,7 +907,8 @@ pack_add(struct link *l, struct neighbour *n, const struct session_seg *g, const
 {
 	struct compact_ctx c = { .sender = l->p.node, .receiver = n->node, .time_base = l->time_base };
 	struct frame_bundles *bs = &l->pack.u.bundles;
-	size_t room = l->conf.mtu - frame_overhead(l->p.flags);
+	/* The envelope as it is now, and a byte for a counter that grows a varint byte before the flush. */
+	size_t env = envelope_len(l, n) + 1, room = l->conf.mtu > env ? l->conf.mtu - env : 0;
 	const char *why;
 	ssize_t len, body;
 	int r;
@@ -1007,13 +1048,60 @@ link_paced(const struct link *l)
 }
 
 /*
+ * A fresh segment carries as many bytes as fill its frame at the MTU with
+ * the header it will go with (the session's mss is for the largest header:
+ * every varint at its widest, a full envelope).  On a 256-byte radio frame
+ * that is about 10 % more data a frame.
+ */
+static void
+segment_fill(struct link *l, struct neighbour *n, struct session_seg *g)
+{
+	struct frame_segment s = { .xid = g->xid, .off = g->off, .total = g->total, .seq = n->seq + 1 };
+	size_t room;
+
+	if (g->retransmission || g->off + g->len >= g->total)
+		return;
+	room = segment_room(l, n, &s);
+	if (room > g->len)
+		session_tx_grow(n->tx, g, room > UINT32_MAX ? UINT32_MAX : (uint32_t)room);
+}
+
+/*
+ * Segment g to n, in one frame, or in several if its frame no longer fits
+ * the MTU: a retransmission of a segment that filled its first frame, when
+ * the header has grown since (a longer sequence number or frame counter, a
+ * full envelope instead of a compact one).  The receiver takes byte ranges,
+ * so the session need not know; it resends g whole if a part is lost.
+ */
+static int
+send_segment(struct link *l, struct neighbour *n, const struct session_seg *g, const uint8_t *data)
+{
+	struct frame_msg m = { .type = FRAME_SEGMENT };
+	struct frame_segment *s = &m.u.seg;
+	uint32_t done = 0;
+	size_t room;
+	int e;
+
+	do {
+		*s = (struct frame_segment){ .xid = g->xid, .off = g->off + done, .total = g->total,
+		    .seq = ++n->seq, .data = data ? data + done : NULL, .len = g->len - done };
+		room = segment_room(l, n, s);
+		if (room > 0 && s->len > room)
+			s->len = room;
+		if ((e = link_send(l, n, &m)) < 0)
+			return e;
+		done += (uint32_t)s->len;
+	} while (done < g->len);
+	return 0;
+}
+
+/*
  * Send n's next segment, if one is due.  1 sent, 0 nothing due (or n's
  * session failed: n is down), -EAGAIN the medium is full (stop pumping).
  */
 static int
 pump_one(struct link *l, struct neighbour *n, uint64_t now)
 {
-	struct frame_msg m = { .type = FRAME_SEGMENT };
 	struct session_seg g;
 	const uint8_t *data;
 	long got;
@@ -1024,6 +1112,7 @@ pump_one(struct link *l, struct neighbour *n, uint64_t now)
 		e = 0;
 		if ((r = session_tx_next(n->tx, now, &g)) != 1)
 			break;
+		segment_fill(l, n, &g);
 		if (g.len > 0 && (got = segment_data(l, n, &g, &data)) < 0) {
 			/* The bundle left the store under us (expired): give it back. */
 			void *ctx = session_tx_abort(n->tx, g.xid);
@@ -1036,11 +1125,8 @@ pump_one(struct link *l, struct neighbour *n, uint64_t now)
 		if (speaks_compact(l, n) && g.off == 0 && g.len == g.total && g.len > 0 &&
 		    (e = pack_add(l, n, &g, data)) == 1)
 			return 1;
-		if (e == 0) {
-			m.u.seg = (struct frame_segment){ .xid = g.xid, .off = g.off, .total = g.total,
-			    .seq = ++n->seq, .data = data, .len = g.len };
-			e = link_send(l, n, &m);
-		}
+		if (e == 0)
+			e = send_segment(l, n, &g, data);
 		if (e == -EAGAIN) {
 			/* The medium is full: wake when it is not; the segment goes again at its timeout. */
 			pack_flush(l, n);

@@ -57,6 +57,7 @@ struct session_tx {
 	struct seg segs[SESSION_WINDOW_MAX];
 	unsigned nseg;
 	uint32_t srtt, rttvar, rto;	/* ms; srtt 0 = no sample yet */
+	uint32_t rto_min;		/* ms, RTO_MIN_MS unless the link says more */
 	uint64_t quantum;		/* round-robin turn within a class, bytes */
 	struct session_tx_stats st;
 };
@@ -79,6 +80,7 @@ session_tx_new(uint32_t mss, unsigned window, uint32_t initial_rto_ms, uint64_t 
 	s->mss = mss;
 	s->window = window > SESSION_WINDOW_MAX ? SESSION_WINDOW_MAX : window;
 	s->quantum = mss;
+	s->rto_min = RTO_MIN_MS;
 	s->rto = initial_rto_ms < RTO_MIN_MS ? RTO_MIN_MS : initial_rto_ms;
 	s->next_xid = first_xid ? first_xid : 1;
 	s->rexmit_at = UINT64_MAX;
@@ -360,6 +362,14 @@ session_tx_set_quantum(struct session_tx *s, uint64_t bytes)
 	s->quantum = bytes ? bytes : 1;
 }
 
+void
+session_tx_set_rto_min(struct session_tx *s, uint32_t ms)
+{
+	s->rto_min = ms < RTO_MIN_MS ? RTO_MIN_MS : ms > RTO_MAX_MS ? RTO_MAX_MS : ms;
+	if (s->rto < s->rto_min)
+		s->rto = s->rto_min;
+}
+
 static int
 next_new(struct session_tx *s, struct xfer *x, uint64_t now, struct session_seg *out)
 {
@@ -425,6 +435,31 @@ session_tx_next_prio(struct session_tx *s, uint64_t now)
 	return best == INT_MAX ? -1 : best;
 }
 
+uint32_t
+session_tx_grow(struct session_tx *s, struct session_seg *seg, uint32_t len)
+{
+	struct seg *g = s->nseg ? &s->segs[s->nseg - 1] : NULL;
+	struct xfer *x;
+	uint64_t max;
+
+	/* next_new() put it last in the window; anything else is not a fresh segment. */
+	if (g == NULL || seg->retransmission || g->x->xid != seg->xid || g->off != seg->off ||
+	    g->len != seg->len || g->resent || g->tries != 1)
+		return seg->len;
+	x = g->x;
+	if (x->next_off != g->off + g->len || len <= g->len)
+		return seg->len;
+	max = x->total - g->off;
+	if (len > max)
+		len = (uint32_t)max;
+	s->st.bytes += len - g->len;
+	x->turn += len - g->len;
+	x->next_off = g->off + len;
+	g->len = len;
+	seg->len = len;
+	return len;
+}
+
 /* RFC 6298: smoothed RTT and its variance, from segments sent once (Karn). */
 static void
 rtt_sample(struct session_tx *s, uint64_t r)
@@ -444,8 +479,8 @@ rtt_sample(struct session_tx *s, uint64_t r)
 	}
 	var = 4 * s->rttvar > 1 ? 4 * s->rttvar : 1;
 	s->rto = s->srtt + var;
-	if (s->rto < RTO_MIN_MS)
-		s->rto = RTO_MIN_MS;
+	if (s->rto < s->rto_min)
+		s->rto = s->rto_min;
 	if (s->rto > RTO_MAX_MS)
 		s->rto = RTO_MAX_MS;
 	/* A shorter timeout brings deadlines forward: the lower bounds no longer hold. */
