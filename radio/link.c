@@ -64,6 +64,8 @@
 #define LINK_MEM_BUDGET		(4u << 20)	/* ... while the link's buffers stay under this */
 #define LINK_ACK_EVERY		16	/* in-order segments between SEG_ACKs of a neighbour */
 #define LINK_ACKS_PENDING	4	/* transfers with a SEG_ACK owed, per neighbour */
+#define LINK_ACK_EVERY_PACED	8	/* paced radio: segments between SEG_ACKs, at most ... */
+#define LINK_ACK_PAUSE_FRAMES	2	/* ... or after this many frame times without a segment */
 #define LINK_COUNTER_SPAN	(1u << 14)	/* compact envelope within this of the last frame sent */
 #define LINK_REBUILT_MAX	(LINK_FRAME_MAX + COMPACT_EXPANSION_MAX)	/* a bundle rebuilt from its compact form */
 #define LINK_COMPACT_MTU	512	/* compact = auto: on at or below this MTU ... */
@@ -107,6 +109,7 @@ struct neighbour {
 	struct spool spool[LINK_SPOOLS];
 	uint64_t ack_xid[LINK_ACKS_PENDING];	/* SEG_ACKs owed (delayed, see on_segment) */
 	unsigned n_acks, ack_segs;
+	uint64_t ack_first, ack_due;	/* paced: when the oldest owed SEG_ACK became owed; when it goes */
 	char name[FRAME_NAME_MAX + 1];
 	bool compact;			/* its beacon says it speaks compact framing */
 	bool has_base;			/* time_base is from its beacon in this boot */
@@ -135,6 +138,8 @@ struct link {
 	struct loop_timer beacon_timer, pump_timer;
 	struct link_metrics m;
 	bool acks_owed;			/* some neighbour has n_acks > 0 */
+	uint32_t frame_ms;		/* paced radio: airtime of a full frame, key-up included; else 0 */
+	struct loop_timer ack_timer;	/* paced: sends the SEG_ACKs whose time has come */
 	size_t spool_mem;		/* bytes of bundles assembled in memory */
 	struct readahead ra;
 	bool compact;			/* compact framing on: the config resolved */
@@ -323,6 +328,7 @@ nbr_reset(struct link *l, struct neighbour *n, int reason, bool restarted)
 	n->rx = NULL;
 	n->n_acks = 0;
 	n->ack_segs = 0;
+	n->ack_due = 0;
 	n->n_commits = 0;	/* ids of its old sending session */
 	n->compact = false;	/* until its next beacon says */
 	n->has_base = false;
@@ -370,6 +376,13 @@ nbr_heard(struct link *l, const struct frame_hdr *h, const struct link_addr *fro
 		if ((n->tx = session_tx_new(l->mss, l->p.window, l->rto0, n->next_xid)) == NULL)
 			return NULL;
 		session_tx_set_quantum(n->tx, l->rr_quantum);
+		/*
+		 * Its SEG_ACKs may be held up to LINK_ACK_EVERY_PACED frame times
+		 * (ack_hold; a radio link is configured alike at both ends), then
+		 * wait behind the frame on the air and take their own.
+		 */
+		if (l->frame_ms)
+			session_tx_set_ack_delay(n->tx, (LINK_ACK_EVERY_PACED + 2) * l->frame_ms);
 	}
 	if (n->rx == NULL && (n->rx = session_rx_new()) == NULL)
 		return NULL;
@@ -456,6 +469,7 @@ acks_flush(struct link *l, struct neighbour *n)
 		send_ack(l, n, n->ack_xid[i]);
 	n->n_acks = 0;
 	n->ack_segs = 0;
+	n->ack_due = 0;
 }
 
 /* ... and to every neighbour: the socket has no more for now. */
@@ -468,6 +482,50 @@ acks_flush_all(struct link *l)
 		if (l->nbr[i].n_acks)
 			acks_flush(l, &l->nbr[i]);
 	l->acks_owed = false;
+}
+
+/* Paced: send the SEG_ACKs that are due, and wake for the next. */
+static void
+link_ack_timer(struct loop *loop, void *arg)
+{
+	struct link *l = arg;
+	uint64_t t = loop_now(), next = UINT64_MAX;
+
+	for (unsigned i = 0; i < l->n_nbr; i++) {
+		struct neighbour *n = &l->nbr[i];
+
+		if (n->n_acks == 0)
+			continue;
+		if (n->ack_due <= t)
+			acks_flush(l, n);
+		else if (n->ack_due < next)
+			next = n->ack_due;
+	}
+	if (next != UINT64_MAX)
+		loop_timer_set(loop, &l->ack_timer, next - t, link_ack_timer, l);
+}
+
+/*
+ * Paced radio: a SEG_ACK costs a frame on the air (on a half-duplex channel
+ * also the key-up of both radios, and it holds up the data), and segments
+ * arrive a frame time apart, so that "nothing more to read" happens after
+ * every one.  Hold it instead until LINK_ACK_EVERY_PACED segments came,
+ * the sender's burst paused (no segment for LINK_ACK_PAUSE_FRAMES frame
+ * times), or the oldest owed one has waited LINK_ACK_EVERY_PACED frame
+ * times.  The sender's timeouts allow for that (session_tx_set_ack_delay).
+ */
+static void
+ack_hold(struct link *l, struct neighbour *n)
+{
+	uint64_t t = loop_now(), due;
+
+	if (n->ack_due == 0)
+		n->ack_first = t;
+	due = t + (uint64_t)LINK_ACK_PAUSE_FRAMES * l->frame_ms;
+	if (due > n->ack_first + (uint64_t)LINK_ACK_EVERY_PACED * l->frame_ms)
+		due = n->ack_first + (uint64_t)LINK_ACK_EVERY_PACED * l->frame_ms;
+	n->ack_due = due;
+	link_ack_timer(l->loop, l);
 }
 
 /* A SEG_ACK for xid is owed to n; now sends it (and all owed to n) at once. */
@@ -483,9 +541,27 @@ ack_owe(struct link *l, struct neighbour *n, uint64_t xid, bool now)
 			acks_flush(l, n);
 		n->ack_xid[n->n_acks++] = xid;
 	}
-	l->acks_owed = true;
-	if (now || ++n->ack_segs >= LINK_ACK_EVERY)
+	if (now || ++n->ack_segs >= (l->frame_ms ? LINK_ACK_EVERY_PACED : LINK_ACK_EVERY))
 		acks_flush(l, n);
+	else if (l->frame_ms)
+		ack_hold(l, n);
+	else
+		l->acks_owed = true;
+}
+
+/* A commit ack for xid goes to n: it says more than a SEG_ACK of xid still owed. */
+static void
+ack_drop(struct neighbour *n, uint64_t xid)
+{
+	for (unsigned i = 0; i < n->n_acks; i++)
+		if (n->ack_xid[i] == xid) {
+			n->ack_xid[i] = n->ack_xid[--n->n_acks];
+			break;
+		}
+	if (n->n_acks == 0) {
+		n->ack_segs = 0;
+		n->ack_due = 0;
+	}
 }
 
 static void
@@ -542,6 +618,7 @@ link_commit_timer(struct loop *loop, void *arg)
 static void
 commit_owe(struct link *l, struct neighbour *n, uint64_t xid)
 {
+	ack_drop(n, xid);
 	if (!speaks_compact(l, n) || xid >= FRAME_XID_MAX) {
 		send_simple(l, n, FRAME_COMMIT_ACK, xid, 0);
 		return;
@@ -604,7 +681,8 @@ on_segment(struct link *l, struct neighbour *n, const struct frame_segment *s)
 		return;
 	}
 	session_rx_ack(n->rx, s->xid, &cum, NULL, 0);
-	ack_owe(l, n, s->xid, r == RX_COMPLETE || cum != s->off + s->len);
+	/* Complete: the commit follows within a group commit; a paced radio leaves the answer to it. */
+	ack_owe(l, n, s->xid, (r == RX_COMPLETE && !l->frame_ms) || cum != s->off + s->len);
 	if (r == RX_COMPLETE) {
 		l->ev.bundle(l->ev.arg, l, n->node, s->xid, sp->fd, sp->mem, s->total);
 		/* The owner may have committed or refused synchronously; either way the spool is done. */
@@ -1493,6 +1571,9 @@ link_new(struct loop *loop, const struct link_conf *c, const struct link_driver_
 	l->rto0 = 1000;
 	if (l->conf.rate_bps)
 		l->rto0 += (uint32_t)(3ULL * l->conf.mtu * 10 * 1000 / l->conf.rate_bps);
+	/* A radio behind a TNC (the driver paces to its airtime) at a known rate thins its acks (ack_hold). */
+	if (ops->ready_at && l->conf.rate_bps)
+		l->frame_ms = (uint32_t)((frame_airtime_us(l, l->conf.mtu) + 999) / 1000);
 	l->compact = p->compact == LINK_COMPACT_YES || (p->compact == LINK_COMPACT_AUTO &&
 	    (l->conf.mtu <= LINK_COMPACT_MTU || (l->conf.rate_bps > 0 && l->conf.rate_bps <= LINK_COMPACT_RATE)));
 	if (loop_wallclock_ms() > DTN_EPOCH_UNIX_MS)
@@ -1541,6 +1622,7 @@ link_free(struct link *l)
 	loop_timer_cancel(l->loop, &l->beacon_timer);
 	loop_timer_cancel(l->loop, &l->pump_timer);
 	loop_timer_cancel(l->loop, &l->commit_timer);
+	loop_timer_cancel(l->loop, &l->ack_timer);
 	loop_timer_cancel(l->loop, &l->silence_timer);
 	loop_timer_cancel(l->loop, &l->contact_timer);
 	for (unsigned i = 0; i < l->n_nbr; i++) {

@@ -57,7 +57,7 @@ struct session_tx {
 	struct seg segs[SESSION_WINDOW_MAX];
 	unsigned nseg;
 	uint32_t srtt, rttvar, rto;	/* ms; srtt 0 = no sample yet */
-	uint32_t rto_min;		/* ms, RTO_MIN_MS unless the link says more */
+	uint32_t ack_delay;		/* ms the receiver may hold a SEG_ACK */
 	uint64_t quantum;		/* round-robin turn within a class, bytes */
 	struct session_tx_stats st;
 };
@@ -80,7 +80,6 @@ session_tx_new(uint32_t mss, unsigned window, uint32_t initial_rto_ms, uint64_t 
 	s->mss = mss;
 	s->window = window > SESSION_WINDOW_MAX ? SESSION_WINDOW_MAX : window;
 	s->quantum = mss;
-	s->rto_min = RTO_MIN_MS;
 	s->rto = initial_rto_ms < RTO_MIN_MS ? RTO_MIN_MS : initial_rto_ms;
 	s->next_xid = first_xid ? first_xid : 1;
 	s->rexmit_at = UINT64_MAX;
@@ -174,6 +173,13 @@ backoff(const struct session_tx *s, unsigned tries)
 	return t > RTO_MAX_MS ? RTO_MAX_MS : t;
 }
 
+/* When g times out: its RTO with backoff, and the receiver's ack delay unless g is a whole bundle. */
+static uint64_t
+seg_due(const struct session_tx *s, const struct seg *g)
+{
+	return g->sent + backoff(s, g->tries) + (g->len < g->x->total ? s->ack_delay : 0);
+}
+
 static void
 fill(struct session_seg *out, const struct xfer *x, uint64_t off, uint32_t len, bool re)
 {
@@ -228,7 +234,7 @@ next_retransmission(struct session_tx *s, uint64_t now, struct session_seg *out,
 		return 0;
 	for (unsigned i = 0; i < s->nseg; i++) {
 		struct seg *g = &s->segs[i];
-		uint64_t due = g->sent + backoff(s, g->tries);
+		uint64_t due = seg_due(s, g);
 
 		if (g->x->prio > upto) {
 			/* Skipped: the bound must stay a bound for the full scan. */
@@ -363,11 +369,10 @@ session_tx_set_quantum(struct session_tx *s, uint64_t bytes)
 }
 
 void
-session_tx_set_rto_min(struct session_tx *s, uint32_t ms)
+session_tx_set_ack_delay(struct session_tx *s, uint32_t ms)
 {
-	s->rto_min = ms < RTO_MIN_MS ? RTO_MIN_MS : ms > RTO_MAX_MS ? RTO_MAX_MS : ms;
-	if (s->rto < s->rto_min)
-		s->rto = s->rto_min;
+	s->ack_delay = ms > RTO_MAX_MS ? RTO_MAX_MS : ms;
+	s->rexmit_at = 0;	/* deadlines moved: look again */
 }
 
 static int
@@ -425,7 +430,7 @@ session_tx_next_prio(struct session_tx *s, uint64_t now)
 		for (unsigned i = 0; i < s->nseg; i++) {
 			const struct seg *g = &s->segs[i];
 
-			if (g->x->prio < best && (lost(s, g) || g->sent + backoff(s, g->tries) <= now))
+			if (g->x->prio < best && (lost(s, g) || seg_due(s, g) <= now))
 				best = g->x->prio;
 		}
 	if (now >= s->poke_at)
@@ -479,8 +484,8 @@ rtt_sample(struct session_tx *s, uint64_t r)
 	}
 	var = 4 * s->rttvar > 1 ? 4 * s->rttvar : 1;
 	s->rto = s->srtt + var;
-	if (s->rto < s->rto_min)
-		s->rto = s->rto_min;
+	if (s->rto < RTO_MIN_MS)
+		s->rto = RTO_MIN_MS;
 	if (s->rto > RTO_MAX_MS)
 		s->rto = RTO_MAX_MS;
 	/* A shorter timeout brings deadlines forward: the lower bounds no longer hold. */

@@ -87,9 +87,14 @@ struct session_tx *session_tx_new(uint32_t mss, unsigned window, uint32_t initia
 uint64_t session_tx_next_id(const struct session_tx *s);
 /* Round-robin turn of a transfer within its class, bytes (default: one segment). */
 void session_tx_set_quantum(struct session_tx *s, uint64_t bytes);
-/* Least retransmission timeout (default 200 ms): a link whose receiver
- * delays its acknowledgements longer says so here. */
-void session_tx_set_rto_min(struct session_tx *s, uint32_t ms);
+/*
+ * The receiver may hold a SEG_ACK up to ms (a paced radio link thins its
+ * acknowledgements, radio/link.c): a segment of a bundle of several
+ * segments times out that much later than the RTO says.  A bundle sent
+ * whole in one segment is answered by its commit, which is not held: its
+ * timeout stays the RTO.  Default 0.
+ */
+void session_tx_set_ack_delay(struct session_tx *s, uint32_t ms);
 void session_tx_free(struct session_tx *s);
 
 /* Queue a bundle of total bytes; returns its transfer id (>= 1). */
