@@ -278,10 +278,13 @@ link_send(struct link *l, struct neighbour *n, const struct frame_msg *m)
 		}
 	l->m.frames_tx++;
 	l->m.bytes_tx += (uint64_t)len;
-	if (m->type == FRAME_SEGMENT || m->type == FRAME_BUNDLES)
+	if (m->type == FRAME_SEGMENT || m->type == FRAME_BUNDLES) {
 		l->m.data_bytes_tx += (uint64_t)len;
-	else if (m->type != FRAME_BEACON && m->type != FRAME_ROUTE && m->type != FRAME_VOICE)
+		l->m.data_frames_tx++;
+	} else if (m->type != FRAME_BEACON && m->type != FRAME_ROUTE && m->type != FRAME_VOICE) {
 		l->m.ack_bytes_tx += (uint64_t)len;
+		l->m.ack_frames_tx++;
+	}
 	duty_charge(l, (size_t)len);
 	budget_charge(l, (size_t)len);
 	return 0;

@@ -185,6 +185,7 @@ struct link_metrics {
 	uint64_t compact_tx, compact_rx;	/* bundles sent / rebuilt in compact form */
 	uint64_t data_bytes_tx;		/* bytes of frames carrying bundles (segments, compact) */
 	uint64_t ack_bytes_tx;		/* bytes of acknowledgements and aborts */
+	uint64_t data_frames_tx, ack_frames_tx;	/* ... and frames of each */
 };
 
 struct link *link_new(struct loop *loop, const struct link_conf *c, const struct link_driver_ops *ops,

@@ -757,6 +757,8 @@ link_row(void *arg, const struct forward_link_info *li)
 	json_object_set_new(row, "compact_rx", json_integer((json_int_t)m->compact_rx));
 	json_object_set_new(row, "data_bytes_tx", json_integer((json_int_t)m->data_bytes_tx));
 	json_object_set_new(row, "ack_bytes_tx", json_integer((json_int_t)m->ack_bytes_tx));
+	json_object_set_new(row, "data_frames_tx", json_integer((json_int_t)m->data_frames_tx));
+	json_object_set_new(row, "ack_frames_tx", json_integer((json_int_t)m->ack_frames_tx));
 	radio_fields(row, li);
 	json_array_append_new(arg, row);
 }
