@@ -513,9 +513,10 @@ link_ack_timer(struct loop *loop, void *arg)
  * also the key-up of both radios, and it holds up the data), and segments
  * arrive a frame time apart, so that "nothing more to read" happens after
  * every one.  Hold it instead until LINK_ACK_EVERY_PACED segments came,
- * the sender's burst paused (no segment for LINK_ACK_PAUSE_FRAMES frame
- * times), or the oldest owed one has waited LINK_ACK_EVERY_PACED frame
- * times.  The sender's timeouts allow for that (session_tx_set_ack_delay).
+ * a segment of another transfer came (the sender's round-robin turn of this
+ * one ended: a SEG_ACK answers one transfer, so one frame a turn), the
+ * sender's burst paused (no segment for LINK_ACK_PAUSE_FRAMES frame times),
+ * or the oldest owed one has waited LINK_ACK_EVERY_PACED frame times.  The sender's timeouts allow for that (session_tx_set_ack_delay).
  */
 static void
 ack_hold(struct link *l, struct neighbour *n)
@@ -540,7 +541,8 @@ ack_owe(struct link *l, struct neighbour *n, uint64_t xid, bool now)
 	for (i = 0; i < n->n_acks && n->ack_xid[i] != xid; i++)
 		;
 	if (i == n->n_acks) {
-		if (n->n_acks == LINK_ACKS_PENDING)
+		/* Paced: another transfer's turn began, the last one's ack goes now: one SEG_ACK a turn. */
+		if (n->n_acks == LINK_ACKS_PENDING || (l->frame_ms && n->n_acks > 0))
 			acks_flush(l, n);
 		n->ack_xid[n->n_acks++] = xid;
 	}
@@ -1587,6 +1589,9 @@ link_new(struct loop *loop, const struct link_conf *c, const struct link_driver_
 		l->rr_quantum = l->mss;
 	if (l->rr_quantum > LINK_READAHEAD)
 		l->rr_quantum = LINK_READAHEAD;
+	/* Paced radio: a turn as long as an ack is held, so that one SEG_ACK answers one turn (ack_owe). */
+	if (l->frame_ms && l->rr_quantum < (uint64_t)LINK_ACK_EVERY_PACED * l->mss)
+		l->rr_quantum = (uint64_t)LINK_ACK_EVERY_PACED * l->mss;
 	if (l->conf.duty_permille && l->conf.duty_window_ms == 0)
 		l->conf.duty_window_ms = 60000;
 	l->duty_at = loop_now();
