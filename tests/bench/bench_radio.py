@@ -33,7 +33,10 @@ acks      acknowledgement frames (SEG_ACK, commit acks, aborts) B sent per
 
 The 9600 bit/s transfer is repeated at half the volume with an 8-byte tag,
 with raw KISS (no AX.25 header) and with mtu 512, for information: how much
-of the gap to the target is framing.
+of the gap to the target is framing; and on the half-duplex line with the
+nodes configured txdelay 0 (the radio still keys up 50 ms): their pacing
+then keeps the TNC's queue from running dry between frames, so a burst is
+one transmission instead of one key-up per frame.
 
 Lines "bench NAME: ... PASS|FAIL".  BENCH_RADIO_QUICK=1 halves the volumes.
 """
@@ -84,12 +87,13 @@ def neighbours(n):
 class Pair:
     """Emulator and two nodes; stops all of them, whatever happens."""
 
-    def __init__(self, base, rate, extra="", txdelay=0, duplex="full"):
+    def __init__(self, base, rate, extra="", txdelay=0, duplex="full", node_txdelay=None):
         self.ser = SerialEmu(rate=rate, duplex=duplex, txdelay=f"{txdelay}ms")
         self.nodes = []
+        nt = txdelay if node_txdelay is None else node_txdelay
         try:
-            self.a = kiss_node(base, 1, self.ser.a, rate, extra, txdelay)
-            self.b = kiss_node(base, 2, self.ser.b, rate, extra, txdelay)
+            self.a = kiss_node(base, 1, self.ser.a, rate, extra, nt)
+            self.b = kiss_node(base, 2, self.ser.b, rate, extra, nt)
             self.nodes = [self.a, self.b]
             for n in self.nodes:
                 n.start()
@@ -191,8 +195,8 @@ def link_row(node):
     return node.cli_json("links")[0]["links"][0]
 
 
-def goodput(base, rate, total, size, extra="", name="", txdelay=0, duplex="full"):
-    p = Pair(base / f"goodput-{rate}{name}", rate, extra, txdelay, duplex)
+def goodput(base, rate, total, size, extra="", name="", txdelay=0, duplex="full", node_txdelay=None):
+    p = Pair(base / f"goodput-{rate}{name}", rate, extra, txdelay, duplex, node_txdelay)
     try:
         a, b, ser = p.a, p.b, p.ser
         rnd = random.Random(rate)
@@ -347,6 +351,10 @@ def main():
         for name, extra in (("tag8", "tag = 8\n"), ("raw-kiss", "ax25 = no\n"), ("mtu512", "mtu = 512\n")):
             g = goodput(base, rate, int(total * scale / 2) // size * size, size, extra, "-" + name)
             report_goodput(rate, g, emu_bps, name)
+        # The half-duplex line again, the nodes told txdelay 0: they hand the TNC the next frame
+        # while it still sends the last, so it stays keyed; what a key-up per frame costs.
+        g = goodput(base, rate, int(total * scale / 2) // size * size, size, "", "-half-keyed", txdelay, "half", 0)
+        report_goodput(rate, g, emu_bps, "half-nodes-txdelay0")
     if not only or only == "air":
         c = air(base, 9600, True)
         f = air(base, 9600, False)
