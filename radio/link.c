@@ -516,7 +516,10 @@ link_ack_timer(struct loop *loop, void *arg)
  * a segment of another transfer came (the sender's round-robin turn of this
  * one ended: a SEG_ACK answers one transfer, so one frame a turn), the
  * sender's burst paused (no segment for LINK_ACK_PAUSE_FRAMES frame times),
- * or the oldest owed one has waited LINK_ACK_EVERY_PACED frame times.  The sender's timeouts allow for that (session_tx_set_ack_delay).
+ * or the oldest owed one has waited LINK_ACK_EVERY_PACED frame times.
+ * The sender's timeouts allow for that (session_tx_set_ack_delay).  Held
+ * acks go in the order their segments came, so that the sender does not
+ * take a segment whose ack is still held for lost (session.c lost()).
  */
 static void
 ack_hold(struct link *l, struct neighbour *n)
@@ -645,6 +648,8 @@ commit_owe(struct link *l, struct neighbour *n, uint64_t xid)
  * (link_readable), which adds no delay a sender could wait on.  A segment
  * that leaves or fills a gap, a duplicate, and the last segment of a bundle
  * are answered at once, so that loss recovery and the window do not wait.
+ * A paced radio holds them longer (ack_hold), and leaves the last segment's
+ * answer to the bundle's commit ack.
  */
 static void
 on_segment(struct link *l, struct neighbour *n, const struct frame_segment *s)
