@@ -1213,10 +1213,16 @@ pump_one(struct link *l, struct neighbour *n, uint64_t now)
 		if (speaks_compact(l, n) && g.off == 0 && g.len == g.total && g.len > 0 &&
 		    (e = pack_add(l, n, &g, data)) == 1)
 			return 1;
+		/* Small bundles packed before g go first, and g only if the medium still takes it. */
+		if (e == 0 && l->pack.u.bundles.n > 0 && (e = pack_flush(l, n)) == 0 &&
+		    link_paced(l) && link_medium_busy(l, now) && session_tx_unsend(n->tx, &g))
+			return -EAGAIN;
 		if (e == 0)
 			e = send_segment(l, n, &g, data);
 		if (e == -EAGAIN) {
-			/* The medium is full: wake when it is not; the segment goes again at its timeout. */
+			/* The medium is full: wake when it is not; a new segment goes then, a
+			 * retransmission at its timeout. */
+			session_tx_unsend(n->tx, &g);
 			pack_flush(l, n);
 			if (!link_medium_busy(l, now))
 				loop_mod_fd(l->loop, l->ops->fd(l->drv), EPOLLIN | EPOLLOUT);

@@ -465,6 +465,28 @@ session_tx_grow(struct session_tx *s, struct session_seg *seg, uint32_t len)
 	return len;
 }
 
+bool
+session_tx_unsend(struct session_tx *s, const struct session_seg *seg)
+{
+	struct seg *g = s->nseg ? &s->segs[s->nseg - 1] : NULL;
+	struct xfer *x;
+
+	if (g == NULL || seg->retransmission || g->x->xid != seg->xid || g->off != seg->off ||
+	    g->len != seg->len || g->resent || g->tries != 1 || g->x->next_off != g->off + g->len)
+		return false;
+	x = g->x;
+	x->next_off = g->off;
+	if (g->off == 0)
+		x->started = false;
+	x->turn = x->turn > g->len ? x->turn - g->len : 0;
+	s->st.segments--;
+	s->st.bytes -= g->len;
+	seg_remove(s, s->nseg - 1);
+	/* x has bytes to send again, wherever round_robin() put it: look from the start. */
+	s->unsent = TAILQ_FIRST(&s->queue);
+	return true;
+}
+
 /* RFC 6298: smoothed RTT and its variance, from segments sent once (Karn). */
 static void
 rtt_sample(struct session_tx *s, uint64_t r)

@@ -129,6 +129,14 @@ int session_tx_next_prio(struct session_tx *s, uint64_t now);
  */
 uint32_t session_tx_grow(struct session_tx *s, struct session_seg *seg, uint32_t len);
 
+/*
+ * Take back the new segment session_tx_next just gave (the medium turned
+ * out busy before it went): as if it had not been handed out, so it goes
+ * at the next turn rather than at its timeout.  false (nothing changed)
+ * for a retransmission or any segment but the last one handed out.
+ */
+bool session_tx_unsend(struct session_tx *s, const struct session_seg *seg);
+
 /* A SEG_ACK: everything below cum and inside ranges has arrived. */
 void session_tx_ack(struct session_tx *s, uint64_t xid, uint64_t cum,
     const struct session_range *ranges, size_t n, uint64_t now);

@@ -567,6 +567,39 @@ test_ack_delay_defers_timeouts_of_partial_segments(void **state)
 	session_tx_free(tx);
 }
 
+/* A fresh segment the medium did not take goes back: the next call gives it again, not a timeout. */
+static void
+test_unsend_gives_the_segment_back(void **state)
+{
+	struct session_tx *tx = session_tx_new(100, 8, 1000, 1);
+	struct session_tx_stats st;
+	struct session_seg g, h;
+
+	session_tx_add(tx, 250, 6, (void *)1);
+	assert_int_equal(session_tx_next(tx, 0, &g), 1);
+	assert_int_equal(session_tx_next(tx, 0, &h), 1);
+	assert_int_equal(h.off, 100);
+	assert_false(session_tx_unsend(tx, &g));	/* not the last handed out */
+	assert_true(session_tx_unsend(tx, &h));
+	session_tx_stats(tx, &st);
+	assert_int_equal(st.inflight, 1);
+	assert_int_equal(st.segments, 1);
+	assert_int_equal(st.bytes, 100);
+	assert_int_equal(session_tx_next(tx, 1, &h), 1);	/* the same bytes again, as new */
+	assert_false(h.retransmission);
+	assert_int_equal(h.off, 100);
+	assert_int_equal(h.len, 100);
+	assert_int_equal(session_tx_next(tx, 1, &h), 1);
+	assert_int_equal(h.off, 200);
+	assert_int_equal(h.len, 50);
+	assert_int_equal(session_tx_next(tx, 2, &h), 0);
+	/* A retransmission cannot be taken back. */
+	assert_int_equal(session_tx_next(tx, 5000, &g), 1);
+	assert_true(g.retransmission);
+	assert_false(session_tx_unsend(tx, &g));
+	session_tx_free(tx);
+}
+
 int
 main(void)
 {
@@ -583,6 +616,7 @@ main(void)
 		cmocka_unit_test(test_round_robin_within_class),
 		cmocka_unit_test(test_fresh_segment_grows_to_fill_its_frame),
 		cmocka_unit_test(test_ack_delay_defers_timeouts_of_partial_segments),
+		cmocka_unit_test(test_unsend_gives_the_segment_back),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
