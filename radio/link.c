@@ -64,6 +64,8 @@
 #define LINK_MEM_BUDGET		(4u << 20)	/* ... while the link's buffers stay under this */
 #define LINK_ACK_EVERY		16	/* in-order segments between SEG_ACKs of a neighbour */
 #define LINK_ACKS_PENDING	4	/* transfers with a SEG_ACK owed, per neighbour */
+#define LINK_ACK_EVERY_PACED	8	/* paced radio: segments between SEG_ACKs, at most ... */
+#define LINK_ACK_PAUSE_FRAMES	2	/* ... or after this many frame times without a segment */
 #define LINK_COUNTER_SPAN	(1u << 14)	/* compact envelope within this of the last frame sent */
 #define LINK_REBUILT_MAX	(LINK_FRAME_MAX + COMPACT_EXPANSION_MAX)	/* a bundle rebuilt from its compact form */
 #define LINK_COMPACT_MTU	512	/* compact = auto: on at or below this MTU ... */
@@ -107,6 +109,7 @@ struct neighbour {
 	struct spool spool[LINK_SPOOLS];
 	uint64_t ack_xid[LINK_ACKS_PENDING];	/* SEG_ACKs owed (delayed, see on_segment) */
 	unsigned n_acks, ack_segs;
+	uint64_t ack_first, ack_due;	/* paced: when the oldest owed SEG_ACK became owed; when it goes */
 	char name[FRAME_NAME_MAX + 1];
 	bool compact;			/* its beacon says it speaks compact framing */
 	bool has_base;			/* time_base is from its beacon in this boot */
@@ -135,6 +138,8 @@ struct link {
 	struct loop_timer beacon_timer, pump_timer;
 	struct link_metrics m;
 	bool acks_owed;			/* some neighbour has n_acks > 0 */
+	uint32_t frame_ms;		/* paced radio: airtime of a full frame, key-up included; else 0 */
+	struct loop_timer ack_timer;	/* paced: sends the SEG_ACKs whose time has come */
 	size_t spool_mem;		/* bytes of bundles assembled in memory */
 	struct readahead ra;
 	bool compact;			/* compact framing on: the config resolved */
@@ -215,6 +220,47 @@ speaks_compact(const struct link *l, const struct neighbour *n)
 	return l->compact && n->compact;
 }
 
+/* Within the span, its replay window resolves our 16 counter bits. */
+static bool
+compact_envelope(const struct link *l, const struct neighbour *n, uint32_t counter)
+{
+	return n != NULL && speaks_compact(l, n) && n->sent && counter - n->last_counter < LINK_COUNTER_SPAN;
+}
+
+static size_t
+varint_len(uint64_t v)
+{
+	struct wr w = { NULL, 0, 0 };
+
+	put_varint(&w, v);
+	return w.len;
+}
+
+/*
+ * Header and tag of the next frame link_send() seals for n, exactly
+ * (frame.c put_header): the frame counter it will draw is the sender's next.
+ */
+static size_t
+envelope_len(const struct link *l, const struct neighbour *n)
+{
+	uint64_t next = l->p.sender->next;
+	size_t tag = l->p.flags & FRAME_F_TAG8 ? CRYPTO_TAG_SHORT : CRYPTO_TAG_LEN;
+
+	if (next <= UINT32_MAX && compact_envelope(l, n, (uint32_t)next))
+		return 1 + varint_len(l->p.node) + 2 + tag;
+	return 4 + varint_len(l->p.node) + varint_len(l->p.sender->boot) + varint_len(next) + tag;
+}
+
+/* Data bytes that fill the next frame to n at the MTU with segment s's header; 0 if none fit. */
+static size_t
+segment_room(const struct link *l, const struct neighbour *n, const struct frame_segment *s)
+{
+	size_t used = envelope_len(l, n) + varint_len(s->xid) + varint_len(s->off) + varint_len(s->total) +
+	    varint_len(s->seq);
+
+	return used < l->conf.mtu ? l->conf.mtu - used : 0;
+}
+
 /* Seal m for neighbour n (NULL: everyone) and hand it to the driver. */
 static int
 link_send(struct link *l, struct neighbour *n, const struct frame_msg *m)
@@ -229,8 +275,7 @@ link_send(struct link *l, struct neighbour *n, const struct frame_msg *m)
 		return -ENOKEY;
 	if ((r = crypto_sender_next(l->p.sender, &h.counter)) < 0)
 		return r;
-	/* Within the span, its replay window resolves our 16 counter bits. */
-	h.compact = n != NULL && speaks_compact(l, n) && n->sent && h.counter - n->last_counter < LINK_COUNTER_SPAN;
+	h.compact = compact_envelope(l, n, h.counter);
 	if ((len = frame_seal(l->buf, sizeof(l->buf), &h, m, key)) < 0)
 		return (int)len;
 	if ((r = l->ops->send(l->drv, n ? &n->addr : NULL, l->buf, (size_t)len)) < 0) {
@@ -244,10 +289,13 @@ link_send(struct link *l, struct neighbour *n, const struct frame_msg *m)
 		}
 	l->m.frames_tx++;
 	l->m.bytes_tx += (uint64_t)len;
-	if (m->type == FRAME_SEGMENT || m->type == FRAME_BUNDLES)
+	if (m->type == FRAME_SEGMENT || m->type == FRAME_BUNDLES) {
 		l->m.data_bytes_tx += (uint64_t)len;
-	else if (m->type != FRAME_BEACON && m->type != FRAME_ROUTE && m->type != FRAME_VOICE)
+		l->m.data_frames_tx++;
+	} else if (m->type != FRAME_BEACON && m->type != FRAME_ROUTE && m->type != FRAME_VOICE) {
 		l->m.ack_bytes_tx += (uint64_t)len;
+		l->m.ack_frames_tx++;
+	}
 	duty_charge(l, (size_t)len);
 	budget_charge(l, (size_t)len);
 	return 0;
@@ -294,6 +342,7 @@ nbr_reset(struct link *l, struct neighbour *n, int reason, bool restarted)
 	n->rx = NULL;
 	n->n_acks = 0;
 	n->ack_segs = 0;
+	n->ack_due = 0;
 	n->n_commits = 0;	/* ids of its old sending session */
 	n->compact = false;	/* until its next beacon says */
 	n->has_base = false;
@@ -341,6 +390,13 @@ nbr_heard(struct link *l, const struct frame_hdr *h, const struct link_addr *fro
 		if ((n->tx = session_tx_new(l->mss, l->p.window, l->rto0, n->next_xid)) == NULL)
 			return NULL;
 		session_tx_set_quantum(n->tx, l->rr_quantum);
+		/*
+		 * Its SEG_ACKs may be held up to LINK_ACK_EVERY_PACED frame times
+		 * (ack_hold; a radio link is configured alike at both ends), then
+		 * wait behind the frame on the air and take their own.
+		 */
+		if (l->frame_ms)
+			session_tx_set_ack_delay(n->tx, (LINK_ACK_EVERY_PACED + 2) * l->frame_ms);
 	}
 	if (n->rx == NULL && (n->rx = session_rx_new()) == NULL)
 		return NULL;
@@ -427,6 +483,7 @@ acks_flush(struct link *l, struct neighbour *n)
 		send_ack(l, n, n->ack_xid[i]);
 	n->n_acks = 0;
 	n->ack_segs = 0;
+	n->ack_due = 0;
 }
 
 /* ... and to every neighbour: the socket has no more for now. */
@@ -441,6 +498,54 @@ acks_flush_all(struct link *l)
 	l->acks_owed = false;
 }
 
+/* Paced: send the SEG_ACKs that are due, and wake for the next. */
+static void
+link_ack_timer(struct loop *loop, void *arg)
+{
+	struct link *l = arg;
+	uint64_t t = loop_now(), next = UINT64_MAX;
+
+	for (unsigned i = 0; i < l->n_nbr; i++) {
+		struct neighbour *n = &l->nbr[i];
+
+		if (n->n_acks == 0)
+			continue;
+		if (n->ack_due <= t)
+			acks_flush(l, n);
+		else if (n->ack_due < next)
+			next = n->ack_due;
+	}
+	if (next != UINT64_MAX)
+		loop_timer_set(loop, &l->ack_timer, next - t, link_ack_timer, l);
+}
+
+/*
+ * Paced radio: a SEG_ACK costs a frame on the air (on a half-duplex channel
+ * also the key-up of both radios, and it holds up the data), and segments
+ * arrive a frame time apart, so that "nothing more to read" happens after
+ * every one.  Hold it instead until LINK_ACK_EVERY_PACED segments came,
+ * a segment of another transfer came (the sender's round-robin turn of this
+ * one ended: a SEG_ACK answers one transfer, so one frame a turn), the
+ * sender's burst paused (no segment for LINK_ACK_PAUSE_FRAMES frame times),
+ * or the oldest owed one has waited LINK_ACK_EVERY_PACED frame times.
+ * The sender's timeouts allow for that (session_tx_set_ack_delay).  Held
+ * acks go in the order their segments came, so that the sender does not
+ * take a segment whose ack is still held for lost (session.c lost()).
+ */
+static void
+ack_hold(struct link *l, struct neighbour *n)
+{
+	uint64_t t = loop_now(), due;
+
+	if (n->ack_due == 0)
+		n->ack_first = t;
+	due = t + (uint64_t)LINK_ACK_PAUSE_FRAMES * l->frame_ms;
+	if (due > n->ack_first + (uint64_t)LINK_ACK_EVERY_PACED * l->frame_ms)
+		due = n->ack_first + (uint64_t)LINK_ACK_EVERY_PACED * l->frame_ms;
+	n->ack_due = due;
+	link_ack_timer(l->loop, l);
+}
+
 /* A SEG_ACK for xid is owed to n; now sends it (and all owed to n) at once. */
 static void
 ack_owe(struct link *l, struct neighbour *n, uint64_t xid, bool now)
@@ -450,13 +555,32 @@ ack_owe(struct link *l, struct neighbour *n, uint64_t xid, bool now)
 	for (i = 0; i < n->n_acks && n->ack_xid[i] != xid; i++)
 		;
 	if (i == n->n_acks) {
-		if (n->n_acks == LINK_ACKS_PENDING)
+		/* Paced: another transfer's turn began, the last one's ack goes now: one SEG_ACK a turn. */
+		if (n->n_acks == LINK_ACKS_PENDING || (l->frame_ms && n->n_acks > 0))
 			acks_flush(l, n);
 		n->ack_xid[n->n_acks++] = xid;
 	}
-	l->acks_owed = true;
-	if (now || ++n->ack_segs >= LINK_ACK_EVERY)
+	if (now || ++n->ack_segs >= (l->frame_ms ? LINK_ACK_EVERY_PACED : LINK_ACK_EVERY))
 		acks_flush(l, n);
+	else if (l->frame_ms)
+		ack_hold(l, n);
+	else
+		l->acks_owed = true;
+}
+
+/* A commit ack for xid goes to n: it says more than a SEG_ACK of xid still owed. */
+static void
+ack_drop(struct neighbour *n, uint64_t xid)
+{
+	for (unsigned i = 0; i < n->n_acks; i++)
+		if (n->ack_xid[i] == xid) {
+			n->ack_xid[i] = n->ack_xid[--n->n_acks];
+			break;
+		}
+	if (n->n_acks == 0) {
+		n->ack_segs = 0;
+		n->ack_due = 0;
+	}
 }
 
 static void
@@ -513,6 +637,7 @@ link_commit_timer(struct loop *loop, void *arg)
 static void
 commit_owe(struct link *l, struct neighbour *n, uint64_t xid)
 {
+	ack_drop(n, xid);
 	if (!speaks_compact(l, n) || xid >= FRAME_XID_MAX) {
 		send_simple(l, n, FRAME_COMMIT_ACK, xid, 0);
 		return;
@@ -534,6 +659,8 @@ commit_owe(struct link *l, struct neighbour *n, uint64_t xid)
  * (link_readable), which adds no delay a sender could wait on.  A segment
  * that leaves or fills a gap, a duplicate, and the last segment of a bundle
  * are answered at once, so that loss recovery and the window do not wait.
+ * A paced radio holds them longer (ack_hold), and leaves the last segment's
+ * answer to the bundle's commit ack.
  */
 static void
 on_segment(struct link *l, struct neighbour *n, const struct frame_segment *s)
@@ -575,7 +702,8 @@ on_segment(struct link *l, struct neighbour *n, const struct frame_segment *s)
 		return;
 	}
 	session_rx_ack(n->rx, s->xid, &cum, NULL, 0);
-	ack_owe(l, n, s->xid, r == RX_COMPLETE || cum != s->off + s->len);
+	/* Complete: the commit follows within a group commit; a paced radio leaves the answer to it. */
+	ack_owe(l, n, s->xid, (r == RX_COMPLETE && !l->frame_ms) || cum != s->off + s->len);
 	if (r == RX_COMPLETE) {
 		l->ev.bundle(l->ev.arg, l, n->node, s->xid, sp->fd, sp->mem, s->total);
 		/* The owner may have committed or refused synchronously; either way the spool is done. */
@@ -878,7 +1006,8 @@ pack_add(struct link *l, struct neighbour *n, const struct session_seg *g, const
 {
 	struct compact_ctx c = { .sender = l->p.node, .receiver = n->node, .time_base = l->time_base };
 	struct frame_bundles *bs = &l->pack.u.bundles;
-	size_t room = l->conf.mtu - frame_overhead(l->p.flags);
+	/* The envelope as it is now, and a byte for a counter that grows a varint byte before the flush. */
+	size_t env = envelope_len(l, n) + 1, room = l->conf.mtu > env ? l->conf.mtu - env : 0;
 	const char *why;
 	ssize_t len, body;
 	int r;
@@ -1018,13 +1147,60 @@ link_paced(const struct link *l)
 }
 
 /*
+ * A fresh segment carries as many bytes as fill its frame at the MTU with
+ * the header it will go with (the session's mss is for the largest header:
+ * every varint at its widest, a full envelope).  On a 256-byte radio frame
+ * that is about 10 % more data a frame.
+ */
+static void
+segment_fill(struct link *l, struct neighbour *n, struct session_seg *g)
+{
+	struct frame_segment s = { .xid = g->xid, .off = g->off, .total = g->total, .seq = n->seq + 1 };
+	size_t room;
+
+	if (g->retransmission || g->off + g->len >= g->total)
+		return;
+	room = segment_room(l, n, &s);
+	if (room > g->len)
+		session_tx_grow(n->tx, g, room > UINT32_MAX ? UINT32_MAX : (uint32_t)room);
+}
+
+/*
+ * Segment g to n, in one frame, or in several if its frame no longer fits
+ * the MTU: a retransmission of a segment that filled its first frame, when
+ * the header has grown since (a longer sequence number or frame counter, a
+ * full envelope instead of a compact one).  The receiver takes byte ranges,
+ * so the session need not know; it resends g whole if a part is lost.
+ */
+static int
+send_segment(struct link *l, struct neighbour *n, const struct session_seg *g, const uint8_t *data)
+{
+	struct frame_msg m = { .type = FRAME_SEGMENT };
+	struct frame_segment *s = &m.u.seg;
+	uint32_t done = 0;
+	size_t room;
+	int e;
+
+	do {
+		*s = (struct frame_segment){ .xid = g->xid, .off = g->off + done, .total = g->total,
+		    .seq = ++n->seq, .data = data ? data + done : NULL, .len = g->len - done };
+		room = segment_room(l, n, s);
+		if (room > 0 && s->len > room)
+			s->len = room;
+		if ((e = link_send(l, n, &m)) < 0)
+			return e;
+		done += (uint32_t)s->len;
+	} while (done < g->len);
+	return 0;
+}
+
+/*
  * Send n's next segment, if one is due.  1 sent, 0 nothing due (or n's
  * session failed: n is down), -EAGAIN the medium is full (stop pumping).
  */
 static int
 pump_one(struct link *l, struct neighbour *n, uint64_t now)
 {
-	struct frame_msg m = { .type = FRAME_SEGMENT };
 	struct session_seg g;
 	const uint8_t *data;
 	long got;
@@ -1035,6 +1211,7 @@ pump_one(struct link *l, struct neighbour *n, uint64_t now)
 		e = 0;
 		if ((r = session_tx_next(n->tx, now, &g)) != 1)
 			break;
+		segment_fill(l, n, &g);
 		if (g.len > 0 && (got = segment_data(l, n, &g, &data)) < 0) {
 			/* The bundle left the store under us (expired): give it back. */
 			void *ctx = session_tx_abort(n->tx, g.xid);
@@ -1047,13 +1224,16 @@ pump_one(struct link *l, struct neighbour *n, uint64_t now)
 		if (speaks_compact(l, n) && g.off == 0 && g.len == g.total && g.len > 0 &&
 		    (e = pack_add(l, n, &g, data)) == 1)
 			return 1;
-		if (e == 0) {
-			m.u.seg = (struct frame_segment){ .xid = g.xid, .off = g.off, .total = g.total,
-			    .seq = ++n->seq, .data = data, .len = g.len };
-			e = link_send(l, n, &m);
-		}
+		/* Small bundles packed before g go first, and g only if the medium still takes it. */
+		if (e == 0 && l->pack.u.bundles.n > 0 && (e = pack_flush(l, n)) == 0 &&
+		    link_paced(l) && link_medium_busy(l, now) && session_tx_unsend(n->tx, &g))
+			return -EAGAIN;
+		if (e == 0)
+			e = send_segment(l, n, &g, data);
 		if (e == -EAGAIN) {
-			/* The medium is full: wake when it is not; the segment goes again at its timeout. */
+			/* The medium is full: wake when it is not; a new segment goes then, a
+			 * retransmission at its timeout. */
+			session_tx_unsend(n->tx, &g);
 			pack_flush(l, n);
 			if (!link_medium_busy(l, now))
 				loop_mod_fd(l->loop, l->ops->fd(l->drv), EPOLLIN | EPOLLOUT);
@@ -1470,6 +1650,9 @@ link_new(struct loop *loop, const struct link_conf *c, const struct link_driver_
 	l->rto0 = 1000;
 	if (l->conf.rate_bps)
 		l->rto0 += (uint32_t)(3ULL * l->conf.mtu * 10 * 1000 / l->conf.rate_bps);
+	/* A radio behind a TNC (the driver paces to its airtime) at a known rate thins its acks (ack_hold). */
+	if (ops->ready_at && l->conf.rate_bps)
+		l->frame_ms = (uint32_t)((frame_airtime_us(l, l->conf.mtu) + 999) / 1000);
 	l->compact = p->compact == LINK_COMPACT_YES || (p->compact == LINK_COMPACT_AUTO &&
 	    (l->conf.mtu <= LINK_COMPACT_MTU || (l->conf.rate_bps > 0 && l->conf.rate_bps <= LINK_COMPACT_RATE)));
 	if (loop_wallclock_ms() > DTN_EPOCH_UNIX_MS)
@@ -1480,6 +1663,9 @@ link_new(struct loop *loop, const struct link_conf *c, const struct link_driver_
 		l->rr_quantum = l->mss;
 	if (l->rr_quantum > LINK_READAHEAD)
 		l->rr_quantum = LINK_READAHEAD;
+	/* Paced radio: a turn as long as an ack is held, so that one SEG_ACK answers one turn (ack_owe). */
+	if (l->frame_ms && l->rr_quantum < (uint64_t)LINK_ACK_EVERY_PACED * l->mss)
+		l->rr_quantum = (uint64_t)LINK_ACK_EVERY_PACED * l->mss;
 	if (l->conf.duty_permille && l->conf.duty_window_ms == 0)
 		l->conf.duty_window_ms = 60000;
 	l->duty_at = loop_now();
@@ -1545,6 +1731,7 @@ link_free(struct link *l)
 	loop_timer_cancel(l->loop, &l->beacon_timer);
 	loop_timer_cancel(l->loop, &l->pump_timer);
 	loop_timer_cancel(l->loop, &l->commit_timer);
+	loop_timer_cancel(l->loop, &l->ack_timer);
 	loop_timer_cancel(l->loop, &l->silence_timer);
 	loop_timer_cancel(l->loop, &l->contact_timer);
 	for (unsigned i = 0; i < l->n_nbr; i++) {

@@ -219,6 +219,7 @@ struct link_metrics {
 	uint64_t data_bytes_tx;		/* bytes of frames carrying bundles (segments, compact) */
 	uint64_t ack_bytes_tx;		/* bytes of acknowledgements and aborts */
 	char ext_json[1024];		/* a link_ext's own figures, a JSON object ("" = none) */
+	uint64_t data_frames_tx, ack_frames_tx;	/* ... and frames of each */
 };
 
 /*

@@ -57,6 +57,7 @@ struct session_tx {
 	struct seg segs[SESSION_WINDOW_MAX];
 	unsigned nseg;
 	uint32_t srtt, rttvar, rto;	/* ms; srtt 0 = no sample yet */
+	uint32_t ack_delay;		/* ms the receiver may hold a SEG_ACK */
 	uint64_t quantum;		/* round-robin turn within a class, bytes */
 	struct session_tx_stats st;
 };
@@ -172,6 +173,13 @@ backoff(const struct session_tx *s, unsigned tries)
 	return t > RTO_MAX_MS ? RTO_MAX_MS : t;
 }
 
+/* When g times out: its RTO with backoff, and the receiver's ack delay unless g is a whole bundle. */
+static uint64_t
+seg_due(const struct session_tx *s, const struct seg *g)
+{
+	return g->sent + backoff(s, g->tries) + (g->len < g->x->total ? s->ack_delay : 0);
+}
+
 static void
 fill(struct session_seg *out, const struct xfer *x, uint64_t off, uint32_t len, bool re)
 {
@@ -226,7 +234,7 @@ next_retransmission(struct session_tx *s, uint64_t now, struct session_seg *out,
 		return 0;
 	for (unsigned i = 0; i < s->nseg; i++) {
 		struct seg *g = &s->segs[i];
-		uint64_t due = g->sent + backoff(s, g->tries);
+		uint64_t due = seg_due(s, g);
 
 		if (g->x->prio > upto) {
 			/* Skipped: the bound must stay a bound for the full scan. */
@@ -360,6 +368,13 @@ session_tx_set_quantum(struct session_tx *s, uint64_t bytes)
 	s->quantum = bytes ? bytes : 1;
 }
 
+void
+session_tx_set_ack_delay(struct session_tx *s, uint32_t ms)
+{
+	s->ack_delay = ms > RTO_MAX_MS ? RTO_MAX_MS : ms;
+	s->rexmit_at = 0;	/* deadlines moved: look again */
+}
+
 static int
 next_new(struct session_tx *s, struct xfer *x, uint64_t now, struct session_seg *out)
 {
@@ -415,7 +430,7 @@ session_tx_next_prio(struct session_tx *s, uint64_t now)
 		for (unsigned i = 0; i < s->nseg; i++) {
 			const struct seg *g = &s->segs[i];
 
-			if (g->x->prio < best && (lost(s, g) || g->sent + backoff(s, g->tries) <= now))
+			if (g->x->prio < best && (lost(s, g) || seg_due(s, g) <= now))
 				best = g->x->prio;
 		}
 	if (now >= s->poke_at)
@@ -423,6 +438,53 @@ session_tx_next_prio(struct session_tx *s, uint64_t now)
 			if (x->poke_at != 0 && x->poke_at <= now && x->prio < best)
 				best = x->prio;
 	return best == INT_MAX ? -1 : best;
+}
+
+uint32_t
+session_tx_grow(struct session_tx *s, struct session_seg *seg, uint32_t len)
+{
+	struct seg *g = s->nseg ? &s->segs[s->nseg - 1] : NULL;
+	struct xfer *x;
+	uint64_t max;
+
+	/* next_new() put it last in the window; anything else is not a fresh segment. */
+	if (g == NULL || seg->retransmission || g->x->xid != seg->xid || g->off != seg->off ||
+	    g->len != seg->len || g->resent || g->tries != 1)
+		return seg->len;
+	x = g->x;
+	if (x->next_off != g->off + g->len || len <= g->len)
+		return seg->len;
+	max = x->total - g->off;
+	if (len > max)
+		len = (uint32_t)max;
+	s->st.bytes += len - g->len;
+	x->turn += len - g->len;
+	x->next_off = g->off + len;
+	g->len = len;
+	seg->len = len;
+	return len;
+}
+
+bool
+session_tx_unsend(struct session_tx *s, const struct session_seg *seg)
+{
+	struct seg *g = s->nseg ? &s->segs[s->nseg - 1] : NULL;
+	struct xfer *x;
+
+	if (g == NULL || seg->retransmission || g->x->xid != seg->xid || g->off != seg->off ||
+	    g->len != seg->len || g->resent || g->tries != 1 || g->x->next_off != g->off + g->len)
+		return false;
+	x = g->x;
+	x->next_off = g->off;
+	if (g->off == 0)
+		x->started = false;
+	x->turn = x->turn > g->len ? x->turn - g->len : 0;
+	s->st.segments--;
+	s->st.bytes -= g->len;
+	seg_remove(s, s->nseg - 1);
+	/* x has bytes to send again, wherever round_robin() put it: look from the start. */
+	s->unsent = TAILQ_FIRST(&s->queue);
+	return true;
 }
 
 /* RFC 6298: smoothed RTT and its variance, from segments sent once (Karn). */

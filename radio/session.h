@@ -87,6 +87,14 @@ struct session_tx *session_tx_new(uint32_t mss, unsigned window, uint32_t initia
 uint64_t session_tx_next_id(const struct session_tx *s);
 /* Round-robin turn of a transfer within its class, bytes (default: one segment). */
 void session_tx_set_quantum(struct session_tx *s, uint64_t bytes);
+/*
+ * The receiver may hold a SEG_ACK up to ms (a paced radio link thins its
+ * acknowledgements, radio/link.c): a segment of a bundle of several
+ * segments times out that much later than the RTO says.  A bundle sent
+ * whole in one segment is answered by its commit, which is not held: its
+ * timeout stays the RTO.  Default 0.
+ */
+void session_tx_set_ack_delay(struct session_tx *s, uint32_t ms);
 void session_tx_free(struct session_tx *s);
 
 /* Queue a bundle of total bytes; returns its transfer id (>= 1). */
@@ -110,6 +118,24 @@ int session_tx_next(struct session_tx *s, uint64_t now, struct session_seg *seg)
  * gives when a repair's tries ran out (the session fails anyway).
  */
 int session_tx_next_prio(struct session_tx *s, uint64_t now);
+
+/*
+ * Make the new segment session_tx_next just gave (seg) carry up to len
+ * bytes, so that its frame is full: the link knows the exact header of
+ * that frame, the session's mss is for the largest header.  Only grows,
+ * never past the bundle's end, and only a first transmission that is still
+ * the last segment of its transfer; seg->len is updated.  Returns the new
+ * length.  A retransmission keeps the length the segment first went with.
+ */
+uint32_t session_tx_grow(struct session_tx *s, struct session_seg *seg, uint32_t len);
+
+/*
+ * Take back the new segment session_tx_next just gave (the medium turned
+ * out busy before it went): as if it had not been handed out, so it goes
+ * at the next turn rather than at its timeout.  false (nothing changed)
+ * for a retransmission or any segment but the last one handed out.
+ */
+bool session_tx_unsend(struct session_tx *s, const struct session_seg *seg);
 
 /* A SEG_ACK: everything below cum and inside ranges has arrived. */
 void session_tx_ack(struct session_tx *s, uint64_t xid, uint64_t cum,

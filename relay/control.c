@@ -775,6 +775,8 @@ link_row(void *arg, const struct forward_link_info *li)
 		if (x)
 			json_object_set_new(row, li->kind, x);
 	}
+	json_object_set_new(row, "data_frames_tx", json_integer((json_int_t)m->data_frames_tx));
+	json_object_set_new(row, "ack_frames_tx", json_integer((json_int_t)m->ack_frames_tx));
 	radio_fields(row, li);
 	json_array_append_new(arg, row);
 }

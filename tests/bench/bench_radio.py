@@ -1,7 +1,14 @@
 #!/usr/bin/python3
 """Narrowband radio benchmarks (issue 5, item 8): two fieldrelayd nodes over
-a KISS link through the serial line emulator (tests/sim/seremu), 8N1, no loss,
-txdelay = 0 (the emulator has no keying delay).
+a KISS link through the serial line emulator (tests/sim/seremu), 8N1, no loss.
+
+Two kinds of line.  Full duplex, txdelay 0: a serial cable, or two radio
+channels; the target applies here.  Half duplex (seremu --duplex half): one
+radio channel that both directions share, every transmission (a run of one
+side's frames) starting with the radio's key-up time, TXDELAY: 50 ms at
+9600 bit/s (a fast data radio), 300 ms at 1200 bit/s (Direwolf's default,
+a VHF FM radio).  The nodes are configured with the same txdelay, as they
+would be for that radio, so their pacing counts it.
 
 goodput   bulk payload bytes delivered per second at B, A -> B, as a share of
           the line's byte capacity (baud / 10).  Reference in the same run:
@@ -20,9 +27,16 @@ air       bytes on the line per position report (30-byte payload) and per
           AX.25 addressing (16 B) and KISS framing (3 B) of each frame not
           counted (issue 5, item 1, here measured on the line).
 
+acks      acknowledgement frames (SEG_ACK, commit acks, aborts) B sent per
+          data frame A sent, from the nodes' own counters; on a half-duplex
+          channel each costs a key-up and holds up the data.
+
 The 9600 bit/s transfer is repeated at half the volume with an 8-byte tag,
 with raw KISS (no AX.25 header) and with mtu 512, for information: how much
-of the gap to the target is framing.
+of the gap to the target is framing; and on the half-duplex line with the
+nodes configured txdelay 0 (the radio still keys up 50 ms): their pacing
+then keeps the TNC's queue from running dry between frames, so a burst is
+one transmission instead of one key-up per frame.
 
 Lines "bench NAME: ... PASS|FAIL".  BENCH_RADIO_QUICK=1 halves the volumes.
 """
@@ -54,7 +68,7 @@ TARGET_GOODPUT = 0.85
 TARGET_POSITION = 16.0
 
 
-def kiss_node(base, node_id, device, rate, extra=""):
+def kiss_node(base, node_id, device, rate, extra="", txdelay=0):
     n = Node(base, node_id)
     key = n.dir / "network.key"
     key.write_text(KEY)
@@ -62,7 +76,7 @@ def kiss_node(base, node_id, device, rate, extra=""):
     n.conf.write_text(n.conf.read_text() +
                       f"[security]\nkey_file = {key}\n"
                       f"[link radio]\ntype = kiss\ndevice = {device}\ncallsign = N0CALL-{node_id}\n"
-                      f"rate = {rate}\ntxdelay = 0\n{extra}")
+                      f"rate = {rate}\ntxdelay = {txdelay}\n{extra}")
     return n
 
 
@@ -73,12 +87,13 @@ def neighbours(n):
 class Pair:
     """Emulator and two nodes; stops all of them, whatever happens."""
 
-    def __init__(self, base, rate, extra=""):
-        self.ser = SerialEmu(rate=rate)
+    def __init__(self, base, rate, extra="", txdelay=0, duplex="full", node_txdelay=None):
+        self.ser = SerialEmu(rate=rate, duplex=duplex, txdelay=f"{txdelay}ms")
         self.nodes = []
+        nt = txdelay if node_txdelay is None else node_txdelay
         try:
-            self.a = kiss_node(base, 1, self.ser.a, rate, extra)
-            self.b = kiss_node(base, 2, self.ser.b, rate, extra)
+            self.a = kiss_node(base, 1, self.ser.a, rate, extra, nt)
+            self.b = kiss_node(base, 2, self.ser.b, rate, extra, nt)
             self.nodes = [self.a, self.b]
             for n in self.nodes:
                 n.start()
@@ -176,8 +191,12 @@ def emu_capacity(rate, nbytes):
 
 # ---- goodput ----
 
-def goodput(base, rate, total, size, extra="", name=""):
-    p = Pair(base / f"goodput-{rate}{name}", rate, extra)
+def link_row(node):
+    return node.cli_json("links")[0]["links"][0]
+
+
+def goodput(base, rate, total, size, extra="", name="", txdelay=0, duplex="full", node_txdelay=None):
+    p = Pair(base / f"goodput-{rate}{name}", rate, extra, txdelay, duplex, node_txdelay)
     try:
         a, b, ser = p.a, p.b, p.ser
         rnd = random.Random(rate)
@@ -185,6 +204,7 @@ def goodput(base, rate, total, size, extra="", name=""):
         w = Watch(b, 6)
         time.sleep(0.5)
         ser.cmd("reset")
+        data0, acks0 = link_row(a)["data_frames_tx"], link_row(b)["ack_frames_tx"]
         t0 = time.monotonic()
         send_all(a, "ipn:2.6", "bulk", payloads)
         wait_for(lambda: len(w.got) >= len(payloads), 30 + 3 * total * 10 / rate, "every bulk bundle at B")
@@ -195,29 +215,37 @@ def goodput(base, rate, total, size, extra="", name=""):
         assert len(set(ids)) == len(ids) == len(payloads), "lost or duplicated bulk bundles"
         assert all(sz == size for _, _, _, sz in w.got), "a bulk bundle arrived with the wrong size"
         wait_for(lambda: a.status()["store"]["bundles"] == 0, 60, "A to let go of what B committed")
-        la = a.cli_json("links")[0]["links"][0]
-        assert consistent(ser.stats())
+        la, lb = link_row(a), link_row(b)
+        st = ser.stats()
+        assert consistent(st)
         return {"secs": t1 - t0, "bytes": len(payloads) * size, "ab": ab, "ba": ba, "frames_ab": fab,
-                "frames_ba": fba, "retrans": la["retransmissions"], "bundles": len(payloads)}
+                "frames_ba": fba, "retrans": la["retransmissions"], "bundles": len(payloads),
+                "data_frames": la["data_frames_tx"] - data0, "ack_frames": lb["ack_frames_tx"] - acks0,
+                "keyups": st["ab"]["keyups"] + st["ba"]["keyups"], "duplex": duplex, "txdelay": txdelay}
     finally:
         p.close()
 
 
 def report_goodput(rate, g, emu_bps, variant=None):
+    """The target applies to the defaults at 9600 bit/s on a full-duplex line."""
     cap = rate / 10
     gp = g["bytes"] / g["secs"]
     ratio = gp / cap
     eff = g["bytes"] / g["ab"]
     util = g["ab"] / g["secs"] / cap
     per_frame = g["ab"] / g["frames_ab"]
-    target = rate == 9600 and variant is None
+    target = rate == 9600 and variant is None and g["duplex"] == "full"
+    line = (f"half-duplex line, txdelay {g['txdelay']} ms, {g['keyups']} key-ups; " if g["duplex"] == "half"
+            else "full-duplex line; ")
     verdict = ("PASS" if ratio >= TARGET_GOODPUT else "FAIL") if target else "(for information)"
+    variant = variant or ("half" if g["duplex"] == "half" else None)
     print(f"bench radio-goodput-{rate}{'-' + variant if variant else ''}: {gp:.1f} B/s of bulk payload ({g['bytes']} B in {g['bundles']} "
           f"bundles, {g['secs']:.1f} s) = {ratio:.3f} of the line's {cap:.0f} B/s; reference emulator "
           f"alone {emu_bps:.1f} B/s = {emu_bps / cap:.3f}; ratio to the emulator {gp / emu_bps:.3f}; "
           f"framing efficiency {eff:.3f} (payload / bytes A->B, {per_frame:.1f} B a frame), "
           f"line use A->B {util:.3f}, acks B->A {g['ba']} B in {g['frames_ba']} frames, "
-          f"{g['retrans']} retransmissions"
+          f"{g['retrans']} retransmissions; {line}ack frames per data frame "
+          f"{g['ack_frames'] / max(g['data_frames'], 1):.3f} ({g['ack_frames']} / {g['data_frames']})"
           + (f" (target >= {TARGET_GOODPUT:.2f}) {verdict}" if target else f" {verdict}"))
     return ratio >= TARGET_GOODPUT or not target
 
@@ -308,18 +336,25 @@ def main():
     ok = True
     only = os.environ.get("BENCH_RADIO_ONLY", "")
     scale = 0.5 if QUICK else 1.0
-    for rate, total, size in ((9600, 96 * 1024, 4096), (1200, 12 * 1024, 2048)):
+    for rate, total, size, txdelay in ((9600, 96 * 1024, 4096, 50), (1200, 12 * 1024, 2048, 300)):
         if only and only != str(rate):
             continue
         emu_bps = emu_capacity(rate, int(rate / 10 * 10 * scale))
         g = goodput(base, rate, int(total * scale) // size * size, size)
         ok &= report_goodput(rate, g, emu_bps)
+        # One shared radio channel, key-up before each transmission (for information).
+        g = goodput(base, rate, int(total * scale / 2) // size * size, size, "", "-half", txdelay, "half")
+        report_goodput(rate, g, emu_bps)
         if rate != 9600:
             continue
         # What limits it: the same transfer with less framing per byte (for information).
         for name, extra in (("tag8", "tag = 8\n"), ("raw-kiss", "ax25 = no\n"), ("mtu512", "mtu = 512\n")):
             g = goodput(base, rate, int(total * scale / 2) // size * size, size, extra, "-" + name)
             report_goodput(rate, g, emu_bps, name)
+        # The half-duplex line again, the nodes told txdelay 0: they hand the TNC the next frame
+        # while it still sends the last, so it stays keyed; what a key-up per frame costs.
+        g = goodput(base, rate, int(total * scale / 2) // size * size, size, "", "-half-keyed", txdelay, "half", 0)
+        report_goodput(rate, g, emu_bps, "half-nodes-txdelay0")
     if not only or only == "air":
         c = air(base, 9600, True)
         f = air(base, 9600, False)

@@ -7,7 +7,8 @@
         ser.stats()["ab"]["fwd"]
     final = ser.final           # the stats line printed at exit
 
-Shaping options take a value for both directions or a dict {"ab": v, "ba": v}.
+Shaping options take a value for both directions or a dict {"ab": v, "ba": v};
+duplex ("full" or "half"), txdelay and txtail apply to the line as a whole.
 Process handling, the control socket and stop() are LinkEmu's.
 """
 import json
@@ -33,7 +34,7 @@ def consistent(stats):
 
 class SerialEmu(LinkEmu):
     NAME = "seremu"
-    SHAPING = ("rate", "bits", "ber", "loss", "queue")
+    SHAPING = ("rate", "bits", "ber", "loss", "queue", "duplex", "txdelay", "txtail")
 
     def __init__(self, *, outages=(), seed=1, tick=None, stdin=False, args=(), start=True, **shaping):
         self.dir = tempfile.mkdtemp(prefix="seremu-")

@@ -226,3 +226,79 @@ def test_unplug_and_plug_again():
         assert b.read_n(5) == b"hello"
         a.close()
         b.close()
+
+
+def frame(tag, n):
+    """A KISS-delimited frame of n bytes in all, no FEND inside."""
+    return bytes([FEND]) + bytes([tag]) * (n - 2) + bytes([FEND])
+
+
+@pytest.mark.parametrize("duplex", ["full", "half"])
+def test_half_duplex_shares_the_medium(duplex):
+    """Both sides send a 1-second frame at once: on a full-duplex line both are
+    through after about 1 s; on a half-duplex one the second waits for the
+    first (it starts coming out only when the first is through), so the two
+    take about 2 s, and neither frame is cut into by the other."""
+    n, baud = 960, 9600
+    with SerialEmu(rate=baud, duplex=duplex) as ser:
+        a, b = End(ser.a), End(ser.b)
+        a.collect()
+        b.collect()
+        t0 = time.monotonic()
+        a.write_all(frame(0x41, n))
+        time.sleep(0.05)
+        b.write_all(frame(0x42, n))
+        wait_for(lambda: a.received() >= n and b.received() >= n, 10, "both frames")
+        got_b, got_a = b.stop(), a.stop()
+        assert got_b == frame(0x41, n) and got_a == frame(0x42, n)
+        ab_first, ab_last = b.chunks[0][0] - t0, b.chunks[-1][0] - t0
+        ba_first, ba_last = a.chunks[0][0] - t0, a.chunks[-1][0] - t0
+        st = ser.stats()
+        print(f"{duplex}: A->B {ab_first:.3f}..{ab_last:.3f} s, B->A {ba_first:.3f}..{ba_last:.3f} s; "
+              f"waited {st['ba']['waited']:.3f} s")
+        one = n * 10 / baud
+        assert st["duplex"] == duplex
+        assert ab_last == pytest.approx(one, abs=0.15)
+        if duplex == "full":
+            assert ba_last == pytest.approx(one + 0.05, abs=0.15)
+            assert st["ba"]["waited"] == 0
+        else:
+            # B's frame begins only once A's is through, and ends one frame time later.
+            assert ba_first >= ab_last - 0.02
+            assert ba_last == pytest.approx(2 * one, abs=0.15)
+            assert st["ba"]["waited"] == pytest.approx(one - 0.05, abs=0.1)
+        assert st["ab"]["keyups"] == 1 and st["ba"]["keyups"] == 1
+        a.close()
+        b.close()
+
+
+def test_txdelay_at_each_turn():
+    """Half duplex, 200 ms key-up: each change of side, and each transmission
+    after the line fell idle, starts with 200 ms of dead air; two frames
+    written back to back are one transmission."""
+    baud, txdelay = 9600, 0.2
+    with SerialEmu(rate=baud, duplex="half", txdelay="200ms", txtail="10ms") as ser:
+        a, b = End(ser.a), End(ser.b)
+        legs = []
+
+        def leg(src, dst, data):
+            t = time.monotonic()
+            src.write_all(data)
+            got = dst.read_n(len(data), 5)
+            legs.append(dst.chunks[-1][0] - t)
+            assert got == data
+
+        air = 96 * 10 / baud                    # 0.1 s a leg
+        leg(a, b, frame(1, 48) + frame(2, 48))  # two frames, one transmission
+        leg(b, a, frame(3, 96))                 # the other side: key up
+        time.sleep(0.3)
+        leg(b, a, frame(4, 96))                 # B again, after the line was idle: key up
+        leg(a, b, frame(5, 96))
+        st = ser.stats()
+        print(f"legs {[round(x, 3) for x in legs]} s, keyups ab {st['ab']['keyups']} ba {st['ba']['keyups']}")
+        assert st["ab"]["keyups"] == 2 and st["ba"]["keyups"] == 2
+        assert st["txdelay"] == pytest.approx(txdelay)
+        for x in legs:
+            assert txdelay + air - 0.01 <= x <= txdelay + air + 0.15
+        a.close()
+        b.close()

@@ -13,6 +13,19 @@
  * outage schedule, all changeable at run time; either side can be unplugged
  * and plugged in again (a new pty, the same symlink).  See usage().
  *
+ * Half duplex (--duplex half): a radio channel, not a serial cable.  Both
+ * directions share one medium; a byte in either direction occupies it, and
+ * bytes take it in the order they were written (FIFO by arrival, across
+ * both directions), so a side that writes while the other is sending waits
+ * until the other's bytes written before it are through.  Nodes write a KISS
+ * frame in one go, so frames are not interleaved.  --txdelay models the
+ * transmitter's key-up: each transmission starts with that much dead air,
+ * where a transmission is a run of one side's bytes not broken by the other
+ * side's nor by the medium idle longer than --txtail (the TNC still keyed).
+ * Collisions, carrier sense and p-persistence are not modelled: a side
+ * never transmits over the other, it waits (as if carrier sense were
+ * perfect and instantaneous).
+ *
  * One thread, one epoll loop.  Every queued byte carries its due time (the
  * end of its stop bit); a timerfd wakes the loop when the next ones are due,
  * at most every --tick, so a node sees bytes arrive in small batches, the
@@ -65,6 +78,8 @@ struct counters {
 	uint64_t frames, frames_lost;	/* FEND-delimited frames seen, and drawn as lost */
 	uint64_t bit_errors, bytes_corrupted;
 	uint64_t queue_max;		/* the most bytes that waited at once */
+	uint64_t keyups;		/* transmissions begun (each cost --txdelay) */
+	uint64_t waited_ns;		/* half duplex: time its bytes waited for the other side */
 };
 
 struct direction {
@@ -96,6 +111,10 @@ struct emu {
 	struct side side[NSIDE];
 	struct direction dir[NDIR];
 	int64_t t0, armed, tick;
+	bool half;		/* one medium for both directions */
+	int64_t txdelay, txtail;	/* key-up dead air; idle time that ends a transmission */
+	int64_t medium_free;	/* half duplex: the medium is free from here */
+	int last_dir;		/* who sent the last byte scheduled (-1: nobody yet) */
 	uint64_t seed;
 	const char *ctl_path;
 	bool use_stdin;
@@ -189,6 +208,7 @@ enqueue(struct emu *e, int dir, const uint8_t *data, size_t n, int64_t now)
 {
 	struct direction *d = &e->dir[dir];
 	double byte_ns = d->cfg.rate ? (double)d->cfg.bits * 1e9 / (double)d->cfg.rate : 0;
+	int64_t *line = e->half ? &e->medium_free : &d->line_free;
 
 	for (size_t i = 0; i < n; i++) {
 		uint8_t flags = 0;
@@ -211,13 +231,23 @@ enqueue(struct emu *e, int dir, const uint8_t *data, size_t n, int64_t now)
 			d->st.drop_queue++;
 			continue;
 		}
-		if (d->line_free < now)
-			d->line_free = now;
-		d->line_free += (int64_t)llround(byte_ns);
+		if (e->half && e->last_dir >= 0 && e->last_dir != dir && *line > now)
+			d->st.waited_ns += (uint64_t)(*line - now);
+		/* A new transmission: the other side spoke last, or the line fell idle. */
+		if ((e->half && e->last_dir != dir) || now > *line + e->txtail) {
+			if (*line < now)
+				*line = now;
+			*line += e->txdelay;
+			d->st.keyups++;
+		} else if (*line < now) {
+			*line = now;
+		}
+		e->last_dir = dir;
+		*line += (int64_t)llround(byte_ns);
 		k = (d->head + d->len++) % d->cap;
 		d->q[k] = data[i];
 		d->qflags[k] = flags;
-		d->due[k] = d->line_free;
+		d->due[k] = *line;
 		if (d->len > d->st.queue_max)
 			d->st.queue_max = d->len;
 	}
@@ -396,15 +426,41 @@ stats_json(const struct emu *e, const char *event, char *buf, size_t n)
 		    ",\"drop_blocked\":%" PRIu64 ",\"drop_unplugged\":%" PRIu64 ",\"pending\":%zu"
 		    ",\"frames\":%" PRIu64 ",\"frames_lost\":%" PRIu64
 		    ",\"bit_errors\":%" PRIu64 ",\"bytes_corrupted\":%" PRIu64 ",\"queue_max\":%" PRIu64
+		    ",\"keyups\":%" PRIu64 ",\"waited\":%.6f"
 		    ",\"rate\":%" PRIu64 ",\"bits\":%u,\"ber\":%g,\"loss\":%g,\"queue_limit\":%" PRIu64 "}",
 		    dir_name[i], dir_down(e, d, now) ? "false" : "true", c->in, c->fwd,
 		    c->drop_loss, c->drop_outage, c->drop_queue, c->drop_blocked, c->drop_unplugged, d->len,
 		    c->frames, c->frames_lost, c->bit_errors, c->bytes_corrupted, c->queue_max,
+		    c->keyups, (double)c->waited_ns / EMU_NSEC,
 		    d->cfg.rate, d->cfg.bits, d->cfg.ber, d->cfg.loss, d->cfg.queue_limit);
 	}
 	if (off > 0 && (size_t)off < n)
-		off += snprintf(buf + off, n - (size_t)off, "}\n");
+		off += snprintf(buf + off, n - (size_t)off, ",\"duplex\":\"%s\",\"txdelay\":%.6f,\"txtail\":%.6f}\n",
+		    e->half ? "half" : "full", (double)e->txdelay / EMU_NSEC, (double)e->txtail / EMU_NSEC);
 	return off > 0 && (size_t)off < n ? off : -ENOSPC;
+}
+
+/* Both directions on one medium (half) or each on its own (full); 0 or -EINVAL. */
+static int
+set_duplex(struct emu *e, const char *val)
+{
+	bool half;
+
+	if (strcmp(val, "half") == 0)
+		half = true;
+	else if (strcmp(val, "full") == 0)
+		half = false;
+	else
+		return -EINVAL;
+	if (half && !e->half) {
+		/* The medium is busy until both directions' bytes queued so far are through. */
+		e->medium_free = e->dir[AB].line_free > e->dir[BA].line_free ? e->dir[AB].line_free :
+		    e->dir[BA].line_free;
+	} else if (!half && e->half) {
+		e->dir[AB].line_free = e->dir[BA].line_free = e->medium_free;
+	}
+	e->half = half;
+	return 0;
 }
 
 /* Apply one setting to the directions in mask; 0 or -EINVAL. */
@@ -532,6 +588,13 @@ command(void *arg, char *line, char *reply, size_t n)
 		if (emu_parse_duration(tok[0], &dur))
 			goto bad;
 		e->tick = dur;
+	} else if ((strcmp(w, "txdelay") == 0 || strcmp(w, "txtail") == 0) && ntok == 1 && mask == 3) {
+		if (emu_parse_duration(tok[0], &dur))
+			goto bad;
+		*(w[2] == 'd' ? &e->txdelay : &e->txtail) = dur;
+	} else if (strcmp(w, "duplex") == 0 && ntok == 1 && mask == 3) {
+		if (set_duplex(e, tok[0]) < 0)
+			goto bad;
 	} else if (strcmp(w, "inject") == 0 && ntok == 1) {
 		if (inject(e, mask, tok[0]) < 0)
 			goto bad;
@@ -539,7 +602,7 @@ command(void *arg, char *line, char *reply, size_t n)
 		e->quit = true;
 	} else if (strcmp(w, "help") == 0) {
 		snprintf(reply, n, "commands: stats | down [DIR] [FOR] | up [DIR] | rate|bits|ber|loss|queue [DIR] VALUE"
-		    " | tick TIME | inject ab|ba HEX | unplug a|b | plug a|b | reset [DIR] | quit\n");
+		    " | tick TIME | duplex half|full | txdelay TIME | txtail TIME | inject ab|ba HEX | unplug a|b | plug a|b | reset [DIR] | quit\n");
 		return;
 	} else if (ntok == 1 && set_param(e, mask, w, tok[0]) == 0) {
 		/* done */
@@ -584,6 +647,15 @@ usage(FILE *f)
 "              without FENDs is one long frame.\n"
 "    outages   bytes that would come out while a direction is down are dropped.\n"
 "\n"
+"    With --duplex half the two directions share one medium, as on a radio\n"
+"    channel: bytes take it in the order they were written, whichever side\n"
+"    wrote them, so a side waits while the other is sending (frames written\n"
+"    whole are not interleaved; collisions are not modelled: carrier sense is\n"
+"    taken as perfect).  --txdelay adds dead air at the start of each\n"
+"    transmission (a radio keying up): a transmission is a run of one side's\n"
+"    bytes not broken by the other side's (half duplex) nor by the line idle\n"
+"    longer than --txtail.  Full duplex applies --txdelay per direction.\n"
+"\n"
 "    Bytes come out in batches at most --tick apart, as from a UART's FIFO.  A\n"
 "    node that does not read its end loses what the pty's buffer cannot hold\n"
 "    (drop_blocked).  seremu keeps each slave open itself, so a node may close\n"
@@ -614,6 +686,10 @@ usage(FILE *f)
 "                           if given; repeat the option for more (at most 32)\n"
 "    -t, --tick TIME        longest wait between batches (default 4ms; 0: each\n"
 "                           byte exactly when due)\n"
+"    -d, --duplex full|half one medium each way (default) or one shared\n"
+"        --txdelay TIME     key-up dead air per transmission (default 0)\n"
+"        --txtail TIME      idle time after which a side's next byte begins a\n"
+"                           new transmission (default 10ms)\n"
 "    -s, --seed N           seed for loss and bit errors (default random; printed\n"
 "                           in the ready line), for reproducible runs\n"
 "    -c, --control PATH     UNIX stream socket that takes commands (see below)\n"
@@ -633,6 +709,8 @@ usage(FILE *f)
 "    up [DIR]               end a \"down\" (scheduled outages still apply)\n"
 "    rate [DIR] VALUE       also bits, ber, loss, queue\n"
 "    tick TIME              batching of deliveries\n"
+"    duplex half|full       share one medium or not, from now on\n"
+"    txdelay TIME           also txtail\n"
 "    inject ab|ba HEX       put bytes on the line as if the node at the start\n"
 "                           of that direction had written them\n"
 "    unplug a|b             close that side's pty: the node's device is gone\n"
@@ -647,7 +725,9 @@ usage(FILE *f)
 "    drop_outage, drop_queue, drop_blocked, drop_unplugged, pending (on their\n"
 "    way); frames and frames_lost (KISS frames seen and drawn as lost);\n"
 "    bit_errors, bytes_corrupted; queue_max (the most bytes waiting at once);\n"
-"    and the current settings.  Always\n"
+"    keyups (transmissions begun); waited (seconds its bytes waited for the\n"
+"    other side's, half duplex);\n"
+"    and the current settings; then \"duplex\", \"txdelay\", \"txtail\".  Always\n"
 "      in = fwd + drop_loss + drop_outage + drop_queue + drop_blocked\n"
 "           + drop_unplugged + pending.\n"
 "    On SIGTERM, SIGINT or \"quit\", the same line with \"event\":\"final\" is\n"
@@ -738,6 +818,9 @@ main(int argc, char **argv)
 		{ "queue", required_argument, NULL, 'q' },
 		{ "outage", required_argument, NULL, 'o' },
 		{ "tick", required_argument, NULL, 't' },
+		{ "duplex", required_argument, NULL, 'd' },
+		{ "txdelay", required_argument, NULL, 'D' },
+		{ "txtail", required_argument, NULL, 'T' },
 		{ "seed", required_argument, NULL, 's' },
 		{ "control", required_argument, NULL, 'c' },
 		{ "no-stdin", no_argument, NULL, 'N' },
@@ -756,13 +839,15 @@ main(int argc, char **argv)
 	emu_progname = "seremu";
 	e->use_stdin = true;
 	e->tick = 4 * 1000000;
+	e->txtail = 10 * 1000000;
+	e->last_dir = -1;
 	for (int i = 0; i < NSIDE; i++)
 		e->side[i].master = e->side[i].slave = -1;
 	for (int i = 0; i < NDIR; i++) {
 		e->dir[i].cfg = (struct shaping){ .rate = 9600, .bits = 10, .queue_limit = 64 << 10 };
 		ring_grow(&e->dir[i], 64 << 10);
 	}
-	while ((c = getopt_long(argc, argv, "a:b:r:e:l:q:o:t:s:c:vh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "a:b:r:e:l:q:o:t:d:s:c:vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'a': e->side[SIDE_A].link = optarg; break;
 		case 'b': e->side[SIDE_B].link = optarg; break;
@@ -775,6 +860,15 @@ main(int argc, char **argv)
 		case 't':
 			if (emu_parse_duration(optarg, &e->tick))
 				emu_fatal("bad --tick \"%s\"", optarg);
+			break;
+		case 'd':
+			if (set_duplex(e, optarg) < 0)
+				emu_fatal("bad --duplex \"%s\" (full or half)", optarg);
+			break;
+		case 'D':
+		case 'T':
+			if (emu_parse_duration(optarg, c == 'D' ? &e->txdelay : &e->txtail))
+				emu_fatal("bad --%s \"%s\"", c == 'D' ? "txdelay" : "txtail", optarg);
 			break;
 		case 's': {
 			char *end;

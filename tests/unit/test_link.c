@@ -86,6 +86,66 @@ paced_ready_at(const struct link_driver *d)
 
 static struct link_driver_ops paced_ops;
 
+/*
+ * Two radios, each its own TNC (ready_at) on a channel of RADIO_RATE: what
+ * each side put on the air, by frame type, and how many segment frames
+ * were exactly the MTU long.
+ */
+#define RADIO_MTU	1200
+#define RADIO_RATE	2400000		/* a full frame is on the air 5 ms */
+struct radio_side {
+	uint64_t busy_until;
+	unsigned segments, full_segments, seg_acks, commits;
+};
+static struct radio_side radio[2];
+
+static int
+radio_send(int side, struct link_driver *d, const struct link_addr *to, const void *f, size_t len)
+{
+	struct radio_side *r = &radio[side];
+	uint8_t type = len > 1 ? ((const uint8_t *)f)[1] : 0;
+	int e;
+
+	if (loop_now() < r->busy_until)
+		return -EAGAIN;
+	if ((e = link_udp_ops.send(d, to, f, len)) < 0)
+		return e;
+	r->busy_until = loop_now() + (uint64_t)len * 10 * 1000 / RADIO_RATE;
+	if (type == FRAME_SEGMENT) {
+		r->segments++;
+		r->full_segments += len == RADIO_MTU;
+	}
+	r->seg_acks += type == FRAME_SEG_ACK;
+	r->commits += type == FRAME_COMMIT_ACK;
+	return 0;
+}
+
+static int
+radio_send_a(struct link_driver *d, const struct link_addr *to, const void *f, size_t len)
+{
+	return radio_send(0, d, to, f, len);
+}
+
+static int
+radio_send_b(struct link_driver *d, const struct link_addr *to, const void *f, size_t len)
+{
+	return radio_send(1, d, to, f, len);
+}
+
+static uint64_t
+radio_ready_at_a(const struct link_driver *d)
+{
+	return radio[0].busy_until;
+}
+
+static uint64_t
+radio_ready_at_b(const struct link_driver *d)
+{
+	return radio[1].busy_until;
+}
+
+static struct link_driver_ops radio_a_ops, radio_b_ops;
+
 /* What make() puts in the next link's config beyond its defaults. */
 static uint16_t make_duty_permille;
 static uint32_t make_duty_window_ms;
@@ -815,6 +875,60 @@ test_alert_next_on_air_behind_bulk(void **state)
 }
 
 /*
+ * Bulk over two paced radios at a known rate: every segment frame but the
+ * last of each bundle is exactly the MTU long (segments sized for the
+ * header they go with), and the receiver sends far fewer SEG_ACKs than one
+ * per segment (held for several segments or a pause), with no
+ * retransmission for it: the sender's timeouts allow for the hold.
+ */
+static void
+test_radio_frames_full_and_acks_thinned(void **state)
+{
+	struct loop *loop = loop_new();
+	uint16_t pa = (uint16_t)(30020 + getpid() % 20000), pb = pa + 1;
+	struct link_metrics ma;
+
+	setup_keys();
+	memset(&a, 0, sizeof(a));
+	memset(&b, 0, sizeof(b));
+	memset(radio, 0, sizeof(radio));
+	radio_a_ops = link_udp_ops;
+	radio_a_ops.send = radio_send_a;
+	radio_a_ops.ready_at = radio_ready_at_a;
+	radio_b_ops = radio_a_ops;
+	radio_b_ops.send = radio_send_b;
+	radio_b_ops.ready_at = radio_ready_at_b;
+	make_rate_bps = RADIO_RATE;
+	a.link = make(loop, &a, 1, pa, pb, &radio_a_ops);
+	b.link = make(loop, &b, 2, pb, pa, &radio_b_ops);
+	make_rate_bps = 0;
+	run_until(loop, both_up, 5000);
+	for (uint32_t i = 0; i < 6; i++) {
+		fill_bundle(i, 40000 + 1000 * i);
+		assert_int_equal(link_enqueue(a.link, 2, bundles[i].len, 6, &bundles[i]), 0);
+	}
+	run_until(loop, lossless_delivered, 20000);
+	link_metrics(a.link, &ma);
+	printf("# radio: %u segment frames, %u of them full (%u B), %u SEG_ACKs and %u commit acks back, "
+	    "%llu retransmissions\n", radio[0].segments, radio[0].full_segments, RADIO_MTU, radio[1].seg_acks,
+	    radio[1].commits, (unsigned long long)ma.retransmissions);
+	for (int i = 0; i < 6; i++) {
+		assert_int_equal(bundles[i].received, 1);
+		assert_int_equal(bundles[i].delivered, 1);
+	}
+	assert_int_equal(ma.retransmissions, 0);
+	assert_true(radio[0].segments > 200);
+	assert_true(radio[0].full_segments >= radio[0].segments - 6);
+	assert_true(radio[1].seg_acks * 6 <= radio[0].segments);
+	for (int i = 0; i < 6; i++)
+		free(bundles[i].data);
+	memset(bundles, 0, sizeof(bundles));
+	link_free(a.link);
+	link_free(b.link);
+	loop_free(loop);
+}
+
+/*
  * duty_cycle = 20% over 1 s on a link of 1 Mbit/s (a 1200-byte frame is on
  * the air 12 ms): a bulk transfer that could fill the link uses at most 20%
  * of the time plus the bucket (200 ms) and one frame, yet keeps going.
@@ -955,6 +1069,7 @@ main(void)
 		cmocka_unit_test(test_voice_alongside_bulk),
 		cmocka_unit_test(test_bulk_transfer_acks_and_reads),
 		cmocka_unit_test(test_alert_next_on_air_behind_bulk),
+		cmocka_unit_test(test_radio_frames_full_and_acks_thinned),
 		cmocka_unit_test(test_duty_cycle_limits_airtime),
 		cmocka_unit_test(test_budget_stops_the_link),
 		cmocka_unit_test(test_contact_window),

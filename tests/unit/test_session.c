@@ -510,6 +510,121 @@ test_round_robin_within_class(void **state)
 	session_tx_free(tx);
 }
 
+/*
+ * The link fills each frame: a fresh segment grows to what its frame holds,
+ * never past the bundle's end; the next segment starts where it ended; a
+ * retransmission keeps its length and cannot grow; only the last segment
+ * handed out can.
+ */
+static void
+test_fresh_segment_grows_to_fill_its_frame(void **state)
+{
+	struct session_tx *tx = session_tx_new(200, 8, 1000, 1);
+	struct session_tx_stats st;
+	struct session_seg g, h;
+
+	session_tx_add(tx, 500, 6, (void *)1);
+	assert_int_equal(session_tx_next(tx, 0, &g), 1);
+	assert_int_equal(g.len, 200);
+	assert_int_equal(session_tx_grow(tx, &g, 230), 230);
+	assert_int_equal(g.len, 230);
+	assert_int_equal(session_tx_grow(tx, &g, 210), 230);	/* never shrinks */
+	assert_int_equal(session_tx_next(tx, 0, &h), 1);
+	assert_int_equal(h.off, 230);
+	assert_int_equal(h.len, 200);
+	assert_int_equal(session_tx_grow(tx, &g, 260), 230);	/* no longer the last one handed out */
+	assert_int_equal(session_tx_grow(tx, &h, 400), 270);	/* up to the bundle's end */
+	assert_int_equal(h.len, 270);
+	assert_int_equal(session_tx_next(tx, 0, &h), 0);	/* all 500 bytes are out */
+	session_tx_stats(tx, &st);
+	assert_int_equal(st.bytes, 500);
+	/* [0, 230) is lost: it goes again as it was, and a retransmission does not grow. */
+	assert_int_equal(session_tx_next(tx, 5000, &g), 1);
+	assert_true(g.retransmission);
+	assert_int_equal(g.off, 0);
+	assert_int_equal(g.len, 230);
+	assert_int_equal(session_tx_grow(tx, &g, 250), 230);
+	session_tx_ack(tx, 1, 500, NULL, 0, 5010);
+	session_tx_stats(tx, &st);
+	assert_int_equal(st.inflight, 0);
+	assert_non_null(session_tx_commit(tx, 1));
+	session_tx_free(tx);
+}
+
+/*
+ * A receiver that holds its SEG_ACKs (ack delay 3 s): a segment of a bundle
+ * of several segments times out RTO + 3 s after it went, not at the RTO; a
+ * bundle sent whole in one segment (answered by its commit, never held) at
+ * the RTO.
+ */
+static void
+test_ack_delay_defers_timeouts_of_partial_segments(void **state)
+{
+	struct session_tx *tx = session_tx_new(1000, 8, 1000, 1);
+	struct session_seg g;
+
+	session_tx_set_ack_delay(tx, 3000);
+	session_tx_add(tx, 5000, 6, (void *)1);
+	session_tx_add(tx, 300, 1, (void *)2);
+	assert_int_equal(session_tx_next(tx, 0, &g), 1);	/* the alert, whole */
+	assert_int_equal(g.xid, 2);
+	assert_int_equal(session_tx_next(tx, 0, &g), 1);	/* bulk [0, 1000) */
+	assert_int_equal(g.xid, 1);
+	assert_int_equal(session_tx_next(tx, 999, &g), 1);	/* bulk [1000, 2000) */
+	/* At the RTO only the alert is due again. */
+	assert_int_equal(session_tx_next(tx, 1000, &g), 1);
+	assert_true(g.retransmission);
+	assert_int_equal(g.xid, 2);
+	assert_non_null(session_tx_commit(tx, 2));
+	assert_int_equal(session_tx_next(tx, 3999, &g), 1);	/* bulk [2000, 3000): new data, the window has room */
+	assert_false(g.retransmission);
+	assert_int_equal(session_tx_next(tx, 3999, &g), 1);
+	assert_false(g.retransmission);
+	assert_int_equal(session_tx_next(tx, 3999, &g), 1);
+	assert_false(g.retransmission);
+	assert_int_equal(g.off, 4000);
+	/* RTO + ack delay after it went, bulk [0, 1000) is due. */
+	assert_int_equal(session_tx_next(tx, 4000, &g), 1);
+	assert_true(g.retransmission);
+	assert_int_equal(g.xid, 1);
+	assert_int_equal(g.off, 0);
+	assert_true(session_tx_deadline(tx) <= 999 + 4000);	/* [1000, 2000) next */
+	session_tx_free(tx);
+}
+
+/* A fresh segment the medium did not take goes back: the next call gives it again, not a timeout. */
+static void
+test_unsend_gives_the_segment_back(void **state)
+{
+	struct session_tx *tx = session_tx_new(100, 8, 1000, 1);
+	struct session_tx_stats st;
+	struct session_seg g, h;
+
+	session_tx_add(tx, 250, 6, (void *)1);
+	assert_int_equal(session_tx_next(tx, 0, &g), 1);
+	assert_int_equal(session_tx_next(tx, 0, &h), 1);
+	assert_int_equal(h.off, 100);
+	assert_false(session_tx_unsend(tx, &g));	/* not the last handed out */
+	assert_true(session_tx_unsend(tx, &h));
+	session_tx_stats(tx, &st);
+	assert_int_equal(st.inflight, 1);
+	assert_int_equal(st.segments, 1);
+	assert_int_equal(st.bytes, 100);
+	assert_int_equal(session_tx_next(tx, 1, &h), 1);	/* the same bytes again, as new */
+	assert_false(h.retransmission);
+	assert_int_equal(h.off, 100);
+	assert_int_equal(h.len, 100);
+	assert_int_equal(session_tx_next(tx, 1, &h), 1);
+	assert_int_equal(h.off, 200);
+	assert_int_equal(h.len, 50);
+	assert_int_equal(session_tx_next(tx, 2, &h), 0);
+	/* A retransmission cannot be taken back. */
+	assert_int_equal(session_tx_next(tx, 5000, &g), 1);
+	assert_true(g.retransmission);
+	assert_false(session_tx_unsend(tx, &g));
+	session_tx_free(tx);
+}
+
 int
 main(void)
 {
@@ -525,6 +640,9 @@ main(void)
 		cmocka_unit_test(test_alert_waits_at_most_one_frame_behind_bulk),
 		cmocka_unit_test(test_positions_never_wait_behind_bulk),
 		cmocka_unit_test(test_round_robin_within_class),
+		cmocka_unit_test(test_fresh_segment_grows_to_fill_its_frame),
+		cmocka_unit_test(test_ack_delay_defers_timeouts_of_partial_segments),
+		cmocka_unit_test(test_unsend_gives_the_segment_back),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
