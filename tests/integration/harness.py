@@ -116,6 +116,20 @@ class Node:
         return self.cli_json("recv", service, **kw)
 
 
+def stop_all(things):
+    """Kill the daemons (Node) and stop the emulators among things, last first:
+    what a fixture runs at the end, whatever state the test left them in."""
+    for x in reversed(list(things)):
+        if isinstance(x, Node):
+            if x.proc and x.proc.poll() is None:
+                x.proc.kill()
+                x.proc.wait()
+            if x.proc and not x.logf.closed:
+                x.logf.close()
+        else:
+            x.stop()
+
+
 class Control:
     """A raw control-protocol connection (for pipelining and bad input)."""
 

@@ -5,7 +5,6 @@ reports a running daemon sends carry the same structure.  The C side is
 driven through admintool (tests/integration/helpers/admintool.c)."""
 import json
 import os
-import random
 import subprocess
 from pathlib import Path
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from harness import Node, wait_for
+from harness import Node, stop_all, wait_for
 from sim import LinkEmu
 
 KEY = "1 " + "5a" * 32 + " send\n"
@@ -36,13 +36,7 @@ def recv(n, service, count, wait):
 
 
 def kill(*things):
-    for x in reversed(things):
-        if isinstance(x, Node):
-            if x.proc and x.proc.poll() is None:
-                x.proc.kill()
-                x.proc.wait()
-        else:
-            x.stop()
+    stop_all(things)
 
 
 @pytest.fixture

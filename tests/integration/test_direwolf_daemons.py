@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import Node, wait_for
+from harness import Node, stop_all, wait_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sim"))
 from direwolf_pair import DirewolfPair, direwolf_available  # noqa: E402
@@ -74,15 +74,7 @@ def pair_nodes(tmp_path):
         made.append(b)
         yield pair, a, b
     finally:
-        for x in reversed(made):
-            if isinstance(x, Node):
-                if x.proc and x.proc.poll() is None:
-                    x.proc.kill()
-                    x.proc.wait()
-                if x.proc and not x.logf.closed:
-                    x.logf.close()
-            else:
-                x.stop()
+        stop_all(made)
 
 
 def neighbours(n):

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from harness import Node, wait_for
+from harness import Node, stop_all, wait_for
 from serial_sim import SerialEmu, consistent
 
 KEY = "1 " + "5a" * 32 + " send\n"
@@ -48,13 +48,7 @@ def radio(tmp_path):
         return ser, a, b
 
     yield make
-    for x in reversed(made):
-        if isinstance(x, Node):
-            if x.proc and x.proc.poll() is None:
-                x.proc.kill()
-                x.proc.wait()
-        else:
-            x.stop()
+    stop_all(made)
 
 
 def neighbours(n):

@@ -8,7 +8,6 @@ import os
 import time
 import tty
 
-import pytest
 
 from harness import wait_for
 from sbd import (IMEI, MoListener, SbdDriver, SbdSim, directip_mt, free_port, parse_mo,

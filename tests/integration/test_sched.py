@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from harness import Node, wait_for
+from harness import Node, stop_all, wait_for
 from serial_sim import SerialEmu
 from sim import LinkEmu
 
@@ -53,13 +53,7 @@ def pair(tmp_path):
     b = two_link_node(tmp_path, 2, base + 1, emu.b_port, ser.b)
     started += [a, b]
     yield emu, ser, a, b
-    for x in reversed(started):
-        if isinstance(x, Node):
-            if x.proc and x.proc.poll() is None:
-                x.proc.kill()
-                x.proc.wait()
-        else:
-            x.stop()
+    stop_all(started)
 
 
 def links(n):
@@ -159,13 +153,7 @@ def sat(tmp_path):
     b = sat_node(tmp_path, 2, base + 1, emu.b_port, "")
     started += [a, b]
     yield emu, a, b
-    for x in reversed(started):
-        if isinstance(x, Node):
-            if x.proc and x.proc.poll() is None:
-                x.proc.kill()
-                x.proc.wait()
-        else:
-            x.stop()
+    stop_all(started)
 
 
 def test_metered_satellite_budget(sat):

@@ -178,8 +178,11 @@ def test_narrow_radio_takes_back_a_superseded_fix_not_yet_on_the_air(tmp_path):
         b.start()
         wait_for(lambda: neighbours(a) == {2} and neighbours(b) == {1}, 60, "the nodes to hear each other")
         # Two frames of airtime (about 9 s): on the air while the others come.
+        seg0 = a.cli_json("links")[0]["links"][0]["segments"]
         a.cli("send", "ipn:2.3", "fix 0 " + "x" * 400)
         wait_for(lambda: a.cli_json("links")[0]["in_flight"] == 1, 10, "fix 0 to be on its way")
+        # On the air, not only handed to the link (which could still give it back).
+        wait_for(lambda: a.cli_json("links")[0]["links"][0]["segments"] > seg0, 10, "fix 0 to be on the air")
         a.cli("send", "ipn:2.3", "fix 1")
         # Handed to the link: in its queue, not on the air (round robin gives it
         # the next frame, about 4 s away).
