@@ -10,6 +10,7 @@ import socket
 import struct
 import subprocess
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -114,6 +115,30 @@ class Node:
 
     def recv_all(self, service, **kw):
         return self.cli_json("recv", service, **kw)
+
+
+@contextmanager
+def namespaces(names):
+    """Network namespaces that exist for the with block and are deleted after
+    it, whatever happens; the test is skipped where they cannot be made (not
+    root, no netns support)."""
+    import pytest
+    if os.geteuid() != 0:
+        pytest.skip("needs root for network namespaces")
+    made = []
+    try:
+        for n in names:
+            subprocess.run(["ip", "netns", "add", n], check=True, capture_output=True)
+            made.append(n)
+    except subprocess.CalledProcessError as e:
+        for n in made:
+            subprocess.run(["ip", "netns", "del", n])
+        pytest.skip(f"cannot create network namespaces: {e.stderr.decode().strip()}")
+    try:
+        yield names
+    finally:
+        for n in made:
+            subprocess.run(["ip", "netns", "del", n])
 
 
 def stop_all(things):

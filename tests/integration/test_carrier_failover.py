@@ -3,14 +3,13 @@ joined by two veth cables, a mesh link and a slower radio-like link that
 carries only urgent, position and message classes.  `ip link set down` on the
 mesh interface: urgent traffic continues over the other link within 1 s of the
 carrier loss (DESIGN.md section 5), measured from the command to delivery."""
-import os
 import subprocess
 import time
 import uuid
 
 import pytest
 
-from harness import Node, wait_for
+from harness import Node, namespaces, stop_all, wait_for
 from test_mesh import KEY
 
 
@@ -20,49 +19,35 @@ def sh(*cmd):
 
 @pytest.fixture
 def pair(tmp_path):
-    if os.geteuid() != 0:
-        pytest.skip("needs root for network namespaces")
     tag = uuid.uuid4().hex[:6]
     ns = [f"fd-fa-{tag}", f"fd-fb-{tag}"]
-    made, nodes = [], []
-    try:
-        for n in ns:
-            sh("ip", "netns", "add", n)
-            made.append(n)
-    except subprocess.CalledProcessError as e:
-        for n in made:
-            subprocess.run(["ip", "netns", "del", n])
-        pytest.skip(f"cannot create network namespaces: {e.stderr.decode().strip()}")
-    try:
-        for cable, net in (("m", "10.79.1"), ("r", "10.79.2")):
-            sh("ip", "link", "add", f"fd{cable}a{tag}", "netns", ns[0], "type", "veth",
-               "peer", "name", f"fd{cable}b{tag}", "netns", ns[1])
+    nodes = []
+    with namespaces(ns):
+        try:
+            for cable, net in (("m", "10.79.1"), ("r", "10.79.2")):
+                sh("ip", "link", "add", f"fd{cable}a{tag}", "netns", ns[0], "type", "veth",
+                   "peer", "name", f"fd{cable}b{tag}", "netns", ns[1])
+                for i, n in enumerate(ns):
+                    dev = f"fd{cable}{'ab'[i]}{tag}"
+                    sh("ip", "-n", n, "addr", "add", f"{net}.{i + 1}/24", "dev", dev)
+                    sh("ip", "-n", n, "link", "set", dev, "up")
             for i, n in enumerate(ns):
-                dev = f"fd{cable}{'ab'[i]}{tag}"
-                sh("ip", "-n", n, "addr", "add", f"{net}.{i + 1}/24", "dev", dev)
-                sh("ip", "-n", n, "link", "set", dev, "up")
-        for i, n in enumerate(ns):
-            sh("ip", "-n", n, "link", "set", "lo", "up")
-            me, peer = "ab"[i], 2 - i
-            node = Node(tmp_path, i + 1)
-            node.netns = n
-            key = node.write_key(KEY)
-            node.conf.write_text(node.conf.read_text() +
-                                 f"[security]\nkey_file = {key}\n"
-                                 f"[link mesh]\ntype = udp\ninterface = fdm{me}{tag}\nport = 4556\n"
-                                 f"peer = 10.79.1.{peer}:4556\n"
-                                 f"[link radio]\ntype = udp\ninterface = fdr{me}{tag}\nport = 4557\n"
-                                 f"peer = 10.79.2.{peer}:4557\nrate = 9600\n"
-                                 f"classes = urgent,position,message\n")
-            nodes.append(node)
-        yield nodes, ns, tag
-    finally:
-        for node in nodes:
-            if node.proc and node.proc.poll() is None:
-                node.proc.kill()
-                node.proc.wait()
-        for n in made:
-            subprocess.run(["ip", "netns", "del", n])
+                sh("ip", "-n", n, "link", "set", "lo", "up")
+                me, peer = "ab"[i], 2 - i
+                node = Node(tmp_path, i + 1)
+                node.netns = n
+                key = node.write_key(KEY)
+                node.conf.write_text(node.conf.read_text() +
+                                     f"[security]\nkey_file = {key}\n"
+                                     f"[link mesh]\ntype = udp\ninterface = fdm{me}{tag}\nport = 4556\n"
+                                     f"peer = 10.79.1.{peer}:4556\n"
+                                     f"[link radio]\ntype = udp\ninterface = fdr{me}{tag}\nport = 4557\n"
+                                     f"peer = 10.79.2.{peer}:4557\nrate = 9600\n"
+                                     f"classes = urgent,position,message\n")
+                nodes.append(node)
+            yield nodes, ns, tag
+        finally:
+            stop_all(nodes)
 
 
 def links(n):

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from harness import Node, wait_for
+from harness import Node, namespaces, stop_all, wait_for
 from test_mesh import KEY
 
 
@@ -18,42 +18,27 @@ def sh(*cmd):
 
 @pytest.fixture
 def pair(tmp_path):
-    if os.geteuid() != 0:
-        pytest.skip("needs root for network namespaces")
     tag = uuid.uuid4().hex[:6]
     ns = [f"fr-a-{tag}", f"fr-b-{tag}"]
-    made = []
     nodes = []
-    try:
-        for n in ns:
-            sh("ip", "netns", "add", n)
-            made.append(n)
-    except subprocess.CalledProcessError as e:
-        for n in made:
-            subprocess.run(["ip", "netns", "del", n])
-        pytest.skip(f"cannot create network namespaces: {e.stderr.decode().strip()}")
-    try:
-        sh("ip", "link", "add", f"va{tag}", "netns", ns[0], "type", "veth", "peer", "name", f"vb{tag}", "netns", ns[1])
-        for n, dev, addr in ((ns[0], f"va{tag}", "10.77.0.1/24"), (ns[1], f"vb{tag}", "10.77.0.2/24")):
-            sh("ip", "-n", n, "addr", "add", addr, "dev", dev)
-            sh("ip", "-n", n, "link", "set", dev, "up")
-            sh("ip", "-n", n, "link", "set", "lo", "up")
-        for i, (n, dev) in enumerate(((ns[0], f"va{tag}"), (ns[1], f"vb{tag}"))):
-            node = Node(tmp_path, i + 1)
-            node.netns = n
-            key = node.write_key(KEY)
-            node.conf.write_text(node.conf.read_text() +
-                                 f"[security]\nkey_file = {key}\n"
-                                 f"[link mesh]\ntype = udp\ninterface = {dev}\ngroup4 = 239.255.45.56\n")
-            nodes.append(node)
-        yield nodes, ns, tag
-    finally:
-        for node in nodes:
-            if node.proc and node.proc.poll() is None:
-                node.proc.kill()
-                node.proc.wait()
-        for n in made:
-            subprocess.run(["ip", "netns", "del", n])
+    with namespaces(ns):
+        try:
+            sh("ip", "link", "add", f"va{tag}", "netns", ns[0], "type", "veth", "peer", "name", f"vb{tag}", "netns", ns[1])
+            for n, dev, addr in ((ns[0], f"va{tag}", "10.77.0.1/24"), (ns[1], f"vb{tag}", "10.77.0.2/24")):
+                sh("ip", "-n", n, "addr", "add", addr, "dev", dev)
+                sh("ip", "-n", n, "link", "set", dev, "up")
+                sh("ip", "-n", n, "link", "set", "lo", "up")
+            for i, (n, dev) in enumerate(((ns[0], f"va{tag}"), (ns[1], f"vb{tag}"))):
+                node = Node(tmp_path, i + 1)
+                node.netns = n
+                key = node.write_key(KEY)
+                node.conf.write_text(node.conf.read_text() +
+                                     f"[security]\nkey_file = {key}\n"
+                                     f"[link mesh]\ntype = udp\ninterface = {dev}\ngroup4 = 239.255.45.56\n")
+                nodes.append(node)
+            yield nodes, ns, tag
+        finally:
+            stop_all(nodes)
 
 
 def links(n):
