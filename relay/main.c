@@ -184,7 +184,10 @@ main(int argc, char **argv)
 	log_setlevel(cfg.log_level);
 	/* What -n checks, before anything is touched. */
 	if (startup_check(&cfg, err, sizeof(err)) < 0) {
-		err[strcspn(err, "\0") - (err[0] != '\0')] = '\0';	/* the last newline: the log adds its own */
+		size_t n = strlen(err);
+
+		if (n > 0 && err[n - 1] == '\n')
+			err[n - 1] = '\0';	/* the log adds its own */
 		fatalx("cannot start:\n%s", err);
 	}
 	if (mkdir(cfg.data_dir, 0750) < 0 && errno != EEXIST)
