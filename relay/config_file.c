@@ -46,7 +46,7 @@ config_repeated_key(struct parse *p, const char *section, const char *name, cons
 {
 	char id[64];
 
-	if (adds_up(section, name, value))
+	if (adds_up(section, name, value) || *section == '\0')	/* outside any section: an error of its own */
 		return false;
 	/* An sbd link's budget may count bytes and messages: two keys in one name. */
 	snprintf(id, sizeof(id), "%s%s", name, strcmp(name, "budget") == 0 && strstr(value, "messages") ? " messages" : "");
