@@ -183,8 +183,13 @@ socket_path(void)
 		return opt.socket;
 	if (opt.config) {
 		if (config_load(opt.config, &cfg, err, sizeof(err)) < 0) {
-			fputs(err, stderr);
-			exit(EXIT_USAGE);
+			if (!opt.json) {
+				fputs(err, stderr);
+				exit(EXIT_USAGE);
+			}
+			if (*err && err[strlen(err) - 1] == '\n')
+				err[strlen(err) - 1] = '\0';
+			exit(fail(EXIT_USAGE, "%s", err));
 		}
 		return cfg.socket_path;
 	}
@@ -1200,7 +1205,7 @@ main(int argc, char **argv)
 			break;
 		case 'h': fputs(usage_text, stdout); return 0;
 		case 'V': printf("fieldrelay %s\n", FIELDRELAY_VERSION); return 0;
-		default: fputs("Try 'fieldrelay --help'.\n", stderr); return EXIT_USAGE;
+		default: usage_error("%s", "bad option");
 		}
 	}
 	if (optind >= argc) {
