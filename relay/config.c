@@ -2,6 +2,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,24 +14,11 @@
 
 #include "bundle.h"
 #include "config.h"
+#include "config_int.h"
 #include "config_sbd.h"
 #include "kiss.h"
 #include "log.h"
-
-struct parse {
-	struct config *cfg;
-	const char *file;
-	FILE *fp;
-	int line;			/* line being parsed */
-	int section_line;		/* line of the current [section] header */
-	int reported_section;		/* its line, once called unknown */
-	char *err;
-	size_t errlen, errused;
-	int nerr;
-	bool seen_node_id;
-	bool seen_store_path, seen_socket;
-	uint16_t link_keys[CONFIG_MAX_LINKS];	/* per link: LK_* */
-};
+#include "text.h"
 
 /* What a [link NAME] section set: defaults that depend on the type are filled in at the end. */
 #define LK_MTU		0x01
@@ -43,6 +31,40 @@ struct parse {
 #define LK_SBD		0x80	/* a key only sbd and directip links take (config_sbd.c) */
 #define LK_SERIAL	0x100	/* device, baud: kiss and sbd links */
 
+/*
+ * One "file:line: message" line.  What came from the file is shown escaped
+ * (\x01, \xe9): raw, a control character would reach the terminal, and a
+ * byte that is not UTF-8 would make the message impossible to send as JSON.
+ */
+void
+config_vperr(struct parse *p, int line, const char *fmt, va_list ap)
+{
+	char msg[1024];
+	int n;
+
+	p->nerr++;
+	if (p->errused >= p->errlen || p->nerr > 20)
+		return;
+	p->errused += text_escape(p->err + p->errused, p->errlen - p->errused, p->file, strlen(p->file));
+	if (line > 0)
+		n = snprintf(p->err + p->errused, p->errlen - p->errused, ":%d: ", line);
+	else
+		n = snprintf(p->err + p->errused, p->errlen - p->errused, ": ");
+	if (n > 0)
+		p->errused += (size_t)n;
+	if (p->errused >= p->errlen) {
+		p->errused = p->errlen;
+		return;
+	}
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (n > 0)
+		p->errused += text_escape(p->err + p->errused, p->errlen - p->errused, msg, strlen(msg));
+	if (p->errused + 1 < p->errlen) {
+		p->err[p->errused++] = '\n';
+		p->err[p->errused] = '\0';
+	}
+}
+
 static void
 perr(struct parse *p, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
@@ -50,28 +72,10 @@ static void
 perr(struct parse *p, int line, const char *fmt, ...)
 {
 	va_list ap;
-	int n;
 
-	p->nerr++;
-	if (p->errused >= p->errlen || p->nerr > 20)
-		return;
-	if (line > 0)
-		n = snprintf(p->err + p->errused, p->errlen - p->errused, "%s:%d: ", p->file, line);
-	else
-		n = snprintf(p->err + p->errused, p->errlen - p->errused, "%s: ", p->file);
-	if (n > 0)
-		p->errused += (size_t)n;
-	if (p->errused >= p->errlen)
-		return;
 	va_start(ap, fmt);
-	n = vsnprintf(p->err + p->errused, p->errlen - p->errused, fmt, ap);
+	config_vperr(p, line, fmt, ap);
 	va_end(ap);
-	if (n > 0)
-		p->errused += (size_t)n;
-	if (p->errused + 1 < p->errlen) {
-		p->err[p->errused++] = '\n';
-		p->err[p->errused] = '\0';
-	}
 }
 
 struct unit {
@@ -167,8 +171,8 @@ set_node(struct parse *p, const char *name, const char *value)
 	uint64_t v;
 
 	if (strcmp(name, "id") == 0) {
-		if (!parse_uint(value, 1, INT64_MAX, &v))
-			BAD("id: '%s' is not a node number (1 .. 2^63-1)", value);
+		if (!parse_uint(value, 1, NODE_MAX, &v))
+			BAD("id: '%s' is not a node number (1 .. " NODE_MAX_TEXT ")", value);
 		c->node_id = v;
 		p->seen_node_id = true;
 	} else if (strcmp(name, "name") == 0) {
@@ -177,6 +181,7 @@ set_node(struct parse *p, const char *name, const char *value)
 		if (*value != '/')
 			BAD("data_dir: '%s' must be an absolute path", value);
 		copy_str(p, c->data_dir, sizeof(c->data_dir), name, value);
+		c->lines.data_dir = p->line;
 	} else if (strcmp(name, "clock") == 0) {
 		if (strcmp(value, "auto") == 0)
 			c->clock = CLOCK_AUTO;
@@ -188,6 +193,7 @@ set_node(struct parse *p, const char *name, const char *value)
 			BAD("clock: '%s' is not one of auto, trusted, untrusted", value);
 	} else if (strcmp(name, "user") == 0) {
 		copy_str(p, c->user, sizeof(c->user), name, value);
+		c->lines.user = p->line;
 	} else {
 		BAD("unknown key '%s' in [node]", name);
 	}
@@ -206,6 +212,7 @@ set_store(struct parse *p, const char *name, const char *value)
 			BAD("path: '%s' must be an absolute path", value);
 		if (copy_str(p, c->store_path, sizeof(c->store_path), name, value))
 			p->seen_store_path = true;
+		c->lines.store_path = p->line;
 	} else if (strcmp(name, "quota") == 0) {
 		if (config_parse_size(value, &c->quota) < 0)
 			BAD("quota: '%s' is not a size (e.g. 512M, 2G, 0 = none)", value);
@@ -279,6 +286,7 @@ set_control(struct parse *p, const char *name, const char *value)
 			BAD("socket: path too long for a UNIX socket (max 107 characters)");
 		if (copy_str(p, c->socket_path, sizeof(c->socket_path), name, value))
 			p->seen_socket = true;
+		c->lines.socket = p->line;
 	} else if (strcmp(name, "mode") == 0) {
 		char *end;
 
@@ -289,6 +297,7 @@ set_control(struct parse *p, const char *name, const char *value)
 		c->socket_mode = (mode_t)v;
 	} else if (strcmp(name, "group") == 0) {
 		copy_str(p, c->socket_group, sizeof(c->socket_group), name, value);
+		c->lines.socket_group = p->line;
 	} else {
 		BAD("unknown key '%s' in [control]", name);
 	}
@@ -577,10 +586,25 @@ set_link(struct parse *p, const char *lname, const char *name, const char *value
 	} else if (strcmp(name, "interface") == 0) {
 		copy_str(p, l->conf.ifname, sizeof(l->conf.ifname), name, value);
 	} else if (strcmp(name, "bind") == 0) {
+		struct link_addr a;
+
+		/* What the driver parses when it opens (radio/udp.c, directip_link.c): refused there, refused here. */
+		if (link_addr_parse(&a, value, l->conf.port) < 0)
+			BAD("bind: '%s' is not a numeric address (e.g. 10.0.0.5 or fd00::5)", value);
 		copy_str(p, l->conf.bind, sizeof(l->conf.bind), name, value);
 	} else if (strcmp(name, "group4") == 0) {
+		struct link_addr a;
+
+		if (link_addr_parse(&a, value, l->conf.port) < 0 || a.sa.ss_family != AF_INET ||
+		    !IN_MULTICAST(ntohl(((struct sockaddr_in *)&a.sa)->sin_addr.s_addr)))
+			BAD("group4: '%s' is not an IPv4 multicast group (e.g. 239.192.0.1)", value);
 		copy_str(p, l->conf.group4, sizeof(l->conf.group4), name, value);
 	} else if (strcmp(name, "group6") == 0) {
+		struct link_addr a;
+
+		if (link_addr_parse(&a, value, l->conf.port) < 0 || a.sa.ss_family != AF_INET6 ||
+		    !IN6_IS_ADDR_MULTICAST(&((struct sockaddr_in6 *)&a.sa)->sin6_addr))
+			BAD("group6: '%s' is not an IPv6 multicast group (e.g. ff02::1:6)", value);
 		copy_str(p, l->conf.group6, sizeof(l->conf.group6), name, value);
 	} else if (strcmp(name, "peer") == 0) {
 		struct link_addr a;
@@ -677,17 +701,18 @@ set_route(struct parse *p, const char *name, const char *value)
 	char extra;
 
 	if (strcmp(name, "default") == 0) {
-		if (!parse_uint(value, 1, UINT32_MAX, &c->route_default))
+		if (!parse_uint(value, 1, LINK_NODE_MAX, &c->route_default))
 			BAD("default: '%s' is not a node number (the next hop toward the command center)", value);
+		p->route_line[CONFIG_MAX_ROUTES] = p->line;
 	} else if (strcmp(name, "static") == 0) {
 		if (sscanf(value, "%llu via %llu %c", &dst, &via, &extra) != 2 || dst == 0 || via == 0 ||
-		    dst > UINT32_MAX || via > UINT32_MAX)
+		    dst > LINK_NODE_MAX || via > LINK_NODE_MAX)
 			BAD("static: '%s' is not 'DST via NEXTHOP' (node numbers, e.g. 12 via 5)", value);
 		if (c->n_routes == CONFIG_MAX_ROUTES)
 			BAD("static: at most %d static routes", CONFIG_MAX_ROUTES);
 		c->routes[c->n_routes].dst = dst;
 		c->routes[c->n_routes].via = via;
-		c->n_routes++;
+		p->route_line[c->n_routes++] = p->line;
 	} else {
 		BAD("unknown key '%s' in [route]", name);
 	}
@@ -701,6 +726,7 @@ set_security(struct parse *p, const char *name, const char *value)
 		if (*value != '/')
 			BAD("key_file: '%s' must be an absolute path", value);
 		copy_str(p, p->cfg->key_file, sizeof(p->cfg->key_file), name, value);
+		p->cfg->lines.key_file = p->line;
 	} else {
 		BAD("unknown key '%s' in [security]", name);
 	}
@@ -714,6 +740,14 @@ on_key(void *user, const char *section, const char *name, const char *value)
 	struct parse *p = user;
 
 	if (name == NULL)	/* a section header alone */
+		return 1;
+	if (strcmp(section, DROPPED_SECTION) == 0)
+		return 1;
+	if (!text_clean(name, strlen(name)))
+		BAD("key '%s' has a control character or bytes that are not UTF-8", name);
+	if (!text_clean(value, strlen(value)))
+		BAD("%s: '%s' has a control character or bytes that are not UTF-8", name, value);
+	if (config_repeated_key(p, section, name, value))
 		return 1;
 	if (strcmp(section, "node") == 0)
 		return set_node(p, name, value);
@@ -759,23 +793,6 @@ check_kiss(struct parse *p, const struct config_link *l, uint16_t keys)
 		perr(p, l->line, "[link %s] needs its rate (bit/s on air): KISS writes are paced to it", l->conf.name);
 }
 
-/* Reader for ini_parse_stream: one line per call, so we know the line number. */
-static char *
-read_line(char *buf, int size, void *stream)
-{
-	struct parse *p = stream;
-	char *r = fgets(buf, size, p->fp);
-
-	if (r != NULL) {
-		p->line++;
-		r += strspn(r, " \t");
-		if (*r == '[')
-			p->section_line = p->line;
-		r = buf;
-	}
-	return r;
-}
-
 static void
 set_defaults(struct config *c)
 {
@@ -797,9 +814,9 @@ set_defaults(struct config *c)
 }
 
 int
-config_load(const char *path, struct config *cfg, char *err, size_t errlen)
+config_parse(const char *path, const char *text, size_t len, struct config *cfg, char *err, size_t errlen)
 {
-	struct parse p = { .cfg = cfg, .file = path, .err = err, .errlen = errlen };
+	struct parse p = { .cfg = cfg, .file = path, .text = text, .len = len, .err = err, .errlen = errlen };
 	uint64_t reserved = 0;
 	int r;
 
@@ -807,20 +824,15 @@ config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 		err[0] = '\0';
 	set_defaults(cfg);
 	if (strlen(path) >= sizeof(cfg->path)) {
-		snprintf(err, errlen, "%s: path too long\n", path);
+		perr(&p, 0, "path too long");
 		return -ENAMETOOLONG;
 	}
 	strcpy(cfg->path, path);
-	if ((p.fp = fopen(path, "r")) == NULL) {
-		r = -errno;
-		snprintf(err, errlen, "%s: cannot open: %s\n", path, strerror(errno));
-		return r;
-	}
-	r = ini_parse_stream(read_line, &p, on_key, &p);
-	fclose(p.fp);
-	if (r > 0 && r != p.line)	/* a syntax error libinih found itself */
-		perr(&p, r, "syntax error (expected [section] or key = value)");
-	else if (r > 0 && p.nerr == 0)
+	/* A UTF-8 byte-order mark, which libinih would skip, is skipped here: read_line checks every line. */
+	if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0)
+		p.pos = 3;
+	r = ini_parse_stream(config_read_line, &p, on_key, &p);
+	if (r > 0)	/* a syntax error read_line did not see */
 		perr(&p, r, "syntax error (expected [section] or key = value)");
 	else if (r < 0)
 		perr(&p, 0, "cannot parse (out of memory)");
@@ -879,7 +891,18 @@ config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 	}
 	if (cfg->n_links > 0 && !cfg->key_file[0])
 		perr(&p, 0, "links are configured but [security] key_file is not: every frame is authenticated with the network key");
-	if (cfg->n_links > 0 && cfg->node_id > UINT32_MAX)
+	/* What the route table would refuse at start (route_add_static): the default takes a slot too. */
+	if (cfg->route_default && cfg->n_routes == CONFIG_MAX_ROUTES)
+		perr(&p, p.route_line[CONFIG_MAX_ROUTES], "default: with %d static routes there is no room for it",
+		    CONFIG_MAX_ROUTES);
+	if (cfg->route_default && cfg->route_default == cfg->node_id)
+		perr(&p, p.route_line[CONFIG_MAX_ROUTES], "default: %" PRIu64 " is this node: the next hop is another node",
+		    cfg->route_default);
+	for (unsigned i = 0; i < cfg->n_routes; i++)
+		if (cfg->routes[i].dst == cfg->node_id || cfg->routes[i].via == cfg->node_id)
+			perr(&p, p.route_line[i], "static: %" PRIu64 " via %" PRIu64 ": a route leads from this node (%" PRIu64
+			    ") to another", cfg->routes[i].dst, cfg->routes[i].via, cfg->node_id);
+	if (cfg->n_links > 0 && cfg->node_id > LINK_NODE_MAX)
 		perr(&p, 0, "[node] id must be below 2^32 when links are configured (it is part of every frame's nonce)");
 	for (int i = 0; i < PRIO_COUNT; i++)
 		reserved += cfg->class_reserve[i];

@@ -20,6 +20,7 @@ enum clock_mode { CLOCK_AUTO = 0, CLOCK_TRUSTED, CLOCK_UNTRUSTED };
 
 #define CONFIG_MAX_LINKS	8
 #define CONFIG_MAX_ROUTES	64
+#define CONFIG_MAX_SIZE		(1 << 20)	/* bytes: anything bigger is not a config file */
 
 struct config {
 	char path[PATH_MAX];		/* the file it came from */
@@ -73,13 +74,24 @@ struct config {
 	uint64_t route_default;		/* next hop toward the command center, 0 = none */
 	struct { uint64_t dst, via; } routes[CONFIG_MAX_ROUTES];
 	unsigned n_routes;
+
+	/* The lines that set what start-up checks on the system (0: a default), for its messages. */
+	struct config_lines {
+		int data_dir, user, store_path, socket, socket_group, key_file;
+	} lines;
 };
 
 /*
  * Parse path into *cfg.  Returns 0, or -EINVAL with every error found as
  * "file:line: message" lines in err (-errno if the file cannot be read).
+ * Bytes from the file appear in messages escaped (\x01).
  */
 int config_load(const char *path, struct config *cfg, char *err, size_t errlen);
+/*
+ * The same for text (len bytes) read from path already.  config_load()
+ * refuses what is not a regular file or is over CONFIG_MAX_SIZE first.
+ */
+int config_parse(const char *path, const char *text, size_t len, struct config *cfg, char *err, size_t errlen);
 
 /*
  * Compare two configs: apply nothing, but list in out the keys that differ

@@ -125,7 +125,7 @@ unit_of(struct config_link *l, const char *s, char *msg, size_t msglen)
 	char extra;
 
 	if (sscanf(s, "%31s %llu %c", imei, &node, &extra) != 2 || !directip_imei_valid(imei) || node == 0 ||
-	    node > UINT32_MAX)
+	    node > LINK_NODE_MAX)
 		BAD("unit: '%s' is not 'IMEI NODE' (15 digits and a node number, e.g. 300234010753370 5)", s);
 	if (d->n_units == LINK_MAX_UNITS)
 		BAD("unit: at most %d units per directip link", LINK_MAX_UNITS);
@@ -159,7 +159,7 @@ config_sbd_key(struct config_link *l, const char *name, const char *value, char 
 		return 2;
 	}
 	if (strcmp(name, "peer") == 0 && digits(value, 1, 10)) {
-		if ((v = strtoull(value, NULL, 10)) == 0 || v > UINT32_MAX)
+		if ((v = strtoull(value, NULL, 10)) == 0 || v > LINK_NODE_MAX)
 			BAD("peer: '%s' is not a node number (sbd: the command center's)", value);
 		s->peer = v;
 		return 1;

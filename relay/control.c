@@ -23,6 +23,8 @@
 #include "log.h"
 #include "loop.h"
 #include "node.h"
+#include "service.h"
+#include "text.h"
 
 #define INLINE_BODY_MAX		(64u << 10)	/* larger bodies are spooled to a file */
 #define OUT_HIGH_WATER		(1u << 20)	/* stop reading requests above this */
@@ -35,6 +37,7 @@ struct conn {
 	int fd;
 	unsigned refs;			/* store callbacks still to come */
 	bool closed;			/* fd gone; free when refs reach 0 */
+	bool closing;			/* close once the answers are out (input lost its framing) */
 
 	uint8_t *in;			/* unparsed input */
 	size_t in_len, in_cap;
@@ -76,6 +79,7 @@ struct control {
 static void conn_io(struct loop *l, int fd, uint32_t events, void *arg);
 static void conn_pump(struct conn *c);
 static void conn_parse(struct conn *c);
+static void conn_flush(struct conn *c);
 
 static void
 conn_unref(struct conn *c)
@@ -139,19 +143,28 @@ out_reserve(struct conn *c, size_t n)
 	return 0;
 }
 
-/* Queue one message (and steal the reference to msg). */
+/*
+ * Queue one message (and steal the reference to msg).  An answer that could
+ * not be built (msg NULL: json_pack() refuses text that is not UTF-8) or
+ * encoded still gets one: a client must never wait for an answer that will
+ * not come.
+ */
 static void
 conn_send(struct conn *c, json_t *msg)
 {
 	char *s;
 	size_t n;
 
-	if (c->closed || msg == NULL) {
+	if (c->closed) {
 		json_decref(msg);
 		return;
 	}
-	s = json_dumps(msg, JSON_COMPACT);
+	s = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
 	json_decref(msg);
+	if (s == NULL) {
+		log_limited(&c->ctl->rl, "control: an answer could not be encoded as JSON");
+		s = strdup("{\"ok\":false,\"code\":\"io\",\"error\":\"the daemon could not encode its answer\"}");
+	}
 	if (s == NULL || (n = strlen(s)) > CONTROL_MAX_MSG || out_reserve(c, n + 4) < 0) {
 		free(s);
 		conn_close(c);
@@ -172,14 +185,16 @@ conn_error(struct conn *c, json_t *tag, const char *code, const char *fmt, ...) 
 static void
 conn_error(struct conn *c, json_t *tag, const char *code, const char *fmt, ...)
 {
-	char msg[512];
+	char msg[512], text[512];
 	va_list ap;
 	json_t *o;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	o = json_pack("{s:b, s:s, s:s}", "ok", 0, "code", code, "error", msg);
+	/* What the client sent may be in it, cut anywhere by vsnprintf: keep it UTF-8, or there is no answer. */
+	text_escape(text, sizeof(text), msg, strlen(msg));
+	o = json_pack("{s:b, s:s, s:s}", "ok", 0, "code", code, "error", text);
 	if (tag)
 		json_object_set(o, "tag", tag);
 	conn_send(c, o);
@@ -215,9 +230,24 @@ conn_flush(struct conn *c)
 	}
 	if (c->closed)
 		return;
+	if (c->closing && conn_backlog(c) == 0) {
+		conn_close(c);
+		return;
+	}
 	/* A body still to stream needs a writable event even when all is sent. */
 	loop_mod_fd(c->ctl->loop, c->fd, EPOLLIN |
 	    (conn_backlog(c) || (c->receiving && c->stream_left) ? EPOLLOUT : 0));
+}
+
+/*
+ * The input cannot be framed any more (a "body" that is not a byte count):
+ * answer what was asked, then hang up, rather than hang up in silence.
+ */
+static void
+conn_close_after_answers(struct conn *c)
+{
+	c->closing = true;
+	conn_flush(c);
 }
 
 /* ---- status, queue, config-check ---- */
@@ -306,10 +336,14 @@ op_config_check(struct conn *c, json_t *tag)
 	json_t *o;
 	int r;
 
+	char path[sizeof(cur->path) * 4];
+
 	r = config_load(cur->path, &fresh, err, sizeof(err));
 	if (r == 0)
 		config_reloadable(cur, &fresh, changes, sizeof(changes));
-	o = json_pack("{s:b, s:s, s:s, s:s}", "ok", r == 0, "path", cur->path,
+	/* config_load() escapes what came from the file; the path came from the command line. */
+	text_escape(path, sizeof(path), cur->path, strlen(cur->path));
+	o = json_pack("{s:b, s:s, s:s, s:s}", "ok", r == 0, "path", path,
 	    "errors", r == 0 ? "" : err, "changes", changes);
 	if (tag)
 		json_object_set(o, "tag", tag);
@@ -380,22 +414,32 @@ send_finish(struct conn *c, json_t *req, const uint8_t *mem, int fd, uint64_t le
 	const struct config *cfg = node_config(c->ctl->node);
 	struct node_send s = { .payload = mem, .payload_fd = fd, .payload_len = len, .priority = -1 };
 	json_t *tag = json_object_get(req, "tag");
-	const char *dst = json_string_value(json_object_get(req, "dst"));
-	const char *prio = json_string_value(json_object_get(req, "priority"));
+	json_t *jdst = json_object_get(req, "dst"), *jprio = json_object_get(req, "priority");
+	const char *dst = json_string_value(jdst);
+	const char *prio = json_string_value(jprio);
 	json_t *v;
 	struct send_req *sr;
 	int r;
 
-	if (dst == NULL) {
+	if (jdst == NULL) {
 		conn_error(c, tag, "bad-request", "send needs \"dst\"");
+		return;
+	}
+	if (dst == NULL || strlen(dst) != json_string_length(jdst)) {
+		conn_error(c, tag, "bad-request", "\"dst\" must be a string: an endpoint ID (ipn:NODE.SERVICE or dtn://...)");
 		return;
 	}
 	if (eid_parse(&s.dst, dst) < 0) {
 		conn_error(c, tag, "bad-eid", "'%s' is not an endpoint ID (ipn:NODE.SERVICE or dtn://...)", dst);
 		return;
 	}
-	if (prio && (s.priority = prio_parse(prio)) < 0) {
-		conn_error(c, tag, "bad-request", "'%s' is not a priority class", prio);
+	if (s.dst.scheme == EID_IPN && (s.dst.node > NODE_MAX || s.dst.service > SERVICE_MAX)) {
+		conn_error(c, tag, "bad-eid", "'%s': node and service numbers go up to " NODE_MAX_TEXT, dst);
+		return;
+	}
+	if (jprio && (prio == NULL || (s.priority = prio_parse(prio)) < 0)) {
+		conn_error(c, tag, "bad-request", "\"priority\" must be a class name (urgent, position, voicemsg,"
+		    " message, telemetry, bulk)");
 		return;
 	}
 	if ((v = json_object_get(req, "service")) && (!json_is_integer(v) || json_integer_value(v) < 0)) {
@@ -488,7 +532,9 @@ body_end(struct conn *c)
 	json_t *tag = json_object_get(req, "tag");
 	const struct config *cfg = node_config(c->ctl->node);
 
-	if (c->body_err == -ESHUTDOWN)
+	if (c->body_err == -EPROTO)
+		conn_error(c, tag, "bad-request", "only send takes a body (it was read and dropped)");
+	else if (c->body_err == -ESHUTDOWN)
 		conn_error(c, tag, "shutting-down", "not stored: the daemon is shutting down");
 	else if (c->body_err == -EMSGSIZE)
 		conn_error(c, tag, "too-big", "payload of %" PRIu64 " bytes is over the limit of %" PRIu64 " bytes",
@@ -635,18 +681,24 @@ op_recv(struct conn *c, json_t *req, json_t *tag)
 		conn_error(c, tag, "bad-request", "this connection is already receiving");
 		return;
 	}
-	if (!json_is_integer(svc) || json_integer_value(svc) < 0) {
-		conn_error(c, tag, "bad-request", "recv needs \"service\", a non-negative integer");
+	json_t *wait = json_object_get(req, "wait");
+
+	if (!json_is_integer(svc) || json_integer_value(svc) < 0 || (uint64_t)json_integer_value(svc) > SERVICE_MAX) {
+		conn_error(c, tag, "bad-request", "recv needs \"service\", an integer 0 .. " NODE_MAX_TEXT);
 		return;
 	}
 	if (count && (!json_is_integer(count) || json_integer_value(count) < 0)) {
 		conn_error(c, tag, "bad-request", "\"count\" must be a non-negative integer");
 		return;
 	}
+	if (wait && !json_is_boolean(wait)) {
+		conn_error(c, tag, "bad-request", "\"wait\" must be true or false");
+		return;
+	}
 	c->receiving = true;
 	c->service = (uint64_t)json_integer_value(svc);
 	c->wanted = count ? (uint64_t)json_integer_value(count) : 0;
-	c->wait = json_is_true(json_object_get(req, "wait"));
+	c->wait = json_is_true(wait);
 	c->cursor = 0;
 	c->unacked = 0;
 	c->ending = false;
@@ -658,7 +710,11 @@ op_ack(struct conn *c, json_t *req, json_t *tag)
 {
 	json_t *v = json_object_get(req, "rowid");
 
-	if (!c->receiving || !json_is_integer(v) || c->unacked == 0 ||
+	if (!json_is_integer(v)) {
+		conn_error(c, tag, "bad-request", "ack needs \"rowid\", an integer");
+		return;
+	}
+	if (!c->receiving || c->unacked == 0 ||
 	    json_integer_value(v) > c->cursor) {
 		conn_error(c, tag, "bad-request", "ack of a bundle that was not handed out");
 		return;
@@ -885,20 +941,29 @@ static void
 conn_request(struct conn *c, json_t *req)
 {
 	json_t *tag = json_object_get(req, "tag");
-	const char *op = json_string_value(json_object_get(req, "op"));
+	json_t *jop = json_object_get(req, "op");
+	const char *op = json_string_value(jop);
 	json_t *body = json_object_get(req, "body");
 
 	if (body && (!json_is_integer(body) || json_integer_value(body) < 0)) {
-		conn_error(c, tag, "bad-request", "\"body\" must be a byte count");
-		conn_close(c);	/* we cannot find the next message boundary */
+		conn_error(c, tag, "bad-request", "\"body\" must be a byte count: closing the connection,"
+		    " whose next message cannot be found");
+		conn_close_after_answers(c);
 		return;
 	}
 	if (body && (op == NULL || strcmp(op, "send") != 0)) {
-		conn_error(c, tag, "bad-request", "only send takes a body");
-		conn_close(c);
+		/* The body's length is known: read past it, and the connection stays usable. */
+		c->body_req = json_incref(req);
+		c->body_len = (uint64_t)json_integer_value(body);
+		c->body_got = 0;
+		c->body_err = -EPROTO;
+		if (c->body_len == 0)
+			body_end(c);
 		return;
 	}
-	if (op == NULL) {
+	if (jop && op == NULL) {
+		conn_error(c, tag, "bad-request", "\"op\" must be a string");
+	} else if (op == NULL) {
 		conn_error(c, tag, "bad-request", "request without \"op\"");
 	} else if (strcmp(op, "send") == 0) {
 		body_begin(c, req, body ? (uint64_t)json_integer_value(body) : 0);
@@ -931,7 +996,7 @@ conn_parse(struct conn *c)
 {
 	size_t off = 0;
 
-	while (!c->closed && off < c->in_len) {
+	while (!c->closed && !c->closing && off < c->in_len) {
 		if (c->body_req) {
 			off += body_take(c, c->in + off, c->in_len - off);
 			continue;
@@ -963,6 +1028,8 @@ conn_parse(struct conn *c)
 	}
 	if (c->closed)
 		return;
+	if (c->closing)
+		off = c->in_len;	/* what follows cannot be framed: dropped */
 	memmove(c->in, c->in + off, c->in_len - off);
 	c->in_len -= off;
 	conn_flush(c);

@@ -40,7 +40,11 @@
  *                                  one message), and which neighbours
  *                                  have each (how: from, sent, offered)
  * Errors: {ok:false, code, error}; code is one of bad-request, bad-eid, too-big,
- * quota, disk-full, busy, io, shutting-down.
+ * quota, disk-full, busy, io, shutting-down.  Every request gets an answer: a
+ * field of the wrong type is a bad-request; a body on an op other than send
+ * is read and dropped (bad-request); a "body" that is not a byte count is
+ * answered, then the connection is closed (the next message cannot be
+ * found).  Node and service numbers go up to 2^63-1 (service.h).
  */
 #ifndef FIELDRELAY_CONTROL_H
 #define FIELDRELAY_CONTROL_H

@@ -26,6 +26,7 @@
 #include "log.h"
 #include "loop.h"
 #include "node.h"
+#include "startup.h"
 #include "version.h"
 
 static struct {
@@ -53,8 +54,10 @@ usage(FILE *fp)
 "Options:\n"
 "  -c FILE   configuration file (default /etc/fieldrelay/fieldrelay.conf)\n"
 "  -d        stay in the foreground and log to stderr instead of syslog\n"
-"  -n        check the configuration, print every error as file:line: message,\n"
-"            and exit: 0 if it is valid, 2 if not\n"
+"  -n        check the configuration and what start-up needs from the system\n"
+"            (data_dir, store, socket directory, user, group, key file,\n"
+"            interfaces), print every error as file:line: message, and\n"
+"            exit: 0 if the daemon would start, 2 if not; changes nothing\n"
 "  -V        print the version and exit\n"
 "  -h        this help\n"
 "\n"
@@ -167,6 +170,10 @@ main(int argc, char **argv)
 		fputs(err, stderr);
 		return 2;
 	}
+	if (check_only && startup_check(&cfg, err, sizeof(err)) < 0) {
+		fputs(err, stderr);
+		return 2;
+	}
 	if (check_only) {
 		printf("%s: configuration OK (node ipn:%llu, store %s, socket %s)\n", conf,
 		    (unsigned long long)cfg.node_id, cfg.store_path, cfg.socket_path);
@@ -175,6 +182,14 @@ main(int argc, char **argv)
 
 	log_init(foreground, "fieldrelayd");
 	log_setlevel(cfg.log_level);
+	/* What -n checks, before anything is touched. */
+	if (startup_check(&cfg, err, sizeof(err)) < 0) {
+		size_t n = strlen(err);
+
+		if (n > 0 && err[n - 1] == '\n')
+			err[n - 1] = '\0';	/* the log adds its own */
+		fatalx("cannot start:\n%s", err);
+	}
 	if (mkdir(cfg.data_dir, 0750) < 0 && errno != EEXIST)
 		fatal("cannot create data_dir %s", cfg.data_dir);
 	signal(SIGPIPE, SIG_IGN);

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 enum prio {
 	PRIO_REALTIME = 0,	/* live voice frames: never stored, never retried */
@@ -35,6 +36,18 @@ enum service {
 	SVC_FILE = 8,
 	SVC_FIRST_USER = 64	/* services from here on are free for applications */
 };
+
+/*
+ * The node and service numbers people and applications may use: one range
+ * for the config, the CLI and the control socket.  JSON integers (the
+ * control protocol) are signed 64-bit, so both end at 2^63-1; RFC 9171
+ * allows 2^64-1, which no local interface could carry.  A node with links
+ * has a number below 2^32: it is part of every frame's nonce.
+ */
+#define NODE_MAX	((uint64_t)INT64_MAX)
+#define SERVICE_MAX	((uint64_t)INT64_MAX)
+#define LINK_NODE_MAX	((uint64_t)UINT32_MAX)
+#define NODE_MAX_TEXT	"2^63-1"
 
 /* Short names used in config files, the CLI and logs ("urgent", "bulk"). */
 const char *prio_name(int prio);

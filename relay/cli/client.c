@@ -1,38 +1,96 @@
 /* client.c - blocking control-protocol client, see client.h. */
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "client.h"
 #include "control.h"
 
+static int timeout_ms = CLIENT_TIMEOUT_MS;
+
+void
+client_set_timeout(int ms)
+{
+	timeout_ms = ms;
+}
+
 int
-client_connect(const char *path)
+client_timeout(void)
+{
+	return timeout_ms;
+}
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The deadline of a call that starts now (-1: none). */
+static int64_t
+deadline(void)
+{
+	return timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+}
+
+/* Wait until fd is ready for events or the deadline passes: 0 or -ETIMEDOUT. */
+static int
+wait_fd(int fd, short events, int64_t until)
+{
+	struct pollfd pfd = { .fd = fd, .events = events };
+	int left, r;
+
+	for (;;) {
+		left = until < 0 ? -1 : until - now_ms() > 0 ? (int)(until - now_ms()) : 0;
+		if ((r = poll(&pfd, 1, left)) > 0)
+			return 0;
+		if (r == 0)
+			return -ETIMEDOUT;
+		if (errno != EINTR)
+			return -errno;
+	}
+}
+
+int
+client_connect(const char *path, char *err, size_t errlen)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct timeval tv = { .tv_sec = timeout_ms / 1000, .tv_usec = timeout_ms % 1000 * 1000 };
 	int fd;
 
 	if (strlen(path) >= sizeof(sun.sun_path)) {
-		fprintf(stderr, "fieldrelay: socket path too long: %s\n", path);
+		snprintf(err, errlen, "socket path too long: %s", path);
 		return -1;
 	}
 	strcpy(sun.sun_path, path);
 	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
-		fprintf(stderr, "fieldrelay: socket: %s\n", strerror(errno));
+		snprintf(err, errlen, "socket: %s", strerror(errno));
 		return -1;
 	}
+	/* A daemon too busy to accept: connect() waits as long as a send may (af_unix). */
+	if (timeout_ms >= 0)
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
 		if (errno == ENOENT || errno == ECONNREFUSED)
-			fprintf(stderr, "fieldrelay: fieldrelayd is not running (nothing listens on %s)\n"
-			    "  start it (systemctl start fieldrelay, or fieldrelayd -c FILE), or point at its socket with -s PATH or -c CONFIG\n",
+			snprintf(err, errlen, "fieldrelayd is not running (nothing listens on %s)\n"
+			    "  start it (systemctl start fieldrelay, or fieldrelayd -c FILE), or point at its socket with -s PATH or -c CONFIG",
 			    path);
 		else if (errno == EACCES)
-			fprintf(stderr, "fieldrelay: no permission to use %s (run as root or as a member of the socket's group)\n", path);
+			snprintf(err, errlen, "no permission to use %s (run as root or as a member of the socket's group)", path);
+		else if (errno == EAGAIN || errno == EWOULDBLOCK)
+			snprintf(err, errlen, "fieldrelayd did not take the connection on %s within %d.%03d s"
+			    " (--timeout SECONDS waits longer)", path, timeout_ms / 1000, timeout_ms % 1000);
 		else
-			fprintf(stderr, "fieldrelay: cannot connect to %s: %s\n", path, strerror(errno));
+			snprintf(err, errlen, "cannot connect to %s: %s", path, strerror(errno));
 		close(fd);
 		return -1;
 	}
@@ -40,17 +98,22 @@ client_connect(const char *path)
 }
 
 static int
-write_all(int fd, const void *p, size_t n)
+write_all(int fd, const void *p, size_t n, int64_t until)
 {
 	const uint8_t *b = p;
+	int r;
 
 	while (n > 0) {
-		ssize_t w = send(fd, b, n, MSG_NOSIGNAL);
+		ssize_t w = send(fd, b, n, MSG_NOSIGNAL | MSG_DONTWAIT);
 
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
-			return -errno;
+			if (errno != EAGAIN)
+				return -errno;
+			if ((r = wait_fd(fd, POLLOUT, until)) < 0)
+				return r;
+			continue;
 		}
 		b += w;
 		n -= (size_t)w;
@@ -59,24 +122,35 @@ write_all(int fd, const void *p, size_t n)
 }
 
 static int
-read_all(int fd, void *p, size_t n)
+read_all(int fd, void *p, size_t n, int64_t until)
 {
 	uint8_t *b = p;
+	int r;
 
 	while (n > 0) {
-		ssize_t r = read(fd, b, n);
+		ssize_t got = recv(fd, b, n, MSG_DONTWAIT);
 
-		if (r == 0)
+		if (got == 0)
 			return -EPIPE;
-		if (r < 0) {
+		if (got < 0) {
 			if (errno == EINTR)
 				continue;
-			return -errno;
+			if (errno != EAGAIN)
+				return -errno;
+			if ((r = wait_fd(fd, POLLIN, until)) < 0)
+				return r;
+			continue;
 		}
-		b += r;
-		n -= (size_t)r;
+		b += got;
+		n -= (size_t)got;
 	}
 	return 0;
+}
+
+int
+client_write(int fd, const void *p, size_t n)
+{
+	return write_all(fd, p, n, deadline());
 }
 
 int
@@ -123,23 +197,25 @@ client_send(int fd, json_t *msg, const void *mem, int body_fd, uint64_t len,
 	size_t used = 0, cap = 0;
 	uint8_t chunk[65536];
 	uint64_t done = 0;
+	int64_t until = deadline();
 	int r;
 
 	if (client_pack(msg, NULL, 0, &buf, &used, &cap) < 0)
 		return -ENOMEM;
-	r = write_all(fd, buf, used);
+	r = write_all(fd, buf, used, until);
 	free(buf);
 	if (r < 0)
 		return r;
 	if (mem)
-		return write_all(fd, mem, (size_t)len);
+		return write_all(fd, mem, (size_t)len, until);
 	while (done < len) {
 		size_t want = len - done < sizeof(chunk) ? (size_t)(len - done) : sizeof(chunk);
 		ssize_t n = pread(body_fd, chunk, want, (off_t)done);
 
 		if (n <= 0)
 			return n < 0 ? -errno : -EIO;	/* the file shrank under us */
-		if ((r = write_all(fd, chunk, (size_t)n)) < 0)
+		/* A big file takes its time: the deadline is for the daemon to take each chunk. */
+		if ((r = write_all(fd, chunk, (size_t)n, deadline())) < 0)
 			return r;
 		done += (uint64_t)n;
 		if (progress)
@@ -155,9 +231,10 @@ client_recv(int fd)
 	uint32_t n;
 	char *buf;
 	json_t *o;
+	int64_t until = deadline();
 	int r;
 
-	if ((r = read_all(fd, hdr, 4)) < 0) {
+	if ((r = read_all(fd, hdr, 4, until)) < 0) {
 		errno = r == -EPIPE ? 0 : -r;
 		return NULL;
 	}
@@ -166,7 +243,7 @@ client_recv(int fd)
 		errno = EPROTO;
 		return NULL;
 	}
-	if ((r = read_all(fd, buf, n)) < 0) {
+	if ((r = read_all(fd, buf, n, until)) < 0) {
 		free(buf);
 		errno = -r;
 		return NULL;
@@ -190,7 +267,7 @@ client_body(int fd, uint64_t len, void (*sink)(void *arg, const uint8_t *p, size
 	while (len > 0) {
 		size_t want = len < sizeof(chunk) ? (size_t)len : sizeof(chunk);
 
-		if ((r = read_all(fd, chunk, want)) < 0)
+		if ((r = read_all(fd, chunk, want, deadline())) < 0)
 			return r;
 		if (sink)
 			sink(arg, chunk, want);

@@ -12,8 +12,19 @@
 
 #include <jansson.h>
 
-/* Connect; on failure print a clear message and return -1. */
-int client_connect(const char *path);
+/*
+ * Every call below gives up with -ETIMEDOUT (errno ETIMEDOUT) when the
+ * daemon has not answered or taken what is written within this many
+ * milliseconds (-1: wait for ever, for a stream that waits by design).
+ */
+#define CLIENT_TIMEOUT_MS	10000
+void client_set_timeout(int ms);
+int client_timeout(void);
+
+/* Connect; on failure return -1 with a clear message in err. */
+int client_connect(const char *path, char *err, size_t errlen);
+/* Write n bytes (pipelined requests already packed): 0 or -errno. */
+int client_write(int fd, const void *p, size_t n);
 /* Send msg (not stolen) followed by len body bytes from mem or fd (mem NULL). 0 or -errno. */
 int client_send(int fd, json_t *msg, const void *mem, int body_fd, uint64_t len,
     void (*progress)(uint64_t done, uint64_t total));

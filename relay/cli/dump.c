@@ -10,6 +10,8 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -469,6 +471,29 @@ read_all(int fd, uint8_t **bufp, size_t *lenp)
 	return 0;
 }
 
+/* An error on stderr and, for --json, as {"ok": false, "path", "error"} on out too. */
+static void
+dump_error(bool json, FILE *out, const char *path, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void
+dump_error(bool json, FILE *out, const char *path, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	json_t *o;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "%s: %s\n", path, msg);
+	if (json && (o = json_pack("{s:b, s:s, s:s}", "ok", 0, "path", path, "error", msg)) != NULL) {
+		json_dumpf(o, out, JSON_COMPACT);
+		fputc('\n', out);
+		fflush(out);
+		json_decref(o);
+	}
+}
+
 int
 dump_bundle_file(const char *path, bool json, FILE *out)
 {
@@ -482,25 +507,24 @@ dump_bundle_file(const char *path, bool json, FILE *out)
 
 	fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		fprintf(stderr, "%s: cannot read: %s\n", path, strerror(errno));
+		dump_error(json, out, path, "cannot read: %s", strerror(errno));
 		return DUMP_IO;
 	}
 	e = read_all(fd, &buf, &len);
 	if (fd != STDIN_FILENO)
 		close(fd);
 	if (e == -EFBIG) {
-		fprintf(stderr, "%s: invalid bundle: larger than BUNDLE_MAX_SIZE (%u bytes)\n",
-		    path, BUNDLE_MAX_SIZE);
+		dump_error(json, out, path, "invalid bundle: larger than BUNDLE_MAX_SIZE (%u bytes)", BUNDLE_MAX_SIZE);
 		return DUMP_INVALID;
 	}
 	if (e < 0) {
-		fprintf(stderr, "%s: cannot read: %s\n", path, strerror(-e));
+		dump_error(json, out, path, "cannot read: %s", strerror(-e));
 		return DUMP_IO;
 	}
 
 	if ((e = bundle_decode(&b, buf, len, &why)) < 0 ||
 	    (nblocks = bundle_blocks(buf, len, blocks, BUNDLE_MAX_BLOCKS + 1, &why)) < 0) {
-		fprintf(stderr, "%s: invalid bundle: %s\n", path, why);
+		dump_error(json, out, path, "invalid bundle: %s", why);
 		ret = DUMP_INVALID;
 		goto out;
 	}

@@ -38,8 +38,10 @@ static struct {
 	bool json;
 } opt;
 
+static void print_json(json_t *o);
+
 static const char usage_text[] =
-"Usage: fieldrelay [-s SOCKET | -c CONFIG] [--json] COMMAND [ARGS]\n"
+"Usage: fieldrelay [-s SOCKET | -c CONFIG] [--json] [--timeout SECONDS] COMMAND [ARGS]\n"
 "\n"
 "Client of fieldrelayd, the fieldrelay store-and-forward daemon.\n"
 "\n"
@@ -104,7 +106,12 @@ static const char usage_text[] =
 "Options:\n"
 "  -s, --socket PATH       the daemon's control socket\n"
 "  -c, --config FILE       take the socket path from the daemon's config\n"
-"  -j, --json              machine-readable JSON output (one object per line)\n"
+"  -j, --json              machine-readable JSON output (one object per line);\n"
+"                          errors too: {\"ok\": false, \"error\": ...}\n"
+"  -t, --timeout SECONDS   give up on a daemon that does not answer a request\n"
+"                          within SECONDS (default 10; 0 waits for ever);\n"
+"                          recv -w, watch and reports -w wait for bundles as\n"
+"                          long as it takes\n"
 "  -h, --help              this help;  -V, --version  the version\n"
 "\n"
 "Without -s or -c the socket comes from $FIELDRELAY_SOCKET, then from\n"
@@ -117,7 +124,39 @@ static const char usage_text[] =
 "  fieldrelay --json watch 2\n"
 "\n"
 "Exit status: 0 ok, 1 refused by the daemon (quota, disk full, ...),\n"
-"2 bad usage or input, 3 the daemon is not reachable.\n";
+"2 bad usage or input, 3 the daemon is not reachable or did not answer.\n";
+
+/*
+ * An error: "fieldrelay: MSG" on stderr and, with --json, {"ok": false,
+ * "error": MSG} on stdout as well, so that a script reading JSON sees it.
+ */
+static void
+say_error(const char *fmt, va_list ap)
+{
+	char msg[4096];
+	json_t *o;
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	fprintf(stderr, "fieldrelay: %s\n", msg);
+	if (opt.json && (o = json_pack("{s:b, s:s}", "ok", 0, "error", msg)) != NULL) {
+		print_json(o);
+		json_decref(o);
+	}
+}
+
+/* Say so and return rc. */
+static int fail(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int
+fail(int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	say_error(fmt, ap);
+	va_end(ap);
+	return rc;
+}
 
 static void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
@@ -126,11 +165,10 @@ usage_error(const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "fieldrelay: ");
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	say_error(fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\nTry 'fieldrelay --help'.\n");
+	fprintf(stderr, "Try 'fieldrelay --help'.\n");
 	exit(EXIT_USAGE);
 }
 
@@ -145,8 +183,13 @@ socket_path(void)
 		return opt.socket;
 	if (opt.config) {
 		if (config_load(opt.config, &cfg, err, sizeof(err)) < 0) {
-			fputs(err, stderr);
-			exit(EXIT_USAGE);
+			if (!opt.json) {
+				fputs(err, stderr);
+				exit(EXIT_USAGE);
+			}
+			if (*err && err[strlen(err) - 1] == '\n')
+				err[strlen(err) - 1] = '\0';
+			exit(fail(EXIT_USAGE, "%s", err));
 		}
 		return cfg.socket_path;
 	}
@@ -161,10 +204,11 @@ socket_path(void)
 static int
 connect_daemon(void)
 {
-	int fd = client_connect(socket_path());
+	char err[512];
+	int fd = client_connect(socket_path(), err, sizeof(err));
 
 	if (fd < 0)
-		exit(EXIT_NODAEMON);
+		exit(fail(EXIT_NODAEMON, "%s", err));
 	return fd;
 }
 
@@ -183,9 +227,13 @@ print_json(json_t *o)
 static void
 lost_daemon(void)
 {
-	fprintf(stderr, "fieldrelay: lost the connection to fieldrelayd%s%s\n",
-	    errno ? ": " : "", errno ? strerror(errno) : "");
-	exit(EXIT_NODAEMON);
+	int t = client_timeout();
+
+	if (errno == ETIMEDOUT)
+		exit(fail(EXIT_NODAEMON, "fieldrelayd did not answer within %d.%03d s (--timeout SECONDS waits longer)",
+		    t / 1000, t % 1000));
+	exit(fail(EXIT_NODAEMON, "lost the connection to fieldrelayd%s%s", errno ? ": " : "",
+	    errno ? strerror(errno) : ""));
 }
 
 /* Print the daemon's error and return the exit code for it. */
@@ -195,7 +243,8 @@ refused(json_t *r)
 	if (opt.json)
 		print_json(r);
 	else
-		fprintf(stderr, "fieldrelay: %s\n", json_string_value(json_object_get(r, "error")));
+		fprintf(stderr, "fieldrelay: %s\n", json_is_string(json_object_get(r, "error")) ?
+		    json_string_value(json_object_get(r, "error")) : "refused");
 	json_decref(r);
 	return EXIT_REFUSED;
 }
@@ -583,29 +632,23 @@ send_batch(int fd, json_t *tmpl)
 			json_t *req = json_deep_copy(tmpl);
 			json_object_set_new(req, "tag", json_integer((json_int_t)++sent));
 			json_object_set_new(req, "body", json_integer(n));
-			if (client_pack(req, line, (size_t)n, &buf, &used, &cap) < 0) {
-				fprintf(stderr, "fieldrelay: out of memory\n");
-				return EXIT_REFUSED;
-			}
+			if (client_pack(req, line, (size_t)n, &buf, &used, &cap) < 0)
+				return fail(EXIT_REFUSED, "out of memory");
 			json_decref(req);
 			if (used > 256 * 1024)
 				break;
 		}
 		if (used > 0) {
-			size_t off = 0;
+			int w = client_write(fd, buf, used);
 
-			while (off < used) {
-				ssize_t w = write(fd, buf + off, used - off);
-
-				if (w < 0 && errno == EINTR)
-					continue;
-				if (w < 0) {
-					/* The daemon went away: collect the answers it did send. */
-					writefail = true;
-					eof = true;
-					break;
-				}
-				off += (size_t)w;
+			if (w == -ETIMEDOUT) {
+				errno = ETIMEDOUT;
+				goto lost;
+			}
+			if (w < 0) {
+				/* The daemon went away: collect the answers it did send. */
+				writefail = true;
+				eof = true;
 			}
 			used = 0;
 		}
@@ -643,9 +686,10 @@ send_batch(int fd, json_t *tmpl)
 lost:
 	free(line);
 	free(buf);
-	fprintf(stderr, "fieldrelay: lost the connection to fieldrelayd: %" PRIu64 " accepted, %" PRIu64
-	    " refused, %" PRIu64 " not confirmed (they may or may not be stored)\n", accepted, failed, sent - answered);
-	return EXIT_NODAEMON;
+	return fail(EXIT_NODAEMON, "%s: %" PRIu64 " accepted, %" PRIu64 " refused, %" PRIu64
+	    " not confirmed (they may or may not be stored)", errno == ETIMEDOUT ?
+	    "fieldrelayd stopped answering (--timeout SECONDS waits longer)" : "lost the connection to fieldrelayd",
+	    accepted, failed, sent - answered);
 }
 
 /* "delivered,forwarded" -> ["delivered", "forwarded"], checked here. */
@@ -714,8 +758,8 @@ cmd_send(int argc, char **argv)
 		case 'S':
 			errno = 0;
 			v = strtoull(optarg, &end, 10);
-			if (errno || *end || *optarg == '-' || *optarg == '\0')
-				usage_error("'%s' is not a service number", optarg);
+			if (errno || *end || *optarg == '-' || *optarg == '\0' || v > SERVICE_MAX)
+				usage_error("'%s' is not a service number (0 .. " NODE_MAX_TEXT ")", optarg);
 			json_object_set_new(req, "service", json_integer((json_int_t)v));
 			break;
 		case 'r': json_object_set_new(req, "report", report_list(optarg)); break;
@@ -736,6 +780,8 @@ cmd_send(int argc, char **argv)
 	dst = argv[optind++];
 	if (eid_parse(&eid, dst) < 0)
 		usage_error("'%s' is not an endpoint ID (ipn:NODE.SERVICE, or dtn://NODE/SERVICE)", dst);
+	if (eid.scheme == EID_IPN && (eid.node > NODE_MAX || eid.service > SERVICE_MAX))
+		usage_error("'%s': node and service numbers go up to " NODE_MAX_TEXT, dst);
 	json_object_set_new(req, "dst", json_string(dst));
 
 	if (batch) {
@@ -751,17 +797,17 @@ cmd_send(int argc, char **argv)
 		usage_error("%s", "give either text or --file, not both");
 	if (file) {
 		if ((body_fd = open(file, O_RDONLY | O_CLOEXEC)) < 0 || fstat(body_fd, &sb) < 0) {
-			fprintf(stderr, "fieldrelay: %s: %s\n", file, strerror(errno));
-			{ rc = EXIT_USAGE; goto out; }
+			rc = fail(EXIT_USAGE, "%s: %s", file, strerror(errno));
+			goto out;
 		}
 		if (!S_ISREG(sb.st_mode)) {
-			fprintf(stderr, "fieldrelay: %s: not a regular file\n", file);
-			{ rc = EXIT_USAGE; goto out; }
+			rc = fail(EXIT_USAGE, "%s: not a regular file", file);
+			goto out;
 		}
 		if ((uint64_t)sb.st_size > BUNDLE_MAX_SIZE - 65536) {
-			fprintf(stderr, "fieldrelay: %s: file too big (%lld bytes; a bundle carries at most 16 MiB)\n",
+			rc = fail(EXIT_USAGE, "%s: file too big (%lld bytes; a bundle carries at most 16 MiB)",
 			    file, (long long)sb.st_size);
-			{ rc = EXIT_USAGE; goto out; }
+			goto out;
 		}
 		tlen = (size_t)sb.st_size;
 	} else if (from_stdin || optind == argc) {
@@ -775,15 +821,15 @@ cmd_send(int argc, char **argv)
 			if (tlen == cap) {
 				cap = cap ? cap * 2 : 65536;
 				if (cap > BUNDLE_MAX_SIZE || (text = realloc(text, cap)) == NULL) {
-					fprintf(stderr, "fieldrelay: stdin: too big for one bundle (16 MiB at most)\n");
-					{ rc = EXIT_USAGE; goto out; }
+					rc = fail(EXIT_USAGE, "stdin: too big for one bundle (16 MiB at most)");
+					goto out;
 				}
 			}
 			if ((n = read(0, text + tlen, cap - tlen)) < 0) {
 				if (errno == EINTR)
 					continue;
-				fprintf(stderr, "fieldrelay: stdin: %s\n", strerror(errno));
-				{ rc = EXIT_USAGE; goto out; }
+				rc = fail(EXIT_USAGE, "stdin: %s", strerror(errno));
+				goto out;
 			}
 			if (n == 0)
 				break;
@@ -847,10 +893,8 @@ sink_write(void *arg, const uint8_t *p, size_t n)
 {
 	struct sink *s = arg;
 
-	if (s->fp && fwrite(p, 1, n, s->fp) != n) {
-		fprintf(stderr, "fieldrelay: write: %s\n", strerror(errno));
-		exit(EXIT_REFUSED);
-	}
+	if (s->fp && fwrite(p, 1, n, s->fp) != n)
+		exit(fail(EXIT_REFUSED, "write: %s", strerror(errno)));
 	for (size_t i = 0; i < n && s->plen < sizeof(s->preview) - 1; i++) {
 		if ((p[i] < 0x20 && p[i] != '\n' && p[i] != '\t' && p[i] != '\r') || p[i] == 0x7f)
 			s->text = false;
@@ -970,19 +1014,20 @@ do_recv(int argc, char **argv, enum recv_mode mode)
 			usage_error("%s", "recv/watch need exactly one SERVICE number");
 		errno = 0;
 		service = strtoull(argv[optind], &end, 10);
-		if (errno || *end || *argv[optind] == '-' || *argv[optind] == '\0')
-			usage_error("'%s' is not a service number", argv[optind]);
+		if (errno || *end || *argv[optind] == '-' || *argv[optind] == '\0' || service > SERVICE_MAX)
+			usage_error("'%s' is not a service number (0 .. " NODE_MAX_TEXT ")", argv[optind]);
 	}
-	if (outdir && access(outdir, W_OK) < 0) {
-		fprintf(stderr, "fieldrelay: %s: %s\n", outdir, strerror(errno));
-		return EXIT_USAGE;
-	}
+	if (outdir && access(outdir, W_OK) < 0)
+		return fail(EXIT_USAGE, "%s: %s", outdir, strerror(errno));
 	fd = connect_daemon();
 	req = json_pack("{s:s, s:I, s:I, s:b}", "op", "recv", "service", (json_int_t)service,
 	    "count", (json_int_t)count, "wait", wait);
 	if (client_send(fd, req, NULL, -1, 0, NULL) < 0)
 		lost_daemon();
 	json_decref(req);
+	/* Waiting for bundles to arrive is what was asked: no deadline on it. */
+	if (wait)
+		client_set_timeout(-1);
 	while ((ev = client_recv(fd)) != NULL) {
 		const char *event = jstr(ev, "event");
 		struct sink s = { .text = true };
@@ -997,19 +1042,15 @@ do_recv(int argc, char **argv, enum recv_mode mode)
 		if (outdir) {
 			snprintf(path, sizeof(path), "%s/bundle-%" PRIu64 "-%" PRId64 ".bin", outdir,
 			    (uint64_t)time(NULL), rowid);
-			if ((s.fp = fopen(path, "wx")) == NULL) {
-				fprintf(stderr, "fieldrelay: %s: %s\n", path, strerror(errno));
-				return EXIT_REFUSED;
-			}
+			if ((s.fp = fopen(path, "wx")) == NULL)
+				return fail(EXIT_REFUSED, "%s: %s", path, strerror(errno));
 		} else if (raw) {
 			s.fp = stdout;
 		}
 		if (client_body(fd, jint(ev, "body"), sink_write, &s) < 0)
 			lost_daemon();
-		if (outdir && fclose(s.fp) != 0) {
-			fprintf(stderr, "fieldrelay: %s: %s\n", path, strerror(errno));
-			return EXIT_REFUSED;
-		}
+		if (outdir && fclose(s.fp) != 0)
+			return fail(EXIT_REFUSED, "%s: %s", path, strerror(errno));
 		s.preview[s.plen] = '\0';
 		if (reports) {
 			json_object_del(ev, "ok");
@@ -1071,7 +1112,8 @@ cmd_config_check(int argc, char **argv)
 	if (argc == 2) {
 		if (config_load(argv[1], &cfg, err, sizeof(err)) < 0) {
 			if (opt.json) {
-				json_t *o = json_pack("{s:b, s:s, s:s}", "ok", 0, "path", argv[1], "errors", err);
+				json_t *o = json_pack("{s:b, s:s, s:s, s:s}", "ok", 0, "path", argv[1], "errors", err,
+				    "error", err);
 
 				print_json(o);
 				json_decref(o);
@@ -1094,6 +1136,8 @@ cmd_config_check(int argc, char **argv)
 	if ((r = client_call(fd, json_pack("{s:s}", "op", "config-check"))) == NULL)
 		lost_daemon();
 	if (opt.json) {
+		if (!json_is_true(json_object_get(r, "ok")) && !json_object_get(r, "error"))
+			json_object_set(r, "error", json_object_get(r, "errors"));
 		print_json(r);
 	} else if (json_is_true(json_object_get(r, "ok"))) {
 		printf("%s: configuration OK\n", jstr(r, "path"));
@@ -1136,22 +1180,32 @@ main(int argc, char **argv)
 		{ "socket", required_argument, NULL, 's' },
 		{ "config", required_argument, NULL, 'c' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "timeout", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *cmd;
+	char *end;
+	double t;
 	int ch;
 
 	signal(SIGPIPE, SIG_IGN);
-	while ((ch = getopt_long(argc, argv, "+s:c:jhV", lo, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "+s:c:jt:hV", lo, NULL)) != -1) {
 		switch (ch) {
 		case 's': opt.socket = optarg; break;
 		case 'c': opt.config = optarg; break;
 		case 'j': opt.json = true; break;
+		case 't':
+			errno = 0;
+			t = strtod(optarg, &end);
+			if (errno || end == optarg || *end || !(t >= 0 && t <= 86400))
+				usage_error("--timeout '%s' is not a number of seconds (0 .. 86400; 0 waits for ever)", optarg);
+			client_set_timeout(t == 0 ? -1 : t * 1000 < 1 ? 1 : (int)(t * 1000));
+			break;
 		case 'h': fputs(usage_text, stdout); return 0;
 		case 'V': printf("fieldrelay %s\n", FIELDRELAY_VERSION); return 0;
-		default: fputs("Try 'fieldrelay --help'.\n", stderr); return EXIT_USAGE;
+		default: usage_error("%s", "bad option");
 		}
 	}
 	if (optind >= argc) {

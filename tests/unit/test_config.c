@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -18,6 +19,23 @@
 static char path[64];
 static struct config cfg;
 static char err[4096];
+
+/* Write n bytes (NULs and all) to a temporary file and load it. */
+static int
+load_bytes(const char *text, size_t n)
+{
+	FILE *fp;
+
+	strcpy(path, "/tmp/test_config.XXXXXX");
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	fp = fdopen(fd, "w");
+	assert_int_equal(fwrite(text, 1, n, fp), n);
+	fclose(fp);
+	int r = config_load(path, &cfg, err, sizeof(err));
+	unlink(path);
+	return r;
+}
 
 static int
 load(const char *text)
@@ -362,6 +380,125 @@ test_kiss_links(void **state)
 #undef KISS
 }
 
+
+/* A key or a section given twice was taken silently (the last won). */
+static void
+test_repeats(void **state)
+{
+	expect_error("[node]\nid = 1\nname = a\nid = 2\n", 4, "id: set again in [node] (first at line 2)");
+	expect_error("[node]\nid = 1\n[log]\nlevel = info\n[node]\nname = b\n", 5, "[node] again (first at line 1)");
+	expect_error("[node]\nid = 1\n[store]\n[store]\n", 4, "[store] again (first at line 3)");
+	expect_error("[node]\nid = 1\n[security]\nkey_file = /k\n[link m]\ntype = udp\npeer = 1.2.3.4\n"
+	    "[link m]\nmtu = 1000\n", 8, "[link m] again (first at line 5)");
+	expect_error("[node]\nid = 1\n[security]\nkey_file = /k\n[link m]\ntype = udp\npeer = 1.2.3.4\n"
+	    "mtu = 1000\nmtu = 1200\n", 9, "mtu: set again in [link m] (first at line 8)");
+	expect_error("[node]\nid = 1\n[route]\ndefault = 3\ndefault = 4\n", 5, "default: set again");
+	/* An indented line was libinih's continuation of the value before: now a key like any other. */
+	expect_error("[node]\nid = 1\nname = a\n  id = 5\n", 4, "id: set again in [node] (first at line 2)");
+	assert_int_equal(load("[node]\n  id = 3\n\tname = indented\n"), 0);
+	assert_int_equal(cfg.node_id, 3);
+	assert_string_equal(cfg.name, "indented");
+	/* Keys that add one more each may repeat; other links and sections are fine. */
+	assert_int_equal(load("[node]\nid = 5\n[security]\nkey_file = /k\n[link a]\ntype = udp\npeer = 10.0.0.1\n"
+	    "peer = 10.0.0.2\nwindow = 01:00-02:00\nwindow = 03:00-04:00\n[link b]\ntype = udp\npeer = 10.0.0.3\n"
+	    "[route]\nstatic = 7 via 6\nstatic = 8 via 6\n"), 0);
+	assert_int_equal(cfg.links[0].conf.n_peers, 2);
+	assert_int_equal(cfg.links[0].conf.n_windows, 2);
+	assert_int_equal(cfg.n_routes, 2);
+	/* Every repeat is reported, each at its line. */
+	assert_int_equal(load("[node]\nid = 1\nid = 2\n[log]\nlevel = info\nlevel = debug\n"), -EINVAL);
+	assert_non_null(strstr(err, ":3: id: set again"));
+	assert_non_null(strstr(err, ":6: level: set again"));
+}
+
+/* NULs, control characters and bytes that are not UTF-8 in the file. */
+static void
+test_bad_bytes(void **state)
+{
+	static const char nul[] = "[node]\nid = 1\nname = a\0b\n";
+	char prefix[128];
+
+	assert_int_equal(load_bytes(nul, sizeof(nul) - 1), -EINVAL);
+	snprintf(prefix, sizeof(prefix), "%s:3: NUL byte (\\x00)", path);
+	if (strncmp(err, prefix, strlen(prefix)) != 0)
+		fail_msg("got '%s'", err);
+	/* Shown escaped: nothing raw reaches the terminal or a JSON answer. */
+	expect_error("[node]\nid = 1\nname = x\001y\n", 3, "name: 'x\\x01y' has a control character");
+	expect_error("[node]\nid = 1\nclock = \033[31mred\n", 3, "clock: '\\x1b[31mred' has a control character");
+	expect_error("[node]\nid = 1\nname = caf\351\n", 3, "name: 'caf\\xe9' has a control character or bytes that are not UTF-8");
+	expect_error("[node]\nid = 1\nna\001me = x\n", 3, "key 'na\\x01me' has a control character");
+	expect_error("[node]\nid = 1\n[li\377nk]\n", 3, "section [li\\xff");
+	for (size_t i = 0; i < strlen(err); i++)
+		if ((unsigned char)err[i] < 0x20 && err[i] != '\n')
+			fail_msg("raw control character in '%s'", err);
+	/* UTF-8 text is fine where text goes; a byte-order mark is skipped. */
+	assert_int_equal(load("\357\273\277[node]\nid = 1\nname = Zürich-Süd\n"), 0);
+	assert_string_equal(cfg.name, "Zürich-Süd");
+	/* Longer than libinih's line buffer: it would have cut the line in two. */
+	{
+		char text[600];
+
+		snprintf(text, sizeof(text), "[node]\nid = 1\nname = %0300d\nuser = nobody\n", 0);
+		expect_error(text, 3, "line too long");
+		assert_null(strstr(err, ":4:"));
+	}
+	/* Every syntax error is reported, not only the first. */
+	assert_int_equal(load("[node]\nid = 1\nnonsense\n[log\nlevel = info\nmore nonsense\n"), -EINVAL);
+	assert_non_null(strstr(err, ":3: syntax error"));
+	assert_non_null(strstr(err, ":4: syntax error"));
+	assert_non_null(strstr(err, ":6: syntax error"));
+	/* An empty unknown section is still unknown. */
+	expect_error("[node]\nid = 1\n[radio]\n", 3, "unknown section [radio]");
+}
+
+/* What is not a regular text file of a sane size is refused before it is read. */
+static void
+test_not_a_file(void **state)
+{
+	char dir[] = "/tmp/test_config.dir.XXXXXX", fifo[64];
+
+	assert_int_equal(config_load("/dev/zero", &cfg, err, sizeof(err)), -EINVAL);	/* read for ever, before */
+	assert_non_null(strstr(err, "/dev/zero: a device, not a config file"));
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(config_load(dir, &cfg, err, sizeof(err)), -EISDIR);	/* "id is required", before */
+	assert_non_null(strstr(err, ": a directory, not a config file"));
+	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	assert_int_equal(config_load(fifo, &cfg, err, sizeof(err)), -EINVAL);	/* blocked in open, before */
+	assert_non_null(strstr(err, ": a FIFO, not a config file"));
+	unlink(fifo);
+	rmdir(dir);
+	{
+		size_t n = CONFIG_MAX_SIZE + 1;
+		char *big = malloc(n);
+
+		assert_non_null(big);
+		memset(big, '\n', n);
+		memcpy(big, "[node]\nid = 1\n", 14);
+		assert_int_equal(load_bytes(big, n), -EFBIG);
+		assert_non_null(strstr(err, "a config file is at most 1024 KiB"));
+		assert_int_equal(load_bytes(big, n - 1), 0);
+		free(big);
+	}
+}
+
+/* What start-up would refuse later (the route table, the UDP driver) is a config error. */
+static void
+test_startup_refusals(void **state)
+{
+#define LINK "[node]\nid = 5\n[security]\nkey_file = /k\n[link m]\ntype = udp\npeer = 10.0.0.1\n"
+	expect_error(LINK "bind = anywhere\n", 8, "bind: 'anywhere' is not a numeric address");
+	expect_error(LINK "group4 = 10.0.0.1\n", 8, "not an IPv4 multicast group");
+	expect_error(LINK "group6 = fd00::1\ninterface = lo\n", 8, "not an IPv6 multicast group");
+	expect_error(LINK "[route]\ndefault = 5\n", 9, "default: 5 is this node");
+	expect_error(LINK "[route]\nstatic = 9 via 5\n", 9, "static: 9 via 5: a route leads from this node");
+	expect_error(LINK "[route]\nstatic = 5 via 6\n", 9, "a route leads from this node");
+	assert_int_equal(load(LINK "bind = 10.0.0.5\ngroup4 = 239.1.2.3\n[route]\ndefault = 1\nstatic = 9 via 6\n"), 0);
+	assert_int_equal(cfg.lines.key_file, 4);
+	assert_int_equal(cfg.lines.data_dir, 0);
+#undef LINK
+}
+
 int
 main(void)
 {
@@ -375,6 +512,10 @@ main(void)
 		cmocka_unit_test(test_links_routes_security),
 		cmocka_unit_test(test_pcap_links),
 		cmocka_unit_test(test_kiss_links),
+		cmocka_unit_test(test_repeats),
+		cmocka_unit_test(test_bad_bytes),
+		cmocka_unit_test(test_not_a_file),
+		cmocka_unit_test(test_startup_refusals),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
