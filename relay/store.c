@@ -281,7 +281,7 @@ store_pin(struct store *s, int64_t rowid)
 	int r = 0;
 
 	pthread_mutex_lock(&s->pinmu);
-	if (doomed_has(s, rowid)) {
+	if (doomed_has(s, rowid) || store_s_let_go(s, rowid)) {
 		r = -ENOENT;
 	} else if (s->npins == s->maxpins) {
 		size_t n = s->maxpins ? s->maxpins * 2 : 256;
@@ -353,11 +353,19 @@ void
 store_unpin(struct store *s, int64_t rowid)
 {
 	char *by = NULL;
+	bool sweep = false;
 
 	pthread_mutex_lock(&s->pinmu);
 	for (size_t i = 0; i < s->npins; i++) {
 		if (s->pins[i] == rowid) {
 			s->pins[i] = s->pins[--s->npins];
+			break;
+		}
+	}
+	for (size_t i = 0; i < s->nheld && !pinned(s, rowid); i++) {
+		if (s->held[i].rowid == rowid) {
+			s->held[i] = s->held[--s->nheld];
+			sweep = true;
 			break;
 		}
 	}
@@ -371,6 +379,105 @@ store_unpin(struct store *s, int64_t rowid)
 	pthread_mutex_unlock(&s->pinmu);
 	if (by != NULL)
 		stale_delete(s, rowid, by);
+	/* Its lifetime ended while it was in flight: its link let go, it goes now. */
+	if (sweep)
+		(void)store_expire(s, wall_ms(), NULL, NULL);
+}
+
+/*
+ * SQL store_keep(rowid), on the writer connection during an expiry: 1 if
+ * the row is pinned (in flight: the expiry leaves it, store_unpin() sweeps
+ * it), else 0 and it is doomed until the expiry is answered, so that no
+ * walk pins it meanwhile.  The first answer per row holds for the whole
+ * expiry: its statements must all pick the same rows.
+ */
+static void
+sql_keep(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	struct store *s = sqlite3_user_data(ctx);
+	struct op *op = s->expiring;
+	int64_t rowid = sqlite3_value_int64(argv[0]);
+	int keep = 0;
+	size_t i;
+
+	if (op == NULL) {
+		sqlite3_result_int(ctx, 0);
+		return;
+	}
+	pthread_mutex_lock(&s->pinmu);
+	for (i = 0; i < s->nheld; i++)
+		if (s->held[i].rowid == rowid && s->held[i].ticket == op->ticket)
+			break;
+	if (i < s->nheld) {
+		keep = 1;
+	} else if (doomed_has(s, rowid)) {
+		keep = 0;
+	} else if (pinned(s, rowid)) {
+		for (i = 0; i < s->nheld && s->held[i].rowid != rowid; i++)
+			;
+		if (i == s->nheld && s->nheld == s->maxheld) {
+			size_t n = s->maxheld ? s->maxheld * 2 : 16;
+			struct held *v = reallocarray(s->held, n, sizeof(*v));
+
+			if (v != NULL) {
+				s->held = v;
+				s->maxheld = n;
+			}
+		}
+		if (i < s->maxheld) {
+			if (i == s->nheld)
+				s->nheld++;
+			s->held[i] = (struct held){ rowid, op->ticket, false };
+			op->doomed = true;
+			keep = 1;
+		} else {
+			sqlite3_result_error_nomem(ctx);
+			pthread_mutex_unlock(&s->pinmu);
+			return;
+		}
+	} else {
+		if (s->ndoomed == s->maxdoomed) {
+			size_t n = s->maxdoomed ? s->maxdoomed * 2 : 16;
+			struct doomed *d = reallocarray(s->doomed, n, sizeof(*d));
+
+			if (d != NULL) {
+				s->doomed = d;
+				s->maxdoomed = n;
+			}
+		}
+		if (s->ndoomed == s->maxdoomed) {
+			sqlite3_result_error_nomem(ctx);
+			pthread_mutex_unlock(&s->pinmu);
+			return;
+		}
+		s->doomed[s->ndoomed++] = (struct doomed){ rowid, op->ticket };
+		op->doomed = true;
+	}
+	pthread_mutex_unlock(&s->pinmu);
+	sqlite3_result_int(ctx, keep);
+}
+
+/* An expiry left rows in flight: their senders may take them back (and so unpin them). */
+static void
+held_tell(struct store *s, uint64_t ticket)
+{
+	int64_t rowid;
+	size_t i;
+
+	pthread_mutex_lock(&s->pinmu);
+	for (i = 0; i < s->nheld; i++) {
+		if (s->held[i].ticket != ticket || s->held[i].told)
+			continue;
+		s->held[i].told = true;
+		rowid = s->held[i].rowid;
+		if (s->stale_fn == NULL)
+			continue;
+		pthread_mutex_unlock(&s->pinmu);
+		s->stale_fn(s->stale_arg, rowid);
+		pthread_mutex_lock(&s->pinmu);
+		i = (size_t)-1;	/* the table may have moved */
+	}
+	pthread_mutex_unlock(&s->pinmu);
 }
 
 /*
@@ -579,6 +686,8 @@ store_dispatch(struct store *s)
 			dispatch_superseded(s, op);
 		if (op->doomed)
 			doomed_clear(s, op->ticket, op->result == 0);
+		if (op->doomed && op->kind == OP_EXPIRE && op->result == 0)
+			held_tell(s, op->ticket);
 		if (op->done != NULL)
 			op->done(op->arg, op->result, op->rowid);
 		free(op->peek);
@@ -906,6 +1015,7 @@ store_open(const struct store_options *opt, char *err, size_t errlen)
 	if (s->opt.queue_max == 0)
 		s->opt.queue_max = QUEUE_MAX;
 	s->efd = -1;
+	s->reserve_fd = -1;
 	pthread_mutex_init(&s->qmu, NULL);
 	pthread_mutex_init(&s->smu, NULL);
 	pthread_mutex_init(&s->seqmu, NULL);
@@ -936,9 +1046,19 @@ store_open(const struct store_options *opt, char *err, size_t errlen)
 		r = open_err(err, errlen, -errno, "store: eventfd: %s", strerror(errno));
 		goto fail;
 	}
-	if ((r = db_open(s, &s->wdb, true, err, errlen)) != 0 ||
-	    (r = open_txn(s, err, errlen)) != 0)
+	store_s_open(s);
+	if ((r = db_open(s, &s->wdb, true, err, errlen)) != 0)
 		goto fail;
+	/* The boot counter must be written even on a full disk: that is what the reserve is for. */
+	if ((r = open_txn(s, err, errlen)) == -ENOSPC && store_s_release(s))
+		r = open_txn(s, err, errlen);
+	if (r != 0)
+		goto fail;
+	if (sqlite3_create_function(s->wdb, "store_keep", 1, SQLITE_UTF8 | SQLITE_DIRECTONLY, s, sql_keep,
+	    NULL, NULL) != SQLITE_OK) {
+		r = open_err(err, errlen, -ENOMEM, "%s: %s", s->path, sqlite3_errmsg(s->wdb));
+		goto fail;
+	}
 	if ((rc = load_totals(s)) != SQLITE_OK) {
 		r = open_err(err, errlen, db_errno(s->wdb, rc), "%s: %s", s->path,
 		    sqlite3_errmsg(s->wdb));
@@ -1010,6 +1130,7 @@ store_free(struct store *s)
 		log_warnx("store: close: %s", sqlite3_errmsg(s->wdb));
 	if (s->efd != -1)
 		close(s->efd);
+	store_s_close(s);
 	if (s->buckets != NULL)
 		store_r_groups_free(s);
 	free(s->deltas);
@@ -1029,5 +1150,7 @@ store_free(struct store *s)
 	for (size_t i = 0; i < s->nstale; i++)
 		free(s->stale[i].by);
 	free(s->stale);
+	free(s->held);
+	free(s->undel);
 	free(s);
 }

@@ -1,0 +1,296 @@
+/*
+ * store_space.c - the store on a full filesystem, see store.c.
+ *
+ * Three things keep a full disk from becoming a stuck or looping node:
+ *
+ * The reserve file (PATH-reserve, opt.reserve bytes, allocated with
+ * posix_fallocate): room the filesystem cannot give to anybody else.  When
+ * an operation that must work (a delete, an expiry, a take, a record) finds
+ * the disk full, the writer releases it and runs the operation again; new
+ * bundles are then refused until the filesystem has the room to allocate it
+ * again.  The file stays between runs, so a restart on a full disk still
+ * has it.
+ *
+ * Room checks against statvfs before a put, so that the classes' reserved
+ * room (opt.class_reserve) holds on the filesystem as it does in the quota:
+ * a bundle of one class is refused when what is left of the filesystem (and
+ * of the free pages inside the database) is what the other classes have
+ * reserved and not yet used.
+ *
+ * Deletes that failed: the row stays, but the bundle was let go (its next
+ * hop has it), so store_pin() refuses it and a forwarder never sends it
+ * again; the writer retries the delete every RETRY_MS.  That state lives in
+ * memory: after a restart the bundle may go once more, and dedup takes it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "store.h"
+#include "store_int.h"
+
+#define RETRY_MS		1000	/* failed deletes are tried again this often */
+#define CHECK_MS		1000	/* a released reserve is tried again this often */
+
+static uint64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Bytes of the filesystem of the store free for us; UINT64_MAX if unknown. */
+uint64_t
+store_s_fs_free(const struct store *s)
+{
+	struct statvfs v;
+
+	if (statvfs(s->path, &v) != 0)
+		return UINT64_MAX;
+	return (uint64_t)v.f_bavail * v.f_frsize;
+}
+
+/* Allocate the reserve file to its full size: 0 or -errno. */
+static int
+reserve_fill(struct store *s)
+{
+	int r;
+
+	if (s->reserve_fd == -1)
+		return -EBADF;
+	if ((r = posix_fallocate(s->reserve_fd, 0, (off_t)s->opt.reserve)) != 0) {
+		/* A partial allocation would be a reserve we cannot count on. */
+		if (ftruncate(s->reserve_fd, 0) != 0)
+			log_warn("store: %s", s->reserve_path);
+		return -r;
+	}
+	return 0;
+}
+
+/*
+ * At open: the reserve file, and a word if the filesystem cannot hold the
+ * quota (the quota then does not protect the reserves: the disk fills first).
+ */
+void
+store_s_open(struct store *s)
+{
+	uint64_t fs = store_s_fs_free(s);
+	struct stat sb;
+	uint64_t have = 0;
+	int r;
+
+	s->reserve_fd = -1;
+	if (fs != UINT64_MAX && s->opt.quota > 0) {
+		if (stat(s->path, &sb) == 0)
+			have = (uint64_t)sb.st_size;
+		if (fs + have < s->opt.quota)
+			log_warnx("store: quota %llu bytes, but the filesystem of %s has only %llu bytes"
+			    " free (the disk fills before the quota; reserves are checked against it)",
+			    (unsigned long long)s->opt.quota, s->path, (unsigned long long)fs);
+		s->fs_short = fs + have < s->opt.quota;
+	}
+	if (s->opt.reserve == 0)
+		return;
+	if (snprintf(s->reserve_path, sizeof(s->reserve_path), "%s-reserve", s->path) >=
+	    (int)sizeof(s->reserve_path))
+		return;
+	if ((s->reserve_fd = open(s->reserve_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1) {
+		log_warn("store: reserve file %s", s->reserve_path);
+		return;
+	}
+	if (fstat(s->reserve_fd, &sb) == 0 && (uint64_t)sb.st_blocks * 512 >= s->opt.reserve)
+		return;		/* there from the last run */
+	if ((r = reserve_fill(s)) != 0) {
+		log_warnx("store: cannot reserve %llu bytes in %s: %s: new bundles are refused"
+		    " until there is room", (unsigned long long)s->opt.reserve, s->reserve_path,
+		    strerror(-r));
+		s->reserve_out = true;
+	}
+}
+
+void
+store_s_close(struct store *s)
+{
+	if (s->reserve_fd != -1)
+		close(s->reserve_fd);
+	s->reserve_fd = -1;
+}
+
+/*
+ * Writer: an operation that must work found the disk full.  Give the
+ * reserve back to the filesystem; true if there was one to give (run the
+ * operation again).
+ */
+bool
+store_s_release(struct store *s)
+{
+	if (s->reserve_fd == -1 || s->reserve_out)
+		return false;
+	if (ftruncate(s->reserve_fd, 0) != 0) {
+		log_warn("store: %s", s->reserve_path);
+		return false;
+	}
+	s->reserve_out = true;
+	s->reserve_check = mono_ms() + CHECK_MS;
+	log_warnx("store: disk full: reserve released so that deletes and commits go on;"
+	    " new bundles are refused until %llu bytes are free again",
+	    (unsigned long long)s->opt.reserve);
+	return true;
+}
+
+/* Writer, between groups: take the reserve back once the filesystem has room. */
+void
+store_s_check(struct store *s)
+{
+	uint64_t now = mono_ms();
+
+	if (!s->reserve_out || s->reserve_fd == -1 || now < s->reserve_check)
+		return;
+	s->reserve_check = now + CHECK_MS;
+	/*
+	 * What deletes freed is free pages inside the database; the WAL holds
+	 * their old copies until a checkpoint, and only a truncating one gives
+	 * its room back to the filesystem.
+	 */
+	if (store_s_fs_free(s) < s->opt.reserve + s->page_size * 16 &&
+	    sqlite3_wal_checkpoint_v2(s->wdb, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL) != SQLITE_OK)
+		return;
+	if (store_s_fs_free(s) < s->opt.reserve + s->page_size * 16 || reserve_fill(s) != 0)
+		return;
+	s->reserve_out = false;
+	log_info("store: room again: reserve of %llu bytes back, new bundles accepted",
+	    (unsigned long long)s->opt.reserve);
+}
+
+/*
+ * Writer, before a put: -ENOSPC if the filesystem cannot take need bytes
+ * and still keep the room the other classes reserved (free pages inside the
+ * database count: a put fills them first).  Pages checkpointed are written
+ * twice (WAL, then the database file): need counts twice for the disk.
+ */
+int
+store_s_put_room(struct store *s, int priority, uint64_t need)
+{
+	uint64_t fs, room, keep = 0;
+	int64_t free_pages = 0;
+
+	if (s->reserve_out)
+		return -ENOSPC;
+	for (int k = 0; k < PRIO_COUNT; k++)
+		if (k != priority && s->opt.class_reserve[k] > s->est_txn[k])
+			keep += s->opt.class_reserve[k] - s->est_txn[k];
+	if (keep == 0)
+		return 0;	/* no class holds room: SQLite says when the disk is full */
+	if ((fs = store_s_fs_free(s)) == UINT64_MAX ||
+	    step_int(s->w[W_FREE_PAGES], &free_pages) != SQLITE_OK)
+		return 0;
+	room = fs + (uint64_t)free_pages * s->page_size;
+	return room < keep || room - keep < 2 * need ? -ENOSPC : 0;
+}
+
+/* Under pinmu. */
+static bool
+undeleted_has(const struct store *s, int64_t rowid)
+{
+	for (size_t i = 0; i < s->nundel; i++)
+		if (s->undel[i] == rowid)
+			return true;
+	return false;
+}
+
+/* store_pin(), under pinmu: let go already, its delete to be retried? */
+bool
+store_s_let_go(const struct store *s, int64_t rowid)
+{
+	return s->nundel > 0 && undeleted_has(s, rowid);
+}
+
+/*
+ * Writer, as a delete is answered: a failed one (not "gone") is noted, a
+ * retry that worked is forgotten.
+ */
+void
+store_s_deleted(struct store *s, const struct op *op)
+{
+	int64_t *v;
+
+	pthread_mutex_lock(&s->pinmu);
+	if (op->result == 0 || op->result == -ENOENT) {
+		for (size_t i = 0; i < s->nundel; i++) {
+			if (s->undel[i] == op->rowid) {
+				s->undel[i] = s->undel[--s->nundel];
+				break;
+			}
+		}
+	} else if (op->result != -ESHUTDOWN && !undeleted_has(s, op->rowid)) {
+		if (s->nundel == s->maxundel) {
+			size_t n = s->maxundel ? s->maxundel * 2 : 64;
+
+			if ((v = reallocarray(s->undel, n, sizeof(*v))) != NULL) {
+				s->undel = v;
+				s->maxundel = n;
+			}
+		}
+		if (s->nundel < s->maxundel)
+			s->undel[s->nundel++] = op->rowid;
+		if (s->retry_at == 0)
+			s->retry_at = mono_ms() + RETRY_MS;
+	}
+	pthread_mutex_unlock(&s->pinmu);
+}
+
+/*
+ * Writer, with qmu held, when the queue is empty: milliseconds until the
+ * failed deletes are due again or a released reserve is to be tried again
+ * (store_s_check()), -1 if neither; or queue the deletes now (0).
+ */
+long
+store_s_retry(struct store *s)
+{
+	struct op *op;
+	uint64_t now = mono_ms();
+	long check = -1;
+	size_t i;
+
+	if (s->reserve_out && s->reserve_fd != -1)
+		check = s->reserve_check > now ? (long)(s->reserve_check - now) : 1;
+	pthread_mutex_lock(&s->pinmu);
+	if (s->nundel == 0) {
+		s->retry_at = 0;
+		pthread_mutex_unlock(&s->pinmu);
+		return check;
+	}
+	if (s->retry_at == 0)
+		s->retry_at = now + RETRY_MS;
+	if (now < s->retry_at) {
+		pthread_mutex_unlock(&s->pinmu);
+		return check >= 0 && check < (long)(s->retry_at - now) ? check : (long)(s->retry_at - now);
+	}
+	s->retry_at = now + RETRY_MS;
+	for (i = 0; i < s->nundel; i++) {
+		if ((op = calloc(1, sizeof(*op))) == NULL)
+			break;
+		op->kind = OP_DELETE;
+		op->fd = -1;
+		op->rowid = s->undel[i];
+		op->mem = sizeof(*op);
+		op->weight = 64;
+		op->ticket = ++s->next_ticket;
+		s->queue_mem += op->mem;
+		TAILQ_INSERT_TAIL(&s->queue, op, entry);
+	}
+	pthread_mutex_unlock(&s->pinmu);
+	return 0;
+}
