@@ -55,10 +55,19 @@ mono_ms(void)
 uint64_t
 store_s_fs_free(const struct store *s)
 {
+	char dir[PATH_MAX], *slash;
 	struct statvfs v;
 
-	if (statvfs(s->path, &v) != 0)
-		return UINT64_MAX;
+	if (statvfs(s->path, &v) != 0) {
+		/* Not created yet: its directory's filesystem. */
+		snprintf(dir, sizeof(dir), "%s", s->path);
+		if ((slash = strrchr(dir, '/')) == NULL)
+			snprintf(dir, sizeof(dir), ".");
+		else
+			slash[slash == dir ? 1 : 0] = '\0';
+		if (statvfs(dir, &v) != 0)
+			return UINT64_MAX;
+	}
 	return (uint64_t)v.f_bavail * v.f_frsize;
 }
 

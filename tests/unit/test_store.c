@@ -1636,6 +1636,61 @@ test_supersede_in_flight(void **state)
 }
 
 /*
+ * A bundle whose lifetime ends while a link sends it stays until the link
+ * lets go (issue 11, item 3): the link reads it to the last byte, its
+ * sender is told it may take it back, and the last unpin sweeps it.
+ */
+static void
+test_expire_in_flight(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = open_store(f);
+	uint8_t payload[200], got[64];
+	struct store_stats st;
+	struct store_entry e;
+	struct done d = { 0 };
+	int64_t a, b, c, stale = 0;
+
+	store_on_stale(s, on_stale, &stale);
+	fill(payload, sizeof(payload), 0, 1);
+	assert_int_equal(put_small(s, "A", PRIO_MESSAGE, 1000, &a), 0);
+	assert_int_equal(put_small(s, "B", PRIO_MESSAGE, 1000, &b), 0);
+	assert_int_equal(store_pin(s, a), 0);
+	assert_int_equal(expire_wait(s, 2000), 1);	/* B only */
+	assert_int_equal(store_get(s, b, &e), -ENOENT);
+	assert_int_equal(store_get(s, a, &e), 0);
+	assert_int_equal(store_read(s, a, sizeof(head) - 1, got, sizeof(got)), (long)sizeof(got));
+	assert_memory_equal(got, payload, sizeof(got));
+	assert_int_equal(stale, a);	/* its sender may take it back */
+	assert_int_equal(expire_wait(s, 3000), 0);	/* still in flight: still there */
+	assert_int_equal(store_get(s, a, &e), 0);
+	assert_int_equal(store_put(s, &(struct store_put){ .id = "A", .src = "ipn:1.0", .dst = "ipn:2.5",
+	    .payload_fd = -1, .expires = 1000 }, on_done, &d), 0);
+	assert_int_equal(wait_done(s, &d), -EEXIST);	/* its identity is kept with it */
+
+	/* The link let go: it goes now, without waiting for the next sweep. */
+	store_unpin(s, a);
+	store_flush(s);
+	store_dispatch(s);
+	store_flush(s);
+	assert_int_equal(store_get(s, a, &e), -ENOENT);
+	assert_int_equal(store_stats(s, &st), 0);
+	assert_int_equal(st.bundles, 0);
+	assert_int_equal(st.seen, 0);
+
+	/* Expired and committed, not yet answered: nobody may pin it meanwhile. */
+	assert_int_equal(put_small(s, "C", PRIO_MESSAGE, 1000, &c), 0);
+	d.calls = 0;
+	assert_int_equal(store_expire(s, 2000, on_done, &d), 0);
+	store_flush(s);
+	assert_int_equal(store_pin(s, c), -ENOENT);
+	assert_int_equal(wait_done(s, &d), 0);
+	assert_int_equal(d.rowid, 1);
+	assert_int_equal(store_get(s, c, &e), -ENOENT);
+	store_free(s);
+}
+
+/*
  * Flood copies: a newer position for every node replaces one in state FLOOD
  * (taken here, or made here) with its holder records, never one the local
  * application has not taken yet.
@@ -1917,6 +1972,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_many_bundles_small_rss, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flood_states_and_holders, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expiry_reports, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_expire_in_flight, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_v1, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_v2_budget, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flood_queries_use_indexes, setup, teardown),
