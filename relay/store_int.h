@@ -452,6 +452,17 @@ op_strip(struct op *op)
 	op->fd = -1;
 }
 
+/* store.c: operations */
+uint64_t store_wall_ms(void);
+struct op *store_op_new(enum op_kind kind, store_done_fn *done, void *arg);
+void store_op_free(struct op *op);
+int store_enqueue(struct store *s, struct op *op);
+
+/* store_pin.c: rows in flight */
+void store_p_keep(sqlite3_context *ctx, int argc, sqlite3_value **argv);
+void store_p_held_tell(struct store *s, uint64_t ticket);
+void store_p_doomed_clear(struct store *s, uint64_t ticket, bool done);
+
 /* store_writer.c */
 void *store_w_main(void *arg);
 int store_w_wal_hook(void *arg, sqlite3 *db, const char *name, int frames);

@@ -289,13 +289,9 @@ store_s_retry(struct store *s)
 	}
 	s->retry_at = now + RETRY_MS;
 	for (i = 0; i < s->nundel; i++) {
-		if ((op = calloc(1, sizeof(*op))) == NULL)
+		if ((op = store_op_new(OP_DELETE, NULL, NULL)) == NULL)
 			break;
-		op->kind = OP_DELETE;
-		op->fd = -1;
 		op->rowid = s->undel[i];
-		op->mem = sizeof(*op);
-		op->weight = 64;
 		op->ticket = ++s->next_ticket;
 		s->queue_mem += op->mem;
 		TAILQ_INSERT_TAIL(&s->queue, op, entry);
