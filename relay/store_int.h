@@ -389,6 +389,7 @@ struct store {
 	/* The reserve file (store_space.c; writer thread after open). */
 	char reserve_path[PATH_MAX];
 	int reserve_fd;
+	uint64_t reserve_size;		/* bytes it holds when not released */
 	bool reserve_out;		/* released: new bundles are refused */
 	uint64_t reserve_check;		/* when to try to take it back */
 	bool fs_short;			/* the filesystem had less room than the quota at open */
@@ -474,6 +475,7 @@ bool store_s_release(struct store *s);
 void store_s_check(struct store *s);
 int store_s_put_room(struct store *s, int priority, uint64_t need);
 uint64_t store_s_fs_free(const struct store *s);
+bool store_s_tight(const struct store *s, uint64_t wal_frames);
 bool store_s_let_go(const struct store *s, int64_t rowid);
 void store_s_deleted(struct store *s, const struct op *op);
 long store_s_retry(struct store *s);

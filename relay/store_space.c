@@ -3,7 +3,8 @@
  *
  * Three things keep a full disk from becoming a stuck or looping node:
  *
- * The reserve file (PATH-reserve, opt.reserve bytes, allocated with
+ * The reserve file (PATH-reserve, opt.reserve bytes but at most a sixteenth
+ * of the filesystem, allocated with
  * posix_fallocate): room the filesystem cannot give to anybody else.  When
  * an operation that must work (a delete, an expiry, a take, a record) finds
  * the disk full, the writer releases it and runs the operation again; new
@@ -41,6 +42,7 @@
 
 #define RETRY_MS		1000	/* failed deletes are tried again this often */
 #define CHECK_MS		1000	/* a released reserve is tried again this often */
+#define TIGHT_FRAMES		8	/* a WAL this small is not worth an early checkpoint */
 
 static uint64_t
 mono_ms(void)
@@ -51,24 +53,42 @@ mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* statvfs of the store's filesystem (of its directory before it exists). */
+static bool
+store_statvfs(const struct store *s, struct statvfs *v)
+{
+	char dir[PATH_MAX], *slash;
+
+	if (statvfs(s->path, v) == 0)
+		return true;
+	snprintf(dir, sizeof(dir), "%s", s->path);
+	if ((slash = strrchr(dir, '/')) == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else
+		slash[slash == dir ? 1 : 0] = '\0';
+	return statvfs(dir, v) == 0;
+}
+
 /* Bytes of the filesystem of the store free for us; UINT64_MAX if unknown. */
 uint64_t
 store_s_fs_free(const struct store *s)
 {
-	char dir[PATH_MAX], *slash;
 	struct statvfs v;
 
-	if (statvfs(s->path, &v) != 0) {
-		/* Not created yet: its directory's filesystem. */
-		snprintf(dir, sizeof(dir), "%s", s->path);
-		if ((slash = strrchr(dir, '/')) == NULL)
-			snprintf(dir, sizeof(dir), ".");
-		else
-			slash[slash == dir ? 1 : 0] = '\0';
-		if (statvfs(dir, &v) != 0)
-			return UINT64_MAX;
-	}
+	if (!store_statvfs(s, &v))
+		return UINT64_MAX;
 	return (uint64_t)v.f_bavail * v.f_frsize;
+}
+
+static bool
+statvfs_total(const struct store *s, uint64_t *total)
+{
+	struct statvfs v;
+
+	if (!store_statvfs(s, &v))
+		return false;
+	*total = (uint64_t)v.f_blocks * v.f_frsize;
+	return true;
 }
 
 /* Allocate the reserve file to its full size: 0 or -errno. */
@@ -79,7 +99,7 @@ reserve_fill(struct store *s)
 
 	if (s->reserve_fd == -1)
 		return -EBADF;
-	if ((r = posix_fallocate(s->reserve_fd, 0, (off_t)s->opt.reserve)) != 0) {
+	if ((r = posix_fallocate(s->reserve_fd, 0, (off_t)s->reserve_size)) != 0) {
 		/* A partial allocation would be a reserve we cannot count on. */
 		if (ftruncate(s->reserve_fd, 0) != 0)
 			log_warn("store: %s", s->reserve_path);
@@ -97,7 +117,7 @@ store_s_open(struct store *s)
 {
 	uint64_t fs = store_s_fs_free(s);
 	struct stat sb;
-	uint64_t have = 0;
+	uint64_t have = 0, total = 0;
 	int r;
 
 	s->reserve_fd = -1;
@@ -110,20 +130,25 @@ store_s_open(struct store *s)
 			    (unsigned long long)s->opt.quota, s->path, (unsigned long long)fs);
 		s->fs_short = fs + have < s->opt.quota;
 	}
-	if (s->opt.reserve == 0)
-		return;
+	s->reserve_size = s->opt.reserve;
+	if (statvfs_total(s, &total) && s->reserve_size > total / 16)
+		s->reserve_size = total / 16 / 4096 * 4096;	/* a 2 MB disk keeps most of itself */
 	if (snprintf(s->reserve_path, sizeof(s->reserve_path), "%s-reserve", s->path) >=
 	    (int)sizeof(s->reserve_path))
 		return;
-	if ((s->reserve_fd = open(s->reserve_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1) {
+	if (s->reserve_size == 0) {
+		(void)unlink(s->reserve_path);	/* one from a run with a reserve: give it back */
+		return;
+	}
+	if ((s->reserve_fd = open(s->reserve_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)) == -1) {
 		log_warn("store: reserve file %s", s->reserve_path);
 		return;
 	}
-	if (fstat(s->reserve_fd, &sb) == 0 && (uint64_t)sb.st_blocks * 512 >= s->opt.reserve)
+	if (fstat(s->reserve_fd, &sb) == 0 && (uint64_t)sb.st_blocks * 512 >= s->reserve_size)
 		return;		/* there from the last run */
 	if ((r = reserve_fill(s)) != 0) {
 		log_warnx("store: cannot reserve %llu bytes in %s: %s: new bundles are refused"
-		    " until there is room", (unsigned long long)s->opt.reserve, s->reserve_path,
+		    " until there is room", (unsigned long long)s->reserve_size, s->reserve_path,
 		    strerror(-r));
 		s->reserve_out = true;
 	}
@@ -155,7 +180,7 @@ store_s_release(struct store *s)
 	s->reserve_check = mono_ms() + CHECK_MS;
 	log_warnx("store: disk full: reserve released so that deletes and commits go on;"
 	    " new bundles are refused until %llu bytes are free again",
-	    (unsigned long long)s->opt.reserve);
+	    (unsigned long long)s->reserve_size);
 	return true;
 }
 
@@ -173,40 +198,61 @@ store_s_check(struct store *s)
 	 * their old copies until a checkpoint, and only a truncating one gives
 	 * its room back to the filesystem.
 	 */
-	if (store_s_fs_free(s) < s->opt.reserve + s->page_size * 16 &&
+	if (store_s_fs_free(s) < s->reserve_size + s->page_size * 16 &&
 	    sqlite3_wal_checkpoint_v2(s->wdb, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL) != SQLITE_OK)
 		return;
-	if (store_s_fs_free(s) < s->opt.reserve + s->page_size * 16 || reserve_fill(s) != 0)
+	if (store_s_fs_free(s) < s->reserve_size + s->page_size * 16 || reserve_fill(s) != 0)
 		return;
 	s->reserve_out = false;
 	log_info("store: room again: reserve of %llu bytes back, new bundles accepted",
-	    (unsigned long long)s->opt.reserve);
+	    (unsigned long long)s->reserve_size);
 }
 
 /*
- * Writer, before a put: -ENOSPC if the filesystem cannot take need bytes
- * and still keep the room the other classes reserved (free pages inside the
- * database count: a put fills them first).  Pages checkpointed are written
- * twice (WAL, then the database file): need counts twice for the disk.
+ * Writer, before a put: -ENOSPC if the filesystem cannot take it and still
+ * checkpoint what the WAL holds, keeping the room the other classes
+ * reserved.  Its pages come from the free pages inside the database first;
+ * each is written to the WAL now, and those that grow the database once
+ * more when checkpointed; so do the WAL's frames not yet checkpointed.
+ * Erring on the safe side: a WAL reused from its start takes no new room.
  */
 int
 store_s_put_room(struct store *s, int priority, uint64_t need)
 {
-	uint64_t fs, room, keep = 0;
+	uint64_t fs, keep = 0, grow, free_db, want;
 	int64_t free_pages = 0;
 
 	if (s->reserve_out)
 		return -ENOSPC;
+	if ((fs = store_s_fs_free(s)) == UINT64_MAX ||
+	    step_int(s->w[W_FREE_PAGES], &free_pages) != SQLITE_OK)
+		return 0;	/* cannot tell: SQLite says when the disk is full */
 	for (int k = 0; k < PRIO_COUNT; k++)
 		if (k != priority && s->opt.class_reserve[k] > s->est_txn[k])
 			keep += s->opt.class_reserve[k] - s->est_txn[k];
-	if (keep == 0)
-		return 0;	/* no class holds room: SQLite says when the disk is full */
-	if ((fs = store_s_fs_free(s)) == UINT64_MAX ||
-	    step_int(s->w[W_FREE_PAGES], &free_pages) != SQLITE_OK)
-		return 0;
-	room = fs + (uint64_t)free_pages * s->page_size;
-	return room < keep || room - keep < 2 * need ? -ENOSPC : 0;
+	free_db = (uint64_t)free_pages * s->page_size;
+	grow = need > free_db ? need - free_db : 0;
+	/* Free pages count toward a class's room, like the filesystem's. */
+	keep = keep > free_db - (need - grow) ? keep - (free_db - (need - grow)) : 0;
+	want = need + grow + (uint64_t)s->wal_frames * (s->page_size + 24) + keep;
+	return fs < want ? -ENOSPC : 0;
+}
+
+/*
+ * Writer, after a commit: should the WAL be checkpointed now rather than
+ * at CKPT_FRAMES?  A WAL that is a large share of the room left would hold
+ * every page twice when the disk fills, and a checkpoint then has no room to
+ * write them into the database; checkpointed early, the WAL is reused from
+ * its start instead of growing, and deletes find room in it.
+ */
+bool
+store_s_tight(const struct store *s, uint64_t wal_frames)
+{
+	uint64_t fs;
+
+	if (wal_frames < TIGHT_FRAMES || (fs = store_s_fs_free(s)) == UINT64_MAX)
+		return false;
+	return wal_frames * (s->page_size + 24) * 4 > fs;
 }
 
 /* Under pinmu. */

@@ -1139,19 +1139,21 @@ store_w_wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 	return SQLITE_OK;
 }
 
-/* Our own autocheckpoint: after the commit, so its errors are not a commit's. */
+/* Our own autocheckpoint: after the commit, so its errors are not a commit's;
+ * early on a filesystem with little room (store_s_tight()). */
 static void
 writer_checkpoint(struct store *s)
 {
 	static struct log_ratelimit rl;
 	int rc;
 
-	if (s->wal_frames < CKPT_FRAMES)
+	if (s->wal_frames < CKPT_FRAMES && !store_s_tight(s, (uint64_t)s->wal_frames))
 		return;
-	s->wal_frames = 0;
 	rc = sqlite3_wal_checkpoint_v2(s->wdb, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 	if (rc != SQLITE_OK)
 		log_limited(&rl, "store: checkpoint: %s", sqlite3_errmsg(s->wdb));
+	else
+		s->wal_frames = 0;	/* all in the database now (store_s_put_room()) */
 }
 
 void *

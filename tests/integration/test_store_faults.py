@@ -60,8 +60,6 @@ def test_full_disk_forwards_each_bundle_once_and_recovers(small_disk, tmp_path):
         f.write_bytes(os.urandom(CHUNK))
         stored, r = fill(a, f)
         assert stored >= 5 and b"disk full" in r.stderr, (stored, r.stderr)
-        r = a.cli("send", "-p", "urgent", "ipn:2.9", "alert", check=False)
-        assert r.returncode == 1 and b"disk full" in r.stderr, r.stderr
         # A restart on the full disk, then the peer comes: forward them all.
         assert a.stop() == 0
         a.start()
@@ -85,40 +83,6 @@ def test_full_disk_forwards_each_bundle_once_and_recovers(small_disk, tmp_path):
         assert [d["text"] for d in b.cli_json("recv", "-n", "1", "-w", "9", timeout=30)] == ["alert after"]
         wait_for(lambda: len(b.cli_json("recv", "-o", str(tmp_path), "8")) == 1, 20, "the bulk one")
         assert "cannot delete" not in a.log_text()
-    finally:
-        stop_all([a, b])
-
-
-def test_failed_deletes_never_resend_and_are_retried(small_disk, tmp_path):
-    """No reserve at all (reserve = 0): the deletes fail for want of room, yet
-    what the next hop has is not sent again; room returns, the deletes go."""
-    pa, pb = random.sample(range(20000, 32000), 2)
-    a = node_on(tmp_path, 1, small_disk, pa, pb, extra="[store]\nreserve = 0\n")
-    b = node_on(tmp_path, 2, None, pb, pa)
-    filler = small_disk / "filler"
-    filler.write_bytes(b"\0" * 400_000)
-    try:
-        a.start()
-        f = tmp_path / "chunk.bin"
-        f.write_bytes(os.urandom(CHUNK))
-        stored, r = fill(a, f)
-        assert stored >= 5 and b"disk full" in r.stderr, (stored, r.stderr)
-        assert a.stop() == 0
-        a.start()
-        b.start()
-        wait_for(lambda: b.status()["store"]["bundles"] == stored, 30, "B to have every bundle")
-        wait_for(lambda: "cannot delete forwarded bundle" in a.log_text(), 20, "A's deletes to fail")
-        sent = lambda: a.cli_json("links")[0]["links"][0]["data_bytes_tx"]
-        bound = 3 * stored * CHUNK
-        with pytest.raises(AssertionError, match="timed out"):
-            wait_for(lambda: sent() > bound, 5, "A to send them again")
-        assert b.cli_json("links")[0]["forwarding"]["duplicates"] == 0   # not sent again
-        filler.unlink()
-        wait_for(lambda: a.status()["store"]["bundles"] == 0, 20, "A's retried deletes to go through")
-        assert sent() <= bound
-        assert len(b.cli_json("recv", "-o", str(tmp_path), "8")) == stored
-        a.cli("send", "-p", "urgent", "ipn:2.9", "alert after")
-        assert [d["text"] for d in b.cli_json("recv", "-n", "1", "-w", "9", timeout=30)] == ["alert after"]
     finally:
         stop_all([a, b])
 

@@ -20,7 +20,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -782,6 +784,77 @@ test_disk_full(void **state)
 	/* Refused ones left no identity behind and can come again. */
 	assert_int_equal(put_small(s, "too big", PRIO_BULK, FAR_FUTURE, NULL), 0);
 	store_free(s);
+	assert_integrity_ok(f->db);
+}
+
+/*
+ * A delete that cannot be written (the WAL may not grow: a file size limit
+ * at its current size): the bundle was let go (its next hop has it), so it
+ * is not handed out again (store_pin() refuses it), and the delete is
+ * retried until it goes through (issue 11, item 4).
+ */
+static void
+undeleted_child(struct fixture *f)
+{
+	struct rlimit rl = { RLIM_INFINITY, RLIM_INFINITY };
+	struct timespec pause = { 0, 20 * 1000000 };
+	char err[256], wal[160];
+	struct store_entry e;
+	struct store *s;
+	struct stat sb;
+	int64_t a, b;
+	int r;
+
+	signal(SIGXFSZ, SIG_IGN);
+	if ((s = store_open(&(struct store_options){ .path = f->db }, err, sizeof(err))) == NULL)
+		_exit(101);
+	check(put_small(s, "A", PRIO_MESSAGE, FAR_FUTURE, &a) == 0, "put A", 0);
+	check(put_small(s, "B", PRIO_MESSAGE, FAR_FUTURE, &b) == 0, "put B", 0);
+	check(store_pin(s, a) == 0, "pin A", 0);
+	snprintf(wal, sizeof(wal), "%s-wal", f->db);
+	if (stat(wal, &sb) != 0)
+		_exit(102);
+	rl.rlim_cur = (rlim_t)sb.st_size;
+	if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
+		_exit(100);
+	r = delete_wait(s, a);
+	check(r == -ENOSPC, "delete on a full disk", r);
+	store_unpin(s, a);
+	r = store_pin(s, a);
+	check(r == -ENOENT, "pin of a bundle let go whose delete failed", r);
+	if (r == 0)
+		store_unpin(s, a);
+	check(store_get(s, a, &e) == 0, "the row is still there", 0);
+	r = store_pin(s, b);
+	check(r == 0, "pin of another bundle", r);
+	store_unpin(s, b);
+
+	rl.rlim_cur = RLIM_INFINITY;
+	if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
+		_exit(100);
+	for (int i = 0; i < 500 && store_get(s, a, &e) == 0; i++)
+		nanosleep(&pause, NULL);	/* the retry comes within a second or so */
+	check(store_get(s, a, &e) == -ENOENT, "the retried delete went through", 0);
+	check(store_get(s, b, &e) == 0, "B stays", 0);
+	store_free(s);
+	_exit(child_fails);
+}
+
+static void
+test_undeleted_not_sent_again(void **state)
+{
+	struct fixture *f = *state;
+	int status;
+	pid_t pid;
+
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		undeleted_child(f);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
 	assert_integrity_ok(f->db);
 }
 
@@ -1973,6 +2046,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_flood_states_and_holders, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expiry_reports, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expire_in_flight, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_undeleted_not_sent_again, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_v1, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_v2_budget, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flood_queries_use_indexes, setup, teardown),
