@@ -27,16 +27,17 @@ def small_disk(tmp_path):
     subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
-def node_on(tmp_path, node_id, data_dir=None, port=None, peer=None, extra=""):
+def node_on(tmp_path, node_id, data_dir=None, port=None, peer=None, extra="", link_extra=""):
     """A node whose data_dir is data_dir (config, socket and log stay in its own
-    dir), with a UDP link to peer if port is given; extra goes before the link."""
+    dir), with a UDP link to peer if port is given; extra goes before the link,
+    link_extra into it."""
     n = Node(tmp_path, node_id)
     text = (f"[node]\nid = {node_id}\nname = test{node_id}\ndata_dir = {data_dir or n.dir}\n"
             f"[control]\nsocket = {n.sock}\n[log]\nlevel = info\n{extra}")
     if port:
         key = n.write_key(KEY)
         text += (f"[security]\nkey_file = {key}\n"
-                 f"[link mesh]\ntype = udp\nport = {port}\npeer = 127.0.0.1:{peer}\n")
+                 f"[link mesh]\ntype = udp\nport = {port}\npeer = 127.0.0.1:{peer}\n{link_extra}")
     n.conf.write_text(text)
     return n
 
@@ -116,7 +117,9 @@ def test_bundle_expiring_mid_send_stays_until_the_link_lets_go(tmp_path):
     size = 1 << 20
     pa, pb = random.sample(range(20000, 32000), 2)
     with LinkEmu(peer_a=pa, peer_b=pb, rate="1M", queue="64k") as emu:
-        a = node_on(tmp_path, 1, None, pa, emu.a_port, extra="[store]\nexpire_interval = 1s\n")
+        # Whole, not in fragments: each fragment would be a bundle of its own.
+        a = node_on(tmp_path, 1, None, pa, emu.a_port, extra="[store]\nexpire_interval = 1s\n",
+                    link_extra="fragment = no\n")
         b = node_on(tmp_path, 2, None, pb, emu.b_port)
         try:
             a.start()
