@@ -393,6 +393,7 @@ struct store {
 	bool reserve_out;		/* released: new bundles are refused */
 	uint64_t reserve_check;		/* when to try to take it back */
 	bool fs_short;			/* the filesystem had less room than the quota at open */
+	uint64_t fs_known, fs_at, fs_spent;	/* writer: free bytes at the last look, when, written since */
 	struct op *expiring;		/* writer: the expiry running (store_keep()) */
 };
 
@@ -475,7 +476,7 @@ bool store_s_release(struct store *s);
 void store_s_check(struct store *s);
 int store_s_put_room(struct store *s, int priority, uint64_t need);
 uint64_t store_s_fs_free(const struct store *s);
-bool store_s_tight(const struct store *s, uint64_t wal_frames);
+bool store_s_tight(struct store *s, uint64_t wal_frames);
 bool store_s_let_go(const struct store *s, int64_t rowid);
 void store_s_deleted(struct store *s, const struct op *op);
 long store_s_retry(struct store *s);

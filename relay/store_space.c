@@ -43,6 +43,8 @@
 #define RETRY_MS		1000	/* failed deletes are tried again this often */
 #define CHECK_MS		1000	/* a released reserve is tried again this often */
 #define TIGHT_FRAMES		8	/* a WAL this small is not worth an early checkpoint */
+#define PLENTY_BYTES		(64ull << 20)	/* beyond twice this free, look at the disk ... */
+#define PLENTY_MS		1000		/* ... this often, or after this many bytes */
 
 static uint64_t
 mono_ms(void)
@@ -78,6 +80,25 @@ store_s_fs_free(const struct store *s)
 	if (!store_statvfs(s, &v))
 		return UINT64_MAX;
 	return (uint64_t)v.f_bavail * v.f_frsize;
+}
+
+/*
+ * Writer: free bytes as of the last look, less what we may have written
+ * since (fs_spent, counted by store_s_put_room()).  A look costs a system call, so on a disk with plenty of
+ * room the writer looks only every PLENTY_MS or after PLENTY_BYTES written.
+ */
+static uint64_t
+fs_free_now(struct store *s)
+{
+	uint64_t now = mono_ms();
+
+	if (s->fs_known != UINT64_MAX && s->fs_known > PLENTY_BYTES * 2 && s->fs_spent < PLENTY_BYTES &&
+	    now < s->fs_at + PLENTY_MS)
+		return s->fs_known - s->fs_spent;
+	s->fs_known = store_s_fs_free(s);
+	s->fs_at = now;
+	s->fs_spent = 0;
+	return s->fs_known;
 }
 
 static bool
@@ -121,6 +142,7 @@ store_s_open(struct store *s)
 	int r;
 
 	s->reserve_fd = -1;
+	s->fs_known = UINT64_MAX;
 	if (fs != UINT64_MAX && s->opt.quota > 0) {
 		if (stat(s->path, &sb) == 0)
 			have = (uint64_t)sb.st_size;
@@ -178,6 +200,7 @@ store_s_release(struct store *s)
 	}
 	s->reserve_out = true;
 	s->reserve_check = mono_ms() + CHECK_MS;
+	s->fs_known = UINT64_MAX;
 	log_warnx("store: disk full: reserve released so that deletes and commits go on;"
 	    " new bundles are refused until %llu bytes are free again",
 	    (unsigned long long)s->reserve_size);
@@ -224,12 +247,17 @@ store_s_put_room(struct store *s, int priority, uint64_t need)
 
 	if (s->reserve_out)
 		return -ENOSPC;
-	if ((fs = store_s_fs_free(s)) == UINT64_MAX ||
-	    step_int(s->w[W_FREE_PAGES], &free_pages) != SQLITE_OK)
-		return 0;	/* cannot tell: SQLite says when the disk is full */
 	for (int k = 0; k < PRIO_COUNT; k++)
 		if (k != priority && s->opt.class_reserve[k] > s->est_txn[k])
 			keep += s->opt.class_reserve[k] - s->est_txn[k];
+	want = 2 * need + (uint64_t)s->wal_frames * (s->page_size + 24) + keep;
+	if ((fs = fs_free_now(s)) == UINT64_MAX)
+		return 0;	/* cannot tell: SQLite says when the disk is full */
+	s->fs_spent += 2 * need;
+	if (fs > want + PLENTY_BYTES)
+		return 0;	/* the free pages need not be counted */
+	if (step_int(s->w[W_FREE_PAGES], &free_pages) != SQLITE_OK)
+		return 0;
 	free_db = (uint64_t)free_pages * s->page_size;
 	grow = need > free_db ? need - free_db : 0;
 	/* Free pages count toward a class's room, like the filesystem's. */
@@ -246,11 +274,11 @@ store_s_put_room(struct store *s, int priority, uint64_t need)
  * its start instead of growing, and deletes find room in it.
  */
 bool
-store_s_tight(const struct store *s, uint64_t wal_frames)
+store_s_tight(struct store *s, uint64_t wal_frames)
 {
 	uint64_t fs;
 
-	if (wal_frames < TIGHT_FRAMES || (fs = store_s_fs_free(s)) == UINT64_MAX)
+	if (wal_frames < TIGHT_FRAMES || (fs = fs_free_now(s)) == UINT64_MAX)
 		return false;
 	return wal_frames * (s->page_size + 24) * 4 > fs;
 }

@@ -1019,9 +1019,8 @@ writer_finish(struct store *s, struct op_list *group)
 static bool
 writer_wait(struct store *s)
 {
-	bool more;
-
 	struct timespec deadline;
+	bool more;
 	long ms;
 
 	pthread_mutex_lock(&s->qmu);
