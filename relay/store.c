@@ -49,7 +49,6 @@
 #define COMMIT_MS		2
 #define COMMIT_BYTES		(1u << 20)
 #define WAL_LIMIT		"8388608"	/* WAL truncated back to this after a reset */
-#define BUSY_MS			5000
 #define GROUP_BUCKETS		64		/* initial size of the summary hash */
 
 uint64_t

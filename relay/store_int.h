@@ -26,6 +26,7 @@
 				 * 3: link_budget (a table more: 2 -> 3 only creates it);
 				 * 4: ctime, cseq (which of two superseding bundles is newer) */
 #define CHUNK			(64 * 1024)	/* streaming unit for fd payloads */
+#define BUSY_MS			5000		/* busy timeout of both connections */
 
 /*
  * Estimated bytes a bundle takes in pages beyond its own bytes: the record

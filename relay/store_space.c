@@ -1,11 +1,11 @@
 /*
  * store_space.c - the store on a full filesystem, see store.c.
  *
- * Three things keep a full disk from becoming a stuck or looping node:
+ * Four things keep a full disk from becoming a stuck or looping node:
  *
  * The reserve file (PATH-reserve, opt.reserve bytes but at most a sixteenth
- * of the filesystem, allocated with
- * posix_fallocate): room the filesystem cannot give to anybody else.  When
+ * of the filesystem, allocated with posix_fallocate): room the filesystem
+ * cannot give to anybody else.  When
  * an operation that must work (a delete, an expiry, a take, a record) finds
  * the disk full, the writer releases it and runs the operation again; new
  * bundles are then refused until the filesystem has the room to allocate it
@@ -16,7 +16,10 @@
  * room (opt.class_reserve) holds on the filesystem as it does in the quota:
  * a bundle of one class is refused when what is left of the filesystem (and
  * of the free pages inside the database) is what the other classes have
- * reserved and not yet used.
+ * reserved and not yet used, or what a checkpoint of the WAL needs.
+ *
+ * Early checkpoints where the filesystem has little room (store_s_tight()),
+ * so that the WAL is reused rather than grown, and a delete finds room in it.
  *
  * Deletes that failed: the row stays, but the bundle was let go (its next
  * hop has it), so store_pin() refuses it and a forwarder never sends it
@@ -212,6 +215,7 @@ void
 store_s_check(struct store *s)
 {
 	uint64_t now = mono_ms();
+	int rc;
 
 	if (!s->reserve_out || s->reserve_fd == -1 || now < s->reserve_check)
 		return;
@@ -221,9 +225,14 @@ store_s_check(struct store *s)
 	 * their old copies until a checkpoint, and only a truncating one gives
 	 * its room back to the filesystem.
 	 */
-	if (store_s_fs_free(s) < s->reserve_size + s->page_size * 16 &&
-	    sqlite3_wal_checkpoint_v2(s->wdb, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL) != SQLITE_OK)
-		return;
+	if (store_s_fs_free(s) < s->reserve_size + s->page_size * 16) {
+		/* Not waiting for readers: commits must not wait behind us; next time, then. */
+		sqlite3_busy_timeout(s->wdb, 0);
+		rc = sqlite3_wal_checkpoint_v2(s->wdb, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+		sqlite3_busy_timeout(s->wdb, BUSY_MS);
+		if (rc != SQLITE_OK)
+			return;
+	}
 	if (store_s_fs_free(s) < s->reserve_size + s->page_size * 16 || reserve_fill(s) != 0)
 		return;
 	s->reserve_out = false;
