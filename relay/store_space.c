@@ -210,6 +210,19 @@ store_s_release(struct store *s)
 	return true;
 }
 
+/* Take the released reserve back if the filesystem has the room: true if it did. */
+static bool
+reserve_back(struct store *s)
+{
+	if (store_s_fs_free(s) < s->reserve_size + s->page_size * 16 || reserve_fill(s) != 0)
+		return false;
+	s->reserve_out = false;
+	s->fs_known = UINT64_MAX;
+	log_info("store: room again: reserve of %llu bytes back, new bundles accepted",
+	    (unsigned long long)s->reserve_size);
+	return true;
+}
+
 /* Writer, between groups: take the reserve back once the filesystem has room. */
 void
 store_s_check(struct store *s)
@@ -233,11 +246,7 @@ store_s_check(struct store *s)
 		if (rc != SQLITE_OK)
 			return;
 	}
-	if (store_s_fs_free(s) < s->reserve_size + s->page_size * 16 || reserve_fill(s) != 0)
-		return;
-	s->reserve_out = false;
-	log_info("store: room again: reserve of %llu bytes back, new bundles accepted",
-	    (unsigned long long)s->reserve_size);
+	(void)reserve_back(s);
 }
 
 /*
@@ -254,7 +263,8 @@ store_s_put_room(struct store *s, int priority, uint64_t need)
 	uint64_t fs, keep = 0, grow, free_db, want;
 	int64_t free_pages = 0;
 
-	if (s->reserve_out)
+	/* Room may have come back since the last look (an alert must not wait for it). */
+	if (s->reserve_out && (s->reserve_fd == -1 || !reserve_back(s)))
 		return -ENOSPC;
 	for (int k = 0; k < PRIO_COUNT; k++)
 		if (k != priority && s->opt.class_reserve[k] > s->est_txn[k])

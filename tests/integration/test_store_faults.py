@@ -105,7 +105,14 @@ def test_class_reserves_hold_on_a_full_filesystem(small_disk, tmp_path):
         n.cli("send", "-p", "position", "ipn:1.3", "fix on a full disk")
         assert [d["text"] for d in n.recv_all(2)] == ["alert on a full disk"]
         assert [d["text"] for d in n.recv_all(3)] == ["fix on a full disk"]
-        assert len(n.cli_json("recv", "-o", str(tmp_path), "8")) == stored
+        # After a restart on the full disk too.
+        assert n.stop() == 0
+        n.start()
+        more, r = fill(n, f, dst="ipn:1.8")      # what the WAL gave back, if anything
+        assert b"disk full" in r.stderr, r.stderr
+        n.cli("send", "-p", "urgent", "ipn:1.2", "alert after a restart")
+        assert [d["text"] for d in n.recv_all(2)] == ["alert after a restart"]
+        assert len(n.cli_json("recv", "-o", str(tmp_path), "8")) == stored + more
     finally:
         stop_all([n])
 
