@@ -425,8 +425,8 @@ store_dispatch(struct store *s)
 			dispatch_superseded(s, op);
 		if (op->doomed)
 			store_p_doomed_clear(s, op->ticket, op->result == 0);
-		if (op->doomed && op->kind == OP_EXPIRE && op->result == 0)
-			store_p_held_tell(s, op->ticket);
+		if (op->doomed && op->kind == OP_EXPIRE)
+			store_p_held_tell(s, op->ticket, op->result == 0);
 		if (op->done != NULL)
 			op->done(op->arg, op->result, op->rowid);
 		free(op->peek);

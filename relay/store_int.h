@@ -377,9 +377,10 @@ struct store {
 	struct stale { int64_t rowid; char *by; uint64_t ticket; bool confirmed; } *stale;
 	size_t nstale, maxstale;
 	/* Rows whose lifetime ended while pinned: an expiry left them (and their
-	 * seen rows) alone; the last store_unpin() sweeps them (see exec_expire).
-	 * told: the sender was offered to take it back (store_on_stale). */
-	struct held { int64_t rowid; uint64_t ticket; bool told; } *held;
+	 * seen rows) alone, and nobody may pin them again; the last store_unpin()
+	 * sweeps them (store_pin.c).  told: the sender was offered to take it
+	 * back (store_on_stale); gone: let go, for the next expiry. */
+	struct held { int64_t rowid; uint64_t ticket; bool told, gone; } *held;
 	size_t nheld, maxheld;
 	/* Rows the next hop has whose delete failed: never pinned (sent) again,
 	 * their delete retried at retry_at (store_space.c). */
@@ -463,7 +464,7 @@ int store_enqueue(struct store *s, struct op *op);
 
 /* store_pin.c: rows in flight */
 void store_p_keep(sqlite3_context *ctx, int argc, sqlite3_value **argv);
-void store_p_held_tell(struct store *s, uint64_t ticket);
+void store_p_held_tell(struct store *s, uint64_t ticket, bool done);
 void store_p_doomed_clear(struct store *s, uint64_t ticket, bool done);
 
 /* store_writer.c */

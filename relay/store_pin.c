@@ -29,13 +29,23 @@ doomed_has(const struct store *s, int64_t rowid)
 	return false;
 }
 
+/* Under pinmu: did its lifetime end (an expiry is to sweep it)? */
+static bool
+held_has(const struct store *s, int64_t rowid)
+{
+	for (size_t i = 0; i < s->nheld; i++)
+		if (s->held[i].rowid == rowid)
+			return true;
+	return false;
+}
+
 int
 store_pin(struct store *s, int64_t rowid)
 {
 	int r = 0;
 
 	pthread_mutex_lock(&s->pinmu);
-	if (doomed_has(s, rowid) || store_s_let_go(s, rowid)) {
+	if (doomed_has(s, rowid) || held_has(s, rowid) || store_s_let_go(s, rowid)) {
 		r = -ENOENT;
 	} else if (s->npins == s->maxpins) {
 		size_t n = s->maxpins ? s->maxpins * 2 : 256;
@@ -116,9 +126,10 @@ store_unpin(struct store *s, int64_t rowid)
 			break;
 		}
 	}
+	/* Kept as it is: an expiry under way must see the same row all through. */
 	for (size_t i = 0; i < s->nheld && !pinned(s, rowid); i++) {
-		if (s->held[i].rowid == rowid) {
-			s->held[i] = s->held[--s->nheld];
+		if (s->held[i].rowid == rowid && !s->held[i].gone) {
+			s->held[i].gone = true;
 			sweep = true;
 			break;
 		}
@@ -164,7 +175,16 @@ store_p_keep(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 			break;
 	if (i < s->nheld) {
 		keep = 1;
-	} else if (doomed_has(s, rowid)) {
+		goto out;
+	}
+	/* Let go since an earlier expiry left it: this one takes it. */
+	for (i = 0; i < s->nheld;) {
+		if (s->held[i].rowid == rowid && s->held[i].gone)
+			s->held[i] = s->held[--s->nheld];
+		else
+			i++;
+	}
+	if (doomed_has(s, rowid)) {
 		keep = 0;
 	} else if (pinned(s, rowid)) {
 		for (i = 0; i < s->nheld && s->held[i].rowid != rowid; i++)
@@ -181,7 +201,7 @@ store_p_keep(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 		if (i < s->maxheld) {
 			if (i == s->nheld)
 				s->nheld++;
-			s->held[i] = (struct held){ rowid, op->ticket, false };
+			s->held[i] = (struct held){ rowid, op->ticket, false, false };
 			op->doomed = true;
 			keep = 1;
 		} else {
@@ -207,29 +227,38 @@ store_p_keep(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 		s->doomed[s->ndoomed++] = (struct doomed){ rowid, op->ticket };
 		op->doomed = true;
 	}
+out:
 	pthread_mutex_unlock(&s->pinmu);
 	sqlite3_result_int(ctx, keep);
 }
 
-/* An expiry left rows in flight: their senders may take them back (and so unpin them). */
+/*
+ * The expiry with this ticket is answered.  The rows it left in flight:
+ * their senders may take them back (and so unpin them) if it is done; those
+ * let go meanwhile are for the sweep their last unpin queued.
+ */
 void
-store_p_held_tell(struct store *s, uint64_t ticket)
+store_p_held_tell(struct store *s, uint64_t ticket, bool done)
 {
 	int64_t rowid;
 	size_t i;
 
 	pthread_mutex_lock(&s->pinmu);
-	for (i = 0; i < s->nheld; i++) {
-		if (s->held[i].ticket != ticket || s->held[i].told)
-			continue;
-		s->held[i].told = true;
-		rowid = s->held[i].rowid;
-		if (s->stale_fn == NULL)
-			continue;
-		pthread_mutex_unlock(&s->pinmu);
-		s->stale_fn(s->stale_arg, rowid);
-		pthread_mutex_lock(&s->pinmu);
-		i = (size_t)-1;	/* the table may have moved */
+	for (i = 0; i < s->nheld;) {
+		if (s->held[i].ticket != ticket) {
+			i++;
+		} else if (s->held[i].gone) {
+			s->held[i] = s->held[--s->nheld];
+		} else if (s->held[i].told || !done || s->stale_fn == NULL) {
+			s->held[i++].told = true;
+		} else {
+			s->held[i].told = true;
+			rowid = s->held[i].rowid;
+			pthread_mutex_unlock(&s->pinmu);
+			s->stale_fn(s->stale_arg, rowid);
+			pthread_mutex_lock(&s->pinmu);
+			i = 0;	/* the table may have moved */
+		}
 	}
 	pthread_mutex_unlock(&s->pinmu);
 }

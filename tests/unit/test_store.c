@@ -1735,6 +1735,7 @@ test_expire_in_flight(void **state)
 	assert_int_equal(store_read(s, a, sizeof(head) - 1, got, sizeof(got)), (long)sizeof(got));
 	assert_memory_equal(got, payload, sizeof(got));
 	assert_int_equal(stale, a);	/* its sender may take it back */
+	assert_int_equal(store_pin(s, a), -ENOENT);	/* and nobody sends it again */
 	assert_int_equal(expire_wait(s, 3000), 0);	/* still in flight: still there */
 	assert_int_equal(store_get(s, a, &e), 0);
 	assert_int_equal(store_put(s, &(struct store_put){ .id = "A", .src = "ipn:1.0", .dst = "ipn:2.5",
