@@ -268,7 +268,7 @@ op_status(struct conn *c, json_t *tag)
 {
 	const struct config *cfg = node_config(c->ctl->node);
 	struct store_stats st;
-	json_t *o;
+	json_t *o, *st_o;
 	int r;
 
 	if ((r = store_stats(node_store(c->ctl->node), &st)) < 0) {
@@ -293,6 +293,11 @@ op_status(struct conn *c, json_t *tag)
 	    "reserve", (json_int_t)st.reserve,
 	    "seen", (json_int_t)st.seen,
 	    "classes", class_array(st.count, st.class_bytes));
+	st_o = json_object_get(o, "store");
+	if (st.fs_free != UINT64_MAX)
+		json_object_set_new(st_o, "fs_free", json_integer((json_int_t)st.fs_free));
+	json_object_set_new(st_o, "disk_full", json_boolean(st.disk_full));
+	json_object_set_new(st_o, "fs_short", json_boolean(st.fs_short));
 	if (tag)
 		json_object_set(o, "tag", tag);
 	conn_send(c, o);

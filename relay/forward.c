@@ -387,8 +387,8 @@ deleted(void *arg, int result, int64_t rowid)
 	struct deletion *d = arg;
 
 	if (result < 0 && result != -ENOENT)
-		log_limited(&d->fw->rl, "store: cannot delete forwarded bundle %lld: %s", (long long)rowid,
-		    store_strerror(result));
+		log_limited(&d->fw->rl, "store: cannot delete forwarded bundle %lld: %s (its next hop has it:"
+		    " not sent again, the delete is retried)", (long long)rowid, store_strerror(result));
 	/* Only now may the walk see the row gone; until then the slot keeps it from going twice. */
 	flight_end(d->fw, d->f);
 	slot_freed(d->fw);

@@ -22,7 +22,8 @@
  *
  * This file opens and closes the store, queues operations and dispatches
  * their completions; the writer thread is in store_writer.c, the read side
- * and the totals in store_read.c, what they share in store_int.h.
+ * and the totals in store_read.c, rows in flight in store_pin.c, a full
+ * filesystem in store_space.c, what they share in store_int.h.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -48,11 +49,10 @@
 #define COMMIT_MS		2
 #define COMMIT_BYTES		(1u << 20)
 #define WAL_LIMIT		"8388608"	/* WAL truncated back to this after a reset */
-#define BUSY_MS			5000
 #define GROUP_BUCKETS		64		/* initial size of the summary hash */
 
-static uint64_t
-wall_ms(void)
+uint64_t
+store_wall_ms(void)
 {
 	struct timespec ts;
 
@@ -73,8 +73,8 @@ put_estimate(const struct op *op)
 	return n;
 }
 
-static struct op *
-op_new(enum op_kind kind, store_done_fn *done, void *arg)
+struct op *
+store_op_new(enum op_kind kind, store_done_fn *done, void *arg)
 {
 	struct op *op;
 
@@ -89,8 +89,8 @@ op_new(enum op_kind kind, store_done_fn *done, void *arg)
 	return op;
 }
 
-static void
-op_free(struct op *op)
+void
+store_op_free(struct op *op)
 {
 	op_strip(op);
 	free(op->peek);
@@ -98,8 +98,8 @@ op_free(struct op *op)
 	free(op);
 }
 
-static int
-enqueue(struct store *s, struct op *op)
+int
+store_enqueue(struct store *s, struct op *op)
 {
 	int r = 0;
 
@@ -150,7 +150,7 @@ store_put(struct store *s, const struct store_put *p, store_done_fn *done, void 
 		return -EMSGSIZE;
 	from_fd = p->payload == NULL && p->payload_len > 0;
 
-	if ((op = op_new(OP_PUT, done, arg)) == NULL)
+	if ((op = store_op_new(OP_PUT, done, arg)) == NULL)
 		return -ENOMEM;
 	len = p->head_len + (from_fd ? 0 : p->payload_len) + p->tail_len;
 	mem = len + idl + srcl + dstl + supl + 4;
@@ -189,7 +189,7 @@ store_put(struct store *s, const struct store_put *p, store_done_fn *done, void 
 	op->from = p->from;
 	op->ctime = p->ctime;
 	op->cseq = p->cseq;
-	op->received = wall_ms();
+	op->received = store_wall_ms();
 	op->head_len = p->head_len;
 	op->payload_len = p->payload_len;
 	op->fd_off = p->payload_off;
@@ -197,11 +197,11 @@ store_put(struct store *s, const struct store_put *p, store_done_fn *done, void 
 	op->est = put_estimate(op);
 	op->mem += mem;
 	op->weight += p->head_len + p->payload_len + p->tail_len;
-	if ((r = enqueue(s, op)) != 0)
+	if ((r = store_enqueue(s, op)) != 0)
 		goto fail;
 	return 0;
 fail:
-	op_free(op);
+	store_op_free(op);
 	return r;
 }
 
@@ -211,11 +211,11 @@ store_delete(struct store *s, int64_t rowid, store_done_fn *done, void *arg)
 	struct op *op;
 	int r;
 
-	if ((op = op_new(OP_DELETE, done, arg)) == NULL)
+	if ((op = store_op_new(OP_DELETE, done, arg)) == NULL)
 		return -ENOMEM;
 	op->rowid = rowid;
-	if ((r = enqueue(s, op)) != 0)
-		op_free(op);
+	if ((r = store_enqueue(s, op)) != 0)
+		store_op_free(op);
 	return r;
 }
 
@@ -225,12 +225,12 @@ store_expire(struct store *s, uint64_t now_ms, store_done_fn *done, void *arg)
 	struct op *op;
 	int r;
 
-	if ((op = op_new(OP_EXPIRE, done, arg)) == NULL)
+	if ((op = store_op_new(OP_EXPIRE, done, arg)) == NULL)
 		return -ENOMEM;
 	op->value = now_ms;
 	op->mask = s->expired_fn != NULL ? s->expire_mask : 0;
-	if ((r = enqueue(s, op)) != 0)
-		op_free(op);
+	if ((r = store_enqueue(s, op)) != 0)
+		store_op_free(op);
 	return r;
 }
 
@@ -265,160 +265,6 @@ store_newer(uint64_t t1, uint64_t s1, uint64_t t2, uint64_t s2)
 	return s1 > s2;
 }
 
-/* Under pinmu. */
-static bool
-doomed_has(const struct store *s, int64_t rowid)
-{
-	for (size_t i = 0; i < s->ndoomed; i++)
-		if (s->doomed[i].rowid == rowid)
-			return true;
-	return false;
-}
-
-int
-store_pin(struct store *s, int64_t rowid)
-{
-	int r = 0;
-
-	pthread_mutex_lock(&s->pinmu);
-	if (doomed_has(s, rowid)) {
-		r = -ENOENT;
-	} else if (s->npins == s->maxpins) {
-		size_t n = s->maxpins ? s->maxpins * 2 : 256;
-		int64_t *p = reallocarray(s->pins, n, sizeof(*p));
-
-		if (p == NULL) {
-			r = -ENOMEM;
-		} else {
-			s->pins = p;
-			s->maxpins = n;
-		}
-	}
-	if (r == 0)
-		s->pins[s->npins++] = rowid;
-	pthread_mutex_unlock(&s->pinmu);
-	return r;
-}
-
-/* Under pinmu: is rowid pinned at all? */
-static bool
-pinned(const struct store *s, int64_t rowid)
-{
-	for (size_t i = 0; i < s->npins; i++)
-		if (s->pins[i] == rowid)
-			return true;
-	return false;
-}
-
-/*
- * Delete a row superseded while it was in flight, now that its link is done
- * with it.  Doomed until answered, like a supersede's own deletions: a walk
- * must not pin it meanwhile.  Not deleted: it goes once more, dedup takes it.
- */
-static void
-stale_delete(struct store *s, int64_t rowid, char *by)
-{
-	struct doomed *d;
-	struct op *op;
-
-	if ((op = op_new(OP_DELETE, NULL, NULL)) == NULL) {
-		free(by);
-		return;
-	}
-	op->rowid = rowid;
-	op->buf = (uint8_t *)by;
-	op->id = by;
-	op->mem += strlen(by) + 1;
-	op->doomed = true;
-	if (enqueue(s, op) != 0) {
-		op_free(op);
-		return;
-	}
-	/* The loop thread runs store_dispatch(): it cannot answer op before this. */
-	pthread_mutex_lock(&s->pinmu);
-	if (s->ndoomed == s->maxdoomed) {
-		size_t n = s->maxdoomed ? s->maxdoomed * 2 : 16;
-
-		if ((d = reallocarray(s->doomed, n, sizeof(*d))) != NULL) {
-			s->doomed = d;
-			s->maxdoomed = n;
-		}
-	}
-	if (s->ndoomed < s->maxdoomed)
-		s->doomed[s->ndoomed++] = (struct doomed){ rowid, op->ticket };
-	pthread_mutex_unlock(&s->pinmu);
-}
-
-void
-store_unpin(struct store *s, int64_t rowid)
-{
-	char *by = NULL;
-
-	pthread_mutex_lock(&s->pinmu);
-	for (size_t i = 0; i < s->npins; i++) {
-		if (s->pins[i] == rowid) {
-			s->pins[i] = s->pins[--s->npins];
-			break;
-		}
-	}
-	for (size_t i = 0; i < s->nstale && !pinned(s, rowid); i++) {
-		if (s->stale[i].rowid == rowid && s->stale[i].confirmed) {
-			by = s->stale[i].by;
-			s->stale[i] = s->stale[--s->nstale];
-			break;
-		}
-	}
-	pthread_mutex_unlock(&s->pinmu);
-	if (by != NULL)
-		stale_delete(s, rowid, by);
-}
-
-/*
- * The put with this ticket is answered: what it deleted is gone for every
- * reader; what it passed over in flight is superseded if it is done (and
- * deleted now if its link let go meanwhile), else not.
- */
-static void
-doomed_clear(struct store *s, uint64_t ticket, bool done)
-{
-	struct stale x;
-	size_t i;
-
-	pthread_mutex_lock(&s->pinmu);
-	for (i = 0; i < s->ndoomed;) {
-		if (s->doomed[i].ticket == ticket)
-			s->doomed[i] = s->doomed[--s->ndoomed];
-		else
-			i++;
-	}
-	for (i = 0; i < s->nstale;) {
-		x = s->stale[i];
-		if (x.confirmed || x.ticket != ticket) {
-			i++;
-		} else if (done && pinned(s, x.rowid)) {
-			s->stale[i++].confirmed = true;
-			if (s->stale_fn == NULL)
-				continue;
-			/* Its sender may take it back: it unpins (and so deletes) it. */
-			pthread_mutex_unlock(&s->pinmu);
-			s->stale_fn(s->stale_arg, x.rowid);
-			pthread_mutex_lock(&s->pinmu);
-			i = 0;	/* the table may have moved */
-		} else {
-			s->stale[i] = s->stale[--s->nstale];
-			if (!done) {
-				free(x.by);
-				continue;
-			}
-			/* Its link let go before the put was answered: delete it now. */
-			pthread_mutex_unlock(&s->pinmu);
-			stale_delete(s, x.rowid, x.by);
-			pthread_mutex_lock(&s->pinmu);
-			i = 0;	/* the table may have moved */
-		}
-	}
-	pthread_mutex_unlock(&s->pinmu);
-}
 
 int
 store_take(struct store *s, int64_t rowid, store_done_fn *done, void *arg)
@@ -426,11 +272,11 @@ store_take(struct store *s, int64_t rowid, store_done_fn *done, void *arg)
 	struct op *op;
 	int r;
 
-	if ((op = op_new(OP_TAKE, done, arg)) == NULL)
+	if ((op = store_op_new(OP_TAKE, done, arg)) == NULL)
 		return -ENOMEM;
 	op->rowid = rowid;
-	if ((r = enqueue(s, op)) != 0)
-		op_free(op);
+	if ((r = store_enqueue(s, op)) != 0)
+		store_op_free(op);
 	return r;
 }
 
@@ -443,22 +289,22 @@ store_handed(struct store *s, int64_t rowid, const char *id, uint64_t nbr, int h
 
 	if ((rowid == 0 && (id == NULL || *id == '\0')) || how < STORE_HELD_FROM || how > STORE_HELD_OFFERED)
 		return -EINVAL;
-	if ((op = op_new(OP_HANDED, done, arg)) == NULL)
+	if ((op = store_op_new(OP_HANDED, done, arg)) == NULL)
 		return -ENOMEM;
 	op->bundle = rowid;
 	op->value = nbr;
 	op->how = how;
-	op->received = wall_ms();
+	op->received = store_wall_ms();
 	if (rowid == 0) {
 		if ((op->buf = (uint8_t *)strdup(id)) == NULL) {
-			op_free(op);
+			store_op_free(op);
 			return -ENOMEM;
 		}
 		op->id = (const char *)op->buf;
 		op->mem += strlen(id) + 1;
 	}
-	if ((r = enqueue(s, op)) != 0)
-		op_free(op);
+	if ((r = store_enqueue(s, op)) != 0)
+		store_op_free(op);
 	return r;
 }
 
@@ -471,18 +317,18 @@ store_budget_save(struct store *s, const char *link, uint64_t period, uint64_t s
 
 	if (link == NULL || *link == '\0')
 		return -EINVAL;
-	if ((op = op_new(OP_BUDGET, done, arg)) == NULL)
+	if ((op = store_op_new(OP_BUDGET, done, arg)) == NULL)
 		return -ENOMEM;
 	if ((op->buf = (uint8_t *)strdup(link)) == NULL) {
-		op_free(op);
+		store_op_free(op);
 		return -ENOMEM;
 	}
 	op->id = (const char *)op->buf;
 	op->mem += strlen(link) + 1;
 	op->expires = period;
 	op->value = spent;
-	if ((r = enqueue(s, op)) != 0)
-		op_free(op);
+	if ((r = store_enqueue(s, op)) != 0)
+		store_op_free(op);
 	return r;
 }
 
@@ -578,7 +424,9 @@ store_dispatch(struct store *s)
 		if (op->sup != NULL && s->sup_fn != NULL)
 			dispatch_superseded(s, op);
 		if (op->doomed)
-			doomed_clear(s, op->ticket, op->result == 0);
+			store_p_doomed_clear(s, op->ticket, op->result == 0);
+		if (op->doomed && op->kind == OP_EXPIRE)
+			store_p_held_tell(s, op->ticket, op->result == 0);
 		if (op->done != NULL)
 			op->done(op->arg, op->result, op->rowid);
 		free(op->peek);
@@ -600,11 +448,11 @@ seq_request(struct store *s)
 	struct op *op;
 	int r;
 
-	if ((op = op_new(OP_SEQ, NULL, NULL)) == NULL)
+	if ((op = store_op_new(OP_SEQ, NULL, NULL)) == NULL)
 		return -ENOMEM;
 	op->value = (s->seq_next > s->seq_durable ? s->seq_next : s->seq_durable) + SEQ_BLOCK;
-	if ((r = enqueue(s, op)) != 0) {
-		op_free(op);
+	if ((r = store_enqueue(s, op)) != 0) {
+		store_op_free(op);
 		return r;
 	}
 	s->seq_pending = true;
@@ -906,6 +754,7 @@ store_open(const struct store_options *opt, char *err, size_t errlen)
 	if (s->opt.queue_max == 0)
 		s->opt.queue_max = QUEUE_MAX;
 	s->efd = -1;
+	s->reserve_fd = -1;
 	pthread_mutex_init(&s->qmu, NULL);
 	pthread_mutex_init(&s->smu, NULL);
 	pthread_mutex_init(&s->seqmu, NULL);
@@ -936,9 +785,19 @@ store_open(const struct store_options *opt, char *err, size_t errlen)
 		r = open_err(err, errlen, -errno, "store: eventfd: %s", strerror(errno));
 		goto fail;
 	}
-	if ((r = db_open(s, &s->wdb, true, err, errlen)) != 0 ||
-	    (r = open_txn(s, err, errlen)) != 0)
+	store_s_open(s);
+	if ((r = db_open(s, &s->wdb, true, err, errlen)) != 0)
 		goto fail;
+	/* The boot counter must be written even on a full disk: that is what the reserve is for. */
+	if ((r = open_txn(s, err, errlen)) == -ENOSPC && store_s_release(s))
+		r = open_txn(s, err, errlen);
+	if (r != 0)
+		goto fail;
+	if (sqlite3_create_function(s->wdb, "store_keep", 1, SQLITE_UTF8 | SQLITE_DIRECTONLY, s, store_p_keep,
+	    NULL, NULL) != SQLITE_OK) {
+		r = open_err(err, errlen, -ENOMEM, "%s: %s", s->path, sqlite3_errmsg(s->wdb));
+		goto fail;
+	}
 	if ((rc = load_totals(s)) != SQLITE_OK) {
 		r = open_err(err, errlen, db_errno(s->wdb, rc), "%s: %s", s->path,
 		    sqlite3_errmsg(s->wdb));
@@ -993,7 +852,7 @@ store_free(struct store *s)
 	}
 	while ((op = TAILQ_FIRST(&s->completed)) != NULL) {
 		TAILQ_REMOVE(&s->completed, op, entry);
-		op_free(op);
+		store_op_free(op);
 	}
 	for (int i = 0; i < R_COUNT; i++)
 		sqlite3_finalize(s->r[i]);
@@ -1010,6 +869,7 @@ store_free(struct store *s)
 		log_warnx("store: close: %s", sqlite3_errmsg(s->wdb));
 	if (s->efd != -1)
 		close(s->efd);
+	store_s_close(s);
 	if (s->buckets != NULL)
 		store_r_groups_free(s);
 	free(s->deltas);
@@ -1029,5 +889,7 @@ store_free(struct store *s)
 	for (size_t i = 0; i < s->nstale; i++)
 		free(s->stale[i].by);
 	free(s->stale);
+	free(s->held);
+	free(s->undel);
 	free(s);
 }

@@ -262,6 +262,9 @@ struct store_stats {
 	uint64_t queued, queued_bytes;	/* bundles in state QUEUED */
 	uint64_t local, local_bytes;	/* bundles in state LOCAL */
 	uint64_t flood, flood_bytes;	/* bundles in the flood states */
+	uint64_t fs_free;		/* bytes free on the store's filesystem (UINT64_MAX: unknown) */
+	bool disk_full;			/* reserve released: new bundles are refused */
+	bool fs_short;			/* the filesystem had less room than the quota at open */
 	uint64_t commits;		/* transactions committed since open */
 	uint64_t ops;			/* operations completed since open */
 };

@@ -10,6 +10,7 @@
 #define FIELDRELAY_STORE_INT_H
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdbool.h>
@@ -25,6 +26,7 @@
 				 * 3: link_budget (a table more: 2 -> 3 only creates it);
 				 * 4: ctime, cseq (which of two superseding bundles is newer) */
 #define CHUNK			(64 * 1024)	/* streaming unit for fd payloads */
+#define BUSY_MS			5000		/* busy timeout of both connections */
 
 /*
  * Estimated bytes a bundle takes in pages beyond its own bytes: the record
@@ -144,6 +146,12 @@ static const char migrate_v3_sql[] =
 	"ALTER TABLE bundles ADD COLUMN ctime INTEGER NOT NULL DEFAULT 0;"
 	"ALTER TABLE bundles ADD COLUMN cseq INTEGER NOT NULL DEFAULT 0;";
 
+/*
+ * What an expiry leaves: a bundle in flight (store_keep(), store.c) keeps
+ * its row and its seen row until its link lets go.
+ */
+#define EXPIRE_KEEP	"NOT EXISTS (SELECT 1 FROM bundles b WHERE b.id = seen.id AND store_keep(b.rowid))"
+
 /* Statements of the writer connection. */
 enum {
 	W_BEGIN, W_COMMIT, W_ROLLBACK, W_SAVEPOINT, W_RELEASE, W_ROLLBACK_TO,
@@ -177,17 +185,17 @@ static const char *const wsql[W_COUNT] = {
 	[W_DELETE] = "SELECT " ROW_COLS " FROM bundles WHERE rowid = ?1",
 	[W_DELETE_DO] = "DELETE FROM bundles WHERE rowid = ?1",
 	[W_EXPIRE_BUNDLES] = "SELECT " ROW_COLS " FROM bundles WHERE id IN (SELECT id FROM seen"
-	    " WHERE expires < ?1 ORDER BY expires LIMIT ?2)",
+	    " WHERE expires < ?1 AND " EXPIRE_KEEP " ORDER BY expires LIMIT ?2)",
 	[W_EXPIRE_BUNDLES_DO] = "DELETE FROM bundles WHERE id IN (SELECT id FROM seen"
-	    " WHERE expires < ?1 ORDER BY expires LIMIT ?2)",
+	    " WHERE expires < ?1 AND " EXPIRE_KEEP " ORDER BY expires LIMIT ?2)",
 	[W_EXPIRE_SEEN] = "DELETE FROM seen WHERE id IN (SELECT id FROM seen"
-	    " WHERE expires < ?1 ORDER BY expires LIMIT ?2)",
+	    " WHERE expires < ?1 AND " EXPIRE_KEEP " ORDER BY expires LIMIT ?2)",
 	[W_PAGES] = "PRAGMA page_count",
 	[W_FREE_PAGES] = "PRAGMA freelist_count",
 	[W_SEQ_SET] = "UPDATE counters SET value = ?1 WHERE name = 'seq'",
 	/* The same rows as W_EXPIRE_BUNDLES that asked for a deletion report. */
 	[W_EXPIRE_REPORTS] = "SELECT rowid FROM bundles WHERE id IN (SELECT id FROM seen"
-	    " WHERE expires < ?1 ORDER BY expires LIMIT ?2) AND flags & ?3 != 0",
+	    " WHERE expires < ?1 AND " EXPIRE_KEEP " ORDER BY expires LIMIT ?2) AND flags & ?3 != 0",
 	[W_TAKE] = "SELECT state FROM bundles WHERE rowid = ?1",
 	[W_TAKE_FLOOD] = "UPDATE bundles SET state = 3 WHERE rowid = ?1 AND state = 4",
 	[W_HANDED] = "INSERT OR IGNORE INTO forward (bundle, neighbour, state, updated)"
@@ -368,6 +376,27 @@ struct store {
 	 * (by: the id of the newer bundle).  A put that failed confirms none. */
 	struct stale { int64_t rowid; char *by; uint64_t ticket; bool confirmed; } *stale;
 	size_t nstale, maxstale;
+	/* Rows whose lifetime ended while pinned: an expiry left them (and their
+	 * seen rows) alone, and nobody may pin them again; the last store_unpin()
+	 * sweeps them (store_pin.c).  told: the sender was offered to take it
+	 * back (store_on_stale); gone: let go, for the next expiry. */
+	struct held { int64_t rowid; uint64_t ticket; bool told, gone; } *held;
+	size_t nheld, maxheld;
+	/* Rows the next hop has whose delete failed: never pinned (sent) again,
+	 * their delete retried at retry_at (store_space.c). */
+	int64_t *undel;
+	size_t nundel, maxundel;
+	uint64_t retry_at;		/* CLOCK_MONOTONIC ms, 0 none */
+
+	/* The reserve file (store_space.c; writer thread after open). */
+	char reserve_path[PATH_MAX];
+	int reserve_fd;
+	uint64_t reserve_size;		/* bytes it holds when not released */
+	bool reserve_out;		/* released: new bundles are refused */
+	uint64_t reserve_check;		/* when to try to take it back */
+	bool fs_short;			/* the filesystem had less room than the quota at open */
+	uint64_t fs_known, fs_at, fs_spent;	/* writer: free bytes at the last look, when, written since */
+	struct op *expiring;		/* writer: the expiry running (store_keep()) */
 };
 
 static inline int64_t
@@ -427,9 +456,32 @@ op_strip(struct op *op)
 	op->fd = -1;
 }
 
+/* store.c: operations */
+uint64_t store_wall_ms(void);
+struct op *store_op_new(enum op_kind kind, store_done_fn *done, void *arg);
+void store_op_free(struct op *op);
+int store_enqueue(struct store *s, struct op *op);
+
+/* store_pin.c: rows in flight */
+void store_p_keep(sqlite3_context *ctx, int argc, sqlite3_value **argv);
+void store_p_held_tell(struct store *s, uint64_t ticket, bool done);
+void store_p_doomed_clear(struct store *s, uint64_t ticket, bool done);
+
 /* store_writer.c */
 void *store_w_main(void *arg);
 int store_w_wal_hook(void *arg, sqlite3 *db, const char *name, int frames);
+
+/* store_space.c: a full filesystem */
+void store_s_open(struct store *s);
+void store_s_close(struct store *s);
+bool store_s_release(struct store *s);
+void store_s_check(struct store *s);
+int store_s_put_room(struct store *s, int priority, uint64_t need);
+uint64_t store_s_fs_free(const struct store *s);
+bool store_s_tight(struct store *s, uint64_t wal_frames);
+bool store_s_let_go(const struct store *s, int64_t rowid);
+void store_s_deleted(struct store *s, const struct op *op);
+long store_s_retry(struct store *s);
 
 /* store_read.c: the committed per-group totals */
 struct group *store_r_group_get(struct store *s, const char *dst, int priority, int state);

@@ -406,6 +406,9 @@ store_stats(struct store *s, struct store_stats *st)
 	st->quota = s->opt.quota;
 	st->reserve = s->opt.reserve;
 	st->boot = s->boot;
+	st->fs_free = store_s_fs_free(s);
+	st->disk_full = s->reserve_out;		/* a flag the writer sets: a stale read is harmless */
+	st->fs_short = s->fs_short;
 
 	pthread_mutex_lock(&s->rmu);
 	if ((rc = step_int(s->r[R_PAGES], &pages)) != SQLITE_OK ||

@@ -557,7 +557,7 @@ exec_put(struct store *s, struct op *op)
 	bool streamed = put_streamed(op);
 	int rc, r;
 
-	if ((r = quota_check(s, op)) != 0) {
+	if ((r = quota_check(s, op)) != 0 || (r = store_s_put_room(s, op->priority, op->est)) != 0) {
 		/* A duplicate is answered as one even when full: the sender
 		 * may then let go of it instead of retrying forever. */
 		int64_t has = 0;
@@ -851,7 +851,10 @@ op_exec(struct store *s, struct op *op)
 		return exec_delete(s, op);
 	case OP_EXPIRE:
 		op->rowid = 0;
-		return exec_expire(s, op);
+		s->expiring = op;
+		r = exec_expire(s, op);
+		s->expiring = NULL;
+		return r;
 	case OP_SEQ:
 		return exec_seq(s, op);
 	case OP_TAKE:
@@ -917,9 +920,23 @@ writer_op_in_group(struct store *s, struct op *op)
 	return true;
 }
 
-/* Run one operation in a transaction of its own. */
+static void writer_op_once(struct store *s, struct op *op);
+
+/*
+ * Run one operation in a transaction of its own.  One that must work (all
+ * but a put: it deletes, or records what is done) and found the disk full
+ * runs again with the reserve given back to the filesystem.
+ */
 static void
 writer_op_alone(struct store *s, struct op *op)
+{
+	writer_op_once(s, op);
+	if (op->result == -ENOSPC && op->kind != OP_PUT && store_s_release(s))
+		writer_op_once(s, op);
+}
+
+static void
+writer_op_once(struct store *s, struct op *op)
 {
 	int rc, r;
 
@@ -972,6 +989,8 @@ writer_finish(struct store *s, struct op_list *group)
 		mem += op->mem;
 		last = op->ticket;
 		op_strip(op);
+		if (op->kind == OP_DELETE)
+			store_s_deleted(s, op);
 		if (op->kind == OP_SEQ) {
 			seq_settle(s, op->result == 0 ? op->value : 0);
 			free(op);
@@ -1000,11 +1019,26 @@ writer_finish(struct store *s, struct op_list *group)
 static bool
 writer_wait(struct store *s)
 {
+	struct timespec deadline;
 	bool more;
+	long ms;
 
 	pthread_mutex_lock(&s->qmu);
-	while (TAILQ_EMPTY(&s->queue) && TAILQ_EMPTY(&s->pending) && !s->stopping)
-		pthread_cond_wait(&s->qcv, &s->qmu);
+	while (TAILQ_EMPTY(&s->queue) && TAILQ_EMPTY(&s->pending) && !s->stopping) {
+		/* Deletes that failed are due again now, or wait with us. */
+		if ((ms = store_s_retry(s)) == 0)
+			break;
+		if (ms < 0) {
+			pthread_cond_wait(&s->qcv, &s->qmu);
+			continue;
+		}
+		deadline_after(&deadline, (unsigned)ms);
+		if (pthread_cond_timedwait(&s->qcv, &s->qmu, &deadline) == ETIMEDOUT && s->reserve_out) {
+			pthread_mutex_unlock(&s->qmu);
+			store_s_check(s);
+			pthread_mutex_lock(&s->qmu);
+		}
+	}
 	TAILQ_CONCAT(&s->pending, &s->queue, entry);
 	more = !TAILQ_EMPTY(&s->pending);
 	pthread_mutex_unlock(&s->qmu);
@@ -1104,19 +1138,21 @@ store_w_wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 	return SQLITE_OK;
 }
 
-/* Our own autocheckpoint: after the commit, so its errors are not a commit's. */
+/* Our own autocheckpoint: after the commit, so its errors are not a commit's;
+ * early on a filesystem with little room (store_s_tight()). */
 static void
 writer_checkpoint(struct store *s)
 {
 	static struct log_ratelimit rl;
 	int rc;
 
-	if (s->wal_frames < CKPT_FRAMES)
+	if (s->wal_frames < CKPT_FRAMES && !store_s_tight(s, (uint64_t)s->wal_frames))
 		return;
-	s->wal_frames = 0;
 	rc = sqlite3_wal_checkpoint_v2(s->wdb, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 	if (rc != SQLITE_OK)
 		log_limited(&rl, "store: checkpoint: %s", sqlite3_errmsg(s->wdb));
+	else
+		s->wal_frames = 0;	/* all in the database now (store_s_put_room()) */
 }
 
 void *
@@ -1127,6 +1163,7 @@ store_w_main(void *arg)
 	while (writer_wait(s)) {
 		writer_group(s);
 		writer_checkpoint(s);
+		store_s_check(s);
 	}
 	return NULL;
 }

@@ -335,6 +335,10 @@ cmd_status(int argc, char **argv)
 		printf("disk      %s of pages in use, quota %s (reserve %s)\n", b2, b3, b4);
 	else
 		printf("disk      %s of pages in use, no quota\n", b2);
+	if (json_is_true(json_object_get(st, "fs_short")))
+		printf("warning   the filesystem had less room than the quota at start: the disk fills first\n");
+	if (json_is_true(json_object_get(st, "disk_full")))
+		printf("warning   disk full: new bundles are refused until there is room again\n");
 	printf("seen      %" PRIu64 " bundle identities remembered for duplicate detection\n", jint(st, "seen"));
 	cls = json_object_get(st, "classes");
 	for (i = 0; i < json_array_size(cls); i++) {

@@ -20,7 +20,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -782,6 +784,77 @@ test_disk_full(void **state)
 	/* Refused ones left no identity behind and can come again. */
 	assert_int_equal(put_small(s, "too big", PRIO_BULK, FAR_FUTURE, NULL), 0);
 	store_free(s);
+	assert_integrity_ok(f->db);
+}
+
+/*
+ * A delete that cannot be written (the WAL may not grow: a file size limit
+ * at its current size): the bundle was let go (its next hop has it), so it
+ * is not handed out again (store_pin() refuses it), and the delete is
+ * retried until it goes through (issue 11, item 4).
+ */
+static void
+undeleted_child(struct fixture *f)
+{
+	struct rlimit rl = { RLIM_INFINITY, RLIM_INFINITY };
+	struct timespec pause = { 0, 20 * 1000000 };
+	char err[256], wal[160];
+	struct store_entry e;
+	struct store *s;
+	struct stat sb;
+	int64_t a, b;
+	int r;
+
+	signal(SIGXFSZ, SIG_IGN);
+	if ((s = store_open(&(struct store_options){ .path = f->db }, err, sizeof(err))) == NULL)
+		_exit(101);
+	check(put_small(s, "A", PRIO_MESSAGE, FAR_FUTURE, &a) == 0, "put A", 0);
+	check(put_small(s, "B", PRIO_MESSAGE, FAR_FUTURE, &b) == 0, "put B", 0);
+	check(store_pin(s, a) == 0, "pin A", 0);
+	snprintf(wal, sizeof(wal), "%s-wal", f->db);
+	if (stat(wal, &sb) != 0)
+		_exit(102);
+	rl.rlim_cur = (rlim_t)sb.st_size;
+	if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
+		_exit(100);
+	r = delete_wait(s, a);
+	check(r == -ENOSPC, "delete on a full disk", r);
+	store_unpin(s, a);
+	r = store_pin(s, a);
+	check(r == -ENOENT, "pin of a bundle let go whose delete failed", r);
+	if (r == 0)
+		store_unpin(s, a);
+	check(store_get(s, a, &e) == 0, "the row is still there", 0);
+	r = store_pin(s, b);
+	check(r == 0, "pin of another bundle", r);
+	store_unpin(s, b);
+
+	rl.rlim_cur = RLIM_INFINITY;
+	if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
+		_exit(100);
+	for (int i = 0; i < 500 && store_get(s, a, &e) == 0; i++)
+		nanosleep(&pause, NULL);	/* the retry comes within a second or so */
+	check(store_get(s, a, &e) == -ENOENT, "the retried delete went through", 0);
+	check(store_get(s, b, &e) == 0, "B stays", 0);
+	store_free(s);
+	_exit(child_fails);
+}
+
+static void
+test_undeleted_not_sent_again(void **state)
+{
+	struct fixture *f = *state;
+	int status;
+	pid_t pid;
+
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		undeleted_child(f);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
 	assert_integrity_ok(f->db);
 }
 
@@ -1636,6 +1709,62 @@ test_supersede_in_flight(void **state)
 }
 
 /*
+ * A bundle whose lifetime ends while a link sends it stays until the link
+ * lets go (issue 11, item 3): the link reads it to the last byte, its
+ * sender is told it may take it back, and the last unpin sweeps it.
+ */
+static void
+test_expire_in_flight(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = open_store(f);
+	uint8_t payload[200], got[64];
+	struct store_stats st;
+	struct store_entry e;
+	struct done d = { 0 };
+	int64_t a, b, c, stale = 0;
+
+	store_on_stale(s, on_stale, &stale);
+	fill(payload, sizeof(payload), 0, 1);
+	assert_int_equal(put_small(s, "A", PRIO_MESSAGE, 1000, &a), 0);
+	assert_int_equal(put_small(s, "B", PRIO_MESSAGE, 1000, &b), 0);
+	assert_int_equal(store_pin(s, a), 0);
+	assert_int_equal(expire_wait(s, 2000), 1);	/* B only */
+	assert_int_equal(store_get(s, b, &e), -ENOENT);
+	assert_int_equal(store_get(s, a, &e), 0);
+	assert_int_equal(store_read(s, a, sizeof(head) - 1, got, sizeof(got)), (long)sizeof(got));
+	assert_memory_equal(got, payload, sizeof(got));
+	assert_int_equal(stale, a);	/* its sender may take it back */
+	assert_int_equal(store_pin(s, a), -ENOENT);	/* and nobody sends it again */
+	assert_int_equal(expire_wait(s, 3000), 0);	/* still in flight: still there */
+	assert_int_equal(store_get(s, a, &e), 0);
+	assert_int_equal(store_put(s, &(struct store_put){ .id = "A", .src = "ipn:1.0", .dst = "ipn:2.5",
+	    .payload_fd = -1, .expires = 1000 }, on_done, &d), 0);
+	assert_int_equal(wait_done(s, &d), -EEXIST);	/* its identity is kept with it */
+
+	/* The link let go: it goes now, without waiting for the next sweep. */
+	store_unpin(s, a);
+	store_flush(s);
+	store_dispatch(s);
+	store_flush(s);
+	assert_int_equal(store_get(s, a, &e), -ENOENT);
+	assert_int_equal(store_stats(s, &st), 0);
+	assert_int_equal(st.bundles, 0);
+	assert_int_equal(st.seen, 0);
+
+	/* Expired and committed, not yet answered: nobody may pin it meanwhile. */
+	assert_int_equal(put_small(s, "C", PRIO_MESSAGE, 1000, &c), 0);
+	d.calls = 0;
+	assert_int_equal(store_expire(s, 2000, on_done, &d), 0);
+	store_flush(s);
+	assert_int_equal(store_pin(s, c), -ENOENT);
+	assert_int_equal(wait_done(s, &d), 0);
+	assert_int_equal(d.rowid, 1);
+	assert_int_equal(store_get(s, c, &e), -ENOENT);
+	store_free(s);
+}
+
+/*
  * Flood copies: a newer position for every node replaces one in state FLOOD
  * (taken here, or made here) with its holder records, never one the local
  * application has not taken yet.
@@ -1917,6 +2046,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_many_bundles_small_rss, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flood_states_and_holders, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expiry_reports, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_expire_in_flight, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_undeleted_not_sent_again, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_v1, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_v2_budget, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flood_queries_use_indexes, setup, teardown),
