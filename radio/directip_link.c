@@ -10,12 +10,14 @@
  * is closed only once every bundle in it is durably stored, so the gateway
  * does not count as delivered what a crash here would lose; a bundle the
  * store refuses resets the connection, and the gateway delivers again.
- * Duplicates: the same IMEI and MOMSN again is dropped (directip_dedup,
- * remembered once stored); a copy that arrives after a restart of the
- * daemon, when that memory is gone, fails the replay window only if it is
- * from the same boot, and is otherwise recognised by the store as a
- * bundle it has (same source, creation time, sequence): never delivered
- * twice.
+ * Duplicates: the same IMEI, MOMSN and payload again is dropped
+ * (directip_dedup, remembered once stored); the MOMSN alone says nothing,
+ * since it restarts after AT+SBDC or a modem swapped under the same IMEI,
+ * and wraps.  A copy that arrives after a restart of the daemon, when that
+ * memory is gone, fails the replay window only if it is from the same
+ * boot, and is otherwise recognised by the store as a bundle it has (same
+ * source, creation time, sequence): never delivered twice.  Each drop is
+ * logged at info and counted (mo_duplicates in `fieldrelay links`).
  *
  * MT: bundles for a unit wait here, most urgent first, and go, as many as
  * fit one 270-byte message, to the gateway's MT port, one connection per
@@ -78,7 +80,8 @@ struct mo_conn {
 	uint64_t xid_lo, xid_hi;	/* the transfer ids of its bundles */
 	char imei[DIRECTIP_IMEI_LEN + 1];
 	uint16_t momsn;
-	bool remember;			/* note IMEI + MOMSN once stored */
+	uint64_t digest;		/* of the payload */
+	bool remember;			/* note IMEI + MOMSN + digest once stored */
 };
 
 /* A unit (modem) and its MT traffic. */
@@ -201,7 +204,7 @@ mo_finish(struct mo_conn *c)
 		return;
 	}
 	if (c->remember)
-		directip_dedup_seen(d->dedup, c->imei, c->momsn, loop_now());
+		directip_dedup_seen(d->dedup, c->imei, c->momsn, c->digest, loop_now());
 	mo_close(c, false);
 }
 
@@ -255,8 +258,11 @@ mo_message(struct mo_conn *c)
 		d->mo_empty++;	/* a mailbox check */
 		return;
 	}
-	if (directip_dedup_has(d->dedup, mo.imei, mo.momsn, loop_now())) {
+	c->digest = directip_payload_digest(mo.payload, mo.payload_len);
+	if (directip_dedup_has(d->dedup, mo.imei, mo.momsn, c->digest, loop_now())) {
 		d->mo_duplicates++;
+		log_info("link %s: MO message %u from %s dropped: the gateway delivered it again (same MOMSN and "
+		    "payload as one stored)", d->conf.name, mo.momsn, mo.imei);
 		return;
 	}
 	d->mo_received++;
@@ -270,6 +276,8 @@ mo_message(struct mo_conn *c)
 	    &drop, &why) < 0) {
 		if (drop == FRAME_DROP_REPLAYED) {
 			d->mo_duplicates++;	/* the same frame again under another MOMSN: a resent message */
+			log_info("link %s: MO message %u from %s dropped: a frame already received (replayed)",
+			    d->conf.name, mo.momsn, mo.imei);
 			return;
 		}
 		d->mo_bad++;

@@ -252,3 +252,33 @@ def test_budget_stops_sending(world):
     w.unit.start()
     q = w.unit.cli("queue").stdout.decode()
     assert "position           1" in q, q
+
+
+def test_reused_momsn_delivered_redelivery_dropped(world):
+    """Issue 11 item 1: a MOMSN says nothing about content.  The modem's MOMSN is
+    cleared (AT+SBDC) before every message, then another modem is swapped in under
+    the same IMEI: every one of 20 messages is a new message with a reused MOMSN and
+    arrives.  A real re-delivery by the gateway (same MOMSN, same payload) is still
+    dropped, once, logged and counted."""
+    w = world()
+    modem_ready(w)
+    texts = [f"POS 5 momsn {i:02d}" for i in range(20)]
+    for i, t in enumerate(texts):
+        w.sim.ok("swap" if i == 10 else "sbdc")
+        if i == 10:
+            modem_ready(w)
+        send(w.unit, f"ipn:{CC}.3", t)
+        assert recv(w.cc, 3, 1, timeout=60) == [t], f"message {i} with a reused MOMSN"
+    sessions = [e for e in w.sim.events("session") if e["mo_len"] > 0 and e["mo_status"] == 0]
+    assert len(sessions) == 20 and {e["momsn"] for e in sessions} == {0}, sessions
+    d = link(w.cc)["directip"]
+    assert d["mo_received"] == 20 and d["mo_duplicates"] == 0 and d["bundles_rx"] == 20, d
+
+    delivered = len(w.sim.events("mo_delivered"))
+    w.sim.ok("redeliver")
+    wait_for(lambda: len(w.sim.events("mo_delivered")) > delivered, 30, "the gateway's second copy")
+    wait_for(lambda: link(w.cc)["directip"]["mo_duplicates"] == 1, 30, "the second copy to be dropped")
+    assert extra(w.cc, 3) == []
+    d = link(w.cc)["directip"]
+    assert d["mo_received"] == 20 and d["bundles_rx"] == 20, d
+    assert "delivered it again" in w.cc.log_text(), w.cc.log_text()[-2000:]

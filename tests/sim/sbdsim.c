@@ -159,6 +159,7 @@ static struct sim {
 	socklen_t mo_addrlen;
 	bool have_mo_addr;
 	struct mo_msg *mo_head, *mo_tail;
+	struct mo_msg *mo_last;		/* the last one delivered, for "redeliver" */
 	unsigned mo_pending;
 	int mo_fd;
 	size_t mo_sent;
@@ -749,7 +750,30 @@ mo_done(int64_t now)
 	if (!S.mo_head)
 		S.mo_tail = NULL;
 	S.mo_pending--;
-	free(m);
+	free(S.mo_last);
+	m->next = NULL;
+	S.mo_last = m;
+}
+
+/* The gateway delivers the last MO message once more, as one unsure of a delivery does. */
+static bool
+mo_redeliver(int64_t now)
+{
+	struct mo_msg *m;
+
+	if (!S.mo_last || (m = malloc(sizeof(*m) + S.mo_last->len)) == NULL)
+		return false;
+	memcpy(m, S.mo_last, sizeof(*m) + S.mo_last->len);
+	m->next = NULL;
+	m->copies = 1;
+	if (S.mo_tail)
+		S.mo_tail->next = m;
+	else
+		S.mo_head = m;
+	S.mo_tail = m;
+	S.mo_pending++;
+	mo_kick(now);
+	return true;
 }
 
 /* Start delivering the head of the MO queue if nothing else is under way. */
@@ -1070,6 +1094,17 @@ control(char *line, char *reply, size_t n, int64_t now)
 	} else if (strcmp(tok[0], "reboot") == 0 && nt == 1) {
 		modem_reset();
 		event("\"event\":\"reboot\"");
+	} else if (strcmp(tok[0], "sbdc") == 0 && nt == 1) {
+		S.momsn = 0;		/* what AT+SBDC does */
+		event("\"event\":\"sbdc\"");
+	} else if (strcmp(tok[0], "swap") == 0 && nt == 1) {
+		/* Another modem provisioned under the same IMEI: its MOMSN starts at 0. */
+		S.momsn = 0;
+		modem_reset();
+		event("\"event\":\"swap\"");
+	} else if (strcmp(tok[0], "redeliver") == 0 && nt == 1) {
+		if (!mo_redeliver(now))
+			goto bad;
 	} else if (strcmp(tok[0], "unplug") == 0 && nt == 1) {
 		pty_close();
 		event("\"event\":\"unplug\"");
@@ -1312,6 +1347,9 @@ usage(FILE *f)
 "        mute on|off             the modem says nothing at all (a dead modem)\n"
 "        errors on|off           the modem answers ERROR to everything\n"
 "        reboot                  the modem restarts (echo on, buffers empty)\n"
+"        sbdc                    MOMSN back to 0, as AT+SBDC does\n"
+"        swap                    another modem under the same IMEI: MOMSN 0, rebooted\n"
+"        redeliver               the gateway delivers the last MO message again\n"
 "        unplug | plug           the device disappears / comes back\n"
 "        quit\n"
 "\n"
