@@ -446,14 +446,15 @@ sbd_metrics(const void *x, struct link_metrics *m)
 	json_str(state, sizeof(state), st.state);
 	json_str(err, sizeof(err), st.last_error);
 	snprintf(m->ext_json, sizeof(m->ext_json),
-	    "{\"state\":\"%s\",\"imei\":\"%s\",\"signal\":%d,\"peer\":%llu,\"queued\":%u,\"bundles_waiting\":%u,"
+	    "{\"state\":\"%s\",\"imei\":\"%s\",\"signal\":%d,\"signal_source\":\"%s\",\"peer\":%llu,"
+	    "\"queued\":%u,\"bundles_waiting\":%u,"
 	    "\"sessions\":%llu,\"sessions_ok\":%llu,\"sessions_failed\":%llu,\"mailbox_checks\":%llu,"
 	    "\"rings\":%llu,\"mo_messages\":%llu,\"mo_bytes\":%llu,\"mt_messages\":%llu,\"mt_bytes\":%llu,"
 	    "\"billed_bytes\":%llu,\"cost\":%llu,\"budget_messages\":%u,\"budget_bytes\":%llu,"
 	    "\"budget_used_messages\":%llu,\"budget_used_bytes\":%llu,\"budget_left_messages\":%lld,"
 	    "\"budget_left_bytes\":%lld,\"budget_spent\":%s,\"bundles_tx\":%llu,\"bundles_rx\":%llu,"
 	    "\"mt_bad\":%llu,\"too_big\":%llu,\"last_error\":\"%s\"}",
-	    state, st.imei, st.signal, (unsigned long long)c->peer, st.queued, s->n_queue,
+	    state, st.imei, st.signal, st.signal_source, (unsigned long long)c->peer, st.queued, s->n_queue,
 	    (unsigned long long)st.sessions, (unsigned long long)st.sessions_ok,
 	    (unsigned long long)st.sessions_failed, (unsigned long long)st.mailbox_checks,
 	    (unsigned long long)st.rings, (unsigned long long)st.mo_messages, (unsigned long long)st.mo_bytes,

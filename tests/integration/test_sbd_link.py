@@ -270,7 +270,8 @@ def test_reused_momsn_delivered_redelivery_dropped(world):
         send(w.unit, f"ipn:{CC}.3", t)
         assert recv(w.cc, 3, 1, timeout=60) == [t], f"message {i} with a reused MOMSN"
     sessions = [e for e in w.sim.events("session") if e["mo_len"] > 0 and e["mo_status"] == 0]
-    assert len(sessions) == 20 and {e["momsn"] for e in sessions} == {0}, sessions
+    # (a mailbox check between the clear and the message may count the MOMSN up once)
+    assert len(sessions) == 20 and {e["momsn"] for e in sessions} <= {0, 1}, sessions
     d = link(w.cc)["directip"]
     assert d["mo_received"] == 20 and d["mo_duplicates"] == 0 and d["bundles_rx"] == 20, d
 
@@ -282,3 +283,32 @@ def test_reused_momsn_delivered_redelivery_dropped(world):
     d = link(w.cc)["directip"]
     assert d["mo_received"] == 20 and d["bundles_rx"] == 20, d
     assert "delivered it again" in w.cc.log_text(), w.cc.log_text()[-2000:]
+
+
+@pytest.mark.parametrize("refused,source", [(["+CSQ"], "ciev"), (["+CSQ", "+CIER"], "session")])
+def test_modem_refusing_signal_commands_still_sends(world, refused, source):
+    """Issue 11 item 6: a modem that answers ERROR to AT+CSQ (and to AT+CIER) is not
+    restarted for it: the signal comes from +CIEV events, or the sessions judge;
+    messages go, wait while there is no signal, and go again when it is back."""
+    args = []
+    for r in refused:
+        args += ["--refuse", r]
+    w = world(sim_args=args)
+    modem_ready(w)
+    texts = [f"POS 5 csq {i}" for i in range(3)]
+    for t in texts:
+        send(w.unit, f"ipn:{CC}.3", t)
+    assert sorted(recv(w.cc, 3, 3, timeout=60)) == sorted(texts)
+    assert link(w.unit)["sbd"]["signal_source"] == source, link(w.unit)["sbd"]
+
+    w.sim.ok("signal 0")
+    if source == "ciev":
+        wait_for(lambda: link(w.unit)["sbd"]["state"] == "no signal", 30, "the +CIEV event to say no signal")
+    send(w.unit, f"ipn:{CC}.3", "POS 5 after the fade")
+    w.sim.ok("signal 5")
+    assert recv(w.cc, 3, 1, timeout=60) == ["POS 5 after the fade"]
+    log = w.unit.log_text()
+    assert "restarting the modem" not in log, log[-3000:]
+    assert log.count("answers ERROR to AT+CSQ") == 1, log[-3000:]
+    st = w.sim.stats()
+    assert st["errors_sent"] <= 2 * len(refused), st
