@@ -312,3 +312,54 @@ def test_modem_refusing_signal_commands_still_sends(world, refused, source):
     assert log.count("answers ERROR to AT+CSQ") == 1, log[-3000:]
     st = w.sim.stats()
     assert st["errors_sent"] <= 2 * len(refused), st
+
+
+def fill_store(n, tmp, dst):
+    """Bundles for dst (a service no one reads) until even a small one is refused; how many."""
+    stored = 0
+    for size in (100_000, 10_000, 1000, 100, 10):
+        f = tmp / f"fill{size}.bin"
+        f.write_bytes(b"f" * size)
+        for _ in range(60):
+            r = n.cli("send", "-p", "message", "-f", f, dst, check=False)
+            if r.returncode != 0:
+                assert b"quota" in r.stderr, r.stderr
+                break
+            stored += 1
+        else:
+            raise AssertionError(f"the quota never refused a {size}-byte bundle")
+    return stored
+
+
+def test_mt_bundle_refused_by_full_store_arrives_once(world, tmp_path):
+    """Issue 11 item 2: the unit's store is full and refuses an MT bundle.  The command
+    center does not let go on the gateway's confirmation: the unit's nack (an ack
+    record in a later MO message) makes it send the bundle again, and once room is
+    free it arrives, exactly once, and its ack lets the command center go."""
+    w = world(unit_extra="ack_hold = 1s\n[store]\nquota = 2M\nreserve = 256K\n")
+    modem_ready(w)
+    filled = fill_store(w.unit, tmp_path, f"ipn:{UNIT}.9")
+    assert filled >= 5
+    text = "ORDER for backpack 5: hold position at shelter 3 until dawn"
+    send(w.cc, f"ipn:{UNIT}.4", text, prio="message")
+    wait_for(lambda: link(w.unit)["sbd"]["mt_refused"] >= 1, 60, "the unit's store to refuse the MT bundle")
+    wait_for(lambda: link(w.cc)["directip"]["bundles_nacked"] >= 1, 60, "the nack at the command center")
+    d = link(w.cc)["directip"]
+    assert d["bundles_acked"] == 0 and w.cc.status()["store"]["bundles"] == 1, d
+    assert d["bundles_unacked"] + d["bundles_waiting"] == 1, d
+    assert extra(w.unit, 4) == []
+
+    # Room again: the application takes what filled the store.
+    got = w.unit.cli_json("recv", 9)
+    assert len(got) == filled, len(got)
+    assert recv(w.unit, 4, 1, timeout=90) == [text]
+    wait_for(lambda: link(w.cc)["directip"]["bundles_acked"] == 1, 60, "the unit's ack")
+    wait_for(lambda: w.cc.status()["store"]["bundles"] == 0, 30, "the command center to let go")
+    d = link(w.cc)["directip"]
+    assert d["bundles_unacked"] == 0 and d["bundles_waiting"] == 0, d
+    s = link(w.unit)["sbd"]
+    assert s["nacks_sent"] >= 1 and s["acks_sent"] >= 2 and s["acks_waiting"] == 0, s
+    time.sleep(1.0)
+    assert extra(w.unit, 4) == []
+    print(f"MT bundle refused {s['mt_refused']} time(s), {d['mt_sent']} MT message(s), "
+          f"{s['acks_sent']} ack(s) in {s['mo_messages']} MO message(s) of {s['mo_bytes']} bytes")
