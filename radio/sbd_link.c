@@ -341,7 +341,7 @@ on_bundle(void *arg, uint64_t sender, uint64_t xid, const uint8_t *bundle, size_
 	uint64_t id = s->next_xid++;	/* ours: unique across MT messages */
 
 	s->bundles_rx++;
-	if (a && a->n < 32) {
+	if (a && a->n < FRAME_BUNDLES_MAX) {
 		a->n++;
 		a->pending++;
 	}
@@ -695,7 +695,8 @@ sbd_open(struct link *l, struct loop *loop, const struct link_conf *c, const str
 		goto fail;
 	}
 	log_info("link %s: Iridium SBD modem on %s, command center ipn:%llu, hold %u ms, acks held %u ms, mailbox "
-	    "every %u ms%s", c->name, sc->device, (unsigned long long)sc->peer, sc->hold_ms, sc->ack_hold_ms, sc->mailbox_ms,
+	    "every %u ms%s", c->name, sc->device, (unsigned long long)sc->peer, sc->hold_ms, sc->ack_hold_ms,
+	    sc->mailbox_ms,
 	    sc->no_ring_alerts ? "" : " and on ring alerts");
 	return s;
 fail:
