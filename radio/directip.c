@@ -407,6 +407,7 @@ directip_mt_status_str(int status)
 
 struct seen {
 	uint16_t momsn;
+	uint64_t digest;
 	uint64_t at;
 };
 
@@ -422,6 +423,18 @@ struct directip_dedup {
 	uint64_t max_age;
 	TAILQ_HEAD(unit_list, unit) units;
 };
+
+uint64_t
+directip_payload_digest(const uint8_t *p, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= p[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
 
 struct directip_dedup *
 directip_dedup_new(unsigned per_imei, unsigned max_imeis, uint64_t max_age_ms)
@@ -482,36 +495,37 @@ unit_get(struct directip_dedup *d, const char *imei)
 }
 
 static bool
-unit_has(const struct directip_dedup *d, const struct unit *u, uint16_t momsn, uint64_t now_ms)
+unit_has(const struct directip_dedup *d, const struct unit *u, uint16_t momsn, uint64_t digest, uint64_t now_ms)
 {
 	for (unsigned i = 0; i < u->n; i++) {
 		const struct seen *s = &u->ring[(u->head + d->per_imei - 1 - i) % d->per_imei];
 
-		if (s->momsn == momsn && (d->max_age == 0 || now_ms - s->at < d->max_age))
+		if (s->momsn == momsn && s->digest == digest && (d->max_age == 0 || now_ms - s->at < d->max_age))
 			return true;
 	}
 	return false;
 }
 
 bool
-directip_dedup_has(struct directip_dedup *d, const char *imei, uint16_t momsn, uint64_t now_ms)
+directip_dedup_has(struct directip_dedup *d, const char *imei, uint16_t momsn, uint64_t digest, uint64_t now_ms)
 {
 	struct unit *u = unit_get(d, imei);
 
-	return u != NULL && unit_has(d, u, momsn, now_ms);
+	return u != NULL && unit_has(d, u, momsn, digest, now_ms);
 }
 
 bool
-directip_dedup_seen(struct directip_dedup *d, const char *imei, uint16_t momsn, uint64_t now_ms)
+directip_dedup_seen(struct directip_dedup *d, const char *imei, uint16_t momsn, uint64_t digest, uint64_t now_ms)
 {
 	struct unit *u = unit_get(d, imei);
 
 	/* Out of memory: better a duplicate delivered than a message lost. */
 	if (u == NULL)
 		return false;
-	if (unit_has(d, u, momsn, now_ms))
+	if (unit_has(d, u, momsn, digest, now_ms))
 		return true;
 	u->ring[u->head].momsn = momsn;
+	u->ring[u->head].digest = digest;
 	u->ring[u->head].at = now_ms;
 	u->head = (u->head + 1) % d->per_imei;
 	if (u->n < d->per_imei)

@@ -122,19 +122,31 @@ const char *directip_mt_status_str(int status);
 
 /*
  * Duplicate MO messages: the gateway delivers again when it is not sure a
- * delivery arrived, and a message is the same one when IMEI and MOMSN are.
- * Remembers the last per_imei MOMSNs of each IMEI (at most max_imeis
- * IMEIs, the least recently heard forgotten first) for max_age_ms, so that
- * a MOMSN that wraps around or restarts after the modem's counter was
- * cleared is new again once it has aged out (max_age_ms 0: never ages).
+ * delivery arrived.  A message is the same one when IMEI, MOMSN and the
+ * payload (its digest, directip_payload_digest) are: the MOMSN alone is not
+ * enough, as it restarts at 0 after AT+SBDC or with a modem swapped in
+ * under the same IMEI, and wraps at 65536, so a MOMSN seen before may
+ * carry a new message.  Remembers the last per_imei messages of each IMEI
+ * (at most max_imeis IMEIs, the least recently heard forgotten first) for
+ * max_age_ms (0: never ages).
  */
 struct directip_dedup;
+
+/*
+ * A 64-bit digest of an MO payload (FNV-1a): not cryptographic, and needs
+ * not be: it tells a re-delivery from a new message under a reused MOMSN,
+ * and a payload is sealed by its sender, so no one else can choose one to
+ * collide with a message not yet sent.
+ */
+uint64_t directip_payload_digest(const uint8_t *p, size_t n);
 
 struct directip_dedup *directip_dedup_new(unsigned per_imei, unsigned max_imeis, uint64_t max_age_ms);
 void directip_dedup_free(struct directip_dedup *d);
 /* true: seen before (drop it); false: new, and now remembered. */
-bool directip_dedup_seen(struct directip_dedup *d, const char *imei, uint16_t momsn, uint64_t now_ms);
+bool directip_dedup_seen(struct directip_dedup *d, const char *imei, uint16_t momsn, uint64_t digest,
+    uint64_t now_ms);
 /* The same question without remembering it (remember once the message is safely stored). */
-bool directip_dedup_has(struct directip_dedup *d, const char *imei, uint16_t momsn, uint64_t now_ms);
+bool directip_dedup_has(struct directip_dedup *d, const char *imei, uint16_t momsn, uint64_t digest,
+    uint64_t now_ms);
 
 #endif

@@ -10,20 +10,29 @@
  * is closed only once every bundle in it is durably stored, so the gateway
  * does not count as delivered what a crash here would lose; a bundle the
  * store refuses resets the connection, and the gateway delivers again.
- * Duplicates: the same IMEI and MOMSN again is dropped (directip_dedup,
- * remembered once stored); a copy that arrives after a restart of the
- * daemon, when that memory is gone, fails the replay window only if it is
- * from the same boot, and is otherwise recognised by the store as a
- * bundle it has (same source, creation time, sequence): never delivered
- * twice.
+ * Duplicates: the same IMEI, MOMSN and payload again is dropped
+ * (directip_dedup, remembered once stored); the MOMSN alone says nothing,
+ * since it restarts after AT+SBDC or a modem swapped under the same IMEI,
+ * and wraps.  A copy that arrives after a restart of the daemon, when that
+ * memory is gone, fails the replay window only if it is from the same
+ * boot, and is otherwise recognised by the store as a bundle it has (same
+ * source, creation time, sequence): never delivered twice.  Each drop is
+ * logged at info and counted (mo_duplicates in `fieldrelay links`).
  *
  * MT: bundles for a unit wait here, most urgent first, and go, as many as
  * fit one 270-byte message, to the gateway's MT port, one connection per
- * message.  A confirmation with a place in the gateway's queue (> 0) is
- * the hop acknowledgement (the gateway holds the message until the modem
- * takes it, as it holds MO messages for us); an error status, a refused
- * connection or no answer within 10 s puts the bundles back and tries
- * again after a backoff that doubles (retry_min .. retry_max).
+ * message.  An error status, a refused connection or no answer within 10 s
+ * puts the bundles back and tries again after a backoff that doubles
+ * (retry_min .. retry_max).  A confirmation with a place in the gateway's
+ * queue (> 0) is not yet the hop acknowledgement (issue 11 item 2): the
+ * gateway holds the message until the modem takes it, but the unit's store
+ * may still refuse a bundle (full).  So the bundles stay here until the
+ * unit acknowledges the message (by the last bytes of its tag) in a later
+ * MO message (radio/sbdmsg.h); a bundle it refused comes again after a
+ * backoff (retry_max, doubling per refusal up to 8 times that, at most
+ * ack_timeout), and a message it never acknowledged after ack_timeout
+ * (default 24 h: it may wait at the gateway for the unit's next mailbox
+ * check; a copy the unit already has is a duplicate to its store, and acked).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -53,15 +62,28 @@
 #define DIP_MO_CONNS		16
 #define DIP_DEDUP_PER_IMEI	64
 #define DIP_DEDUP_AGE_MS	(7ULL * 24 * 3600 * 1000)	/* MOMSNs wrap at 65536; a week is far from that */
+#define DIP_UNACKED_MAX		16	/* MT messages per unit waiting for the unit's ack */
 
 struct waiting {
 	TAILQ_ENTRY(waiting) entry;
 	void *ctx;
 	int prio;
+	uint64_t not_before;		/* refused by the unit: not again before */
+	unsigned nacks;
 	size_t len;
 	uint8_t bundle[];
 };
 TAILQ_HEAD(waiting_list, waiting);
+
+/* An MT message the gateway took, until the unit acknowledges it. */
+struct unacked {
+	bool used;
+	uint8_t id[SBDMSG_ID_LEN];
+	uint32_t client_id;
+	uint64_t at;
+	struct waiting *w[FRAME_BUNDLES_MAX];
+	unsigned n;
+};
 
 struct dip_link;
 
@@ -78,7 +100,8 @@ struct mo_conn {
 	uint64_t xid_lo, xid_hi;	/* the transfer ids of its bundles */
 	char imei[DIRECTIP_IMEI_LEN + 1];
 	uint16_t momsn;
-	bool remember;			/* note IMEI + MOMSN once stored */
+	uint64_t digest;		/* of the payload */
+	bool remember;			/* note IMEI + MOMSN + digest once stored */
 };
 
 /* A unit (modem) and its MT traffic. */
@@ -98,8 +121,11 @@ struct unit {
 	uint8_t in[64];
 	size_t in_len;
 	uint32_t client_id;
+	uint8_t out_id[SBDMSG_ID_LEN];	/* the message's id, as the unit will ack it */
 	uint64_t retry_at;
 	uint32_t backoff_ms;
+	struct unacked unacked[DIP_UNACKED_MAX];
+	unsigned n_unacked;		/* bundles */
 };
 
 struct dip_link {
@@ -124,6 +150,7 @@ struct dip_link {
 	uint32_t next_client_id;
 	uint64_t mo_received, mo_duplicates, mo_bad, mo_unknown, mo_refused, mo_empty, bundles_rx;
 	uint64_t mt_sent, mt_failed, mt_bytes, bundles_tx;
+	uint64_t acks_rx, acks_unknown, bundles_acked, bundles_nacked, ack_timeouts;
 	char last_error[160];
 	uint8_t msg[SBDMSG_MAX];
 	uint8_t rebuilt[SBDMSG_MAX + 1024];
@@ -201,7 +228,7 @@ mo_finish(struct mo_conn *c)
 		return;
 	}
 	if (c->remember)
-		directip_dedup_seen(d->dedup, c->imei, c->momsn, loop_now());
+		directip_dedup_seen(d->dedup, c->imei, c->momsn, c->digest, loop_now());
 	mo_close(c, false);
 }
 
@@ -227,6 +254,71 @@ mo_bundle(void *arg, uint64_t sender, uint64_t xid, const uint8_t *bundle, size_
 	c->pending++;
 	d->bundles_rx++;
 	d->ev.bundle(d->ev.arg, d->link, sender, id, -1, bundle, len);
+}
+
+/* Back in u's queue ahead of those of its class: where it was before it left. */
+static void
+put_back(struct unit *u, struct waiting *w)
+{
+	struct waiting *it;
+
+	TAILQ_FOREACH(it, &u->queue, entry)
+		if (it->prio >= w->prio)
+			break;
+	if (it)
+		TAILQ_INSERT_BEFORE(it, w, entry);
+	else
+		TAILQ_INSERT_TAIL(&u->queue, w, entry);
+	u->n_queue++;
+}
+
+/* The unit acknowledged an MT message: what it stored is delivered; what it refused comes again. */
+static void
+mo_ack(void *arg, uint64_t sender, const struct sbdmsg_ack *a)
+{
+	struct mo_open *o = arg;
+	struct unit *u = o->u;
+	struct dip_link *d = u->d;
+	struct unacked *m = NULL;
+	uint64_t now = loop_now();
+	unsigned refused = 0;
+
+	d->acks_rx++;
+	for (unsigned i = 0; i < DIP_UNACKED_MAX && m == NULL; i++)
+		if (u->unacked[i].used && memcmp(u->unacked[i].id, a->id, SBDMSG_ID_LEN) == 0)
+			m = &u->unacked[i];
+	if (m == NULL) {
+		/* Acked before (a second copy of the MO message), or sent before a restart here. */
+		d->acks_unknown++;
+		log_debug("link %s: %s acknowledges an MT message not waiting for it", d->conf.name, u->imei);
+		return;
+	}
+	for (unsigned i = m->n; i-- > 0;) {
+		struct waiting *w = m->w[i];
+
+		if (a->refused & (UINT32_C(1) << i)) {
+			uint64_t delay = (uint64_t)d->conf.dip.retry_max_ms << (w->nacks < 3 ? w->nacks : 3);
+
+			if (delay > d->conf.dip.ack_timeout_ms)
+				delay = d->conf.dip.ack_timeout_ms;
+			w->nacks++;
+			w->not_before = now + delay;
+			refused++;
+			d->bundles_nacked++;
+			put_back(u, w);
+			continue;
+		}
+		d->bundles_acked++;
+		u->n_unacked--;
+		d->ev.delivered(d->ev.arg, d->link, u->node, w->ctx);
+		free(w);
+	}
+	u->n_unacked -= refused;
+	if (refused)
+		log_info("link %s: %s did not store %u bundle(s) of MT message %u (full?): sent again later",
+		    d->conf.name, u->imei, refused, m->client_id);
+	m->used = false;
+	unit_pump(u);
 }
 
 /* A whole DirectIP message arrived on c. */
@@ -255,8 +347,11 @@ mo_message(struct mo_conn *c)
 		d->mo_empty++;	/* a mailbox check */
 		return;
 	}
-	if (directip_dedup_has(d->dedup, mo.imei, mo.momsn, loop_now())) {
+	c->digest = directip_payload_digest(mo.payload, mo.payload_len);
+	if (directip_dedup_has(d->dedup, mo.imei, mo.momsn, c->digest, loop_now())) {
 		d->mo_duplicates++;
+		log_info("link %s: MO message %u from %s dropped: the gateway delivered it again (same MOMSN and "
+		    "payload as one stored)", d->conf.name, mo.momsn, mo.imei);
 		return;
 	}
 	d->mo_received++;
@@ -266,10 +361,12 @@ mo_message(struct mo_conn *c)
 	}
 	memcpy(d->msg, mo.payload, mo.payload_len);
 	c->remember = true;
-	if (sbdmsg_open(&d->rx, d->node, d->msg, mo.payload_len, d->rebuilt, sizeof(d->rebuilt), mo_bundle, &o,
-	    &drop, &why) < 0) {
+	if (sbdmsg_open_acks(&d->rx, d->node, d->msg, mo.payload_len, d->rebuilt, sizeof(d->rebuilt), mo_bundle,
+	    mo_ack, &o, &drop, &why) < 0) {
 		if (drop == FRAME_DROP_REPLAYED) {
 			d->mo_duplicates++;	/* the same frame again under another MOMSN: a resent message */
+			log_info("link %s: MO message %u from %s dropped: a frame already received (replayed)",
+			    d->conf.name, mo.momsn, mo.imei);
 			return;
 		}
 		d->mo_bad++;
@@ -369,24 +466,22 @@ unit_conn_end(struct unit *u, bool ok)
 		close(u->fd);
 		u->fd = -1;
 	}
-	for (unsigned i = 0; ok && i < u->n; i++) {
-		d->bundles_tx++;
-		d->ev.delivered(d->ev.arg, d->link, u->node, u->w[i]->ctx);
-		free(u->w[i]);
+	if (ok) {
+		/* The gateway has it; the unit's ack lets go (unit_pump made sure of a free slot). */
+		struct unacked *m = NULL;
+
+		for (unsigned i = 0; i < DIP_UNACKED_MAX && m == NULL; i++)
+			if (!u->unacked[i].used)
+				m = &u->unacked[i];
+		*m = (struct unacked){ .used = true, .client_id = u->client_id, .at = loop_now(), .n = u->n };
+		memcpy(m->id, u->out_id, SBDMSG_ID_LEN);
+		memcpy(m->w, u->w, u->n * sizeof(u->w[0]));
+		u->n_unacked += u->n;
+		d->bundles_tx += u->n;
 	}
 	/* Put back, last first, each ahead of those of its class: the order they left in. */
-	for (unsigned i = u->n; !ok && i-- > 0;) {
-		struct waiting *it;
-
-		TAILQ_FOREACH(it, &u->queue, entry)
-			if (it->prio >= u->w[i]->prio)
-				break;
-		if (it)
-			TAILQ_INSERT_BEFORE(it, u->w[i], entry);
-		else
-			TAILQ_INSERT_TAIL(&u->queue, u->w[i], entry);
-		u->n_queue++;
-	}
+	for (unsigned i = u->n; !ok && i-- > 0;)
+		put_back(u, u->w[i]);
 	u->n = 0;
 	if (ok) {
 		u->backoff_ms = 0;
@@ -463,18 +558,30 @@ unit_pump(struct unit *u)
 {
 	struct dip_link *d = u->d;
 	struct sbdmsg_item items[FRAME_BUNDLES_MAX];
+	struct waiting *ws[FRAME_BUNDLES_MAX];
 	struct directip_mt mt = { .flags = 0 };
 	struct waiting *w;
+	uint64_t now = loop_now();
 	size_t n = 0, taken = 0;
+	unsigned slots = 0;
 	ssize_t len, k;
 
-	if (u->fd >= 0 || TAILQ_EMPTY(&u->queue) || loop_now() < u->retry_at)
+	if (u->fd >= 0 || TAILQ_EMPTY(&u->queue) || now < u->retry_at)
 		return;
+	for (unsigned i = 0; i < DIP_UNACKED_MAX; i++)
+		slots += !u->unacked[i].used;
+	if (slots == 0)
+		return;		/* the unit has not acknowledged enough: wait for it */
 	TAILQ_FOREACH(w, &u->queue, entry) {
 		if (n == FRAME_BUNDLES_MAX)
 			break;
+		if (w->not_before > now)
+			continue;	/* refused by the unit a while ago */
+		ws[n] = w;
 		items[n++] = (struct sbdmsg_item){ w->bundle, w->len };
 	}
+	if (n == 0)
+		return;
 	d->tx.receiver = u->node;
 	if ((len = sbdmsg_pack(&d->tx, items, n, SBD_MT_MAX, d->msg, sizeof(d->msg), &taken)) < 0) {
 		set_error(d, "cannot pack an MT message for %s: %s", u->imei, strerror((int)-len));
@@ -484,7 +591,8 @@ unit_pump(struct unit *u)
 	u->client_id = ++d->next_client_id;
 	mt.client_id = u->client_id;
 	memcpy(mt.imei, u->imei, sizeof(mt.imei));
-	if (TAILQ_FIRST(&u->queue)->prio <= PRIO_URGENT)
+	sbdmsg_id(d->msg, (size_t)len, u->out_id);
+	if (ws[0]->prio <= PRIO_URGENT)
 		mt.flags |= DIRECTIP_MT_HIGH_PRIO;
 	mt.has_payload = true;
 	mt.payload = d->msg;
@@ -509,10 +617,9 @@ unit_pump(struct unit *u)
 	}
 	u->deadline = loop_now() + DIP_IO_TIMEOUT_MS;
 	for (size_t i = 0; i < taken; i++) {
-		w = TAILQ_FIRST(&u->queue);
-		TAILQ_REMOVE(&u->queue, w, entry);
+		TAILQ_REMOVE(&u->queue, ws[i], entry);
 		u->n_queue--;
-		u->w[u->n++] = w;
+		u->w[u->n++] = ws[i];
 	}
 	d->mt_bytes += (uint64_t)len;
 }
@@ -536,6 +643,19 @@ dip_tick(struct loop *loop, void *arg)
 	for (unsigned i = 0; i < d->n_units; i++) {
 		struct unit *u = &d->units[i];
 
+		for (unsigned k = 0; k < DIP_UNACKED_MAX; k++) {
+			struct unacked *m = &u->unacked[k];
+
+			if (!m->used || now < m->at + d->conf.dip.ack_timeout_ms)
+				continue;
+			log_info("link %s: %s has not acknowledged MT message %u in %u ms: its %u bundle(s) go again",
+			    d->conf.name, u->imei, m->client_id, d->conf.dip.ack_timeout_ms, m->n);
+			d->ack_timeouts++;
+			for (unsigned j = m->n; j-- > 0;)
+				put_back(u, m->w[j]);
+			u->n_unacked -= m->n;
+			m->used = false;
+		}
 		if (u->fd >= 0 && now >= u->deadline) {
 			set_error(d, "gateway %s: no answer to MT message %u in %d ms", d->conf.dip.gateway,
 			    u->client_id, DIP_IO_TIMEOUT_MS);
@@ -588,6 +708,8 @@ dip_enqueue(void *x, uint64_t nbr, uint64_t total, int prio, void *ctx)
 	}
 	w->ctx = ctx;
 	w->prio = prio;
+	w->not_before = 0;
+	w->nacks = 0;
 	w->len = (size_t)total;
 	TAILQ_FOREACH(it, &u->queue, entry)
 		if (it->prio > prio)
@@ -655,12 +777,14 @@ static void
 dip_metrics(const void *x, struct link_metrics *m)
 {
 	const struct dip_link *d = x;
-	unsigned waiting = 0;
+	unsigned waiting = 0, unacked = 0;
 	char err[sizeof(d->last_error) * 2];
 	size_t k = 0;
 
-	for (unsigned i = 0; i < d->n_units; i++)
+	for (unsigned i = 0; i < d->n_units; i++) {
 		waiting += d->units[i].n_queue + d->units[i].n;
+		unacked += d->units[i].n_unacked;
+	}
 	for (const char *s = d->last_error; *s && k + 3 < sizeof(err); s++) {
 		if (*s == '"' || *s == '\\')
 			err[k++] = '\\';
@@ -678,12 +802,15 @@ dip_metrics(const void *x, struct link_metrics *m)
 	    "{\"port\":%u,\"gateway\":\"%s\",\"units\":%u,\"mo_received\":%llu,\"mo_duplicates\":%llu,"
 	    "\"mo_bad\":%llu,\"mo_unknown_imei\":%llu,\"mo_refused\":%llu,\"mo_empty\":%llu,\"bundles_rx\":%llu,"
 	    "\"mt_sent\":%llu,\"mt_failed\":%llu,\"mt_bytes\":%llu,\"bundles_tx\":%llu,\"bundles_waiting\":%u,"
-	    "\"last_error\":\"%s\"}",
+	    "\"bundles_unacked\":%u,\"acks_rx\":%llu,\"acks_unknown\":%llu,\"bundles_acked\":%llu,"
+	    "\"bundles_nacked\":%llu,\"ack_timeouts\":%llu,\"last_error\":\"%s\"}",
 	    d->conf.port, d->conf.dip.gateway, d->n_units, (unsigned long long)d->mo_received,
 	    (unsigned long long)d->mo_duplicates, (unsigned long long)d->mo_bad, (unsigned long long)d->mo_unknown,
 	    (unsigned long long)d->mo_refused, (unsigned long long)d->mo_empty, (unsigned long long)d->bundles_rx,
 	    (unsigned long long)d->mt_sent, (unsigned long long)d->mt_failed, (unsigned long long)d->mt_bytes,
-	    (unsigned long long)d->bundles_tx, waiting, err);
+	    (unsigned long long)d->bundles_tx, waiting, unacked, (unsigned long long)d->acks_rx,
+	    (unsigned long long)d->acks_unknown, (unsigned long long)d->bundles_acked,
+	    (unsigned long long)d->bundles_nacked, (unsigned long long)d->ack_timeouts, err);
 }
 
 static void
@@ -708,6 +835,9 @@ dip_close(void *x)
 		}
 		for (unsigned k = 0; k < u->n; k++)
 			free(u->w[k]);
+		for (unsigned k = 0; k < DIP_UNACKED_MAX; k++)
+			for (unsigned j = 0; u->unacked[k].used && j < u->unacked[k].n; j++)
+				free(u->unacked[k].w[j]);
 		while ((w = TAILQ_FIRST(&u->queue)) != NULL) {
 			TAILQ_REMOVE(&u->queue, w, entry);
 			free(w);

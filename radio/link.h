@@ -58,6 +58,8 @@ struct link_sbd_conf {
 	bool mailbox_set;		/* the config said (else the default, 15 min) */
 	uint64_t peer;			/* the command center's node: the neighbour */
 	uint32_t hold_ms;		/* non-urgent bundles wait this long for company in a message */
+	uint32_t ack_hold_ms;		/* acks of MT messages wait this long for an MO message to ride on */
+	bool ack_hold_set;
 	uint32_t budget_messages;	/* MO messages per budget period (0 = no limit); bytes: link_conf */
 	uint32_t bill_min;		/* a message is billed at least this many bytes */
 	uint32_t bill_unit;		/* billed bytes round up to this */
@@ -71,6 +73,7 @@ struct link_directip_conf {
 	struct { char imei[16]; uint64_t node; } units[LINK_MAX_UNITS];
 	unsigned n_units;
 	uint32_t retry_min_ms, retry_max_ms;	/* an MT message the gateway did not take */
+	uint32_t ack_timeout_ms;	/* an MT message the unit has not acknowledged goes again */
 };
 
 /* What the config says about one link ([link NAME] section). */
@@ -218,7 +221,7 @@ struct link_metrics {
 	uint64_t compact_tx, compact_rx;	/* bundles sent / rebuilt in compact form */
 	uint64_t data_bytes_tx;		/* bytes of frames carrying bundles (segments, compact) */
 	uint64_t ack_bytes_tx;		/* bytes of acknowledgements and aborts */
-	char ext_json[1024];		/* a link_ext's own figures, a JSON object ("" = none) */
+	char ext_json[1536];		/* a link_ext's own figures, a JSON object ("" = none) */
 	uint64_t data_frames_tx, ack_frames_tx;	/* ... and frames of each */
 };
 

@@ -25,6 +25,23 @@ enum step {
 	STEP_NONE,
 	STEP_PROBE, STEP_ECHO_OFF, STEP_VERBOSE, STEP_FLOW, STEP_RING, STEP_IMEI,
 	STEP_SIGNAL, STEP_WRITE, STEP_WRITE_DATA, STEP_CLEAR, STEP_SESSION, STEP_READ,
+	STEP_INDICATORS,
+};
+
+/*
+ * Where the signal reading comes from.  AT+CSQ is informational: a modem
+ * that answers it with ERROR is not broken for sending, so that is noted
+ * once and worked around rather than counted toward a restart: the +CIEV
+ * indicator events (AT+CIER), which push each change of signal and service,
+ * and if the modem refuses AT+CIER too, no reading at all: sessions start
+ * anyway and their own result (MO status 32, no network service) says
+ * whether there was signal, with the usual backoff.  Every start-up of the
+ * modem tries AT+CSQ again.
+ */
+enum signal_source {
+	SIG_CSQ,	/* ask AT+CSQ before a session */
+	SIG_CIEV,	/* +CIEV events after AT+CIER=1,1,1 */
+	SIG_SESSION,	/* no reading: the session result judges */
 };
 
 enum mode {
@@ -81,6 +98,10 @@ struct sbd {
 	unsigned write_fails, clear_fails;
 
 	/* signal */
+	enum signal_source sig_src;
+	bool cier_on;			/* AT+CIER=1,1,1 answered OK since the modem started */
+	int service;			/* +CIEV:1, -1 unknown */
+	bool noted_csq, noted_cier;	/* the fallbacks were logged */
 	int signal;
 	uint64_t signal_at;
 	bool signal_good;		/* a good reading since the last session started */
@@ -317,6 +338,9 @@ reset_exchange(struct sbd *s)
 	s->writing = NULL;
 	s->in_session = NULL;
 	s->signal_good = false;
+	s->sig_src = SIG_CSQ;		/* a modem that starts again may answer AT+CSQ now */
+	s->cier_on = false;
+	s->service = -1;
 	s->errors_in_row = 0;
 	s->write_fails = 0;
 	s->clear_fails = 0;
@@ -614,6 +638,41 @@ signal_done(struct sbd *s, uint64_t now)
 	}
 }
 
+/* An informational command answered ERROR: take the signal from elsewhere (see enum signal_source). */
+static void
+signal_fallback(struct sbd *s, enum step step)
+{
+	if (step == STEP_SIGNAL) {
+		s->sig_src = SIG_CIEV;
+		s->cier_on = false;
+		if (!s->noted_csq)
+			log_warnx("sbd: the modem answers ERROR to AT+CSQ; its signal is taken from +CIEV indicator "
+			    "events (AT+CIER) instead");
+		s->noted_csq = true;
+	} else {
+		s->sig_src = SIG_SESSION;
+		s->signal = -1;
+		if (!s->noted_cier)
+			log_warnx("sbd: the modem answers ERROR to AT+CIER too; sessions start without a signal "
+			    "reading and their result says whether there was signal");
+		s->noted_cier = true;
+	}
+}
+
+/* +CIEV:0,N (signal) or +CIEV:1,N (service), unsolicited. */
+static void
+indicator(struct sbd *s, unsigned ind, unsigned v, uint64_t now)
+{
+	if (ind == 0) {
+		if (s->signal >= 0 && (unsigned)s->signal >= s->p.min_signal && v < s->p.min_signal)
+			log_info("sbd: signal lost (+CIEV:0,%u)", v);
+		s->signal = (int)v;
+		s->signal_at = now;
+	} else if (ind == 1) {
+		s->service = (int)v;
+	}
+}
+
 /* OK, ERROR or READY: the command in flight is answered. */
 static void
 final(struct sbd *s, enum sbd_at_kind kind, uint64_t now)
@@ -651,6 +710,11 @@ final(struct sbd *s, enum sbd_at_kind kind, uint64_t now)
 			advance(s, now);
 			return;
 		}
+		if (step == STEP_SIGNAL || step == STEP_INDICATORS) {	/* informational: worked around */
+			signal_fallback(s, step);
+			advance(s, now);
+			return;
+		}
 		if (s->mode == M_INIT || ++s->errors_in_row >= ERRORS_IN_ROW) {
 			char why[96];
 
@@ -683,6 +747,12 @@ final(struct sbd *s, enum sbd_at_kind kind, uint64_t now)
 		break;
 	case STEP_SIGNAL:
 		signal_done(s, now);
+		break;
+	case STEP_INDICATORS:
+		/* Events come on changes only: until one does, the signal is unknown and the session judges. */
+		s->cier_on = true;
+		s->signal = -1;
+		s->service = -1;
 		break;
 	case STEP_WRITE:		/* OK before READY: only a result code (size refused) */
 	case STEP_WRITE_DATA:
@@ -737,7 +807,17 @@ on_event(struct sbd *s, const struct sbd_at_event *e, uint64_t now)
 		s->st.bad_lines++;
 		log_limited(&s->rl, "sbd: unusable bytes from the modem: %s", e->line);
 		return;
-	case SBD_AT_TEXT:
+	case SBD_AT_TEXT: {
+		unsigned ind, v;
+
+		if (sbd_at_parse_ciev(e->line, &ind, &v) == 0) {
+			indicator(s, ind, v, now);
+			advance(s, now);
+			return;
+		}
+		collect(s, e);
+		return;
+	}
 	case SBD_AT_RESULT:
 	case SBD_AT_BINARY:
 		collect(s, e);
@@ -774,9 +854,20 @@ mailbox_due(const struct sbd *s, uint64_t now)
 	    (s->p.mailbox_interval_ms && now >= s->last_mailbox + s->p.mailbox_interval_ms);
 }
 
+/* With +CIEV events: what the last ones said (unknown counts as good: the session judges). */
+static bool
+ciev_ok(const struct sbd *s)
+{
+	return s->cier_on && s->service != 0 && (s->signal < 0 || (unsigned)s->signal >= s->p.min_signal);
+}
+
 static bool
 signal_ok(const struct sbd *s, uint64_t now)
 {
+	if (s->sig_src == SIG_SESSION)
+		return true;
+	if (s->sig_src == SIG_CIEV)
+		return ciev_ok(s);
 	if (s->signal_good)
 		return true;
 	return s->p.signal_max_age_ms && s->signal >= 0 && (unsigned)s->signal >= s->p.min_signal &&
@@ -803,8 +894,11 @@ advance(struct sbd *s, uint64_t now)
 	if (now < s->backoff_until)
 		return;
 	if (!signal_ok(s, now)) {
-		if (now >= s->signal_retry_at)
+		if (s->sig_src == SIG_CSQ && now >= s->signal_retry_at)
 			command(s, STEP_SIGNAL, SBD_CMD_SIGNAL, 0, s->p.signal_timeout_ms, now);
+		else if (s->sig_src == SIG_CIEV && !s->cier_on)
+			command(s, STEP_INDICATORS, SBD_CMD_INDICATORS, 0, s->p.command_timeout_ms, now);
+		/* else SIG_CIEV without signal: the next +CIEV starts it */
 		return;
 	}
 	if (m && s->loaded != m) {
@@ -887,8 +981,10 @@ sbd_deadline(const struct sbd *s)
 		t = s->period_start + s->p.budget_period_ms;
 	if (work != UINT64_MAX) {
 		work = max64(work, s->backoff_until);
-		if (!s->signal_good)
+		if (s->sig_src == SIG_CSQ && !s->signal_good)
 			work = max64(work, s->signal_retry_at);
+		else if (s->sig_src == SIG_CIEV && s->cier_on && !ciev_ok(s))
+			work = UINT64_MAX;	/* a +CIEV event (input) says when */
 		t = min64(t, work);
 	}
 	return t;
@@ -929,6 +1025,8 @@ state_name(const struct sbd *s, uint64_t now)
 		return "backoff";
 	if (!s->signal_good && s->signal >= 0 && (unsigned)s->signal < s->p.min_signal)
 		return "no signal";
+	if (s->sig_src == SIG_CIEV && s->service == 0)
+		return "no signal";
 	if (!TAILQ_EMPTY(&s->queue) && next_mo(s) == NULL)
 		return "budget spent";
 	return "ready";
@@ -941,6 +1039,7 @@ sbd_stats(const struct sbd *s, uint64_t now, struct sbd_stats *st)
 	st->state = state_name(s, now);
 	memcpy(st->imei, s->imei, sizeof(st->imei));
 	st->signal = s->signal;
+	st->signal_source = s->sig_src == SIG_CSQ ? "csq" : s->sig_src == SIG_CIEV ? "ciev" : "session";
 	st->signal_age_ms = s->signal >= 0 ? now - s->signal_at : 0;
 	st->queued = s->queued;
 	st->queued_bytes = s->queued_bytes;
@@ -985,6 +1084,7 @@ sbd_new(const struct sbd_params *p, const struct sbd_events *ev, void *arg, uint
 	s->retry_at = now;
 	s->restart_delay = p->restart_min_ms;
 	s->signal = -1;
+	s->service = -1;
 	s->last_mailbox = now;
 	s->period_start = now;
 	return s;

@@ -18,6 +18,10 @@
  * A per-period budget of MO messages and billed bytes holds messages back
  * once spent; every message is counted for cost accounting.
  *
+ * A modem that answers ERROR to AT+CSQ is not restarted for it: the signal
+ * comes from +CIEV indicator events (AT+CIER), or, if that is refused too,
+ * from the sessions' own results.
+ *
  * A modem that does not answer, answers ERROR again and again, restarts
  * (its echo comes back) or whose device disappears is reported through the
  * link event and restarted after a backoff; queued messages wait.
@@ -79,7 +83,9 @@ struct sbd_stats {
 					 * "backoff", "budget spent", "busy" */
 	char last_error[128];		/* the last failure, "" if none */
 	char imei[16];			/* from AT+CGSN, "" if unknown */
-	int signal;			/* last +CSQ, -1 unknown */
+	int signal;			/* last +CSQ (or +CIEV:0), -1 unknown */
+	const char *signal_source;	/* "csq"; "ciev" or "session" when the modem refuses AT+CSQ
+					 * (and AT+CIER): see radio/sbd.c */
 	uint64_t signal_age_ms;
 	unsigned queued;
 	uint64_t queued_bytes;

@@ -23,6 +23,7 @@ static const char *const cmd_text[SBD_CMD_N] = {
 	[SBD_CMD_SESSION_ANSWER] = "AT+SBDIXA",
 	[SBD_CMD_READ_BINARY]	 = "AT+SBDRB",
 	[SBD_CMD_CLEAR_MO]	 = "AT+SBDD0",
+	[SBD_CMD_INDICATORS]	 = "AT+CIER=1,1,1",
 };
 
 const char *
@@ -306,6 +307,28 @@ sbd_at_parse_csq(const char *line, unsigned *signal)
 	if (*p != '\0')
 		return -EINVAL;
 	*signal = v;
+	return 0;
+}
+
+int
+sbd_at_parse_ciev(const char *line, unsigned *indicator, unsigned *value)
+{
+	const char *p = line;
+	unsigned i, v;
+
+	if (strncmp(p, "+CIEV:", 6) != 0)
+		return -EINVAL;
+	p += 6;
+	if (parse_uint(&p, 2, &i) < 0)
+		return -EINVAL;
+	skip_spaces(&p);
+	if (*p++ != ',' || parse_uint(&p, i == 0 ? SBD_SIGNAL_MAX : 1, &v) < 0)
+		return -EINVAL;
+	skip_spaces(&p);
+	if (*p != '\0')
+		return -EINVAL;
+	*indicator = i;
+	*value = v;
 	return 0;
 }
 

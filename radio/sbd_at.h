@@ -11,6 +11,9 @@
  *     (AT+SBDWB waits for the binary message), a bare number (the result of
  *     AT+SBDWB / AT+SBDD), "+CSQ:N", "+SBDIX: a, b, c, d, e, f", the IMEI;
  *   - unsolicited "SBDRING" (a ring alert, with AT+SBDMTA=1) at any time;
+ *   - unsolicited "+CIEV:0,N" (signal, N bars 0-5, as +CSQ says) and
+ *     "+CIEV:1,N" (network service 0/1) after AT+CIER=1,1,1, each when the
+ *     indicator changes (held back during a session, then the latest);
  *   - for AT+SBDRB, no line at all: a 2-byte big-endian length, the
  *     message, and a 2-byte checksum, then "\r\nOK\r\n".
  * Lines may end in CR, LF or both; empty lines are skipped.
@@ -43,6 +46,7 @@ enum sbd_cmd {
 	SBD_CMD_SESSION_ANSWER,	/* AT+SBDIXA: a session in answer to a ring alert */
 	SBD_CMD_READ_BINARY,	/* AT+SBDRB */
 	SBD_CMD_CLEAR_MO,	/* AT+SBDD0 */
+	SBD_CMD_INDICATORS,	/* AT+CIER=1,1,1: +CIEV on signal and service changes */
 	SBD_CMD_N
 };
 
@@ -129,6 +133,12 @@ int sbd_at_parse_sbdix(const char *line, struct sbd_sbdix *out);
 
 /* "+CSQ:N" or "+CSQF:N", N 0-5: 0 or -EINVAL. */
 int sbd_at_parse_csq(const char *line, unsigned *signal);
+
+/*
+ * "+CIEV:I,V" (I 0 signal with V 0-5, I 1 service with V 0-1; I 2 antenna
+ * with V 0-1 on some firmware): 0 or -EINVAL.
+ */
+int sbd_at_parse_ciev(const char *line, unsigned *indicator, unsigned *value);
 
 /* A 15-digit IMEI line: 0 (copied into imei[16]) or -EINVAL. */
 int sbd_at_parse_imei(const char *line, char imei[16]);

@@ -23,6 +23,19 @@
  * one by one share messages.  MT messages arrive from sessions the modem
  * starts (mailbox checks at an interval, ring alerts, and every MO
  * session): their bundles go to the owner like any received bundle.
+ *
+ * MT acknowledgements (issue 11 item 2): the command center keeps each MT
+ * message's bundles until we say our store has them, since the gateway's
+ * confirmation says nothing about our store (full, say).  Once every
+ * bundle of an MT message is stored or refused, its ack (radio/sbdmsg.h:
+ * 5 bytes, with the bundles refused for want of room, which the center
+ * sends again) waits for the next MO message, which it rides on for
+ * nothing.  Only if none goes within ack_hold (default 10 min) does an MO
+ * message of acks alone go: the center is in no hurry (its copy is safe;
+ * a refused bundle comes again only after a backoff anyway), and acks of
+ * MT messages that arrive meanwhile share it.  Acks live in memory: after a
+ * restart here the center sends unacknowledged bundles again after its
+ * ack_timeout, and our store takes a copy it has as a duplicate (acked).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -41,6 +54,7 @@
 #include "service.h"
 
 #define SBD_LINK_BUNDLE_MAX	SBDMSG_MAX	/* larger bundles never fit a message */
+#define ACK_SLOTS		64		/* MT messages being stored or acknowledged */
 
 struct waiting {
 	TAILQ_ENTRY(waiting) entry;
@@ -53,10 +67,24 @@ struct waiting {
 };
 TAILQ_HEAD(waiting_list, waiting);
 
-/* The message at the modem and the bundles in it. */
+/* An MT message: its bundles being stored, then its ack waiting or on its way. */
+enum ack_state { ACK_FREE, ACK_STORING, ACK_READY, ACK_SENDING };
+
+struct mt_ack {
+	enum ack_state state;
+	struct sbdmsg_ack a;
+	uint64_t xid_lo;		/* our transfer ids of its bundles: xid_lo .. xid_lo + n - 1 */
+	unsigned n, pending;
+	bool opened;			/* every bundle handed on */
+	uint64_t ready_at;
+};
+
+/* The message at the modem and the bundles (and acks) in it. */
 struct message {
 	struct waiting *w[FRAME_BUNDLES_MAX];
 	unsigned n;
+	struct mt_ack *acks[SBDMSG_ACKS_MAX];
+	unsigned n_acks;
 	int prio;
 	size_t len;
 };
@@ -75,7 +103,11 @@ struct sbd_link {
 	unsigned n_queue;
 	struct message *at_modem;
 	struct loop_timer hold_timer;
+	struct mt_ack acks[ACK_SLOTS];
+	struct mt_ack *receiving;	/* the MT message being opened */
+	uint64_t next_xid;
 	uint64_t bundles_tx, bundles_rx, messages, mt_bad, too_big;
+	uint64_t acks_sent, nacks_sent, mt_refused, acks_lost;
 	uint8_t msg[SBDMSG_MAX];
 	uint8_t mt[SBD_MT_MAX];
 	uint8_t rebuilt[SBDMSG_MAX + 1024];
@@ -99,13 +131,35 @@ queue_insert(struct sbd_link *s, struct waiting *w)
 	s->n_queue++;
 }
 
-/* A message taken back from the modem: its bundles wait again, in order. */
+/* A message taken back from the modem: its bundles wait again, in order, and its acks. */
 static void
 message_unpack(struct sbd_link *s, struct message *m)
 {
 	for (unsigned i = 0; i < m->n; i++)
 		queue_insert(s, m->w[i]);
+	for (unsigned i = 0; i < m->n_acks; i++)
+		m->acks[i]->state = ACK_READY;
 	free(m);
+}
+
+/* The acks that may go, oldest first (slot order is close enough): how many, and when the first waits from. */
+static unsigned
+acks_ready(struct sbd_link *s, struct mt_ack **out, unsigned max, uint64_t *oldest)
+{
+	unsigned n = 0;
+
+	*oldest = UINT64_MAX;
+	for (unsigned i = 0; i < ACK_SLOTS; i++) {
+		struct mt_ack *a = &s->acks[i];
+
+		if (a->state != ACK_READY)
+			continue;
+		if (a->ready_at < *oldest)
+			*oldest = a->ready_at;
+		if (n < max)
+			out[n++] = a;
+	}
+	return n;
 }
 
 static void
@@ -140,31 +194,47 @@ due(struct sbd_link *s, uint64_t now, uint64_t *when)
 	return false;
 }
 
-/* Load the next message into the modem if it has none. */
+/*
+ * Load the next message into the modem if it has none: when bundles are due
+ * (with any acks that wait), or when an ack waited ack_hold (with whatever
+ * bundles wait).
+ */
 static void
 pump(struct sbd_link *s)
 {
 	struct sbdmsg_item items[FRAME_BUNDLES_MAX];
+	struct sbdmsg_ack acks[SBDMSG_ACKS_MAX];
+	struct mt_ack *slots[SBDMSG_ACKS_MAX];
 	struct waiting *w;
 	struct message *m;
-	uint64_t now = loop_now(), when = 0;
-	size_t n = 0, taken = 0;
+	uint64_t now = loop_now(), when = UINT64_MAX, oldest;
+	size_t n = 0, taken = 0, acks_taken = 0;
+	unsigned n_acks;
+	bool bundles_due;
 	ssize_t len;
 	int r;
 
-	if (!s->up || s->at_modem != NULL || TAILQ_EMPTY(&s->queue))
+	if (!s->up || s->at_modem != NULL)
 		return;
-	if (!due(s, now, &when)) {
+	n_acks = acks_ready(s, slots, SBDMSG_ACKS_MAX, &oldest);
+	if (TAILQ_EMPTY(&s->queue) && n_acks == 0)
+		return;
+	bundles_due = !TAILQ_EMPTY(&s->queue) && due(s, now, &when);
+	if (!bundles_due && (n_acks == 0 || oldest + s->conf.sbd.ack_hold_ms > now)) {
+		if (n_acks && oldest + s->conf.sbd.ack_hold_ms < when)
+			when = oldest + s->conf.sbd.ack_hold_ms;
 		loop_timer_set(s->loop, &s->hold_timer, when > now ? when - now : 1, hold_timer, s);
 		return;
 	}
 	TAILQ_FOREACH(w, &s->queue, entry) {
-		if (n == FRAME_BUNDLES_MAX)
+		if (n == FRAME_BUNDLES_MAX - 1)		/* one entry for the ack record */
 			break;
 		items[n++] = (struct sbdmsg_item){ w->bundle, w->len };
 	}
-	if ((len = sbdmsg_pack(&s->tx, items, n, SBD_MO_MAX, s->msg, sizeof(s->msg), &taken)) < 0 ||
-	    (m = calloc(1, sizeof(*m))) == NULL) {
+	for (unsigned i = 0; i < n_acks; i++)
+		acks[i] = slots[i]->a;
+	if ((len = sbdmsg_pack_acks(&s->tx, items, n, acks, n_acks, SBD_MO_MAX, s->msg, sizeof(s->msg), &taken,
+	    &acks_taken)) < 0 || (m = calloc(1, sizeof(*m))) == NULL) {
 		log_limited(&s->rl, "link %s: cannot pack a message: %s", s->conf.name,
 		    strerror(len < 0 ? (int)-len : ENOMEM));
 		loop_timer_set(s->loop, &s->hold_timer, 1000, hold_timer, s);
@@ -176,7 +246,12 @@ pump(struct sbd_link *s)
 		s->n_queue--;
 		m->w[m->n++] = w;
 	}
-	m->prio = m->w[0]->prio;
+	for (size_t i = 0; i < acks_taken; i++) {
+		slots[i]->state = ACK_SENDING;
+		m->acks[m->n_acks++] = slots[i];
+	}
+	/* Acks alone go as the least urgent: any bundle may take their message back and carry them. */
+	m->prio = m->n ? m->w[0]->prio : PRIO_BULK;
 	m->len = (size_t)len;
 	if ((r = sbd_port_send(s->port, s->msg, (size_t)len, m->prio, m)) < 0) {
 		log_limited(&s->rl, "link %s: the modem does not take a %zd-byte message: %s", s->conf.name, len,
@@ -199,7 +274,13 @@ on_delivered(void *arg, void *ctx, uint16_t momsn)
 
 	if (m == s->at_modem)
 		s->at_modem = NULL;
-	log_debug("link %s: MO message %u delivered, %u bundle(s) in %zu bytes", s->conf.name, momsn, m->n, m->len);
+	log_debug("link %s: MO message %u delivered, %u bundle(s) and %u ack(s) in %zu bytes", s->conf.name, momsn,
+	    m->n, m->n_acks, m->len);
+	for (unsigned i = 0; i < m->n_acks; i++) {
+		s->acks_sent++;
+		s->nacks_sent += m->acks[i]->a.refused != 0;
+		m->acks[i]->state = ACK_FREE;
+	}
 	/* The gateway has it: the hop acknowledgement of every bundle in it. */
 	for (unsigned i = 0; i < m->n; i++) {
 		s->bundles_tx++;
@@ -223,17 +304,48 @@ on_failed(void *arg, void *ctx, const char *why)
 		s->ev.returned(s->ev.arg, s->link, s->conf.sbd.peer, m->w[i]->ctx, -EMSGSIZE);
 		free(m->w[i]);
 	}
+	for (unsigned i = 0; i < m->n_acks; i++)
+		m->acks[i]->state = ACK_READY;
 	free(m);
 	pump(s);
+}
+
+/* An MT message whose bundles are all stored or refused: its ack may go. */
+static void
+ack_check(struct sbd_link *s, struct mt_ack *a)
+{
+	if (a->state != ACK_STORING || !a->opened || a->pending > 0)
+		return;
+	a->state = ACK_READY;
+	a->ready_at = loop_now();
+	pump(s);
+}
+
+static struct mt_ack *
+ack_of_xid(struct sbd_link *s, uint64_t xid)
+{
+	for (unsigned i = 0; i < ACK_SLOTS; i++) {
+		struct mt_ack *a = &s->acks[i];
+
+		if (a->state == ACK_STORING && xid >= a->xid_lo && xid < a->xid_lo + a->n)
+			return a;
+	}
+	return NULL;
 }
 
 static void
 on_bundle(void *arg, uint64_t sender, uint64_t xid, const uint8_t *bundle, size_t len)
 {
 	struct sbd_link *s = arg;
+	struct mt_ack *a = s->receiving;
+	uint64_t id = s->next_xid++;	/* ours: unique across MT messages */
 
 	s->bundles_rx++;
-	s->ev.bundle(s->ev.arg, s->link, sender, xid, -1, bundle, len);
+	if (a && a->n < FRAME_BUNDLES_MAX) {
+		a->n++;
+		a->pending++;
+	}
+	s->ev.bundle(s->ev.arg, s->link, sender, id, -1, bundle, len);
 }
 
 static void
@@ -248,11 +360,28 @@ on_received(void *arg, const uint8_t *msg, size_t len, uint16_t mtmsn)
 		return;
 	}
 	memcpy(s->mt, msg, len);
+	for (unsigned i = 0; i < ACK_SLOTS && s->receiving == NULL; i++)
+		if (s->acks[i].state == ACK_FREE)
+			s->receiving = &s->acks[i];
+	if (s->receiving) {
+		*s->receiving = (struct mt_ack){ .state = ACK_STORING, .xid_lo = s->next_xid };
+		sbdmsg_id(msg, len, s->receiving->a.id);
+	} else {
+		s->acks_lost++;
+		log_limited(&s->rl, "link %s: %d MT messages wait for their acks: MT message %u goes unacknowledged "
+		    "(the command center sends it again after its ack_timeout)", s->conf.name, ACK_SLOTS, mtmsn);
+	}
 	if (sbdmsg_open(&s->rx, s->node, s->mt, len, s->rebuilt, sizeof(s->rebuilt), on_bundle, s, &drop,
 	    &why) < 0) {
 		s->mt_bad++;
 		log_limited(&s->rl, "link %s: MT message %u (%zu bytes) dropped: %s", s->conf.name, mtmsn, len, why);
+		if (s->receiving)
+			s->receiving->state = ACK_FREE;	/* nothing was handed on: no ack (a copy is not acked twice) */
+	} else if (s->receiving) {
+		s->receiving->opened = true;
+		ack_check(s, s->receiving);
 	}
+	s->receiving = NULL;
 }
 
 /* Every bundle here and at the modem goes back to the owner (the modem is gone). */
@@ -371,19 +500,36 @@ sbd_withdraw(void *x, uint64_t nbr, void *ctx)
 	return 0;
 }
 
+/* An MT bundle is stored (or a copy we had): its message's ack counts it as taken. */
 static void
 sbd_committed(void *x, uint64_t nbr, uint64_t xid)
 {
-	/* MT bundles: the gateway let go when the modem took the message; nothing goes back. */
+	struct sbd_link *s = x;
+	struct mt_ack *a = ack_of_xid(s, xid);
+
+	if (a && a->pending > 0) {
+		a->pending--;
+		ack_check(s, a);
+	}
 }
 
+/* Not stored: for want of room the ack asks for it again; a bundle that can never be stored is not. */
 static void
 sbd_refused(void *x, uint64_t nbr, uint64_t xid, int reason)
 {
 	struct sbd_link *s = x;
+	struct mt_ack *a = ack_of_xid(s, xid);
 
-	log_limited(&s->rl, "link %s: an MT bundle from ipn:%llu was not stored (reason %d): it is lost to this "
-	    "hop; its sender keeps no copy", s->conf.name, (unsigned long long)nbr, reason);
+	s->mt_refused++;
+	log_limited(&s->rl, "link %s: an MT bundle from ipn:%llu was not stored (reason %d)%s", s->conf.name,
+	    (unsigned long long)nbr, reason, a && reason == ABORT_REFUSED_QUOTA ?
+	    ": the command center keeps it and sends it again" : "");
+	if (a && a->pending > 0) {
+		if (reason == ABORT_REFUSED_QUOTA)
+			a->a.refused |= UINT32_C(1) << (xid - a->xid_lo);
+		a->pending--;
+		ack_check(s, a);
+	}
 }
 
 static bool
@@ -431,7 +577,10 @@ sbd_metrics(const void *x, struct link_metrics *m)
 	struct sbd_stats st;
 	char state[64], err[300];
 	uint64_t bb = s->conf.budget_bytes;
+	unsigned waiting_acks = 0;
 
+	for (unsigned i = 0; i < ACK_SLOTS; i++)
+		waiting_acks += s->acks[i].state == ACK_READY || s->acks[i].state == ACK_SENDING;
 	sbd_port_stats(s->port, &st);
 	m->up = s->up;
 	m->neighbours = s->up ? 1 : 0;
@@ -446,14 +595,16 @@ sbd_metrics(const void *x, struct link_metrics *m)
 	json_str(state, sizeof(state), st.state);
 	json_str(err, sizeof(err), st.last_error);
 	snprintf(m->ext_json, sizeof(m->ext_json),
-	    "{\"state\":\"%s\",\"imei\":\"%s\",\"signal\":%d,\"peer\":%llu,\"queued\":%u,\"bundles_waiting\":%u,"
+	    "{\"state\":\"%s\",\"imei\":\"%s\",\"signal\":%d,\"signal_source\":\"%s\",\"peer\":%llu,"
+	    "\"queued\":%u,\"bundles_waiting\":%u,"
 	    "\"sessions\":%llu,\"sessions_ok\":%llu,\"sessions_failed\":%llu,\"mailbox_checks\":%llu,"
 	    "\"rings\":%llu,\"mo_messages\":%llu,\"mo_bytes\":%llu,\"mt_messages\":%llu,\"mt_bytes\":%llu,"
 	    "\"billed_bytes\":%llu,\"cost\":%llu,\"budget_messages\":%u,\"budget_bytes\":%llu,"
 	    "\"budget_used_messages\":%llu,\"budget_used_bytes\":%llu,\"budget_left_messages\":%lld,"
 	    "\"budget_left_bytes\":%lld,\"budget_spent\":%s,\"bundles_tx\":%llu,\"bundles_rx\":%llu,"
-	    "\"mt_bad\":%llu,\"too_big\":%llu,\"last_error\":\"%s\"}",
-	    state, st.imei, st.signal, (unsigned long long)c->peer, st.queued, s->n_queue,
+	    "\"mt_bad\":%llu,\"too_big\":%llu,\"mt_refused\":%llu,\"acks_waiting\":%u,\"acks_sent\":%llu,"
+	    "\"nacks_sent\":%llu,\"last_error\":\"%s\"}",
+	    state, st.imei, st.signal, st.signal_source, (unsigned long long)c->peer, st.queued, s->n_queue,
 	    (unsigned long long)st.sessions, (unsigned long long)st.sessions_ok,
 	    (unsigned long long)st.sessions_failed, (unsigned long long)st.mailbox_checks,
 	    (unsigned long long)st.rings, (unsigned long long)st.mo_messages, (unsigned long long)st.mo_bytes,
@@ -463,7 +614,8 @@ sbd_metrics(const void *x, struct link_metrics *m)
 	    c->budget_messages ? (long long)c->budget_messages - (long long)st.period_messages : -1LL,
 	    bb ? (long long)bb - (long long)st.period_bytes : -1LL, st.budget_spent ? "true" : "false",
 	    (unsigned long long)s->bundles_tx, (unsigned long long)s->bundles_rx, (unsigned long long)s->mt_bad,
-	    (unsigned long long)s->too_big, err);
+	    (unsigned long long)s->too_big, (unsigned long long)s->mt_refused, waiting_acks,
+	    (unsigned long long)s->acks_sent, (unsigned long long)s->nacks_sent, err);
 }
 
 static void
@@ -512,6 +664,7 @@ sbd_open(struct link *l, struct loop *loop, const struct link_conf *c, const str
 	s->conf = *c;
 	s->ev = *ev;
 	s->node = p->node;
+	s->next_xid = 1;
 	TAILQ_INIT(&s->queue);
 	s->tx = (struct sbdmsg_tx){ .sender = p->sender, .keys = p->keys, .flags = p->flags, .receiver = sc->peer };
 	s->rx = (struct frame_rx){ .keys = p->keys, .flags = p->flags, .self = (uint32_t)p->node };
@@ -541,8 +694,9 @@ sbd_open(struct link *l, struct loop *loop, const struct link_conf *c, const str
 		    sc->baud, strerror(errno));
 		goto fail;
 	}
-	log_info("link %s: Iridium SBD modem on %s, command center ipn:%llu, hold %u ms, mailbox every %u ms%s",
-	    c->name, sc->device, (unsigned long long)sc->peer, sc->hold_ms, sc->mailbox_ms,
+	log_info("link %s: Iridium SBD modem on %s, command center ipn:%llu, hold %u ms, acks held %u ms, mailbox "
+	    "every %u ms%s", c->name, sc->device, (unsigned long long)sc->peer, sc->hold_ms, sc->ack_hold_ms,
+	    sc->mailbox_ms,
 	    sc->no_ring_alerts ? "" : " and on ring alerts");
 	return s;
 fail:

@@ -63,21 +63,126 @@ full_form(struct frame_msg *m, const struct sbdmsg_item *it)
 	    .len = it->len };
 }
 
+/*
+ * The ack record, one entry of a BUNDLES frame after the bundles (its
+ * transfer id the next after theirs), byte by byte:
+ *
+ *   0x07      marker: as a compact bundle's first byte (M0, radio/compact.c)
+ *             it would be priority class 7, which no bundle has, so a
+ *             receiver can never take it for a bundle
+ *   then, once per MT message acknowledged (1..SBDMSG_ACKS_MAX):
+ *   4         the message's id: the last 4 bytes of its sealed frame (of its
+ *             tag), which the command center kept when it sent it
+ *   v         refused: LEB128 bitmap, bit i = its i-th bundle was not stored
+ *             (send it again); 0 = every one is stored (or was a duplicate)
+ *
+ * An ack for a message whose bundles were all stored costs 5 bytes, plus 2
+ * for the record (the marker, and its entry's length in the frame: transfer
+ * ids that follow on cost nothing) when it rides on a message of bundles
+ * that goes anyway.
+ */
+#define ACK_MARKER	0x07
+
+size_t
+sbdmsg_ack_record_len(const struct sbdmsg_ack *acks, size_t n)
+{
+	size_t len = 1;
+
+	for (size_t i = 0; i < n; i++)
+		len += SBDMSG_ID_LEN + varint_len(acks[i].refused);
+	return len;
+}
+
+static size_t
+ack_record_encode(const struct sbdmsg_ack *acks, size_t n, uint8_t *out)
+{
+	size_t k = 0;
+
+	out[k++] = ACK_MARKER;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t v = acks[i].refused;
+
+		memcpy(out + k, acks[i].id, SBDMSG_ID_LEN);
+		k += SBDMSG_ID_LEN;
+		do {
+			out[k++] = (uint8_t)((v & 0x7f) | (v >= 0x80 ? 0x80 : 0));
+			v >>= 7;
+		} while (v);
+	}
+	return k;
+}
+
+/* Check (afn NULL) or hand on an ack record: 0, or -EBADMSG with *why. */
+static int
+ack_record_decode(const uint8_t *p, size_t len, uint64_t sender, sbdmsg_ack_fn *afn, void *arg,
+    const char **why)
+{
+	size_t k = 1, n = 0;
+
+	if (len < 1 + SBDMSG_ID_LEN + 1) {
+		*why = "an empty ack record";
+		return -EBADMSG;
+	}
+	while (k < len) {
+		struct sbdmsg_ack a;
+		uint64_t v = 0;
+		unsigned shift = 0;
+		size_t start;
+
+		if (++n > SBDMSG_ACKS_MAX || len - k < SBDMSG_ID_LEN + 1) {
+			*why = n > SBDMSG_ACKS_MAX ? "an ack record of too many acks" : "a truncated ack";
+			return -EBADMSG;
+		}
+		memcpy(a.id, p + k, SBDMSG_ID_LEN);
+		k += SBDMSG_ID_LEN;
+		start = k;
+		for (;;) {
+			if (k == len || shift > 28) {
+				*why = "an ack's refused bitmap truncated or too long";
+				return -EBADMSG;
+			}
+			v |= (uint64_t)(p[k] & 0x7f) << shift;
+			shift += 7;
+			if (!(p[k++] & 0x80))
+				break;
+		}
+		if (v > UINT32_MAX || (k - start > 1 && p[k - 1] == 0)) {
+			*why = "an ack's refused bitmap out of range or not minimal";
+			return -EBADMSG;
+		}
+		a.refused = (uint32_t)v;
+		if (afn)
+			afn(arg, sender, &a);
+	}
+	return 0;
+}
+
+static bool
+is_ack_record(const struct frame_bundle *b)
+{
+	return b->len >= 1 && b->data[0] == ACK_MARKER;
+}
+
 ssize_t
-sbdmsg_pack(const struct sbdmsg_tx *t, const struct sbdmsg_item *items, size_t n, size_t max, uint8_t *out,
-    size_t cap, size_t *taken)
+sbdmsg_pack_acks(const struct sbdmsg_tx *t, const struct sbdmsg_item *items, size_t n,
+    const struct sbdmsg_ack *acks, size_t n_acks, size_t max, uint8_t *out, size_t cap, size_t *taken,
+    size_t *acks_taken)
 {
 	struct compact_ctx c = { .sender = t->sender->node, .receiver = t->receiver, .time_base = SBDMSG_TIME_BASE };
 	struct frame_msg m = { .type = FRAME_BUNDLES };
 	struct frame_bundles *bs = &m.u.bundles;
 	uint8_t tmp[SBDMSG_MAX];
-	size_t used = 0;
+	uint8_t rec[1 + SBDMSG_ACKS_MAX * (SBDMSG_ID_LEN + 5)];
+	size_t used = 0, room = n_acks ? FRAME_BUNDLES_MAX - 1u : FRAME_BUNDLES_MAX;
 	const char *why;
 	ssize_t len;
 
-	if (n == 0)
+	*taken = *acks_taken = 0;
+	if (n == 0 && n_acks == 0)
 		return -EINVAL;
-	for (size_t i = 0; i < n && bs->n < FRAME_BUNDLES_MAX; i++) {
+	if (n_acks > SBDMSG_ACKS_MAX)
+		n_acks = SBDMSG_ACKS_MAX;
+	for (size_t i = 0; i < n && bs->n < room; i++) {
 		if ((len = compact_encode(&c, items[i].bundle, items[i].len, tmp + used, sizeof(tmp) - used,
 		    &why)) <= 0)
 			break;
@@ -89,17 +194,49 @@ sbdmsg_pack(const struct sbdmsg_tx *t, const struct sbdmsg_item *items, size_t n
 		}
 		used += (size_t)bs->b[bs->n - 1].len;
 	}
-	if (bs->n == 0) {
+	if (bs->n == 0 && n > 0) {
 		full_form(&m, &items[0]);
 		if ((len = sealed_len(t, &m)) < 0)
 			return len;
 		if ((size_t)len > max)
 			return -EMSGSIZE;
 		*taken = 1;
-	} else {
-		*taken = bs->n;
+		return seal(t, &m, out, cap);
 	}
+	*taken = bs->n;
+	/* Then as many acks as fit: fewer and fewer until the record fits. */
+	for (size_t k = n_acks; k > 0; k--) {
+		bs->b[bs->n] = (struct frame_bundle){ .xid = bs->n + 1u, .data = rec,
+		    .len = ack_record_encode(acks, k, rec) };
+		bs->n++;
+		if ((len = sealed_len(t, &m)) >= 0 && (size_t)len <= max) {
+			*acks_taken = k;
+			break;
+		}
+		bs->n--;
+	}
+	if (bs->n == 0)
+		return -EMSGSIZE;
 	return seal(t, &m, out, cap);
+}
+
+ssize_t
+sbdmsg_pack(const struct sbdmsg_tx *t, const struct sbdmsg_item *items, size_t n, size_t max, uint8_t *out,
+    size_t cap, size_t *taken)
+{
+	size_t acks_taken;
+
+	if (n == 0)
+		return -EINVAL;
+	return sbdmsg_pack_acks(t, items, n, NULL, 0, max, out, cap, taken, &acks_taken);
+}
+
+void
+sbdmsg_id(const uint8_t *msg, size_t len, uint8_t id[SBDMSG_ID_LEN])
+{
+	memset(id, 0, SBDMSG_ID_LEN);
+	if (len >= SBDMSG_ID_LEN)
+		memcpy(id, msg + len - SBDMSG_ID_LEN, SBDMSG_ID_LEN);
 }
 
 size_t
@@ -138,9 +275,17 @@ int
 sbdmsg_open(struct frame_rx *rx, uint64_t receiver, uint8_t *msg, size_t len, uint8_t *scratch, size_t scap,
     sbdmsg_bundle_fn *fn, void *arg, enum frame_drop *drop, const char **why)
 {
+	return sbdmsg_open_acks(rx, receiver, msg, len, scratch, scap, fn, NULL, arg, drop, why);
+}
+
+int
+sbdmsg_open_acks(struct frame_rx *rx, uint64_t receiver, uint8_t *msg, size_t len, uint8_t *scratch,
+    size_t scap, sbdmsg_bundle_fn *fn, sbdmsg_ack_fn *afn, void *arg, enum frame_drop *drop, const char **why)
+{
 	struct frame_hdr h;
 	struct frame_msg m;
 	struct compact_ctx c = { .receiver = receiver, .time_base = SBDMSG_TIME_BASE };
+	const struct frame_bundle *acks = NULL;
 	int handed = 0;
 
 	*drop = frame_open(rx, msg, len, &h, &m);
@@ -162,10 +307,20 @@ sbdmsg_open(struct frame_rx *rx, uint64_t receiver, uint8_t *msg, size_t len, ui
 		*why = "a frame type SBD messages do not carry";
 		return -EBADMSG;
 	}
-	/* Check every bundle before handing any on: a message is taken whole or not at all. */
+	/* Check every bundle and ack before handing any on: a message is taken whole or not at all. */
 	for (unsigned i = 0; i < m.u.bundles.n; i++) {
 		const struct frame_bundle *b = &m.u.bundles.b[i];
 
+		if (is_ack_record(b)) {
+			if (acks != NULL) {
+				*why = "two ack records";
+				return -EBADMSG;
+			}
+			acks = b;
+			if (ack_record_decode(b->data, b->len, h.sender, NULL, NULL, why) < 0)
+				return -EBADMSG;
+			continue;
+		}
 		if (compact_decode(&c, b->data, b->len, scratch, scap, why) <= 0) {
 			if (*why == NULL)
 				*why = "empty bundle";
@@ -174,10 +329,15 @@ sbdmsg_open(struct frame_rx *rx, uint64_t receiver, uint8_t *msg, size_t len, ui
 	}
 	for (unsigned i = 0; i < m.u.bundles.n; i++) {
 		const struct frame_bundle *b = &m.u.bundles.b[i];
-		ssize_t k = compact_decode(&c, b->data, b->len, scratch, scap, why);
+		ssize_t k;
 
+		if (b == acks)
+			continue;
+		k = compact_decode(&c, b->data, b->len, scratch, scap, why);
 		fn(arg, h.sender, b->xid, scratch, (size_t)k);
 		handed++;
 	}
+	if (acks && afn)
+		ack_record_decode(acks->data, acks->len, h.sender, afn, arg, why);
 	return handed;
 }

@@ -183,6 +183,15 @@ config_sbd_key(struct config_link *l, const char *name, const char *value, char 
 		if ((ms = ms_of(value)) < 0 || ms > 3600000)
 			BAD("hold: '%s' is not a time up to 1h (e.g. 30s, 0)", value);
 		s->hold_ms = (uint32_t)ms;
+	} else if (strcmp(name, "ack_hold") == 0) {
+		if ((ms = ms_of(value)) < 0 || ms > 24LL * 3600 * 1000)
+			BAD("ack_hold: '%s' is not a time up to 24h (e.g. 10m, 0)", value);
+		s->ack_hold_ms = (uint32_t)ms;
+		s->ack_hold_set = true;
+	} else if (strcmp(name, "ack_timeout") == 0) {
+		if ((ms = ms_of(value)) < 10000 || ms > 7LL * 24 * 3600 * 1000)
+			BAD("ack_timeout: '%s' is not a time from 10s to 168h (e.g. 24h)", value);
+		l->conf.dip.ack_timeout_ms = (uint32_t)ms;
 	} else if (strcmp(name, "bill_min") == 0 || strcmp(name, "bill_unit") == 0) {
 		if (!digits(value, 1, 4) || (v = strtoull(value, NULL, 10)) == 0 || v > SBD_MO_MAX)
 			BAD("%s: '%s' is not a number of bytes from 1 to %d", name, value, SBD_MO_MAX);
@@ -234,6 +243,8 @@ config_sbd_defaults(struct config_link *l, bool rate_set, bool fragment_set, boo
 			s->baud = 19200;
 		if (!s->mailbox_set)
 			s->mailbox_ms = 15 * 60000;
+		if (!s->ack_hold_set)
+			s->ack_hold_ms = 10 * 60000;
 		if (s->bill_min == 0)
 			s->bill_min = 1;
 		if (s->bill_unit == 0)
@@ -242,9 +253,13 @@ config_sbd_defaults(struct config_link *l, bool rate_set, bool fragment_set, boo
 			s->backoff_min_ms = 10000;
 			s->backoff_max_ms = 600000;
 		}
-	} else if (l->conf.dip.retry_min_ms == 0) {
-		l->conf.dip.retry_min_ms = 2000;
-		l->conf.dip.retry_max_ms = 300000;
+	} else {
+		if (l->conf.dip.retry_min_ms == 0) {
+			l->conf.dip.retry_min_ms = 2000;
+			l->conf.dip.retry_max_ms = 300000;
+		}
+		if (l->conf.dip.ack_timeout_ms == 0)
+			l->conf.dip.ack_timeout_ms = 24 * 3600000;
 	}
 }
 

@@ -452,6 +452,9 @@ print_directip(json_t *x)
 	printf("  gateway  %s: MT %" PRIu64 " sent, %" PRIu64 " failed, %" PRIu64 " bytes; %" PRIu64
 	    " bundles sent, %" PRIu64 " waiting\n", jstr(x, "gateway"), jint(x, "mt_sent"), jint(x, "mt_failed"),
 	    jint(x, "mt_bytes"), jint(x, "bundles_tx"), jint(x, "bundles_waiting"));
+	printf("  acks     %" PRIu64 " bundles acknowledged by the units, %" PRIu64 " refused (sent again), %" PRIu64
+	    " waiting for an ack, %" PRIu64 " timed out\n", jint(x, "bundles_acked"), jint(x, "bundles_nacked"),
+	    jint(x, "bundles_unacked"), jint(x, "ack_timeouts"));
 	if (jstr(x, "last_error")[0])
 		printf("  error    %s\n", jstr(x, "last_error"));
 }

@@ -112,7 +112,7 @@ dedup_model(const uint8_t *data, size_t size)
 	static const char *const imei[UNITS] = { "300234010000000", "300234010000001",
 		"300234010000002", "300234010000003" };
 	struct directip_dedup *d = directip_dedup_new(PER, UNITS, AGE);
-	struct { uint16_t momsn; uint64_t at; } hist[UNITS][4096];
+	struct { uint16_t momsn; uint64_t digest, at; } hist[UNITS][4096];
 	size_t nh[UNITS] = { 0 };
 	uint64_t now = 0;
 
@@ -120,16 +120,18 @@ dedup_model(const uint8_t *data, size_t size)
 	for (size_t i = 0; i + 3 <= size && i < 3 * 4096; i += 3) {
 		unsigned u = data[i] % UNITS;
 		uint16_t momsn = (uint16_t)(data[i + 1] % 16);	/* few values: many repeats */
+		uint64_t digest = data[i + 1] >> 6;		/* a reused MOMSN with new content */
 		bool want = false;
 
 		now += (uint64_t)data[i + 2] * 8;
 		/* the last PER entries of the unit, if young enough */
 		for (size_t k = nh[u] > PER ? nh[u] - PER : 0; k < nh[u]; k++)
-			if (hist[u][k].momsn == momsn && now - hist[u][k].at < AGE)
+			if (hist[u][k].momsn == momsn && hist[u][k].digest == digest && now - hist[u][k].at < AGE)
 				want = true;
-		CHECK(directip_dedup_seen(d, imei[u], momsn, now) == want);
+		CHECK(directip_dedup_seen(d, imei[u], momsn, digest, now) == want);
 		if (!want) {
 			hist[u][nh[u]].momsn = momsn;
+			hist[u][nh[u]].digest = digest;
 			hist[u][nh[u]].at = now;
 			nh[u]++;
 		}

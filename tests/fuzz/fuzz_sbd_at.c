@@ -55,6 +55,13 @@ check_parsers(const char *line)
 	}
 	if (sbd_at_parse_imei(line, imei) == 0)
 		CHECK(strlen(imei) == 15 && strcmp(imei, line) == 0);
+	if (sbd_at_parse_ciev(line, &v, &v2) == 0) {
+		unsigned i3, v3;
+
+		CHECK(v <= 2 && v2 <= (v == 0 ? SBD_SIGNAL_MAX : 1));
+		snprintf(buf, sizeof(buf), "+CIEV:%u,%u", v, v2);
+		CHECK(sbd_at_parse_ciev(buf, &i3, &v3) == 0 && i3 == v && v3 == v2);
+	}
 }
 
 static void

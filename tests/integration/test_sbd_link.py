@@ -252,3 +252,114 @@ def test_budget_stops_sending(world):
     w.unit.start()
     q = w.unit.cli("queue").stdout.decode()
     assert "position           1" in q, q
+
+
+def test_reused_momsn_delivered_redelivery_dropped(world):
+    """Issue 11 item 1: a MOMSN says nothing about content.  The modem's MOMSN is
+    cleared (AT+SBDC) before every message, then another modem is swapped in under
+    the same IMEI: every one of 20 messages is a new message with a reused MOMSN and
+    arrives.  A real re-delivery by the gateway (same MOMSN, same payload) is still
+    dropped, once, logged and counted."""
+    w = world()
+    modem_ready(w)
+    texts = [f"POS 5 momsn {i:02d}" for i in range(20)]
+    for i, t in enumerate(texts):
+        w.sim.ok("swap" if i == 10 else "sbdc")
+        if i == 10:
+            modem_ready(w)
+        send(w.unit, f"ipn:{CC}.3", t)
+        assert recv(w.cc, 3, 1, timeout=60) == [t], f"message {i} with a reused MOMSN"
+    sessions = [e for e in w.sim.events("session") if e["mo_len"] > 0 and e["mo_status"] == 0]
+    # (a mailbox check between the clear and the message may count the MOMSN up once)
+    assert len(sessions) == 20 and {e["momsn"] for e in sessions} <= {0, 1}, sessions
+    d = link(w.cc)["directip"]
+    assert d["mo_received"] == 20 and d["mo_duplicates"] == 0 and d["bundles_rx"] == 20, d
+
+    delivered = len(w.sim.events("mo_delivered"))
+    w.sim.ok("redeliver")
+    wait_for(lambda: len(w.sim.events("mo_delivered")) > delivered, 30, "the gateway's second copy")
+    wait_for(lambda: link(w.cc)["directip"]["mo_duplicates"] == 1, 30, "the second copy to be dropped")
+    assert extra(w.cc, 3) == []
+    d = link(w.cc)["directip"]
+    assert d["mo_received"] == 20 and d["bundles_rx"] == 20, d
+    assert "delivered it again" in w.cc.log_text(), w.cc.log_text()[-2000:]
+
+
+@pytest.mark.parametrize("refused,source", [(["+CSQ"], "ciev"), (["+CSQ", "+CIER"], "session")])
+def test_modem_refusing_signal_commands_still_sends(world, refused, source):
+    """Issue 11 item 6: a modem that answers ERROR to AT+CSQ (and to AT+CIER) is not
+    restarted for it: the signal comes from +CIEV events, or the sessions judge;
+    messages go, wait while there is no signal, and go again when it is back."""
+    args = []
+    for r in refused:
+        args += ["--refuse", r]
+    w = world(sim_args=args)
+    modem_ready(w)
+    texts = [f"POS 5 csq {i}" for i in range(3)]
+    for t in texts:
+        send(w.unit, f"ipn:{CC}.3", t)
+    assert sorted(recv(w.cc, 3, 3, timeout=60)) == sorted(texts)
+    assert link(w.unit)["sbd"]["signal_source"] == source, link(w.unit)["sbd"]
+
+    w.sim.ok("signal 0")
+    if source == "ciev":
+        wait_for(lambda: link(w.unit)["sbd"]["state"] == "no signal", 30, "the +CIEV event to say no signal")
+    send(w.unit, f"ipn:{CC}.3", "POS 5 after the fade")
+    w.sim.ok("signal 5")
+    assert recv(w.cc, 3, 1, timeout=60) == ["POS 5 after the fade"]
+    log = w.unit.log_text()
+    assert "restarting the modem" not in log, log[-3000:]
+    assert log.count("answers ERROR to AT+CSQ") == 1, log[-3000:]
+    st = w.sim.stats()
+    assert st["errors_sent"] <= 2 * len(refused), st
+
+
+def fill_store(n, tmp, dst):
+    """Bundles for dst (a service no one reads) until even a small one is refused; how many."""
+    stored = 0
+    for size in (100_000, 10_000, 1000, 100, 10):
+        f = tmp / f"fill{size}.bin"
+        f.write_bytes(b"f" * size)
+        for _ in range(60):
+            r = n.cli("send", "-p", "message", "-f", f, dst, check=False)
+            if r.returncode != 0:
+                assert b"quota" in r.stderr, r.stderr
+                break
+            stored += 1
+        else:
+            raise AssertionError(f"the quota never refused a {size}-byte bundle")
+    return stored
+
+
+def test_mt_bundle_refused_by_full_store_arrives_once(world, tmp_path):
+    """Issue 11 item 2: the unit's store is full and refuses an MT bundle.  The command
+    center does not let go on the gateway's confirmation: the unit's nack (an ack
+    record in a later MO message) makes it send the bundle again, and once room is
+    free it arrives, exactly once, and its ack lets the command center go."""
+    w = world(unit_extra="ack_hold = 1s\n[store]\nquota = 2M\nreserve = 256K\n")
+    modem_ready(w)
+    filled = fill_store(w.unit, tmp_path, f"ipn:{UNIT}.9")
+    assert filled >= 5
+    text = "ORDER for backpack 5: hold position at shelter 3 until dawn"
+    send(w.cc, f"ipn:{UNIT}.4", text, prio="message")
+    wait_for(lambda: link(w.unit)["sbd"]["mt_refused"] >= 1, 60, "the unit's store to refuse the MT bundle")
+    wait_for(lambda: link(w.cc)["directip"]["bundles_nacked"] >= 1, 60, "the nack at the command center")
+    d = link(w.cc)["directip"]
+    assert d["bundles_acked"] == 0 and w.cc.status()["store"]["bundles"] == 1, d
+    assert d["bundles_unacked"] + d["bundles_waiting"] == 1, d
+    assert extra(w.unit, 4) == []
+
+    # Room again: the application takes what filled the store.
+    got = w.unit.cli_json("recv", 9)
+    assert len(got) == filled, len(got)
+    assert recv(w.unit, 4, 1, timeout=90) == [text]
+    wait_for(lambda: link(w.cc)["directip"]["bundles_acked"] == 1, 60, "the unit's ack")
+    wait_for(lambda: w.cc.status()["store"]["bundles"] == 0, 30, "the command center to let go")
+    d = link(w.cc)["directip"]
+    assert d["bundles_unacked"] == 0 and d["bundles_waiting"] == 0, d
+    s = link(w.unit)["sbd"]
+    assert s["nacks_sent"] >= 1 and s["acks_sent"] >= 2 and s["acks_waiting"] == 0, s
+    time.sleep(1.0)
+    assert extra(w.unit, 4) == []
+    print(f"MT bundle refused {s['mt_refused']} time(s), {d['mt_sent']} MT message(s), "
+          f"{s['acks_sent']} ack(s) in {s['mo_messages']} MO message(s) of {s['mo_bytes']} bytes")

@@ -130,6 +130,11 @@ static struct sim {
 	size_t cmd_len;
 	bool cmd_overflow;
 	bool echo, ring_alerts, muted, errors;
+	bool refuse_csq, refuse_cier;	/* ERROR to AT+CSQ(F) / AT+CIER, as some firmware does */
+	unsigned cier_mode;		/* AT+CIER: 1 = +CIEV events on */
+	bool cier_sig, cier_svc;
+	unsigned ciev_signal, ciev_service;	/* what the last events said */
+	bool ciev_due;			/* a change while the port was busy: report it after */
 	unsigned signal;
 	uint8_t mo_buf[MO_MAX];
 	size_t mo_len;
@@ -159,6 +164,7 @@ static struct sim {
 	socklen_t mo_addrlen;
 	bool have_mo_addr;
 	struct mo_msg *mo_head, *mo_tail;
+	struct mo_msg *mo_last;		/* the last one delivered, for "redeliver" */
 	unsigned mo_pending;
 	int mo_fd;
 	size_t mo_sent;
@@ -382,6 +388,8 @@ modem_reset(void)
 	S.cmd_len = 0;
 	S.echo = true;
 	S.ring_alerts = false;
+	S.cier_mode = 0;
+	S.cier_sig = S.cier_svc = false;
 	S.mo_len = 0;
 	S.mt_len = 0;
 }
@@ -417,6 +425,38 @@ ring(void)
 	S.rings++;
 	event("\"event\":\"ring\"");
 	modem_line("SBDRING");
+}
+
+/*
+ * +CIEV indicator events (AT+CIER=1,...): each indicator reported when it
+ * changes; a change while a session or a binary write holds the port is
+ * reported (the latest value) on return to command mode.
+ */
+static void
+ciev_report(void)
+{
+	char b[32];
+	unsigned svc = S.signal > 0;
+
+	if (S.cier_mode != 1 || !S.plugged || S.muted)
+		return;
+	if (S.mode != MODEM_CMD) {
+		S.ciev_due = true;
+		return;
+	}
+	S.ciev_due = false;
+	if (S.cier_sig && S.signal != S.ciev_signal) {
+		snprintf(b, sizeof(b), "+CIEV:0,%u", S.signal);
+		modem_line(b);
+		event("\"event\":\"ciev\",\"indicator\":0,\"value\":%u", S.signal);
+	}
+	if (S.cier_svc && svc != S.ciev_service) {
+		snprintf(b, sizeof(b), "+CIEV:1,%u", svc);
+		modem_line(b);
+		event("\"event\":\"ciev\",\"indicator\":1,\"value\":%u", svc);
+	}
+	S.ciev_signal = S.signal;
+	S.ciev_service = svc;
 }
 
 /* Ring once the modem is idle, if ring alerts are on and there is signal. */
@@ -526,6 +566,8 @@ session_finish(int64_t now)
 	    mtmsn, mt_len, mt_queued);
 	modem_line(line);
 	ok();
+	if (S.ciev_due)
+		ciev_report();
 }
 
 static void
@@ -562,6 +604,8 @@ data_done(void)
 	S.mo_len = n;
 	S.writes++;
 	result(0);
+	if (S.ciev_due)
+		ciev_report();
 }
 
 static void
@@ -600,6 +644,29 @@ at_command(const char *c, int64_t now)
 		ok();
 	} else if (strcasecmp(c, "E0") == 0 || strcasecmp(c, "E1") == 0 || strcasecmp(c, "E") == 0) {
 		S.echo = c[1] == '1';
+		ok();
+	} else if ((strcasecmp(c, "+CSQ") == 0 || strcasecmp(c, "+CSQF") == 0) && S.refuse_csq) {
+		error();
+	} else if (strncasecmp(c, "+CIER", 5) == 0 && S.refuse_cier) {
+		error();
+	} else if (strncasecmp(c, "+CIER=", 6) == 0) {
+		unsigned a[4] = { 0, 0, 0, 0 };
+		int k = sscanf(c + 6, "%u,%u,%u,%u", &a[0], &a[1], &a[2], &a[3]);
+
+		if (k < 1 || a[0] > 1 || a[1] > 1 || a[2] > 1 || a[3] > 1) {
+			error();
+			return;
+		}
+		S.cier_mode = a[0];
+		S.cier_sig = a[1];
+		S.cier_svc = a[2];
+		/* Reported on changes only, from what the modem shows now. */
+		S.ciev_signal = S.signal;
+		S.ciev_service = S.signal > 0;
+		ok();
+	} else if (strcasecmp(c, "+CIER?") == 0) {
+		snprintf(b, sizeof(b), "+CIER:%u,%d,%d,0", S.cier_mode, S.cier_sig, S.cier_svc);
+		modem_line(b);
 		ok();
 	} else if (strcasecmp(c, "+CSQ") == 0 || strcasecmp(c, "+CSQF") == 0) {
 		snprintf(b, sizeof(b), "%s:%u", c[4] ? "+CSQF" : "+CSQ", S.signal);
@@ -749,7 +816,30 @@ mo_done(int64_t now)
 	if (!S.mo_head)
 		S.mo_tail = NULL;
 	S.mo_pending--;
-	free(m);
+	free(S.mo_last);
+	m->next = NULL;
+	S.mo_last = m;
+}
+
+/* The gateway delivers the last MO message once more, as one unsure of a delivery does. */
+static bool
+mo_redeliver(int64_t now)
+{
+	struct mo_msg *m;
+
+	if (!S.mo_last || (m = malloc(sizeof(*m) + S.mo_last->len)) == NULL)
+		return false;
+	memcpy(m, S.mo_last, sizeof(*m) + S.mo_last->len);
+	m->next = NULL;
+	m->copies = 1;
+	if (S.mo_tail)
+		S.mo_tail->next = m;
+	else
+		S.mo_head = m;
+	S.mo_tail = m;
+	S.mo_pending++;
+	mo_kick(now);
+	return true;
 }
 
 /* Start delivering the head of the MO queue if nothing else is under way. */
@@ -1028,6 +1118,7 @@ control(char *line, char *reply, size_t n, int64_t now)
 	    tok[1][0] >= '0' && tok[1][0] <= '5') {
 		S.signal = (unsigned)(tok[1][0] - '0');
 		event("\"event\":\"signal\",\"signal\":%u", S.signal);
+		ciev_report();
 		ring_maybe(now);
 	} else if (strcmp(tok[0], "fail") == 0 && (nt == 2 || nt == 3) &&
 	    parse_fail(tok[1], nt == 3 ? atoi(tok[2]) : 1)) {
@@ -1067,9 +1158,26 @@ control(char *line, char *reply, size_t n, int64_t now)
 		S.muted = b;
 	} else if (strcmp(tok[0], "errors") == 0 && nt == 2 && on_off(tok[1], &b)) {
 		S.errors = b;
+	} else if (strcmp(tok[0], "refuse") == 0 && nt == 3 && strcasecmp(tok[1], "+CSQ") == 0 &&
+	    on_off(tok[2], &b)) {
+		S.refuse_csq = b;
+	} else if (strcmp(tok[0], "refuse") == 0 && nt == 3 && strcasecmp(tok[1], "+CIER") == 0 &&
+	    on_off(tok[2], &b)) {
+		S.refuse_cier = b;
 	} else if (strcmp(tok[0], "reboot") == 0 && nt == 1) {
 		modem_reset();
 		event("\"event\":\"reboot\"");
+	} else if (strcmp(tok[0], "sbdc") == 0 && nt == 1) {
+		S.momsn = 0;		/* what AT+SBDC does */
+		event("\"event\":\"sbdc\"");
+	} else if (strcmp(tok[0], "swap") == 0 && nt == 1) {
+		/* Another modem provisioned under the same IMEI: its MOMSN starts at 0. */
+		S.momsn = 0;
+		modem_reset();
+		event("\"event\":\"swap\"");
+	} else if (strcmp(tok[0], "redeliver") == 0 && nt == 1) {
+		if (!mo_redeliver(now))
+			goto bad;
 	} else if (strcmp(tok[0], "unplug") == 0 && nt == 1) {
 		pty_close();
 		event("\"event\":\"unplug\"");
@@ -1269,7 +1377,7 @@ usage(FILE *f)
 "           [--time-factor F] [--fail CODE[xN]]... [--fail-rate P:CODE]\n"
 "           [--mo HOST:PORT] [--mo-retry S] [--dup-mo] [--deliver-empty]\n"
 "           [--mt-port PORT] [--ring-repeat S] [--control PATH] [--script FILE]\n"
-"           [--events FILE] [--seed N] [-v]\n"
+"           [--events FILE] [--seed N] [--refuse +CSQ|+CIER]... [-v]\n"
 "\n"
 "DESCRIPTION\n"
 "    The modem is a pty: its name is printed at start, and --link PATH points a\n"
@@ -1277,8 +1385,11 @@ usage(FILE *f)
 "    answers AT, ATE0/1, ATV1, AT&K0/3, AT&Dn, AT+CSQ(F), AT+CGSN, AT+CGMM,\n"
 "    AT+SBDWB=n (READY, n bytes and a 2-byte checksum, then 0 loaded / 1 timeout\n"
 "    after 60 s / 2 bad checksum / 3 bad size), AT+SBDRB, AT+SBDD0/1/2, AT+SBDC,\n"
-"    AT+SBDMTA=0/1/?, AT+SBDIX and AT+SBDIXA; anything else is ERROR.  After a\n"
-"    power-up (and \"reboot\") echo is on and ring alerts are off.\n"
+"    AT+SBDMTA=0/1/?, AT+SBDIX, AT+SBDIXA and AT+CIER=m[,s[,v[,a]]] / AT+CIER?\n"
+"    (with mode 1, +CIEV:0,N on each signal change and +CIEV:1,0/1 on each\n"
+"    service change, held back while a session runs); anything else is ERROR,\n"
+"    and so is AT+CSQ or AT+CIER after --refuse.  After a power-up (and\n"
+"    \"reboot\") echo is on, ring alerts and +CIEV events are off.\n"
 "\n"
 "    A session lasts --session-delay seconds (uniform in MIN..MAX; default 10:20),\n"
 "    and every simulated time is multiplied by --time-factor (default 1).  With\n"
@@ -1311,7 +1422,11 @@ usage(FILE *f)
 "        ring                    an SBDRING now\n"
 "        mute on|off             the modem says nothing at all (a dead modem)\n"
 "        errors on|off           the modem answers ERROR to everything\n"
+"        refuse +CSQ|+CIER on|off  ERROR to AT+CSQ(F) / to AT+CIER (as --refuse)\n"
 "        reboot                  the modem restarts (echo on, buffers empty)\n"
+"        sbdc                    MOMSN back to 0, as AT+SBDC does\n"
+"        swap                    another modem under the same IMEI: MOMSN 0, rebooted\n"
+"        redeliver               the gateway delivers the last MO message again\n"
 "        unplug | plug           the device disappears / comes back\n"
 "        quit\n"
 "\n"
@@ -1403,6 +1518,7 @@ main(int argc, char **argv)
 		{ "script", required_argument, NULL, 's' },
 		{ "events", required_argument, NULL, 'e' },
 		{ "seed", required_argument, NULL, 'x' },
+		{ "refuse", required_argument, NULL, 'X' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -1502,6 +1618,14 @@ main(int argc, char **argv)
 		case 's': script = optarg; break;
 		case 'e': events = optarg; break;
 		case 'x': S.rng = strtoull(optarg, NULL, 0); break;
+		case 'X':
+			if (strcasecmp(optarg, "+CSQ") == 0)
+				S.refuse_csq = true;
+			else if (strcasecmp(optarg, "+CIER") == 0)
+				S.refuse_cier = true;
+			else
+				fatal("--refuse: +CSQ or +CIER");
+			break;
 		case 'v': S.verbose++; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;

@@ -63,6 +63,7 @@ sbd_keys_and_defaults(void **state)
 	assert_int_equal(l->conf.sbd.peer, 1);
 	assert_int_equal(l->conf.sbd.baud, 19200);
 	assert_int_equal(l->conf.sbd.mailbox_ms, 15 * 60000);
+	assert_int_equal(l->conf.sbd.ack_hold_ms, 10 * 60000);
 	assert_false(l->conf.sbd.no_ring_alerts);
 	assert_int_equal(l->fragment, SBD_FRAGMENT_MO);
 	assert_int_equal(l->conf.mtu, 340);
@@ -71,7 +72,7 @@ sbd_keys_and_defaults(void **state)
 	assert_false(l->refuse & (1u << PRIO_POSITION));
 
 	assert_int_equal(load(HEAD "[link iridium]\ntype = sbd\ndevice = /dev/ttyUSB1\npeer = 1\nbaud = 9600\n"
-	    "interval = 15m\nring_alerts = no\nhold = 30s\nretry = 5s:1m\nbudget = 20 messages/day\n"
+	    "interval = 15m\nring_alerts = no\nhold = 30s\nack_hold = 0\nretry = 5s:1m\nbudget = 20 messages/day\n"
 	    "budget = 4K/day\nbill_min = 10\nbill_unit = 5\nprice = 1.25\nfragment = 200\n"
 	    "classes = urgent,position,message,bulk\n"), 0);
 	l = &cfg.links[0];
@@ -79,6 +80,7 @@ sbd_keys_and_defaults(void **state)
 	assert_int_equal(l->conf.sbd.mailbox_ms, 15 * 60000);
 	assert_true(l->conf.sbd.no_ring_alerts);
 	assert_int_equal(l->conf.sbd.hold_ms, 30000);
+	assert_int_equal(l->conf.sbd.ack_hold_ms, 0);
 	assert_int_equal(l->conf.sbd.backoff_min_ms, 5000);
 	assert_int_equal(l->conf.sbd.backoff_max_ms, 60000);
 	assert_int_equal(l->conf.sbd.budget_messages, 20);
@@ -107,6 +109,10 @@ directip_keys_and_defaults(void **state)
 	assert_int_equal(l->conf.dip.units[1].node, 22);
 	assert_int_equal(l->fragment, SBD_FRAGMENT_MT);
 	assert_int_equal(l->conf.mtu, 270);
+	assert_int_equal(l->conf.dip.ack_timeout_ms, 24 * 3600000);
+	assert_int_equal(load(HEAD "[link gw]\ntype = directip\ngateway = 192.0.2.7\nunit = 300234010753370 21\n"
+	    "ack_timeout = 2h\n"), 0);
+	assert_int_equal(cfg.links[0].conf.dip.ack_timeout_ms, 2 * 3600000);
 }
 
 static void
@@ -128,6 +134,9 @@ errors(void **state)
 	expect_error(HEAD "[link g]\ntype = directip\ngateway = name.example:10800\n", 7, "numeric");
 	expect_error(HEAD "[link u]\ntype = udp\npeer = 10.0.0.1\nhold = 1s\n", 5, "not an sbd or directip link");
 	expect_error(HEAD "[link u]\ntype = udp\npeer = 10.0.0.1\nfragment = 200\n", 5, "at least 1K");
+	expect_error(HEAD "[link i]\ntype = sbd\ndevice = /dev/x\npeer = 1\nack_hold = 25h\n", 9, "ack_hold");
+	expect_error(HEAD "[link g]\ntype = directip\ngateway = 1.2.3.4\nunit = 300234010753370 2\n"
+	    "ack_timeout = 5s\n", 9, "ack_timeout");
 }
 
 int

@@ -275,33 +275,43 @@ test_dedup(void **state)
 	const char *a = "300234010753370", *b = "300234010753371", *c = "300234010753372";
 
 	assert_non_null(d);
-	assert_false(directip_dedup_seen(d, a, 10, 0));
-	assert_true(directip_dedup_seen(d, a, 10, 100));	/* redelivered */
-	assert_false(directip_dedup_seen(d, b, 10, 100));	/* same MOMSN, other unit */
-	assert_true(directip_dedup_seen(d, b, 10, 200));
+	assert_false(directip_dedup_seen(d, a, 10, 1, 0));
+	assert_true(directip_dedup_seen(d, a, 10, 1, 100));	/* redelivered */
+	assert_false(directip_dedup_seen(d, b, 10, 1, 100));	/* same MOMSN, other unit */
+	assert_true(directip_dedup_seen(d, b, 10, 1, 200));
 	/* wrap-around: 65535 then 0 are two messages */
-	assert_false(directip_dedup_seen(d, a, 65535, 300));
-	assert_false(directip_dedup_seen(d, a, 0, 400));
-	assert_true(directip_dedup_seen(d, a, 65535, 500));
+	assert_false(directip_dedup_seen(d, a, 65535, 1, 300));
+	assert_false(directip_dedup_seen(d, a, 0, 1, 400));
+	assert_true(directip_dedup_seen(d, a, 65535, 1, 500));
 	/* only the last 4 per IMEI are kept: 10 is forgotten after 4 more */
-	assert_false(directip_dedup_seen(d, a, 1, 600));
-	assert_false(directip_dedup_seen(d, a, 2, 700));
-	assert_false(directip_dedup_seen(d, a, 10, 800));
+	assert_false(directip_dedup_seen(d, a, 1, 1, 600));
+	assert_false(directip_dedup_seen(d, a, 2, 1, 700));
+	assert_false(directip_dedup_seen(d, a, 10, 1, 800));
 	/* entries age out: 2 was heard at 700 */
-	assert_true(directip_dedup_seen(d, a, 2, 700 + 59999));
-	assert_false(directip_dedup_seen(d, a, 2, 700 + 60000));
+	assert_true(directip_dedup_seen(d, a, 2, 1, 700 + 59999));
+	assert_false(directip_dedup_seen(d, a, 2, 1, 700 + 60000));
 	/* at most 2 IMEIs: a third evicts the least recently heard (b) */
-	assert_false(directip_dedup_seen(d, c, 5, 70000));
-	assert_false(directip_dedup_seen(d, b, 10, 70001));	/* b was forgotten */
-	assert_true(directip_dedup_seen(d, b, 10, 70002));
+	assert_false(directip_dedup_seen(d, c, 5, 1, 70000));
+	assert_false(directip_dedup_seen(d, b, 10, 1, 70001));	/* b was forgotten */
+	assert_true(directip_dedup_seen(d, b, 10, 1, 70002));
 	directip_dedup_free(d);
 	directip_dedup_free(NULL);
 	assert_null(directip_dedup_new(0, 1, 0));
 
 	/* max age 0: never forgotten by age */
 	d = directip_dedup_new(2, 1, 0);
-	assert_false(directip_dedup_seen(d, a, 7, 0));
-	assert_true(directip_dedup_seen(d, a, 7, UINT64_MAX / 2));
+	assert_false(directip_dedup_seen(d, a, 7, 1, 0));
+	assert_true(directip_dedup_seen(d, a, 7, 1, UINT64_MAX / 2));
+	directip_dedup_free(d);
+
+	/* A reused MOMSN (AT+SBDC, a modem swapped under the same IMEI) with new content is new. */
+	d = directip_dedup_new(8, 1, 0);
+	assert_false(directip_dedup_seen(d, a, 0, directip_payload_digest((const uint8_t *)"one", 3), 0));
+	assert_false(directip_dedup_seen(d, a, 0, directip_payload_digest((const uint8_t *)"two", 3), 1));
+	assert_false(directip_dedup_has(d, a, 0, directip_payload_digest((const uint8_t *)"three", 5), 2));
+	assert_true(directip_dedup_has(d, a, 0, directip_payload_digest((const uint8_t *)"one", 3), 3));
+	assert_true(directip_dedup_seen(d, a, 0, directip_payload_digest((const uint8_t *)"two", 3), 4));
+	assert_true(directip_payload_digest((const uint8_t *)"ab", 2) != directip_payload_digest((const uint8_t *)"ba", 2));
 	directip_dedup_free(d);
 }
 

@@ -793,23 +793,108 @@ test_error_loop(void **state)
 	/* one ERROR: a failed session, retried after the backoff */
 	assert_string_equal(stats(e).state, "backoff");
 	at(e, e->now + e->p.backoff_min_ms);
+	/* AT+CSQ and AT+CIER are informational: their ERROR is worked around, not counted */
 	expect(e, "AT+CSQ\r");
 	modem(e, "\r\nERROR\r\n");
-	at(e, e->now + e->p.signal_poll_ms);
-	expect(e, "AT+CSQ\r");
+	expect(e, "AT+CIER=1,1,1\r");
 	modem(e, "\r\nERROR\r\n");
-	/* the third in a row: restart */
+	expect(e, "AT+SBDIX\r");
+	modem(e, "\r\nERROR\r\n");
+	assert_int_equal(e->downs, 0);
+	at(e, e->now + 2 * e->p.backoff_min_ms);
+	expect(e, "AT+SBDIX\r");
+	modem(e, "\r\nERROR\r\n");
+	/* the third AT+SBDIX in a row: restart */
 	assert_int_equal(e->downs, 1);
-	assert_string_equal(e->why, "the modem answers ERROR to AT+CSQ 3 times in a row");
-	assert_int_equal(stats(e).errors, 3);
+	assert_string_equal(e->why, "the modem answers ERROR to AT+SBDIX 3 times in a row");
+	assert_int_equal(stats(e).errors, 5);
 	at(e, e->now + e->p.restart_min_ms);
 	start_up(e);
 	assert_int_equal(e->ups, 2);
-	/* the message was kept, and the modem buffer is not trusted: written again */
+	/* the message was kept, and the modem buffer is not trusted: written again; AT+CSQ tried again */
 	signal_is(e, 4);
 	load(e, "m", 0);
 	sbdix(e, "AT+SBDIX\r", 0, 2, 0, 0, 0, 0);
 	assert_int_equal(e->ndelivered, 1);
+	env_free(e);
+}
+
+/*
+ * Issue 11 item 6: a modem that answers ERROR to AT+CSQ still sends, with
+ * its signal from +CIEV events: no restart, sessions held while the
+ * indicator says no signal, resumed by the event that says it is back.
+ */
+static void
+test_csq_refused_ciev(void **state)
+{
+	struct env *e = env_new(NULL);
+
+	boot(e);
+	send(e, "one", 3, 1);
+	expect(e, "AT+CSQ\r");
+	modem(e, "\r\nERROR\r\n");
+	expect(e, "AT+CIER=1,1,1\r");
+	modem(e, "\r\nOK\r\n");
+	assert_string_equal(stats(e).signal_source, "ciev");
+	/* no event yet: the signal is unknown and the session judges */
+	load(e, "one", 0);
+	sbdix(e, "AT+SBDIX\r", 0, 1, 0, 0, 0, 0);
+	assert_int_equal(e->ndelivered, 1);
+	expect_nothing(e);
+
+	/* the indicator says no signal: nothing starts, and nothing spins */
+	modem(e, "\r\n+CIEV:0,0\r\n");
+	modem(e, "\r\n+CIEV:1,0\r\n");
+	send(e, "two", 3, 2);
+	expect_nothing(e);
+	assert_string_equal(stats(e).state, "no signal");
+	assert_int_equal(stats(e).signal, 0);
+	at(e, e->now + 10 * e->p.signal_poll_ms);
+	expect_nothing(e);
+	/* it comes back: the session goes at once, without asking */
+	modem(e, "\r\n+CIEV:1,1\r\n");
+	modem(e, "\r\n+CIEV:0,3\r\n");
+	load(e, "two", 0);
+	sbdix(e, "AT+SBDIX\r", 0, 2, 0, 0, 0, 0);
+	assert_int_equal(e->ndelivered, 2);
+	assert_int_equal(stats(e).signal, 3);
+	send(e, "three", 3, 3);
+	load(e, "three", 0);
+	sbdix(e, "AT+SBDIX\r", 0, 3, 0, 0, 0, 0);
+	assert_int_equal(e->ndelivered, 3);
+	assert_int_equal(e->downs, 0);
+	assert_int_equal(stats(e).restarts, 0);
+	env_free(e);
+}
+
+/* AT+CSQ and AT+CIER both refused: sessions start anyway; a failed one (no service) backs off. */
+static void
+test_csq_and_cier_refused(void **state)
+{
+	struct env *e = env_new(NULL);
+
+	boot(e);
+	send(e, "one", 3, 1);
+	expect(e, "AT+CSQ\r");
+	modem(e, "\r\nERROR\r\n");
+	expect(e, "AT+CIER=1,1,1\r");
+	modem(e, "\r\nERROR\r\n");
+	assert_string_equal(stats(e).signal_source, "session");
+	load(e, "one", 0);
+	sbdix(e, "AT+SBDIX\r", 32, 0, 0, 0, 0, 0);	/* no network service */
+	assert_int_equal(e->ndelivered, 0);
+	assert_string_equal(stats(e).state, "backoff");
+	expect_nothing(e);
+	at(e, e->now + e->p.backoff_min_ms);
+	sbdix(e, "AT+SBDIX\r", 0, 1, 0, 0, 0, 0);
+	assert_int_equal(e->ndelivered, 1);
+	send(e, "two", 3, 2);
+	load(e, "two", 0);
+	sbdix(e, "AT+SBDIX\r", 0, 2, 0, 0, 0, 0);
+	assert_int_equal(e->ndelivered, 2);
+	expect_nothing(e);
+	assert_int_equal(e->downs, 0);
+	assert_int_equal(stats(e).restarts, 0);
 	env_free(e);
 }
 
@@ -1042,6 +1127,8 @@ main(void)
 		cmocka_unit_test(test_write_results),
 		cmocka_unit_test(test_dead_modem),
 		cmocka_unit_test(test_error_loop),
+		cmocka_unit_test(test_csq_refused_ciev),
+		cmocka_unit_test(test_csq_and_cier_refused),
 		cmocka_unit_test(test_error_during_init),
 		cmocka_unit_test(test_modem_restarted),
 		cmocka_unit_test(test_session_timeout),

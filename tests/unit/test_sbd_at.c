@@ -356,6 +356,19 @@ test_csq_imei(void **state)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		assert_int_equal(sbd_at_parse_csq(bad[i], &v), -EINVAL);
 
+	unsigned ind;
+
+	assert_int_equal(sbd_at_parse_ciev("+CIEV:0,4", &ind, &v), 0);
+	assert_int_equal(ind, 0);
+	assert_int_equal(v, 4);
+	assert_int_equal(sbd_at_parse_ciev("+CIEV: 1, 0", &ind, &v), 0);
+	assert_int_equal(ind, 1);
+	assert_int_equal(v, 0);
+	static const char *const bad_ciev[] = { "+CIEV:0,6", "+CIEV:1,2", "+CIEV:3,0", "+CIEV:0", "+CIEV:0,",
+		"+CIEV:0,1,2", "+CIEV0,1", "CIEV:0,1", "" };
+	for (size_t i = 0; i < sizeof(bad_ciev) / sizeof(bad_ciev[0]); i++)
+		assert_int_equal(sbd_at_parse_ciev(bad_ciev[i], &ind, &v), -EINVAL);
+
 	assert_int_equal(sbd_at_parse_imei("300234010753370", imei), 0);
 	assert_string_equal(imei, "300234010753370");
 	assert_int_equal(sbd_at_parse_imei("30023401075337", imei), -EINVAL);

@@ -296,6 +296,113 @@ refused(void **state)
 	free(g);
 }
 
+struct acks_got {
+	struct got g;
+	unsigned n;
+	struct sbdmsg_ack a[SBDMSG_ACKS_MAX + 1];
+};
+
+static void
+on_bundle_a(void *arg, uint64_t sender, uint64_t xid, const uint8_t *bundle, size_t len)
+{
+	struct acks_got *ag = arg;
+
+	on_bundle(&ag->g, sender, xid, bundle, len);
+}
+
+static void
+on_ack(void *arg, uint64_t sender, const struct sbdmsg_ack *a)
+{
+	struct acks_got *ag = arg;
+
+	assert_int_equal(sender, UNIT);
+	assert_true(ag->n < SBDMSG_ACKS_MAX);
+	ag->a[ag->n++] = *a;
+}
+
+/* Issue 11 item 2: acks of MT messages ride on MO messages, byte for byte, and alone. */
+static void
+acks_ride_along(void **state)
+{
+	struct crypto_sender snd;
+	struct sbdmsg_tx tx = { .sender = &snd, .keys = &ring, .flags = FRAME_F_TAG8, .receiver = CC };
+	struct frame_rx rx = { .keys = &ring, .replay = crypto_replay_new(0), .flags = FRAME_F_TAG8, .self = CC };
+	struct sbdmsg_ack acks[SBDMSG_ACKS_MAX + 2];
+	struct sbdmsg_item it[2];
+	uint8_t *b0, *b1, msg[SBDMSG_MAX], copy[SBDMSG_MAX], scratch[SBDMSG_MAX + 1024], id[SBDMSG_ID_LEN];
+	struct acks_got *ag = calloc(1, sizeof(*ag));
+	size_t taken, acks_taken, plain_len;
+	enum frame_drop drop;
+	const char *why;
+	ssize_t len, plain;
+
+	assert_int_equal(crypto_sender_init(&snd, UNIT, 3), 0);
+	for (unsigned i = 0; i < SBDMSG_ACKS_MAX + 2; i++) {
+		for (unsigned k = 0; k < SBDMSG_ID_LEN; k++)
+			acks[i].id[k] = (uint8_t)(i * 16 + k);
+		acks[i].refused = i == 1 ? 0x5 : i == 2 ? 0x80000001u : 0;
+	}
+	b0 = make(UNIT, CC, SVC_POSITION, PRIO_POSITION, 30, 1, &it[0].len);
+	b1 = make(UNIT, CC, SVC_POSITION, PRIO_POSITION, 30, 2, &it[1].len);
+	it[0].bundle = b0;
+	it[1].bundle = b1;
+	assert_int_equal(sbdmsg_ack_record_len(acks, 1), 1 + 4 + 1);
+	assert_int_equal(sbdmsg_ack_record_len(acks + 2, 1), 1 + 4 + 5);
+
+	/* beside two bundles: 3 acks cost the record's entry (its length, 1 byte) + the marker + 5 + 5 + 9 */
+	plain = sbdmsg_pack(&tx, it, 2, SBD_MO_MAX, msg, sizeof(msg), &taken);
+	assert_true(plain > 0);
+	plain_len = (size_t)plain;
+	len = sbdmsg_pack_acks(&tx, it, 2, acks, 3, SBD_MO_MAX, msg, sizeof(msg), &taken, &acks_taken);
+	assert_int_equal(taken, 2);
+	assert_int_equal(acks_taken, 3);
+	assert_int_equal((size_t)len, plain_len + 1 + 1 + 4 + 1 + 4 + 1 + 4 + 5);
+	sbdmsg_id(msg, (size_t)len, id);
+	assert_memory_equal(id, msg + len - 4, 4);
+	assert_int_equal(sbdmsg_open_acks(&rx, CC, msg, (size_t)len, scratch, sizeof(scratch), on_bundle_a, on_ack,
+	    ag, &drop, &why), 2);
+	assert_int_equal(ag->g.n, 2);
+	assert_memory_equal(ag->g.data[0], b0, it[0].len);
+	assert_int_equal(ag->n, 3);
+	for (unsigned i = 0; i < 3; i++) {
+		assert_memory_equal(ag->a[i].id, acks[i].id, SBDMSG_ID_LEN);
+		assert_int_equal(ag->a[i].refused, acks[i].refused);
+	}
+
+	/* acks alone; at most SBDMSG_ACKS_MAX in one record */
+	ag->n = 0;
+	ag->g.n = 0;
+	len = sbdmsg_pack_acks(&tx, NULL, 0, acks, SBDMSG_ACKS_MAX + 2, SBD_MO_MAX, msg, sizeof(msg), &taken,
+	    &acks_taken);
+	assert_true(len > 0);
+	assert_int_equal(taken, 0);
+	assert_int_equal(acks_taken, SBDMSG_ACKS_MAX);
+	memcpy(copy, msg, (size_t)len);
+	assert_int_equal(sbdmsg_open_acks(&rx, CC, msg, (size_t)len, scratch, sizeof(scratch), on_bundle_a, on_ack,
+	    ag, &drop, &why), 0);
+	assert_int_equal(ag->n, SBDMSG_ACKS_MAX);
+	assert_int_equal(ag->a[2].refused, 0x80000001u);
+	/* a receiver that does not want acks skips them */
+	assert_int_equal(sbdmsg_pack_acks(&tx, NULL, 0, acks, 1, SBD_MO_MAX, msg, sizeof(msg), &taken,
+	    &acks_taken) > 0, 1);
+	len = sbdmsg_pack_acks(&tx, NULL, 0, acks, 1, SBD_MO_MAX, msg, sizeof(msg), &taken, &acks_taken);
+	assert_int_equal(sbdmsg_open(&rx, CC, msg, (size_t)len, scratch, sizeof(scratch), on_bundle, &ag->g, &drop,
+	    &why), 0);
+	/* acks do not fit a tiny max: fewer go, or none and -EMSGSIZE */
+	len = sbdmsg_pack_acks(&tx, NULL, 0, acks, 3, (size_t)sbdmsg_overhead(&tx) + 1 + 5, msg, sizeof(msg),
+	    &taken, &acks_taken);
+	assert_true(len > 0);
+	assert_int_equal(acks_taken, 1);
+	assert_int_equal(sbdmsg_pack_acks(&tx, NULL, 0, acks, 3, 10, msg, sizeof(msg), &taken, &acks_taken),
+	    -EMSGSIZE);
+	assert_int_equal(sbdmsg_pack_acks(&tx, NULL, 0, NULL, 0, SBD_MO_MAX, msg, sizeof(msg), &taken,
+	    &acks_taken), -EINVAL);
+	free(b0);
+	free(b1);
+	free(ag);
+	crypto_replay_free(rx.replay);
+}
+
 int
 main(void)
 {
@@ -304,6 +411,7 @@ main(void)
 		cmocka_unit_test(default_fragments_fit),
 		cmocka_unit_test(foreign_bundle_goes_in_full),
 		cmocka_unit_test(refused),
+		cmocka_unit_test(acks_ride_along),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);

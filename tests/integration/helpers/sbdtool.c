@@ -314,6 +314,7 @@ serve_one(int fd, struct directip_dedup *dd)
 
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		dup = directip_dedup_seen(dd, mo.imei, mo.momsn,
+		    mo.has_payload ? directip_payload_digest(mo.payload, mo.payload_len) : 0,
 		    (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
 		printf("{\"t\":%.6f,\"event\":\"mo\",\"imei\":\"%s\",\"momsn\":%u,\"mtmsn\":%u,"
 		    "\"status\":%u,\"cdr\":%u,\"time\":%u,\"dup\":%s,", now_s(), mo.imei, mo.momsn,
