@@ -796,10 +796,15 @@ set_defaults(struct config *c)
 	c->log_level = LOG_LVL_INFO;
 }
 
-int
-config_load(const char *path, struct config *cfg, char *err, size_t errlen)
+/*
+ * Parse fp, the file called path, if fp is not NULL; else open path.  One
+ * body for config_load() and config_parse_buffer(), so that the fuzz target
+ * runs the very parser the daemon does.
+ */
+static int
+parse_file(const char *path, FILE *fp, struct config *cfg, char *err, size_t errlen)
 {
-	struct parse p = { .cfg = cfg, .file = path, .err = err, .errlen = errlen };
+	struct parse p = { .cfg = cfg, .file = path, .fp = fp, .err = err, .errlen = errlen };
 	uint64_t reserved = 0;
 	int r;
 
@@ -811,13 +816,14 @@ config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 		return -ENAMETOOLONG;
 	}
 	strcpy(cfg->path, path);
-	if ((p.fp = fopen(path, "r")) == NULL) {
+	if (fp == NULL && (p.fp = fopen(path, "r")) == NULL) {
 		r = -errno;
 		snprintf(err, errlen, "%s: cannot open: %s\n", path, strerror(errno));
 		return r;
 	}
 	r = ini_parse_stream(read_line, &p, on_key, &p);
-	fclose(p.fp);
+	if (fp == NULL)
+		fclose(p.fp);
 	if (r > 0 && r != p.line)	/* a syntax error libinih found itself */
 		perr(&p, r, "syntax error (expected [section] or key = value)");
 	else if (r > 0 && p.nerr == 0)
@@ -887,6 +893,30 @@ config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 		perr(&p, 0, "[store] reserve plus the class reserves (%" PRIu64 " bytes) leave nothing of quota (%" PRIu64 " bytes)",
 		    cfg->reserve + reserved, cfg->quota);
 	return p.nerr ? -EINVAL : 0;
+}
+
+int
+config_load(const char *path, struct config *cfg, char *err, size_t errlen)
+{
+	return parse_file(path, NULL, cfg, err, errlen);
+}
+
+int
+config_parse_buffer(const char *name, const void *buf, size_t len, struct config *cfg, char *err, size_t errlen)
+{
+	static char none[1];
+	FILE *fp;
+	int r;
+
+	/* Read only, never written: the cast is safe.  NUL bytes come through as from a file. */
+	if ((fp = fmemopen(len ? (void *)buf : none, len, "r")) == NULL) {
+		r = -errno;
+		snprintf(err, errlen, "%s: %s\n", name, strerror(errno));
+		return r;
+	}
+	r = parse_file(name, fp, cfg, err, errlen);
+	fclose(fp);
+	return r;
 }
 
 /* Append "what\n" to out. */

@@ -80,6 +80,8 @@ struct config {
  * "file:line: message" lines in err (-errno if the file cannot be read).
  */
 int config_load(const char *path, struct config *cfg, char *err, size_t errlen);
+/* The same for the len bytes at buf, as if they were the file called name (fuzzing, tests). */
+int config_parse_buffer(const char *name, const void *buf, size_t len, struct config *cfg, char *err, size_t errlen);
 
 /*
  * Compare two configs: apply nothing, but list in out the keys that differ
