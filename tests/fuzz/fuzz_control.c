@@ -2,8 +2,9 @@
  * fuzz_control.c - libFuzzer target: whatever a local client writes to the
  * control socket (frames, JSON, bodies, acks, garbage) must never crash the
  * daemon.  A real node and a real control socket, made once in
- * LLVMFuzzerInitialize with the store on tmpfs; each input is one client
- * connection that writes the input and hangs up.
+ * LLVMFuzzerInitialize with the store on tmpfs; each input is written by
+ * two client connections in turn (at once, then one message at a time), each
+ * of which reads every answer and hangs up.
  *
  * Fast and reproducible: nothing waits on a clock.  The store's writer is
  * made to commit at once (store_flush) and its answers are dispatched
@@ -20,6 +21,8 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+#include <jansson.h>
 
 #include "config.h"
 #include "control.h"
@@ -136,8 +139,34 @@ drain(int fd)
 	return r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR);
 }
 
-int
-LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+/*
+ * Where the client pauses: paced, after each message as its length prefix
+ * says, and after the body its "body" announces; else never.
+ */
+static size_t
+chunk_end(const uint8_t *data, size_t size, size_t off, bool paced)
+{
+	json_t *msg, *body;
+	size_t end;
+	uint32_t n;
+
+	if (!paced || size - off < 4)
+		return size;
+	n = (uint32_t)data[off] << 24 | (uint32_t)data[off + 1] << 16 | (uint32_t)data[off + 2] << 8 | data[off + 3];
+	if (n == 0 || n > CONTROL_MAX_MSG || n > size - off - 4)
+		return size;
+	end = off + 4 + n;
+	msg = json_loadb((const char *)data + off + 4, n, 0, NULL);
+	body = json_object_get(msg, "body");
+	if (json_is_integer(body) && json_integer_value(body) >= 0)
+		end = (uint64_t)json_integer_value(body) < size - end ? end + (size_t)json_integer_value(body) : size;
+	json_decref(msg);
+	return end;
+}
+
+/* One client connection: write the input, read every answer, hang up. */
+static void
+client(const uint8_t *data, size_t size, bool paced)
 {
 	bool gone = false;
 	int64_t last;
@@ -148,8 +177,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0)
 		abort();
 	loop_once(loop, 0);	/* accept */
-	for (size_t off = 0; off < size && !gone;) {
-		ssize_t w = send(fd, data + off, size - off, MSG_NOSIGNAL);
+	for (size_t off = 0, end = chunk_end(data, size, 0, paced); off < size && !gone;) {
+		ssize_t w = send(fd, data + off, end - off, MSG_NOSIGNAL);
 
 		if (w > 0)
 			off += (size_t)w;
@@ -157,6 +186,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;		/* the daemon closed the connection */
 		gone = drain(fd);
 		settle();
+		if (off == end)
+			end = chunk_end(data, size, off, paced);
 	}
 	shutdown(fd, SHUT_WR);
 	/* Let the daemon answer (store commits included) and hang up. */
@@ -171,10 +202,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	close(fd);
 	settle();
 
-	/* Start the next input from an empty store (rowids are never reused). */
+	/* Start the next client from an empty store (rowids are never reused). */
 	last = store_max_rowid(store);
 	for (; deleted < last; deleted++)
 		store_delete(store, deleted + 1, NULL, NULL);
 	settle();
+}
+
+/*
+ * Each input twice: written at once (requests pipelined, read in one
+ * piece), and paced, the daemon's answers awaited after each message (a
+ * bundle sent is durable before the next request: a recv then finds it).
+ */
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	client(data, size, false);
+	client(data, size, true);
 	return 0;
 }
