@@ -126,12 +126,30 @@ $(BUILD)/tests/integration/helpers/sbdtool: $(BUILD)/tests/integration/helpers/s
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-# libFuzzer targets need clang; they link the library sources directly.
-FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Irelay -Iradio $(PKG_CFLAGS)
-$(BUILD)/tests/fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
+# libFuzzer targets need clang.  The library is compiled once, instrumented
+# (fuzzer-no-link), into $(BUILD)/fuzz/libfieldrelay-fuzz.a; each target is
+# its own object linked against it with the fuzzer's main.
+FUZZ_DIR  := $(BUILD)/fuzz
+FUZZ_LIB  := $(FUZZ_DIR)/libfieldrelay-fuzz.a
+FUZZ_SAN  := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer $(FUZZ_SAN) -fsanitize=fuzzer-no-link \
+	   -Irelay -Iradio $(PKG_CFLAGS) -MMD -MP
+FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=$(FUZZ_DIR)/%.o)
+
+$(FUZZ_DIR)/%.o: %.c
 	@mkdir -p $(dir $@)
-	@$(if $(Q),echo "  FUZZ    $@")
-	$(Q)clang $(FUZZ_CFLAGS) -o $@ $^ $(LDLIBS)
+	@$(if $(Q),echo "  FUZZCC  $<")
+	$(Q)clang $(FUZZ_CFLAGS) -c -o $@ $<
+
+$(FUZZ_LIB): $(FUZZ_LIB_OBJS)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/tests/fuzz/%: $(FUZZ_DIR)/tests/fuzz/%.o $(FUZZ_LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  FUZZLD  $@")
+	$(Q)clang $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+.SECONDARY: $(FUZZ_SRCS:%.c=$(FUZZ_DIR)/%.o)
 
 tests: all $(UNIT_BINS) $(BENCH_BINS) $(HELPER_BINS) $(SIM_BINS)
 

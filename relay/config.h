@@ -92,6 +92,8 @@ int config_load(const char *path, struct config *cfg, char *err, size_t errlen);
  * refuses what is not a regular file or is over CONFIG_MAX_SIZE first.
  */
 int config_parse(const char *path, const char *text, size_t len, struct config *cfg, char *err, size_t errlen);
+/* config_load() on the len bytes at buf, as if they were the file called name (fuzzing, tests). */
+int config_parse_buffer(const char *name, const void *buf, size_t len, struct config *cfg, char *err, size_t errlen);
 
 /*
  * Compare two configs: apply nothing, but list in out the keys that differ

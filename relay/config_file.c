@@ -260,3 +260,12 @@ out:
 	return r;
 }
 
+int
+config_parse_buffer(const char *name, const void *buf, size_t len, struct config *cfg, char *err, size_t errlen)
+{
+	if (errlen)
+		err[0] = '\0';
+	memset(cfg, 0, sizeof(*cfg));
+	return config_parse(name, buf, len, cfg, err, errlen);
+}
+

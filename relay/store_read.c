@@ -454,7 +454,8 @@ store_queue(struct store *s, store_queue_fn *fn, void *arg)
 		pthread_mutex_unlock(&s->smu);
 		goto out;
 	}
-	strs = (char *)(rows + s->ngroups);
+	/* No groups yet: no rows, and NULL + 0 is undefined (clang's UBSan says so). */
+	strs = rows != NULL ? (char *)(rows + s->ngroups) : NULL;
 	for (i = 0; i < s->nbuckets; i++) {
 		for (g = s->buckets[i]; g != NULL; g = g->next) {
 			if (g->count == 0)

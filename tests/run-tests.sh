@@ -85,6 +85,7 @@ else
 fi
 
 echo "== fuzz smoke (each libFuzzer target for ${FUZZ_SECONDS:-10}s)"
+# The library is compiled once for all targets (build/fuzz/libfieldrelay-fuzz.a).
 if make -j"$JOBS" --no-print-directory BUILD=build fuzz-build >"$log/build-fuzz.log" 2>&1; then
 	for f in build/tests/fuzz/fuzz_*; do
 		case "$f" in *.d|*.o|*.log) continue ;; esac
@@ -93,8 +94,10 @@ if make -j"$JOBS" --no-print-directory BUILD=build fuzz-build >"$log/build-fuzz.
 		corpus=build/fuzz-corpus/$name
 		mkdir -p "$corpus"
 		[ -d "tests/fuzz/seeds/$name" ] && cp tests/fuzz/seeds/"$name"/* "$corpus"/ 2>/dev/null
-		if "$f" -max_total_time="${FUZZ_SECONDS:-10}" -max_len=65536 "$corpus" >"$log/$name.log" 2>&1; then
-			pass=$((pass + 1)); echo "   $name: no crash"
+		if "$f" -max_total_time="${FUZZ_SECONDS:-10}" -max_len=65536 -print_final_stats=1 "$corpus" \
+		    >"$log/$name.log" 2>&1; then
+			pass=$((pass + 1))
+			echo "   $name: no crash, $(sed -n 's/^stat::number_of_executed_units: *//p' "$log/$name.log") runs"
 		else
 			tail -n 30 "$log/$name.log"; note_fail "$name"
 		fi

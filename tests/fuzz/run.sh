@@ -1,6 +1,7 @@
 #!/bin/sh
 # run.sh BUILD SECONDS - run every libFuzzer target for SECONDS each, with
-# its corpus in tests/fuzz/corpus/NAME (seeded from real data where we have it).
+# its corpus in BUILD/fuzz-corpus/NAME (seeded from tests/fuzz/seeds/NAME and
+# real data where we have it); see tests/fuzz/README.md.
 set -u
 BUILD=$1
 SECS=${2:-20}
@@ -18,7 +19,7 @@ for f in "$BUILD"/tests/fuzz/fuzz_*; do
 	echo "== $name for ${SECS}s"
 	if "$f" -max_total_time="$SECS" -max_len=65536 -print_final_stats=1 "$corpus" \
 	    >"$BUILD/$name.log" 2>&1; then
-		grep -E "stat::number_of_executed_units|stat::peak_rss" "$BUILD/$name.log" | tr '\n' ' '
+		grep -E "stat::number_of_executed_units|stat::average_exec_per_sec|stat::peak_rss" "$BUILD/$name.log" | tr '\n' ' '
 		echo "-> no crash"
 	else
 		tail -n 40 "$BUILD/$name.log"
