@@ -488,6 +488,23 @@ store_budget_save(struct store *s, const char *link, uint64_t period, uint64_t s
 	return r;
 }
 
+int
+store_peer_save(struct store *s, uint64_t node, uint64_t boot, uint64_t top, store_done_fn *done, void *arg)
+{
+	struct op *op;
+	int r;
+
+	if ((op = op_new(OP_PEER, done, arg)) == NULL)
+		return -ENOMEM;
+	op->value = node;
+	op->ctime = boot;
+	op->cseq = top;
+	op->received = wall_ms();
+	if ((r = enqueue(s, op)) != 0)
+		op_free(op);
+	return r;
+}
+
 void
 store_flush(struct store *s)
 {
