@@ -16,13 +16,17 @@
  * again (radio/link.c), so it is not locked out.
  *
  * The guarantee: no frame accepted before a restart is accepted after it,
- * provided the store committed a save within the last
- * CRYPTO_RESTART_MARGIN frames of that sender before the crash (2^18, about
- * 20 s at 10,000 frames/s from one sender, against a save every 500 ms) and
- * the sender's new boot counter, which is saved within a commit (a few ms) of
- * its first frame.  What this does not cover: frames of a boot first heard in
- * the few milliseconds before a crash, before its save committed; and
- * SBD/DirectIP links, whose replays the store recognises by bundle identity.
+ * at any time later, provided the store committed a save of that sender
+ * within its last CRYPTO_RESTART_MARGIN frames before the crash (2^18: 26 s
+ * at 10,000 frames/s from one sender, against a save every 500 ms; after a
+ * clean stop the saved counter is exact).  Not covered: the frames of a boot
+ * first heard in the few milliseconds before a crash, before its save
+ * committed (the store must be able to commit: on a full disk the saves
+ * fail, are logged once and retried); and SBD/DirectIP links, whose replays
+ * the store recognises by bundle identity (never delivered twice).  The cost
+ * to a live sender: its frames sent between our restart and its hearing us
+ * again are dropped as replays (then retransmitted), and it spends 2^18 of
+ * its 2^32 counters per neighbour met or restarted.
  */
 #ifndef FIELDRELAY_PEERSTATE_H
 #define FIELDRELAY_PEERSTATE_H
