@@ -37,7 +37,7 @@ static struct {
 	struct loop_timer watchdog;
 	uint64_t watchdog_ms;
 	int stop_signal;
-	int store_lock, socket_lock;	/* held for as long as we run */
+	int store_lock, path_lock, socket_lock;	/* held for as long as we run */
 } d;
 
 static void
@@ -112,7 +112,7 @@ on_watchdog(struct loop *l, void *arg)
 static void
 drop_privileges(const struct config *cfg)
 {
-	char path[PATH_MAX];
+	char path[PATH_MAX + 8];
 	static const char *const suffix[] = { "", "-wal", "-shm" };
 	static const char *const socket_suffix[] = { "", ".lock" };
 	struct passwd *pw;
@@ -131,6 +131,9 @@ drop_privileges(const struct config *cfg)
 	snprintf(path, sizeof(path), "%s/%s", cfg->data_dir, DATADIR_LOCK_NAME);
 	if (chown(path, pw->pw_uid, pw->pw_gid) < 0)
 		fatal("chown %s", path);
+	snprintf(path, sizeof(path), "%s.lock", cfg->store_path);
+	if (chown(path, pw->pw_uid, pw->pw_gid) < 0 && errno != ENOENT)
+		fatal("chown %s", path);
 	for (size_t i = 0; i < sizeof(socket_suffix) / sizeof(socket_suffix[0]); i++) {
 		snprintf(path, sizeof(path), "%s%s", cfg->socket_path, socket_suffix[i]);
 		if (chown(path, pw->pw_uid, (gid_t)-1) < 0)
@@ -140,6 +143,15 @@ drop_privileges(const struct config *cfg)
 	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) < 0)
 		fatal("cannot drop privileges to %s", cfg->user);
 	log_info("running as %s", cfg->user);
+}
+
+/* Is path a file right in dir? */
+static bool
+in_dir(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	return strncmp(path, dir, n) == 0 && path[n] == '/' && strchr(path + n + 1, '/') == NULL;
 }
 
 /*
@@ -159,6 +171,13 @@ take_locks(const struct config *cfg)
 	snprintf(what, sizeof(what), "data_dir %s", cfg->data_dir);
 	if ((d.store_lock = datadir_lock(path, what, err, sizeof(err))) < 0)
 		fatalx("%s", err);
+	/* A store of its own elsewhere ([store] path): that is what must have one daemon. */
+	if (!in_dir(cfg->store_path, cfg->data_dir)) {
+		snprintf(path, sizeof(path), "%s.lock", cfg->store_path);
+		snprintf(what, sizeof(what), "store %s", cfg->store_path);
+		if ((d.path_lock = datadir_lock(path, what, err, sizeof(err))) < 0)
+			fatalx("%s", err);
+	}
 	/* Two data dirs, one socket: the second would take the first's clients. */
 	snprintf(path, sizeof(path), "%s.lock", cfg->socket_path);
 	snprintf(what, sizeof(what), "control socket %s", cfg->socket_path);

@@ -56,6 +56,23 @@ def test_second_daemon_on_the_same_data_dir_is_refused(tmp_path):
         stop_all([a])
 
 
+def test_second_daemon_on_the_same_store_elsewhere_is_refused(tmp_path):
+    """[store] path outside the data dirs: two data dirs, one store."""
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o700)
+    db = shared / "bundles.db"
+    a = Node(tmp_path, 1, extra=f"[store]\npath = {db}\n")
+    b = Node(tmp_path, 2, extra=f"[store]\npath = {db}\n")
+    try:
+        a.start()
+        rc, err = run_daemon(b.conf)
+        assert rc == 1, err
+        assert f"store {db} is in use by another fieldrelayd (pid {a.proc.pid}" in err, err
+        assert boot_counter(db) == a.status()["boot"]
+    finally:
+        stop_all([a, b])
+
+
 def test_daemon_refused_for_its_socket_leaves_its_store_alone(tmp_path):
     a = Node(tmp_path, 1)
     b = Node(tmp_path, 2)
