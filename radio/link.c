@@ -376,12 +376,20 @@ nbr_heard(struct link *l, const struct frame_hdr *h, const struct link_addr *fro
 		memset(n, 0, sizeof(*n));
 		n->node = h->sender;
 		n->boot = h->boot;
+		/*
+		 * It may have heard us before its restart and put its window for
+		 * us up to CRYPTO_RESTART_MARGIN above what it saved (peerstate.h):
+		 * go on above that, or it takes our frames for replays.
+		 */
+		crypto_sender_skip(l->p.sender, CRYPTO_RESTART_MARGIN);
 	}
 	if (n->boot != h->boot) {
 		/* It restarted: its half-received transfers are gone; start ours again. */
 		log_info("link %s: neighbour ipn:%llu restarted", l->conf.name, (unsigned long long)n->node);
 		nbr_reset(l, n, -ECONNRESET, true);
 		n->next_xid = 1;
+		crypto_sender_skip(l->p.sender, CRYPTO_RESTART_MARGIN);	/* as above */
+		n->sent = false;	/* full envelopes until it has heard one of ours */
 	}
 	n->boot = h->boot;
 	n->addr = *from;
@@ -1694,6 +1702,12 @@ fail:
 	free(l->ra.buf);
 	free(l);
 	return NULL;
+}
+
+struct crypto_replay *
+link_replay(struct link *l)
+{
+	return l->ext ? NULL : l->rx.replay;
 }
 
 struct link *

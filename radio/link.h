@@ -258,6 +258,11 @@ struct link *link_new(struct loop *loop, const struct link_conf *c, const struct
     const struct link_params *p, const struct link_events *ev, char *err, size_t errlen);
 void link_free(struct link *l);
 const char *link_name(const struct link *l);
+/*
+ * The link's replay window (relay/peerstate.c saves and restores it across
+ * restarts); NULL for SBD and DirectIP links, which keep their own.
+ */
+struct crypto_replay *link_replay(struct link *l);
 
 /* Send a bundle of total bytes to neighbour nbr.  0, -EHOSTUNREACH (not up), -ENOMEM. */
 int link_enqueue(struct link *l, uint64_t nbr, uint64_t total, int prio, void *ctx);

@@ -197,6 +197,14 @@ crypto_sender_next(struct crypto_sender *s, uint32_t *counter)
 	return 0;
 }
 
+void
+crypto_sender_skip(struct crypto_sender *s, uint32_t n)
+{
+	s->next += n;
+	if (s->next > (uint64_t)UINT32_MAX + 1)
+		s->next = (uint64_t)UINT32_MAX + 1;	/* spent: crypto_sender_next says so */
+}
+
 /* ---- replay window ---- */
 
 /*
@@ -229,6 +237,8 @@ struct replay_entry {
 struct crypto_replay {
 	size_t cap;
 	uint64_t tick, evictions;
+	crypto_replay_boot_fn *on_boot;
+	void *on_boot_arg;
 	struct replay_entry e[];
 };
 
@@ -283,34 +293,42 @@ crypto_replay_check(const struct crypto_replay *r, uint32_t node, uint32_t boot,
 	return (e->seen >> behind) & 1 ? REPLAY_DUPLICATE : REPLAY_FRESH;
 }
 
+/* A free slot, or the one heard from least recently. */
+static struct replay_entry *
+replay_slot(struct crypto_replay *r)
+{
+	struct replay_entry *lru = &r->e[0];
+
+	for (size_t i = 0; i < r->cap; i++) {
+		if (!r->e[i].used)
+			return &r->e[i];
+		if (r->e[i].used < lru->used)
+			lru = &r->e[i];
+	}
+	r->evictions++;
+	return lru;
+}
+
 void
 crypto_replay_update(struct crypto_replay *r, uint32_t node, uint32_t boot, uint32_t counter)
 {
 	struct replay_entry *e = replay_find(r, node);
 
 	if (e == NULL) {
-		struct replay_entry *lru = &r->e[0];
-
-		for (size_t i = 0; i < r->cap; i++) {
-			if (!r->e[i].used) {
-				lru = &r->e[i];
-				break;
-			}
-			if (r->e[i].used < lru->used)
-				lru = &r->e[i];
-		}
-		if (lru->used)
-			r->evictions++;
-		e = lru;
+		e = replay_slot(r);
 		e->node = node;
 		e->boot = boot;
 		e->top = counter;
 		e->seen = 1;
+		if (r->on_boot)
+			r->on_boot(r->on_boot_arg, node, boot, counter);
 	} else if (boot > e->boot) {
 		/* A newer boot: its counters start afresh. */
 		e->boot = boot;
 		e->top = counter;
 		e->seen = 1;
+		if (r->on_boot)
+			r->on_boot(r->on_boot_arg, node, boot, counter);
 	} else if (boot < e->boot) {
 		return;
 	} else if (counter > e->top) {
@@ -323,6 +341,47 @@ crypto_replay_update(struct crypto_replay *r, uint32_t node, uint32_t boot, uint
 		e->seen |= UINT64_C(1) << (e->top - counter);
 	}
 	e->used = ++r->tick;
+}
+
+void
+crypto_replay_restore(struct crypto_replay *r, uint32_t node, uint32_t boot, uint32_t top)
+{
+	struct replay_entry *e = replay_find(r, node);
+
+	if (e != NULL && (e->boot > boot || (e->boot == boot && e->top >= top)))
+		return;
+	if (e == NULL)
+		e = replay_slot(r);
+	e->node = node;
+	e->boot = boot;
+	e->top = top;
+	e->seen = ~UINT64_C(0);	/* all of it, up to top: spent */
+	e->used = ++r->tick;
+}
+
+bool
+crypto_replay_next(const struct crypto_replay *r, size_t *pos, uint32_t *node, uint32_t *boot,
+    uint32_t *top)
+{
+	for (; *pos < r->cap; (*pos)++) {
+		const struct replay_entry *e = &r->e[*pos];
+
+		if (e->used) {
+			*node = e->node;
+			*boot = e->boot;
+			*top = e->top;
+			(*pos)++;
+			return true;
+		}
+	}
+	return false;
+}
+
+void
+crypto_replay_on_boot(struct crypto_replay *r, crypto_replay_boot_fn *fn, void *arg)
+{
+	r->on_boot = fn;
+	r->on_boot_arg = arg;
 }
 
 bool

@@ -96,6 +96,13 @@ int crypto_sender_init(struct crypto_sender *s, uint64_t node, uint64_t boot);
  * boot counter and crypto_sender_init() again; never send with a reused one.
  */
 int crypto_sender_next(struct crypto_sender *s, uint32_t *counter);
+/*
+ * Leave n frame counters unused (always safe: a nonce is never reused).
+ * A sender does it when a neighbour (re)appears, by CRYPTO_RESTART_MARGIN:
+ * that neighbour may have restarted and put its replay window for us
+ * that far above the last counter it stored (see crypto_replay_restore).
+ */
+void crypto_sender_skip(struct crypto_sender *s, uint32_t n);
 
 /* ---- receiving: replay window per (sender, boot) ---- */
 
@@ -125,6 +132,32 @@ void crypto_replay_update(struct crypto_replay *r, uint32_t node, uint32_t boot,
 bool crypto_replay_peek(const struct crypto_replay *r, uint32_t node, uint32_t *boot, uint32_t *top);
 /* Senders pushed out of the table so far (see crypto.c on what that means). */
 uint64_t crypto_replay_evictions(const struct crypto_replay *r);
+
+/*
+ * Across restarts (relay/peerstate.c keeps the table in the store): after a
+ * restart, every counter of boot `boot` up to `top` counts as seen, and
+ * every older boot as old; a newer entry already in the table stays.  The
+ * caller passes the stored high-water mark plus CRYPTO_RESTART_MARGIN: more
+ * than the frames one sender can get accepted between two saves, so that a
+ * kill -9 after the last save opens no frame to a replay.  A live sender
+ * goes on above it because it skips as many counters when it hears this
+ * node again (crypto_sender_skip).
+ */
+#define CRYPTO_RESTART_MARGIN	(1u << 18)
+void crypto_replay_restore(struct crypto_replay *r, uint32_t node, uint32_t boot, uint32_t top);
+/*
+ * The entries one by one, for saving them: start with *pos 0; false at the
+ * end.  Cheap enough to run every few hundred milliseconds.
+ */
+bool crypto_replay_next(const struct crypto_replay *r, size_t *pos, uint32_t *node, uint32_t *boot,
+    uint32_t *top);
+/*
+ * fn(arg, node, boot, counter) whenever an entry is created or its boot
+ * advances (a sender first heard, or restarted): so that the new boot can
+ * be saved at once, not at the next periodic save.  Never once per frame.
+ */
+typedef void crypto_replay_boot_fn(void *arg, uint32_t node, uint32_t boot, uint32_t counter);
+void crypto_replay_on_boot(struct crypto_replay *r, crypto_replay_boot_fn *fn, void *arg);
 
 /* ---- network keys ---- */
 

@@ -23,6 +23,7 @@
 #include "loop.h"
 #include "netlink.h"
 #include "node.h"
+#include "peerstate.h"
 #include "report.h"
 #include "store.h"
 
@@ -101,6 +102,7 @@ struct forward {
 	struct log_ratelimit rl;
 	uint32_t refuse[CONFIG_MAX_LINKS];	/* classes each link carries not (config, or all: closed) */
 	struct budget_save budget[CONFIG_MAX_LINKS];
+	struct peerstate *peers;	/* the links' replay windows across restarts */
 };
 
 static unsigned
@@ -792,6 +794,15 @@ forward_new(struct node *n, struct loop *l, char *err, size_t errlen)
 	}
 	if (watch_interfaces(fw, err, errlen) < 0)
 		goto fail;
+	if (fw->n_links > 0 && (fw->peers = peerstate_new(node_store(n), l)) == NULL) {
+		snprintf(err, errlen, "cannot read the replay state from the store: %s", strerror(errno));
+		goto fail;
+	}
+	for (unsigned i = 0; i < fw->n_links; i++)
+		if (link_replay(fw->links[i]) && peerstate_watch(fw->peers, link_replay(fw->links[i])) < 0) {
+			snprintf(err, errlen, "out of memory");
+			goto fail;
+		}
 	node_on_queued(n, forward_kick, fw);
 	store_on_stale(node_store(n), on_stale, fw);
 	node_on_flood(n, flood_kick, fw);
@@ -820,6 +831,7 @@ forward_free(struct forward *fw)
 		loop_timer_cancel(fw->loop, &fw->flood_timer);
 	}
 	netlink_free(fw->netlink);
+	peerstate_free(fw->peers);	/* saves the windows exactly: before the links go */
 	for (unsigned i = 0; i < fw->n_links; i++)
 		link_free(fw->links[i]);
 	route_free(fw->rt);

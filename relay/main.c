@@ -22,6 +22,7 @@
 
 #include "config.h"
 #include "control.h"
+#include "datadir.h"
 #include "forward.h"
 #include "log.h"
 #include "loop.h"
@@ -37,6 +38,7 @@ static struct {
 	struct loop_timer watchdog;
 	uint64_t watchdog_ms;
 	int stop_signal;
+	int store_lock, path_lock, socket_lock;	/* held for as long as we run */
 } d;
 
 static void
@@ -113,8 +115,9 @@ on_watchdog(struct loop *l, void *arg)
 static void
 drop_privileges(const struct config *cfg)
 {
-	char path[PATH_MAX];
+	char path[PATH_MAX + 8];
 	static const char *const suffix[] = { "", "-wal", "-shm" };
+	static const char *const socket_suffix[] = { "", ".lock" };
 	struct passwd *pw;
 
 	if (cfg->user[0] == '\0' || geteuid() != 0)
@@ -128,12 +131,61 @@ drop_privileges(const struct config *cfg)
 		if (chown(path, pw->pw_uid, pw->pw_gid) < 0 && errno != ENOENT)
 			fatal("chown %s", path);
 	}
-	if (chown(cfg->socket_path, pw->pw_uid, (gid_t)-1) < 0)
-		fatal("chown %s", cfg->socket_path);
+	snprintf(path, sizeof(path), "%s/%s", cfg->data_dir, DATADIR_LOCK_NAME);
+	if (chown(path, pw->pw_uid, pw->pw_gid) < 0)
+		fatal("chown %s", path);
+	snprintf(path, sizeof(path), "%s.lock", cfg->store_path);
+	if (chown(path, pw->pw_uid, pw->pw_gid) < 0 && errno != ENOENT)
+		fatal("chown %s", path);
+	for (size_t i = 0; i < sizeof(socket_suffix) / sizeof(socket_suffix[0]); i++) {
+		snprintf(path, sizeof(path), "%s%s", cfg->socket_path, socket_suffix[i]);
+		if (chown(path, pw->pw_uid, (gid_t)-1) < 0)
+			fatal("chown %s", path);
+	}
 	if (setgroups(1, &pw->pw_gid) < 0 || setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) < 0 ||
 	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) < 0)
 		fatal("cannot drop privileges to %s", cfg->user);
 	log_info("running as %s", cfg->user);
+}
+
+/* Is path a file right in dir? */
+static bool
+in_dir(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	return strncmp(path, dir, n) == 0 && path[n] == '/' && strchr(path + n + 1, '/') == NULL;
+}
+
+/*
+ * Before anything is opened (the store bumps its boot counter when it
+ * opens): a data dir only we can write to, and the locks that make us the
+ * one daemon of this data dir and of this control socket.  A second daemon
+ * is refused here, having changed nothing.
+ */
+static void
+take_locks(const struct config *cfg)
+{
+	char path[PATH_MAX + 8], what[PATH_MAX + 32], err[PATH_MAX * 2 + 256];
+
+	if (datadir_check(cfg->data_dir, err, sizeof(err)) < 0)
+		fatalx("%s", err);
+	snprintf(path, sizeof(path), "%s/%s", cfg->data_dir, DATADIR_LOCK_NAME);
+	snprintf(what, sizeof(what), "data_dir %s", cfg->data_dir);
+	if ((d.store_lock = datadir_lock(path, what, err, sizeof(err))) < 0)
+		fatalx("%s", err);
+	/* A store of its own elsewhere ([store] path): that is what must have one daemon. */
+	if (!in_dir(cfg->store_path, cfg->data_dir)) {
+		snprintf(path, sizeof(path), "%s.lock", cfg->store_path);
+		snprintf(what, sizeof(what), "store %s", cfg->store_path);
+		if ((d.path_lock = datadir_lock(path, what, err, sizeof(err))) < 0)
+			fatalx("%s", err);
+	}
+	/* Two data dirs, one socket: the second would take the first's clients. */
+	snprintf(path, sizeof(path), "%s.lock", cfg->socket_path);
+	snprintf(what, sizeof(what), "control socket %s", cfg->socket_path);
+	if ((d.socket_lock = datadir_lock(path, what, err, sizeof(err))) < 0)
+		fatalx("%s", err);
 }
 
 int
@@ -192,6 +244,7 @@ main(int argc, char **argv)
 	}
 	if (mkdir(cfg.data_dir, 0750) < 0 && errno != EEXIST)
 		fatal("cannot create data_dir %s", cfg.data_dir);
+	take_locks(&cfg);
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGXFSZ, SIG_IGN);	/* a file-size limit is a full disk, not a crash */
 

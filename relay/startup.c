@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "crypto.h"
+#include "datadir.h"
 #include "startup.h"
 #include "text.h"
 
@@ -127,6 +128,8 @@ check_data_dir(struct check *c)
 	}
 	if (usable_dir(cfg->data_dir, msg, sizeof(msg)) < 0)
 		fail(c, cfg->lines.data_dir, "data_dir %s", msg);
+	else if (datadir_check(cfg->data_dir, msg, sizeof(msg)) < 0)	/* what start-up's lock step refuses */
+		fail(c, cfg->lines.data_dir, "%s", msg);
 }
 
 /*

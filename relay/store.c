@@ -27,6 +27,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -35,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <sys/queue.h>
 #include <time.h>
 #include <unistd.h>
@@ -332,6 +334,23 @@ store_budget_save(struct store *s, const char *link, uint64_t period, uint64_t s
 	return r;
 }
 
+int
+store_peer_save(struct store *s, uint64_t node, uint64_t boot, uint64_t top, store_done_fn *done, void *arg)
+{
+	struct op *op;
+	int r;
+
+	if ((op = store_op_new(OP_PEER, done, arg)) == NULL)
+		return -ENOMEM;
+	op->value = node;
+	op->ctime = boot;
+	op->cseq = top;
+	op->received = store_wall_ms();
+	if ((r = store_enqueue(s, op)) != 0)
+		store_op_free(op);
+	return r;
+}
+
 void
 store_flush(struct store *s)
 {
@@ -534,6 +553,38 @@ open_err(char *err, size_t errlen, int r, const char *fmt, ...)
 		va_end(ap);
 	}
 	return r;
+}
+
+/*
+ * The database and its -wal and -shm hold every payload: only we may read
+ * them (issue 11 item 9).  SQLite creates a new database 0644 (less the
+ * umask) and gives -wal and -shm the mode of the database, so the database
+ * is created 0600 here first; files an older version left readable to
+ * others are narrowed.
+ */
+static int
+secure_files(const char *path, char *err, size_t errlen)
+{
+	static const char *const suffix[] = { "", "-wal", "-shm" };
+	char name[PATH_MAX];
+	struct stat sb;
+	int fd;
+
+	if ((fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600)) >= 0)
+		close(fd);
+	else if (errno != EEXIST)
+		return open_err(err, errlen, -errno, "%s: %s", path, strerror(errno));
+	for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+		snprintf(name, sizeof(name), "%s%s", path, suffix[i]);
+		if (lstat(name, &sb) < 0 || !S_ISREG(sb.st_mode) || (sb.st_mode & 077) == 0)
+			continue;
+		if (chmod(name, sb.st_mode & 0700) < 0)
+			return open_err(err, errlen, -errno, "%s is readable by other users and cannot be"
+			    " made private: %s", name, strerror(errno));
+		log_info("store: %s was mode %04o, now %04o", name, (unsigned)(sb.st_mode & 07777),
+		    (unsigned)(sb.st_mode & 0700));
+	}
+	return 0;
 }
 
 /*
@@ -786,7 +837,8 @@ store_open(const struct store_options *opt, char *err, size_t errlen)
 		goto fail;
 	}
 	store_s_open(s);
-	if ((r = db_open(s, &s->wdb, true, err, errlen)) != 0)
+	if ((r = secure_files(s->path, err, errlen)) != 0 ||
+	    (r = db_open(s, &s->wdb, true, err, errlen)) != 0)
 		goto fail;
 	/* The boot counter must be written even on a full disk: that is what the reserve is for. */
 	if ((r = open_txn(s, err, errlen)) == -ENOSPC && store_s_release(s))

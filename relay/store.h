@@ -139,6 +139,16 @@ int store_handed(struct store *s, int64_t rowid, const char *id, uint64_t nbr, i
 int store_budget_save(struct store *s, const char *link, uint64_t period, uint64_t spent, store_done_fn *done,
     void *arg);
 int store_budget_get(struct store *s, const char *link, uint64_t *period, uint64_t *spent);
+/*
+ * Replay protection across restarts (relay/peerstate.c): the newest boot
+ * counter of sender `node` and the highest frame counter of that boot seen
+ * here.  A save never moves a peer backwards (an older boot, or a lower
+ * counter of the same boot, leaves the row as it is).  store_peers() calls
+ * fn for every saved peer, most recently saved first: how many, or -EIO.
+ */
+int store_peer_save(struct store *s, uint64_t node, uint64_t boot, uint64_t top, store_done_fn *done, void *arg);
+typedef void store_peer_fn(void *arg, uint64_t node, uint64_t boot, uint64_t top);
+int store_peers(struct store *s, store_peer_fn *fn, void *arg);
 /* Wait until everything queued so far is committed (tests, shutdown).  The
  * callbacks still run only from store_dispatch(). */
 void store_flush(struct store *s);

@@ -22,9 +22,10 @@
 
 #include "store.h"
 
-#define SCHEMA_VERSION		4	/* 2: flags column, flood states, forward table in use;
+#define SCHEMA_VERSION		5	/* 2: flags column, flood states, forward table in use;
 				 * 3: link_budget (a table more: 2 -> 3 only creates it);
-				 * 4: ctime, cseq (which of two superseding bundles is newer) */
+				 * 4: ctime, cseq (which of two superseding bundles is newer);
+				 * 5: peers (a table more: 4 -> 5 only creates it) */
 #define CHUNK			(64 * 1024)	/* streaming unit for fd payloads */
 #define BUSY_MS			5000		/* busy timeout of both connections */
 
@@ -118,7 +119,15 @@ static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS link_budget ("
 	" link TEXT PRIMARY KEY,"
 	" period INTEGER NOT NULL,"
-	" spent INTEGER NOT NULL) WITHOUT ROWID;";
+	" spent INTEGER NOT NULL) WITHOUT ROWID;"
+	/* Replay protection across restarts (relay/peerstate.c): per sender
+	 * node, its newest boot counter and the highest frame counter of that
+	 * boot seen here, saved now and then (store_peer_save()). */
+	"CREATE TABLE IF NOT EXISTS peers ("
+	" node INTEGER PRIMARY KEY,"
+	" boot INTEGER NOT NULL,"
+	" top INTEGER NOT NULL,"
+	" updated INTEGER NOT NULL);";
 
 /*
  * Version 1 to 2: the bundles table gains its flags column before data (a
@@ -158,7 +167,7 @@ enum {
 	W_SEEN_ADD, W_SEEN_HAS, W_SUPERSEDE, W_INSERT, W_DELETE, W_DELETE_DO,
 	W_EXPIRE_BUNDLES, W_EXPIRE_BUNDLES_DO, W_EXPIRE_SEEN, W_PAGES, W_FREE_PAGES, W_SEQ_SET,
 	W_EXPIRE_REPORTS, W_TAKE, W_TAKE_FLOOD, W_HANDED, W_HANDED_ID, W_HANDED_SENT,
-	W_BUDGET_SET, W_ROW_ID, W_COUNT
+	W_BUDGET_SET, W_ROW_ID, W_PEER_SET, W_COUNT
 };
 
 static const char *const wsql[W_COUNT] = {
@@ -205,11 +214,16 @@ static const char *const wsql[W_COUNT] = {
 	[W_HANDED_SENT] = "SELECT count(*) FROM forward WHERE bundle = ?1 AND state = 2",
 	[W_BUDGET_SET] = "INSERT OR REPLACE INTO link_budget (link, period, spent) VALUES (?1, ?2, ?3)",
 	[W_ROW_ID] = "SELECT id, flags FROM bundles WHERE rowid = ?1",
+	/* Never backwards: saves may arrive out of order, a replay may not win. */
+	[W_PEER_SET] = "INSERT INTO peers (node, boot, top, updated) VALUES (?1, ?2, ?3, ?4)"
+	    " ON CONFLICT (node) DO UPDATE SET boot = excluded.boot, top = excluded.top,"
+	    " updated = excluded.updated WHERE excluded.boot > peers.boot"
+	    " OR (excluded.boot = peers.boot AND excluded.top > peers.top)",
 };
 
 /* Statements of the read connection. */
 enum { R_GET, R_NEXT_LOCAL, R_NEXT_QUEUED, R_NEXT_FRAGMENT, R_QUEUED_BATCH, R_BEGIN, R_COMMIT, R_PAGES,
-	R_FREE_PAGES, R_NEXT_FLOOD, R_HOLDERS, R_MAX_ROWID, R_BUDGET, R_COUNT };
+	R_FREE_PAGES, R_NEXT_FLOOD, R_HOLDERS, R_MAX_ROWID, R_BUDGET, R_PEERS, R_COUNT };
 
 static const char *const rsql[R_COUNT] = {
 	[R_GET] = "SELECT " ENTRY_COLS " FROM bundles WHERE rowid = ?1",
@@ -234,9 +248,10 @@ static const char *const rsql[R_COUNT] = {
 	    " ORDER BY neighbour",
 	[R_MAX_ROWID] = "SELECT coalesce(max(rowid), 0) FROM bundles",
 	[R_BUDGET] = "SELECT period, spent FROM link_budget WHERE link = ?1",
+	[R_PEERS] = "SELECT node, boot, top FROM peers ORDER BY updated DESC",
 };
 
-enum op_kind { OP_PUT, OP_DELETE, OP_EXPIRE, OP_SEQ, OP_TAKE, OP_HANDED, OP_BUDGET };
+enum op_kind { OP_PUT, OP_DELETE, OP_EXPIRE, OP_SEQ, OP_TAKE, OP_HANDED, OP_BUDGET, OP_PEER };
 
 /* One queued operation.  Replayable until writer_finish() strips it. */
 struct op {
@@ -250,7 +265,8 @@ struct op {
 	size_t mem;			/* bytes held, counted against queue_max */
 	size_t weight;			/* bytes counted toward commit_bytes */
 	uint64_t value;			/* expire: now; seq: the new reservation; handed: neighbour;
-					 * budget: bytes spent (the link's name in id, period in expires) */
+					 * budget: bytes spent (the link's name in id, period in expires);
+					 * peer: the node (boot, top in ctime, cseq) */
 	uint64_t mask;			/* expire: flags that want the primary block back */
 	int how;			/* handed: enum store_holder_how */
 	int64_t bundle;			/* handed: the bundle's row (0: by id) */

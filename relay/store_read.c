@@ -344,6 +344,25 @@ store_budget_get(struct store *s, const char *link, uint64_t *period, uint64_t *
 	return r;
 }
 
+int
+store_peers(struct store *s, store_peer_fn *fn, void *arg)
+{
+	sqlite3_stmt *st = s->r[R_PEERS];
+	int rc, n = 0;
+
+	pthread_mutex_lock(&s->rmu);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		fn(arg, (uint64_t)sqlite3_column_int64(st, 0), (uint64_t)sqlite3_column_int64(st, 1),
+		    (uint64_t)sqlite3_column_int64(st, 2));
+		n++;
+	}
+	if (rc != SQLITE_DONE)
+		log_warnx("store: read: %s", sqlite3_errmsg(s->rdb));
+	sqlite3_reset(st);
+	pthread_mutex_unlock(&s->rmu);
+	return rc == SQLITE_DONE ? n : -EIO;
+}
+
 /* Each call opens the blob afresh: an open handle would pin a WAL snapshot. */
 long
 store_read(struct store *s, int64_t rowid, uint64_t offset, void *buf, size_t len)

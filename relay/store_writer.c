@@ -834,6 +834,23 @@ exec_budget(struct store *s, struct op *op)
 }
 
 static int
+exec_peer(struct store *s, struct op *op)
+{
+	sqlite3_stmt *st = s->w[W_PEER_SET];
+	int rc;
+
+	sqlite3_bind_int64(st, 1, i64(op->value));
+	sqlite3_bind_int64(st, 2, i64(op->ctime));
+	sqlite3_bind_int64(st, 3, i64(op->cseq));
+	sqlite3_bind_int64(st, 4, i64(op->received));
+	s->dirty = true;
+	rc = step_reset(st);
+	if (rc != SQLITE_OK)
+		return db_fail(s, rc);
+	return 0;
+}
+
+static int
 op_exec(struct store *s, struct op *op)
 {
 	int r;
@@ -863,6 +880,8 @@ op_exec(struct store *s, struct op *op)
 		return exec_handed(s, op);
 	case OP_BUDGET:
 		return exec_budget(s, op);
+	case OP_PEER:
+		return exec_peer(s, op);
 	}
 	return -EINVAL;
 }

@@ -333,7 +333,9 @@ check_captured(const struct wire *w, unsigned first, unsigned k)
 
 	assert_non_null(rx.replay);
 	memcpy(buf, w->bytes, w->len);
-	crypto_replay_update(rx.replay, 1, 1, 0);
+	/* What the receiver heard of node 1 a little before (its counters skip ahead
+	 * when it meets a neighbour, radio/link.c nbr_heard). */
+	crypto_replay_update(rx.replay, 1, 1, a.sender.next > 1000 ? (uint32_t)(a.sender.next - 1000) : 0);
 	assert_int_equal(frame_open(&rx, buf, w->len, &h, &m), FRAME_OK);
 	assert_true(h.compact);
 	assert_int_equal(h.flags, FRAME_F_TAG8);

@@ -1896,7 +1896,7 @@ test_migrate_v1(void **state)
 	    " (SELECT sql LIKE '%flags%' FROM sqlite_master WHERE name = 'bundles'),"
 	    " (SELECT count(*) FROM sqlite_master WHERE name = 'bundles_v2')", -1, &q, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(q, 0), 4);
+	assert_int_equal(sqlite3_column_int(q, 0), 5);
 	assert_int_equal(sqlite3_column_int(q, 1), 5);
 	assert_int_equal(sqlite3_column_int(q, 2), 1);
 	assert_int_equal(sqlite3_column_int(q, 3), 0);
@@ -1980,7 +1980,101 @@ test_migrate_v2_budget(void **state)
 	assert_int_equal(sqlite3_prepare_v2(db, "SELECT user_version FROM pragma_user_version", -1, &q, NULL),
 	    SQLITE_OK);
 	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(q, 0), 4);
+	assert_int_equal(sqlite3_column_int(q, 0), 5);
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	assert_integrity_ok(f->db);
+}
+
+static int
+peer_save_wait(struct store *s, uint64_t node, uint64_t boot, uint64_t top)
+{
+	struct done d = { 0 };
+
+	assert_int_equal(store_peer_save(s, node, boot, top, on_done, &d), 0);
+	return wait_done(s, &d);
+}
+
+struct peer_rows { unsigned n; uint64_t node[8], boot[8], top[8]; };
+
+static void
+peer_row(void *arg, uint64_t node, uint64_t boot, uint64_t top)
+{
+	struct peer_rows *p = arg;
+
+	if (p->n < 8) {
+		p->node[p->n] = node;
+		p->boot[p->n] = boot;
+		p->top[p->n] = top;
+	}
+	p->n++;
+}
+
+/*
+ * A version 4 store (before replay state was kept) opens as version 5: its
+ * bundles and counters stay, and the peers table is there, empty.  A peer's
+ * saved boot and frame counter survive a reopen, and a save never moves a
+ * peer backwards: not to an older boot, nor to a lower counter of its boot.
+ */
+static void
+test_migrate_v4_peers(void **state)
+{
+	struct fixture *f = *state;
+	struct peer_rows rows = { 0 };
+	struct store_entry e;
+	struct store *s;
+	sqlite3 *db;
+	sqlite3_stmt *q;
+	uint64_t boot;
+
+	s = open_store(f);
+	assert_int_equal(put_small(s, "v4 queued", PRIO_MESSAGE, FAR_FUTURE, NULL), 0);
+	boot = store_boot_count(s);
+	store_free(s);
+	assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "DROP TABLE peers; PRAGMA user_version = 4;", NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(db);
+
+	s = open_store(f);
+	assert_int_equal(store_boot_count(s), boot + 1);
+	assert_int_equal(store_next_queued(s, 0, 0, &e), 0);
+	assert_string_equal(e.id, "v4 queued");
+	assert_int_equal(store_peers(s, peer_row, &rows), 0);
+	assert_int_equal(peer_save_wait(s, 7, 3, 1000), 0);
+	assert_int_equal(peer_save_wait(s, 7, 3, 900), 0);	/* lower: kept at 1000 */
+	assert_int_equal(peer_save_wait(s, 7, 2, 5000), 0);	/* older boot: kept */
+	assert_int_equal(peer_save_wait(s, 9, 1, UINT32_MAX), 0);
+	assert_int_equal(peer_save_wait(s, 9, 2, 5), 0);	/* newer boot: taken */
+	store_free(s);
+
+	s = open_store(f);
+	assert_int_equal(store_peers(s, peer_row, &rows), 2);
+	assert_int_equal(rows.n, 2);
+	for (unsigned i = 0; i < 2; i++) {
+		if (rows.node[i] == 7) {
+			assert_int_equal(rows.boot[i], 3);
+			assert_int_equal(rows.top[i], 1000);
+		} else {
+			assert_int_equal(rows.node[i], 9);
+			assert_int_equal(rows.boot[i], 2);
+			assert_int_equal(rows.top[i], 5);
+		}
+	}
+	assert_int_equal(peer_save_wait(s, 7, 3, 1001), 0);
+	store_free(s);
+	rows.n = 0;
+	s = open_store(f);
+	assert_int_equal(store_peers(s, peer_row, &rows), 2);
+	assert_int_equal(rows.node[0], 7);			/* most recently saved first */
+	assert_int_equal(rows.top[0], 1001);
+	store_free(s);
+
+	assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT user_version FROM pragma_user_version", -1, &q, NULL),
+	    SQLITE_OK);
+	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(q, 0), 5);
 	sqlite3_finalize(q);
 	sqlite3_close(db);
 	assert_integrity_ok(f->db);
@@ -2050,6 +2144,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_undeleted_not_sent_again, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_v1, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_v2_budget, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_v4_peers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flood_queries_use_indexes, setup, teardown),
 	};
 
