@@ -4,13 +4,12 @@ a link whose budget is spent stops being a route, so urgent traffic takes the
 other link to the same neighbour at once instead of waiting behind it.
 """
 import os
-import random
 import re
 import time
 
 import pytest
 
-from harness import Node, stop_all, wait_for
+from harness import Node, free_ports, stop_all, wait_for
 from sim import LinkEmu
 
 KEY = "1 " + "5a" * 32 + " send\n"
@@ -42,10 +41,10 @@ def kill(*things):
 @pytest.fixture
 def sat(tmp_path):
     """A and B over a satellite hop (300 ms each way); A's side is metered."""
-    base = random.randint(20000, 50000)
-    emu = LinkEmu(peer_a=base, peer_b=base + 1, delay="300ms")
-    a = node(tmp_path, 1, [("sat", base, emu.a_port, "budget = 30K/day\n")])
-    b = node(tmp_path, 2, [("sat", base + 1, emu.b_port, "")])
+    ports = free_ports(2)
+    emu = LinkEmu(peer_a=ports[0], peer_b=ports[1], delay="300ms")
+    a = node(tmp_path, 1, [("sat", ports[0], emu.a_port, "budget = 30K/day\n")])
+    b = node(tmp_path, 2, [("sat", ports[1], emu.b_port, "")])
     yield emu, a, b
     kill(emu, a, b)
 
@@ -100,13 +99,13 @@ def test_budget_survives_kill(sat):
 def two_links(tmp_path):
     """A and B joined twice: a metered satellite link (fast, so the cheaper route)
     and a slower unmetered one (rate 256 kbit/s: a dearer route)."""
-    base = random.randint(20000, 50000)
-    sat = LinkEmu(peer_a=base, peer_b=base + 1, delay="100ms")
-    other = LinkEmu(peer_a=base + 2, peer_b=base + 3, delay="20ms")
-    a = node(tmp_path, 1, [("sat", base, sat.a_port, "budget = 20K/day\nclasses = urgent,position,message\n"),
-                           ("other", base + 2, other.a_port, "rate = 256k\n")])
-    b = node(tmp_path, 2, [("sat", base + 1, sat.b_port, ""),
-                           ("other", base + 3, other.b_port, "rate = 256k\n")])
+    ports = free_ports(4)
+    sat = LinkEmu(peer_a=ports[0], peer_b=ports[1], delay="100ms")
+    other = LinkEmu(peer_a=ports[2], peer_b=ports[3], delay="20ms")
+    a = node(tmp_path, 1, [("sat", ports[0], sat.a_port, "budget = 20K/day\nclasses = urgent,position,message\n"),
+                           ("other", ports[2], other.a_port, "rate = 256k\n")])
+    b = node(tmp_path, 2, [("sat", ports[1], sat.b_port, ""),
+                           ("other", ports[3], other.b_port, "rate = 256k\n")])
     yield sat, other, a, b
     kill(sat, other, a, b)
 
