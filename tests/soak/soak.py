@@ -1,0 +1,405 @@
+#!/usr/bin/python3
+"""soak.py - what `make soak` runs (not part of make check).
+
+Three daemons in a line, A - B - C, each hop a UDP link through the link
+emulator (tests/sim/linkemu).  For SOAK_MINUTES (default 10):
+
+  - the two hops flap at random (down 1-15 s, up 5-40 s, each on its own);
+  - 20,000 bundles of mixed priority are sent, 90% from A to C and 10% from
+    C to A, spread over the first 60% of the time;
+  - the middle node B is killed with SIGKILL twice (restarted a few seconds
+    later), and its data_dir, a small tmpfs mounted here, is filled with a
+    file for a minute (then the file is removed);
+
+then every link comes up and the run waits for delivery.  Both ends receive
+through the control protocol and acknowledge each bundle once they have it.
+
+It prints lost, duplicated and reordered-within-class counts, and exits 1 on
+any loss or any duplicate delivered (2 when it could not run).  Reordering is
+reported, not judged: a flap makes a later bundle overtake one held in B.
+
+Environment: SOAK_MINUTES, SOAK_BUNDLES (20000), SOAK_SEED (random),
+FIELDRELAY_BUILD (build), SOAK_KEEP=1 keeps the work directory.
+Needs root (the tmpfs).
+"""
+import faulthandler
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
+
+from harness import Control, Node, free_ports, stop_all, wait_for  # noqa: E402
+from sim import LinkEmu  # noqa: E402
+
+KEY = "1 " + "5e" * 32 + " send\n"
+# Every class a stored bundle can have (realtime is live voice only).
+CLASSES = ["urgent", "position", "voicemsg", "message", "telemetry", "bulk"]
+WEIGHTS = [1, 2, 1, 4, 2, 1]
+SERVICE = 42
+TMPFS_SIZE = "48m"
+
+
+def log(msg):
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def make_node(base, node_id, name, port, peers, data_dir=None):
+    n = Node(base, node_id, name=name)
+    n.write_key(KEY)
+    peer_lines = "".join(f"peer = 127.0.0.1:{p}\n" for p in peers)
+    n.write_config(f"[security]\nkey_file = {n.dir / 'network.key'}\n"
+                   f"[link mesh]\ntype = udp\nport = {port}\n{peer_lines}")
+    return n
+
+
+class Receiver(threading.Thread):
+    """Takes every bundle for SERVICE at a node, in arrival order, and acks it."""
+
+    def __init__(self, node):
+        super().__init__(daemon=True)
+        self.node = node
+        self.got = []           # (payload text, class)
+        self.error = None
+        self.lock = threading.Lock()
+
+    def run(self):
+        try:
+            ctl = Control(self.node)
+            ctl.send({"op": "recv", "service": SERVICE, "wait": True})
+            while True:
+                m = ctl.recv()
+                if m.get("event") == "bundle":
+                    with self.lock:
+                        self.got.append((m["payload"].decode(), m["class"]))
+                    ctl.send({"op": "ack", "rowid": m["rowid"]})
+                elif "code" in m:
+                    raise AssertionError(f"recv at {self.node.id}: {m}")
+        except (EOFError, OSError) as e:
+            if not stopping.is_set():
+                self.error = e
+        except Exception as e:      # noqa: BLE001 - reported at the end
+            self.error = e
+
+    def count(self):
+        with self.lock:
+            return len(self.got)
+
+
+class Sender(threading.Thread):
+    """Sends its list of (text, class) to dst through one control connection,
+    a window of requests in flight; a refused one ("busy", full store) is
+    tried again a little later, as an application would."""
+
+    WINDOW = 32
+
+    def __init__(self, node, dst, items, duration):
+        super().__init__(daemon=True)
+        self.node, self.dst, self.items, self.duration = node, dst, items, duration
+        self.accepted = set()
+        self.refused = {}           # error code -> count
+        self.error = None
+
+    def run(self):
+        try:
+            ctl = Control(self.node)
+            ctl.s.settimeout(60)    # a request the daemon never answers is a finding
+            t0 = time.monotonic()
+            todo = list(range(len(self.items)))
+            pending = {}
+            retry = []
+            while todo or pending or retry:
+                # Pace: item k goes at t0 + k/len * duration.
+                now = time.monotonic()
+                while len(pending) < self.WINDOW and (todo or retry):
+                    if retry and retry[0][0] <= now:
+                        k = retry.pop(0)[1]
+                    elif todo and t0 + (len(self.items) - len(todo)) / len(self.items) * self.duration <= now:
+                        k = todo.pop(0)
+                    else:
+                        break
+                    text, cls = self.items[k]
+                    ctl.send({"op": "send", "dst": self.dst, "priority": cls, "supersede": False,
+                              "tag": k}, text.encode())
+                    pending[k] = True
+                if not pending:
+                    time.sleep(0.01)
+                    continue
+                m = ctl.recv()
+                k = m.get("tag")
+                if k not in pending:
+                    continue
+                del pending[k]
+                if m.get("ok"):
+                    self.accepted.add(k)
+                else:
+                    self.refused[m.get("code")] = self.refused.get(m.get("code"), 0) + 1
+                    retry.append((time.monotonic() + 0.5, k))
+            ctl.close()
+        except Exception as e:      # noqa: BLE001
+            self.error = e
+
+
+stopping = threading.Event()
+
+
+def flapper(emu, name, rng, until, counts):
+    """Random outages of one hop until the deadline."""
+    while not stopping.is_set() and time.monotonic() < until:
+        up_for = rng.uniform(5, 40)
+        if stopping.wait(min(up_for, max(0, until - time.monotonic()))):
+            break
+        if time.monotonic() >= until:
+            break
+        down_for = rng.uniform(1, 15)
+        try:
+            emu.down()
+            counts[name] += 1
+            stopping.wait(down_for)
+        finally:
+            emu.up()
+
+
+def mount_tmpfs(path):
+    path.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={TMPFS_SIZE},mode=0700", "tmpfs", str(path)],
+                   check=True, capture_output=True)
+
+
+def fill(path):
+    """Fill the filesystem of path with one file; its size."""
+    f = path / "fill"
+    n = 0
+    with open(f, "wb", buffering=0) as out:
+        block = b"\0" * (1 << 20)
+        while True:
+            try:
+                n += out.write(block)
+            except OSError:
+                break
+        small = b"\0" * 4096
+        while True:
+            try:
+                n += out.write(small)
+            except OSError:
+                break
+    return n
+
+
+def class_of(text):
+    return text.split()[2]
+
+
+def analyse(items_by_src, got):
+    """lost, duplicated, reordered-within-class for one receiving end."""
+    sent = {t for t, _ in items_by_src}
+    seen, dup, lost = set(), 0, 0
+    last = {}                 # (src, class) -> highest seq delivered
+    reordered = 0
+    wrong_class = 0
+    for text, cls in got:
+        if text in seen:
+            dup += 1
+            continue
+        seen.add(text)
+        _, src, want_cls, seq = text.split()[:4]
+        if cls != want_cls:
+            wrong_class += 1
+        key = (src, want_cls)
+        if int(seq) < last.get(key, -1):
+            reordered += 1
+        last[key] = max(last.get(key, -1), int(seq))
+    lost = len(sent - seen)
+    stray = len(seen - sent)
+    return lost, dup, reordered, stray, wrong_class
+
+
+def main():
+    minutes = float(os.environ.get("SOAK_MINUTES", "10"))
+    total = int(os.environ.get("SOAK_BUNDLES", "20000"))
+    seed = int(os.environ.get("SOAK_SEED", str(random.SystemRandom().randrange(1 << 30))))
+    if os.geteuid() != 0:
+        print("soak: needs root (B's data_dir is a tmpfs it mounts)", file=sys.stderr)
+        return 2
+    rng = random.Random(seed)
+    T = minutes * 60
+    log(f"soak: {minutes:g} min, {total} bundles, seed {seed} (SOAK_SEED={seed} repeats the flaps)")
+
+    work = Path(tempfile.mkdtemp(prefix="fieldrelay-soak-"))
+    b_dir = work / "B"
+    mount_tmpfs(b_dir)
+    things = []
+    result = 2
+    try:
+        pa, pb, pc = free_ports(3)
+        ab = LinkEmu(peer_a=pa, peer_b=pb, delay="20ms", loss=0.02, seed=rng.randrange(1 << 20))
+        things.append(ab)
+        bc = LinkEmu(peer_a=pb, peer_b=pc, delay="20ms", loss=0.02, seed=rng.randrange(1 << 20))
+        things.append(bc)
+        a = make_node(work, 1, "A", pa, [ab.a_port])
+        b = make_node(work, 2, "B", pb, [ab.b_port, bc.a_port])
+        c = make_node(work, 3, "C", pc, [bc.b_port])
+        things += [a, b, c]
+        for n in (a, b, c):
+            n.start()
+        wait_for(lambda: any(r.get("dst") == 3 and r.get("via") == 2
+                             for r in a.cli_json("routes")[0]["routes"]), 60, "A to learn a route to C")
+        wait_for(lambda: any(r.get("dst") == 1 and r.get("via") == 2
+                             for r in c.cli_json("routes")[0]["routes"]), 60, "C to learn a route to A")
+
+        n_c = total // 10
+        items_a, items_c = [], []
+        for k in range(total - n_c):
+            cls = rng.choices(CLASSES, WEIGHTS)[0]
+            items_a.append((f"soak A {cls} {k} " + "x" * rng.randrange(0, 400), cls))
+        for k in range(n_c):
+            cls = rng.choices(CLASSES, WEIGHTS)[0]
+            items_c.append((f"soak C {cls} {k} " + "y" * rng.randrange(0, 400), cls))
+
+        rc, ra = Receiver(c), Receiver(a)
+        rc.start()
+        ra.start()
+        t0 = time.monotonic()
+        send_for = 0.6 * T
+        sa = Sender(a, f"ipn:3.{SERVICE}", items_a, send_for)
+        sc = Sender(c, f"ipn:1.{SERVICE}", items_c, send_for)
+        sa.start()
+        sc.start()
+        flaps = {"A-B": 0, "B-C": 0}
+        flappers = [threading.Thread(target=flapper, args=(ab, "A-B", random.Random(rng.random()), t0 + T, flaps),
+                                     daemon=True),
+                    threading.Thread(target=flapper, args=(bc, "B-C", random.Random(rng.random()), t0 + T, flaps),
+                                     daemon=True)]
+        for f in flappers:
+            f.start()
+
+        # B's faults, at fixed points of the run.
+        fill_for = min(60.0, T / 10)
+        plan = [(0.2 * T, "kill"), (0.35 * T, "fill"), (0.35 * T + fill_for, "free"), (0.5 * T, "kill")]
+        for at, what in plan:
+            left = t0 + at - time.monotonic()
+            if left > 0:
+                time.sleep(left)
+            if what == "kill":
+                held = b.status()["store"]["bundles"]
+                b.kill9()
+                log(f"B killed -9 (holding {held} bundles); C has {rc.count()}, A has {ra.count()}")
+                time.sleep(rng.uniform(2, 6))
+                b.start()
+                log("B restarted")
+            elif what == "fill":
+                filled = fill(b_dir)
+                bc_fill = bc.stats()
+                fill_t = time.monotonic()
+                log(f"B's disk filled ({filled >> 10} KiB file) for {fill_for:.0f} s")
+            else:
+                (b_dir / "fill").unlink()
+                st = bc.stats()
+                frames = st["ab"]["in"] - bc_fill["ab"]["in"]
+                secs = time.monotonic() - fill_t
+                log(f"B's disk freed; while full, B sent {frames} frames to C ({frames / secs:.0f}/s)"
+                    f" and is {'up' if b.proc.poll() is None else 'DOWN: exit %s' % b.proc.returncode}")
+            if b.proc.poll() is not None:
+                log(f"B exited on its own ({b.proc.returncode}); restarting it")
+                b.logf.close()
+                b.start()
+        left = t0 + T - time.monotonic()
+        if left > 0:
+            time.sleep(left)
+        stopping.set()
+        for f in flappers:
+            f.join(30)
+        ab.up()
+        bc.up()
+        log(f"faults over after {time.monotonic() - t0:.0f} s: {flaps['A-B']} flaps A-B, {flaps['B-C']} B-C; "
+            "waiting for delivery")
+        for s in (sa, sc):
+            while s.is_alive() and time.monotonic() < t0 + T + 600:
+                s.join(30)
+                log(f"sender at {s.node.id}: {len(s.accepted)} of {len(s.items)} accepted, still sending")
+        for s in (sa, sc):
+            if s.is_alive() or s.error:
+                raise AssertionError(f"sender at {s.node.id}: {s.error or 'still sending'}")
+        want_c, want_a = len(sa.accepted), len(sc.accepted)
+        deadline = time.monotonic() + max(300, T)
+        last, last_change = (-1, -1), time.monotonic()
+        while time.monotonic() < deadline:
+            now = (rc.count(), ra.count())
+            if now[0] >= want_c and now[1] >= want_a:
+                break
+            if now != last:
+                if int(time.monotonic()) % 30 == 0:
+                    log(f"delivered: C {now[0]} of {want_c}, A {now[1]} of {want_a}")
+                last, last_change = now, time.monotonic()
+            elif time.monotonic() - last_change > 120:
+                log("no progress for 120 s")
+                break
+            for n in (a, b, c):
+                if n.proc.poll() is not None:
+                    raise AssertionError(f"node {n.id} exited ({n.proc.returncode}) while delivering")
+            time.sleep(1)
+        # A little longer, for duplicates still on their way.
+        time.sleep(5)
+        stopping.set()
+
+        lost_c, dup_c, reo_c, stray_c, wc_c = analyse([items_a[k] for k in sa.accepted], rc.got)
+        lost_a, dup_a, reo_a, stray_a, wc_a = analyse([items_c[k] for k in sc.accepted], ra.got)
+        held = {n.dir.name: n.status()["store"]["bundles"] for n in (a, b, c)}
+        fw = {n.dir.name: n.cli_json("links")[0].get("forwarding", {}).get("duplicates") for n in (a, b, c)}
+        print()
+        print(f"soak: {minutes:g} min, seed {seed}; sent A->C {want_c} accepted, C->A {want_a} accepted "
+              f"(refused and retried: A {sa.refused or 'none'}, C {sc.refused or 'none'})")
+        print(f"  A->C: delivered {len(rc.got)}, lost {lost_c}, duplicated {dup_c}, "
+              f"reordered within class {reo_c}, unknown {stray_c}, wrong class {wc_c}")
+        print(f"  C->A: delivered {len(ra.got)}, lost {lost_a}, duplicated {dup_a}, "
+              f"reordered within class {reo_a}, unknown {stray_a}, wrong class {wc_a}")
+        print(f"  still stored: {held}; duplicates the forwarders dropped: {fw}")
+        print(f"  flaps: {flaps}; B-C emulator: {json.dumps(bc.stats()['ab'])}")
+        errors = [r.error for r in (rc, ra) if r.error]
+        for e in errors:
+            print(f"  receiver error: {e}")
+        for name, items, acc, r in (("A->C", items_a, sa.accepted, rc), ("C->A", items_c, sc.accepted, ra)):
+            seen = {t for t, _ in r.got}
+            missing = [items[k][0].split()[:4] for k in sorted(acc) if items[k][0] not in seen]
+            if missing:
+                print(f"  {name} lost, first ones: {missing[:8]}")
+        lost, dup = lost_c + lost_a, dup_c + dup_a
+        print(f"soak: lost {lost}, duplicated {dup}, reordered {reo_c + reo_a}")
+        result = 1 if lost or dup or stray_c or stray_a or wc_c or wc_a or errors else 0
+    except AssertionError as e:
+        log(f"soak: could not finish: {e}")
+        result = 2
+    finally:
+        stopping.set()
+        crashed = [x for x in things if isinstance(x, Node) and x.proc and x.proc.poll() is not None]
+        stop_all(things)
+        for n in [x for x in things if isinstance(x, Node)]:
+            bad = [l for l in n.log_text().splitlines()
+                   if "ERROR: AddressSanitizer" in l or "runtime error:" in l]
+            if bad:
+                print(f"  {n.dir.name}'s log: {bad[:3]}")
+                result = result or 1
+        if crashed:
+            print(f"  exited before the end: {[n.dir.name for n in crashed]}")
+        if (b_dir / "daemon.log").exists():
+            shutil.copy(b_dir / "daemon.log", work / "B-daemon.log")
+        subprocess.run(["umount", "-l", str(b_dir)], capture_output=True)
+        if os.environ.get("SOAK_KEEP") != "1":
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            print(f"  work directory kept: {work} (B's tmpfs is unmounted: its log is B-daemon.log)")
+    return result
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(3))
+    faulthandler.register(signal.SIGUSR1)     # kill -USR1: where every thread is
+    sys.exit(main())
