@@ -207,6 +207,20 @@ class Node:
         return self.cli_json("recv", service, **kw)
 
 
+def cli_seconds(node, n=3):
+    """How long one CLI request to node takes right now (the median of n
+    `status` calls).  A delay a test measures through the CLI includes this
+    much per call of its own tooling, which a busy machine stretches (a
+    process start, an ASan daemon's answer): a timing bound adds it,
+    measured in the same run, instead of a guess at the machine's load."""
+    times = []
+    for _ in range(n):
+        t = time.monotonic()
+        node.cli("status")
+        times.append(time.monotonic() - t)
+    return sorted(times)[n // 2]
+
+
 @contextmanager
 def namespaces(names):
     """Network namespaces that exist for the with block and are deleted after

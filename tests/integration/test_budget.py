@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from harness import Node, free_ports, stop_all, wait_for
+from harness import Node, cli_seconds, free_ports, stop_all, wait_for
 from sim import LinkEmu
 
 KEY = "1 " + "5a" * 32 + " send\n"
@@ -129,6 +129,7 @@ def test_spent_budget_urgent_fails_over(two_links):
     big.write_bytes(os.urandom(30000))
     a.cli("send", "-p", "message", "-f", str(big), "ipn:2.7")
     wait_for(lambda: links(a)["sat"]["budget_used"] >= 20 * 1024, 30, "A to spend the satellite budget")
+    cli = cli_seconds(a)
     t0 = time.monotonic()
     a.cli("send", "-p", "urgent", "ipn:2.5", "alert-other")
     got = recv(b, 5, 1, 30)
@@ -138,8 +139,9 @@ def test_spent_budget_urgent_fails_over(two_links):
           f"{ls['sat']['budget_used']} B of {ls['sat']['budget_bytes']} B")
     assert got == ["alert-other"]
     # 20 ms each way and the CLI's own start-up: well under a second; a wait
-    # behind the spent link would last until the next UTC day.
-    assert took < 2.0
+    # behind the spent link would last until the next UTC day.  Two CLI
+    # calls measured (cli) on top: what a busy machine adds.
+    assert took < 2.0 + 2 * cli, (took, cli)
     assert ls["sat"]["neighbours"] == 1, "A still hears B on the satellite link: only the route went"
     assert ls["other"]["segments"] > seg0
     assert ls["sat"]["budget_used"] <= 20 * 1024 + MTU

@@ -151,8 +151,9 @@ class Sender(threading.Thread):
 stopping = threading.Event()
 
 
-def flapper(emu, name, rng, until, counts):
-    """Random outages of one hop until the deadline."""
+def flapper(emu, name, rng, until, counts, lock):
+    """Random outages of one hop until the deadline; lock held by the main
+    thread keeps the hop as the main thread set it."""
     while not stopping.is_set() and time.monotonic() < until:
         up_for = rng.uniform(5, 40)
         if stopping.wait(min(up_for, max(0, until - time.monotonic()))):
@@ -160,12 +161,13 @@ def flapper(emu, name, rng, until, counts):
         if time.monotonic() >= until:
             break
         down_for = rng.uniform(1, 15)
-        try:
-            emu.down()
-            counts[name] += 1
-            stopping.wait(down_for)
-        finally:
-            emu.up()
+        with lock:
+            try:
+                emu.down()
+                counts[name] += 1
+                stopping.wait(down_for)
+            finally:
+                emu.up()
 
 
 def mount_tmpfs(path):
@@ -198,13 +200,16 @@ def class_of(text):
     return text.split()[2]
 
 
-def analyse(items_by_src, got):
-    """lost, duplicated, reordered-within-class for one receiving end."""
-    sent = {t for t, _ in items_by_src}
-    seen, dup, lost = set(), 0, 0
+def analyse(sent_items, got):
+    """lost, superseded, duplicated, reordered-within-class, unknown and
+    wrong-class counts for one receiving end.  A position not delivered
+    while a later one of the same stream was is superseded, by design (a
+    relay keeps the newest fix of each unit: README, "Newer positions
+    supersede queued older ones"), not lost."""
+    sent = {t for t, _ in sent_items}
+    seen, dup = set(), 0
     last = {}                 # (src, class) -> highest seq delivered
-    reordered = 0
-    wrong_class = 0
+    reordered = wrong_class = 0
     for text, cls in got:
         if text in seen:
             dup += 1
@@ -217,9 +222,14 @@ def analyse(items_by_src, got):
         if int(seq) < last.get(key, -1):
             reordered += 1
         last[key] = max(last.get(key, -1), int(seq))
-    lost = len(sent - seen)
-    stray = len(seen - sent)
-    return lost, dup, reordered, stray, wrong_class
+    lost, superseded = [], 0
+    for t in sent - seen:
+        _, src, cls, seq = t.split()[:4]
+        if cls == "position" and int(seq) < last.get((src, cls), -1):
+            superseded += 1
+        else:
+            lost.append(t.split()[:4])
+    return lost, superseded, dup, reordered, len(seen - sent), wrong_class
 
 
 def main():
@@ -268,22 +278,29 @@ def main():
         rc.start()
         ra.start()
         t0 = time.monotonic()
+        full_disk = None
         send_for = 0.6 * T
         sa = Sender(a, f"ipn:3.{SERVICE}", items_a, send_for)
         sc = Sender(c, f"ipn:1.{SERVICE}", items_c, send_for)
         sa.start()
         sc.start()
         flaps = {"A-B": 0, "B-C": 0}
-        flappers = [threading.Thread(target=flapper, args=(ab, "A-B", random.Random(rng.random()), t0 + T, flaps),
-                                     daemon=True),
-                    threading.Thread(target=flapper, args=(bc, "B-C", random.Random(rng.random()), t0 + T, flaps),
-                                     daemon=True)]
+        bc_lock = threading.Lock()
+        flappers = [threading.Thread(target=flapper, daemon=True,
+                                     args=(ab, "A-B", random.Random(rng.random()), t0 + T, flaps, threading.Lock())),
+                    threading.Thread(target=flapper, daemon=True,
+                                     args=(bc, "B-C", random.Random(rng.random()), t0 + T, flaps, bc_lock))]
         for f in flappers:
             f.start()
 
-        # B's faults, at fixed points of the run.
+        # B's faults, at fixed points of the run.  Before the disk fills, B-C
+        # is cut so that B holds bundles; B is killed while the disk is full
+        # and restarted on it, then B-C comes back: what the restarted B
+        # forwards it cannot delete (issue 11, item 4: the resend flood).
         fill_for = min(60.0, T / 10)
-        plan = [(0.2 * T, "kill"), (0.35 * T, "fill"), (0.35 * T + fill_for, "free"), (0.5 * T, "kill")]
+        plan = [(0.2 * T, "kill"), (0.3 * T, "cut"), (0.35 * T, "fill"), (0.35 * T + fill_for / 3, "kill"),
+                (0.35 * T + fill_for / 3, "mend"), (0.35 * T + fill_for, "free")]
+        c_dups0 = None
         for at, what in plan:
             left = t0 + at - time.monotonic()
             if left > 0:
@@ -293,24 +310,46 @@ def main():
                 b.kill9()
                 log(f"B killed -9 (holding {held} bundles); C has {rc.count()}, A has {ra.count()}")
                 time.sleep(rng.uniform(2, 6))
-                b.start()
-                log("B restarted")
+                try:
+                    b.start()
+                    log("B restarted")
+                except AssertionError as e:
+                    log(f"B does not start: {str(e)[-300:]}")
+            elif what == "cut":
+                bc_lock.acquire()
+                bc.down()
+                log("B-C cut, so that B holds bundles when its disk fills")
+            elif what == "mend":
+                bc.up()
+                bc_lock.release()
+                log("B-C up again")
             elif what == "fill":
                 filled = fill(b_dir)
                 bc_fill = bc.stats()
+                c_dups0 = c.cli_json("links")[0]["forwarding"]["duplicates"]
                 fill_t = time.monotonic()
-                log(f"B's disk filled ({filled >> 10} KiB file) for {fill_for:.0f} s")
+                log(f"B's disk filled ({filled >> 10} KiB file) for {fill_for:.0f} s; B holds "
+                    f"{b.status()['store']['bundles'] if b.proc.poll() is None else '?'} bundles")
             else:
-                (b_dir / "fill").unlink()
                 st = bc.stats()
+                dups = c.cli_json("links")[0]["forwarding"]["duplicates"] - c_dups0
+                (b_dir / "fill").unlink()
                 frames = st["ab"]["in"] - bc_fill["ab"]["in"]
+                nbytes = st["ab"]["in_bytes"] - bc_fill["ab"]["in_bytes"]
                 secs = time.monotonic() - fill_t
-                log(f"B's disk freed; while full, B sent {frames} frames to C ({frames / secs:.0f}/s)"
-                    f" and is {'up' if b.proc.poll() is None else 'DOWN: exit %s' % b.proc.returncode}")
-            if b.proc.poll() is not None:
-                log(f"B exited on its own ({b.proc.returncode}); restarting it")
-                b.logf.close()
-                b.start()
+                log(f"B's disk freed; while full, B sent {frames} frames ({nbytes >> 10} KiB) to C "
+                    f"({frames / secs:.0f}/s) and C dropped {dups} duplicates; B is "
+                    f"{'up' if b.proc.poll() is None else 'DOWN: exit %s' % b.proc.returncode}")
+                full_disk = (frames, nbytes, dups, secs)
+            if b.proc is not None and b.proc.poll() is not None and what != "kill":
+                log(f"B is not running ({b.proc.returncode}); starting it")
+                if not b.logf.closed:
+                    b.logf.close()
+                b.proc = None
+                try:
+                    b.start()
+                except AssertionError as e:
+                    log(f"B does not start: {str(e)[-300:]}")
         left = t0 + T - time.monotonic()
         if left > 0:
             time.sleep(left)
@@ -330,14 +369,16 @@ def main():
                 raise AssertionError(f"sender at {s.node.id}: {s.error or 'still sending'}")
         want_c, want_a = len(sa.accepted), len(sc.accepted)
         deadline = time.monotonic() + max(300, T)
-        last, last_change = (-1, -1), time.monotonic()
+        last, last_change, last_log = (-1, -1), time.monotonic(), 0
         while time.monotonic() < deadline:
             now = (rc.count(), ra.count())
             if now[0] >= want_c and now[1] >= want_a:
                 break
+            if time.monotonic() - last_log >= 30:
+                log(f"delivered: C {now[0]} of {want_c}, A {now[1]} of {want_a}; stored at A, B, C: "
+                    f"{[n.status()['store']['bundles'] for n in (a, b, c)]}")
+                last_log = time.monotonic()
             if now != last:
-                if int(time.monotonic()) % 30 == 0:
-                    log(f"delivered: C {now[0]} of {want_c}, A {now[1]} of {want_a}")
                 last, last_change = now, time.monotonic()
             elif time.monotonic() - last_change > 120:
                 log("no progress for 120 s")
@@ -350,29 +391,33 @@ def main():
         time.sleep(5)
         stopping.set()
 
-        lost_c, dup_c, reo_c, stray_c, wc_c = analyse([items_a[k] for k in sa.accepted], rc.got)
-        lost_a, dup_a, reo_a, stray_a, wc_a = analyse([items_c[k] for k in sc.accepted], ra.got)
+        lost_c, sup_c, dup_c, reo_c, stray_c, wc_c = analyse([items_a[k] for k in sa.accepted], rc.got)
+        lost_a, sup_a, dup_a, reo_a, stray_a, wc_a = analyse([items_c[k] for k in sc.accepted], ra.got)
         held = {n.dir.name: n.status()["store"]["bundles"] for n in (a, b, c)}
         fw = {n.dir.name: n.cli_json("links")[0].get("forwarding", {}).get("duplicates") for n in (a, b, c)}
+        logged = sum(n.log_text().count(": not forwarded") for n in (a, b, c))
         print()
         print(f"soak: {minutes:g} min, seed {seed}; sent A->C {want_c} accepted, C->A {want_a} accepted "
               f"(refused and retried: A {sa.refused or 'none'}, C {sc.refused or 'none'})")
-        print(f"  A->C: delivered {len(rc.got)}, lost {lost_c}, duplicated {dup_c}, "
-              f"reordered within class {reo_c}, unknown {stray_c}, wrong class {wc_c}")
-        print(f"  C->A: delivered {len(ra.got)}, lost {lost_a}, duplicated {dup_a}, "
-              f"reordered within class {reo_a}, unknown {stray_a}, wrong class {wc_a}")
+        for name, n_got, lost, sup, dup, reo, stray, wc in (
+                ("A->C", len(rc.got), lost_c, sup_c, dup_c, reo_c, stray_c, wc_c),
+                ("C->A", len(ra.got), lost_a, sup_a, dup_a, reo_a, stray_a, wc_a)):
+            print(f"  {name}: delivered {n_got}, lost {len(lost)}, duplicated {dup}, reordered within class {reo},"
+                  f" positions superseded by a newer one {sup}, unknown {stray}, wrong class {wc}")
+            if lost:
+                print(f"    lost, first ones: {sorted(lost, key=lambda x: int(x[3]))[:8]}")
+        print(f"  superseded positions logged by the relays: {logged}")
         print(f"  still stored: {held}; duplicates the forwarders dropped: {fw}")
-        print(f"  flaps: {flaps}; B-C emulator: {json.dumps(bc.stats()['ab'])}")
+        print(f"  flaps: {flaps}; B-C emulator, B to C: {json.dumps(bc.stats()['ab'])}")
+        if full_disk:
+            print(f"  disk full for {full_disk[3]:.0f} s: B sent C {full_disk[0]} frames, {full_disk[1] >> 10} KiB;"
+                  f" C dropped {full_disk[2]} duplicates")
         errors = [r.error for r in (rc, ra) if r.error]
         for e in errors:
             print(f"  receiver error: {e}")
-        for name, items, acc, r in (("A->C", items_a, sa.accepted, rc), ("C->A", items_c, sc.accepted, ra)):
-            seen = {t for t, _ in r.got}
-            missing = [items[k][0].split()[:4] for k in sorted(acc) if items[k][0] not in seen]
-            if missing:
-                print(f"  {name} lost, first ones: {missing[:8]}")
+        lost_c, lost_a = len(lost_c), len(lost_a)
         lost, dup = lost_c + lost_a, dup_c + dup_a
-        print(f"soak: lost {lost}, duplicated {dup}, reordered {reo_c + reo_a}")
+        print(f"soak: lost {lost}, duplicated {dup}, reordered {reo_c + reo_a} (positions superseded: {sup_c + sup_a})")
         result = 1 if lost or dup or stray_c or stray_a or wc_c or wc_a or errors else 0
     except AssertionError as e:
         log(f"soak: could not finish: {e}")
