@@ -52,12 +52,16 @@ def log(msg):
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-def make_node(base, node_id, name, port, peers, data_dir=None):
+def make_node(base, node_id, name, port, peers, routes):
+    """A node whose routes are static as well as learned: A and C hand B
+    their bundles whenever they hear B, so B holds them while B-C is down
+    (with learned routes alone, A would keep them: B stops advertising C)."""
     n = Node(base, node_id, name=name)
     n.write_key(KEY)
     peer_lines = "".join(f"peer = 127.0.0.1:{p}\n" for p in peers)
+    route_lines = "".join(f"static = {dst} via {via}\n" for dst, via in routes)
     n.write_config(f"[security]\nkey_file = {n.dir / 'network.key'}\n"
-                   f"[link mesh]\ntype = udp\nport = {port}\n{peer_lines}")
+                   f"[link mesh]\ntype = udp\nport = {port}\n{peer_lines}[route]\n{route_lines}")
     return n
 
 
@@ -254,16 +258,14 @@ def main():
         things.append(ab)
         bc = LinkEmu(peer_a=pb, peer_b=pc, delay="20ms", loss=0.02, seed=rng.randrange(1 << 20))
         things.append(bc)
-        a = make_node(work, 1, "A", pa, [ab.a_port])
-        b = make_node(work, 2, "B", pb, [ab.b_port, bc.a_port])
-        c = make_node(work, 3, "C", pc, [bc.b_port])
+        a = make_node(work, 1, "A", pa, [ab.a_port], [(3, 2)])
+        b = make_node(work, 2, "B", pb, [ab.b_port, bc.a_port], [(1, 1), (3, 3)])
+        c = make_node(work, 3, "C", pc, [bc.b_port], [(1, 2)])
         things += [a, b, c]
         for n in (a, b, c):
             n.start()
-        wait_for(lambda: any(r.get("dst") == 3 and r.get("via") == 2
-                             for r in a.cli_json("routes")[0]["routes"]), 60, "A to learn a route to C")
-        wait_for(lambda: any(r.get("dst") == 1 and r.get("via") == 2
-                             for r in c.cli_json("routes")[0]["routes"]), 60, "C to learn a route to A")
+        wait_for(lambda: {x["node"] for x in b.cli_json("neighbors")[0]["neighbors"]} == {1, 3}, 60,
+                 "B to hear A and C")
 
         n_c = total // 10
         items_a, items_c = [], []
