@@ -5,6 +5,7 @@
 #   make check      -Werror build, ASan+UBSan build, unit + integration tests
 #   make bench      benchmarks, each printed against a reference from the same run
 #   make fuzz       build and briefly run the libFuzzer targets
+#   make soak       A - B - C under link flaps, kills and a full disk (SOAK_MINUTES=10; root)
 #   make demo       a small simulated deployment on this machine
 #   make install    honours DESTDIR and PREFIX
 #
@@ -58,7 +59,7 @@ LIB	  := $(BUILD)/libfieldrelay.a
 DAEMON	:= $(BUILD)/fieldrelayd
 CLI	:= $(BUILD)/fieldrelay
 
-.PHONY: all deps check bench fuzz fuzz-build demo install clean help tests sims
+.PHONY: all deps check bench fuzz fuzz-build demo install clean help tests sims soak
 all: $(DAEMON) $(CLI)
 
 $(BUILD)/%.o: %.c
@@ -178,6 +179,13 @@ demo:
 	$(Q)sh tests/deps.sh ensure
 	$(Q)$(MAKE) --no-print-directory all $(SIM_BINS)
 	$(Q)bash tests/demo.sh $(BUILD)
+
+# Not in make check: SOAK_MINUTES of faults, then delivery judged (tests/soak/soak.py).
+SOAK_MINUTES ?= 10
+soak:
+	$(Q)sh tests/deps.sh ensure
+	$(Q)$(MAKE) --no-print-directory all $(SIM_BINS)
+	$(Q)SOAK_MINUTES=$(SOAK_MINUTES) FIELDRELAY_BUILD=$(BUILD) /usr/bin/python3 tests/soak/soak.py
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/fieldrelay/configs

@@ -26,9 +26,11 @@ say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 fr() { local who=$1; shift; echo "[$who] \$ fieldrelay $*"; timeout 120 "$BUILD/fieldrelay" -s "$D/$who/control.sock" "$@"; }
 frq() { local who=$1; shift; "$BUILD/fieldrelay" -s "$D/$who/control.sock" "$@"; }
 
-BASE=$(( 30000 + $$ % 20000 ))
-P_BP1=$BASE; P_BP2=$((BASE + 1)); P_VEH=$((BASE + 2)); P_CC=$((BASE + 3))
-P_SAT_A=$((BASE + 4)); P_SAT_B=$((BASE + 5))
+# Ports outside the kernel's ephemeral range and free right now (the test
+# harness's free_ports), so a demo beside a test run does not collide with it.
+set -- $(cd "$(dirname "$0")/integration" && /usr/bin/python3 -c 'import harness; print(*harness.free_ports(6))')
+[ $# -eq 6 ] || { echo "no free ports"; exit 1; }
+P_BP1=$1; P_BP2=$2; P_VEH=$3; P_CC=$4; P_SAT_A=$5; P_SAT_B=$6
 
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' | sed 's/^/1 /; s/$/ send\n/' >"$D/network.key"
 chmod 600 "$D/network.key"

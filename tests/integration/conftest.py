@@ -1,6 +1,13 @@
 import pytest
 
-from harness import Node
+from harness import Node, release_ports
+
+
+@pytest.fixture(autouse=True)
+def _release_ports():
+    """The ports a test took (harness.free_ports) are reserved until it ends."""
+    yield
+    release_ports()
 
 
 @pytest.fixture

@@ -25,14 +25,6 @@ SBDTOOL = BUILD / "tests" / "integration" / "helpers" / "sbdtool"
 IMEI = "300234010753370"
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 # ---- DirectIP, by hand ------------------------------------------------------
 
 def directip_mt(payload=None, imei=IMEI, client_id=1, flags=0):

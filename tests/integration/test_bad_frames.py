@@ -26,7 +26,7 @@ import threading
 
 import pytest
 
-from harness import DAEMON, Node, wait_for
+from harness import DAEMON, Node, free_port, free_ports, wait_for
 
 KEY = "1 " + "5a" * 32 + " send\n"
 OTHER_KEY = "1 " + "77" * 32 + " send\n"
@@ -236,8 +236,7 @@ def udp_socket_drops(port):
 
 def test_bad_frames_dropped_counted_and_traffic_continues(tmp_path):
     rng = random.Random(4)
-    base = random.randint(20000, 45000)
-    pa, pb, pc = base, base + 1, base + 2
+    pa, pb, pc = free_ports(3)
     m = Mitm()
     a = relay_node(tmp_path, 1, pa, m.port["a"])
     b = relay_node(tmp_path, 2, pb, m.port["b"])
@@ -340,7 +339,7 @@ def test_bad_frames_dropped_counted_and_traffic_continues(tmp_path):
 
 @pytest.mark.parametrize("mode", [0o644, 0o640])
 def test_key_file_readable_by_others_refused_at_start(tmp_path, mode):
-    n = relay_node(tmp_path, 1, random.randint(20000, 45000), 9)
+    n = relay_node(tmp_path, 1, free_port(), 9)
     kf = n.dir / "network.key"
     os.chmod(kf, mode)
     r = subprocess.run([str(DAEMON), "-d", "-c", str(n.conf)], capture_output=True, timeout=30)

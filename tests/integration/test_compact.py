@@ -3,9 +3,8 @@ loopback through tests/sim/linkemu at 64 kbit/s with 20 ms delay and 2% loss):
 MTU 256, 8-byte tags.  200 small bundles arrive exactly once, and what each cost
 on the wire is measured, printed and bounded, beside the same 200 sent in full
 form over the same link."""
-import random
 
-from harness import Node, wait_for
+from harness import Node, free_ports, wait_for
 from sim import LinkEmu
 
 KEY = "1 " + "c3" * 32 + " send\n"
@@ -34,8 +33,7 @@ def neighbours(n):
 
 def send_200(tmp_path, compact):
     """Send the 200 texts A -> B; returns bytes per bundle: data frames, acks, all on the wire."""
-    base = random.randint(20000, 45000)
-    pa, pb = base, base + 1
+    pa, pb = free_ports(2)
     with LinkEmu(peer_a=pa, peer_b=pb, rate="64k", delay="20ms", loss=0.02, seed=5, queue="256k") as emu:
         a = radio_node(tmp_path, 1, pa, emu.a_port, compact)
         b = radio_node(tmp_path, 2, pb, emu.b_port, compact)

@@ -9,13 +9,12 @@ there, their monotonic clock is left alone, and the two nodes share the
 same shift.  Times below are the daemons' wall clock.
 """
 import os
-import random
 import time
 from pathlib import Path
 
 import pytest
 
-from harness import wait_for
+from harness import free_ports, wait_for
 from test_budget import kill, links, node, recv
 from sim import LinkEmu
 
@@ -57,10 +56,10 @@ def minute_hhmm(t):
 def pair(tmp_path, request):
     """A -- B over a 50 ms hop; A's side is metered as request.param says."""
     extra, shift, moment = request.param()
-    base = random.randint(20000, 50000)
-    emu = LinkEmu(peer_a=base, peer_b=base + 1, delay="50ms")
-    a = node(tmp_path, 1, [("sat", base, emu.a_port, extra)])
-    b = node(tmp_path, 2, [("sat", base + 1, emu.b_port, "")])
+    ports = free_ports(2)
+    emu = LinkEmu(peer_a=ports[0], peer_b=ports[1], delay="50ms")
+    a = node(tmp_path, 1, [("sat", ports[0], emu.a_port, extra)])
+    b = node(tmp_path, 2, [("sat", ports[1], emu.b_port, "")])
     env = shifted_env(shift)
     a.start(env=env)
     b.start(env=env)

@@ -3,11 +3,10 @@ with real daemons over UDP links on loopback (issue 4, item 6).
 
 Topologies come from static peers: a node hears only the nodes it lists
 and that list it."""
-import random
 
 import pytest
 
-from harness import wait_for
+from harness import free_ports, wait_for
 from test_mesh import mesh_node, neighbours, route
 
 FAST = "[store]\nexpire_interval = 1s\n"
@@ -16,8 +15,7 @@ FAST = "[store]\nexpire_interval = 1s\n"
 def topology(tmp_path, edges, extra=None):
     """Nodes 1..N on loopback ports, linked by static peers along edges."""
     ids = sorted({n for e in edges for n in e})
-    base = random.randint(20000, 50000)
-    port = {i: base + i for i in ids}
+    port = dict(zip(ids, free_ports(len(ids))))
     peers = {i: [] for i in ids}
     for x, y in edges:
         peers[x].append(port[y])

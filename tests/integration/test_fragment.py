@@ -4,10 +4,9 @@ resumes with the fragments still missing; the destination rebuilds the bundle
 byte for byte and delivers it once."""
 import hashlib
 import os
-import random
 import time
 
-from harness import wait_for
+from harness import free_ports, wait_for
 from test_mesh import mesh_node, route
 
 FRAG = 64 * 1024
@@ -28,8 +27,7 @@ def kill_all(nodes):
 
 def test_cut_transfer_resumes_where_it_stopped(tmp_path):
     from sim import LinkEmu
-    base = random.randint(20000, 45000)
-    pa, pb, pc = base, base + 1, base + 2
+    pa, pb, pc = free_ports(3)
     payload = os.urandom(4 << 20)
     f = tmp_path / "map.bin"
     f.write_bytes(payload)
@@ -77,8 +75,7 @@ def test_cut_transfer_resumes_where_it_stopped(tmp_path):
 def test_fragments_survive_a_kill_of_the_destination(tmp_path):
     """kill -9 of C while it holds some fragments: after the restart the rest
     arrives and the bundle is rebuilt from what was stored before and after."""
-    base = random.randint(20000, 45000)
-    pa, pc = base, base + 2
+    pa, pc = free_ports(2)
     payload = os.urandom(1 << 20)
     f = tmp_path / "photo.jpg"
     f.write_bytes(payload)
@@ -103,9 +100,9 @@ def test_fragments_survive_a_kill_of_the_destination(tmp_path):
 
 
 def test_small_bundles_and_unlimited_links_are_not_fragmented(tmp_path):
-    base = random.randint(20000, 45000)
-    a = mesh_node(tmp_path, 1, base, [base + 2], "fragment = no\n")
-    c = mesh_node(tmp_path, 3, base + 2, [base])
+    pa, pc = free_ports(2)
+    a = mesh_node(tmp_path, 1, pa, [pc], "fragment = no\n")
+    c = mesh_node(tmp_path, 3, pc, [pa])
     try:
         a.start()
         c.start()
@@ -125,8 +122,7 @@ def test_small_bundles_and_unlimited_links_are_not_fragmented(tmp_path):
 def test_sixteen_megabytes_over_two_hops_with_default_limits(tmp_path):
     """The largest bundle there is, split at the source by the default 256K
     limit, forwarded fragment by fragment through B, rebuilt at C."""
-    base = random.randint(20000, 45000)
-    pa, pb, pc = base, base + 1, base + 2
+    pa, pb, pc = free_ports(3)
     payload = os.urandom(16 << 20)
     f = tmp_path / "ortho.tif"
     f.write_bytes(payload)

@@ -1,12 +1,11 @@
 """Several fieldrelayd nodes over UDP links on loopback: discovery, multi-hop
 delivery through the distance-vector routes, waiting for a route, a cut link."""
 import os
-import random
 import time
 
 import pytest
 
-from harness import Node, wait_for
+from harness import Node, free_port, free_ports, wait_for
 
 KEY = "1 " + "5a" * 32 + " send\n"
 
@@ -24,8 +23,7 @@ def mesh_node(tmp_path, node_id, port, peers, extra=""):
 @pytest.fixture
 def line(tmp_path):
     """A - B - C on loopback ports, each only knowing its neighbours."""
-    base = random.randint(20000, 50000)
-    ports = [base, base + 1, base + 2]
+    ports = free_ports(3)
     a = mesh_node(tmp_path, 1, ports[0], [ports[1]])
     b = mesh_node(tmp_path, 2, ports[1], [ports[0], ports[2]])
     c = mesh_node(tmp_path, 3, ports[2], [ports[1]])
@@ -94,7 +92,7 @@ def test_wrong_key_frames_are_dropped_and_counted(tmp_path, line):
     a.start()
     # An intruder with another key, aimed at A's port.
     port = int([l for l in a.conf.read_text().splitlines() if l.startswith("port")][0].split("=")[1])
-    x = mesh_node(tmp_path, 9, port + 10, [port])
+    x = mesh_node(tmp_path, 9, free_port(), [port])
     (x.dir / "network.key").write_text("1 " + "77" * 32 + " send\n")
     x.start()
     wait_for(lambda: a.cli_json("links")[0]["links"][0]["dropped"]["bad tag"] >= 2, 10,
@@ -108,8 +106,7 @@ def test_line_over_lossy_links_with_an_outage_exactly_once(tmp_path):
     bundles A->C; the B-C link is down for 30 s in the middle; every bundle
     arrives at C exactly once."""
     from sim import LinkEmu
-    base = random.randint(20000, 45000)
-    pa, pb, pc = base, base + 1, base + 2
+    pa, pb, pc = free_ports(3)
     with LinkEmu(peer_a=pa, peer_b=pb, loss=0.05, seed=11) as ab, \
             LinkEmu(peer_a=pb, peer_b=pc, loss=0.05, seed=12) as bc:
         a = mesh_node(tmp_path, 1, pa, [ab.a_port])

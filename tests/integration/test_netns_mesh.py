@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from harness import Node, namespaces, stop_all, wait_for
+from harness import Node, cli_seconds, namespaces, stop_all, wait_for
 from test_mesh import KEY
 
 
@@ -55,12 +55,15 @@ def test_multicast_discovery_delivery_and_fast_link_down(pair):
     got = b.cli_json("recv", "-n", "1", "-w", "5", timeout=30)
     assert [g["text"] for g in got] == ["across the veth"]
 
+    cli = cli_seconds(a)
     t0 = time.monotonic()
     sh("ip", "-n", ns[0], "link", "set", f"va{tag}", "down")
     wait_for(lambda: not links(a)["up"], 5, "A's link to go down")
     dt = time.monotonic() - t0
     print(f"link marked down {dt * 1000:.0f} ms after `ip link set down` (limit 1000 ms)")
-    assert dt < 1.0
+    # 1 s, plus the CLI poll that saw it (cli, measured just before: the
+    # tooling's share, which a busy machine stretches) and wait_for's 0.1 s step.
+    assert dt < 1.0 + cli + 0.1, (dt, cli)
     assert links(a)["neighbours"] == 0
     a.cli("send", "ipn:2.5", "after the outage")   # held meanwhile
     assert a.status()["store"]["bundles"] == 1
@@ -159,13 +162,17 @@ def udp_link(name, dev):
 
 
 def timed_link_down(node, link, ns, dev):
-    """`ip link set down` on dev; seconds until node's link says down."""
+    """`ip link set down` on dev; seconds until node's link says down, less
+    what the polling itself costs (one CLI call, measured just before, and
+    wait_for's 0.1 s step), which a busy machine stretches."""
+    cli = cli_seconds(node)
     t0 = time.monotonic()
     sh("ip", "-n", ns, "link", "set", dev, "down")
     wait_for(lambda: not link_named(node, link)["up"], 5, f"link {link} of node {node.id} to go down")
     dt = time.monotonic() - t0
-    print(f"link {link} marked down {dt * 1000:.0f} ms after `ip link set down` (limit 1000 ms)")
-    return dt
+    print(f"link {link} marked down {dt * 1000:.0f} ms after `ip link set down` (limit 1000 ms"
+          f" + {cli * 1000:.0f} ms for the CLI poll + 100 ms poll step)")
+    return dt - cli - 0.1
 
 
 def test_three_nodes_in_a_line_multi_hop_and_fast_link_down(world):

@@ -9,8 +9,8 @@ import time
 import tty
 
 
-from harness import wait_for
-from sbd import (IMEI, MoListener, SbdDriver, SbdSim, directip_mt, free_port, parse_mo,
+from harness import free_port, wait_for
+from sbd import (IMEI, MoListener, SbdDriver, SbdSim, directip_mt, parse_mo,
                  send_mt)
 
 # The driver's timers for a 50x faster world (real ms): backoff 10 s..160 s simulated.

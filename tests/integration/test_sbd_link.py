@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from harness import Node, wait_for
-from sbd import SbdSim, free_port
+from harness import Node, free_port, wait_for
+from sbd import SbdSim
 
 KEY = "1 " + "7e" * 32 + " send\n"
 CC, UNIT = 1, 5

@@ -11,12 +11,11 @@ the last beacon heard, so within 1.5 s of the cut, which leaves the 2 s of the
 design half a second for the reroute and the radio frame.
 """
 import os
-import random
 import time
 
 import pytest
 
-from harness import Node, stop_all, wait_for
+from harness import Node, free_ports, stop_all, wait_for
 from serial_sim import SerialEmu
 from sim import LinkEmu
 
@@ -44,13 +43,13 @@ def two_link_node(tmp_path, node_id, mesh_port, mesh_peer, device):
 @pytest.fixture
 def pair(tmp_path):
     started = []
-    base = random.randint(20000, 50000)
-    emu = LinkEmu(peer_a=base, peer_b=base + 1)
+    ports = free_ports(2)
+    emu = LinkEmu(peer_a=ports[0], peer_b=ports[1])
     started.append(emu)
     ser = SerialEmu(rate=RATE)
     started.append(ser)
-    a = two_link_node(tmp_path, 1, base, emu.a_port, ser.a)
-    b = two_link_node(tmp_path, 2, base + 1, emu.b_port, ser.b)
+    a = two_link_node(tmp_path, 1, ports[0], emu.a_port, ser.a)
+    b = two_link_node(tmp_path, 2, ports[1], emu.b_port, ser.b)
     started += [a, b]
     yield emu, ser, a, b
     stop_all(started)
@@ -146,11 +145,11 @@ def sat_node(tmp_path, node_id, port, peer, extra):
 def sat(tmp_path):
     """Two nodes over a satellite IP hop (600 ms each way); A's side is metered."""
     started = []
-    base = random.randint(20000, 50000)
-    emu = LinkEmu(peer_a=base, peer_b=base + 1, delay="600ms")
+    ports = free_ports(2)
+    emu = LinkEmu(peer_a=ports[0], peer_b=ports[1], delay="600ms")
     started.append(emu)
-    a = sat_node(tmp_path, 1, base, emu.a_port, "budget = 30K/day\n")   # no bulk: the default
-    b = sat_node(tmp_path, 2, base + 1, emu.b_port, "")
+    a = sat_node(tmp_path, 1, ports[0], emu.a_port, "budget = 30K/day\n")   # no bulk: the default
+    b = sat_node(tmp_path, 2, ports[1], emu.b_port, "")
     started += [a, b]
     yield emu, a, b
     stop_all(started)

@@ -3,11 +3,10 @@ unit that made them and on a relay that holds them for a dead link; messages
 never; --supersede KEY and --no-supersede; a deletion report for a superseded
 bundle that asked for one."""
 import json
-import random
 
 import pytest
 
-from harness import Control, wait_for
+from harness import Control, free_ports, wait_for
 from test_mesh import mesh_node
 
 
@@ -39,8 +38,7 @@ def star(tmp_path):
     """Units 1 and 2 and command center 3 around relay 4; the units' default
     route goes through the relay.  The command center is started late: until
     then the relay has no path for what the units send it."""
-    base = random.randint(20000, 50000)
-    p1, p2, p3, p4 = base, base + 1, base + 2, base + 3
+    p1, p2, p3, p4 = free_ports(4)
     u1 = mesh_node(tmp_path, 1, p1, [p4], "[route]\ndefault = 4\n")
     u2 = mesh_node(tmp_path, 2, p2, [p4], "[route]\ndefault = 4\n")
     c = mesh_node(tmp_path, 3, p3, [p4])
@@ -89,9 +87,9 @@ def test_unit_alone_supersedes_its_positions_not_its_messages(tmp_path):
     streams (two source services) and 5 messages queue up; once the command
     center appears, it gets the newest fix of each stream and all messages.
     --no-supersede keeps every copy; --supersede KEY replaces messages too."""
-    base = random.randint(20000, 50000)
-    a = mesh_node(tmp_path, 1, base, [base + 1])
-    c = mesh_node(tmp_path, 3, base + 1, [base])
+    ports = free_ports(2)
+    a = mesh_node(tmp_path, 1, ports[0], [ports[1]])
+    c = mesh_node(tmp_path, 3, ports[1], [ports[0]])
     try:
         a.start()
         # The first fix asks for a deletion report: it comes back when superseded.
@@ -122,8 +120,8 @@ def test_unit_alone_supersedes_its_positions_not_its_messages(tmp_path):
 
 
 def test_control_refuses_a_bad_supersede_key(tmp_path):
-    port = random.randint(20000, 50000)
-    a = mesh_node(tmp_path, 1, port, [port + 1])
+    port, peer = free_ports(2)
+    a = mesh_node(tmp_path, 1, port, [peer])
     try:
         a.start()
         r = a.cli("send", "--supersede", "k" * 129, "ipn:3.3", "x", check=False)
@@ -143,9 +141,9 @@ def test_flood_positions_are_kept_unless_the_source_gives_a_key(tmp_path):
     """Positions for every node are a track that every node and every later
     neighbour gets whole: no default key.  An explicit key at the source
     keeps only the newest for neighbours met later."""
-    base = random.randint(20000, 50000)
-    a = mesh_node(tmp_path, 1, base, [base + 1])
-    b = mesh_node(tmp_path, 2, base + 1, [base])
+    ports = free_ports(2)
+    a = mesh_node(tmp_path, 1, ports[0], [ports[1]])
+    b = mesh_node(tmp_path, 2, ports[1], [ports[0]])
     try:
         a.start()
         for i in range(3):

@@ -47,17 +47,24 @@ def direwolf_available():
 
 def _free_port(kind):
     """A port nothing uses right now that Direwolf accepts: it takes 1024 to
-    49151 only, below the kernel's ephemeral range, so bind(0) cannot pick."""
+    49151 only.  Drawn below the kernel's ephemeral range (Linux: from 32768),
+    which connect() and bind(0) anywhere on the machine take from, so bind(0)
+    cannot pick and nothing else takes it before Direwolf binds it."""
     rng = random.SystemRandom()
+    try:
+        lo = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        lo = 32768
+    top = min(49152, lo) if lo > 21000 else 49152
     for _ in range(200):
-        port = rng.randrange(20000, 49152)
+        port = rng.randrange(20000, top)
         with socket.socket(socket.AF_INET, kind) as s:
             try:
                 s.bind(("0.0.0.0", port))   # Direwolf binds INADDR_ANY
             except OSError:
                 continue
             return port
-    raise AssertionError("no free port in 20000-49151")
+    raise AssertionError(f"no free port in 20000-{top - 1}")
 
 
 def _wait(pred, timeout, what):

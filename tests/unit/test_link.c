@@ -22,6 +22,7 @@
 #include "frame.h"
 #include "link.h"
 #include "loop.h"
+#include "ports.h"
 #include "route.h"
 
 /* A driver that wraps UDP and loses a share of what it sends. */
@@ -284,6 +285,25 @@ on_voice(void *arg, struct link *l, uint64_t nbr, uint64_t group, uint64_t spurt
 	vlog[n_vlog++] = (struct voice_rec){ .spurt = spurt, .seq = seq, .delay_us = now_us() - t };
 }
 
+/* link_free() that forgets the link, so that teardown() frees only what a
+ * failed test left behind. */
+static void
+free_link(struct link **l)
+{
+	link_free(*l);
+	*l = NULL;
+}
+
+/* After each test, passed or failed: a failed assertion jumps out of the test
+ * with its links still open, their sockets bound and their timers armed. */
+static int
+teardown(void **state)
+{
+	free_link(&a.link);
+	free_link(&b.link);
+	return 0;
+}
+
 static struct link *
 make(struct loop *loop, struct node *n, uint64_t id, uint16_t port, uint16_t peer, const struct link_driver_ops *ops)
 {
@@ -365,7 +385,7 @@ static void
 test_lossy_transfer_exactly_once(void **state)
 {
 	struct loop *loop = loop_new();
-	uint16_t pa = (uint16_t)(30000 + getpid() % 20000), pb = pa + 1;
+	uint16_t pa = test_free_port(), pb = test_free_port();
 	struct link_metrics m;
 
 	setup_keys();
@@ -389,7 +409,9 @@ test_lossy_transfer_exactly_once(void **state)
 		memcpy(bundles[i].data, &i, 4);
 		assert_int_equal(link_enqueue(a.link, 2, len, (int)(i % 7), &bundles[i]), 0);
 	}
-	run_until(loop, all_delivered, 60000);
+	/* A deadline for "eventually", not a timing bound: ASan on a loaded
+	 * 2-core machine took over 60 s for these 4.5 MB at 10% loss. */
+	run_until(loop, all_delivered, 300000);
 	for (int i = 0; i < 60; i++) {
 		assert_int_equal(bundles[i].delivered, 1);
 		assert_int_equal(bundles[i].received, 1);
@@ -402,18 +424,28 @@ test_lossy_transfer_exactly_once(void **state)
 
 	/* B falls silent: A notices at dead_ms after it last heard B (a timer at
 	 * that deadline, not the next beacon tick: that came up to 100 ms late),
-	 * and hands back what was queued.  60 ms: a loaded machine's wake-ups. */
+	 * and hands back what was queued.  The bound is dead_ms, 20 ms, and the
+	 * worst lateness of this loop's own wake-ups measured meanwhile: what a
+	 * loaded machine adds (a few ms when idle, 100 ms and more when busy)
+	 * is taken from this run, not guessed. */
 	bundles[0].delivered = 0;
 	loss_pct = 0;
-	link_free(b.link);
-	b.link = NULL;
+	free_link(&b.link);
 	assert_int_equal(link_enqueue(a.link, 2, bundles[0].len, 4, &bundles[0]), 0);
-	uint64_t t0 = loop_now();
-	run_until(loop, a_saw_down, 3000);
-	printf("# silent neighbour detected after %llu ms (dead_ms 400)\n", (unsigned long long)(a.down_at - t0));
-	assert_true(a.down_at - t0 <= 400 + 60);
+	uint64_t t0 = loop_now(), late = 0;
+	while (!a_saw_down() && loop_now() < t0 + 3000) {
+		uint64_t t = loop_now();
+
+		loop_once(loop, 10);
+		if (loop_now() > t + 10 && loop_now() - t - 10 > late)
+			late = loop_now() - t - 10;
+	}
+	assert_true(a_saw_down());
+	printf("# silent neighbour detected after %llu ms (dead_ms 400; the loop woke up to %llu ms late)\n",
+	    (unsigned long long)(a.down_at - t0), (unsigned long long)late);
+	assert_true(a.down_at - t0 <= 400 + 20 + late);
 	assert_int_equal(bundles[0].returned, 1);
-	link_free(a.link);
+	free_link(&a.link);
 	loop_free(loop);
 	for (int i = 0; i < 60; i++)
 		free(bundles[i].data);
@@ -424,7 +456,7 @@ static void
 test_carrier_loss_and_forged_frames(void **state)
 {
 	struct loop *loop = loop_new();
-	uint16_t pa = (uint16_t)(30010 + getpid() % 20000), pb = pa + 1;
+	uint16_t pa = test_free_port(), pb = test_free_port();
 	struct link_metrics m;
 	struct link_addr to;
 	int fd;
@@ -490,8 +522,8 @@ test_carrier_loss_and_forged_frames(void **state)
 	for (int i = 0; i < 2; i++)
 		free(bundles[i].data);
 	memset(bundles, 0, sizeof(bundles));
-	link_free(a.link);
-	link_free(b.link);
+	free_link(&a.link);
+	free_link(&b.link);
 	loop_free(loop);
 }
 
@@ -612,7 +644,7 @@ static void
 test_voice_alongside_bulk(void **state)
 {
 	struct loop *loop = loop_new();
-	uint16_t pa = (uint16_t)(30020 + getpid() % 20000), pb = pa + 1;
+	uint16_t pa = test_free_port(), pb = test_free_port();
 	struct talker quiet = { .loop = loop, .nbr = 0, .spurt = 1 };
 	struct talker busy = { .loop = loop, .nbr = 2, .spurt = 2, .bulk = true };
 	struct link_metrics ma, mb, before;
@@ -662,7 +694,7 @@ test_voice_alongside_bulk(void **state)
 	bulk_segments = ma.segments - before.segments;
 	assert_int_equal(busy.bulk_idle, 0);	/* the bulk transfer ran all along */
 	assert_true(bulk_segments > 500);
-	run_until(loop, bulk_delivered, 60000);
+	run_until(loop, bulk_delivered, 300000);	/* "eventually", as above */
 	for (unsigned i = 0; i < bulk_enqueued; i++)
 		assert_int_equal(bundles[i].received, 1);
 
@@ -695,12 +727,25 @@ test_voice_alongside_bulk(void **state)
 	assert_true(lost * 100 >= voice_wire * 3 && lost * 100 <= voice_wire * 20);
 	/*
 	 * Behind the bulk transfer's queue, a frame would wait for a window of
-	 * segments (a round trip) or for a retransmission timeout (>= 200 ms);
-	 * beside it, only for the frames already in the socket and the loop's
-	 * turn.  Bounds with room for a loaded machine.
+	 * segments (a round trip) or, with 10% of them lost, for a
+	 * retransmission timeout (>= 200 ms): the p95 would be 200 ms or more.
+	 * Beside it, only for the frames already in the socket and the loop's
+	 * turn: about 0.1 ms on an idle machine.  On a busy one the process
+	 * waits for a core as well, tens of ms at a time, more often the
+	 * busier it is; the second of voice alone (p95_0) measured that in this
+	 * run, so the bounds grow with it, up to 50 and 150 ms: the p95 still
+	 * under the retransmission timeout that a frame behind the queue waits.
 	 */
-	assert_true(med1 <= 10000);
-	assert_true(p95_1 <= 40000);
+	uint64_t med_bound = 10000 + 2 * med0, p95_bound = 40000 + 2 * p95_0;
+
+	if (med_bound > 50000)
+		med_bound = 50000;
+	if (p95_bound > 150000)
+		p95_bound = 150000;
+	printf("# bounds from this run's reference: median %llu us, p95 %llu us\n", (unsigned long long)med_bound,
+	    (unsigned long long)p95_bound);
+	assert_true(med1 <= med_bound);
+	assert_true(p95_1 <= p95_bound);
 
 	/* Authenticated and replay-checked like any frame. */
 	loss_pct = 0;
@@ -726,8 +771,8 @@ test_voice_alongside_bulk(void **state)
 	for (unsigned i = 0; i < bulk_enqueued; i++)
 		free(bundles[i].data);
 	memset(bundles, 0, sizeof(bundles));
-	link_free(a.link);
-	link_free(b.link);
+	free_link(&a.link);
+	free_link(&b.link);
 	loop_free(loop);
 }
 
@@ -756,7 +801,7 @@ static void
 test_bulk_transfer_acks_and_reads(void **state)
 {
 	struct loop *loop = loop_new();
-	uint16_t pa = (uint16_t)(30020 + getpid() % 20000), pb = pa + 1;
+	uint16_t pa = test_free_port(), pb = test_free_port();
 	struct link_metrics ma, mb;
 	uint64_t acks_before;
 
@@ -796,8 +841,8 @@ test_bulk_transfer_acks_and_reads(void **state)
 	for (int i = 0; i < 6; i++)
 		free(bundles[i].data);
 	memset(bundles, 0, sizeof(bundles));
-	link_free(a.link);
-	link_free(b.link);
+	free_link(&a.link);
+	free_link(&b.link);
 	loop_free(loop);
 }
 
@@ -834,7 +879,7 @@ static void
 test_alert_next_on_air_behind_bulk(void **state)
 {
 	struct loop *loop = loop_new();
-	uint16_t pa = (uint16_t)(30020 + getpid() % 20000), pb = pa + 1;
+	uint16_t pa = test_free_port(), pb = test_free_port();
 	unsigned before;
 	uint64_t t0;
 
@@ -869,8 +914,8 @@ test_alert_next_on_air_behind_bulk(void **state)
 	for (int i = 0; i < 2; i++)
 		free(bundles[i].data);
 	memset(bundles, 0, sizeof(bundles));
-	link_free(a.link);
-	link_free(b.link);
+	free_link(&a.link);
+	free_link(&b.link);
 	loop_free(loop);
 }
 
@@ -885,7 +930,7 @@ static void
 test_radio_frames_full_and_acks_thinned(void **state)
 {
 	struct loop *loop = loop_new();
-	uint16_t pa = (uint16_t)(30020 + getpid() % 20000), pb = pa + 1;
+	uint16_t pa = test_free_port(), pb = test_free_port();
 	struct link_metrics ma;
 
 	setup_keys();
@@ -923,8 +968,8 @@ test_radio_frames_full_and_acks_thinned(void **state)
 	for (int i = 0; i < 6; i++)
 		free(bundles[i].data);
 	memset(bundles, 0, sizeof(bundles));
-	link_free(a.link);
-	link_free(b.link);
+	free_link(&a.link);
+	free_link(&b.link);
 	loop_free(loop);
 }
 
@@ -937,7 +982,7 @@ static void
 test_duty_cycle_limits_airtime(void **state)
 {
 	struct loop *loop = loop_new();
-	uint16_t pa = (uint16_t)(30020 + getpid() % 20000), pb = pa + 1;
+	uint16_t pa = test_free_port(), pb = test_free_port();
 	struct link_metrics m0, m1;
 	uint64_t t0, t1, used;
 
@@ -969,8 +1014,8 @@ test_duty_cycle_limits_airtime(void **state)
 	assert_int_equal(bundles[0].received, 0);
 	free(bundles[0].data);
 	memset(bundles, 0, sizeof(bundles));
-	link_free(a.link);
-	link_free(b.link);
+	free_link(&a.link);
+	free_link(&b.link);
 	loop_free(loop);
 }
 
@@ -983,7 +1028,7 @@ static void
 test_budget_stops_the_link(void **state)
 {
 	struct loop *loop = loop_new();
-	uint16_t pa = (uint16_t)(30020 + getpid() % 20000), pb = pa + 1;
+	uint16_t pa = test_free_port(), pb = test_free_port();
 	struct link_metrics m1, m2;
 
 	setup_keys();
@@ -1013,8 +1058,8 @@ test_budget_stops_the_link(void **state)
 	assert_false(link_neighbour_up(b.link, 1));		/* B no longer hears A */
 	free(bundles[0].data);
 	memset(bundles, 0, sizeof(bundles));
-	link_free(a.link);
-	link_free(b.link);
+	free_link(&a.link);
+	free_link(&b.link);
 	loop_free(loop);
 }
 
@@ -1026,7 +1071,7 @@ test_contact_window(void **state)
 
 	for (int inside = 0; inside < 2; inside++) {
 		struct loop *loop = loop_new();
-		uint16_t pa = (uint16_t)(30020 + getpid() % 20000), pb = pa + 1;
+		uint16_t pa = test_free_port(), pb = test_free_port();
 		struct link_metrics m;
 
 		setup_keys();
@@ -1054,8 +1099,8 @@ test_contact_window(void **state)
 			assert_int_equal(m.frames_tx, 0);
 		free(bundles[0].data);
 		memset(bundles, 0, sizeof(bundles));
-		link_free(a.link);
-		link_free(b.link);
+		free_link(&a.link);
+		free_link(&b.link);
 		loop_free(loop);
 	}
 }
@@ -1064,15 +1109,15 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_lossy_transfer_exactly_once),
-		cmocka_unit_test(test_carrier_loss_and_forged_frames),
-		cmocka_unit_test(test_voice_alongside_bulk),
-		cmocka_unit_test(test_bulk_transfer_acks_and_reads),
-		cmocka_unit_test(test_alert_next_on_air_behind_bulk),
-		cmocka_unit_test(test_radio_frames_full_and_acks_thinned),
-		cmocka_unit_test(test_duty_cycle_limits_airtime),
-		cmocka_unit_test(test_budget_stops_the_link),
-		cmocka_unit_test(test_contact_window),
+		cmocka_unit_test_teardown(test_lossy_transfer_exactly_once, teardown),
+		cmocka_unit_test_teardown(test_carrier_loss_and_forged_frames, teardown),
+		cmocka_unit_test_teardown(test_voice_alongside_bulk, teardown),
+		cmocka_unit_test_teardown(test_bulk_transfer_acks_and_reads, teardown),
+		cmocka_unit_test_teardown(test_alert_next_on_air_behind_bulk, teardown),
+		cmocka_unit_test_teardown(test_radio_frames_full_and_acks_thinned, teardown),
+		cmocka_unit_test_teardown(test_duty_cycle_limits_airtime, teardown),
+		cmocka_unit_test_teardown(test_budget_stops_the_link, teardown),
+		cmocka_unit_test_teardown(test_contact_window, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

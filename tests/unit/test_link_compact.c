@@ -25,6 +25,7 @@
 #include "frame.h"
 #include "link.h"
 #include "loop.h"
+#include "ports.h"
 #include "service.h"
 
 #define MTU		256
@@ -132,6 +133,25 @@ on_read(void *arg, void *ctx, uint64_t off, void *buf, size_t len)
 		len = it->len - off;
 	memcpy(buf, it->data + off, len);
 	return (long)len;
+}
+
+/* link_free() that forgets the link, so that teardown() frees only what a
+ * failed test left behind. */
+static void
+free_link(struct link **l)
+{
+	link_free(*l);
+	*l = NULL;
+}
+
+/* After each test, passed or failed: a failed assertion jumps out of the test
+ * with its links still open, their sockets bound and their timers armed. */
+static int
+teardown(void **state)
+{
+	free_link(&a.link);
+	free_link(&b.link);
+	return 0;
 }
 
 static struct link *
@@ -382,7 +402,7 @@ static void
 test_overhead_on_air(void **state)
 {
 	struct loop *loop = loop_new();
-	uint16_t pa = (uint16_t)(31000 + getpid() % 20000), pb = pa + 1;
+	uint16_t pa = test_free_port(), pb = test_free_port();
 	struct link_metrics ma, mb;
 	struct wire *w = NULL;
 	unsigned from, first;
@@ -447,8 +467,8 @@ test_overhead_on_air(void **state)
 	assert_int_equal(ma.compact_tx, 6);
 	assert_int_equal(mb.compact_rx, 6);
 	assert_int_equal(mb.dropped[FRAME_DROP_BAD_TAG] + mb.dropped[FRAME_DROP_UNKNOWN_SENDER], 0);
-	link_free(a.link);
-	link_free(b.link);
+	free_link(&a.link);
+	free_link(&b.link);
 	loop_free(loop);
 	reset_items();
 }
@@ -500,7 +520,7 @@ static void
 test_full_form_loss_and_restart(void **state)
 {
 	struct loop *loop = loop_new();
-	uint16_t pa = (uint16_t)(31010 + getpid() % 20000), pb = pa + 1;
+	uint16_t pa = test_free_port(), pb = test_free_port();
 	struct link_metrics ma, mb;
 	unsigned from;
 	uint64_t bytes0, acks0;
@@ -571,7 +591,7 @@ test_full_form_loss_and_restart(void **state)
 	loss_pct = 0;
 	requeue = true;
 	first_pending = n_items;
-	link_free(b.link);
+	free_link(&b.link);
 	b.link = make(loop, &b, 2, 2, pb, pa, MTU, LINK_COMPACT_YES);
 	for (unsigned i = 0; i < 20; i++)
 		enqueue(position_report(300 + i, 20), PRIO_POSITION);
@@ -581,8 +601,8 @@ test_full_form_loss_and_restart(void **state)
 		assert_int_equal(items[i].received, 1);
 	}
 	run_until(loop, b_knows_a, 1000);
-	link_free(a.link);
-	link_free(b.link);
+	free_link(&a.link);
+	free_link(&b.link);
 	loop_free(loop);
 	reset_items();
 	requeue = false;
@@ -593,7 +613,7 @@ static void
 test_compact_off(void **state)
 {
 	struct loop *loop = loop_new();
-	uint16_t pa = (uint16_t)(31020 + getpid() % 20000), pb = pa + 1;
+	uint16_t pa = test_free_port(), pb = test_free_port();
 	struct link_metrics ma, mb;
 	unsigned from = n_wire;
 
@@ -618,14 +638,14 @@ test_compact_off(void **state)
 	assert_int_equal(frames_of(2, FRAME_COMMIT_ACK, from, NULL), 5);
 	for (unsigned i = from; i < n_wire; i++)
 		assert_false(wire[i % WIRE_LOG].compact);
-	link_free(a.link);
-	link_free(b.link);
+	free_link(&a.link);
+	free_link(&b.link);
 
 	/* auto on a wide link (MTU 1200, 10 Mbit/s): off. */
 	a.link = make(loop, &a, 1, 1, pa, pb, 1200, LINK_COMPACT_AUTO);
 	link_metrics(a.link, &ma);
 	assert_false(ma.compact);
-	link_free(a.link);
+	free_link(&a.link);
 	loop_free(loop);
 	reset_items();
 }
@@ -634,9 +654,9 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_overhead_on_air),
-		cmocka_unit_test(test_full_form_loss_and_restart),
-		cmocka_unit_test(test_compact_off),
+		cmocka_unit_test_teardown(test_overhead_on_air, teardown),
+		cmocka_unit_test_teardown(test_full_form_loss_and_restart, teardown),
+		cmocka_unit_test_teardown(test_compact_off, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "link.h"
+#include "ports.h"
 
 static void
 test_addresses(void **state)
@@ -59,8 +60,7 @@ static void
 test_peers_and_unicast(void **state)
 {
 	const struct link_driver_ops *ops = &link_udp_ops;
-	/* Ports from the pid, so parallel runs do not collide. */
-	uint16_t pa_port = (uint16_t)(40000 + getpid() % 20000), pb_port = pa_port + 1;
+	uint16_t pa_port = test_free_port(), pb_port = test_free_port();
 	struct link_conf ca = { .name = "a", .kind = LINK_UDP, .port = pa_port, .n_peers = 1 };
 	struct link_conf cb = { .name = "b", .kind = LINK_UDP, .port = pb_port };
 	struct link_driver *a, *b;
@@ -99,7 +99,7 @@ static void
 test_bad_config(void **state)
 {
 	const struct link_driver_ops *ops = &link_udp_ops;
-	struct link_conf c = { .name = "mesh", .kind = LINK_UDP, .port = (uint16_t)(40002 + getpid() % 20000) };
+	struct link_conf c = { .name = "mesh", .kind = LINK_UDP, .port = test_free_port() };
 	char err[256];
 
 	strcpy(c.ifname, "nosuchif0");
