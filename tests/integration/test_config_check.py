@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from harness import CLI, DAEMON, Control, Node, wait_for
+from harness import CLI, DAEMON, Control, Node, free_port, wait_for
 
 KEY = "1 " + "ab" * 32 + " send\n"
 
@@ -18,21 +18,12 @@ def run(*cmd, timeout=30, **kw):
     return subprocess.run([str(c) for c in cmd], capture_output=True, timeout=timeout, **kw)
 
 
-def free_udp_port():
-    """A port the kernel hands out (ephemeral), free when asked."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def linked(n, key_text=KEY, key_mode=0o600):
     """n's config with one UDP link, so that start-up loads the network key."""
     key = n.write_key(key_text)
     os.chmod(key, key_mode)
-    n.write_config(f"[security]\nkey_file = {key}\n[link mesh]\ntype = udp\nport = {free_udp_port()}\n"
-                   f"peer = 127.0.0.1:{free_udp_port()}\n")
+    n.write_config(f"[security]\nkey_file = {key}\n[link mesh]\ntype = udp\nport = {free_port()}\n"
+                   f"peer = 127.0.0.1:{free_port()}\n")
     return key
 
 

@@ -8,14 +8,13 @@ each sender's boot and highest frame counter in its store (relay/peerstate.c)
 and refuses them all; a live A goes on past B's restart (it skips its frame
 counter ahead when it hears B again), on compact links too.
 """
-import random
 import selectors
 import socket
 import threading
 
 import pytest
 
-from harness import Node, stop_all, wait_for
+from harness import Node, free_ports, stop_all, wait_for
 
 KEY = "1 " + "6b" * 32 + " send\n"
 
@@ -91,11 +90,11 @@ def neighbours(n):
 
 
 def pair(tmp_path, compact):
-    base = random.randint(20000, 45000)
+    pa, pb = free_ports(2)
     r = Relay()
-    a = udp_node(tmp_path, 1, base, r.port["a"], compact)
-    b = udp_node(tmp_path, 2, base + 1, r.port["b"], compact)
-    r.a_at, r.b_at = ("127.0.0.1", base), ("127.0.0.1", base + 1)
+    a = udp_node(tmp_path, 1, pa, r.port["a"], compact)
+    b = udp_node(tmp_path, 2, pb, r.port["b"], compact)
+    r.a_at, r.b_at = ("127.0.0.1", pa), ("127.0.0.1", pb)
     return r, a, b
 
 

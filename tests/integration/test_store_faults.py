@@ -4,12 +4,11 @@ bundles for ever, nor stick in refusing everything, nor let bulk eat the room
 the urgent classes keep.  A bundle whose lifetime ends while a link sends it
 stays until the link lets go."""
 import os
-import random
 import subprocess
 
 import pytest
 
-from harness import Node, stop_all, wait_for
+from harness import Node, free_ports, stop_all, wait_for
 
 KEY = "1 " + "5a" * 32 + " send\n"
 CHUNK = 60_000
@@ -52,7 +51,7 @@ def fill(n, f, prio="bulk", dst="ipn:2.8", tries=100):
 
 
 def test_full_disk_forwards_each_bundle_once_and_recovers(small_disk, tmp_path):
-    pa, pb = random.sample(range(20000, 32000), 2)  # below the ephemeral range
+    pa, pb = free_ports(2)
     a = node_on(tmp_path, 1, small_disk, pa, pb)
     b = node_on(tmp_path, 2, None, pb, pa)
     try:
@@ -122,7 +121,7 @@ def test_bundle_expiring_mid_send_stays_until_the_link_lets_go(tmp_path):
     every second finds it expired while the link still reads it from the store."""
     from sim import LinkEmu
     size = 1 << 20
-    pa, pb = random.sample(range(20000, 32000), 2)
+    pa, pb = free_ports(2)
     with LinkEmu(peer_a=pa, peer_b=pb, rate="1M", queue="64k") as emu:
         # Whole, not in fragments: each fragment would be a bundle of its own.
         a = node_on(tmp_path, 1, None, pa, emu.a_port, extra="[store]\nexpire_interval = 1s\n",
