@@ -435,7 +435,11 @@ def test_invalid_bundles_rejected(tool, tmp_path, name, raw, reason):
         assert r.returncode == 1, err
         assert err.startswith("%s: invalid bundle: " % path), err
         assert reason in err
-        assert r.stdout == b""
+        if cmd == "decode":	# JSON out: the error as JSON too (what --json gives scripts)
+            out = json.loads(r.stdout)
+            assert out["ok"] is False and reason in out["error"], out
+        else:
+            assert r.stdout == b""
 
 
 def test_dump_refuses_oversize_and_missing(tool, tmp_path):
