@@ -14,7 +14,7 @@ for f in "$BUILD"/tests/fuzz/fuzz_*; do
 	corpus="$BUILD/fuzz-corpus/$name"
 	mkdir -p "$corpus"
 	[ -d "tests/fuzz/seeds/$name" ] && cp -n tests/fuzz/seeds/"$name"/* "$corpus"/ 2>/dev/null
-	[ "$name" = fuzz_bundle ] && [ -d ../shared/data/bpv7 ] && cp -n ../shared/data/bpv7/*.bpv7 "$corpus"/ 2>/dev/null
+	[ "$name" = fuzz_bundle ] && cp -n tests/data/bpv7/*.bpv7 "$corpus"/ 2>/dev/null
 	[ "$name" = fuzz_config ] && cp -n configs/*.conf "$corpus"/ 2>/dev/null
 	echo "== $name for ${SECS}s"
 	if "$f" -max_total_time="$SECS" -max_len=65536 -print_final_stats=1 "$corpus" \

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / os.environ.get("FIELDRELAY_BUILD", "build")
 DAEMON = BUILD / "fieldrelayd"
 CLI = BUILD / "fieldrelay"
-SHARED_DATA = Path(os.environ.get("FIELDRELAY_SHARED_DATA", ROOT.parent / "shared" / "data"))
+SHARED_DATA = Path(os.environ.get("FIELDRELAY_SHARED_DATA", ROOT / "tests" / "data"))
 
 
 def wait_for(pred, timeout=20.0, what="condition"):

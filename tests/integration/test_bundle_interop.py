@@ -20,7 +20,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = os.environ.get("FIELDRELAY_BUILD", "build")
 TOOL = ROOT / BUILD / "tests/integration/helpers/bundletool"
-SHARED = Path(os.environ.get("FIELDRELAY_SHARED_DATA", ROOT.parent / "shared" / "data"))
+SHARED = Path(os.environ.get("FIELDRELAY_SHARED_DATA", ROOT / "tests" / "data"))
 BPV7 = SHARED / "bpv7" if (SHARED / "bpv7").is_dir() else SHARED
 BUNDLE_MAX_SIZE = 17 << 20
 DTN_EPOCH = datetime.datetime(2000, 1, 1, tzinfo=datetime.timezone.utc)

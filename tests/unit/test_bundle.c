@@ -240,7 +240,7 @@ test_eid_parse_format(void **state)
 	assert_string_equal(buf, "ipn:");
 }
 
-/* ../shared/data/bpv7 from the repo root (our cwd) or a parent, or the env. */
+/* tests/data/bpv7 from the repo root (our cwd) or a parent, or the env. */
 static uint8_t *
 read_shared(const char *name, size_t *len)
 {
@@ -261,7 +261,7 @@ read_shared(const char *name, size_t *len)
 		for (;;) {
 			char *slash;
 
-			snprintf(path, sizeof(path), "%s/../shared/data/bpv7/%s", cwd, name);
+			snprintf(path, sizeof(path), "%s/tests/data/bpv7/%s", cwd, name);
 			if ((f = fopen(path, "rb")) != NULL || (slash = strrchr(cwd, '/')) == NULL ||
 			    slash == cwd)
 				break;
@@ -269,7 +269,7 @@ read_shared(const char *name, size_t *len)
 		}
 	}
 	if (f == NULL)
-		fail_msg("cannot find shared data bpv7/%s (set FIELDRELAY_SHARED_DATA)", name);
+		fail_msg("cannot find tests/data/bpv7/%s (set FIELDRELAY_SHARED_DATA)", name);
 	buf = malloc(4096);
 	assert_non_null(buf);
 	n = fread(buf, 1, 4096, f);

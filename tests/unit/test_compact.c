@@ -379,7 +379,7 @@ test_generated_bundles_byte_identical(void **state)
 
 /* ---- full form ---- */
 
-/* ../shared/data/bpv7 from the repo root (our cwd) or a parent, or the env. */
+/* tests/data/bpv7 from the repo root (our cwd) or a parent, or the env. */
 static uint8_t *
 read_shared(const char *name, size_t *len)
 {
@@ -396,7 +396,7 @@ read_shared(const char *name, size_t *len)
 		for (;;) {
 			char *slash;
 
-			snprintf(path, sizeof(path), "%s/../shared/data/bpv7/%s", cwd, name);
+			snprintf(path, sizeof(path), "%s/tests/data/bpv7/%s", cwd, name);
 			if ((f = fopen(path, "rb")) != NULL || (slash = strrchr(cwd, '/')) == NULL || slash == cwd)
 				break;
 			*slash = '\0';

@@ -473,7 +473,7 @@ test_overhead_on_air(void **state)
 	reset_items();
 }
 
-/* ../shared/data/bpv7 from the repo root (our cwd) or a parent, or the env. */
+/* tests/data/bpv7 from the repo root (our cwd) or a parent, or the env. */
 static uint8_t *
 read_shared(const char *name, size_t *len)
 {
@@ -490,7 +490,7 @@ read_shared(const char *name, size_t *len)
 		for (;;) {
 			char *slash;
 
-			snprintf(path, sizeof(path), "%s/../shared/data/bpv7/%s", cwd, name);
+			snprintf(path, sizeof(path), "%s/tests/data/bpv7/%s", cwd, name);
 			if ((f = fopen(path, "rb")) != NULL || (slash = strrchr(cwd, '/')) == NULL || slash == cwd)
 				break;
 			*slash = '\0';
