@@ -65,11 +65,8 @@ config_vperr(struct parse *p, int line, const char *fmt, va_list ap)
 	}
 }
 
-static void
-perr(struct parse *p, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void
-perr(struct parse *p, int line, const char *fmt, ...)
+void
+config_perr(struct parse *p, int line, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -151,18 +148,18 @@ static bool
 copy_str(struct parse *p, char *dst, size_t cap, const char *name, const char *value)
 {
 	if (*value == '\0') {
-		perr(p, p->line, "%s: empty value", name);
+		config_perr(p, p->line, "%s: empty value", name);
 		return false;
 	}
 	if (strlen(value) >= cap) {
-		perr(p, p->line, "%s: value too long (max %zu characters)", name, cap - 1);
+		config_perr(p, p->line, "%s: value too long (max %zu characters)", name, cap - 1);
 		return false;
 	}
 	strcpy(dst, value);
 	return true;
 }
 
-#define BAD(...) do { perr(p, p->line, __VA_ARGS__); return 1; } while (0)
+#define BAD(...) do { config_perr(p, p->line, __VA_ARGS__); return 1; } while (0)
 
 static int
 set_node(struct parse *p, const char *name, const char *value)
@@ -441,7 +438,7 @@ link_section(struct parse *p, const char *name)
 	if (c->n_links == CONFIG_MAX_LINKS) {
 		if (p->reported_section != p->section_line) {
 			p->reported_section = p->section_line;
-			perr(p, p->section_line, "too many links (at most %d)", CONFIG_MAX_LINKS);
+			config_perr(p, p->section_line, "too many links (at most %d)", CONFIG_MAX_LINKS);
 		}
 		return NULL;
 	}
@@ -769,7 +766,7 @@ on_key(void *user, const char *section, const char *name, const char *value)
 		BAD("key '%s' outside any section (expected [node], [store], [bundle], [control] or [log] first)", name);
 	if (p->reported_section != p->section_line) {
 		p->reported_section = p->section_line;
-		perr(p, p->section_line, "unknown section [%s] (known: node, store, bundle, control, log, security, route, link NAME)", section);
+		config_perr(p, p->section_line, "unknown section [%s] (known: node, store, bundle, control, log, security, route, link NAME)", section);
 	}
 	return 1;
 }
@@ -781,16 +778,16 @@ check_kiss(struct parse *p, const struct config_link *l, uint16_t keys)
 	const struct link_kiss_conf *k = &l->conf.kiss;
 
 	if (!k->device[0] == !k->tcp[0])
-		perr(p, l->line, "[link %s] needs exactly one of device (a serial port or pty) and tcp (a KISS TCP port)",
+		config_perr(p, l->line, "[link %s] needs exactly one of device (a serial port or pty) and tcp (a KISS TCP port)",
 		    l->conf.name);
 	if (k->ax25 && !k->callsign[0])
-		perr(p, l->line, "[link %s] sends AX.25 frames: it needs a callsign (or ax25 = no for raw KISS)",
+		config_perr(p, l->line, "[link %s] sends AX.25 frames: it needs a callsign (or ax25 = no for raw KISS)",
 		    l->conf.name);
 	if (keys & LK_UDP)
-		perr(p, l->line, "[link %s] is a kiss link: port, bind, group4, group6 and peer are for type = udp",
+		config_perr(p, l->line, "[link %s] is a kiss link: port, bind, group4, group6 and peer are for type = udp",
 		    l->conf.name);
 	if (l->conf.rate_bps == 0)
-		perr(p, l->line, "[link %s] needs its rate (bit/s on air): KISS writes are paced to it", l->conf.name);
+		config_perr(p, l->line, "[link %s] needs its rate (bit/s on air): KISS writes are paced to it", l->conf.name);
 }
 
 static void
@@ -824,7 +821,7 @@ config_parse(const char *path, const char *text, size_t len, struct config *cfg,
 		err[0] = '\0';
 	set_defaults(cfg);
 	if (strlen(path) >= sizeof(cfg->path)) {
-		perr(&p, 0, "path too long");
+		config_perr(&p, 0, "path too long");
 		return -ENAMETOOLONG;
 	}
 	strcpy(cfg->path, path);
@@ -833,17 +830,17 @@ config_parse(const char *path, const char *text, size_t len, struct config *cfg,
 		p.pos = 3;
 	r = ini_parse_stream(config_read_line, &p, on_key, &p);
 	if (r > 0)	/* a syntax error read_line did not see */
-		perr(&p, r, "syntax error (expected [section] or key = value)");
+		config_perr(&p, r, "syntax error (expected [section] or key = value)");
 	else if (r < 0)
-		perr(&p, 0, "cannot parse (out of memory)");
+		config_perr(&p, 0, "cannot parse (out of memory)");
 
 	if (!p.seen_node_id)
-		perr(&p, 0, "[node] id is required (this node's ipn number, e.g. id = 12)");
+		config_perr(&p, 0, "[node] id is required (this node's ipn number, e.g. id = 12)");
 	if (!p.seen_store_path)
 		snprintf(cfg->store_path, sizeof(cfg->store_path), "%s/bundles.db", cfg->data_dir);
 	if (!p.seen_socket) {
 		if (strlen(cfg->data_dir) + sizeof("/control.sock") > sizeof(cfg->socket_path)) {
-			perr(&p, 0, "data_dir %s is too long for the control socket in it; set [control] socket", cfg->data_dir);
+			config_perr(&p, 0, "data_dir %s is too long for the control socket in it; set [control] socket", cfg->data_dir);
 		} else {
 			strcpy(cfg->socket_path, cfg->data_dir);
 			strcat(cfg->socket_path, "/control.sock");
@@ -858,56 +855,56 @@ config_parse(const char *path, const char *text, size_t len, struct config *cfg,
 		link_defaults(l, p.link_keys[i]);
 		config_sbd_defaults(l, p.link_keys[i] & LK_RATE, p.link_keys[i] & LK_FRAGMENT, p.link_keys[i] & LK_CLASSES);
 		if (l->conf.kind == 0)
-			perr(&p, l->line, "[link %s] needs a type (udp, pcap, kiss, sbd, directip)", l->conf.name);
+			config_perr(&p, l->line, "[link %s] needs a type (udp, pcap, kiss, sbd, directip)", l->conf.name);
 		if (sbd && config_sbd_check(l, msg, sizeof(msg)) < 0)
-			perr(&p, l->line, "%s", msg);
+			config_perr(&p, l->line, "%s", msg);
 		if (!sbd && (p.link_keys[i] & LK_SBD))
-			perr(&p, l->line, "[link %s] is not an sbd or directip link: peer as a node number, ring_alerts, interval, hold, budget in messages, bill_min, bill_unit, price, retry, gateway and unit are for those", l->conf.name);
+			config_perr(&p, l->line, "[link %s] is not an sbd or directip link: peer as a node number, ring_alerts, interval, hold, budget in messages, bill_min, bill_unit, price, retry, gateway and unit are for those", l->conf.name);
 		if (l->conf.kind != LINK_KISS && l->conf.kind != LINK_SBD && (p.link_keys[i] & LK_SERIAL))
-			perr(&p, l->line, "[link %s] device and baud are for type = kiss or sbd", l->conf.name);
+			config_perr(&p, l->line, "[link %s] device and baud are for type = kiss or sbd", l->conf.name);
 		if (!sbd && l->fragment && l->fragment < 1024)
-			perr(&p, l->line, "[link %s] fragment: at least 1K on this type of link", l->conf.name);
+			config_perr(&p, l->line, "[link %s] fragment: at least 1K on this type of link", l->conf.name);
 		if (l->conf.kind == LINK_KISS)
 			check_kiss(&p, l, p.link_keys[i]);
 		if (l->conf.kind != LINK_KISS && (p.link_keys[i] & LK_KISS))
-			perr(&p, l->line, "[link %s] is not a kiss link: device, baud, tcp, callsign, dest, ax25, duplex, txdelay, txtail, persist and slottime are for type = kiss", l->conf.name);
+			config_perr(&p, l->line, "[link %s] is not a kiss link: device, baud, tcp, callsign, dest, ax25, duplex, txdelay, txtail, persist and slottime are for type = kiss", l->conf.name);
 		if (l->conf.kind == LINK_UDP) {
 			if (l->conf.n_peers == 0 && !l->conf.group4[0] && !l->conf.group6[0])
-				perr(&p, l->line, "[link %s] can reach nobody: give a peer, group4 or group6", l->conf.name);
+				config_perr(&p, l->line, "[link %s] can reach nobody: give a peer, group4 or group6", l->conf.name);
 			if (l->conf.group6[0] && !l->conf.ifname[0])
-				perr(&p, l->line, "[link %s] group6 is link-local: it needs an interface", l->conf.name);
+				config_perr(&p, l->line, "[link %s] group6 is link-local: it needs an interface", l->conf.name);
 		}
 		if (l->conf.kind != LINK_PCAP && l->conf.ethertype)
-			perr(&p, l->line, "[link %s] ethertype is for pcap links", l->conf.name);
+			config_perr(&p, l->line, "[link %s] ethertype is for pcap links", l->conf.name);
 		if (l->conf.kind == LINK_PCAP) {
 			if (!l->conf.ifname[0])
-				perr(&p, l->line, "[link %s] a pcap link needs an interface (interface = mesh0)", l->conf.name);
+				config_perr(&p, l->line, "[link %s] a pcap link needs an interface (interface = mesh0)", l->conf.name);
 			if (l->conf.n_peers || l->conf.group4[0] || l->conf.group6[0] || l->conf.bind[0])
-				perr(&p, l->line, "[link %s] peer, group4, group6 and bind are for udp links: a pcap link finds its neighbours by broadcast",
+				config_perr(&p, l->line, "[link %s] peer, group4, group6 and bind are for udp links: a pcap link finds its neighbours by broadcast",
 				    l->conf.name);
 			if (!l->conf.ethertype)
 				cfg->links[i].conf.ethertype = 0x88b5;
 		}
 	}
 	if (cfg->n_links > 0 && !cfg->key_file[0])
-		perr(&p, 0, "links are configured but [security] key_file is not: every frame is authenticated with the network key");
+		config_perr(&p, 0, "links are configured but [security] key_file is not: every frame is authenticated with the network key");
 	/* What the route table would refuse at start (route_add_static): the default takes a slot too. */
 	if (cfg->route_default && cfg->n_routes == CONFIG_MAX_ROUTES)
-		perr(&p, p.route_line[CONFIG_MAX_ROUTES], "default: with %d static routes there is no room for it",
+		config_perr(&p, p.route_line[CONFIG_MAX_ROUTES], "default: with %d static routes there is no room for it",
 		    CONFIG_MAX_ROUTES);
 	if (cfg->route_default && cfg->route_default == cfg->node_id)
-		perr(&p, p.route_line[CONFIG_MAX_ROUTES], "default: %" PRIu64 " is this node: the next hop is another node",
+		config_perr(&p, p.route_line[CONFIG_MAX_ROUTES], "default: %" PRIu64 " is this node: the next hop is another node",
 		    cfg->route_default);
 	for (unsigned i = 0; i < cfg->n_routes; i++)
 		if (cfg->routes[i].dst == cfg->node_id || cfg->routes[i].via == cfg->node_id)
-			perr(&p, p.route_line[i], "static: %" PRIu64 " via %" PRIu64 ": a route leads from this node (%" PRIu64
+			config_perr(&p, p.route_line[i], "static: %" PRIu64 " via %" PRIu64 ": a route leads from this node (%" PRIu64
 			    ") to another", cfg->routes[i].dst, cfg->routes[i].via, cfg->node_id);
 	if (cfg->n_links > 0 && cfg->node_id > LINK_NODE_MAX)
-		perr(&p, 0, "[node] id must be below 2^32 when links are configured (it is part of every frame's nonce)");
+		config_perr(&p, 0, "[node] id must be below 2^32 when links are configured (it is part of every frame's nonce)");
 	for (int i = 0; i < PRIO_COUNT; i++)
 		reserved += cfg->class_reserve[i];
 	if (cfg->quota && cfg->reserve + reserved >= cfg->quota)
-		perr(&p, 0, "[store] reserve plus the class reserves (%" PRIu64 " bytes) leave nothing of quota (%" PRIu64 " bytes)",
+		config_perr(&p, 0, "[store] reserve plus the class reserves (%" PRIu64 " bytes) leave nothing of quota (%" PRIu64 " bytes)",
 		    cfg->reserve + reserved, cfg->quota);
 	return p.nerr ? -EINVAL : 0;
 }

@@ -18,19 +18,6 @@
 #include "config_int.h"
 #include "text.h"
 
-static void
-perr(struct parse *p, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void
-perr(struct parse *p, int line, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	config_vperr(p, line, fmt, ap);
-	va_end(ap);
-}
-
 /* Keys that may be given more than once in a section: each adds one more. */
 static bool
 adds_up(const char *section, const char *name, const char *value)
@@ -52,7 +39,7 @@ config_repeated_key(struct parse *p, const char *section, const char *name, cons
 	snprintf(id, sizeof(id), "%s%s", name, strcmp(name, "budget") == 0 && strstr(value, "messages") ? " messages" : "");
 	for (unsigned i = 0; i < p->n_keys; i++)
 		if (strcmp(p->keys[i].name, id) == 0) {
-			perr(p, p->line, "%s: set again in [%s] (first at line %d): give each key once", name, section,
+			config_perr(p, p->line, "%s: set again in [%s] (first at line %d): give each key once", name, section,
 			    p->keys[i].line);
 			return true;
 		}
@@ -103,25 +90,25 @@ section_header(struct parse *p, char *buf, int size)
 	p->section_line = p->line;
 	p->n_keys = 0;
 	if (*end != ']') {
-		perr(p, p->line, "syntax error: a section header is [NAME]");
+		config_perr(p, p->line, "syntax error: a section header is [NAME]");
 		bad = true;
 	} else if (n >= sizeof(name)) {
-		perr(p, p->line, "section name too long: '%.*s...'", 32, buf + 1);
+		config_perr(p, p->line, "section name too long: '%.*s...'", 32, buf + 1);
 		bad = true;
 	} else {
 		memcpy(name, buf + 1, n);
 		name[n] = '\0';
 		if (!text_clean(name, n)) {
-			perr(p, p->line, "section [%s] has a control character or bytes that are not UTF-8", name);
+			config_perr(p, p->line, "section [%s] has a control character or bytes that are not UTF-8", name);
 			bad = true;
 		} else if (!unique_section(name) && strncmp(name, "link ", 5) != 0) {
-			perr(p, p->line, "unknown section [%s] (known: node, store, bundle, control, log, security, route, link NAME)",
+			config_perr(p, p->line, "unknown section [%s] (known: node, store, bundle, control, log, security, route, link NAME)",
 			    name);
 			bad = true;
 		}
 		for (unsigned i = 0; !bad && i < p->n_sections; i++)
 			if (strcmp(p->sections[i].name, name) == 0) {
-				perr(p, p->line, "[%s] again (first at line %d): %s", name, p->sections[i].line,
+				config_perr(p, p->line, "[%s] again (first at line %d): %s", name, p->sections[i].line,
 				    unique_section(name) ? "there is one such section" : "each link needs its own name");
 				bad = true;
 			}
@@ -160,13 +147,13 @@ config_read_line(char *buf, int size, void *stream)
 	p->line++;
 	strcpy(buf, "\n");
 	if (memchr(s, '\0', n) != NULL) {
-		perr(p, p->line, "NUL byte (\\x00) in the line: a config file is text");
+		config_perr(p, p->line, "NUL byte (\\x00) in the line: a config file is text");
 		return buf;
 	}
 	while (n > 0 && (*s == ' ' || *s == '\t'))
 		s++, n--;
 	if (n >= (size_t)size) {
-		perr(p, p->line, "line too long (at most %d characters)", size - 2);
+		config_perr(p, p->line, "line too long (at most %d characters)", size - 2);
 		return buf;
 	}
 	memcpy(buf, s, n);
@@ -175,7 +162,7 @@ config_read_line(char *buf, int size, void *stream)
 		section_header(p, buf, size);
 	else if (buf[strspn(buf, " \t\r\n")] != '\0' && !strchr(";#", buf[0]) &&
 	    *find_chars_or_comment(buf, "=:") == '\0') {
-		perr(p, p->line, "syntax error (expected [section] or key = value)");
+		config_perr(p, p->line, "syntax error (expected [section] or key = value)");
 		strcpy(buf, "\n");
 	}
 	return buf;

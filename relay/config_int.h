@@ -43,6 +43,8 @@ struct parse {
 
 /* Add one "file:line: message" line to the parse's errors. */
 void config_vperr(struct parse *p, int line, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
+/* config_vperr() with its arguments. */
+void config_perr(struct parse *p, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* The reader of ini_parse_stream(): stream is the struct parse. */
 char *config_read_line(char *buf, int size, void *stream);
 /* Is this key set already in its section (reported if so)? */
