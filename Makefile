@@ -25,7 +25,7 @@ PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 WARN	:= -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
 	   -Wno-unused-parameter
 CFLAGS	?= -O2 -g
-ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(PKG_CFLAGS) -Irelay -Iradio -MMD -MP
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP
 LDLIBS	:= $(PKG_LIBS) -lpthread -lm
 ifeq ($(WERROR),1)
 ALL_CFLAGS += -Werror
@@ -41,7 +41,22 @@ else
 Q := @
 endif
 
-LIB_SRCS  := $(filter-out relay/main.c,$(wildcard relay/*.c)) $(wildcard radio/*.c)
+# Folders are layers, lowest first (DESIGN.md section 3).  Each layer's code is
+# compiled with the include paths of its own and the lower layers only, so an
+# upward #include fails to compile.  Tests, tools and the CLI see everything.
+LAYERS	:= relay/base relay/bundle relay/store radio radio/drivers relay/daemon relay/ctl
+INC_relay/base	  := -Irelay/base
+INC_relay/bundle  := $(INC_relay/base) -Irelay/bundle
+INC_relay/store	  := $(INC_relay/bundle) -Irelay/store
+INC_radio	  := $(INC_relay/bundle) -Iradio
+INC_radio/drivers := $(INC_radio) -Iradio/drivers
+INC_relay/daemon  := $(INC_relay/store) -Iradio -Iradio/drivers -Irelay/daemon
+INC_relay/ctl	  := $(INC_relay/daemon) -Irelay/ctl
+INC_ALL		  := $(INC_relay/ctl) -Irelay/cli
+# The include flags for source file $(1): its folder's layer, or all of them.
+inc = $(or $(INC_$(patsubst %/,%,$(dir $(1)))),$(INC_ALL))
+
+LIB_SRCS  := $(filter-out relay/main.c,$(foreach d,$(LAYERS),$(wildcard $(d)/*.c)))
 CLI_SRCS  := $(wildcard relay/cli/*.c)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_SUPPORT := $(filter-out $(UNIT_SRCS),$(wildcard tests/unit/*.c))
@@ -65,7 +80,7 @@ all: $(DAEMON) $(CLI)
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
+	$(Q)$(CC) $(ALL_CFLAGS) $(call inc,$<) -c -o $@ $<
 
 $(LIB): $(LIB_OBJS)
 	@$(if $(Q),echo "  AR      $@")
@@ -99,7 +114,7 @@ $(BUILD)/tests/integration/helpers/admintool: $(BUILD)/tests/integration/helpers
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 HELPER_BINS += $(BUILD)/tests/integration/helpers/linkwatch
 $(BUILD)/tests/integration/helpers/linkwatch: $(BUILD)/tests/integration/helpers/linkwatch.o \
-    $(BUILD)/radio/netlink.o $(LIB)
+    $(BUILD)/radio/drivers/netlink.o $(LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -117,9 +132,9 @@ $(BUILD)/tests/sim/audio_pacer: $(BUILD)/tests/sim/audio_pacer.o
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^
 
 # Iridium SBD: the modem and gateway simulator (tests/sim; libc and the DirectIP
-# codec), and the helper that drives radio/sbd.c from the integration tests.
+# codec), and the helper that drives radio/drivers/sbd.c from the integration tests.
 SIM_BINS += $(BUILD)/tests/sim/sbdsim
-$(BUILD)/tests/sim/sbdsim: $(BUILD)/tests/sim/sbdsim.o $(BUILD)/radio/directip.o
+$(BUILD)/tests/sim/sbdsim: $(BUILD)/tests/sim/sbdsim.o $(BUILD)/radio/drivers/directip.o
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^
 HELPER_BINS += $(BUILD)/tests/integration/helpers/sbdtool
@@ -134,13 +149,13 @@ FUZZ_DIR  := $(BUILD)/fuzz
 FUZZ_LIB  := $(FUZZ_DIR)/libfieldrelay-fuzz.a
 FUZZ_SAN  := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer $(FUZZ_SAN) -fsanitize=fuzzer-no-link \
-	   -Irelay -Iradio $(PKG_CFLAGS) -MMD -MP
+	   $(PKG_CFLAGS) -MMD -MP
 FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=$(FUZZ_DIR)/%.o)
 
 $(FUZZ_DIR)/%.o: %.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  FUZZCC  $<")
-	$(Q)clang $(FUZZ_CFLAGS) -c -o $@ $<
+	$(Q)clang $(FUZZ_CFLAGS) $(call inc,$<) -c -o $@ $<
 
 $(FUZZ_LIB): $(FUZZ_LIB_OBJS)
 	@$(if $(Q),echo "  AR      $@")

@@ -52,7 +52,6 @@
 #include "link.h"
 #include "log.h"
 #include "loop.h"
-#include "route.h"
 #include "session.h"
 #include "varint.h"
 

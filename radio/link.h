@@ -18,20 +18,14 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include "addr.h"
+
 #define LINK_MAX_PEERS	16
 #define LINK_MAX_WINDOWS	8	/* contact windows per link */
 
 enum link_kind { LINK_UDP = 1, LINK_PCAP, LINK_KISS, LINK_SBD, LINK_TCP, LINK_DIRECTIP };
 
 #define LINK_MAX_UNITS	32	/* directip: SBD modems (IMEI -> node) */
-
-/* A neighbour's address on a link, whatever the medium. */
-struct link_addr {
-	socklen_t len;			/* 0 = none */
-	struct sockaddr_storage sa;	/* UDP: the peer's socket address;
-					 * pcap: a struct sockaddr_ll with its MAC;
-					 * KISS: family AF_AX25 and its callsign (radio/kiss.c) */
-};
 
 /* KISS TNC settings (type = kiss). */
 struct link_kiss_conf {
@@ -49,7 +43,7 @@ struct link_kiss_conf {
 	uint8_t persist;		/* KISS P: p = (P + 1) / 256 */
 };
 
-/* An Iridium SBD modem (type = sbd, radio/sbd_link.c). */
+/* An Iridium SBD modem (type = sbd, radio/drivers/sbd_link.c). */
 struct link_sbd_conf {
 	char device[108];		/* the modem's serial device */
 	uint32_t baud;			/* 19200 */
@@ -67,7 +61,7 @@ struct link_sbd_conf {
 	uint32_t backoff_min_ms, backoff_max_ms;	/* after a failed session */
 };
 
-/* The command center's DirectIP side (type = directip, radio/directip_link.c). */
+/* The command center's DirectIP side (type = directip, radio/drivers/directip_link.c). */
 struct link_directip_conf {
 	char gateway[80];		/* the gateway's MT port "addr:port" */
 	struct { char imei[16]; uint64_t node; } units[LINK_MAX_UNITS];
@@ -138,7 +132,17 @@ struct link;
 struct loop;
 struct crypto_keyring;
 struct crypto_sender;
-struct route_entry;
+/*
+ * One entry of a distance vector as links carry it (radio/frame.c encodes
+ * it); the daemon's route module (relay/daemon/route.h) makes and reads them.
+ * Defined here, the lower layer, so the link layer needs nothing above it.
+ */
+#define ROUTE_INFINITY		0xffffu	/* unreachable */
+#define ROUTE_HOLD_MS		30000	/* a learned route lives this long unrefreshed */
+struct route_entry {
+	uint64_t node;
+	uint32_t cost;			/* ROUTE_INFINITY = withdrawn */
+};
 
 /* What a link tells its owner (the node).  All run on the loop. */
 struct link_events {
@@ -227,8 +231,8 @@ struct link_metrics {
 
 /*
  * A link whose medium does its own delivery, with no beacons, frames in
- * sessions or acks of ours: an Iridium SBD modem (radio/sbd_link.c), the
- * command center's DirectIP side (radio/directip_link.c).  Its neighbours
+ * sessions or acks of ours: an Iridium SBD modem (radio/drivers/sbd_link.c), the
+ * command center's DirectIP side (radio/drivers/directip_link.c).  Its neighbours
  * are configured; it calls the owner's events (struct link_events) with the
  * struct link it was opened for, and the generic calls below pass on to it.
  */
@@ -259,7 +263,7 @@ struct link *link_new(struct loop *loop, const struct link_conf *c, const struct
 void link_free(struct link *l);
 const char *link_name(const struct link *l);
 /*
- * The link's replay window (relay/peerstate.c saves and restores it across
+ * The link's replay window (relay/daemon/peerstate.c saves and restores it across
  * restarts); NULL for SBD and DirectIP links, which keep their own.
  */
 struct crypto_replay *link_replay(struct link *l);
@@ -297,13 +301,5 @@ void link_budget_saved(struct link *l, uint64_t period, uint64_t spent);
 /* Every neighbour that is up, with its address. */
 void link_neighbours(struct link *l, link_neighbour_fn *fn, void *arg);
 void link_metrics(const struct link *l, struct link_metrics *m);
-
-/* "192.0.2.1:4556", "[fe80::1%eth0]:4556", "02:00:5e:10:00:01" (pcap), "N0CALL-7" (KISS). */
-int link_addr_format(const struct link_addr *a, char *out, size_t cap);
-/* The AX.25 case of link_addr_format (radio/kiss.c). */
-int link_ax25_addr_format(const struct link_addr *a, char *out, size_t cap);
-bool link_addr_equal(const struct link_addr *a, const struct link_addr *b);
-/* Parse "host:port" or "[v6]:port" (numeric only: no DNS in the field). */
-int link_addr_parse(struct link_addr *a, const char *text, uint16_t default_port);
 
 #endif

@@ -44,7 +44,7 @@
 #define SESSION_RX_RANGES	64	/* discontiguous ranges a receiver tracks per transfer */
 #define SESSION_WINDOW_MAX	256	/* segments in flight, hard cap */
 /*
- * Classes from this one on (telemetry, bulk: enum prio in relay/service.h)
+ * Classes from this one on (telemetry, bulk: enum prio in relay/base/service.h)
  * fill the window only up to window - max(1, window / 8): an alert or a
  * position queued behind them finds room at once.  Segments are handed out
  * most urgent class first, repairs included (see session_tx_next).

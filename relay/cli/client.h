@@ -1,5 +1,5 @@
 /*
- * client.h - the CLI's side of the control protocol (see relay/control.h):
+ * client.h - the CLI's side of the control protocol (see relay/ctl/control.h):
  * blocking, one connection, length-prefixed JSON messages with optional
  * raw bodies.
  */

@@ -1,7 +1,7 @@
 /*
  * fieldrelay - the command-line client of fieldrelayd.
  *
- * Talks to the daemon over its control socket (relay/control.h).  Human
+ * Talks to the daemon over its control socket (relay/ctl/control.h).  Human
  * output by default, --json for scripts.  Exit status: 0 ok, 1 the daemon
  * refused or failed, 2 bad usage or input, 3 the daemon cannot be reached.
  */
@@ -415,7 +415,7 @@ cmd_neighbors(int argc, char **argv)
 	return 0;
 }
 
-/* An SBD modem's state, traffic, budget and cost (radio/sbd_link.c). */
+/* An SBD modem's state, traffic, budget and cost (radio/drivers/sbd_link.c). */
 static void
 print_sbd(json_t *x)
 {
@@ -440,7 +440,7 @@ print_sbd(json_t *x)
 		printf("  error    %s\n", jstr(x, "last_error"));
 }
 
-/* The command center's DirectIP side (radio/directip_link.c). */
+/* The command center's DirectIP side (radio/drivers/directip_link.c). */
 static void
 print_directip(json_t *x)
 {

@@ -1,5 +1,5 @@
 /*
- * fuzz_sbdmsg.c - libFuzzer target for SBD messages (radio/sbdmsg.c), what
+ * fuzz_sbdmsg.c - libFuzzer target for SBD messages (radio/drivers/sbdmsg.c), what
  * the command center takes from the gateway and the backpack from its modem.
  *
  * The first input byte picks a mode:

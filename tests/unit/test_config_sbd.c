@@ -1,5 +1,5 @@
 /*
- * test_config_sbd.c - the keys of sbd and directip links (relay/config_sbd.c):
+ * test_config_sbd.c - the keys of sbd and directip links (relay/daemon/config_sbd.c):
  * values, defaults that depend on the type, and file:line errors.
  */
 #include <errno.h>

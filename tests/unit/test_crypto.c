@@ -343,7 +343,7 @@ on_boot(void *arg, uint32_t node, uint32_t boot, uint32_t counter)
 }
 
 /*
- * Across a restart (relay/peerstate.c): a restored entry spends every counter
+ * Across a restart (relay/daemon/peerstate.c): a restored entry spends every counter
  * of its boot up to top and every older boot; only newer counters or a newer
  * boot pass.  It never lowers what the table knows.  Boot changes are told,
  * counters within a boot are not.

@@ -156,7 +156,7 @@ make_pieces(struct fx *f, uint8_t **out, size_t *len, size_t cap)
 	assert_int_equal(f->result, 0);
 	assert_int_equal(store_next_queued(node_store(a), 0, 0, &e), 0);
 	f->pending = 1;
-	assert_int_equal(fragment_split(a, &e, LIMIT, split_done, f), 0);
+	assert_int_equal(fragment_split(node_fragments(a), &e, LIMIT, split_done, f), 0);
 	settle(f, a);
 	assert_int_equal(f->result, 0);
 	/* The original is gone, its pieces are queued. */
@@ -270,7 +270,7 @@ test_overlap_and_refragment(void **state)
 	settle(f, b);
 	assert_int_equal(store_next_queued(node_store(b), 0, 0, &e), 0);
 	f->pending = 1;
-	assert_int_equal(fragment_split(b, &e, 16 * 1024, split_done, f), 0);
+	assert_int_equal(fragment_split(node_fragments(b), &e, 16 * 1024, split_done, f), 0);
 	settle(f, b);
 	assert_int_equal(f->result, 0);
 	nq = stored(b, q, qlen, 32);

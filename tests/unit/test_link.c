@@ -57,7 +57,7 @@ static struct link_driver_ops lossy_ops;
 /*
  * A driver that wraps UDP and models a radio: one frame on the air at a
  * time, PACED_MS each, a TNC that refuses a frame while one is on the air;
- * ready_at says when it takes one again (as radio/kiss.c).  Counts the
+ * ready_at says when it takes one again (as radio/drivers/kiss.c).  Counts the
  * segments it put on the air.
  */
 #define PACED_MS	5

@@ -1,5 +1,5 @@
 /*
- * test_netlink.c - radio/netlink.c without kernel events: messages built
+ * test_netlink.c - radio/drivers/netlink.c without kernel events: messages built
  * here with libnl's nlmsg API, fed to the parsers and to the watch table
  * through netlink_input().  (The monitor's socket is real but not read: no
  * loop; the fake interfaces use indexes no kernel hands out this early.)

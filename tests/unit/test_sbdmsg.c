@@ -1,5 +1,5 @@
 /*
- * test_sbdmsg.c - bundles in SBD messages (radio/sbdmsg.c): several small
+ * test_sbdmsg.c - bundles in SBD messages (radio/drivers/sbdmsg.c): several small
  * bundles share one message and come back byte for byte at the other end;
  * packing stops at the message size; a bundle the compact form cannot carry
  * goes alone in full form; the default fragment sizes fit a message in the

@@ -1,5 +1,5 @@
 /*
- * admintool - drive the status report codec (relay/admin.c) from the interop
+ * admintool - drive the status report codec (relay/bundle/admin.c) from the interop
  * tests.
  *
  *   admintool encode JSON|-    status report described by JSON -> record bytes

@@ -26,7 +26,7 @@
 #include <string.h>
 
 #include "bundle.h"
-#include "cli/dump.h"
+#include "dump.h"
 
 /* Everything allocated, freed at exit so LeakSanitizer stays quiet. */
 static uint8_t *file_buf, *payload_buf, *out_buf;

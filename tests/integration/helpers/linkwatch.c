@@ -1,5 +1,5 @@
 /*
- * linkwatch - drive radio/netlink.c from the integration tests.
+ * linkwatch - drive radio/drivers/netlink.c from the integration tests.
  *
  *   linkwatch IFNAME...
  *

@@ -1,5 +1,5 @@
 /*
- * sbdtool - drive radio/sbd.c and radio/directip.c from the integration tests.
+ * sbdtool - drive radio/drivers/sbd.c and radio/drivers/directip.c from the integration tests.
  *
  *   sbdtool modem DEVICE [--baud N] [--mailbox-interval MS] [--backoff MIN:MAX]
  *           [--restart MIN:MAX] [--session-timeout MS] [--command-timeout MS]

@@ -11,16 +11,15 @@
 #include "bundle.h"
 #include "fragment.h"
 #include "log.h"
-#include "node.h"
 
 #define COPY_CHUNK	(64 * 1024)
 #define PIECES_MAX	65536	/* 16 MB in 256-byte pieces: more is not a bundle of ours */
 
 /* An unlinked file in the data directory: gone by itself when closed. */
 static int
-tmpfile_open(struct node *n)
+tmpfile_open(const struct fragment_host *n)
 {
-	int fd = open(node_config(n)->data_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	int fd = open(n->data_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 
 	return fd < 0 ? -errno : fd;
 }
@@ -68,7 +67,7 @@ copy_stored(struct store *st, int64_t rowid, uint64_t from, uint64_t len, int fd
 
 /* The stored bundle e, contiguous in an unlinked file and mapped (the decoder wants it whole). */
 static int
-map_stored(struct node *n, const struct store_entry *e, int *fdp, const uint8_t **mapp)
+map_stored(const struct fragment_host *n, const struct store_entry *e, int *fdp, const uint8_t **mapp)
 {
 	uint8_t *buf = malloc(COPY_CHUNK);
 	void *map;
@@ -80,7 +79,7 @@ map_stored(struct node *n, const struct store_entry *e, int *fdp, const uint8_t 
 		free(buf);
 		return fd;
 	}
-	r = copy_stored(node_store(n), e->rowid, 0, e->size, fd, 0, buf);
+	r = copy_stored(n->store, e->rowid, 0, e->size, fd, 0, buf);
 	free(buf);
 	if (r == 0 && (map = mmap(NULL, e->size, PROT_READ, MAP_PRIVATE, fd, 0)) == MAP_FAILED)
 		r = -errno;
@@ -96,7 +95,7 @@ map_stored(struct node *n, const struct store_entry *e, int *fdp, const uint8_t 
 /* ---- splitting ---- */
 
 struct split {
-	struct node *node;
+	const struct fragment_host *node;
 	fragment_done_fn *fn;
 	void *arg;
 	int64_t original;
@@ -140,13 +139,13 @@ split_put_done(void *arg, int result, int64_t rowid)
 	if (--s->pending > 0)
 		return;
 	if (s->result == 0) {
-		if (store_delete(node_store(s->node), s->original, split_deleted, s) == 0)
+		if (store_delete(s->node->store, s->original, split_deleted, s) == 0)
 			return;
 		s->result = -EIO;
 	}
 	/* All or nothing: take back the fragments that were made. */
 	for (unsigned i = 0; i < s->n_made; i++)
-		store_delete(node_store(s->node), s->made[i], NULL, NULL);
+		store_delete(s->node->store, s->made[i], NULL, NULL);
 	log_warnx("fragment: cannot split %s: %s", s->id, store_strerror(s->result));
 	split_finish(s, s->result);
 }
@@ -196,13 +195,13 @@ split_piece(struct split *s, const struct store_entry *e, const struct bundle *b
 	p.payload_len = len;
 	p.tail = tail;
 	p.tail_len = (size_t)tl;
-	r = store_put(node_store(s->node), &p, split_put_done, s);
+	r = store_put(s->node->store, &p, split_put_done, s);
 	free(head);
 	return r;
 }
 
 int
-fragment_split(struct node *n, const struct store_entry *e, uint64_t limit, fragment_done_fn *fn, void *arg)
+fragment_split(const struct fragment_host *n, const struct store_entry *e, uint64_t limit, fragment_done_fn *fn, void *arg)
 {
 	const uint8_t *map;
 	const char *why;
@@ -265,7 +264,7 @@ struct piece {
 };
 
 struct rebuild {
-	struct node *node;
+	const struct fragment_host *node;
 	struct piece *pieces;
 	size_t n;
 	char id[BUNDLE_ID_MAX];
@@ -287,7 +286,7 @@ rebuilt(void *arg, int result)
 	if (result == 0 || result == -EEXIST) {
 		/* The whole bundle is durable (or was delivered before): the pieces may go. */
 		for (size_t i = 0; i < rb->n; i++)
-			store_delete(node_store(rb->node), rb->pieces[i].rowid, NULL, NULL);
+			store_delete(rb->node->store, rb->pieces[i].rowid, NULL, NULL);
 		log_info("fragment: %s reassembled from %zu fragments%s", rb->id, rb->n,
 		    result == -EEXIST ? " (it had arrived before: fragments dropped)" : "");
 	} else {
@@ -349,9 +348,9 @@ collect(struct store *st, const char *prefix, struct piece **out, size_t *np, ui
 
 /* Write the whole bundle into fd: the first piece's blocks, every piece's bytes. */
 static ssize_t
-rebuild_file(struct node *n, const struct piece *p, size_t np, uint64_t adu, int fd)
+rebuild_file(const struct fragment_host *n, const struct piece *p, size_t np, uint64_t adu, int fd)
 {
-	struct store *st = node_store(n);
+	struct store *st = n->store;
 	struct store_entry e;
 	uint8_t *head = NULL, tail[16], *buf = NULL;
 	const uint8_t *map = NULL;
@@ -405,7 +404,7 @@ out:
 }
 
 void
-fragment_arrived(struct node *n, const char *id)
+fragment_arrived(const struct fragment_host *n, const char *id)
 {
 	char prefix[BUNDLE_ID_MAX + 1];
 	struct rebuild *rb;
@@ -417,14 +416,14 @@ fragment_arrived(struct node *n, const char *id)
 	int fd, r;
 
 	snprintf(prefix, sizeof(prefix), "%s ", id);
-	if ((r = collect(node_store(n), prefix, &p, &np, &adu)) <= 0) {
+	if ((r = collect(n->store, prefix, &p, &np, &adu)) <= 0) {
 		if (r < 0)
 			log_warnx("fragment: %s: cannot list its fragments: %s", id, strerror(-r));
 		free(p);
 		return;
 	}
 	if ((fd = tmpfile_open(n)) < 0) {
-		log_warnx("fragment: %s: no room to reassemble in %s: %s", id, node_config(n)->data_dir,
+		log_warnx("fragment: %s: no room to reassemble in %s: %s", id, n->data_dir,
 		    strerror(-fd));
 		free(p);
 		return;
@@ -436,7 +435,7 @@ fragment_arrived(struct node *n, const char *id)
 	*rb = (struct rebuild){ .node = n, .pieces = p, .n = np };
 	snprintf(rb->id, sizeof(rb->id), "%s", id);
 	/* Delivered like a bundle from a link (checked again, stored for its service), not a hop. */
-	if ((r = node_receive(n, fd, NULL, (uint64_t)total, 0, rebuilt, rb, &why)) < 0) {
+	if ((r = n->receive(n->arg, fd, (uint64_t)total, rebuilt, rb, &why)) < 0) {
 		log_warnx("fragment: %s: reassembled bundle refused: %s", id, why ? why : strerror(-r));
 		free(rb);
 		goto out;
@@ -448,14 +447,14 @@ out:
 }
 
 void
-fragment_resume(struct node *n)
+fragment_resume(const struct fragment_host *n)
 {
 	struct store_entry e;
 	char id[BUNDLE_ID_MAX], last[BUNDLE_ID_MAX] = "";
 	int64_t after = 0;
 
 	/* Fragments of one bundle usually lie together in rowid order: each bundle is tried about once. */
-	while (store_next_fragment(node_store(n), "", after, &e) == 0) {
+	while (store_next_fragment(n->store, "", after, &e) == 0) {
 		char *sp;
 
 		after = e.rowid;

@@ -3,9 +3,9 @@
  * directip, issue 5 item 3): the Iridium gateway's DirectIP interface.
  *
  * MO: the gateway connects to our port and delivers one message per
- * connection (radio/directip.h).  The modem's IMEI names the unit (config
+ * connection (radio/drivers/directip.h).  The modem's IMEI names the unit (config
  * `unit = IMEI NODE`); the payload is an SBD message of bundles
- * (radio/sbdmsg.h), opened with the network key and our replay window, and
+ * (radio/drivers/sbdmsg.h), opened with the network key and our replay window, and
  * each bundle goes to the owner like any received bundle.  The connection
  * is closed only once every bundle in it is durably stored, so the gateway
  * does not count as delivered what a crash here would lose; a bundle the
@@ -28,7 +28,7 @@
  * gateway holds the message until the modem takes it, but the unit's store
  * may still refuse a bundle (full).  So the bundles stay here until the
  * unit acknowledges the message (by the last bytes of its tag) in a later
- * MO message (radio/sbdmsg.h); a bundle it refused comes again after a
+ * MO message (radio/drivers/sbdmsg.h); a bundle it refused comes again after a
  * backoff (retry_max, doubling per refusal up to 8 times that, at most
  * ack_timeout), and a message it never acknowledged after ack_timeout
  * (default 24 h: it may wait at the gateway for the unit's next mailbox

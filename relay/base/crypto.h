@@ -134,7 +134,7 @@ bool crypto_replay_peek(const struct crypto_replay *r, uint32_t node, uint32_t *
 uint64_t crypto_replay_evictions(const struct crypto_replay *r);
 
 /*
- * Across restarts (relay/peerstate.c keeps the table in the store): after a
+ * Across restarts (relay/daemon/peerstate.c keeps the table in the store): after a
  * restart, every counter of boot `boot` up to `top` counts as seen, and
  * every older boot as old; a newer entry already in the table stays.  The
  * caller passes the stored high-water mark plus CRYPTO_RESTART_MARGIN: more

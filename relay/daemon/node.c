@@ -1,5 +1,6 @@
 /* node.c - bundles from and for local applications, see node.h. */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,7 @@ struct node {
 	node_queued_fn *on_flood;
 	void *on_flood_arg;
 	struct log_ratelimit rl;
+	struct fragment_host frag;	/* what fragment.c works with */
 };
 
 struct send_ctx {
@@ -37,6 +39,13 @@ struct send_ctx {
 	int state;			/* enum store_state */
 	char id[BUNDLE_ID_MAX];
 };
+
+/* A reassembled bundle comes in like one from a link (fragment_host.receive). */
+static int
+node_frag_receive(void *arg, int fd, uint64_t total, fragment_recv_fn *done, void *done_arg, const char **why)
+{
+	return node_receive(arg, fd, NULL, total, 0, done, done_arg, why);
+}
 
 static void
 node_store_ready(struct loop *l, int fd, uint32_t events, void *arg)
@@ -61,7 +70,7 @@ node_expired(void *arg, int result, int64_t removed)
 static void
 node_expired_report(void *arg, const uint8_t *head, size_t len)
 {
-	report_send_head(arg, head, len, -1, ADMIN_DELETED, REASON_LIFETIME_EXPIRED);
+	node_report_head(arg, head, len, -1, ADMIN_DELETED, REASON_LIFETIME_EXPIRED);
 }
 
 /*
@@ -74,7 +83,7 @@ node_superseded(void *arg, const char *id, const char *by, const uint8_t *head, 
 {
 	log_info("bundle %s superseded by the newer %s: not forwarded", id, by);
 	if (head != NULL)
-		report_send_head(arg, head, len, -1, ADMIN_DELETED, REASON_TRAFFIC_PARED);
+		node_report_head(arg, head, len, -1, ADMIN_DELETED, REASON_TRAFFIC_PARED);
 }
 
 /* Lifetimes end while we run, not only at start-up: sweep periodically. */
@@ -116,7 +125,9 @@ node_new(const struct config *cfg, struct loop *l, char *err, size_t errlen)
 	store_on_expired(n->store, BF_RPT_DELETION, node_expired_report, n);
 	store_on_superseded(n->store, BF_RPT_DELETION, node_superseded, n);
 	node_expire_tick(l, n);
-	fragment_resume(n);	/* a power cut between the last piece and its reassembly */
+	n->frag = (struct fragment_host){ .store = n->store, .data_dir = n->cfg.data_dir,
+		.receive = node_frag_receive, .arg = n };
+	fragment_resume(&n->frag);	/* a power cut between the last piece and its reassembly */
 	log_info("node ipn:%llu (%s): store %s, boot %llu, clock %s",
 	    (unsigned long long)cfg->node_id, cfg->name, cfg->store_path,
 	    (unsigned long long)store_boot_count(n->store),
@@ -253,13 +264,13 @@ node_received(void *arg, int result, int64_t rowid)
 
 	if (result == 0) {
 		if (c->whole != NULL)
-			fragment_arrived(n, c->whole);	/* the last piece? */
+			fragment_arrived(&n->frag, c->whole);	/* the last piece? */
 		else
 			node_stored(n, c->state, c->service);
 		if (c->record != NULL)
 			report_log(&c->record_from, c->record, c->record_len);
 		if (c->report)
-			report_send(n, &c->subject, ADMIN_RECEIVED, REASON_NONE);
+			node_report(n, &c->subject, ADMIN_RECEIVED, REASON_NONE);
 	} else if (result == -EEXIST && flood && c->from != 0 &&
 	    store_handed(n->store, 0, c->id, c->from, STORE_HELD_OFFERED, NULL, NULL) < 0) {
 		/* A duplicate by another path: that neighbour has it, we need not send it there. */
@@ -281,7 +292,7 @@ node_dropped(struct node *n, const struct bundle *b, uint64_t reason)
 	if (!report_wanted(b->flags, ADMIN_DELETED))
 		return;
 	report_subject_of(&s, b);
-	report_send(n, &s, ADMIN_DELETED, reason);
+	node_report(n, &s, ADMIN_DELETED, reason);
 }
 
 int
@@ -367,7 +378,7 @@ node_receive(struct node *n, int fd, const uint8_t *mem, uint64_t total, uint64_
 	else
 		c->state = b.dst.scheme == EID_IPN && b.dst.node == n->cfg.node_id ? STORE_LOCAL : STORE_QUEUED;
 	if (c->state == STORE_LOCAL && (b.flags & BF_IS_FRAGMENT)) {
-		/* A piece of a bundle for us: it waits for the others (relay/fragment.c). */
+		/* A piece of a bundle for us: it waits for the others (relay/daemon/fragment.c). */
 		b.flags &= ~(uint64_t)BF_IS_FRAGMENT;
 		bundle_id(&b, id, sizeof(id));
 		b.flags |= BF_IS_FRAGMENT;
@@ -573,6 +584,69 @@ node_delivered(struct node *n, int64_t rowid, store_done_fn *fn, void *arg)
 	if (store_get(n->store, rowid, &e) == 0 && (e.state == STORE_LOCAL || e.state == STORE_FLOOD_LOCAL) &&
 	    report_wanted(e.flags, ADMIN_DELIVERED) &&
 	    (k = store_read(n->store, rowid, 0, head, e.size < sizeof(head) ? (size_t)e.size : sizeof(head))) > 0)
-		report_send_head(n, head, (size_t)k, e.priority, ADMIN_DELIVERED, REASON_NONE);
+		node_report_head(n, head, (size_t)k, e.priority, ADMIN_DELIVERED, REASON_NONE);
 	return store_take(n->store, rowid, fn, arg);
+}
+
+/* ---- status reports (report.c builds them, they go out as our bundles) ---- */
+
+static struct log_ratelimit report_rl;
+
+static void
+report_sent(void *arg, int result, const char *id)
+{
+	if (result != 0 && result != -EEXIST)
+		log_limited(&report_rl, "status report %s not stored: %s", id, store_strerror(result));
+}
+
+void
+node_report(struct node *n, const struct report_subject *s, int status, uint64_t reason)
+{
+	struct node_send ns = { .payload_fd = -1, .admin = true };
+	uint8_t rec[ADMIN_RECORD_MAX];
+	char subj[BUNDLE_EID_MAX];
+	ssize_t len;
+	int r;
+
+	if ((len = report_record(s, status, reason, node_clock_trusted(n), rec, sizeof(rec))) <= 0)
+		return;
+	ns.dst = s->report_to;
+	ns.priority = report_priority(s);
+	ns.payload = rec;
+	ns.payload_len = (uint64_t)len;
+	eid_format(&s->src, subj, sizeof(subj));
+	log_debug("status report to ipn:%" PRIu64 ".%" PRIu64 ": %s %" PRIu64 " %" PRIu64 " %s (%s)",
+	    s->report_to.node, s->report_to.service, subj, s->ctime, s->seq, admin_status_name(status),
+	    admin_reason_name(reason));
+	if (s->report_to.node == n->cfg.node_id) {
+		struct eid self;
+
+		eid_ipn(&self, n->cfg.node_id, 0);
+		report_log(&self, rec, (size_t)len);
+	}
+	if ((r = node_send(n, &ns, report_sent, NULL)) < 0)
+		log_limited(&report_rl, "status report for %s %" PRIu64 " %" PRIu64 " not sent: %s", subj,
+		    s->ctime, s->seq, strerror(-r));
+}
+
+void
+node_report_head(struct node *n, const uint8_t *head, size_t len, int priority, int status, uint64_t reason)
+{
+	struct report_subject s;
+	struct bundle b;
+	const char *why;
+
+	if (bundle_decode_primary(&b, head, len, &why) < 0) {
+		log_limited(&report_rl, "stored bundle unreadable for a status report: %s", why);
+		return;
+	}
+	report_subject_of(&s, &b);
+	s.priority = priority;
+	node_report(n, &s, status, reason);
+}
+
+const struct fragment_host *
+node_fragments(const struct node *n)
+{
+	return &n->frag;
 }

@@ -4,9 +4,9 @@
  *
  * There are no beacons, sessions or acks of ours on a medium paid by the
  * byte.  The neighbour is the command center, configured (peer), and up
- * while the modem is usable (radio/sbd.c says so).  Bundles handed to the
+ * while the modem is usable (radio/drivers/sbd.c says so).  Bundles handed to the
  * link wait here, most urgent first; whenever the modem has no message
- * loaded, as many as fit go into one MO message (radio/sbdmsg.c: compact
+ * loaded, as many as fit go into one MO message (radio/drivers/sbdmsg.c: compact
  * form, sealed with the network key and the link's tag length) and the
  * modem runs its sessions.  A session with MO status 0-4 means the gateway
  * has the message: that is the hop acknowledgement of every bundle in it,
@@ -27,7 +27,7 @@
  * MT acknowledgements (issue 11 item 2): the command center keeps each MT
  * message's bundles until we say our store has them, since the gateway's
  * confirmation says nothing about our store (full, say).  Once every
- * bundle of an MT message is stored or refused, its ack (radio/sbdmsg.h:
+ * bundle of an MT message is stored or refused, its ack (radio/drivers/sbdmsg.h:
  * 5 bytes, with the bundles refused for want of room, which the center
  * sends again) waits for the next MO message, which it rides on for
  * nothing.  Only if none goes within ack_hold (default 10 min) does an MO

@@ -50,7 +50,7 @@ struct flight {
 	uint64_t flags;			/* the bundle's BF_* (status reports) */
 	bool flood;			/* one copy of a flood bundle, to nbr */
 	bool used;
-	bool splitting;			/* being replaced by fragments (relay/fragment.c) */
+	bool splitting;			/* being replaced by fragments (relay/daemon/fragment.c) */
 	int next;			/* hash chain, or free list; -1 ends */
 };
 
@@ -211,7 +211,7 @@ flight_go(struct forward *fw, struct flight *f, const struct store_queued *q)
 	if (limit != 0 && q->size > limit && store_get(node_store(fw->node), q->rowid, &e) == 0 &&
 	    e.payload_len > limit) {
 		f->splitting = true;
-		if (fragment_split(fw->node, &e, limit, on_split, f) == 0)
+		if (fragment_split(node_fragments(fw->node), &e, limit, on_split, f) == 0)
 			return 0;
 		f->splitting = false;	/* cannot split now: it goes whole */
 	}
@@ -407,7 +407,7 @@ report_forwarded(struct forward *fw, const struct flight *f)
 	if (!report_wanted(f->flags, ADMIN_FORWARDED))
 		return;
 	if ((k = store_read(node_store(fw->node), f->rowid, 0, head, sizeof(head))) > 0)
-		report_send_head(fw->node, head, (size_t)k, -1, ADMIN_FORWARDED, REASON_NONE);
+		node_report_head(fw->node, head, (size_t)k, -1, ADMIN_FORWARDED, REASON_NONE);
 }
 
 static void

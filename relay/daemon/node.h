@@ -13,7 +13,9 @@
 
 #include "bundle.h"
 #include "config.h"
+#include "fragment.h"
 #include "loop.h"
+#include "report.h"
 #include "store.h"
 
 struct node;
@@ -88,5 +90,16 @@ void node_on_flood(struct node *n, node_queued_fn *fn, void *arg);
 /* Called when a bundle for a local service has become durable. */
 typedef void node_local_fn(void *arg, uint64_t service);
 void node_on_local(struct node *n, node_local_fn *fn, void *arg);
+
+/*
+ * Send a status report of status (enum admin_status) on s if it asked for
+ * one (report.h says when); the _head form takes a stored bundle's first
+ * bytes (its primary block), priority its class as stored (-1 unknown).
+ */
+void node_report(struct node *n, const struct report_subject *s, int status, uint64_t reason);
+void node_report_head(struct node *n, const uint8_t *head, size_t len, int priority, int status, uint64_t reason);
+
+/* What fragment.c needs to split and reassemble this node's bundles. */
+const struct fragment_host *node_fragments(const struct node *n);
 
 #endif

@@ -21,7 +21,21 @@
 
 #include "store.h"
 
-struct node;
+/*
+ * What fragmentation needs of the node it works for (node.c fills it in):
+ * the store, the data directory for reassembly files, and the way in for a
+ * reassembled bundle (checked and stored as if it came from a link; done
+ * runs with 0 once it is durable, or an error).  It keeps no node pointer, so
+ * node.c may call it without the two including each other.
+ */
+typedef void fragment_recv_fn(void *arg, int result);
+struct fragment_host {
+	struct store *store;
+	const char *data_dir;
+	int (*receive)(void *arg, int fd, uint64_t total, fragment_recv_fn *done, void *done_arg,
+	    const char **why);
+	void *arg;
+};
 
 /*
  * result: 0 the stored bundle e was replaced by its fragments (it is gone,
@@ -33,7 +47,7 @@ typedef void fragment_done_fn(void *arg, int result);
 
 /* Split e into pieces of at most limit payload bytes.  Returns 0 if under
  * way (fn will run), else -errno and fn will not run. */
-int fragment_split(struct node *n, const struct store_entry *e, uint64_t limit, fragment_done_fn *fn, void *arg);
+int fragment_split(const struct fragment_host *h, const struct store_entry *e, uint64_t limit, fragment_done_fn *fn, void *arg);
 
 /*
  * A fragment addressed to us became durable (id: its bundle id).  If every
@@ -41,7 +55,7 @@ int fragment_split(struct node *n, const struct store_entry *e, uint64_t limit, 
  * delete the fragments.  Also run at start-up over what waits
  * (fragment_resume), since a power cut may come between the two steps.
  */
-void fragment_arrived(struct node *n, const char *id);
-void fragment_resume(struct node *n);
+void fragment_arrived(const struct fragment_host *h, const char *id);
+void fragment_resume(const struct fragment_host *h);
 
 #endif

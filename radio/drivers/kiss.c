@@ -147,46 +147,6 @@ kiss_decode(struct kiss_decoder *d, const uint8_t *in, size_t n, size_t *used)
 
 /* ---- AX.25 ---- */
 
-int
-ax25_call_parse(const char *text, struct ax25_call *c)
-{
-	const char *dash = strchr(text, '-');
-	size_t n = dash ? (size_t)(dash - text) : strlen(text);
-
-	memset(c, 0, sizeof(*c));
-	if (n < 1 || n > 6)
-		return -EINVAL;
-	for (size_t i = 0; i < n; i++) {
-		if (!isalnum((unsigned char)text[i]) || (unsigned char)text[i] > 0x7f)
-			return -EINVAL;
-		c->call[i] = (char)toupper((unsigned char)text[i]);
-	}
-	if (dash) {
-		const char *s = dash + 1;
-
-		if (s[0] < '0' || s[0] > '9' || (s[1] && (s[1] < '0' || s[1] > '9' || s[2] || s[0] == '0')))
-			return -EINVAL;
-		if (atoi(s) > 15)
-			return -EINVAL;
-		c->ssid = (uint8_t)atoi(s);
-	}
-	return 0;
-}
-
-int
-ax25_call_format(const struct ax25_call *c, char *out, size_t cap)
-{
-	if (c->ssid)
-		return snprintf(out, cap, "%s-%u", c->call, c->ssid);
-	return snprintf(out, cap, "%s", c->call);
-}
-
-bool
-ax25_call_equal(const struct ax25_call *a, const struct ax25_call *b)
-{
-	return a->ssid == b->ssid && strcmp(a->call, b->call) == 0;
-}
-
 static void
 addr_put(uint8_t *p, const struct ax25_call *c, bool cbit, bool last)
 {
@@ -281,33 +241,6 @@ kiss_speed(uint32_t baud)
 		if (t[i].baud == baud)
 			return t[i].speed;
 	return 0;
-}
-
-/* The callsign in an AX.25 link address. */
-struct ax25_sockaddr {
-	sa_family_t family;		/* AF_AX25 */
-	struct ax25_call call;
-};
-
-static void
-addr_set(struct link_addr *a, const struct ax25_call *c)
-{
-	struct ax25_sockaddr *s = (struct ax25_sockaddr *)&a->sa;
-
-	memset(a, 0, sizeof(*a));
-	s->family = AF_AX25;
-	s->call = *c;
-	a->len = sizeof(*s);
-}
-
-int
-link_ax25_addr_format(const struct link_addr *a, char *out, size_t cap)
-{
-	const struct ax25_sockaddr *s = (const struct ax25_sockaddr *)&a->sa;
-
-	if (a->len != sizeof(*s) || s->family != AF_AX25)
-		return snprintf(out, cap, "(none)");
-	return ax25_call_format(&s->call, out, cap);
 }
 
 /* ---- the driver ---- */
@@ -732,7 +665,7 @@ take_frame(struct link_driver *d, struct link_addr *from, void *buf, size_t cap)
 		return 0;
 	if (ui.info_len > cap)
 		return -EMSGSIZE;
-	addr_set(from, &ui.src);
+	link_addr_ax25(from, &ui.src);
 	memcpy(buf, ui.info, ui.info_len);
 	return (ssize_t)ui.info_len;
 }

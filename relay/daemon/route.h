@@ -22,20 +22,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ROUTE_INFINITY		0xffffu	/* unreachable */
+#include "link.h"		/* struct route_entry, ROUTE_INFINITY, ROUTE_HOLD_MS */
+
 #define ROUTE_MAX_ENTRIES	1024	/* destinations we keep (bounded memory) */
-#define ROUTE_HOLD_MS		30000	/* a learned route lives this long unrefreshed */
 #define ROUTE_MAX_LINKS		32	/* links whose classes can be restricted */
 
 struct route_table;
 
 enum route_kind { ROUTE_NONE = 0, ROUTE_DIRECT, ROUTE_LEARNED, ROUTE_STATIC, ROUTE_DEFAULT };
-
-/* One entry of a distance vector on the wire (radio/frame.c encodes it). */
-struct route_entry {
-	uint64_t node;
-	uint32_t cost;			/* ROUTE_INFINITY = withdrawn */
-};
 
 /* The answer of a lookup. */
 struct route_hop {

@@ -43,7 +43,7 @@ struct store_options {
 enum store_state {
 	STORE_QUEUED = 0,	/* waiting to be forwarded */
 	STORE_LOCAL = 1,	/* for a local service, waiting for an application */
-	STORE_FRAGMENT = 2,	/* a fragment for us, waiting for the rest (relay/fragment.c) */
+	STORE_FRAGMENT = 2,	/* a fragment for us, waiting for the rest (relay/daemon/fragment.c) */
 	STORE_FLOOD = 3,	/* for every node: offered to each neighbour that lacks
 				 * it, kept until its lifetime ends (data mules) */
 	STORE_FLOOD_LOCAL = 4,	/* the same, not yet taken by the local application */
@@ -140,7 +140,7 @@ int store_budget_save(struct store *s, const char *link, uint64_t period, uint64
     void *arg);
 int store_budget_get(struct store *s, const char *link, uint64_t *period, uint64_t *spent);
 /*
- * Replay protection across restarts (relay/peerstate.c): the newest boot
+ * Replay protection across restarts (relay/daemon/peerstate.c): the newest boot
  * counter of sender `node` and the highest frame counter of that boot seen
  * here.  A save never moves a peer backwards (an older boot, or a lower
  * counter of the same boot, leaves the row as it is).  store_peers() calls

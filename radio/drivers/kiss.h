@@ -25,6 +25,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "addr.h"
+
 #define KISS_FEND		0xc0
 #define KISS_FESC		0xdb
 #define KISS_TFEND		0xdc
@@ -73,18 +75,6 @@ bool kiss_decode(struct kiss_decoder *d, const uint8_t *in, size_t n, size_t *us
 #define AX25_MAX_DIGIS		8
 #define AX25_CTL_UI		0x03
 #define AX25_PID_NONE		0xf0
-#define AX25_CALL_TEXT		10	/* "ABCDEF-15" and a NUL */
-
-struct ax25_call {
-	char call[7];			/* 1-6 of A-Z 0-9, NUL-terminated */
-	uint8_t ssid;			/* 0-15 */
-};
-
-/* "N0CALL", "n0call-7" (case folded) -> call.  0 or -EINVAL. */
-int ax25_call_parse(const char *text, struct ax25_call *c);
-/* "N0CALL" or "N0CALL-7"; as snprintf. */
-int ax25_call_format(const struct ax25_call *c, char *out, size_t cap);
-bool ax25_call_equal(const struct ax25_call *a, const struct ax25_call *b);
 
 /* A UI frame from src to dst carrying info.  Bytes written, or -EMSGSIZE. */
 ssize_t ax25_ui_encode(uint8_t *out, size_t cap, const struct ax25_call *dst, const struct ax25_call *src,

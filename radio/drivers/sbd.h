@@ -85,7 +85,7 @@ struct sbd_stats {
 	char imei[16];			/* from AT+CGSN, "" if unknown */
 	int signal;			/* last +CSQ (or +CIEV:0), -1 unknown */
 	const char *signal_source;	/* "csq"; "ciev" or "session" when the modem refuses AT+CSQ
-					 * (and AT+CIER): see radio/sbd.c */
+					 * (and AT+CIER): see radio/drivers/sbd.c */
 	uint64_t signal_age_ms;
 	unsigned queued;
 	uint64_t queued_bytes;

@@ -7,7 +7,7 @@
  * only to an ipn report-to endpoint (dtn:none means "no reports"; dtn
  * report-to endpoints we cannot route).  It is a bundle of its own: source
  * ipn:NODE.0, report-to dtn:none, the subject's priority class, the default
- * lifetime, built and stored through node_send() like any other.  Where:
+ * lifetime, built here and stored through node_send() like any other (node_report()).  Where:
  *   received   node.c, once a bundle from a link is durable here
  *   forwarded  forward.c, once a next hop committed it (a flood bundle: the
  *              first neighbour only, one report per node)
@@ -23,11 +23,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "admin.h"
 #include "bundle.h"
-
-struct node;
 
 /* What a report needs of its subject: a small copy, kept while it is stored. */
 struct report_subject {
@@ -41,12 +40,15 @@ struct report_subject {
 void report_subject_of(struct report_subject *s, const struct bundle *b);
 /* Do these bundle flags ask for a report of status (enum admin_status)? */
 bool report_wanted(uint64_t flags, int status);
-/* Send the report if the subject asked for it (status: enum admin_status). */
-void report_send(struct node *n, const struct report_subject *s, int status, uint64_t reason);
-/* The same for a stored bundle, from its first bytes (its primary block);
- * priority: its class as the store knows it, -1 if unknown. */
-void report_send_head(struct node *n, const uint8_t *head, size_t len, int priority, int status,
-    uint64_t reason);
+/*
+ * The administrative record of a report of status (enum admin_status) on s,
+ * into rec: its length, 0 if s asked for no such report, or -errno.  The
+ * time is stamped only when clock_trusted.  node_report() sends it.
+ */
+ssize_t report_record(const struct report_subject *s, int status, uint64_t reason, bool clock_trusted, uint8_t *rec,
+    size_t cap);
+/* The class a report on s travels in: the subject's, never realtime. */
+int report_priority(const struct report_subject *s);
 /* A status report for this node arrived from `from`: log it decoded. */
 void report_log(const struct eid *from, const uint8_t *payload, size_t len);
 

@@ -2,7 +2,7 @@
  * sbd_at.h - the AT command set of Iridium 9602/9603 short-burst-data
  * modems (Iridium "ISU AT Command Reference"), as a pure codec: command
  * text out, the modem's byte stream in, split into lines and binary blocks
- * and parsed into structs.  No I/O and no clock: radio/sbd.c drives a modem
+ * and parsed into structs.  No I/O and no clock: radio/drivers/sbd.c drives a modem
  * with it, tests feed it scripted bytes.
  *
  * What the modem sends (verbose mode, ATV1):

@@ -1,6 +1,6 @@
 /*
  * peerstate.h - replay protection across restarts (issue 11 item 7): the
- * links' replay windows (relay/crypto.h) saved in the store and restored
+ * links' replay windows (relay/base/crypto.h) saved in the store and restored
  * at start, so that a frame captured before a restart is dropped after it.
  *
  * What is kept, per sender node: its newest boot counter and the highest

@@ -585,7 +585,7 @@ set_link(struct parse *p, const char *lname, const char *name, const char *value
 	} else if (strcmp(name, "bind") == 0) {
 		struct link_addr a;
 
-		/* What the driver parses when it opens (radio/udp.c, directip_link.c): refused there, refused here. */
+		/* What the driver parses when it opens (radio/drivers/udp.c, directip_link.c): refused there, refused here. */
 		if (link_addr_parse(&a, value, l->conf.port) < 0)
 			BAD("bind: '%s' is not a numeric address (e.g. 10.0.0.5 or fd00::5)", value);
 		copy_str(p, l->conf.bind, sizeof(l->conf.bind), name, value);

@@ -1,4 +1,4 @@
-/* report.c - sending and logging bundle status reports, see report.h. */
+/* report.c - building and logging bundle status reports, see report.h. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -6,7 +6,6 @@
 
 #include "log.h"
 #include "loop.h"
-#include "node.h"
 #include "report.h"
 #include "service.h"
 
@@ -41,32 +40,21 @@ report_wanted(uint64_t flags, int status)
 	return (flags & status_flag[status]) != 0;
 }
 
-static void
-report_sent(void *arg, int result, const char *id)
+ssize_t
+report_record(const struct report_subject *s, int status, uint64_t reason, bool clock_trusted, uint8_t *rec,
+    size_t cap)
 {
-	if (result != 0 && result != -EEXIST)
-		log_limited(&report_rl, "status report %s not stored: %s", id, store_strerror(result));
-}
-
-void
-report_send(struct node *n, const struct report_subject *s, int status, uint64_t reason)
-{
-	const struct config *cfg = node_config(n);
-	struct node_send ns = { .payload_fd = -1, .admin = true };
 	struct status_report sr = { 0 };
-	uint8_t rec[ADMIN_RECORD_MAX];
-	char subj[BUNDLE_EID_MAX];
 	ssize_t len;
-	int r;
 
 	if (!report_wanted(s->flags, status))
-		return;
+		return 0;
 	/* RFC 9171 4.2.3: an anonymous source (dtn:none) asks for nothing. */
 	if (s->report_to.scheme != EID_IPN || (s->src.scheme == EID_DTN && strcmp(s->src.dtn, "none") == 0))
-		return;
+		return 0;
 	sr.asserted[status] = true;
 	/* Our clock's time only when it is worth something. */
-	if ((s->flags & BF_STATUS_TIME) && node_clock_trusted(n)) {
+	if ((s->flags & BF_STATUS_TIME) && clock_trusted) {
 		sr.has_time[status] = true;
 		sr.time[status] = loop_wallclock_ms() - DTN_EPOCH_UNIX_MS;
 	}
@@ -79,44 +67,17 @@ report_send(struct node *n, const struct report_subject *s, int status, uint64_t
 		sr.frag_offset = s->frag_offset;
 		sr.payload_len = s->payload_len;
 	}
-	if ((len = admin_encode_status(&sr, rec, sizeof(rec))) < 0) {
+	if ((len = admin_encode_status(&sr, rec, cap)) < 0)
 		log_limited(&report_rl, "cannot encode a status report: %s", strerror((int)-len));
-		return;
-	}
-	ns.dst = s->report_to;
-	ns.priority = s->priority < 0 ? PRIO_MESSAGE : s->priority == PRIO_REALTIME ? PRIO_URGENT : s->priority;
-	ns.payload = rec;
-	ns.payload_len = (uint64_t)len;
-	eid_format(&s->src, subj, sizeof(subj));
-	log_debug("status report to ipn:%" PRIu64 ".%" PRIu64 ": %s %" PRIu64 " %" PRIu64 " %s (%s)",
-	    s->report_to.node, s->report_to.service, subj, s->ctime, s->seq, admin_status_name(status),
-	    admin_reason_name(reason));
-	if (s->report_to.node == cfg->node_id) {
-		struct eid self;
-
-		eid_ipn(&self, cfg->node_id, 0);
-		report_log(&self, rec, (size_t)len);
-	}
-	if ((r = node_send(n, &ns, report_sent, NULL)) < 0)
-		log_limited(&report_rl, "status report for %s %" PRIu64 " %" PRIu64 " not sent: %s", subj,
-		    s->ctime, s->seq, strerror(-r));
+	return len;
 }
 
-void
-report_send_head(struct node *n, const uint8_t *head, size_t len, int priority, int status, uint64_t reason)
+int
+report_priority(const struct report_subject *s)
 {
-	struct report_subject s;
-	struct bundle b;
-	const char *why;
-
-	if (bundle_decode_primary(&b, head, len, &why) < 0) {
-		log_limited(&report_rl, "stored bundle unreadable for a status report: %s", why);
-		return;
-	}
-	report_subject_of(&s, &b);
-	s.priority = priority;
-	report_send(n, &s, status, reason);
+	return s->priority < 0 ? PRIO_MESSAGE : s->priority == PRIO_REALTIME ? PRIO_URGENT : s->priority;
 }
+
 
 void
 report_log(const struct eid *from, const uint8_t *payload, size_t len)

@@ -60,7 +60,7 @@ int service_default_prio(unsigned long long service);
  * Broadcast services (DESIGN.md section 5: alerts and positions) go to every
  * node: their destination is ipn:0.SERVICE, node number 0 standing for "all
  * nodes" (no node has that number: ipn:0.0 is the null endpoint).  Such
- * bundles flood with dedup; see relay/forward.c.
+ * bundles flood with dedup; see relay/daemon/forward.c.
  */
 #define NODE_EVERYONE	0
 bool service_broadcast(unsigned long long service);

@@ -13,7 +13,7 @@
  *   - SEGMENT: one whole bundle in full form (off 0, len = total), for a
  *     bundle the compact form cannot carry (not made by our encoder).
  * MO: the modem's successful session is the hop acknowledgement of the
- * bundles in it (radio/sbd.h).  MT: the gateway's confirmation is not, since
+ * bundles in it (radio/drivers/sbd.h).  MT: the gateway's confirmation is not, since
  * the field node's store may still refuse a bundle (full); the field node
  * acknowledges each MT message in a later MO message with an ack record
  * (byte by byte in sbdmsg.c), one more entry of a BUNDLES frame, after its

@@ -120,7 +120,7 @@ static const char schema_sql[] =
 	" link TEXT PRIMARY KEY,"
 	" period INTEGER NOT NULL,"
 	" spent INTEGER NOT NULL) WITHOUT ROWID;"
-	/* Replay protection across restarts (relay/peerstate.c): per sender
+	/* Replay protection across restarts (relay/daemon/peerstate.c): per sender
 	 * node, its newest boot counter and the highest frame counter of that
 	 * boot seen here, saved now and then (store_peer_save()). */
 	"CREATE TABLE IF NOT EXISTS peers ("
