@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "command.h"
+#include "external.h"
 
 static command_fn cmd_help;
 
@@ -309,13 +310,14 @@ static const struct command commands[] = {
 	.summary = "the list of commands, or the help of one",
 	.synopsis = "[COMMAND]",
 	.description =
-"Without COMMAND: the list of commands and the global options (as\n"
-"fieldrelay --help).  With COMMAND: its help, the same as\n"
-"fieldrelay COMMAND --help.",
+"Without COMMAND: the list of commands, the agent commands beside\n"
+"fieldrelay and the global options (as fieldrelay --help).  With COMMAND:\n"
+"its help, the same as fieldrelay COMMAND --help; for an agent command\n"
+"that is what its program fieldrelay-COMMAND --help prints.",
 	.examples =
 "fieldrelay help send",
 	.exit_status =
-"0, or 2 if there is no such command.",
+"0, or 2 if there is no such command (an agent command's: its own).",
 },
 };
 
@@ -344,6 +346,14 @@ static const char usage_tail[] =
 "\n"
 "Without -s or -c the socket comes from $FIELDRELAY_SOCKET, then from\n"
 "/etc/fieldrelay/fieldrelay.conf, then /var/lib/fieldrelay/control.sock.\n"
+"\n"
+"Agent commands: any other COMMAND runs the program fieldrelay-COMMAND,\n"
+"the one beside fieldrelay itself if there is one, else the first in the\n"
+"(absolute) directories on PATH.  It gets the global options given, as\n"
+"--socket PATH, --config FILE, --json and --timeout SECONDS, and then\n"
+"ARGS; its exit status is fieldrelay's.  So each agent brings its own\n"
+"subcommands: `fieldrelay -c node.conf ping -c 3 ipn:2` runs\n"
+"`fieldrelay-ping --config node.conf -c 3 ipn:2`.\n"
 "\n"
 "Examples:\n"
 "  fieldrelay send -p urgent ipn:1.2 'Evacuate sector B now'\n"
@@ -390,9 +400,24 @@ put_indented(FILE *out, const char *indent, const char *text)
 void
 command_usage(FILE *out)
 {
+	char **agents = external_list(), dir[4096] = "";
+	bool any = false;
+
 	fputs(usage_head, out);
 	for (size_t i = 0; i < N_COMMANDS; i++)
 		fprintf(out, "  %-14s %s\n", commands[i].name, commands[i].summary);
+	/* Those beside us; a built-in name always runs the built-in. */
+	for (char **a = agents; a && *a; a++) {
+		if (command_find(*a))
+			continue;
+		if (!any) {
+			external_self_dir(dir, sizeof(dir));
+			fprintf(out, "\nAgent commands (programs fieldrelay-NAME in %s):\n", dir);
+			any = true;
+		}
+		fprintf(out, "  %-14s see fieldrelay %s --help\n", *a, *a);
+	}
+	external_list_free(agents);
 	fputs(usage_tail, out);
 	fflush(out);
 }
@@ -454,8 +479,22 @@ cmd_help(int argc, char **argv)
 	}
 	if (argc > 2)
 		cli_usage_error("help takes at most one COMMAND (got '%s')", argv[2]);
-	if ((c = command_find(argv[1])) == NULL)
-		cli_usage_error("unknown command '%s'", argv[1]);
+	if ((c = command_find(argv[1])) == NULL) {
+		/* An agent command's help is its own. */
+		char *av[] = { argv[1], "--help", NULL };
+
+		external_run(2, av);
+		command_unknown(argv[1]);
+	}
 	command_help(c, stdout);
 	return CLI_EXIT_OK;
+}
+
+void
+command_unknown(const char *name)
+{
+	cli_fail(CLI_EXIT_USAGE, "unknown command '%s'", name);
+	fprintf(stderr, "No built-in command and no program fieldrelay-%s beside fieldrelay or on PATH.\n"
+	    "Try 'fieldrelay help' for the list of commands.\n", name);
+	exit(CLI_EXIT_USAGE);
 }

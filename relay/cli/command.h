@@ -36,6 +36,11 @@ const struct command *command_find(const char *name);
 void command_usage(FILE *out);
 /* The help of one command, as `fieldrelay CMD --help` and `fieldrelay help CMD` print it. */
 void command_help(const struct command *c, FILE *out);
+/*
+ * NAME is neither a built-in command nor an agent command: say so, point
+ * to `fieldrelay help`, exit(CLI_EXIT_USAGE).
+ */
+void command_unknown(const char *name) __attribute__((noreturn));
 /* Print c's help and exit 0 (a handler's getopt loop saw -h or --help). */
 void command_help_exit(const struct command *c) __attribute__((noreturn));
 

@@ -4,7 +4,8 @@
  * Talks to the daemon over its control socket (relay/ctl/control.h).  Human
  * output by default, --json for scripts.  Exit status: 0 ok, 1 the daemon
  * refused or failed, 2 bad usage or input, 3 the daemon cannot be reached.
- * The commands are the rows of the table in command.c.
+ * The commands are the rows of the table in command.c; any other command
+ * NAME runs the program fieldrelay-NAME (external.c).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -16,6 +17,7 @@
 #include "cli.h"
 #include "client.h"
 #include "command.h"
+#include "external.h"
 #include "version.h"
 
 int
@@ -63,8 +65,10 @@ main(int argc, char **argv)
 	argc -= optind;
 	argv += optind;
 	optind = 1;
-	if ((c = command_find(cmd)) == NULL)
-		cli_usage_error("unknown command '%s'", cmd);
+	if ((c = command_find(cmd)) == NULL) {
+		external_run(argc, argv);
+		command_unknown(cmd);
+	}
 	cli_opt.command = c;
 	if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0))
 		command_help_exit(c);
