@@ -52,7 +52,8 @@ INC_radio	  := $(INC_relay/bundle) -Iradio
 INC_radio/drivers := $(INC_radio) -Iradio/drivers
 INC_relay/daemon  := $(INC_relay/store) -Iradio -Iradio/drivers -Irelay/daemon
 INC_relay/ctl	  := $(INC_relay/daemon) -Irelay/ctl
-INC_ALL		  := $(INC_relay/ctl) -Irelay/cli
+INC_relay/app	  := -Irelay/app
+INC_ALL		  := $(INC_relay/ctl) -Irelay/app -Irelay/cli
 # The include flags for source file $(1): its folder's layer, or all of them.
 inc = $(or $(INC_$(patsubst %/,%,$(dir $(1)))),$(INC_ALL))
 
@@ -69,18 +70,39 @@ UNIT_SUPPORT_OBJS := $(UNIT_SUPPORT:%.c=$(BUILD)/%.o)
 UNIT_BINS := $(UNIT_SRCS:%.c=$(BUILD)/%)
 BENCH_BINS := $(BENCH_SRCS:%.c=$(BUILD)/%)
 FUZZ_BINS := $(FUZZ_SRCS:%.c=$(BUILD)/%)
-LIB	  := $(BUILD)/libfieldrelay.a
+LIB	  := $(BUILD)/libfieldrelay-core.a
+
+# libfieldrelay, the application API (relay/app): what agents link, static and
+# shared.  Its objects are position-independent so that both come from them.
+APP_SRCS  := $(wildcard relay/app/*.c)
+APP_OBJS  := $(APP_SRCS:%.c=$(BUILD)/%.o)
+APP_A	  := $(BUILD)/libfieldrelay.a
+APP_SONAME := libfieldrelay.so.1
+APP_SO	  := $(BUILD)/$(APP_SONAME)
+APP_LIBS  := $(shell $(PKG_CONFIG) --libs jansson inih 2>/dev/null)
 
 DAEMON	:= $(BUILD)/fieldrelayd
 CLI	:= $(BUILD)/fieldrelay
 
 .PHONY: all deps check bench fuzz fuzz-build demo install clean help tests sims soak
-all: $(DAEMON) $(CLI)
+all: $(DAEMON) $(CLI) $(APP_A) $(APP_SO)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(ALL_CFLAGS) $(call inc,$<) -c -o $@ $<
+
+$(APP_OBJS): ALL_CFLAGS += -fPIC
+
+$(APP_A): $(APP_OBJS)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(APP_SO): $(APP_OBJS) relay/app/libfieldrelay.map
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -shared -Wl,-soname,$(APP_SONAME) -Wl,--version-script,relay/app/libfieldrelay.map \
+	    -o $@ $(APP_OBJS) $(APP_LIBS)
+	$(Q)ln -sf $(APP_SONAME) $(BUILD)/libfieldrelay.so
 
 $(LIB): $(LIB_OBJS)
 	@$(if $(Q),echo "  AR      $@")
@@ -207,6 +229,13 @@ install: all
 	install -m 755 $(DAEMON) $(DESTDIR)$(PREFIX)/sbin/fieldrelayd
 	install -m 755 $(CLI) $(DESTDIR)$(PREFIX)/bin/fieldrelay
 	install -m 644 configs/*.conf $(DESTDIR)$(PREFIX)/share/fieldrelay/configs/
+	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
+	install -m 644 $(APP_A) $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(APP_SO) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf $(APP_SONAME) $(DESTDIR)$(PREFIX)/lib/libfieldrelay.so
+	install -m 644 relay/app/fieldrelay.h $(DESTDIR)$(PREFIX)/include/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/.*VERSION "\(.*\)"/\1/p' relay/base/version.h)|' \
+	    relay/app/fieldrelay.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/fieldrelay.pc
 
 clean:
 	rm -rf build build-* .pytest_cache tests/integration/__pycache__

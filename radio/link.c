@@ -1413,6 +1413,8 @@ link_set_carrier(struct link *l, bool up)
 	} else {
 		link_beacon(l->loop, l);	/* be heard at once, not at the next tick */
 	}
+	if (l->ev.carrier)
+		l->ev.carrier(l->ev.arg, l, up);
 }
 
 int

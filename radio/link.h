@@ -184,6 +184,9 @@ struct link_events {
 	 * on it and not yet sent whole went back through returned() just after
 	 * this.  NULL: ignored. */
 	void (*contact)(void *arg, struct link *l, bool open);
+	/* The carrier came (up) or went (down: every neighbour went down just
+	 * before this).  Not for links of a link_ext.  NULL: ignored. */
+	void (*carrier)(void *arg, struct link *l, bool up);
 };
 
 /* Compact framing ([link] compact): auto = on when mtu <= 512 or rate <= 64 kbit/s. */

@@ -24,6 +24,7 @@
 #include "control.h"
 #include "datadir.h"
 #include "forward.h"
+#include "links.h"
 #include "log.h"
 #include "loop.h"
 #include "node.h"
@@ -35,6 +36,7 @@ static struct {
 	struct node *node;
 	struct control *control;
 	struct forward *forward;
+	struct links *links;
 	struct loop_timer watchdog;
 	uint64_t watchdog_ms;
 	int stop_signal;
@@ -256,7 +258,8 @@ main(int argc, char **argv)
 		fatal("signalfd");
 	if ((d.node = node_new(&cfg, d.loop, err, sizeof(err))) == NULL)
 		fatalx("cannot open the store: %s", err);
-	if ((d.forward = forward_new(d.node, d.loop, err, sizeof(err))) == NULL)
+	if ((d.links = links_new(d.loop, node_config(d.node), node_store(d.node), err, sizeof(err))) == NULL ||
+	    (d.forward = forward_new(d.node, d.links, d.loop, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
 	if ((d.control = control_new(d.node, d.loop, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
@@ -282,6 +285,7 @@ main(int argc, char **argv)
 	control_drain(d.control, d.loop, 2000);
 	control_free(d.control);
 	forward_free(d.forward);
+	links_free(d.links);
 	loop_timer_cancel(d.loop, &d.watchdog);
 	node_free(d.node);
 	loop_free(d.loop);

@@ -11,7 +11,7 @@
 #include "log.h"
 
 static bool use_stderr = true;
-static int level = LOG_LVL_INFO;
+int log_max_level = LOG_LVL_INFO;
 
 void
 log_init(bool to_stderr, const char *ident)
@@ -24,13 +24,13 @@ log_init(bool to_stderr, const char *ident)
 void
 log_setlevel(int l)
 {
-	level = l;
+	log_max_level = l;
 }
 
 int
 log_getlevel(void)
 {
-	return level;
+	return log_max_level;
 }
 
 int
@@ -50,7 +50,7 @@ vlog(int lvl, const char *fmt, va_list ap, const char *suffix)
 	static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
 	char msg[1024];
 
-	if (lvl > level)
+	if (lvl > log_max_level)
 		return;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	if (use_stderr) {
@@ -98,8 +98,9 @@ log_info(const char *fmt, ...)
 	LOG_BODY(LOG_LVL_INFO, NULL);
 }
 
+/* Called through the log_debug() macro (log.h), which checks the level first. */
 void
-log_debug(const char *fmt, ...)
+log_debug_line(const char *fmt, ...)
 {
 	LOG_BODY(LOG_LVL_DEBUG, NULL);
 }

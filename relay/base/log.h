@@ -19,9 +19,21 @@ int log_parse_level(const char *s);
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_debug_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+/*
+ * The most verbose level logged (log_setlevel()); read by log_debug() so
+ * that a debug line costs one comparison when debug is off: its arguments
+ * (a formatted address, a lookup) are not evaluated at all, only checked
+ * against the format by the compiler.
+ */
+extern int log_max_level;
+#define log_debug(...) do {						\
+	if (log_max_level >= LOG_LVL_DEBUG)				\
+		log_debug_line(__VA_ARGS__);				\
+} while (0)
 
 /*
  * Rate-limited warning for input from the air or from clients: at most a

@@ -35,6 +35,7 @@ struct conn {
 	LIST_ENTRY(conn) entry;
 	struct control *ctl;
 	int fd;
+	char agent[64];			/* the name it gave in its hello, "" none */
 	unsigned refs;			/* store callbacks still to come */
 	bool closed;			/* fd gone; free when refs reach 0 */
 	bool closing;			/* close once the answers are out (input lost its framing) */
@@ -350,6 +351,40 @@ op_config_check(struct conn *c, json_t *tag)
 	text_escape(path, sizeof(path), cur->path, strlen(cur->path));
 	o = json_pack("{s:b, s:s, s:s, s:s}", "ok", r == 0, "path", path,
 	    "errors", r == 0 ? "" : err, "changes", changes);
+	if (tag)
+		json_object_set(o, "tag", tag);
+	conn_send(c, o);
+}
+
+/* ---- hello ---- */
+
+static void
+op_hello(struct conn *c, json_t *req, json_t *tag)
+{
+	const struct config *cfg = node_config(c->ctl->node);
+	json_t *v = json_object_get(req, "protocol"), *agent = json_object_get(req, "agent"), *o;
+
+	if (v && (!json_is_integer(v) || json_integer_value(v) < 1)) {
+		conn_error(c, tag, "bad-request", "\"protocol\" must be a version number (1 or more)");
+		return;
+	}
+	if (agent && (!json_is_string(agent) || json_string_length(agent) == 0 ||
+	    json_string_length(agent) >= sizeof(c->agent) || strlen(json_string_value(agent)) != json_string_length(agent))) {
+		conn_error(c, tag, "bad-request", "\"agent\" must be a name of 1 .. %zu characters", sizeof(c->agent) - 1);
+		return;
+	}
+	if (agent) {
+		text_escape(c->agent, sizeof(c->agent), json_string_value(agent), json_string_length(agent));
+		log_info("control: %s connected (protocol %d)", c->agent, (int)(v ? json_integer_value(v) : 1));
+	}
+	o = json_pack("{s:b, s:i, s:s, s:I, s:s}", "ok", v == NULL || json_integer_value(v) <= CONTROL_PROTOCOL,
+	    "protocol", CONTROL_PROTOCOL, "version", FIELDRELAY_VERSION, "node", (json_int_t)cfg->node_id,
+	    "name", cfg->name);
+	if (v && json_integer_value(v) > CONTROL_PROTOCOL) {
+		json_object_set_new(o, "code", json_string("protocol"));
+		json_object_set_new(o, "error", json_sprintf("this fieldrelayd speaks protocol %d, not %d: upgrade it",
+		    CONTROL_PROTOCOL, (int)json_integer_value(v)));
+	}
 	if (tag)
 		json_object_set(o, "tag", tag);
 	conn_send(c, o);
@@ -976,6 +1011,8 @@ conn_request(struct conn *c, json_t *req)
 			body_end(c);
 	} else if (c->ctl->quiesced) {
 		conn_error(c, tag, "shutting-down", "the daemon is shutting down");
+	} else if (strcmp(op, "hello") == 0) {
+		op_hello(c, req, tag);
 	} else if (strcmp(op, "status") == 0) {
 		op_status(c, tag);
 	} else if (strcmp(op, "queue") == 0) {

@@ -52,6 +52,7 @@
 #include <sys/types.h>
 
 #define CONTROL_MAX_MSG		(64u << 10)
+#define CONTROL_PROTOCOL	1	/* the version a hello answers with (PROTOCOL.md) */
 
 struct control;
 struct node;

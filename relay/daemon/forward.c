@@ -1,5 +1,5 @@
 /*
- * forward.c - links, routes and the walk over queued bundles; see forward.h.
+ * forward.c - routes and the walk over queued bundles; see forward.h.
  *
  * The walk goes through queued bundles most urgent first, a bounded batch
  * per tick, and hands each routable one to its next hop's link.  A bundle is
@@ -15,15 +15,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "crypto.h"
 #include "forward.h"
 #include "fragment.h"
 #include "frame.h"
+#include "links.h"
 #include "log.h"
 #include "loop.h"
-#include "netlink.h"
 #include "node.h"
-#include "peerstate.h"
 #include "report.h"
 #include "store.h"
 
@@ -54,30 +52,11 @@ struct flight {
 	int next;			/* hash chain, or free list; -1 ends */
 };
 
-/*
- * Saving what a metered link spent: one store write at a time per link; a
- * spend meanwhile is saved when it completes.  The link sends no further
- * segment until its spend is saved (link_budget_saved).
- */
-struct budget_save {
-	struct forward *fw;
-	unsigned link;
-	bool busy;			/* a write is under way ... */
-	uint64_t period, spent;		/* ... of these */
-	bool again;			/* more was spent meanwhile */
-	uint64_t next_period, next_spent;
-};
-
 struct forward {
 	struct node *node;
 	struct loop *loop;
-	struct crypto_keyring keys;
-	struct crypto_sender sender;
-	struct link *links[CONFIG_MAX_LINKS];
-	const char *kinds[CONFIG_MAX_LINKS];
-	unsigned n_links;
+	struct links *ls;		/* the links, their keys and interfaces (relay/daemon/links.c) */
 	struct route_table *rt;
-	struct netlink *netlink;	/* carrier of the links' interfaces */
 	struct flight *flight;		/* IN_FLIGHT_MAX slots; links hold pointers to them */
 	int flight_hash[FLIGHT_BUCKETS];
 	int flight_free;
@@ -101,17 +80,20 @@ struct forward {
 	struct forward_counters count;
 	struct log_ratelimit rl;
 	uint32_t refuse[CONFIG_MAX_LINKS];	/* classes each link carries not (config, or all: closed) */
-	struct budget_save budget[CONFIG_MAX_LINKS];
-	struct peerstate *peers;	/* the links' replay windows across restarts */
 };
 
 static unsigned
 link_index(const struct forward *fw, const struct link *l)
 {
-	for (unsigned i = 0; i < fw->n_links; i++)
-		if (fw->links[i] == l)
-			return i;
-	return 0;
+	unsigned i = links_index(fw->ls, l);
+
+	return i < links_count(fw->ls) ? i : 0;
+}
+
+static struct link *
+link_at(const struct forward *fw, unsigned i)
+{
+	return links_link(fw->ls, i);
 }
 
 static unsigned
@@ -192,7 +174,7 @@ on_split(void *arg, int result)
 	struct forward *fw = f->fw;
 
 	f->splitting = false;
-	if (result == -EPERM && link_enqueue(fw->links[f->link], f->nbr, f->size, f->prio, f) == 0)
+	if (result == -EPERM && link_enqueue(link_at(fw, f->link), f->nbr, f->size, f->prio, f) == 0)
 		return;
 	flight_end(fw, f);
 	slot_freed(fw);
@@ -215,7 +197,7 @@ flight_go(struct forward *fw, struct flight *f, const struct store_queued *q)
 			return 0;
 		f->splitting = false;	/* cannot split now: it goes whole */
 	}
-	return link_enqueue(fw->links[f->link], f->nbr, q->size, q->priority, f);
+	return link_enqueue(link_at(fw, f->link), f->nbr, q->size, q->priority, f);
 }
 static void flood_kick(void *arg);
 
@@ -315,6 +297,7 @@ on_neighbour(void *arg, struct link *l, uint64_t nbr, bool up)
 	} else {
 		route_neighbour_down(fw->rt, nbr, li, loop_now());
 	}
+	links_route_changed(fw->ls, li, nbr);
 	forward_kick(fw);
 }
 
@@ -466,7 +449,7 @@ on_stale(void *arg, int64_t rowid)
 
 	for (int i = fw->flight_hash[flight_bucket(rowid)]; i >= 0 && n < 16; i = fw->flight[i].next) {
 		f = &fw->flight[i];
-		if (f->rowid == rowid && !f->splitting && link_withdraw(fw->links[f->link], f->nbr, f) == 0)
+		if (f->rowid == rowid && !f->splitting && link_withdraw(link_at(fw, f->link), f->nbr, f) == 0)
 			back[n++] = f;
 	}
 	for (size_t k = 0; k < n; k++)
@@ -475,65 +458,11 @@ on_stale(void *arg, int64_t rowid)
 		slot_freed(fw);
 }
 
-static void budget_write(struct budget_save *b, uint64_t period, uint64_t spent);
-
-static void
-budget_written(void *arg, int result, int64_t rowid)
-{
-	struct budget_save *b = arg;
-	struct forward *fw = b->fw;
-
-	b->busy = false;
-	if (result < 0)
-		log_limited(&fw->rl, "link %s: cannot save the budget spent: %s", link_name(fw->links[b->link]),
-		    store_strerror(result));	/* the next spend (a beacon) tries again */
-	else
-		link_budget_saved(fw->links[b->link], b->period, b->spent);
-	if (b->again) {
-		b->again = false;
-		budget_write(b, b->next_period, b->next_spent);
-	}
-}
-
-static void
-budget_write(struct budget_save *b, uint64_t period, uint64_t spent)
-{
-	struct forward *fw = b->fw;
-	int r;
-
-	if (b->busy) {
-		b->again = true;
-		b->next_period = period;
-		b->next_spent = spent;
-		return;
-	}
-	b->period = period;
-	b->spent = spent;
-	if ((r = store_budget_save(node_store(fw->node), link_name(fw->links[b->link]), period, spent,
-	    budget_written, b)) < 0) {
-		log_limited(&fw->rl, "link %s: cannot save the budget spent: %s", link_name(fw->links[b->link]),
-		    strerror(-r));
-		return;
-	}
-	b->busy = true;
-}
-
-static void
-on_spent(void *arg, struct link *l, uint64_t period, uint64_t spent)
-{
-	struct forward *fw = arg;
-	unsigned li = link_index(fw, l);
-
-	/* Its first beacon, from link_new(): the next spend saves it. */
-	if (li < fw->n_links && fw->links[li] == l)
-		budget_write(&fw->budget[li], period, spent);
-}
-
 /* A closed metered link is no route for any class; open, for those the config gives it. */
 static void
 link_classes(struct forward *fw, unsigned li)
 {
-	fw->refuse[li] = link_open(fw->links[li]) ? node_config(fw->node)->links[li].refuse : UINT32_MAX;
+	fw->refuse[li] = link_open(link_at(fw, li)) ? node_config(fw->node)->links[li].refuse : UINT32_MAX;
 	route_set_link_classes(fw->rt, li, fw->refuse[li]);
 }
 
@@ -555,8 +484,12 @@ on_route(void *arg, struct link *l, uint64_t nbr, const struct route_entry *v, s
 {
 	struct forward *fw = arg;
 
-	if (route_update(fw->rt, nbr, link_index(fw, l), v, n, loop_now()))
+	unsigned li = link_index(fw, l);
+
+	if (route_update(fw->rt, nbr, li, v, n, loop_now())) {
+		links_route_changed(fw->ls, li, nbr);
 		forward_kick(fw);
+	}
 }
 
 static long
@@ -584,10 +517,12 @@ route_tick(struct loop *loop, void *arg)
 {
 	struct forward *fw = arg;
 
-	if (route_expire(fw->rt, loop_now()))
+	if (route_expire(fw->rt, loop_now())) {
+		links_route_changed(fw->ls, links_count(fw->ls), 0);
 		forward_kick(fw);
-	for (unsigned i = 0; i < fw->n_links; i++)
-		link_neighbours(fw->links[i], send_vector, fw);
+	}
+	for (unsigned i = 0; i < links_count(fw->ls); i++)
+		link_neighbours(link_at(fw, i), send_vector, fw);
 	loop_timer_set(loop, &fw->route_timer, ROUTE_INTERVAL_MS, route_tick, fw);
 }
 
@@ -602,15 +537,13 @@ forward_links(const struct forward *fw, forward_link_fn *fn, void *arg)
 	const struct config *cfg = node_config(fw->node);
 	struct forward_link_info li;
 
-	for (unsigned i = 0; i < fw->n_links; i++) {
+	for (unsigned i = 0; i < links_count(fw->ls); i++) {
 		memset(&li, 0, sizeof(li));
-		li.name = link_name(fw->links[i]);
-		li.kind = fw->kinds[i];
+		li.name = link_name(link_at(fw, i));
+		li.kind = links_kind(fw->ls, i);
 		li.ifname = cfg->links[i].conf.ifname;
-		link_metrics(fw->links[i], &li.m);
-		li.wireless_rc = -ENODEV;
-		if (li.ifname[0] && fw->netlink)
-			li.wireless_rc = netlink_wireless(fw->netlink, li.ifname, &li.w);
+		link_metrics(link_at(fw, i), &li.m);
+		li.wireless_rc = links_wireless(fw->ls, i, &li.w);
 		fn(arg, &li);
 	}
 }
@@ -638,8 +571,8 @@ forward_neighbours(const struct forward *fw, forward_nbr_fn *fn, void *arg)
 {
 	struct nbr_walk w = { fw, fn, arg };
 
-	for (unsigned i = 0; i < fw->n_links; i++)
-		link_neighbours(fw->links[i], nbr_one, &w);
+	for (unsigned i = 0; i < links_count(fw->ls); i++)
+		link_neighbours(link_at(fw, i), nbr_one, &w);
 }
 
 void
@@ -651,7 +584,7 @@ forward_routes(const struct forward *fw, route_walk_fn *fn, void *arg)
 const char *
 forward_link_name(const struct forward *fw, unsigned link)
 {
-	return link < fw->n_links ? link_name(fw->links[link]) : "?";
+	return link < links_count(fw->ls) ? link_name(link_at(fw, link)) : "?";
 }
 
 unsigned
@@ -666,66 +599,13 @@ forward_counters(const struct forward *fw, struct forward_counters *c)
 	*c = fw->count;
 }
 
-/* An interface changed: its links are usable only while it is up with carrier. */
-static void
-on_interface(void *arg, int ifindex, const char *ifname, bool up, bool lower_up, int operstate)
-{
-	struct forward *fw = arg;
-	const struct config *cfg = node_config(fw->node);
-
-	for (unsigned i = 0; i < fw->n_links; i++)
-		if (strcmp(cfg->links[i].conf.ifname, ifname) == 0)
-			link_set_carrier(fw->links[i], up && lower_up);
-}
-
-static const struct link_driver_ops *
-driver_of(int kind)
-{
-	switch (kind) {
-	case LINK_UDP:
-		return &link_udp_ops;
-	case LINK_PCAP:
-		return &link_pcap_ops;
-	case LINK_KISS:
-		return &link_kiss_ops;
-	default:
-		return NULL;
-	}
-}
-
-/* Watch the interfaces links are bound to (act on the flags, not operstate). */
-static int
-watch_interfaces(struct forward *fw, char *err, size_t errlen)
-{
-	const struct config *cfg = node_config(fw->node);
-	struct netlink_link st;
-
-	for (unsigned i = 0; i < fw->n_links; i++) {
-		const char *ifn = cfg->links[i].conf.ifname;
-
-		if (ifn[0] == '\0')
-			continue;
-		if (fw->netlink == NULL && (fw->netlink = netlink_new(fw->loop, on_interface, fw)) == NULL) {
-			snprintf(err, errlen, "netlink: %s", strerror(errno));
-			return -1;
-		}
-		if (netlink_watch(fw->netlink, ifn) < 0) {
-			snprintf(err, errlen, "netlink: cannot watch %s", ifn);
-			return -1;
-		}
-		netlink_link_state(fw->netlink, ifn, &st);
-		link_set_carrier(fw->links[i], st.up && st.lower_up);
-	}
-	return 0;
-}
-
 struct forward *
-forward_new(struct node *n, struct loop *l, char *err, size_t errlen)
+forward_new(struct node *n, struct links *ls, struct loop *l, char *err, size_t errlen)
 {
 	const struct config *cfg = node_config(n);
 	struct link_events ev = { .neighbour = on_neighbour, .bundle = on_bundle,
 	    .delivered = on_delivered, .returned = on_returned, .route = on_route, .read = on_read,
-	    .spent = on_spent, .contact = on_contact };
+	    .contact = on_contact };
 	struct forward *fw;
 
 	if ((fw = calloc(1, sizeof(*fw))) == NULL || (fw->flight = calloc(IN_FLIGHT_MAX, sizeof(*fw->flight))) == NULL ||
@@ -747,62 +627,11 @@ forward_new(struct node *n, struct loop *l, char *err, size_t errlen)
 			    (unsigned long long)cfg->routes[i].dst, (unsigned long long)cfg->routes[i].via);
 			goto fail;
 		}
-	if (cfg->n_links > 0) {
-		if (crypto_init() < 0 || crypto_keyfile_load(cfg->key_file, &fw->keys, err, errlen) < 0)
-			goto fail;
-		if (crypto_sender_init(&fw->sender, cfg->node_id, store_boot_count(node_store(n))) < 0) {
-			snprintf(err, errlen, "node id or boot counter beyond 2^32: cannot form frame nonces");
-			goto fail;
-		}
-	}
-	for (unsigned i = 0; i < cfg->n_links; i++) {
-		const struct config_link *cl = &cfg->links[i];
-		struct link_params p = { .node = cfg->node_id, .name = cfg->name, .sender = &fw->sender,
-		    .keys = &fw->keys, .spool_dir = cfg->data_dir, .beacon_ms = cl->beacon_ms,
-		    .compact = cl->compact,
-		    .flags = (uint8_t)((cl->auth_only ? FRAME_F_AUTH_ONLY : 0) | (cl->tag8 ? FRAME_F_TAG8 : 0)) };
-
-		const struct link_driver_ops *ops = driver_of(cl->conf.kind);
-		/* Media that deliver by themselves (SBD, DirectIP): no beacons or sessions. */
-		const struct link_ext_ops *ext = cl->conf.kind == LINK_SBD ? &link_sbd_ops :
-		    cl->conf.kind == LINK_DIRECTIP ? &link_directip_ops : NULL;
-
-		fw->budget[i] = (struct budget_save){ .fw = fw, .link = i };
-		if (cl->conf.budget_bytes &&
-		    store_budget_get(node_store(n), cl->conf.name, &p.budget_period, &p.budget_spent) == 0)
-			log_info("link %s: %llu bytes spent in budget period %llu before this start", cl->conf.name,
-			    (unsigned long long)p.budget_spent, (unsigned long long)p.budget_period);
-		if (ops == NULL && ext == NULL) {
-			snprintf(err, errlen, "link %s: no driver for its type in this build", cl->conf.name);
-			goto fail;
-		}
-		if ((fw->links[i] = ext ? link_new_ext(l, &cl->conf, ext, &p, &ev, err, errlen) :
-		    link_new(l, &cl->conf, ops, &p, &ev, err, errlen)) == NULL)
-			goto fail;
-		fw->kinds[i] = ext ? ext->kind : ops->kind;
-		fw->n_links++;
+	fw->ls = ls;
+	if (links_open(ls, &ev, err, errlen) < 0)
+		goto fail;
+	for (unsigned i = 0; i < links_count(ls); i++)
 		link_classes(fw, i);
-		if (cl->conf.kind == LINK_PCAP)
-			log_info("link %s: pcap on %s, EtherType 0x%04x", cl->conf.name, cl->conf.ifname,
-			    cl->conf.ethertype);
-		else if (cl->conf.kind == LINK_KISS)
-			log_info("link %s: kiss via %s, %llu bit/s, mtu %u", cl->conf.name, cl->conf.kiss.device[0] ?
-			    cl->conf.kiss.device : cl->conf.kiss.tcp, (unsigned long long)cl->conf.rate_bps, cl->conf.mtu);
-		else if (ext == NULL)
-			log_info("link %s: %s on port %u, %u static peer(s)", cl->conf.name, ops->kind,
-			    cl->conf.port, cl->conf.n_peers);
-	}
-	if (watch_interfaces(fw, err, errlen) < 0)
-		goto fail;
-	if (fw->n_links > 0 && (fw->peers = peerstate_new(node_store(n), l)) == NULL) {
-		snprintf(err, errlen, "cannot read the replay state from the store: %s", strerror(errno));
-		goto fail;
-	}
-	for (unsigned i = 0; i < fw->n_links; i++)
-		if (link_replay(fw->links[i]) && peerstate_watch(fw->peers, link_replay(fw->links[i])) < 0) {
-			snprintf(err, errlen, "out of memory");
-			goto fail;
-		}
 	node_on_queued(n, forward_kick, fw);
 	store_on_stale(node_store(n), on_stale, fw);
 	node_on_flood(n, flood_kick, fw);
@@ -830,12 +659,8 @@ forward_free(struct forward *fw)
 		loop_timer_cancel(fw->loop, &fw->route_timer);
 		loop_timer_cancel(fw->loop, &fw->flood_timer);
 	}
-	netlink_free(fw->netlink);
-	peerstate_free(fw->peers);	/* saves the windows exactly: before the links go */
-	for (unsigned i = 0; i < fw->n_links; i++)
-		link_free(fw->links[i]);
+	links_close(fw->ls);	/* the links hold our flight slots */
 	route_free(fw->rt);
-	crypto_keyring_clear(&fw->keys);
 	free(fw->flight);
 	free(fw);
 }
@@ -981,8 +806,8 @@ flood_walk(struct loop *l, void *arg)
 		if ((n = store_holders(st, e.rowid, held, FLOOD_HOLDERS_MAX)) >= 0) {
 			o.n_held = (size_t)n < FLOOD_HOLDERS_MAX ? (size_t)n : FLOOD_HOLDERS_MAX;
 			o.src = eid_parse(&src, e.src) == 0 && src.scheme == EID_IPN ? src.node : 0;
-			for (o.link = 0; o.link < fw->n_links; o.link++)
-				link_neighbours(fw->links[o.link], offer_to, &o);
+			for (o.link = 0; o.link < links_count(fw->ls); o.link++)
+				link_neighbours(link_at(fw, o.link), offer_to, &o);
 			if (fw->n_flight >= IN_FLIGHT_MAX)
 				continue;	/* it may lack some still: resume at it */
 		}

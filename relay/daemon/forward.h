@@ -1,7 +1,7 @@
 /*
  * forward.h - moving stored bundles toward their destinations (DESIGN.md
- * sections 4 and 5): the node's links, its route table, and the walk over
- * queued bundles that hands each one to the next hop's link.
+ * sections 4 and 5): its route table, and the walk over queued bundles that
+ * hands each one to the next hop's link (the links are relay/daemon/links.c's).
  *
  * A bundle leaves the store only when the next hop's COMMIT_ACK says it is
  * durable there.  Bundles with no route stay queued and go as soon as a
@@ -18,10 +18,15 @@
 #include "route.h"
 
 struct forward;
+struct links;
 struct node;
 struct loop;
 
-struct forward *forward_new(struct node *n, struct loop *l, char *err, size_t errlen);
+/*
+ * Forward over the links of ls (relay/daemon/links.h), which it opens with
+ * its events and closes again in forward_free(); ls outlives it.
+ */
+struct forward *forward_new(struct node *n, struct links *ls, struct loop *l, char *err, size_t errlen);
 void forward_free(struct forward *fw);
 
 /* One link as the CLI shows it. */

@@ -186,7 +186,7 @@ startup_check(const struct config *cfg, char *err, size_t errlen)
 	if (cfg->user[0] && getpwnam(cfg->user) == NULL)
 		fail(&c, cfg->lines.user, "user: %s: no such user", cfg->user);
 	if (cfg->n_links > 0) {
-		/* The very loader forward_new() uses; the keys are wiped at once. */
+		/* The very loader links_new() uses; the keys are wiped at once. */
 		struct crypto_keyring kr = { .n = 0 };
 		char msg[PATH_MAX + 256];
 

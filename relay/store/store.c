@@ -21,7 +21,8 @@
  * that stats, queue summaries and quota checks never scan the bundles.
  *
  * This file opens and closes the store, queues operations and dispatches
- * their completions; the writer thread is in store_writer.c, the read side
+ * their completions; the writer thread is in store_writer.c (running the
+ * operations of store_insert.c and store_exec.c), the read side
  * and the totals in store_read.c, rows in flight in store_pin.c, a full
  * filesystem in store_space.c, what they share in store_int.h.
  */
@@ -403,7 +404,7 @@ sup_next(const struct op *op, size_t *off, size_t *len)
 	return p;
 }
 
-/* The bundles a put superseded: records [id][by][head], written by sup_add(). */
+/* The bundles a put superseded: records [id][by][head], written by store_i_sup_add(). */
 static void
 dispatch_superseded(struct store *s, const struct op *op)
 {

@@ -4,7 +4,8 @@
  * helpers.  Private to relay/store*.c; everybody else uses store.h.
  *
  * Shared functions are named for the file that defines them: store_w_ in
- * store_writer.c, store_r_ in store_read.c.
+ * store_writer.c, store_i_ in store_insert.c, store_x_ in store_exec.c,
+ * store_r_ in store_read.c.
  */
 #ifndef FIELDRELAY_STORE_INT_H
 #define FIELDRELAY_STORE_INT_H
@@ -49,7 +50,7 @@
 #define SQL_LOCAL		"state IN (1, 4)"
 
 #define BUNDLES_COLUMNS "("						\
-	" rowid INTEGER PRIMARY KEY,"	/* given by the writer, see exec_put() */ \
+	" rowid INTEGER PRIMARY KEY,"	/* given by the writer, see store_i_put() */ \
 	" id TEXT NOT NULL UNIQUE,"					\
 	" src TEXT NOT NULL,"						\
 	" dst TEXT NOT NULL,"						\
@@ -273,7 +274,7 @@ struct op {
 	uint8_t *peek;			/* expire: [len u16][bytes]... of reported bundles */
 	size_t peek_len;
 	uint8_t *sup;			/* put, delete of a stale row: bundles it superseded,
-					 * see sup_add(); such a delete has the newer id in id */
+					 * see store_i_sup_add(); such a delete has the newer id in id */
 	size_t sup_len;
 	bool doomed;			/* has rows in store->doomed or ->stale */
 
@@ -462,6 +463,17 @@ step_int(sqlite3_stmt *st, int64_t *v)
 	return rc;
 }
 
+/* Step a cached statement once, for its effect; SQLITE_OK or the error. */
+static inline int
+step_reset(sqlite3_stmt *st)
+{
+	int rc;
+
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
+}
+
 static inline void
 op_strip(struct op *op)
 {
@@ -483,9 +495,30 @@ void store_p_keep(sqlite3_context *ctx, int argc, sqlite3_value **argv);
 void store_p_held_tell(struct store *s, uint64_t ticket, bool done);
 void store_p_doomed_clear(struct store *s, uint64_t ticket, bool done);
 
-/* store_writer.c */
+/* store_writer.c: the thread, group commits, the working totals */
 void *store_w_main(void *arg);
 int store_w_wal_hook(void *arg, sqlite3 *db, const char *name, int frames);
+int store_w_fail(struct store *s, int rc);
+int store_w_delta_add(struct store *s, struct group *g, int64_t count, int64_t bytes, int64_t est);
+int store_w_drop_rows(struct store *s, sqlite3_stmt *st);
+
+/* store_insert.c: a put */
+int store_i_put(struct store *s, struct op *op);
+bool store_i_streamed(const struct op *op);
+int store_i_sup_add(struct store *s, struct op *op, const char *id, const char *by, int64_t rowid,
+    uint64_t flags);
+
+/* store_exec.c: the other operations, and what a put borrows from them */
+int store_x_handed_insert(struct store *s, int64_t rowid, const char *id, uint64_t nbr, int how,
+    uint64_t when);
+int store_x_peek_head(struct store *s, struct op *op, int64_t rowid);
+int store_x_delete(struct store *s, struct op *op);
+int store_x_expire(struct store *s, struct op *op);
+int store_x_take(struct store *s, struct op *op);
+int store_x_handed(struct store *s, struct op *op);
+int store_x_seq(struct store *s, struct op *op);
+int store_x_budget(struct store *s, struct op *op);
+int store_x_peer(struct store *s, struct op *op);
 
 /* store_space.c: a full filesystem */
 void store_s_open(struct store *s);
