@@ -112,7 +112,7 @@ $(DAEMON): $(BUILD)/relay/main.o $(LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(CLI): $(CLI_OBJS) $(LIB)
+$(CLI): $(CLI_OBJS) $(APP_A) $(LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -11,11 +11,10 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "client.h"
 #include "command.h"
 #include "config.h"
 
-struct cli_options cli_opt;
+struct cli_options cli_opt = { .timeout_ms = FR_TIMEOUT_MS };
 
 /*
  * An error: "fieldrelay: MSG" on stderr and, with --json, {"ok": false,
@@ -104,27 +103,46 @@ cli_socket_path(void)
 	return "/var/lib/fieldrelay/control.sock";
 }
 
-int
+struct fr *
 cli_connect(void)
 {
 	char err[512];
-	int fd = client_connect(cli_socket_path(), err, sizeof(err));
+	struct fr *c = fr_open(cli_socket_path(), cli_opt.timeout_ms, err, sizeof(err));
 
-	if (fd < 0)
+	if (c == NULL)
 		exit(cli_fail(CLI_EXIT_NODAEMON, "%s", err));
-	return fd;
+	return c;
 }
 
 void
-cli_lost_daemon(void)
+cli_lost_daemon(struct fr *c, int r)
 {
-	int t = client_timeout();
+	int t = cli_opt.timeout_ms;
 
-	if (errno == ETIMEDOUT)
+	if (r == -EINVAL || r == -EMSGSIZE)
+		exit(cli_fail(CLI_EXIT_USAGE, "%s", fr_error(c)));
+	if (r == -ETIMEDOUT)
 		exit(cli_fail(CLI_EXIT_NODAEMON, "fieldrelayd did not answer within %d.%03d s (--timeout SECONDS waits longer)",
 		    t / 1000, t % 1000));
-	exit(cli_fail(CLI_EXIT_NODAEMON, "lost the connection to fieldrelayd%s%s", errno ? ": " : "",
-	    errno ? strerror(errno) : ""));
+	/* -EPIPE: the daemon closed the connection (or reset it) */
+	exit(cli_fail(CLI_EXIT_NODAEMON, "lost the connection to fieldrelayd%s%s", r != -EPIPE ? ": " : "",
+	    r != -EPIPE ? strerror(-r) : ""));
+}
+
+json_t *
+cli_call(struct fr *c, const char *json)
+{
+	char *reply;
+	json_t *r;
+	int e;
+
+	if ((e = fr_request(c, json, &reply)) < 0)
+		cli_lost_daemon(c, e);
+	r = json_loads(reply, 0, NULL);
+	free(reply);
+	if (r == NULL)
+		exit(cli_fail(CLI_EXIT_NODAEMON, "fieldrelayd sent an answer that is not JSON"));
+	return r;
 }
 
 int
@@ -142,15 +160,16 @@ cli_refused(json_t *r)
 json_t *
 cli_simple_call(int argc, char **argv, const char *op, int *rc)
 {
+	char req[64];
+	struct fr *c;
 	json_t *r;
-	int fd;
 
 	if (argc > 1)
 		cli_usage_error("%s takes no arguments (got '%s')", op, argv[1]);
-	fd = cli_connect();
-	if ((r = client_call(fd, json_pack("{s:s}", "op", op))) == NULL)
-		cli_lost_daemon();
-	close(fd);
+	snprintf(req, sizeof(req), "{\"op\": \"%s\"}", op);
+	c = cli_connect();
+	r = cli_call(c, req);
+	fr_close(c);
 	*rc = 0;
 	if (!json_is_true(json_object_get(r, "ok"))) {
 		*rc = cli_refused(r);

@@ -1,6 +1,7 @@
 /*
  * cli.h - what the commands of `fieldrelay` share: the global options, the
- * exit codes, error and output helpers, and the way to the daemon.
+ * exit codes, error and output helpers, and the way to the daemon (through
+ * libfieldrelay, relay/app/fieldrelay.h, as every agent talks to it).
  *
  * Every command lives in a cmd_*.c file and is a row of the command table
  * (command.c), from which the help texts are generated.
@@ -13,6 +14,8 @@
 #include <stdint.h>
 
 #include <jansson.h>
+
+#include "fieldrelay.h"
 
 /* Exit status of every command (and of `fieldrelay --help`). */
 #define CLI_EXIT_OK		0
@@ -27,6 +30,7 @@ struct cli_options {
 	const char *socket;		/* -s */
 	const char *config;		/* -c */
 	const char *timeout;		/* -t, as given (passed on to agents) */
+	int timeout_ms;			/* -t: per call (-1: for ever); FR_TIMEOUT_MS */
 	bool json;			/* -j; a command may also set it */
 	const struct command *command;	/* the one running, for its help hint */
 };
@@ -43,9 +47,15 @@ void cli_print_json(json_t *o);
 /* The control socket: -s, the config of -c, $FIELDRELAY_SOCKET, /etc, the default. */
 const char *cli_socket_path(void);
 /* Connect to the daemon, or exit(CLI_EXIT_NODAEMON) saying why. */
-int cli_connect(void);
-/* The daemon went away or stopped answering (errno says which): exit(CLI_EXIT_NODAEMON). */
-void cli_lost_daemon(void) __attribute__((noreturn));
+struct fr *cli_connect(void);
+/*
+ * A call on c failed with r (-errno): the daemon went away or stopped
+ * answering, exit(CLI_EXIT_NODAEMON); or the request could not be made
+ * (not UTF-8, too long), exit(CLI_EXIT_USAGE).
+ */
+void cli_lost_daemon(struct fr *c, int r) __attribute__((noreturn));
+/* One request (json text) on c, its answer (never NULL: cli_lost_daemon() else). */
+json_t *cli_call(struct fr *c, const char *json);
 /* Report the daemon's refusal r (freed) and return CLI_EXIT_REFUSED. */
 int cli_refused(json_t *r);
 /*

@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "client.h"
 #include "command.h"
 #include "config.h"
 #include "dump.h"
@@ -19,7 +18,8 @@ cmd_config_check(int argc, char **argv)
 	static struct config cfg;
 	char err[4096];
 	json_t *r;
-	int fd, ch;
+	struct fr *c;
+	int ch;
 
 	if (argc > 2)
 		cli_usage_error("config-check takes at most one FILE (got '%s')", argv[2]);
@@ -46,9 +46,8 @@ cmd_config_check(int argc, char **argv)
 			    cfg.node_id, cfg.store_path, cfg.socket_path);
 		return 0;
 	}
-	fd = cli_connect();
-	if ((r = client_call(fd, json_pack("{s:s}", "op", "config-check"))) == NULL)
-		cli_lost_daemon();
+	c = cli_connect();
+	r = cli_call(c, "{\"op\": \"config-check\"}");
 	if (cli_opt.json) {
 		if (!json_is_true(json_object_get(r, "ok")) && !json_object_get(r, "error"))
 			json_object_set(r, "error", json_object_get(r, "errors"));
@@ -62,7 +61,7 @@ cmd_config_check(int argc, char **argv)
 	}
 	ch = json_is_true(json_object_get(r, "ok")) ? 0 : CLI_EXIT_USAGE;
 	json_decref(r);
-	close(fd);
+	fr_close(c);
 	return ch;
 }
 

@@ -15,7 +15,6 @@
 #include "admin.h"
 #include "bundle.h"
 #include "cli.h"
-#include "client.h"
 #include "command.h"
 #include "service.h"
 
@@ -27,10 +26,11 @@ struct sink {
 	json_t *json;
 };
 
-static void
-sink_write(void *arg, const uint8_t *p, size_t n)
+static int
+sink_write(void *arg, const void *data, size_t n)
 {
 	struct sink *s = arg;
+	const uint8_t *p = data;
 
 	if (s->fp && fwrite(p, 1, n, s->fp) != n)
 		exit(cli_fail(CLI_EXIT_REFUSED, "write: %s", strerror(errno)));
@@ -39,6 +39,42 @@ sink_write(void *arg, const uint8_t *p, size_t n)
 			s->text = false;
 		s->preview[s->plen++] = (char)p[i];
 	}
+	return 0;
+}
+
+/* A bundle's fields as the daemon announced it (the --json view, before its size and text). */
+static json_t *
+bundle_json(const struct fr_bundle *b)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, "event", json_string("bundle"));
+	json_object_set_new(o, "rowid", json_integer((json_int_t)b->rowid));
+	json_object_set_new(o, "id", json_string_nocheck(b->id));
+	json_object_set_new(o, "src", json_string_nocheck(b->src));
+	json_object_set_new(o, "dst", json_string_nocheck(b->dst));
+	json_object_set_new(o, "class", json_string_nocheck(b->class));
+	json_object_set_new(o, "received", json_integer((json_int_t)b->received));
+	return o;
+}
+
+/*
+ * The daemon refused the stream: the library keeps its "CODE: TEXT"; say
+ * it as the daemon put it ({"ok": false, "code": CODE, "error": TEXT}).
+ */
+static int
+stream_refused(struct fr *c)
+{
+	const char *e = fr_error(c), *colon = strstr(e, ": ");
+	json_t *o = json_object();
+
+	json_object_set_new(o, "ok", json_false());
+	if (colon) {
+		json_object_set_new(o, "code", json_stringn_nocheck(e, (size_t)(colon - e)));
+		e = colon + 2;
+	}
+	json_object_set_new(o, "error", json_string_nocheck(e));
+	return cli_refused(o);
 }
 
 enum recv_mode { RECV_TAKE, RECV_WATCH, RECV_REPORTS };
@@ -126,9 +162,11 @@ do_recv(int argc, char **argv, enum recv_mode mode)
 	const char *outdir = NULL;
 	bool wait = watch, raw = false;
 	uint64_t count = 0, service, got = 0;
-	json_t *req, *ev;
+	struct fr_bundle b;
+	struct fr *c;
+	json_t *ev;
 	char *end;
-	int ch, fd;
+	int ch, r;
 
 	while ((ch = getopt_long(argc, argv, "+n:wo:Rjh", lo, NULL)) != -1) {
 		switch (ch) {
@@ -160,26 +198,18 @@ do_recv(int argc, char **argv, enum recv_mode mode)
 	}
 	if (outdir && access(outdir, W_OK) < 0)
 		return cli_fail(CLI_EXIT_USAGE, "%s: %s", outdir, strerror(errno));
-	fd = cli_connect();
-	req = json_pack("{s:s, s:I, s:I, s:b}", "op", "recv", "service", (json_int_t)service,
-	    "count", (json_int_t)count, "wait", wait);
-	if (client_send(fd, req, NULL, -1, 0, NULL) < 0)
-		cli_lost_daemon();
-	json_decref(req);
+	c = cli_connect();
+	if ((r = fr_recv_start(c, service, NULL, count, wait)) < 0)
+		cli_lost_daemon(c, r);
 	/* Waiting for bundles to arrive is what was asked: no deadline on it. */
 	if (wait)
-		client_set_timeout(-1);
-	while ((ev = client_recv(fd)) != NULL) {
-		const char *event = cli_jstr(ev, "event");
+		fr_set_timeout(c, -1);
+	while ((r = fr_recv_next(c, &b)) == 1) {
 		struct sink s = { .text = true };
 		char path[4096];
-		int64_t rowid;
+		int64_t rowid = b.rowid;
 
-		if (!json_is_true(json_object_get(ev, "ok")) && strcmp(event, "bundle") != 0)
-			return cli_refused(ev);
-		if (strcmp(event, "end") == 0)
-			break;
-		rowid = (int64_t)cli_jint(ev, "rowid");
+		ev = bundle_json(&b);
 		if (outdir) {
 			snprintf(path, sizeof(path), "%s/bundle-%" PRIu64 "-%" PRId64 ".bin", outdir,
 			    (uint64_t)time(NULL), rowid);
@@ -188,53 +218,47 @@ do_recv(int argc, char **argv, enum recv_mode mode)
 		} else if (raw) {
 			s.fp = stdout;
 		}
-		if (client_body(fd, cli_jint(ev, "body"), sink_write, &s) < 0)
-			cli_lost_daemon();
+		if ((r = fr_recv_body(c, &b, sink_write, &s)) < 0)
+			cli_lost_daemon(c, r);
 		if (outdir && fclose(s.fp) != 0)
 			return cli_fail(CLI_EXIT_REFUSED, "%s: %s", path, strerror(errno));
 		s.preview[s.plen] = '\0';
 		if (reports) {
-			json_object_del(ev, "ok");
-			json_object_del(ev, "body");
 			print_report(ev, (const uint8_t *)s.preview, s.plen);
 		} else if (raw) {
 			fflush(stdout);
 		} else if (cli_opt.json) {
-			json_object_del(ev, "ok");
-			json_object_set_new(ev, "size", json_integer((json_int_t)cli_jint(ev, "body")));
-			json_object_del(ev, "body");
+			json_object_set_new(ev, "size", json_integer((json_int_t)b.len));
 			if (outdir)
 				json_object_set_new(ev, "file", json_string(path));
 			else if (s.text && s.plen == cli_jint(ev, "size"))
 				json_object_set_new(ev, "text", json_stringn_nocheck(s.preview, s.plen));
 			cli_print_json(ev);
 		} else {
-			printf("from %s to %s [%s] %" PRIu64 " bytes, id %s\n", cli_jstr(ev, "src"), cli_jstr(ev, "dst"),
-			    cli_jstr(ev, "class"), cli_jint(ev, "body"), cli_jstr(ev, "id"));
+			printf("from %s to %s [%s] %" PRIu64 " bytes, id %s\n", b.src, b.dst, b.class, b.len, b.id);
 			if (outdir)
 				printf("  saved to %s\n", path);
-			else if (s.text && s.plen == cli_jint(ev, "body"))
+			else if (s.text && s.plen == b.len)
 				printf("  %s\n", s.preview);
 			else
 				printf("  (binary or long payload: use -o DIR or --raw)\n");
 			fflush(stdout);
 		}
 		/* Only now, with the payload out, may the daemon let it go. */
-		req = json_pack("{s:s, s:I}", "op", "ack", "rowid", (json_int_t)rowid);
-		if (client_send(fd, req, NULL, -1, 0, NULL) < 0)
-			cli_lost_daemon();
-		json_decref(req);
+		if ((r = fr_ack(c, rowid)) < 0)
+			cli_lost_daemon(c, r);
 		json_decref(ev);
 		got++;
 	}
-	if (ev == NULL)
-		cli_lost_daemon();
-	json_decref(ev);
+	if (r == -EREMOTEIO)
+		return stream_refused(c);
+	if (r < 0)
+		cli_lost_daemon(c, r);
 	if (!cli_opt.json && !raw && got == 0 && reports)
 		fprintf(stderr, "fieldrelay: no status reports waiting\n");
 	else if (!cli_opt.json && !raw && got == 0)
 		fprintf(stderr, "fieldrelay: nothing waiting for service %" PRIu64 "\n", service);
-	close(fd);
+	fr_close(c);
 	return 0;
 }
 

@@ -16,7 +16,6 @@
 #include "admin.h"
 #include "bundle.h"
 #include "cli.h"
-#include "client.h"
 #include "command.h"
 #include "config.h"
 #include "service.h"
@@ -24,7 +23,7 @@
 static bool show_progress;
 
 static void
-send_progress(uint64_t done, uint64_t total)
+send_progress(void *arg, uint64_t done, uint64_t total)
 {
 	static time_t last;
 	time_t now = time(NULL);
@@ -36,88 +35,88 @@ send_progress(uint64_t done, uint64_t total)
 	    (int)(total ? done * 100 / total : 100), done, total, done == total ? "\n" : "");
 }
 
-/* --batch: each stdin line is one bundle; a window of them in flight at once. */
-static int
-send_batch(int fd, json_t *tmpl)
+/* The daemon's answer to one send as it puts it on the wire: the --json view. */
+static json_t *
+sent_json(const struct fr_sent *s)
 {
-	enum { WINDOW = 512 };
-	char *line = NULL, *buf = NULL;
-	size_t lcap = 0, used = 0, cap = 0;
-	uint64_t sent = 0, answered = 0, accepted = 0, failed = 0;
-	ssize_t n;
-	bool eof = false, writefail = false;
-	int rc = 0;
+	if (s->ok)
+		return json_pack("{s:b, s:s, s:I}", "ok", 1, "id", s->id, "tag", (json_int_t)s->ticket);
+	return json_pack("{s:b, s:s, s:s, s:I}", "ok", 0, "code", s->code, "error", s->error,
+	    "tag", (json_int_t)s->ticket);
+}
 
-	while (!eof || answered < sent) {
-		/* Fill the window, then write it in one go. */
-		while (!eof && sent - answered < WINDOW) {
-			if ((n = getline(&line, &lcap, stdin)) < 0) {
-				eof = true;
-				break;
-			}
-			if (n > 0 && line[n - 1] == '\n')
-				line[--n] = '\0';
-			json_t *req = json_deep_copy(tmpl);
-			json_object_set_new(req, "tag", json_integer((json_int_t)++sent));
-			json_object_set_new(req, "body", json_integer(n));
-			if (client_pack(req, line, (size_t)n, &buf, &used, &cap) < 0)
-				return cli_fail(CLI_EXIT_REFUSED, "out of memory");
-			json_decref(req);
-			if (used > 256 * 1024)
-				break;
-		}
-		if (used > 0) {
-			int w = client_write(fd, buf, used);
+struct batch {
+	uint64_t sent, answered, accepted, failed;
+	int rc;
+};
 
-			if (w == -ETIMEDOUT) {
-				errno = ETIMEDOUT;
-				goto lost;
-			}
-			if (w < 0) {
-				/* The daemon went away: collect the answers it did send. */
-				writefail = true;
-				eof = true;
-			}
-			used = 0;
-		}
-		if (answered < sent && (eof || sent - answered >= WINDOW || used == 0)) {
-			json_t *r = client_recv(fd);
+/* One line's answer, in the order sent. */
+static void
+batch_answer(void *arg, const struct fr_sent *s)
+{
+	struct batch *b = arg;
+	json_t *o;
 
-			if (r == NULL)
-				goto lost;	/* the rest were never confirmed */
-			answered++;
-			if (json_is_true(json_object_get(r, "ok"))) {
-				accepted++;
-				if (cli_opt.json)
-					cli_print_json(r);
-				else
-					printf("accepted %s %" PRIu64 "\n", cli_jstr(r, "id"), cli_jint(r, "tag"));
-			} else {
-				failed++;
-				rc = CLI_EXIT_REFUSED;
-				if (cli_opt.json)
-					cli_print_json(r);
-				else
-					printf("refused %" PRIu64 " %s: %s\n", cli_jint(r, "tag"), cli_jstr(r, "code"), cli_jstr(r, "error"));
-			}
-			fflush(stdout);
-			json_decref(r);
-		}
+	b->answered++;
+	if (s->ok)
+		b->accepted++;
+	else {
+		b->failed++;
+		b->rc = CLI_EXIT_REFUSED;
 	}
-	if (writefail)
-		goto lost;
+	if (cli_opt.json) {
+		o = sent_json(s);
+		cli_print_json(o);
+		json_decref(o);
+	} else if (s->ok) {
+		printf("accepted %s %" PRIu64 "\n", s->id, s->ticket);
+	} else {
+		printf("refused %" PRIu64 " %s: %s\n", s->ticket, s->code, s->error);
+	}
+	fflush(stdout);
+}
+
+/*
+ * --batch: each stdin line is one bundle, pipelined by the library (a
+ * window of them in flight at once, written in blocks).
+ */
+static int
+send_batch(struct fr *c, const struct fr_send *tmpl)
+{
+	struct batch b = { 0 };
+	char *line = NULL;
+	size_t lcap = 0;
+	ssize_t n;
+	int r = 0;
+
+	while ((n = getline(&line, &lcap, stdin)) >= 0) {
+		if (n > 0 && line[n - 1] == '\n')
+			line[--n] = '\0';
+		b.sent++;
+		if ((r = fr_send_async(c, tmpl, line, -1, (uint64_t)n, batch_answer, &b, NULL)) < 0)
+			break;
+	}
 	free(line);
-	free(buf);
+	/* The daemon went away while we wrote: collect the answers it did send. */
+	if (r != -ETIMEDOUT && (r == 0 || r == -EPIPE || r == -ECONNRESET))
+		r = fr_send_wait(c, 0);
+	if (r == -EINVAL || r == -EMSGSIZE || r == -ENOMEM)
+		return cli_fail(r == -ENOMEM ? CLI_EXIT_REFUSED : CLI_EXIT_USAGE, "%s", fr_error(c));
+	if (r < 0)	/* the rest were never confirmed */
+		return cli_fail(CLI_EXIT_NODAEMON, "%s: %" PRIu64 " accepted, %" PRIu64 " refused, %" PRIu64
+		    " not confirmed (they may or may not be stored)", r == -ETIMEDOUT ?
+		    "fieldrelayd stopped answering (--timeout SECONDS waits longer)" : "lost the connection to fieldrelayd",
+		    b.accepted, b.failed, b.sent - b.answered);
 	if (!cli_opt.json)
-		fprintf(stderr, "fieldrelay: %" PRIu64 " accepted, %" PRIu64 " refused\n", accepted, failed);
-	return rc;
-lost:
-	free(line);
-	free(buf);
-	return cli_fail(CLI_EXIT_NODAEMON, "%s: %" PRIu64 " accepted, %" PRIu64 " refused, %" PRIu64
-	    " not confirmed (they may or may not be stored)", errno == ETIMEDOUT ?
-	    "fieldrelayd stopped answering (--timeout SECONDS waits longer)" : "lost the connection to fieldrelayd",
-	    accepted, failed, sent - answered);
+		fprintf(stderr, "fieldrelay: %" PRIu64 " accepted, %" PRIu64 " refused\n", b.accepted, b.failed);
+	return b.rc;
+}
+
+/* The answer to a single send. */
+static void
+one_answer(void *arg, const struct fr_sent *s)
+{
+	*(json_t **)arg = sent_json(s);
 }
 
 /* "delivered,forwarded" -> ["delivered", "forwarded"], checked here. */
@@ -161,15 +160,16 @@ cmd_send(int argc, char **argv)
 	};
 	const char *file = NULL, *dst;
 	bool batch = false, from_stdin = false;
-	json_t *req, *r;
+	struct fr_send req = { 0 };
+	json_t *report = NULL, *r = NULL;
+	struct fr *c = NULL;
 	struct eid eid;
-	char *text = NULL, *end;
+	char *text = NULL, *end, *report_text = NULL;
 	size_t tlen = 0;
 	uint64_t v;
-	int ch, fd, body_fd = -1, rc = 0;
+	int ch, body_fd = -1, rc = 0, e;
 	struct stat sb;
 
-	req = json_pack("{s:s}", "op", "send");
 	show_progress = isatty(2);
 	while ((ch = getopt_long(argc, argv, "+f:p:l:S:r:K:NbPjh", lo, NULL)) != -1) {
 		switch (ch) {
@@ -177,27 +177,30 @@ cmd_send(int argc, char **argv)
 		case 'p':
 			if (prio_parse(optarg) < 0 || prio_parse(optarg) == PRIO_REALTIME)
 				cli_usage_error("'%s' is not a priority class (urgent, position, voicemsg, message, telemetry, bulk)", optarg);
-			json_object_set_new(req, "priority", json_string(prio_name(prio_parse(optarg))));
+			req.priority = prio_name(prio_parse(optarg));
 			break;
 		case 'l':
 			if (config_parse_duration(optarg, &v) < 0 || v == 0 || v > 365 * 86400)
 				cli_usage_error("'%s' is not a lifetime (e.g. 90s, 30m, 24h, 7d; at most 365d)", optarg);
-			json_object_set_new(req, "lifetime", json_integer((json_int_t)v));
+			req.lifetime = v;
 			break;
 		case 'S':
 			errno = 0;
 			v = strtoull(optarg, &end, 10);
 			if (errno || *end || *optarg == '-' || *optarg == '\0' || v > SERVICE_MAX)
 				cli_usage_error("'%s' is not a service number (0 .. " NODE_MAX_TEXT ")", optarg);
-			json_object_set_new(req, "service", json_integer((json_int_t)v));
+			req.service = v;
 			break;
-		case 'r': json_object_set_new(req, "report", report_list(optarg)); break;
+		case 'r':
+			json_decref(report);
+			report = report_list(optarg);
+			break;
 		case 'K':
 			if (*optarg == '\0' || strlen(optarg) > SUPERSEDE_KEY_MAX)
 				cli_usage_error("--supersede needs a KEY of 1 .. %d characters", SUPERSEDE_KEY_MAX);
-			json_object_set_new(req, "supersede", json_string(optarg));
+			req.supersede = optarg;
 			break;
-		case 'N': json_object_set_new(req, "supersede", json_false()); break;
+		case 'N': req.supersede = ""; break;
 		case 'b': batch = true; break;
 		case 'P': show_progress = true; break;
 		case 'j': cli_opt.json = true; break;
@@ -212,13 +215,15 @@ cmd_send(int argc, char **argv)
 		cli_usage_error("'%s' is not an endpoint ID (ipn:NODE.SERVICE, or dtn://NODE/SERVICE)", dst);
 	if (eid.scheme == EID_IPN && (eid.node > NODE_MAX || eid.service > SERVICE_MAX))
 		cli_usage_error("'%s': node and service numbers go up to " NODE_MAX_TEXT, dst);
-	json_object_set_new(req, "dst", json_string(dst));
+	req.dst = dst;
+	if (report && (req.report = report_text = json_dumps(report, JSON_COMPACT)) == NULL)
+		cli_usage_error("%s", "out of memory");
 
 	if (batch) {
 		if (file || optind < argc)
 			cli_usage_error("%s", "--batch reads its messages from stdin, one per line");
-		fd = cli_connect();
-		rc = send_batch(fd, req);
+		c = cli_connect();
+		rc = send_batch(c, &req);
 		goto out;
 	}
 	if (optind < argc && strcmp(argv[optind], "-") == 0 && optind + 1 == argc)
@@ -281,14 +286,13 @@ cmd_send(int argc, char **argv)
 		}
 		tlen = strlen(text);
 	}
-	json_object_set_new(req, "body", json_integer((json_int_t)tlen));
-	json_object_set_new(req, "tag", json_integer(1));
-	fd = cli_connect();
+	c = cli_connect();
 	if (tlen < 1u << 20)
 		show_progress = false;
-	if (client_send(fd, req, text ? text : (body_fd < 0 ? "" : NULL), body_fd, tlen, send_progress) < 0 ||
-	    (r = client_recv(fd)) == NULL)
-		cli_lost_daemon();
+	fr_send_progress(c, send_progress, NULL);
+	if ((e = fr_send_async(c, &req, text, body_fd, tlen, one_answer, &r, NULL)) < 0 ||
+	    (e = fr_send_wait(c, 0)) < 0)
+		cli_lost_daemon(c, e);
 	if (!json_is_true(json_object_get(r, "ok"))) {
 		rc = cli_refused(r);
 		goto out;
@@ -298,10 +302,11 @@ cmd_send(int argc, char **argv)
 	else
 		printf("accepted %s\n", cli_jstr(r, "id"));
 	json_decref(r);
-	close(fd);
 	rc = 0;
 out:
-	json_decref(req);
+	fr_close(c);
+	json_decref(report);
+	free(report_text);
 	free(text);
 	if (body_fd >= 0)
 		close(body_fd);

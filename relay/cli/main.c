@@ -15,7 +15,6 @@
 #include <string.h>
 
 #include "cli.h"
-#include "client.h"
 #include "command.h"
 #include "external.h"
 #include "version.h"
@@ -49,7 +48,7 @@ main(int argc, char **argv)
 			t = strtod(optarg, &end);
 			if (errno || end == optarg || *end || !(t >= 0 && t <= 86400))
 				cli_usage_error("--timeout '%s' is not a number of seconds (0 .. 86400; 0 waits for ever)", optarg);
-			client_set_timeout(t == 0 ? -1 : t * 1000 < 1 ? 1 : (int)(t * 1000));
+			cli_opt.timeout_ms = t == 0 ? -1 : t * 1000 < 1 ? 1 : (int)(t * 1000);
 			cli_opt.timeout = optarg;
 			break;
 		case 'h': command_usage(stdout); return CLI_EXIT_OK;
