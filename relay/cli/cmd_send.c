@@ -97,8 +97,8 @@ send_batch(struct fr *c, const struct fr_send *tmpl)
 			break;
 	}
 	free(line);
-	/* The daemon went away while we wrote: collect the answers it did send. */
-	if (r != -ETIMEDOUT && (r == 0 || r == -EPIPE || r == -ECONNRESET))
+	/* All sent, or the daemon went away while we wrote: collect the answers it did send. */
+	if (r == 0 || r == -EPIPE)
 		r = fr_send_wait(c, 0);
 	if (r == -EINVAL || r == -EMSGSIZE || r == -ENOMEM)
 		return cli_fail(r == -ENOMEM ? CLI_EXIT_REFUSED : CLI_EXIT_USAGE, "%s", fr_error(c));
