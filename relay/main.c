@@ -264,6 +264,7 @@ main(int argc, char **argv)
 	if ((d.control = control_new(d.node, d.loop, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
 	control_set_forward(d.control, d.forward);
+	control_set_links(d.control, d.links);
 	drop_privileges(&cfg);
 
 	if (sd_watchdog_enabled(0, &usec) > 0 && usec >= 2000) {

@@ -182,7 +182,7 @@ int fr_ack(struct fr *c, int64_t rowid);
  * FR_LIVE_MAX bytes.  Not answered unless it fails (then an error message
  * arrives through fr_next()).
  */
-#define FR_LIVE_MAX		1024
+#define FR_LIVE_MAX		1275	/* one Opus frame at most (RFC 6716 3.2.1) */
 int fr_live_send(struct fr *c, uint64_t node, uint64_t group, uint64_t spurt, uint64_t seq,
     const void *data, size_t len);
 
@@ -199,12 +199,13 @@ struct fr_event {
 	enum fr_event_kind kind;
 	const char *json;		/* the whole message, valid until the next call */
 	char link[32];			/* links, neighbours, live: the link's name */
-	uint64_t node;			/* neighbours: who; route: the destination; live: from */
+	uint64_t node;			/* neighbours: who; route: the neighbour that changed it
+					 * (0: routes expired); live: from */
 	uint64_t rate_bps;		/* link up: its rate (0 unknown) */
 	uint32_t mtu;			/* link up */
 	double loss;			/* link up: share of segments resent (-1 unknown) */
 	int rtt_ms;			/* link up: round trip (-1 unknown) */
-	uint64_t via;			/* route: next hop (0: unreachable) */
+	bool disk_full;			/* store: new bundles are refused */
 	uint64_t bundles, bytes, quota;	/* store */
 	uint64_t group, spurt, seq;	/* live */
 	const uint8_t *data;		/* live: the frame, valid until the next call */

@@ -62,6 +62,9 @@ struct control *control_new(struct node *n, struct loop *l, char *err, size_t er
 struct forward;
 /* Where neighbors, links and routes come from. */
 void control_set_forward(struct control *c, struct forward *fw);
+struct links;
+/* Where live frames go and events come from. */
+void control_set_links(struct control *c, struct links *ls);
 /* Stop reading requests (SIGTERM): what is in flight still completes. */
 void control_quiesce(struct control *c);
 /* Write out what is buffered, as far as sockets take it without blocking. */

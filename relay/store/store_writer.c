@@ -229,6 +229,10 @@ op_exec(struct store *s, struct op *op)
 		return store_x_budget(s, op);
 	case OP_PEER:
 		return store_x_peer(s, op);
+	case OP_REG:
+	case OP_UNREG:
+	case OP_REG_ACK:
+		return store_g_exec(s, op);
 	}
 	return -EINVAL;
 }
