@@ -532,8 +532,9 @@ set_kiss(struct parse *p, struct config_link *l, const char *name, const char *v
 }
 
 static int
-set_link(struct parse *p, const char *lname, const char *name, const char *value)
+set_link(struct parse *p, const char *name, const char *value)
 {
+	const char *lname = p->section + strlen("link ");
 	struct config_link *l;
 	uint16_t *keys;
 	uint64_t v;
@@ -730,15 +731,34 @@ set_security(struct parse *p, const char *name, const char *value)
 	return 1;
 }
 
+/* The daemon's own sections; agents' come from config_agent_sections[] (config_sections.c). */
+const struct config_daemon_section config_daemon_sections[] = {
+	{ "node", false, set_node },
+	{ "store", false, set_store },
+	{ "bundle", false, set_bundle },
+	{ "control", false, set_control },
+	{ "log", false, set_log },
+	{ "security", false, set_security },
+	{ "route", false, set_route },
+	{ "link", true, set_link },
+	{ NULL, false, NULL },
+};
+
 /* libinih calls this per key; returning 1 keeps it going so we see every error. */
 static int
 on_key(void *user, const char *section, const char *name, const char *value)
 {
 	struct parse *p = user;
+	const struct config_daemon_section *d;
+	const struct config_section *agent;
+	enum config_section_kind kind;
 
 	if (name == NULL)	/* a section header alone */
 		return 1;
 	if (strcmp(section, DROPPED_SECTION) == 0)
+		return 1;
+	/* An agent's section is not the daemon's to check when it starts. */
+	if ((kind = config_section_kind(section, &agent)) == SECTION_AGENT && p->skip_agents)
 		return 1;
 	if (!text_clean(name, strlen(name)))
 		BAD("key '%s' has a control character or bytes that are not UTF-8", name);
@@ -746,27 +766,19 @@ on_key(void *user, const char *section, const char *name, const char *value)
 		BAD("%s: '%s' has a control character or bytes that are not UTF-8", name, value);
 	if (config_repeated_key(p, section, name, value))
 		return 1;
-	if (strcmp(section, "node") == 0)
-		return set_node(p, name, value);
-	if (strcmp(section, "store") == 0)
-		return set_store(p, name, value);
-	if (strcmp(section, "bundle") == 0)
-		return set_bundle(p, name, value);
-	if (strcmp(section, "control") == 0)
-		return set_control(p, name, value);
-	if (strcmp(section, "log") == 0)
-		return set_log(p, name, value);
-	if (strcmp(section, "security") == 0)
-		return set_security(p, name, value);
-	if (strcmp(section, "route") == 0)
-		return set_route(p, name, value);
-	if (strncmp(section, "link ", 5) == 0)
-		return set_link(p, section + 5, name, value);
+	if (kind == SECTION_AGENT) {
+		config_agent_key(p, name, value);
+		return 1;
+	}
+	if ((d = config_daemon_section(section)) != NULL) {
+		p->section = section;
+		return d->set(p, name, value);
+	}
 	if (*section == '\0')
 		BAD("key '%s' outside any section (expected [node], [store], [bundle], [control] or [log] first)", name);
 	if (p->reported_section != p->section_line) {
 		p->reported_section = p->section_line;
-		config_perr(p, p->section_line, "unknown section [%s] (known: node, store, bundle, control, log, security, route, link NAME)", section);
+		config_perr(p, p->section_line, "unknown section [%s] (known: %s)", section, config_sections_known());
 	}
 	return 1;
 }
@@ -813,7 +825,15 @@ set_defaults(struct config *c)
 int
 config_parse(const char *path, const char *text, size_t len, struct config *cfg, char *err, size_t errlen)
 {
-	struct parse p = { .cfg = cfg, .file = path, .text = text, .len = len, .err = err, .errlen = errlen };
+	return config_parse_flags(path, text, len, cfg, 0, err, errlen);
+}
+
+int
+config_parse_flags(const char *path, const char *text, size_t len, struct config *cfg, int flags,
+    char *err, size_t errlen)
+{
+	struct parse p = { .cfg = cfg, .file = path, .text = text, .len = len, .err = err, .errlen = errlen,
+	    .skip_agents = flags & CONFIG_SKIP_AGENTS };
 	uint64_t reserved = 0;
 	int r;
 
@@ -833,6 +853,7 @@ config_parse(const char *path, const char *text, size_t len, struct config *cfg,
 		config_perr(&p, r, "syntax error (expected [section] or key = value)");
 	else if (r < 0)
 		config_perr(&p, 0, "cannot parse (out of memory)");
+	config_section_enter(&p, NULL);		/* the last section ends */
 
 	if (!p.seen_node_id)
 		config_perr(&p, 0, "[node] id is required (this node's ipn number, e.g. id = 12)");

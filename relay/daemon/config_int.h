@@ -11,9 +11,11 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "config_section.h"
 
-/* Sections and keys remembered to find repeats (a valid file has 15 sections and ~40 keys in one at most). */
-#define SEEN_SECTIONS	32
+/* Sections and keys remembered to find repeats (a valid file has 15 sections, agents' aside, and
+ * ~40 keys in one at most). */
+#define SEEN_SECTIONS	64
 #define SEEN_KEYS	64
 
 /*
@@ -29,6 +31,7 @@ struct parse {
 	size_t len, pos;		/* its length, the next line's offset */
 	int line;			/* line being parsed */
 	int section_line;		/* line of the current [section] header */
+	const char *section;		/* its text, for the daemon's section handlers */
 	int reported_section;		/* its line, once called unknown */
 	char *err;
 	size_t errlen, errused;
@@ -39,7 +42,37 @@ struct parse {
 	struct { char name[64]; int line; } sections[SEEN_SECTIONS], keys[SEEN_KEYS];
 	unsigned n_sections, n_keys;	/* keys: of the current section */
 	int route_line[CONFIG_MAX_ROUTES + 1];	/* of each static route, then of the default */
+	bool skip_agents;		/* the daemon's own start: agents' sections are not checked */
+	const struct config_section *agent;	/* the agent's section being read, or NULL */
+	void *agent_conf;		/* what its keys filled in (when checked) */
 };
+
+/* One of the daemon's own sections: [name], or [name WORD] if named. */
+struct config_daemon_section {
+	const char *name;
+	bool named;
+	/* One key (p->section: the header's text, "link mesh"); 1 (libinih: go on). */
+	int (*set)(struct parse *p, const char *name, const char *value);
+};
+/* config.c: the daemon's sections, ending with { NULL }. */
+extern const struct config_daemon_section config_daemon_sections[];
+
+/* config_sections.c: which sections the parser knows, and the agents' keys. */
+enum config_section_kind { SECTION_UNKNOWN, SECTION_DAEMON, SECTION_NAMED, SECTION_AGENT };
+enum config_section_kind config_section_kind(const char *name, const struct config_section **agent);
+/* The daemon's section for a header ("link mesh" -> link), or NULL. */
+const struct config_daemon_section *config_daemon_section(const char *name);
+/* "node, store, ..., link NAME; agents: echo": the known sections, for messages. */
+const char *config_sections_known(void);
+/* The parse enters [header] (agent: its section, or NULL), or (header NULL) the file ends. */
+void config_section_enter(struct parse *p, const struct config_section *agent);
+/* One key of the agent's section being read. */
+void config_agent_key(struct parse *p, const char *name, const char *value);
+/* May the key be given more than once in this agent's section? */
+bool config_agent_repeats(const struct config_section *agent, const char *name);
+/* config_parse() with flags (CONFIG_SKIP_AGENTS). */
+int config_parse_flags(const char *path, const char *text, size_t len, struct config *cfg, int flags,
+    char *err, size_t errlen);
 
 /* Add one "file:line: message" line to the parse's errors. */
 void config_vperr(struct parse *p, int line, const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
