@@ -47,6 +47,60 @@ struct parse {
 	void *agent_conf;		/* what its keys filled in (when checked) */
 };
 
+/* What a [link NAME] section set: defaults that depend on the type are filled in at the end. */
+#define LK_MTU		0x01
+#define LK_RATE		0x02
+#define LK_BEACON	0x04
+#define LK_FRAGMENT	0x08
+#define LK_UDP		0x10	/* a key only UDP links take */
+#define LK_KISS		0x20	/* a key only KISS links take */
+#define LK_CLASSES	0x40
+#define LK_SBD		0x80	/* a key only sbd and directip links take (config_sbd.c) */
+#define LK_SERIAL	0x100	/* device, baud: kiss and sbd links */
+
+/* What a link has where its section does not say. */
+struct config_link_base {
+	uint32_t mtu;
+	uint64_t rate_bps;
+	uint64_t fragment;
+	unsigned beacon_ms;
+};
+
+/*
+ * A link kind's share of the [link NAME] sections (type = TYPE), each in
+ * its module's file and listed in config.c's link_kinds[]: its own keys,
+ * its defaults, what a section of its type lacks.  Every kind's keys are
+ * tried whatever the type (type may come last in the section); a key of
+ * one kind in a link of another is reported at the end.
+ */
+struct config_link_kind {
+	const char *type;		/* its value of type = */
+	int kind;			/* enum link_kind */
+	/* Its own keys: 1 if name is one (the value checked, errors reported, the
+	 * LK_ bits set in *keys), 0 if not. */
+	int (*key)(struct parse *p, struct config_link *l, const char *name, const char *value,
+	    uint16_t *keys);
+	const struct config_link_base *base;	/* NULL: a mesh hop's */
+	/* After the whole file, for a link of this type: what depends on it... */
+	void (*defaults)(struct config_link *l, uint16_t keys);
+	/* ...and what the section lacks or has wrong (reported with config_perr()). */
+	void (*check)(struct parse *p, const struct config_link *l, uint16_t keys);
+	uint16_t own;			/* LK_ bit of the keys only its kind takes */
+	const char *foreign;		/* "[link X] " and this: its keys in another kind's link */
+	uint16_t takes;			/* LK_ bits of kind-only keys a link of this type may have */
+	bool small_fragments;		/* fragment may be below 1K */
+};
+extern const struct config_link_kind config_udp_kind, config_pcap_kind;	/* config_mesh.c */
+extern const struct config_link_kind config_kiss_kind;			/* config_kiss.c */
+extern const struct config_link_kind config_sbd_kind, config_directip_kind;	/* config_sbd.c */
+
+/* config.c: values every section parses alike; errors reported, false/-1 if bad. */
+bool config_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+bool config_copy_str(struct parse *p, char *dst, size_t cap, const char *name, const char *value);
+int config_parse_ms(const char *s, uint64_t *out);
+bool config_parse_bool(const char *s, bool *out);
+#define BAD(...) do { config_perr(p, p->line, __VA_ARGS__); return 1; } while (0)
+
 /* One of the daemon's own sections: [name], or [name WORD] if named. */
 struct config_daemon_section {
 	const char *name;
