@@ -155,8 +155,9 @@ void store_flush(struct store *s);
 
 /* Persisted counters.  The boot counter is incremented by store_open(). */
 uint64_t store_boot_count(const struct store *s);
-/* Next creation sequence number: never repeats, across restarts too.
- * Numbers start at 1; 0 means none could be made durable (disk full). */
+/* Next creation sequence number: never repeats, across restarts and power
+ * cuts too, and never waits.  Numbers start at 1; 0 means none is durable
+ * now (the writer failing, e.g. disk full, or far behind): try again later. */
 uint64_t store_next_seq(struct store *s);
 
 /* One stored bundle, as reads return it. */

@@ -188,7 +188,7 @@ enum {
 	W_SEEN_ADD, W_SEEN_HAS, W_SUPERSEDE, W_INSERT, W_DELETE, W_DELETE_DO,
 	W_EXPIRE_BUNDLES, W_EXPIRE_BUNDLES_DO, W_EXPIRE_SEEN, W_PAGES, W_FREE_PAGES, W_SEQ_SET,
 	W_EXPIRE_REPORTS, W_TAKE, W_TAKE_FLOOD, W_HANDED, W_HANDED_ID, W_HANDED_SENT,
-	W_BUDGET_SET, W_ROW_ID, W_PEER_SET,
+	W_BUDGET_SET, W_ROW_ID, W_PEER_SET, W_SEQ_CLOSE,
 	W_PENDING_ADD, W_REG_ADD, W_REG_ID, W_REG_BACKLOG, W_REG_DEL, W_REG_ORPHANS, W_PENDING_DEL_REG,
 	W_PENDING_DEL, W_PENDING_LEFT, W_COUNT
 };
@@ -225,6 +225,8 @@ static const char *const wsql[W_COUNT] = {
 	[W_PAGES] = "PRAGMA page_count",
 	[W_FREE_PAGES] = "PRAGMA freelist_count",
 	[W_SEQ_SET] = "UPDATE counters SET value = ?1 WHERE name = 'seq'",
+	/* Back down to the next unused number, unless somebody else wrote it. */
+	[W_SEQ_CLOSE] = "UPDATE counters SET value = ?1 WHERE name = 'seq' AND value = ?2",
 	/* The same rows as W_EXPIRE_BUNDLES that asked for a deletion report. */
 	[W_EXPIRE_REPORTS] = "SELECT rowid FROM bundles WHERE id IN (SELECT id FROM seen"
 	    " WHERE expires < ?1 AND " EXPIRE_KEEP " ORDER BY expires LIMIT ?2) AND flags & ?3 != 0",
@@ -402,11 +404,11 @@ struct store {
 	uint64_t state_count[STORE_KINDS], state_bytes[STORE_KINDS];
 	uint64_t seen, commits;
 
-	/* Sequence numbers, under seqmu: [seq_next, seq_durable) are ours. */
+	/* Sequence numbers, under seqmu: [seq_next, seq_durable) are ours;
+	 * seq_pending: a reservation is queued (store_next_seq()). */
 	pthread_mutex_t seqmu;
-	pthread_cond_t seqcv;
 	uint64_t seq_next, seq_durable;
-	bool seq_pending, seq_failed;
+	bool seq_pending;
 
 	pthread_mutex_t rmu;		/* the read connection and its statements */
 

@@ -337,9 +337,7 @@ seq_settle(struct store *s, uint64_t value)
 	pthread_mutex_lock(&s->seqmu);
 	if (value > s->seq_durable)
 		s->seq_durable = value;
-	s->seq_failed = value == 0;
 	s->seq_pending = false;
-	pthread_cond_broadcast(&s->seqcv);
 	pthread_mutex_unlock(&s->seqmu);
 }
 

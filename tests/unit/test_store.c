@@ -931,6 +931,73 @@ test_seq_never_repeats(void **state)
 	store_free(s);
 }
 
+static uint64_t
+seq_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * store_next_seq() never waits for the writer: with the database locked by
+ * another connection, so that the writer cannot reserve the next block, it
+ * goes on handing out what is durable, then answers 0 at once (the writer
+ * sits in its 5 s busy wait meanwhile; the condition variable this replaced
+ * made the caller sit there too).  Once the lock goes, numbers come again,
+ * above every earlier one; a clean close continues right after the last.
+ */
+static void
+test_seq_never_waits_for_the_writer(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = open_store(f);
+	uint64_t prev = 0, v = 0, t, slowest = 0, deadline;
+	long handed = 0;
+	sqlite3 *lock;
+
+	assert_int_equal(sqlite3_open(f->db, &lock), SQLITE_OK);
+	sqlite3_busy_timeout(lock, 5000);
+	assert_int_equal(sqlite3_exec(lock, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+
+	for (long i = 0; i < 4L << 20; i++) {
+		t = seq_now_ms();
+		v = store_next_seq(s);
+		t = seq_now_ms() - t;
+		if (t > slowest)
+			slowest = t;
+		if (v == 0)
+			break;
+		assert_true(v > prev);
+		prev = v;
+		handed++;
+	}
+	assert_int_equal(v, 0);			/* ran out: the writer is locked out */
+	assert_true(handed > 500000);		/* half a block at least was ahead */
+	assert_true(slowest < 1000);		/* nobody waited for the 5 s busy wait */
+	assert_int_equal(store_next_seq(s), 0);
+
+	assert_int_equal(sqlite3_exec(lock, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(lock);
+	/* The writer reserves again (its retry may first finish a busy wait). */
+	deadline = seq_now_ms() + 30000;
+	while ((v = store_next_seq(s)) == 0 && seq_now_ms() < deadline)
+		usleep(10000);
+	assert_true(v > prev);
+	prev = v;
+	for (int i = 0; i < 1000; i++) {
+		v = store_next_seq(s);
+		assert_true(v > prev);
+		prev = v;
+	}
+	store_free(s);
+
+	s = open_store(f);
+	assert_int_equal(store_next_seq(s), prev + 1);
+	store_free(s);
+}
+
 struct queue_seen {
 	int n;
 	char dst[8][32];
@@ -2296,6 +2363,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_boot_counter, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_seq_never_repeats, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_seq_never_waits_for_the_writer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stats_and_queue, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flush_and_free, setup, teardown),
