@@ -94,11 +94,35 @@ APP_SONAME := libfieldrelay.so.1
 APP_SO	  := $(BUILD)/$(APP_SONAME)
 APP_LIBS  := $(shell $(PKG_CONFIG) --libs jansson inih 2>/dev/null)
 
+# An agent with a program (DIR/NAME.c holds its main) is built as build/fieldrelay-NAME
+# from its folder's .c files and libfieldrelay alone: it sees the daemon only through
+# the application API.  DIR/agent.mk may name more commands the program answers to by
+# argv[0] (AGENT_ALIASES_NAME := ping: build/fieldrelay-ping, a link to it, which
+# `fieldrelay ping` runs) and libraries it needs (AGENT_LIBS_NAME).
+-include $(foreach a,$(AGENTS),$(wildcard $(a)/agent.mk))
+AGENT_PROGS := $(foreach a,$(AGENTS),$(if $(wildcard $(a)/$(notdir $(a)).c),$(a)))
+AGENT_BINS := $(foreach a,$(AGENT_PROGS),$(BUILD)/fieldrelay-$(notdir $(a)))
+AGENT_ALIASES := $(foreach a,$(AGENT_PROGS),$(AGENT_ALIASES_$(notdir $(a))))
+AGENT_LINKS := $(AGENT_ALIASES:%=$(BUILD)/fieldrelay-%)
+$(foreach a,$(AGENTS),$(eval INC_$(a) := -Irelay/base -Irelay/app -I$(a)))
+
+define agent_prog
+$(BUILD)/fieldrelay-$(notdir $(1)): $(patsubst %.c,$(BUILD)/%.o,$(wildcard $(1)/*.c)) $(APP_A)
+	@$$(if $$(Q),echo "  LD      $$@")
+	$$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(APP_LIBS) $$(AGENT_LIBS_$(notdir $(1)))
+endef
+define agent_alias
+$(BUILD)/fieldrelay-$(2): $(BUILD)/fieldrelay-$(1)
+	$$(Q)ln -sf fieldrelay-$(1) $$@
+endef
+$(foreach a,$(AGENT_PROGS),$(eval $(call agent_prog,$(a))))
+$(foreach a,$(AGENT_PROGS),$(foreach x,$(AGENT_ALIASES_$(notdir $(a))),$(eval $(call agent_alias,$(notdir $(a)),$(x)))))
+
 DAEMON	:= $(BUILD)/fieldrelayd
 CLI	:= $(BUILD)/fieldrelay
 
 .PHONY: all deps check bench fuzz fuzz-build demo install clean help tests sims soak FORCE
-all: $(DAEMON) $(CLI) $(APP_A) $(APP_SO)
+all: $(DAEMON) $(CLI) $(APP_A) $(APP_SO) $(AGENT_BINS) $(AGENT_LINKS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -262,6 +286,9 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/fieldrelay/configs
 	install -m 755 $(DAEMON) $(DESTDIR)$(PREFIX)/sbin/fieldrelayd
 	install -m 755 $(CLI) $(DESTDIR)$(PREFIX)/bin/fieldrelay
+	$(foreach b,$(AGENT_BINS),install -m 755 $(b) $(DESTDIR)$(PREFIX)/bin/;)
+	$(foreach a,$(AGENT_PROGS),$(foreach x,$(AGENT_ALIASES_$(notdir $(a))),\
+	    ln -sf fieldrelay-$(notdir $(a)) $(DESTDIR)$(PREFIX)/bin/fieldrelay-$(x);))
 	install -m 644 configs/*.conf $(DESTDIR)$(PREFIX)/share/fieldrelay/configs/
 	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
 	install -m 644 $(APP_A) $(DESTDIR)$(PREFIX)/lib/

@@ -90,6 +90,7 @@ fr_recv_next(struct fr *c, struct fr_bundle *b)
 			text(b->dst, sizeof(b->dst), m, "dst");
 			text(b->class, sizeof(b->class), m, "class");
 			b->received = u64(m, "received");
+			b->expires = u64(m, "expires");
 			b->len = u64(m, "body");
 			json_decref(m);
 			return 1;

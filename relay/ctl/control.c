@@ -40,6 +40,7 @@ conn_unref(struct conn *c)
 	if (--c->refs == 0 && c->closed) {
 		free(c->in);
 		free(c->out);
+		free(c->later);
 		free(c);
 	}
 }
@@ -104,6 +105,37 @@ conn_reserve(struct conn *c, size_t n)
  * encoded still gets one: a client must never wait for an answer that will
  * not come.
  */
+static size_t
+put_header(uint8_t *p, size_t n)
+{
+	p[0] = (uint8_t)(n >> 24);
+	p[1] = (uint8_t)(n >> 16);
+	p[2] = (uint8_t)(n >> 8);
+	p[3] = (uint8_t)n;
+	return 4;
+}
+
+/* A message that must wait until the body being streamed is out. */
+static int
+later_add(struct conn *c, const char *s, size_t n)
+{
+	if (c->later_len + n + 4 > c->later_cap) {
+		size_t cap = c->later_cap ? c->later_cap : 4096;
+		uint8_t *p;
+
+		while (cap < c->later_len + n + 4)
+			cap *= 2;
+		if ((p = realloc(c->later, cap)) == NULL)
+			return -ENOMEM;
+		c->later = p;
+		c->later_cap = cap;
+	}
+	c->later_len += put_header(c->later + c->later_len, n);
+	memcpy(c->later + c->later_len, s, n);
+	c->later_len += n;
+	return 0;
+}
+
 void
 conn_send(struct conn *c, json_t *msg)
 {
@@ -120,18 +152,41 @@ conn_send(struct conn *c, json_t *msg)
 		log_limited(&c->ctl->rl, "control: an answer could not be encoded as JSON");
 		s = strdup("{\"ok\":false,\"code\":\"io\",\"error\":\"the daemon could not encode its answer\"}");
 	}
-	if (s == NULL || (n = strlen(s)) > CONTROL_MAX_MSG || conn_reserve(c, n + 4) < 0) {
+	if (s == NULL || (n = strlen(s)) > CONTROL_MAX_MSG) {
 		free(s);
 		conn_close(c);
 		return;
 	}
-	c->out[c->out_len++] = (uint8_t)(n >> 24);
-	c->out[c->out_len++] = (uint8_t)(n >> 16);
-	c->out[c->out_len++] = (uint8_t)(n >> 8);
-	c->out[c->out_len++] = (uint8_t)n;
+	/* Never inside a bundle's body that is half out: after it. */
+	if (c->stream_left > 0) {
+		if (later_add(c, s, n) < 0)
+			conn_close(c);
+		free(s);
+		return;
+	}
+	if (conn_reserve(c, n + 4) < 0) {
+		free(s);
+		conn_close(c);
+		return;
+	}
+	c->out_len += put_header(c->out + c->out_len, n);
 	memcpy(c->out + c->out_len, s, n);
 	c->out_len += n;
 	free(s);
+}
+
+void
+conn_body_done(struct conn *c)
+{
+	if (c->later_len == 0)
+		return;
+	if (conn_reserve(c, c->later_len) < 0) {
+		conn_close(c);
+		return;
+	}
+	memcpy(c->out + c->out_len, c->later, c->later_len);
+	c->out_len += c->later_len;
+	c->later_len = 0;
 }
 
 void

@@ -50,6 +50,8 @@ struct conn {
 
 	uint8_t *out;			/* output not yet written */
 	size_t out_len, out_off, out_cap;
+	uint8_t *later;			/* messages held back while a body streams out */
+	size_t later_len, later_cap;
 
 	/* A recv stream (deliver.c). */
 	bool receiving;
@@ -100,7 +102,10 @@ void conn_unref(struct conn *c);
 void conn_close(struct conn *c);
 size_t conn_backlog(const struct conn *c);
 int conn_reserve(struct conn *c, size_t n);
+/* Queue one message (steals msg); one that comes while a bundle's body is half out follows the body. */
 void conn_send(struct conn *c, json_t *msg);
+/* The body being streamed is out: what was held back follows. */
+void conn_body_done(struct conn *c);
 /* conn_send() of msg with the request's tag. */
 void conn_answer(struct conn *c, json_t *tag, json_t *msg);
 void conn_error(struct conn *c, json_t *tag, const char *code, const char *fmt, ...) __attribute__((format(printf, 4, 5)));

@@ -226,6 +226,8 @@ deliver_pump(struct conn *c)
 			c->out_len += (size_t)n;
 			c->stream_off += (uint64_t)n;
 			c->stream_left -= (uint64_t)n;
+			if (c->stream_left == 0)
+				conn_body_done(c);
 			continue;
 		}
 		if (c->ending) {
@@ -251,10 +253,10 @@ deliver_pump(struct conn *c)
 		}
 		c->cursor = e.rowid;
 		c->unacked++;
-		o = json_pack("{s:s, s:I, s:s, s:s, s:s, s:s, s:I, s:I}", "event", "bundle",
+		o = json_pack("{s:s, s:I, s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "event", "bundle",
 		    "rowid", (json_int_t)e.rowid, "id", e.id, "src", e.src, "dst", e.dst,
 		    "class", prio_name(e.priority), "received", (json_int_t)e.received,
-		    "body", (json_int_t)e.payload_len);
+		    "expires", (json_int_t)e.expires, "body", (json_int_t)e.payload_len);
 		conn_send(c, o);
 		c->stream_rowid = e.rowid;
 		c->stream_off = e.head_len;
