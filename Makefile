@@ -66,6 +66,7 @@ AGENTS	:=
 # Test-only, until a real agent's section is checked the same way: [testagent] in
 # tests/unit/test_config.c and tests/integration/test_config_check.py.
 AGENTS	+= tests/agent/testagent
+AGENTS	+= relay/echo
 AGENT_NAMES := $(foreach a,$(AGENTS),$(notdir $(a)))
 AGENT_CONFIG_SRCS := $(foreach a,$(AGENTS),$(a)/$(notdir $(a))_config.c)
 AGENT_TABLE := $(BUILD)/gen/config_agents.c
