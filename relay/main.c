@@ -93,7 +93,7 @@ on_reload(struct loop *l, int signo, void *arg)
 	char err[4096], changes[2048];
 	const struct config *cur = node_config(d.node);
 
-	if (config_load(cur->path, &fresh, err, sizeof(err)) < 0) {
+	if (config_load_daemon(cur->path, &fresh, err, sizeof(err)) < 0) {
 		log_warnx("SIGHUP: %s is not valid, keeping the running configuration:\n%s", cur->path, err);
 		return;
 	}
@@ -220,7 +220,9 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (config_load(conf, &cfg, err, sizeof(err)) < 0) {
+	/* -n checks every section, the agents' too; the daemon skips theirs. */
+	if ((check_only ? config_load(conf, &cfg, err, sizeof(err)) :
+	    config_load_daemon(conf, &cfg, err, sizeof(err))) < 0) {
 		fputs(err, stderr);
 		return 2;
 	}
@@ -264,6 +266,7 @@ main(int argc, char **argv)
 	if ((d.control = control_new(d.node, d.loop, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
 	control_set_forward(d.control, d.forward);
+	control_set_links(d.control, d.links);
 	drop_privileges(&cfg);
 
 	if (sd_watchdog_enabled(0, &usec) > 0 && usec >= 2000) {

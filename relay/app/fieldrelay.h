@@ -52,7 +52,13 @@ struct fr *fr_open(const char *socket_path, int timeout_ms, char *err, size_t er
  */
 struct fr *fr_open_wait(const char *socket_path, int timeout_ms, int wait_ms, char *err, size_t errlen);
 void fr_close(struct fr *c);
-int fr_fd(const struct fr *c);		/* to poll(): readable when a message waits */
+int fr_fd(const struct fr *c);		/* to poll() together with other fds, but see fr_poll() */
+/*
+ * Is a message waiting, read ahead already or on the socket, within
+ * timeout_ms (-1: wait)?  1, 0, -errno.  Poll the fd only after this said 0
+ * with timeout 0: the library may hold messages the socket no longer shows.
+ */
+int fr_poll(struct fr *c, int timeout_ms);
 void fr_set_timeout(struct fr *c, int timeout_ms);
 int fr_timeout(const struct fr *c);
 /* The last error's text on this connection ("" if none). */
@@ -161,6 +167,7 @@ struct fr_bundle {
 	char src[256], dst[256];	/* endpoint IDs */
 	char class[16];			/* its priority class */
 	uint64_t received;		/* Unix ms it came in */
+	uint64_t expires;		/* Unix ms its lifetime ends */
 	uint64_t len;			/* payload bytes, to read with fr_recv_body() */
 };
 /* The next bundle: 1 (then read its body), 0 the stream ended, -errno (a refusal: -EREMOTEIO). */
@@ -182,7 +189,7 @@ int fr_ack(struct fr *c, int64_t rowid);
  * FR_LIVE_MAX bytes.  Not answered unless it fails (then an error message
  * arrives through fr_next()).
  */
-#define FR_LIVE_MAX		1024
+#define FR_LIVE_MAX		1275	/* one Opus frame at most (RFC 6716 3.2.1) */
 int fr_live_send(struct fr *c, uint64_t node, uint64_t group, uint64_t spurt, uint64_t seq,
     const void *data, size_t len);
 
@@ -199,12 +206,13 @@ struct fr_event {
 	enum fr_event_kind kind;
 	const char *json;		/* the whole message, valid until the next call */
 	char link[32];			/* links, neighbours, live: the link's name */
-	uint64_t node;			/* neighbours: who; route: the destination; live: from */
+	uint64_t node;			/* neighbours: who; route: the neighbour that changed it
+					 * (0: routes expired); live: from */
 	uint64_t rate_bps;		/* link up: its rate (0 unknown) */
 	uint32_t mtu;			/* link up */
 	double loss;			/* link up: share of segments resent (-1 unknown) */
 	int rtt_ms;			/* link up: round trip (-1 unknown) */
-	uint64_t via;			/* route: next hop (0: unreachable) */
+	bool disk_full;			/* store: new bundles are refused */
 	uint64_t bundles, bytes, quota;	/* store */
 	uint64_t group, spurt, seq;	/* live */
 	const uint8_t *data;		/* live: the frame, valid until the next call */
@@ -228,6 +236,14 @@ const char *fr_conf_socket(const struct fr_conf *cf);	/* [control] socket, or da
 uint64_t fr_conf_node(const struct fr_conf *cf);	/* [node] id, 0 if not set */
 /* A key of the agent's section: its value, or NULL when not set. */
 const char *fr_conf_get(const struct fr_conf *cf, const char *key);
+/*
+ * Each key of the agent's section, in file order, through fn (the shape of
+ * config_set_fn in relay/base/config_section.h, so an agent passes its
+ * section's set() and conf): 0, or the first refusal as "file:line: message"
+ * in err and -EINVAL.
+ */
+typedef int fr_conf_key_fn(void *arg, const char *key, const char *value, char *msg, size_t msglen);
+int fr_conf_each(const struct fr_conf *cf, fr_conf_key_fn *fn, void *arg, char *err, size_t errlen);
 /* The line a key was set on (0: not set), for "file:line: message" errors. */
 int fr_conf_line(const struct fr_conf *cf, const char *key);
 const char *fr_conf_path(const struct fr_conf *cf);

@@ -177,6 +177,12 @@ fr_wait_input(struct fr *c, int timeout_ms)
 	return r > 0;
 }
 
+int
+fr_poll(struct fr *c, int timeout_ms)
+{
+	return fr_wait_input(c, timeout_ms);
+}
+
 /* ---- connecting ---- */
 
 static int

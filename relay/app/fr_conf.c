@@ -170,6 +170,21 @@ fr_conf_get(const struct fr_conf *cf, const char *key)
 }
 
 int
+fr_conf_each(const struct fr_conf *cf, fr_conf_key_fn *fn, void *arg, char *err, size_t errlen)
+{
+	char msg[512];
+
+	for (unsigned i = 0; i < cf->n; i++) {
+		msg[0] = '\0';
+		if (fn(arg, cf->kv[i].key, cf->kv[i].value, msg, sizeof(msg)) < 0) {
+			snprintf(err, errlen, "%s:%d: %s", cf->path, cf->kv[i].line, msg[0] ? msg : cf->kv[i].key);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+int
 fr_conf_line(const struct fr_conf *cf, const char *key)
 {
 	for (unsigned i = 0; i < cf->n; i++)

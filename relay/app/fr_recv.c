@@ -90,6 +90,7 @@ fr_recv_next(struct fr *c, struct fr_bundle *b)
 			text(b->dst, sizeof(b->dst), m, "dst");
 			text(b->class, sizeof(b->class), m, "class");
 			b->received = u64(m, "received");
+			b->expires = u64(m, "expires");
 			b->len = u64(m, "body");
 			json_decref(m);
 			return 1;
@@ -214,14 +215,14 @@ fr_next(struct fr *c, struct fr_event *e, int timeout_ms)
 	c->ev = m;
 	e->kind = event_kind(m);
 	text(e->link, sizeof(e->link), m, "link");
-	e->node = u64(m, e->kind == FR_EV_ROUTE ? "dst" : e->kind == FR_EV_LIVE ? "from" : "node");
+	e->node = u64(m, e->kind == FR_EV_LIVE ? "from" : "node");
 	e->rate_bps = u64(m, "rate_bps");
 	e->mtu = (uint32_t)u64(m, "mtu");
 	v = json_object_get(m, "loss");
 	e->loss = json_is_number(v) ? json_number_value(v) : -1;
 	v = json_object_get(m, "rtt_ms");
 	e->rtt_ms = json_is_integer(v) ? (int)json_integer_value(v) : -1;
-	e->via = u64(m, "via");
+	e->disk_full = json_is_true(json_object_get(m, "disk_full"));
 	e->bundles = u64(m, "bundles");
 	e->bytes = u64(m, "bytes");
 	e->quota = u64(m, "quota");
@@ -230,7 +231,9 @@ fr_next(struct fr *c, struct fr_event *e, int timeout_ms)
 	e->seq = u64(m, "seq");
 	if (e->kind == FR_EV_ERROR)
 		refused(c, m);
-	if ((e->len = (size_t)u64(m, "body")) > 0) {
+	if ((e->len = (size_t)u64(m, "body")) > FR_MAX_MSG)
+		return fr_fail(c, -EPROTO, "the daemon sent a live frame of %zu bytes", e->len);
+	if (e->len > 0) {
 		uint8_t *p = realloc(c->live, e->len);
 
 		if (p == NULL)

@@ -15,21 +15,8 @@
 #include "bundle.h"
 #include "config.h"
 #include "config_int.h"
-#include "config_sbd.h"
-#include "kiss.h"
 #include "log.h"
 #include "text.h"
-
-/* What a [link NAME] section set: defaults that depend on the type are filled in at the end. */
-#define LK_MTU		0x01
-#define LK_RATE		0x02
-#define LK_BEACON	0x04
-#define LK_FRAGMENT	0x08
-#define LK_UDP		0x10	/* a key only UDP links take */
-#define LK_KISS		0x20	/* a key only KISS links take */
-#define LK_CLASSES	0x40
-#define LK_SBD		0x80	/* a key only sbd and directip links take (config_sbd.c) */
-#define LK_SERIAL	0x100	/* device, baud: kiss and sbd links */
 
 /*
  * One "file:line: message" line.  What came from the file is shown escaped
@@ -128,8 +115,8 @@ config_parse_duration(const char *s, uint64_t *out)
 	return parse_with_unit(s, units, out);
 }
 
-static bool
-parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+bool
+config_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {
 	char *end;
 	unsigned long long v;
@@ -144,8 +131,8 @@ parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 	return true;
 }
 
-static bool
-copy_str(struct parse *p, char *dst, size_t cap, const char *name, const char *value)
+bool
+config_copy_str(struct parse *p, char *dst, size_t cap, const char *name, const char *value)
 {
 	if (*value == '\0') {
 		config_perr(p, p->line, "%s: empty value", name);
@@ -159,8 +146,6 @@ copy_str(struct parse *p, char *dst, size_t cap, const char *name, const char *v
 	return true;
 }
 
-#define BAD(...) do { config_perr(p, p->line, __VA_ARGS__); return 1; } while (0)
-
 static int
 set_node(struct parse *p, const char *name, const char *value)
 {
@@ -168,16 +153,16 @@ set_node(struct parse *p, const char *name, const char *value)
 	uint64_t v;
 
 	if (strcmp(name, "id") == 0) {
-		if (!parse_uint(value, 1, NODE_MAX, &v))
+		if (!config_parse_uint(value, 1, NODE_MAX, &v))
 			BAD("id: '%s' is not a node number (1 .. " NODE_MAX_TEXT ")", value);
 		c->node_id = v;
 		p->seen_node_id = true;
 	} else if (strcmp(name, "name") == 0) {
-		copy_str(p, c->name, sizeof(c->name), name, value);
+		config_copy_str(p, c->name, sizeof(c->name), name, value);
 	} else if (strcmp(name, "data_dir") == 0) {
 		if (*value != '/')
 			BAD("data_dir: '%s' must be an absolute path", value);
-		copy_str(p, c->data_dir, sizeof(c->data_dir), name, value);
+		config_copy_str(p, c->data_dir, sizeof(c->data_dir), name, value);
 		c->lines.data_dir = p->line;
 	} else if (strcmp(name, "clock") == 0) {
 		if (strcmp(value, "auto") == 0)
@@ -189,7 +174,7 @@ set_node(struct parse *p, const char *name, const char *value)
 		else
 			BAD("clock: '%s' is not one of auto, trusted, untrusted", value);
 	} else if (strcmp(name, "user") == 0) {
-		copy_str(p, c->user, sizeof(c->user), name, value);
+		config_copy_str(p, c->user, sizeof(c->user), name, value);
 		c->lines.user = p->line;
 	} else {
 		BAD("unknown key '%s' in [node]", name);
@@ -207,7 +192,7 @@ set_store(struct parse *p, const char *name, const char *value)
 	if (strcmp(name, "path") == 0) {
 		if (*value != '/')
 			BAD("path: '%s' must be an absolute path", value);
-		if (copy_str(p, c->store_path, sizeof(c->store_path), name, value))
+		if (config_copy_str(p, c->store_path, sizeof(c->store_path), name, value))
 			p->seen_store_path = true;
 		c->lines.store_path = p->line;
 	} else if (strcmp(name, "quota") == 0) {
@@ -222,7 +207,7 @@ set_store(struct parse *p, const char *name, const char *value)
 		if (config_parse_size(value, &c->class_reserve[cls]) < 0)
 			BAD("%s: '%s' is not a size (e.g. 8M)", name, value);
 	} else if (strcmp(name, "commit_ms") == 0) {
-		if (!parse_uint(value, 0, 1000, &v))
+		if (!config_parse_uint(value, 0, 1000, &v))
 			BAD("commit_ms: '%s' is not a number of milliseconds (0 .. 1000)", value);
 		c->commit_ms = (unsigned)v;
 	} else if (strcmp(name, "commit_bytes") == 0) {
@@ -254,7 +239,7 @@ set_bundle(struct parse *p, const char *name, const char *value)
 			BAD("default_lifetime: '%s' must be a duration between 1s and 365d (e.g. 90s, 30m, 24h, 7d)", value);
 		c->default_lifetime = v;
 	} else if (strcmp(name, "hop_limit") == 0) {
-		if (!parse_uint(value, 1, 255, &v))
+		if (!config_parse_uint(value, 1, 255, &v))
 			BAD("hop_limit: '%s' is not a number between 1 and 255", value);
 		c->hop_limit = v;
 	} else if (strcmp(name, "crc") == 0) {
@@ -281,7 +266,7 @@ set_control(struct parse *p, const char *name, const char *value)
 			BAD("socket: '%s' must be an absolute path", value);
 		if (strlen(value) >= 108)
 			BAD("socket: path too long for a UNIX socket (max 107 characters)");
-		if (copy_str(p, c->socket_path, sizeof(c->socket_path), name, value))
+		if (config_copy_str(p, c->socket_path, sizeof(c->socket_path), name, value))
 			p->seen_socket = true;
 		c->lines.socket = p->line;
 	} else if (strcmp(name, "mode") == 0) {
@@ -293,7 +278,7 @@ set_control(struct parse *p, const char *name, const char *value)
 			BAD("mode: '%s' is not an octal file mode (e.g. 0660)", value);
 		c->socket_mode = (mode_t)v;
 	} else if (strcmp(name, "group") == 0) {
-		copy_str(p, c->socket_group, sizeof(c->socket_group), name, value);
+		config_copy_str(p, c->socket_group, sizeof(c->socket_group), name, value);
 		c->lines.socket_group = p->line;
 	} else {
 		BAD("unknown key '%s' in [control]", name);
@@ -405,8 +390,8 @@ parse_permille(const char *s, uint64_t *out)
 }
 
 /* "300" or "300ms", "10s", "2m" -> milliseconds. */
-static int
-parse_ms(const char *s, uint64_t *out)
+int
+config_parse_ms(const char *s, uint64_t *out)
 {
 	static const struct unit units[] = {
 		{ "", 1 }, { "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { NULL, 0 }
@@ -415,8 +400,8 @@ parse_ms(const char *s, uint64_t *out)
 	return parse_with_unit(s, units, out);
 }
 
-static bool
-parse_bool(const char *s, bool *out)
+bool
+config_parse_bool(const char *s, bool *out)
 {
 	if (strcmp(s, "yes") == 0 || strcmp(s, "true") == 0 || strcmp(s, "1") == 0)
 		*out = true;
@@ -454,20 +439,58 @@ link_section(struct parse *p, const char *name)
 	return l;
 }
 
+/* The link kinds, each in its own file; the order of the list in messages. */
+static const struct config_link_kind *const link_kinds[] = {
+	&config_udp_kind, &config_pcap_kind, &config_kiss_kind, &config_sbd_kind, &config_directip_kind, NULL
+};
+
+/* A mesh Wi-Fi hop's: where a kind has no base of its own. */
+static const struct config_link_base mesh_base = {
+	.mtu = 1400,
+	.rate_bps = 10000000,
+	.fragment = 256 << 10,	/* what a cut transfer costs: a fraction of a second */
+	.beacon_ms = 0,		/* the link layer's default */
+};
+
+static const struct config_link_kind *
+link_kind(int kind)
+{
+	for (const struct config_link_kind *const *k = link_kinds; *k; k++)
+		if ((*k)->kind == kind)
+			return *k;
+	return NULL;
+}
+
+/* "udp, pcap, kiss, sbd, directip" */
+static const char *
+link_types(void)
+{
+	static char types[128];
+	size_t used = 0;
+	int n;
+
+	if (types[0])
+		return types;
+	for (const struct config_link_kind *const *k = link_kinds; *k; k++) {
+		n = snprintf(types + used, sizeof(types) - used, "%s%s", used ? ", " : "", (*k)->type);
+		if (n > 0 && (size_t)n < sizeof(types) - used)
+			used += (size_t)n;
+	}
+	return types;
+}
+
 /* The defaults of what the section did not set, which depend on the link's type. */
 static void
-link_defaults(struct config_link *l, uint16_t keys)
+link_defaults(struct config_link *l, const struct config_link_kind *kind, uint16_t keys)
 {
-	bool kiss = l->conf.kind == LINK_KISS;
+	const struct config_link_base *b = kind && kind->base ? kind->base : &mesh_base;
 
-	/* AX.25's default info field (N1); pcap: the interface's (0: asked when it opens). */
 	if (!(keys & LK_MTU))
-		l->conf.mtu = kiss ? 256 : l->conf.kind == LINK_PCAP ? 0 : 1400;
+		l->conf.mtu = b->mtu;
 	if (!(keys & LK_RATE))
-		l->conf.rate_bps = kiss ? 1200 : 10000000;	/* 1200 bit/s AFSK, or a mesh Wi-Fi hop */
-	/* What a cut transfer costs: a fraction of a second on a mesh hop, 2 minutes at 1200 bit/s. */
+		l->conf.rate_bps = b->rate_bps;
 	if (!(keys & LK_FRAGMENT))
-		l->fragment = kiss ? 16 << 10 : 256 << 10;
+		l->fragment = b->fragment;
 	/*
 	 * A metered link: a transfer cut when the budget runs out starts again
 	 * in the next period, so no piece may need most of a period's budget,
@@ -478,131 +501,69 @@ link_defaults(struct config_link *l, uint16_t keys)
 	/* A budget is not for bulk sync or telemetry unless the link says so. */
 	if (l->conf.budget_bytes && !(keys & LK_CLASSES))
 		l->refuse = 1u << PRIO_TELEMETRY | 1u << PRIO_BULK;
-	/* Every beacon costs TXDELAY and airtime on a radio channel. */
 	if (!(keys & LK_BEACON))
-		l->beacon_ms = kiss ? 10000 : 0;
-}
-
-/* KISS-only keys; 1 if name was one of them (value checked), 0 if not. */
-static int
-set_kiss(struct parse *p, struct config_link *l, const char *name, const char *value)
-{
-	struct link_kiss_conf *k = &l->conf.kiss;
-	struct ax25_call call;
-	struct link_addr a;
-	uint64_t v;
-
-	if (strcmp(name, "device") == 0) {
-		if (*value != '/')
-			BAD("device: '%s' must be an absolute path (e.g. /dev/ttyUSB0)", value);
-		copy_str(p, k->device, sizeof(k->device), name, value);
-	} else if (strcmp(name, "baud") == 0) {
-		if (!parse_uint(value, 1, UINT32_MAX, &v) || kiss_speed((uint32_t)v) == 0)
-			BAD("baud: '%s' is not a serial speed (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400)", value);
-		k->baud = (uint32_t)v;
-	} else if (strcmp(name, "tcp") == 0) {
-		if (link_addr_parse(&a, value, 8001) < 0)
-			BAD("tcp: '%s' is not a numeric address[:port] (e.g. 127.0.0.1:8001)", value);
-		copy_str(p, k->tcp, sizeof(k->tcp), name, value);
-	} else if (strcmp(name, "callsign") == 0 || strcmp(name, "dest") == 0) {
-		if (ax25_call_parse(value, &call) < 0)
-			BAD("%s: '%s' is not an AX.25 callsign (1-6 letters and digits, -SSID 0-15: N0CALL-7)", name, value);
-		ax25_call_format(&call, name[0] == 'c' ? k->callsign : k->dest, sizeof(k->callsign));
-	} else if (strcmp(name, "ax25") == 0) {
-		if (!parse_bool(value, &k->ax25))
-			BAD("ax25: '%s' is not yes or no", value);
-	} else if (strcmp(name, "txdelay") == 0 || strcmp(name, "slottime") == 0 || strcmp(name, "txtail") == 0) {
-		if (parse_ms(value, &v) < 0 || v % 10 || v > 2550)
-			BAD("%s: '%s' is not a multiple of 10 ms up to 2550 ms (e.g. 300ms)", name, value);
-		*(strcmp(name, "txdelay") == 0 ? &k->txdelay_ms : name[0] == 's' ? &k->slottime_ms :
-		    &k->txtail_ms) = (uint16_t)v;
-		k->txtail_set |= name[2] == 't';
-	} else if (strcmp(name, "duplex") == 0) {
-		if (strcmp(value, "half") != 0 && strcmp(value, "full") != 0)
-			BAD("duplex: '%s' is not half (a radio channel) or full (a wire, split frequencies)", value);
-		k->full_duplex = value[0] == 'f';
-	} else if (strcmp(name, "persist") == 0) {
-		if (!parse_uint(value, 0, 255, &v))
-			BAD("persist: '%s' is not a KISS persistence value 0 .. 255 (p = (P+1)/256, e.g. 63)", value);
-		k->persist = (uint8_t)v;
-	} else {
-		return 0;
-	}
-	return 1;
+		l->beacon_ms = b->beacon_ms;
 }
 
 static int
-set_link(struct parse *p, const char *lname, const char *name, const char *value)
+set_link(struct parse *p, const char *name, const char *value)
 {
+	const char *lname = p->section + strlen("link ");
+	const struct config_link_kind *const *k;
 	struct config_link *l;
 	uint16_t *keys;
 	uint64_t v;
-	char msg[200];
-	int r;
 
 	if (*lname == '\0' || strlen(lname) >= sizeof(l->conf.name) || strchr(lname, ' '))
 		BAD("[link NAME]: '%s' is not a link name (one word, at most 31 characters)", lname);
 	if ((l = link_section(p, lname)) == NULL)
 		return 1;
 	keys = &p->link_keys[l - p->cfg->links];
-	if ((r = config_sbd_key(l, name, value, msg, sizeof(msg))) < 0)
-		BAD("%s", msg);
-	if (r > 0) {
-		*keys |= r == 2 ? LK_SERIAL : LK_SBD;
-		return 1;
-	}
-	if (set_kiss(p, l, name, value)) {
-		*keys |= LK_KISS;
-		return 1;
-	}
+	/* Every kind's own keys, whatever the type: it may come last (foreign ones: at the end). */
+	for (k = link_kinds; *k; k++)
+		if ((*k)->key != NULL && (*k)->key(p, l, name, value, keys))
+			return 1;
 	if (strcmp(name, "port") == 0 || strcmp(name, "bind") == 0 || strcmp(name, "group4") == 0 ||
 	    strcmp(name, "group6") == 0 || strcmp(name, "peer") == 0)
 		*keys |= LK_UDP;
 	if (strcmp(name, "type") == 0) {
-		if (strcmp(value, "udp") == 0)
-			l->conf.kind = LINK_UDP;
-		else if (strcmp(value, "pcap") == 0)
-			l->conf.kind = LINK_PCAP;
-		else if (strcmp(value, "kiss") == 0)
-			l->conf.kind = LINK_KISS;
-		else if (strcmp(value, "sbd") == 0)
-			l->conf.kind = LINK_SBD;
-		else if (strcmp(value, "directip") == 0)
-			l->conf.kind = LINK_DIRECTIP;
-		else
-			BAD("type: '%s' is not a link type this build has (udp, pcap, kiss, sbd, directip)", value);
+		for (k = link_kinds; *k && strcmp((*k)->type, value) != 0; k++)
+			;
+		if (*k == NULL)
+			BAD("type: '%s' is not a link type this build has (%s)", value, link_types());
+		l->conf.kind = (*k)->kind;
 	} else if (strcmp(name, "beacon") == 0) {
-		if (parse_ms(value, &v) < 0 || v < 100 || v > 3600000)
+		if (config_parse_ms(value, &v) < 0 || v < 100 || v > 3600000)
 			BAD("beacon: '%s' is not an interval between 100ms and 1h (e.g. 500ms, 10s)", value);
 		l->beacon_ms = (unsigned)v;
 		*keys |= LK_BEACON;
 	} else if (strcmp(name, "port") == 0) {
-		if (!parse_uint(value, 1, 65535, &v))
+		if (!config_parse_uint(value, 1, 65535, &v))
 			BAD("port: '%s' is not a UDP port (1 .. 65535)", value);
 		l->conf.port = (uint16_t)v;
 	} else if (strcmp(name, "interface") == 0) {
-		copy_str(p, l->conf.ifname, sizeof(l->conf.ifname), name, value);
+		config_copy_str(p, l->conf.ifname, sizeof(l->conf.ifname), name, value);
 	} else if (strcmp(name, "bind") == 0) {
 		struct link_addr a;
 
 		/* What the driver parses when it opens (radio/drivers/udp.c, directip_link.c): refused there, refused here. */
 		if (link_addr_parse(&a, value, l->conf.port) < 0)
 			BAD("bind: '%s' is not a numeric address (e.g. 10.0.0.5 or fd00::5)", value);
-		copy_str(p, l->conf.bind, sizeof(l->conf.bind), name, value);
+		config_copy_str(p, l->conf.bind, sizeof(l->conf.bind), name, value);
 	} else if (strcmp(name, "group4") == 0) {
 		struct link_addr a;
 
 		if (link_addr_parse(&a, value, l->conf.port) < 0 || a.sa.ss_family != AF_INET ||
 		    !IN_MULTICAST(ntohl(((struct sockaddr_in *)&a.sa)->sin_addr.s_addr)))
 			BAD("group4: '%s' is not an IPv4 multicast group (e.g. 239.192.0.1)", value);
-		copy_str(p, l->conf.group4, sizeof(l->conf.group4), name, value);
+		config_copy_str(p, l->conf.group4, sizeof(l->conf.group4), name, value);
 	} else if (strcmp(name, "group6") == 0) {
 		struct link_addr a;
 
 		if (link_addr_parse(&a, value, l->conf.port) < 0 || a.sa.ss_family != AF_INET6 ||
 		    !IN6_IS_ADDR_MULTICAST(&((struct sockaddr_in6 *)&a.sa)->sin6_addr))
 			BAD("group6: '%s' is not an IPv6 multicast group (e.g. ff02::1:6)", value);
-		copy_str(p, l->conf.group6, sizeof(l->conf.group6), name, value);
+		config_copy_str(p, l->conf.group6, sizeof(l->conf.group6), name, value);
 	} else if (strcmp(name, "peer") == 0) {
 		struct link_addr a;
 
@@ -610,17 +571,17 @@ set_link(struct parse *p, const char *lname, const char *name, const char *value
 			BAD("peer: at most %d static peers per link", LINK_MAX_PEERS);
 		if (link_addr_parse(&a, value, l->conf.port) < 0)
 			BAD("peer: '%s' is not a numeric address[:port] (e.g. 10.0.0.7:4556 or [fd00::7]:4556)", value);
-		if (copy_str(p, l->conf.peers[l->conf.n_peers], sizeof(l->conf.peers[0]), name, value))
+		if (config_copy_str(p, l->conf.peers[l->conf.n_peers], sizeof(l->conf.peers[0]), name, value))
 			l->conf.n_peers++;
 	} else if (strcmp(name, "ethertype") == 0) {
-		if (!parse_uint(value, 0x0600, 0xffff, &v))
+		if (!config_parse_uint(value, 0x0600, 0xffff, &v))
 			BAD("ethertype: '%s' is not an EtherType (0x0600 .. 0xffff, e.g. 0x88b5)", value);
 		if (v == 0x0800 || v == 0x0806 || v == 0x86dd || v == 0x8100 || v == 0x88a8 || v == 0x9100)
 			BAD("ethertype: 0x%04x belongs to IPv4, ARP, IPv6 or VLAN tags; use a free one (0x88b5, 0x88b6)",
 			    (unsigned)v);
 		l->conf.ethertype = (uint16_t)v;
 	} else if (strcmp(name, "mtu") == 0) {
-		if (!parse_uint(value, 256, 65000, &v))
+		if (!config_parse_uint(value, 256, 65000, &v))
 			BAD("mtu: '%s' is not a frame size between 256 and 65000", value);
 		l->conf.mtu = (uint32_t)v;
 		*keys |= LK_MTU;
@@ -655,7 +616,7 @@ set_link(struct parse *p, const char *lname, const char *name, const char *value
 		if (l->conf.duty_window_ms == 0)
 			l->conf.duty_window_ms = 60000;
 	} else if (strcmp(name, "duty_window") == 0) {
-		if (parse_ms(value, &v) < 0 || v < 1000 || v > 86400000)
+		if (config_parse_ms(value, &v) < 0 || v < 1000 || v > 86400000)
 			BAD("duty_window: '%s' is not a window between 1s and 24h (e.g. 60s, 60m)", value);
 		l->conf.duty_window_ms = (uint32_t)v;
 	} else if (strcmp(name, "fragment") == 0) {
@@ -666,7 +627,7 @@ set_link(struct parse *p, const char *lname, const char *name, const char *value
 			BAD("fragment: '%s' is not a size between 1K and 16M (64 on sbd and directip links), or no (e.g. 256K)", value);
 		*keys |= LK_FRAGMENT;
 	} else if (strcmp(name, "auth_only") == 0) {
-		if (!parse_bool(value, &l->auth_only))
+		if (!config_parse_bool(value, &l->auth_only))
 			BAD("auth_only: '%s' is not yes or no", value);
 	} else if (strcmp(name, "tag") == 0) {
 		if (strcmp(value, "16") == 0)
@@ -698,7 +659,7 @@ set_route(struct parse *p, const char *name, const char *value)
 	char extra;
 
 	if (strcmp(name, "default") == 0) {
-		if (!parse_uint(value, 1, LINK_NODE_MAX, &c->route_default))
+		if (!config_parse_uint(value, 1, LINK_NODE_MAX, &c->route_default))
 			BAD("default: '%s' is not a node number (the next hop toward the command center)", value);
 		p->route_line[CONFIG_MAX_ROUTES] = p->line;
 	} else if (strcmp(name, "static") == 0) {
@@ -722,7 +683,7 @@ set_security(struct parse *p, const char *name, const char *value)
 	if (strcmp(name, "key_file") == 0) {
 		if (*value != '/')
 			BAD("key_file: '%s' must be an absolute path", value);
-		copy_str(p, p->cfg->key_file, sizeof(p->cfg->key_file), name, value);
+		config_copy_str(p, p->cfg->key_file, sizeof(p->cfg->key_file), name, value);
 		p->cfg->lines.key_file = p->line;
 	} else {
 		BAD("unknown key '%s' in [security]", name);
@@ -730,15 +691,34 @@ set_security(struct parse *p, const char *name, const char *value)
 	return 1;
 }
 
+/* The daemon's own sections; agents' come from config_agent_sections[] (config_sections.c). */
+const struct config_daemon_section config_daemon_sections[] = {
+	{ "node", false, set_node },
+	{ "store", false, set_store },
+	{ "bundle", false, set_bundle },
+	{ "control", false, set_control },
+	{ "log", false, set_log },
+	{ "security", false, set_security },
+	{ "route", false, set_route },
+	{ "link", true, set_link },
+	{ NULL, false, NULL },
+};
+
 /* libinih calls this per key; returning 1 keeps it going so we see every error. */
 static int
 on_key(void *user, const char *section, const char *name, const char *value)
 {
 	struct parse *p = user;
+	const struct config_daemon_section *d;
+	const struct config_section *agent;
+	enum config_section_kind kind;
 
 	if (name == NULL)	/* a section header alone */
 		return 1;
 	if (strcmp(section, DROPPED_SECTION) == 0)
+		return 1;
+	/* An agent's section is not the daemon's to check when it starts. */
+	if ((kind = config_section_kind(section, &agent)) == SECTION_AGENT && p->skip_agents)
 		return 1;
 	if (!text_clean(name, strlen(name)))
 		BAD("key '%s' has a control character or bytes that are not UTF-8", name);
@@ -746,48 +726,21 @@ on_key(void *user, const char *section, const char *name, const char *value)
 		BAD("%s: '%s' has a control character or bytes that are not UTF-8", name, value);
 	if (config_repeated_key(p, section, name, value))
 		return 1;
-	if (strcmp(section, "node") == 0)
-		return set_node(p, name, value);
-	if (strcmp(section, "store") == 0)
-		return set_store(p, name, value);
-	if (strcmp(section, "bundle") == 0)
-		return set_bundle(p, name, value);
-	if (strcmp(section, "control") == 0)
-		return set_control(p, name, value);
-	if (strcmp(section, "log") == 0)
-		return set_log(p, name, value);
-	if (strcmp(section, "security") == 0)
-		return set_security(p, name, value);
-	if (strcmp(section, "route") == 0)
-		return set_route(p, name, value);
-	if (strncmp(section, "link ", 5) == 0)
-		return set_link(p, section + 5, name, value);
+	if (kind == SECTION_AGENT) {
+		config_agent_key(p, name, value);
+		return 1;
+	}
+	if ((d = config_daemon_section(section)) != NULL) {
+		p->section = section;
+		return d->set(p, name, value);
+	}
 	if (*section == '\0')
 		BAD("key '%s' outside any section (expected [node], [store], [bundle], [control] or [log] first)", name);
 	if (p->reported_section != p->section_line) {
 		p->reported_section = p->section_line;
-		config_perr(p, p->section_line, "unknown section [%s] (known: node, store, bundle, control, log, security, route, link NAME)", section);
+		config_perr(p, p->section_line, "unknown section [%s] (known: %s)", section, config_sections_known());
 	}
 	return 1;
-}
-
-/* A KISS link needs exactly one way to its TNC, and a callsign for AX.25. */
-static void
-check_kiss(struct parse *p, const struct config_link *l, uint16_t keys)
-{
-	const struct link_kiss_conf *k = &l->conf.kiss;
-
-	if (!k->device[0] == !k->tcp[0])
-		config_perr(p, l->line, "[link %s] needs exactly one of device (a serial port or pty) and tcp (a KISS TCP port)",
-		    l->conf.name);
-	if (k->ax25 && !k->callsign[0])
-		config_perr(p, l->line, "[link %s] sends AX.25 frames: it needs a callsign (or ax25 = no for raw KISS)",
-		    l->conf.name);
-	if (keys & LK_UDP)
-		config_perr(p, l->line, "[link %s] is a kiss link: port, bind, group4, group6 and peer are for type = udp",
-		    l->conf.name);
-	if (l->conf.rate_bps == 0)
-		config_perr(p, l->line, "[link %s] needs its rate (bit/s on air): KISS writes are paced to it", l->conf.name);
 }
 
 static void
@@ -813,7 +766,15 @@ set_defaults(struct config *c)
 int
 config_parse(const char *path, const char *text, size_t len, struct config *cfg, char *err, size_t errlen)
 {
-	struct parse p = { .cfg = cfg, .file = path, .text = text, .len = len, .err = err, .errlen = errlen };
+	return config_parse_flags(path, text, len, cfg, 0, err, errlen);
+}
+
+int
+config_parse_flags(const char *path, const char *text, size_t len, struct config *cfg, int flags,
+    char *err, size_t errlen)
+{
+	struct parse p = { .cfg = cfg, .file = path, .text = text, .len = len, .err = err, .errlen = errlen,
+	    .skip_agents = flags & CONFIG_SKIP_AGENTS };
 	uint64_t reserved = 0;
 	int r;
 
@@ -833,6 +794,7 @@ config_parse(const char *path, const char *text, size_t len, struct config *cfg,
 		config_perr(&p, r, "syntax error (expected [section] or key = value)");
 	else if (r < 0)
 		config_perr(&p, 0, "cannot parse (out of memory)");
+	config_section_enter(&p, NULL);		/* the last section ends */
 
 	if (!p.seen_node_id)
 		config_perr(&p, 0, "[node] id is required (this node's ipn number, e.g. id = 12)");
@@ -848,43 +810,31 @@ config_parse(const char *path, const char *text, size_t len, struct config *cfg,
 	}
 	for (unsigned i = 0; i < cfg->n_links; i++) {
 		struct config_link *l = &cfg->links[i];
+		const struct config_link_kind *kind = link_kind(l->conf.kind);
+		uint16_t keys = p.link_keys[i], told = 0;
 
-		bool sbd = l->conf.kind == LINK_SBD || l->conf.kind == LINK_DIRECTIP;
-		char msg[200];
+		link_defaults(l, kind, keys);
+		if (kind != NULL && kind->defaults != NULL)
+			kind->defaults(l, keys);
+		if (kind == NULL)
+			config_perr(&p, l->line, "[link %s] needs a type (%s)", l->conf.name, link_types());
+		if (kind != NULL && kind->check != NULL)
+			kind->check(&p, l, keys);
+		/* One kind's keys in a link of another kind (or of none). */
+		for (const struct config_link_kind *const *k = link_kinds; *k; k++) {
+			uint16_t own = (*k)->own & keys & ~told;
 
-		link_defaults(l, p.link_keys[i]);
-		config_sbd_defaults(l, p.link_keys[i] & LK_RATE, p.link_keys[i] & LK_FRAGMENT, p.link_keys[i] & LK_CLASSES);
-		if (l->conf.kind == 0)
-			config_perr(&p, l->line, "[link %s] needs a type (udp, pcap, kiss, sbd, directip)", l->conf.name);
-		if (sbd && config_sbd_check(l, msg, sizeof(msg)) < 0)
-			config_perr(&p, l->line, "%s", msg);
-		if (!sbd && (p.link_keys[i] & LK_SBD))
-			config_perr(&p, l->line, "[link %s] is not an sbd or directip link: peer as a node number, ring_alerts, interval, hold, budget in messages, bill_min, bill_unit, price, retry, gateway and unit are for those", l->conf.name);
-		if (l->conf.kind != LINK_KISS && l->conf.kind != LINK_SBD && (p.link_keys[i] & LK_SERIAL))
-			config_perr(&p, l->line, "[link %s] device and baud are for type = kiss or sbd", l->conf.name);
-		if (!sbd && l->fragment && l->fragment < 1024)
-			config_perr(&p, l->line, "[link %s] fragment: at least 1K on this type of link", l->conf.name);
-		if (l->conf.kind == LINK_KISS)
-			check_kiss(&p, l, p.link_keys[i]);
-		if (l->conf.kind != LINK_KISS && (p.link_keys[i] & LK_KISS))
-			config_perr(&p, l->line, "[link %s] is not a kiss link: device, baud, tcp, callsign, dest, ax25, duplex, txdelay, txtail, persist and slottime are for type = kiss", l->conf.name);
-		if (l->conf.kind == LINK_UDP) {
-			if (l->conf.n_peers == 0 && !l->conf.group4[0] && !l->conf.group6[0])
-				config_perr(&p, l->line, "[link %s] can reach nobody: give a peer, group4 or group6", l->conf.name);
-			if (l->conf.group6[0] && !l->conf.ifname[0])
-				config_perr(&p, l->line, "[link %s] group6 is link-local: it needs an interface", l->conf.name);
+			if (own && !(kind != NULL && (kind->takes & own))) {
+				config_perr(&p, l->line, "[link %s] %s", l->conf.name, (*k)->foreign);
+				told |= own;
+			}
 		}
+		if ((keys & LK_SERIAL) && !(kind != NULL && (kind->takes & LK_SERIAL)))
+			config_perr(&p, l->line, "[link %s] device and baud are for type = kiss or sbd", l->conf.name);
+		if (!(kind != NULL && kind->small_fragments) && l->fragment && l->fragment < 1024)
+			config_perr(&p, l->line, "[link %s] fragment: at least 1K on this type of link", l->conf.name);
 		if (l->conf.kind != LINK_PCAP && l->conf.ethertype)
 			config_perr(&p, l->line, "[link %s] ethertype is for pcap links", l->conf.name);
-		if (l->conf.kind == LINK_PCAP) {
-			if (!l->conf.ifname[0])
-				config_perr(&p, l->line, "[link %s] a pcap link needs an interface (interface = mesh0)", l->conf.name);
-			if (l->conf.n_peers || l->conf.group4[0] || l->conf.group6[0] || l->conf.bind[0])
-				config_perr(&p, l->line, "[link %s] peer, group4, group6 and bind are for udp links: a pcap link finds its neighbours by broadcast",
-				    l->conf.name);
-			if (!l->conf.ethertype)
-				cfg->links[i].conf.ethertype = 0x88b5;
-		}
 	}
 	if (cfg->n_links > 0 && !cfg->key_file[0])
 		config_perr(&p, 0, "links are configured but [security] key_file is not: every frame is authenticated with the network key");

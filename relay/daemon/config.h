@@ -88,6 +88,15 @@ struct config {
  */
 int config_load(const char *path, struct config *cfg, char *err, size_t errlen);
 /*
+ * config_load() for the daemon's own start and reload: the sections agents
+ * own (relay/base/config_section.h) are not checked, so that an agent's
+ * mistake never stops store-and-forward.  -n and config-check use
+ * config_load(), which checks every section.
+ */
+int config_load_daemon(const char *path, struct config *cfg, char *err, size_t errlen);
+#define CONFIG_SKIP_AGENTS	1	/* config_load_flags(): what config_load_daemon() skips */
+int config_load_flags(const char *path, struct config *cfg, int flags, char *err, size_t errlen);
+/*
  * The same for text (len bytes) read from path already.  config_load()
  * refuses what is not a regular file or is over CONFIG_MAX_SIZE first.
  */

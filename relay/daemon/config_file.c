@@ -22,6 +22,10 @@
 static bool
 adds_up(const char *section, const char *name, const char *value)
 {
+	const struct config_section *agent;
+
+	if (config_section_kind(section, &agent) == SECTION_AGENT)
+		return config_agent_repeats(agent, name);
 	if (strncmp(section, "link ", 5) == 0)
 		return strcmp(name, "peer") == 0 || strcmp(name, "window") == 0 || strcmp(name, "unit") == 0;
 	return strcmp(section, "route") == 0 && strcmp(name, "static") == 0;
@@ -63,17 +67,6 @@ find_chars_or_comment(const char *s, const char *chars)
 	return s;
 }
 
-static bool
-unique_section(const char *name)
-{
-	static const char *const one[] = { "node", "store", "bundle", "control", "log", "security", "route" };
-
-	for (size_t i = 0; i < sizeof(one) / sizeof(one[0]); i++)
-		if (strcmp(name, one[i]) == 0)
-			return true;
-	return false;
-}
-
 /*
  * A [section] header in line (buf, at most size bytes): remember it; a
  * broken, unknown or repeated one is reported here, once, and its keys are
@@ -83,10 +76,13 @@ static void
 section_header(struct parse *p, char *buf, int size)
 {
 	const char *end = find_chars_or_comment(buf + 1, "]");
+	const struct config_section *agent = NULL;
+	enum config_section_kind kind = SECTION_UNKNOWN;
 	char name[64];
 	size_t n = (size_t)(end - buf - 1);
 	bool bad = false;
 
+	config_section_enter(p, NULL);		/* the section before ends */
 	p->section_line = p->line;
 	p->n_keys = 0;
 	if (*end != ']') {
@@ -101,21 +97,22 @@ section_header(struct parse *p, char *buf, int size)
 		if (!text_clean(name, n)) {
 			config_perr(p, p->line, "section [%s] has a control character or bytes that are not UTF-8", name);
 			bad = true;
-		} else if (!unique_section(name) && strncmp(name, "link ", 5) != 0) {
-			config_perr(p, p->line, "unknown section [%s] (known: node, store, bundle, control, log, security, route, link NAME)",
-			    name);
+		} else if ((kind = config_section_kind(name, &agent)) == SECTION_UNKNOWN) {
+			config_perr(p, p->line, "unknown section [%s] (known: %s)", name, config_sections_known());
 			bad = true;
 		}
 		for (unsigned i = 0; !bad && i < p->n_sections; i++)
 			if (strcmp(p->sections[i].name, name) == 0) {
 				config_perr(p, p->line, "[%s] again (first at line %d): %s", name, p->sections[i].line,
-				    unique_section(name) ? "there is one such section" : "each link needs its own name");
+				    kind != SECTION_NAMED ? "there is one such section" : "each link needs its own name");
 				bad = true;
 			}
 		if (!bad && p->n_sections < SEEN_SECTIONS) {
 			memcpy(p->sections[p->n_sections].name, name, n + 1);
 			p->sections[p->n_sections++].line = p->line;
 		}
+		if (!bad)
+			config_section_enter(p, agent);
 	}
 	if (bad) {
 		p->reported_section = p->line;
@@ -193,6 +190,18 @@ file_error(const char *path, int r, char *err, size_t errlen, const char *fmt, .
 int
 config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 {
+	return config_load_flags(path, cfg, 0, err, errlen);
+}
+
+int
+config_load_daemon(const char *path, struct config *cfg, char *err, size_t errlen)
+{
+	return config_load_flags(path, cfg, CONFIG_SKIP_AGENTS, err, errlen);
+}
+
+int
+config_load_flags(const char *path, struct config *cfg, int flags, char *err, size_t errlen)
+{
 	struct stat st;
 	char *text;
 	ssize_t n;
@@ -240,7 +249,7 @@ config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 		r = file_error(path, -EFBIG, err, errlen, "more than %d KiB: a config file is at most that",
 		    CONFIG_MAX_SIZE >> 10);
 	else
-		r = config_parse(path, text, len, cfg, err, errlen);
+		r = config_parse_flags(path, text, len, cfg, flags, err, errlen);
 out:
 	free(text);
 	close(fd);

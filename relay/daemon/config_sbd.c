@@ -1,17 +1,21 @@
 /*
- * config_sbd.c - [link NAME] keys of sbd and directip links; see config_sbd.h.
+ * config_sbd.c - [link NAME] keys of sbd and directip links, their defaults
+ * and checks: the two link kinds config_sbd_kind and config_directip_kind,
+ * registered in config.c; see config_sbd.h.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "config_int.h"
 #include "config_sbd.h"
 #include "directip.h"
 #include "kiss.h"
 #include "sbd_at.h"
 #include "service.h"
 
+#undef BAD	/* config_int.h's reports through the parse; these fill in msg */
 #define BAD(...) do { snprintf(msg, msglen, __VA_ARGS__); return -1; } while (0)
 
 static bool
@@ -137,7 +141,12 @@ unit_of(struct config_link *l, const char *s, char *msg, size_t msglen)
 	return 1;
 }
 
-int
+/*
+ * One key of a link section: 0 not one of these, 1 an sbd/directip key,
+ * 2 a serial key (device, baud: kiss links take them too), -1 a bad value
+ * (why in msg).
+ */
+static int
 config_sbd_key(struct config_link *l, const char *name, const char *value, char *msg, size_t msglen)
 {
 	struct link_sbd_conf *s = &l->conf.sbd;
@@ -218,7 +227,8 @@ config_sbd_key(struct config_link *l, const char *name, const char *value, char 
 	return 1;
 }
 
-void
+/* The defaults of an sbd or directip link, for what the section did not set. */
+static void
 config_sbd_defaults(struct config_link *l, bool rate_set, bool fragment_set, bool classes_set)
 {
 	bool sbd = l->conf.kind == LINK_SBD;
@@ -263,7 +273,8 @@ config_sbd_defaults(struct config_link *l, bool rate_set, bool fragment_set, boo
 	}
 }
 
-int
+/* What an sbd or directip link section lacks: 0, or -1 with why in msg. */
+static int
 config_sbd_check(const struct config_link *l, char *msg, size_t msglen)
 {
 	if (l->conf.kind == LINK_SBD) {
@@ -283,3 +294,62 @@ config_sbd_check(const struct config_link *l, char *msg, size_t msglen)
 	}
 	return 0;
 }
+
+/* The keys of both kinds: the modem's and the gateway's. */
+static int
+sbd_key(struct parse *p, struct config_link *l, const char *name, const char *value, uint16_t *keys)
+{
+	char msg[200];
+	int r;
+
+	if ((r = config_sbd_key(l, name, value, msg, sizeof(msg))) < 0)
+		{
+		config_perr(p, p->line, "%s", msg);
+		return 1;
+	}
+	if (r > 0)
+		*keys |= r == 2 ? LK_SERIAL : LK_SBD;
+	return r != 0;
+}
+
+static void
+sbd_defaults(struct config_link *l, uint16_t keys)
+{
+	config_sbd_defaults(l, keys & LK_RATE, keys & LK_FRAGMENT, keys & LK_CLASSES);
+}
+
+static void
+sbd_check(struct parse *p, const struct config_link *l, uint16_t keys)
+{
+	char msg[200];
+
+	if (config_sbd_check(l, msg, sizeof(msg)) < 0)
+		config_perr(p, l->line, "%s", msg);
+}
+
+#define SBD_FOREIGN "is not an sbd or directip link: peer as a node number, ring_alerts, interval, hold, " \
+	"budget in messages, bill_min, bill_unit, price, retry, gateway and unit are for those"
+
+const struct config_link_kind config_sbd_kind = {
+	.type = "sbd",
+	.kind = LINK_SBD,
+	.key = sbd_key,
+	.defaults = sbd_defaults,
+	.check = sbd_check,
+	.own = LK_SBD,
+	.foreign = SBD_FOREIGN,
+	.takes = LK_SBD | LK_SERIAL,
+	.small_fragments = true,
+};
+
+/* Its keys are sbd_key()'s: one table for both sides. */
+const struct config_link_kind config_directip_kind = {
+	.type = "directip",
+	.kind = LINK_DIRECTIP,
+	.defaults = sbd_defaults,
+	.check = sbd_check,
+	.own = LK_SBD,
+	.foreign = SBD_FOREIGN,
+	.takes = LK_SBD,
+	.small_fragments = true,
+};

@@ -21,15 +21,6 @@
 #define SBD_FRAGMENT_MO		240
 #define SBD_FRAGMENT_MT		170
 
-/*
- * One key of a link section: 0 not one of these, 1 an sbd/directip key,
- * 2 a serial key (device, baud: kiss links take them too), -1 a bad value
- * (why in msg).
- */
-int config_sbd_key(struct config_link *l, const char *name, const char *value, char *msg, size_t msglen);
-/* The defaults of an sbd or directip link, for what the section did not set. */
-void config_sbd_defaults(struct config_link *l, bool rate_set, bool fragment_set, bool classes_set);
-/* What an sbd or directip link section lacks: 0, or -1 with why in msg. */
-int config_sbd_check(const struct config_link *l, char *msg, size_t msglen);
+/* The two link kinds are config_sbd_kind and config_directip_kind (config_int.h). */
 
 #endif

@@ -207,6 +207,8 @@ static void flood_kick(void *arg);
  * by another one.  A kick never restarts a pass in the middle: with bundles
  * arriving all the time, that would never reach the ones further down.
  */
+static void stored_kick(void *arg, int kind, uint64_t service);
+
 static void
 forward_kick(void *arg)
 {
@@ -632,9 +634,9 @@ forward_new(struct node *n, struct links *ls, struct loop *l, char *err, size_t 
 		goto fail;
 	for (unsigned i = 0; i < links_count(ls); i++)
 		link_classes(fw, i);
-	node_on_queued(n, forward_kick, fw);
+	node_watch(n, NODE_QUEUED, 0, stored_kick, fw);
 	store_on_stale(node_store(n), on_stale, fw);
-	node_on_flood(n, flood_kick, fw);
+	node_watch(n, NODE_FLOOD, 0, stored_kick, fw);
 	route_tick(l, fw);
 	forward_kick(fw);
 	flood_kick(fw);
@@ -650,9 +652,8 @@ forward_free(struct forward *fw)
 	if (fw == NULL)
 		return;
 	if (fw->node) {
-		node_on_queued(fw->node, NULL, NULL);
+		node_unwatch(fw->node, stored_kick, fw);
 		store_on_stale(node_store(fw->node), NULL, NULL);
-		node_on_flood(fw->node, NULL, NULL);
 	}
 	if (fw->loop) {
 		loop_timer_cancel(fw->loop, &fw->walk_timer);
@@ -700,6 +701,16 @@ flood_kick(void *arg)
 	fw->flood_dirty = true;
 	if (!fw->flood_walking)
 		loop_timer_set(fw->loop, &fw->flood_timer, 0, flood_walk, fw);
+}
+
+/* A bundle became durable: one to forward, or one for every node. */
+static void
+stored_kick(void *arg, int kind, uint64_t service)
+{
+	if (kind == NODE_QUEUED)
+		forward_kick(arg);
+	else
+		flood_kick(arg);
 }
 
 /* The copy of bundle rowid on its way to nbr, if any (copies to several neighbours share a chain). */

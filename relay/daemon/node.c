@@ -21,12 +21,14 @@ struct node {
 	struct store *store;
 	uint64_t started;
 	struct loop_timer expire_timer;
-	node_local_fn *on_local;
-	void *on_local_arg;
-	node_queued_fn *on_queued;
-	void *on_queued_arg;
-	node_queued_fn *on_flood;
-	void *on_flood_arg;
+	struct node_watcher {
+		int kind;		/* enum node_kind, 0: removed */
+		uint64_t service;	/* NODE_LOCAL: which, or NODE_ANY_SERVICE */
+		node_stored_fn *fn;
+		void *arg;
+	} *watchers;
+	size_t nwatchers, maxwatchers;
+	unsigned notifying;		/* node_stored() runs: removal only marks */
 	struct log_ratelimit rl;
 	struct fragment_host frag;	/* what fragment.c works with */
 };
@@ -147,6 +149,7 @@ node_free(struct node *n)
 	loop_timer_cancel(n->loop, &n->expire_timer);
 	loop_del_fd(n->loop, store_fd(n->store));
 	store_free(n->store);
+	free(n->watchers);
 	free(n);
 }
 
@@ -188,37 +191,66 @@ node_clock_trusted(const struct node *n)
 	}
 }
 
-void
-node_on_local(struct node *n, node_local_fn *fn, void *arg)
+int
+node_watch(struct node *n, int kind, uint64_t service, node_stored_fn *fn, void *arg)
 {
-	n->on_local = fn;
-	n->on_local_arg = arg;
+	struct node_watcher *w;
+
+	if (kind < NODE_LOCAL || kind > NODE_FLOOD || fn == NULL)
+		return -EINVAL;
+	if (n->nwatchers == n->maxwatchers) {
+		size_t cap = n->maxwatchers ? n->maxwatchers * 2 : 8;
+
+		if ((w = realloc(n->watchers, cap * sizeof(*w))) == NULL)
+			return -ENOMEM;
+		n->watchers = w;
+		n->maxwatchers = cap;
+	}
+	n->watchers[n->nwatchers++] = (struct node_watcher){ kind, service, fn, arg };
+	return 0;
+}
+
+/* Drop the removed entries, unless a notification walks the list. */
+static void
+watchers_compact(struct node *n)
+{
+	size_t j = 0;
+
+	if (n->notifying)
+		return;
+	for (size_t i = 0; i < n->nwatchers; i++)
+		if (n->watchers[i].kind != 0)
+			n->watchers[j++] = n->watchers[i];
+	n->nwatchers = j;
 }
 
 void
-node_on_queued(struct node *n, node_queued_fn *fn, void *arg)
+node_unwatch(struct node *n, node_stored_fn *fn, void *arg)
 {
-	n->on_queued = fn;
-	n->on_queued_arg = arg;
+	for (size_t i = 0; i < n->nwatchers; i++)
+		if (n->watchers[i].fn == fn && n->watchers[i].arg == arg)
+			n->watchers[i].kind = 0;
+	watchers_compact(n);
 }
 
-void
-node_on_flood(struct node *n, node_queued_fn *fn, void *arg)
-{
-	n->on_flood = fn;
-	n->on_flood_arg = arg;
-}
-
-/* A bundle became durable: wake whoever waits for it (a flood bundle: both). */
+/* A bundle became durable: wake whoever waits for it (a flood bundle for us: both sides). */
 static void
 node_stored(struct node *n, int state, uint64_t service)
 {
-	if ((state == STORE_LOCAL || state == STORE_FLOOD_LOCAL) && n->on_local)
-		n->on_local(n->on_local_arg, service);
-	if (state == STORE_QUEUED && n->on_queued)
-		n->on_queued(n->on_queued_arg);
-	if ((state == STORE_FLOOD || state == STORE_FLOOD_LOCAL) && n->on_flood)
-		n->on_flood(n->on_flood_arg);
+	bool local = state == STORE_LOCAL || state == STORE_FLOOD_LOCAL;
+	bool flood = state == STORE_FLOOD || state == STORE_FLOOD_LOCAL;
+	size_t count = n->nwatchers;	/* those added meanwhile wait for the next */
+
+	n->notifying++;
+	for (size_t i = 0; i < count; i++) {
+		struct node_watcher w = n->watchers[i];
+
+		if ((w.kind == NODE_LOCAL && local && (w.service == service || w.service == NODE_ANY_SERVICE)) ||
+		    (w.kind == NODE_QUEUED && state == STORE_QUEUED) || (w.kind == NODE_FLOOD && flood))
+			w.fn(w.arg, w.kind, service);
+	}
+	n->notifying--;
+	watchers_compact(n);
 }
 
 static void
@@ -586,6 +618,53 @@ node_delivered(struct node *n, int64_t rowid, store_done_fn *fn, void *arg)
 	    (k = store_read(n->store, rowid, 0, head, e.size < sizeof(head) ? (size_t)e.size : sizeof(head))) > 0)
 		node_report_head(n, head, (size_t)k, e.priority, ADMIN_DELIVERED, REASON_NONE);
 	return store_take(n->store, rowid, fn, arg);
+}
+
+struct reg_ack {
+	struct node *node;
+	store_done_fn *fn;
+	void *arg;
+	int priority;
+	size_t head_len;		/* 0: no delivery report wanted */
+	uint8_t head[STORE_HEAD_PEEK];
+};
+
+static void
+reg_acked(void *arg, int result, int64_t left)
+{
+	struct reg_ack *a = arg;
+
+	if (result == 0 && left == 0 && a->head_len > 0)
+		node_report_head(a->node, a->head, a->head_len, a->priority, ADMIN_DELIVERED, REASON_NONE);
+	if (a->fn)
+		a->fn(a->arg, result, left);
+	free(a);
+}
+
+int
+node_reg_delivered(struct node *n, int64_t reg, int64_t rowid, store_done_fn *fn, void *arg)
+{
+	struct reg_ack *a = calloc(1, sizeof(*a));
+	struct store_entry e;
+	long k;
+	int r;
+
+	if (a == NULL)
+		return -ENOMEM;
+	a->node = n;
+	a->fn = fn;
+	a->arg = arg;
+	/* The head is read now: after the last ack the bundle is gone. */
+	if (store_get(n->store, rowid, &e) == 0 && (e.state == STORE_LOCAL || e.state == STORE_FLOOD_LOCAL) &&
+	    report_wanted(e.flags, ADMIN_DELIVERED) &&
+	    (k = store_read(n->store, rowid, 0, a->head, e.size < sizeof(a->head) ? (size_t)e.size :
+	    sizeof(a->head))) > 0) {
+		a->head_len = (size_t)k;
+		a->priority = e.priority;
+	}
+	if ((r = store_reg_ack(n->store, reg, rowid, reg_acked, a)) < 0)
+		free(a);
+	return r;
 }
 
 /* ---- status reports (report.c builds them, they go out as our bundles) ---- */

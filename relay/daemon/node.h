@@ -81,15 +81,29 @@ int node_receive(struct node *n, int fd, const uint8_t *mem, uint64_t total, uin
     void *arg,
     const char **why);
 
-/* Called when a bundle waiting to be forwarded has become durable. */
-typedef void node_queued_fn(void *arg);
-void node_on_queued(struct node *n, node_queued_fn *fn, void *arg);
-/* The same for a bundle to flood to every node. */
-void node_on_flood(struct node *n, node_queued_fn *fn, void *arg);
+/*
+ * Who is told that a bundle became durable here: a list of watchers, each
+ * for one kind (and, for bundles for a local service, one service or any).
+ * fn(arg, kind, service) runs on the loop; it may watch and unwatch.
+ */
+enum node_kind {
+	NODE_LOCAL = 1,		/* for a local service: an application may take it */
+	NODE_QUEUED,		/* to be forwarded */
+	NODE_FLOOD,		/* for every node: to be offered to the neighbours */
+};
+#define NODE_ANY_SERVICE	UINT64_MAX
+typedef void node_stored_fn(void *arg, int kind, uint64_t service);
+int node_watch(struct node *n, int kind, uint64_t service, node_stored_fn *fn, void *arg);
+/* Every watch of (fn, arg) ends. */
+void node_unwatch(struct node *n, node_stored_fn *fn, void *arg);
 
-/* Called when a bundle for a local service has become durable. */
-typedef void node_local_fn(void *arg, uint64_t service);
-void node_on_local(struct node *n, node_local_fn *fn, void *arg);
+/*
+ * Registration reg (store.h) is done with bundle rowid: the last
+ * registration's ack takes it from the store (as node_delivered()) and sends
+ * the delivery report it asked for.  fn gets -ENOENT if it was not pending
+ * for reg, else 0 and, as rowid, how many registrations still wait for it.
+ */
+int node_reg_delivered(struct node *n, int64_t reg, int64_t rowid, store_done_fn *fn, void *arg);
 
 /*
  * Send a status report of status (enum admin_status) on s if it asked for

@@ -155,8 +155,9 @@ void store_flush(struct store *s);
 
 /* Persisted counters.  The boot counter is incremented by store_open(). */
 uint64_t store_boot_count(const struct store *s);
-/* Next creation sequence number: never repeats, across restarts too.
- * Numbers start at 1; 0 means none could be made durable (disk full). */
+/* Next creation sequence number: never repeats, across restarts and power
+ * cuts too, and never waits.  Numbers start at 1; 0 means none is durable
+ * now (the writer failing, e.g. disk full, or far behind): try again later. */
 uint64_t store_next_seq(struct store *s);
 
 /* One stored bundle, as reads return it. */
@@ -257,6 +258,31 @@ void store_unpin(struct store *s, int64_t rowid);
  */
 typedef void store_stale_fn(void *arg, int64_t rowid);
 void store_on_stale(struct store *s, store_stale_fn *fn, void *arg);
+
+/*
+ * Registrations (store_reg.c): an agent's durable claim on the bundles of a
+ * local service, by name.  While a service has registrations, each of its
+ * bundles waits in the store until every registration has acked it (the
+ * last ack takes it, as store_take() does); a new registration gets the
+ * bundles that wait already; removing one takes what only it still waited
+ * for.  Writes answer from store_dispatch(): add and remove with the
+ * registration's id as rowid (remove: -ENOENT if there is none); ack with
+ * how many registrations still wait for the bundle (0: it was taken) as
+ * rowid, or -ENOENT if it was not pending for reg (acked before, or gone).
+ */
+#define STORE_REG_NAME_MAX	64
+int store_reg_add(struct store *s, uint64_t service, const char *name, store_done_fn *done, void *arg);
+int store_reg_remove(struct store *s, uint64_t service, const char *name, store_done_fn *done, void *arg);
+int store_reg_ack(struct store *s, int64_t reg, int64_t rowid, store_done_fn *done, void *arg);
+/* The id of a registration (0: none, -EIO); how many a service has (-EIO). */
+int64_t store_reg_find(struct store *s, uint64_t service, const char *name);
+int store_reg_count(struct store *s, uint64_t service);
+/* The oldest bundle waiting for registration reg with rowid > after: 0, -ENOENT, -EIO. */
+int store_next_pending(struct store *s, int64_t reg, int64_t after, struct store_entry *e);
+typedef void store_reg_fn(void *arg, int64_t id, uint64_t service, const char *name, uint64_t created,
+    uint64_t pending);
+/* Every registration, by service and name: how many, or -EIO. */
+int store_registrations(struct store *s, store_reg_fn *fn, void *arg);
 
 /* Read len bytes of the stored bundle bytes at offset (head, payload, tail
  * back to back).  Returns bytes read (short at the end) or -errno. */

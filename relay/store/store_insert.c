@@ -406,6 +406,9 @@ store_i_put(struct store *s, struct op *op)
 	op->rowid = ++s->last_rowid_txn;
 	if (streamed && (r = put_stream(s, op)) != 0)
 		return r;
+	if ((op->state == STORE_LOCAL || op->state == STORE_FLOOD_LOCAL) &&
+	    (r = store_g_pending_add(s, op->rowid, op->dst_service)) < 0)
+		return r;
 	/* A flood bundle is not sent back where it came from. */
 	if (op->from != 0 && (op->state == STORE_FLOOD || op->state == STORE_FLOOD_LOCAL) &&
 	    (r = store_x_handed_insert(s, op->rowid, NULL, op->from, STORE_HELD_FROM, op->received)) < 0)

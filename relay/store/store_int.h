@@ -23,10 +23,11 @@
 
 #include "store.h"
 
-#define SCHEMA_VERSION		5	/* 2: flags column, flood states, forward table in use;
+#define SCHEMA_VERSION		6	/* 2: flags column, flood states, forward table in use;
 				 * 3: link_budget (a table more: 2 -> 3 only creates it);
 				 * 4: ctime, cseq (which of two superseding bundles is newer);
-				 * 5: peers (a table more: 4 -> 5 only creates it) */
+				 * 5: peers (a table more: 4 -> 5 only creates it);
+				 * 6: registrations, pending (tables more: 5 -> 6 only creates them) */
 #define CHUNK			(64 * 1024)	/* streaming unit for fd payloads */
 #define BUSY_MS			5000		/* busy timeout of both connections */
 
@@ -128,7 +129,26 @@ static const char schema_sql[] =
 	" node INTEGER PRIMARY KEY,"
 	" boot INTEGER NOT NULL,"
 	" top INTEGER NOT NULL,"
-	" updated INTEGER NOT NULL);";
+	" updated INTEGER NOT NULL);"
+	/*
+	 * Durable registrations of agents (store_reg.c): a bundle for a local
+	 * service has one pending row per registration of its service, from
+	 * its put (or the registration) until that registration acks it; the
+	 * last ack takes it.  A bundle's rows go with it (expiry, delete).
+	 */
+	"CREATE TABLE IF NOT EXISTS registrations ("
+	" id INTEGER PRIMARY KEY,"
+	" service INTEGER NOT NULL,"
+	" name TEXT NOT NULL,"
+	" created INTEGER NOT NULL,"
+	" UNIQUE (service, name));"
+	"CREATE TABLE IF NOT EXISTS pending ("
+	" reg INTEGER NOT NULL,"
+	" bundle INTEGER NOT NULL,"
+	" PRIMARY KEY (reg, bundle)) WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS pending_bundle ON pending(bundle);"
+	"CREATE TRIGGER IF NOT EXISTS bundles_gone_pending AFTER DELETE ON bundles"
+	" BEGIN DELETE FROM pending WHERE bundle = old.rowid; END;";
 
 /*
  * Version 1 to 2: the bundles table gains its flags column before data (a
@@ -168,7 +188,9 @@ enum {
 	W_SEEN_ADD, W_SEEN_HAS, W_SUPERSEDE, W_INSERT, W_DELETE, W_DELETE_DO,
 	W_EXPIRE_BUNDLES, W_EXPIRE_BUNDLES_DO, W_EXPIRE_SEEN, W_PAGES, W_FREE_PAGES, W_SEQ_SET,
 	W_EXPIRE_REPORTS, W_TAKE, W_TAKE_FLOOD, W_HANDED, W_HANDED_ID, W_HANDED_SENT,
-	W_BUDGET_SET, W_ROW_ID, W_PEER_SET, W_COUNT
+	W_BUDGET_SET, W_ROW_ID, W_PEER_SET, W_SEQ_CLOSE,
+	W_PENDING_ADD, W_REG_ADD, W_REG_ID, W_REG_BACKLOG, W_REG_DEL, W_REG_ORPHANS, W_PENDING_DEL_REG,
+	W_PENDING_DEL, W_PENDING_LEFT, W_COUNT
 };
 
 static const char *const wsql[W_COUNT] = {
@@ -203,6 +225,8 @@ static const char *const wsql[W_COUNT] = {
 	[W_PAGES] = "PRAGMA page_count",
 	[W_FREE_PAGES] = "PRAGMA freelist_count",
 	[W_SEQ_SET] = "UPDATE counters SET value = ?1 WHERE name = 'seq'",
+	/* Back down to the next unused number, unless somebody else wrote it. */
+	[W_SEQ_CLOSE] = "UPDATE counters SET value = ?1 WHERE name = 'seq' AND value = ?2",
 	/* The same rows as W_EXPIRE_BUNDLES that asked for a deletion report. */
 	[W_EXPIRE_REPORTS] = "SELECT rowid FROM bundles WHERE id IN (SELECT id FROM seen"
 	    " WHERE expires < ?1 AND " EXPIRE_KEEP " ORDER BY expires LIMIT ?2) AND flags & ?3 != 0",
@@ -220,11 +244,27 @@ static const char *const wsql[W_COUNT] = {
 	    " ON CONFLICT (node) DO UPDATE SET boot = excluded.boot, top = excluded.top,"
 	    " updated = excluded.updated WHERE excluded.boot > peers.boot"
 	    " OR (excluded.boot = peers.boot AND excluded.top > peers.top)",
+	/* A bundle for a local service waits for each registration of its service. */
+	[W_PENDING_ADD] = "INSERT INTO pending (reg, bundle) SELECT id, ?1 FROM registrations WHERE service = ?2",
+	[W_REG_ADD] = "INSERT OR IGNORE INTO registrations (service, name, created) VALUES (?1, ?2, ?3)",
+	[W_REG_ID] = "SELECT id FROM registrations WHERE service = ?1 AND name = ?2",
+	/* A new registration gets what waits for its service already. */
+	[W_REG_BACKLOG] = "INSERT OR IGNORE INTO pending (reg, bundle) SELECT ?1, rowid FROM bundles"
+	    " WHERE " SQL_LOCAL " AND dst_service = ?2",
+	[W_REG_DEL] = "DELETE FROM registrations WHERE id = ?1",
+	/* Bundles only the registration going away still waited for, when others remain. */
+	[W_REG_ORPHANS] = "SELECT p.bundle FROM pending p WHERE p.reg = ?1"
+	    " AND NOT EXISTS (SELECT 1 FROM pending q WHERE q.bundle = p.bundle AND q.reg != ?1)"
+	    " AND EXISTS (SELECT 1 FROM registrations r WHERE r.service = ?2 AND r.id != ?1)",
+	[W_PENDING_DEL_REG] = "DELETE FROM pending WHERE reg = ?1",
+	[W_PENDING_DEL] = "DELETE FROM pending WHERE reg = ?1 AND bundle = ?2",
+	[W_PENDING_LEFT] = "SELECT count(*) FROM pending WHERE bundle = ?1",
 };
 
 /* Statements of the read connection. */
 enum { R_GET, R_NEXT_LOCAL, R_NEXT_QUEUED, R_NEXT_FRAGMENT, R_QUEUED_BATCH, R_BEGIN, R_COMMIT, R_PAGES,
-	R_FREE_PAGES, R_NEXT_FLOOD, R_HOLDERS, R_MAX_ROWID, R_BUDGET, R_PEERS, R_COUNT };
+	R_FREE_PAGES, R_NEXT_FLOOD, R_HOLDERS, R_MAX_ROWID, R_BUDGET, R_PEERS,
+	R_NEXT_PENDING, R_REG_FIND, R_REG_COUNT, R_REGS, R_COUNT };
 
 static const char *const rsql[R_COUNT] = {
 	[R_GET] = "SELECT " ENTRY_COLS " FROM bundles WHERE rowid = ?1",
@@ -250,9 +290,16 @@ static const char *const rsql[R_COUNT] = {
 	[R_MAX_ROWID] = "SELECT coalesce(max(rowid), 0) FROM bundles",
 	[R_BUDGET] = "SELECT period, spent FROM link_budget WHERE link = ?1",
 	[R_PEERS] = "SELECT node, boot, top FROM peers ORDER BY updated DESC",
+	[R_NEXT_PENDING] = "SELECT " ENTRY_COLS " FROM bundles WHERE rowid IN (SELECT bundle FROM pending"
+	    " WHERE reg = ?1 AND bundle > ?2 ORDER BY bundle LIMIT 1)",
+	[R_REG_FIND] = "SELECT id FROM registrations WHERE service = ?1 AND name = ?2",
+	[R_REG_COUNT] = "SELECT count(*) FROM registrations WHERE service = ?1",
+	[R_REGS] = "SELECT r.id, r.service, r.name, r.created,"
+	    " (SELECT count(*) FROM pending p WHERE p.reg = r.id) FROM registrations r ORDER BY r.service, r.name",
 };
 
-enum op_kind { OP_PUT, OP_DELETE, OP_EXPIRE, OP_SEQ, OP_TAKE, OP_HANDED, OP_BUDGET, OP_PEER };
+enum op_kind { OP_PUT, OP_DELETE, OP_EXPIRE, OP_SEQ, OP_TAKE, OP_HANDED, OP_BUDGET, OP_PEER, OP_REG, OP_UNREG,
+	OP_REG_ACK };
 
 /* One queued operation.  Replayable until writer_finish() strips it. */
 struct op {
@@ -357,11 +404,11 @@ struct store {
 	uint64_t state_count[STORE_KINDS], state_bytes[STORE_KINDS];
 	uint64_t seen, commits;
 
-	/* Sequence numbers, under seqmu: [seq_next, seq_durable) are ours. */
+	/* Sequence numbers, under seqmu: [seq_next, seq_durable) are ours;
+	 * seq_pending: a reservation is queued (store_next_seq()). */
 	pthread_mutex_t seqmu;
-	pthread_cond_t seqcv;
 	uint64_t seq_next, seq_durable;
-	bool seq_pending, seq_failed;
+	bool seq_pending;
 
 	pthread_mutex_t rmu;		/* the read connection and its statements */
 
@@ -519,6 +566,10 @@ int store_x_handed(struct store *s, struct op *op);
 int store_x_seq(struct store *s, struct op *op);
 int store_x_budget(struct store *s, struct op *op);
 int store_x_peer(struct store *s, struct op *op);
+
+/* store_reg.c: durable registrations (the writer's side) */
+int store_g_pending_add(struct store *s, int64_t rowid, uint64_t service);
+int store_g_exec(struct store *s, struct op *op);
 
 /* store_space.c: a full filesystem */
 void store_s_open(struct store *s);

@@ -204,6 +204,19 @@ store_next_local(struct store *s, uint64_t service, int64_t after, struct store_
 	return r;
 }
 
+int
+store_next_pending(struct store *s, int64_t reg, int64_t after, struct store_entry *e)
+{
+	int r;
+
+	pthread_mutex_lock(&s->rmu);
+	sqlite3_bind_int64(s->r[R_NEXT_PENDING], 1, reg);
+	sqlite3_bind_int64(s->r[R_NEXT_PENDING], 2, after);
+	r = read_entry(s, s->r[R_NEXT_PENDING], e);
+	pthread_mutex_unlock(&s->rmu);
+	return r;
+}
+
 /* The next entry of a (priority, rowid) walk over one partial index. */
 static int
 next_by_class(struct store *s, sqlite3_stmt *st, int priority, int64_t after, int64_t floor,

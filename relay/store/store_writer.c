@@ -229,6 +229,10 @@ op_exec(struct store *s, struct op *op)
 		return store_x_budget(s, op);
 	case OP_PEER:
 		return store_x_peer(s, op);
+	case OP_REG:
+	case OP_UNREG:
+	case OP_REG_ACK:
+		return store_g_exec(s, op);
 	}
 	return -EINVAL;
 }
@@ -333,9 +337,7 @@ seq_settle(struct store *s, uint64_t value)
 	pthread_mutex_lock(&s->seqmu);
 	if (value > s->seq_durable)
 		s->seq_durable = value;
-	s->seq_failed = value == 0;
 	s->seq_pending = false;
-	pthread_cond_broadcast(&s->seqcv);
 	pthread_mutex_unlock(&s->seqmu);
 }
 

@@ -6,10 +6,14 @@
  * two client connections in turn (at once, then one message at a time), each
  * of which reads every answer and hangs up.
  *
+ * Every op of the protocol (relay/ctl/PROTOCOL.md) has a seed: hello, send,
+ * recv (anonymous and named), ack, register, unregister, registrations,
+ * watch, live, and the views.
+ *
  * Fast and reproducible: nothing waits on a clock.  The store's writer is
  * made to commit at once (store_flush) and its answers are dispatched
  * before the next step, and whatever an input stored is deleted before the
- * next one, so that every input starts from the same empty store and a
+ * next one (its registrations too), so that every input starts from the same empty store and a
  * crash input replays alone.
  */
 #include <errno.h>
@@ -164,6 +168,12 @@ chunk_end(const uint8_t *data, size_t size, size_t off, bool paced)
 	return end;
 }
 
+static void
+unregister(void *arg, int64_t id, uint64_t service, const char *name, uint64_t created, uint64_t pending)
+{
+	store_reg_remove(store, service, name, NULL, NULL);
+}
+
 /* One client connection: write the input, read every answer, hang up. */
 static void
 client(const uint8_t *data, size_t size, bool paced)
@@ -201,12 +211,15 @@ client(const uint8_t *data, size_t size, bool paced)
 	}
 	close(fd);	/* the last settle() left nothing to do: no need for another */
 
-	/* Start the next client from an empty store (rowids are never reused). */
+	/* Start the next client from an empty store (rowids are never reused) ... */
 	if ((last = store_max_rowid(store)) > deleted) {
 		for (; deleted < last; deleted++)
 			store_delete(store, deleted + 1, NULL, NULL);
 		settle();
 	}
+	/* ... and without the registrations it made. */
+	if (store_registrations(store, unregister, NULL) > 0)
+		settle();
 }
 
 /*

@@ -91,6 +91,51 @@ def test_n_passes_a_startable_config_and_changes_nothing(tmp_path):
     assert {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in fresh.iterdir()} == before
 
 
+# An agent's section ([testagent]: a test-only agent, tests/agent/testagent, until a real one is built).
+AGENT_BAD = "[testagent]\ninterval = 0\ncolour = blue\n"
+
+
+def test_agents_sections_are_checked_by_n_and_config_check_and_skipped_by_the_daemon(nodes):
+    n = nodes(1, extra=AGENT_BAD, start=False)
+    header = line_of(n.conf, "[testagent]")
+    want = [f"{n.conf}:{header + 1}: interval: '0' is not a number of seconds from 1 to 3600",
+            f"{n.conf}:{header + 2}: unknown key 'colour' in [testagent] (read by fieldrelay-testagent)",
+            f"{n.conf}:{header}: [testagent] needs a greeting"]
+    for cmd in ([DAEMON, "-n", "-c", n.conf], [CLI, "config-check", n.conf]):
+        r = run(*cmd)
+        err = r.stderr.decode()
+        assert r.returncode == 2 and b"configuration OK" not in r.stdout, (cmd, r)
+        for w in want:
+            assert w in err, (cmd, err)
+    # The daemon runs on it (an agent's mistake must not stop store-and-forward)...
+    n.start()
+    n.cli("send", "ipn:1.5", "through")
+    assert [d.get("text") for d in n.recv_all(5)] == ["through"]
+    # ...and config-check through it checks the agents' sections all the same.
+    r = n.cli("config-check", check=False, timeout=30)
+    assert r.returncode == 2, r
+    for w in want:
+        assert w.encode() in r.stderr, r.stderr
+    # Fixed, every check passes.
+    n.write_config("[testagent]\ngreeting = hello\ninterval = 30s\npeer = 2\npeer = 3\n")
+    assert n.cli("config-check", timeout=30).returncode == 0
+    r = run(DAEMON, "-n", "-c", n.conf)
+    assert r.returncode == 0 and b"configuration OK" in r.stdout, r.stderr
+    r = run(CLI, "config-check", n.conf)
+    assert r.returncode == 0, r.stderr
+    assert n.stop() == 0
+
+
+def test_a_section_no_module_or_agent_owns_is_an_error_everywhere(nodes):
+    n = nodes(1, extra="[tracker]\nx = 1\n", start=False)
+    line = line_of(n.conf, "[tracker]")
+    for cmd in ([DAEMON, "-n", "-c", n.conf], [CLI, "config-check", n.conf], [DAEMON, "-d", "-c", n.conf]):
+        r = run(*cmd)
+        assert r.returncode != 0, (cmd, r)
+        assert f"{n.conf}:{line}: unknown section [tracker]" in r.stderr.decode(), (cmd, r.stderr)
+    assert not n.sock.exists()
+
+
 @pytest.mark.parametrize("what", ["/dev/zero", "dir", "fifo"])
 def test_config_that_is_not_a_file_is_refused_at_once(tmp_path, what):
     path = {"/dev/zero": "/dev/zero", "dir": str(tmp_path), "fifo": str(tmp_path / "fifo")}[what]

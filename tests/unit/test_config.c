@@ -451,6 +451,74 @@ test_bad_bytes(void **state)
 	expect_error("[node]\nid = 1\n[radio]\n", 3, "unknown section [radio]");
 }
 
+/* Load text as the daemon does when it starts (config_load_daemon()). */
+static int
+load_daemon(const char *text)
+{
+	FILE *fp;
+	int fd, r;
+
+	strcpy(path, "/tmp/test_config.XXXXXX");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	fp = fdopen(fd, "w");
+	fputs(text, fp);
+	fclose(fp);
+	r = config_load_daemon(path, &cfg, err, sizeof(err));
+	unlink(path);
+	return r;
+}
+
+/*
+ * An agent's section (the test-only [testagent], tests/agent/testagent):
+ * config_load() checks it with the agent's own table, set() and finish(),
+ * errors as file:line like the daemon's own; config_load_daemon() skips it.
+ */
+static void
+test_agent_sections(void **state)
+{
+	static const char *const bad[] = {
+		"[node]\nid = 1\n[testagent]\ngreeting = hi\ninterval = 0\n",
+		"[node]\nid = 1\n[testagent]\ngreeting = hi\ncolour = blue\n",
+		"[testagent]\n[node]\nid = 1\n",
+		"[node]\nid = 1\n[testagent]\ngreeting = hi\ngreeting = ho\n",
+		"[node]\nid = 1\n[testagent]\ngreeting = hi\npeer = 1\npeer = 2\npeer = 3\npeer = 4\npeer = 5\n",
+	};
+
+	assert_int_equal(load("[node]\nid = 1\n[testagent]\ngreeting = hi\ninterval = 30s\npeer = 2\npeer = 3\n"
+	    "[log]\nlevel = debug\n"), 0);
+	assert_int_equal(cfg.node_id, 1);
+	assert_int_equal(cfg.log_level, LOG_LVL_DEBUG);
+
+	expect_error(bad[0], 5, "interval: '0' is not a number of seconds from 1 to 3600");
+	expect_error(bad[1], 5, "unknown key 'colour' in [testagent] (read by fieldrelay-testagent)");
+	/* What the section lacks, at its header, whether it ends at the next header or the file's end. */
+	expect_error(bad[2], 1, "[testagent] needs a greeting");
+	expect_error("[node]\nid = 1\n[testagent]\ninterval = 5\n", 3, "[testagent] needs a greeting");
+	/* The key table says which keys repeat; the others are given once. */
+	expect_error(bad[3], 5, "greeting: set again in [testagent] (first at line 4)");
+	expect_error(bad[4], 9, "peer: at most 4 peers");
+	expect_error("[node]\nid = 1\n[testagent]\ngreeting = hi\n[testagent]\ngreeting = ho\n", 5,
+	    "[testagent] again (first at line 3): there is one such section");
+	/* A section nobody owns is still an error; the message names the agents' sections too. */
+	expect_error("[node]\nid = 1\n[tracker]\nx = 1\n", 3, "unknown section [tracker]");
+	assert_non_null(strstr(err, "link NAME; agents: testagent)"));
+
+	/* The daemon starts on each: an agent's mistake is the agent's. */
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (load_daemon(bad[i]) != 0)
+			fail_msg("config_load_daemon refused %s: %s", bad[i], err);
+		assert_int_equal(cfg.node_id, 1);
+	}
+	/* But not on what is wrong with the file itself, or with its own sections. */
+	assert_int_equal(load_daemon("[node]\nid = 1\n[testagent]\nnonsense\n"), -EINVAL);
+	assert_non_null(strstr(err, ":4: syntax error"));
+	assert_int_equal(load_daemon("[node]\nid = 1\n[testagent]\ngreeting = hi\n[tracker]\n"), -EINVAL);
+	assert_non_null(strstr(err, ":5: unknown section [tracker]"));
+	assert_int_equal(load_daemon("[testagent]\ngreeting = x\n[node]\nid = 0\n"), -EINVAL);
+	assert_non_null(strstr(err, ":4: id: '0' is not a node number"));
+}
+
 /* What is not a regular text file of a sane size is refused before it is read. */
 static void
 test_not_a_file(void **state)
@@ -516,6 +584,7 @@ main(void)
 		cmocka_unit_test(test_bad_bytes),
 		cmocka_unit_test(test_not_a_file),
 		cmocka_unit_test(test_startup_refusals),
+		cmocka_unit_test(test_agent_sections),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -3,7 +3,8 @@
  * dedup, supersede, expiry, quota with class reserves, disk full, persisted
  * counters across restarts and kill -9, stats, group commit, memory use;
  * flood states, per-neighbour holders, local take, deletion-report heads,
- * and the migration of a version 1 database.
+ * the migration of a version 1 database, and durable registrations (two
+ * subscribers, a backlog, a restart, removal, expiry).
  *
  * Completions are driven the way the loop does it: poll store_fd(), then
  * store_dispatch().
@@ -927,6 +928,73 @@ test_seq_never_repeats(void **state)
 	s = open_store(f);
 	v = store_next_seq(s);
 	assert_true(v > child_max);
+	store_free(s);
+}
+
+static uint64_t
+seq_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * store_next_seq() never waits for the writer: with the database locked by
+ * another connection, so that the writer cannot reserve the next block, it
+ * goes on handing out what is durable, then answers 0 at once (the writer
+ * sits in its 5 s busy wait meanwhile; the condition variable this replaced
+ * made the caller sit there too).  Once the lock goes, numbers come again,
+ * above every earlier one; a clean close continues right after the last.
+ */
+static void
+test_seq_never_waits_for_the_writer(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = open_store(f);
+	uint64_t prev = 0, v = 0, t, slowest = 0, deadline;
+	long handed = 0;
+	sqlite3 *lock;
+
+	assert_int_equal(sqlite3_open(f->db, &lock), SQLITE_OK);
+	sqlite3_busy_timeout(lock, 5000);
+	assert_int_equal(sqlite3_exec(lock, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+
+	for (long i = 0; i < 4L << 20; i++) {
+		t = seq_now_ms();
+		v = store_next_seq(s);
+		t = seq_now_ms() - t;
+		if (t > slowest)
+			slowest = t;
+		if (v == 0)
+			break;
+		assert_true(v > prev);
+		prev = v;
+		handed++;
+	}
+	assert_int_equal(v, 0);			/* ran out: the writer is locked out */
+	assert_true(handed > 500000);		/* half a block at least was ahead */
+	assert_true(slowest < 1000);		/* nobody waited for the 5 s busy wait */
+	assert_int_equal(store_next_seq(s), 0);
+
+	assert_int_equal(sqlite3_exec(lock, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(lock);
+	/* The writer reserves again (its retry may first finish a busy wait). */
+	deadline = seq_now_ms() + 30000;
+	while ((v = store_next_seq(s)) == 0 && seq_now_ms() < deadline)
+		usleep(10000);
+	assert_true(v > prev);
+	prev = v;
+	for (int i = 0; i < 1000; i++) {
+		v = store_next_seq(s);
+		assert_true(v > prev);
+		prev = v;
+	}
+	store_free(s);
+
+	s = open_store(f);
+	assert_int_equal(store_next_seq(s), prev + 1);
 	store_free(s);
 }
 
@@ -1896,7 +1964,7 @@ test_migrate_v1(void **state)
 	    " (SELECT sql LIKE '%flags%' FROM sqlite_master WHERE name = 'bundles'),"
 	    " (SELECT count(*) FROM sqlite_master WHERE name = 'bundles_v2')", -1, &q, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(q, 0), 5);
+	assert_int_equal(sqlite3_column_int(q, 0), 6);
 	assert_int_equal(sqlite3_column_int(q, 1), 5);
 	assert_int_equal(sqlite3_column_int(q, 2), 1);
 	assert_int_equal(sqlite3_column_int(q, 3), 0);
@@ -1980,7 +2048,7 @@ test_migrate_v2_budget(void **state)
 	assert_int_equal(sqlite3_prepare_v2(db, "SELECT user_version FROM pragma_user_version", -1, &q, NULL),
 	    SQLITE_OK);
 	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(q, 0), 5);
+	assert_int_equal(sqlite3_column_int(q, 0), 6);
 	sqlite3_finalize(q);
 	sqlite3_close(db);
 	assert_integrity_ok(f->db);
@@ -2071,10 +2139,13 @@ test_migrate_v4_peers(void **state)
 	store_free(s);
 
 	assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_prepare_v2(db, "SELECT user_version FROM pragma_user_version", -1, &q, NULL),
-	    SQLITE_OK);
+	/* Opened by this version: 6, with the tables of registrations (5 -> 6 only creates them). */
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT (SELECT user_version FROM pragma_user_version),"
+	    " (SELECT count(*) FROM sqlite_master WHERE name IN ('registrations', 'pending',"
+	    " 'bundles_gone_pending'))", -1, &q, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-	assert_int_equal(sqlite3_column_int(q, 0), 5);
+	assert_int_equal(sqlite3_column_int(q, 0), 6);
+	assert_int_equal(sqlite3_column_int(q, 1), 3);
 	sqlite3_finalize(q);
 	sqlite3_close(db);
 	assert_integrity_ok(f->db);
@@ -2113,6 +2184,165 @@ test_flood_queries_use_indexes(void **state)
 	sqlite3_close(db);
 }
 
+/* ---- registrations ----------------------------------------------------- */
+
+static int64_t
+reg_wait(struct store *s, uint64_t service, const char *name, bool remove)
+{
+	struct done d = { 0 };
+
+	assert_int_equal((remove ? store_reg_remove : store_reg_add)(s, service, name, on_done, &d), 0);
+	wait_done(s, &d);
+	return d.result < 0 ? d.result : d.rowid;
+}
+
+/* The result of an ack; *left: registrations still waiting. */
+static int
+reg_ack_wait(struct store *s, int64_t reg, int64_t rowid, int64_t *left)
+{
+	struct done d = { 0 };
+
+	assert_int_equal(store_reg_ack(s, reg, rowid, on_done, &d), 0);
+	wait_done(s, &d);
+	if (left)
+		*left = d.rowid;
+	return d.result;
+}
+
+static int64_t
+put_local(struct store *s, const char *id, uint64_t service, uint64_t expires)
+{
+	uint8_t payload[64];
+	struct store_put p;
+	int64_t rowid = 0;
+
+	fill(payload, sizeof(payload), 0, 3);
+	p = bundle(id, "ipn:1.64", PRIO_MESSAGE, STORE_LOCAL, expires, payload, sizeof(payload));
+	p.dst_node = 1;
+	p.dst_service = service;
+	assert_int_equal(put_wait(s, &p, &rowid), 0);
+	return rowid;
+}
+
+/* The rowids waiting for reg, oldest first: how many. */
+static int
+pending(struct store *s, int64_t reg, int64_t *v, int cap)
+{
+	struct store_entry e;
+	int64_t after = 0;
+	int n = 0;
+
+	while (n < cap && store_next_pending(s, reg, after, &e) == 0)
+		after = v[n++] = e.rowid;
+	return n;
+}
+
+/* Two registrations of one service each get every bundle; the last ack takes it. */
+static void
+test_reg_two_subscribers(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = open_store(f);
+	int64_t a, b, r[3], got[4], left = -1;
+	struct store_entry e;
+
+	assert_true((a = reg_wait(s, 64, "a", false)) > 0);
+	assert_true((b = reg_wait(s, 64, "b", false)) > 0);
+	assert_true(a != b);
+	assert_int_equal(reg_wait(s, 64, "a", false), a);	/* known: the same one */
+	assert_int_equal(store_reg_find(s, 64, "b"), b);
+	assert_int_equal(store_reg_find(s, 65, "b"), 0);
+	assert_int_equal(store_reg_count(s, 64), 2);
+	assert_int_equal(store_reg_count(s, 65), 0);
+	for (int i = 0; i < 3; i++) {
+		char id[32];
+
+		snprintf(id, sizeof(id), "ipn:9.1 0 %d", i);
+		r[i] = put_local(s, id, 64, FAR_FUTURE);
+	}
+	put_local(s, "ipn:9.1 0 other", 65, FAR_FUTURE);	/* another service: none of theirs */
+	assert_int_equal(pending(s, a, got, 4), 3);
+	assert_memory_equal(got, r, sizeof(r));
+	assert_int_equal(pending(s, b, got, 4), 3);
+	assert_memory_equal(got, r, sizeof(r));
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(reg_ack_wait(s, a, r[i], &left), 0);
+		assert_int_equal(left, 1);
+		assert_int_equal(store_get(s, r[i], &e), 0);	/* b still waits for it */
+	}
+	assert_int_equal(pending(s, a, got, 4), 0);
+	assert_int_equal(reg_ack_wait(s, a, r[0], NULL), -ENOENT);	/* acked before */
+	assert_int_equal(pending(s, b, got, 4), 3);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(reg_ack_wait(s, b, r[i], &left), 0);
+		assert_int_equal(left, 0);
+		assert_int_equal(store_get(s, r[i], &e), -ENOENT);	/* the last ack took it */
+	}
+	assert_int_equal(store_reg_ack(s, 0, r[0], NULL, NULL), -EINVAL);
+	assert_int_equal(store_reg_add(s, 64, "", NULL, NULL), -EINVAL);
+	store_free(s);
+	assert_integrity_ok(f->db);
+}
+
+/* What waited before a registration is its too; all of it outlives a restart. */
+static void
+test_reg_backlog_restart(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = open_store(f);
+	int64_t a, r0, r1, r2, got[4], left;
+
+	r0 = put_local(s, "ipn:9.1 0 0", 64, FAR_FUTURE);
+	r1 = put_local(s, "ipn:9.1 0 1", 64, FAR_FUTURE);
+	assert_true((a = reg_wait(s, 64, "agent", false)) > 0);
+	assert_int_equal(pending(s, a, got, 4), 2);
+	assert_int_equal(got[0], r0);
+	assert_int_equal(got[1], r1);
+	assert_int_equal(reg_ack_wait(s, a, r0, &left), 0);
+	store_free(s);
+
+	s = open_store(f);	/* away and back: the registration and what waits for it remain */
+	assert_int_equal(store_reg_find(s, 64, "agent"), a);
+	assert_int_equal(pending(s, a, got, 4), 1);
+	assert_int_equal(got[0], r1);
+	r2 = put_local(s, "ipn:9.1 0 2", 64, FAR_FUTURE);
+	assert_int_equal(pending(s, a, got, 4), 2);
+	assert_int_equal(got[1], r2);
+	store_free(s);
+	assert_integrity_ok(f->db);
+}
+
+/* Removing a registration takes what only it still waited for; an expiry takes its rows along. */
+static void
+test_reg_remove_and_expire(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = open_store(f);
+	int64_t a, b, r0, r1, r2, got[4], left;
+	struct store_entry e;
+	uint64_t now = (uint64_t)time(NULL) * 1000;
+
+	assert_true((a = reg_wait(s, 64, "a", false)) > 0);
+	assert_true((b = reg_wait(s, 64, "b", false)) > 0);
+	r0 = put_local(s, "ipn:9.1 0 0", 64, FAR_FUTURE);
+	r1 = put_local(s, "ipn:9.1 0 1", 64, FAR_FUTURE);
+	r2 = put_local(s, "ipn:9.1 0 2", 64, now + 1000);
+	assert_int_equal(reg_ack_wait(s, a, r0, &left), 0);	/* only b waits for r0 now */
+	assert_int_equal(left, 1);
+	assert_int_equal(reg_wait(s, 64, "b", true), b);
+	assert_int_equal(reg_wait(s, 64, "b", true), -ENOENT);
+	assert_int_equal(store_reg_count(s, 64), 1);
+	assert_int_equal(store_get(s, r0, &e), -ENOENT);	/* nobody left to want it */
+	assert_int_equal(pending(s, a, got, 4), 2);
+	assert_int_equal(got[0], r1);
+	assert_int_equal(expire_wait(s, now + 5000), 1);
+	assert_int_equal(store_get(s, r2, &e), -ENOENT);
+	assert_int_equal(pending(s, a, got, 4), 1);
+	assert_int_equal(got[0], r1);
+	store_free(s);
+	assert_integrity_ok(f->db);
+}
+
 int
 main(void)
 {
@@ -2133,6 +2363,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_boot_counter, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_seq_never_repeats, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_seq_never_waits_for_the_writer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stats_and_queue, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flush_and_free, setup, teardown),
@@ -2146,6 +2377,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_migrate_v2_budget, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_v4_peers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flood_queries_use_indexes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reg_two_subscribers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reg_backlog_restart, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reg_remove_and_expire, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,3 @@
+# The echo agent answers to a second name: fieldrelay-ping (`fieldrelay ping`).
+AGENT_ALIASES_echo := ping
+AGENT_LIBS_echo := -lm
