@@ -42,39 +42,24 @@ sink_write(void *arg, const void *data, size_t n)
 	return 0;
 }
 
-/* A bundle's fields as the daemon announced it (the --json view, before its size and text). */
-static json_t *
-bundle_json(const struct fr_bundle *b)
-{
-	json_t *o = json_object();
-
-	json_object_set_new(o, "event", json_string("bundle"));
-	json_object_set_new(o, "rowid", json_integer((json_int_t)b->rowid));
-	json_object_set_new(o, "id", json_string_nocheck(b->id));
-	json_object_set_new(o, "src", json_string_nocheck(b->src));
-	json_object_set_new(o, "dst", json_string_nocheck(b->dst));
-	json_object_set_new(o, "class", json_string_nocheck(b->class));
-	json_object_set_new(o, "received", json_integer((json_int_t)b->received));
-	return o;
-}
-
 /*
- * The daemon refused the stream: the library keeps its "CODE: TEXT"; say
- * it as the daemon put it ({"ok": false, "code": CODE, "error": TEXT}).
+ * The next message of the stream as the daemon sent it (the library's
+ * message level, so that --json passes on every field the daemon gives a
+ * bundle, as it always did); NULL with *r set if there is none.
  */
-static int
-stream_refused(struct fr *c)
+static json_t *
+next_event(struct fr *c, int *r)
 {
-	const char *e = fr_error(c), *colon = strstr(e, ": ");
-	json_t *o = json_object();
+	char *text;
+	json_t *ev;
 
-	json_object_set_new(o, "ok", json_false());
-	if (colon) {
-		json_object_set_new(o, "code", json_stringn_nocheck(e, (size_t)(colon - e)));
-		e = colon + 2;
-	}
-	json_object_set_new(o, "error", json_string_nocheck(e));
-	return cli_refused(o);
+	if ((*r = fr_read_msg(c, &text)) < 0)
+		return NULL;
+	ev = json_loads(text, 0, NULL);
+	free(text);
+	if (ev == NULL)
+		*r = -EPROTO;
+	return ev;
 }
 
 enum recv_mode { RECV_TAKE, RECV_WATCH, RECV_REPORTS };
@@ -162,7 +147,6 @@ do_recv(int argc, char **argv, enum recv_mode mode)
 	const char *outdir = NULL;
 	bool wait = watch, raw = false;
 	uint64_t count = 0, service, got = 0;
-	struct fr_bundle b;
 	struct fr *c;
 	json_t *ev;
 	char *end;
@@ -204,12 +188,17 @@ do_recv(int argc, char **argv, enum recv_mode mode)
 	/* Waiting for bundles to arrive is what was asked: no deadline on it. */
 	if (wait)
 		fr_set_timeout(c, -1);
-	while ((r = fr_recv_next(c, &b)) == 1) {
+	while ((ev = next_event(c, &r)) != NULL) {
+		const char *event = cli_jstr(ev, "event");
 		struct sink s = { .text = true };
 		char path[4096];
-		int64_t rowid = b.rowid;
+		int64_t rowid;
 
-		ev = bundle_json(&b);
+		if (!json_is_true(json_object_get(ev, "ok")) && strcmp(event, "bundle") != 0)
+			return cli_refused(ev);
+		if (strcmp(event, "end") == 0)
+			break;
+		rowid = (int64_t)cli_jint(ev, "rowid");
 		if (outdir) {
 			snprintf(path, sizeof(path), "%s/bundle-%" PRIu64 "-%" PRId64 ".bin", outdir,
 			    (uint64_t)time(NULL), rowid);
@@ -218,27 +207,32 @@ do_recv(int argc, char **argv, enum recv_mode mode)
 		} else if (raw) {
 			s.fp = stdout;
 		}
-		if ((r = fr_recv_body(c, &b, sink_write, &s)) < 0)
+		if ((r = fr_read_body(c, cli_jint(ev, "body"), sink_write, &s)) < 0)
 			cli_lost_daemon(c, r);
 		if (outdir && fclose(s.fp) != 0)
 			return cli_fail(CLI_EXIT_REFUSED, "%s: %s", path, strerror(errno));
 		s.preview[s.plen] = '\0';
 		if (reports) {
+			json_object_del(ev, "ok");
+			json_object_del(ev, "body");
 			print_report(ev, (const uint8_t *)s.preview, s.plen);
 		} else if (raw) {
 			fflush(stdout);
 		} else if (cli_opt.json) {
-			json_object_set_new(ev, "size", json_integer((json_int_t)b.len));
+			json_object_del(ev, "ok");
+			json_object_set_new(ev, "size", json_integer((json_int_t)cli_jint(ev, "body")));
+			json_object_del(ev, "body");
 			if (outdir)
 				json_object_set_new(ev, "file", json_string(path));
 			else if (s.text && s.plen == cli_jint(ev, "size"))
 				json_object_set_new(ev, "text", json_stringn_nocheck(s.preview, s.plen));
 			cli_print_json(ev);
 		} else {
-			printf("from %s to %s [%s] %" PRIu64 " bytes, id %s\n", b.src, b.dst, b.class, b.len, b.id);
+			printf("from %s to %s [%s] %" PRIu64 " bytes, id %s\n", cli_jstr(ev, "src"), cli_jstr(ev, "dst"),
+			    cli_jstr(ev, "class"), cli_jint(ev, "body"), cli_jstr(ev, "id"));
 			if (outdir)
 				printf("  saved to %s\n", path);
-			else if (s.text && s.plen == b.len)
+			else if (s.text && s.plen == cli_jint(ev, "body"))
 				printf("  %s\n", s.preview);
 			else
 				printf("  (binary or long payload: use -o DIR or --raw)\n");
@@ -250,10 +244,9 @@ do_recv(int argc, char **argv, enum recv_mode mode)
 		json_decref(ev);
 		got++;
 	}
-	if (r == -EREMOTEIO)
-		return stream_refused(c);
-	if (r < 0)
+	if (ev == NULL)
 		cli_lost_daemon(c, r);
+	json_decref(ev);
 	if (!cli_opt.json && !raw && got == 0 && reports)
 		fprintf(stderr, "fieldrelay: no status reports waiting\n");
 	else if (!cli_opt.json && !raw && got == 0)
