@@ -87,8 +87,21 @@ LIB	  := $(BUILD)/libfieldrelay.a
 DAEMON	:= $(BUILD)/fieldrelayd
 CLI	:= $(BUILD)/fieldrelay
 
+# Each agent's program, fieldrelay-NAME: the other .c files of its folder (none: no program).
+AGENT_BINS :=
+define agent_program
+AGENT_SRCS_$(1) := $$(filter-out $(1)/$(notdir $(1))_config.c,$$(wildcard $(1)/*.c))
+ifneq ($$(AGENT_SRCS_$(1)),)
+AGENT_BINS += $(BUILD)/fieldrelay-$(notdir $(1))
+$(BUILD)/fieldrelay-$(notdir $(1)): $$(AGENT_SRCS_$(1):%.c=$(BUILD)/%.o) $(LIB)
+	@$$(if $$(Q),echo "  LD      $$@")
+	$$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
+endif
+endef
+$(foreach a,$(AGENTS),$(eval $(call agent_program,$(a))))
+
 .PHONY: all deps check bench fuzz fuzz-build demo install clean help tests sims soak FORCE
-all: $(DAEMON) $(CLI)
+all: $(DAEMON) $(CLI) $(AGENT_BINS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -240,6 +253,7 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/fieldrelay/configs
 	install -m 755 $(DAEMON) $(DESTDIR)$(PREFIX)/sbin/fieldrelayd
 	install -m 755 $(CLI) $(DESTDIR)$(PREFIX)/bin/fieldrelay
+	for b in $(AGENT_BINS); do install -m 755 $$b $(DESTDIR)$(PREFIX)/bin/; done
 	install -m 644 configs/*.conf $(DESTDIR)$(PREFIX)/share/fieldrelay/configs/
 
 clean:
