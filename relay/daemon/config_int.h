@@ -116,8 +116,8 @@ enum config_section_kind { SECTION_UNKNOWN, SECTION_DAEMON, SECTION_NAMED, SECTI
 enum config_section_kind config_section_kind(const char *name, const struct config_section **agent);
 /* The daemon's section for a header ("link mesh" -> link), or NULL. */
 const struct config_daemon_section *config_daemon_section(const char *name);
-/* "node, store, ..., link NAME; agents: echo": the known sections, for messages. */
-const char *config_sections_known(void);
+/* "node, store, ..., link NAME; agents: echo": the known sections, for messages; in known. */
+const char *config_sections_known(char *known, size_t size);
 /* The parse enters [header] (agent: its section, or NULL), or (header NULL) the file ends. */
 void config_section_enter(struct parse *p, const struct config_section *agent);
 /* One key of the agent's section being read. */
