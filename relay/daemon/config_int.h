@@ -1,6 +1,8 @@
 /*
- * config_int.h - what config.c (the keys) and config_file.c (the file and
- * its lines) share: the state of one parse.
+ * config_int.h - what the parser's files share: config.c (the daemon's
+ * sections and the keys every link has), config_file.c (the file and its
+ * lines), config_sections.c (which sections are known, agents' checked),
+ * and the link kinds' files (config_mesh.c, config_kiss.c, config_sbd.c).
  */
 #ifndef FIELDRELAY_CONFIG_INT_H
 #define FIELDRELAY_CONFIG_INT_H
