@@ -57,9 +57,9 @@ if len(sys.argv) > 1:
     os.environ["FIELDRELAY_BUILD"] = sys.argv[1]
 os.environ.setdefault("FIELDRELAY_BUILD", "build-bench")
 os.environ["FIELDRELAY_BUILD"] = str(Path(os.environ["FIELDRELAY_BUILD"]).resolve())
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
-from harness import CLI, Control, Node, wait_for  # noqa: E402
-from serial_sim import SerialEmu, consistent  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))      # tests/: the harness package
+from harness import CLI, Control, Node, stop_all, wait_for  # noqa: E402
+from harness.serial import SerialEmu, consistent  # noqa: E402
 
 KEY = "1 " + "5a" * 32 + " send\n"
 QUICK = os.environ.get("BENCH_RADIO_QUICK") == "1"
@@ -108,10 +108,7 @@ class Pair:
             raise
 
     def close(self):
-        for n in self.nodes:
-            if n.proc and n.proc.poll() is None:
-                n.proc.kill()
-                n.proc.wait()
+        stop_all(self.nodes)
         self.ser.stop()
 
 

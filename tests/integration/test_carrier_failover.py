@@ -9,8 +9,7 @@ import uuid
 
 import pytest
 
-from harness import Node, cli_seconds, namespaces, stop_all, wait_for
-from test_mesh import KEY
+from harness import KEY, Node, cli_seconds, namespaces, stop_all, wait_for
 
 
 def sh(*cmd):

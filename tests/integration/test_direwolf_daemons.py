@@ -1,5 +1,5 @@
 """Issue 5, 7(e): two fieldrelayd nodes through two real Direwolf 1.6 software
-TNCs (tests/sim/direwolf_pair.py), 1200 bit/s AFSK: each daemon's KISS link
+TNCs (tests/harness/direwolf.py), 1200 bit/s AFSK: each daemon's KISS link
 is a TCP connection to its own Direwolf's KISS port, the radio channel is
 audio over paced UDP.  Small messages and a bundle of a few KB (several
 frames) go both ways at once and arrive exactly once.
@@ -22,16 +22,12 @@ refused it and 30-50 of about 80 segments each way were resends; now 1-3.
 """
 import os
 import re
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from harness import Node, stop_all, wait_for
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sim"))
-from direwolf_pair import DirewolfPair, direwolf_available  # noqa: E402
+from harness.direwolf import DirewolfPair, direwolf_available
 
 KEY = "1 " + "5a" * 32 + " send\n"
 

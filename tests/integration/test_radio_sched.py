@@ -18,8 +18,8 @@ import time
 
 import pytest
 
-from harness import CLI, Control, Node, wait_for
-from serial_sim import SerialEmu, consistent
+from harness import CLI, Control, Node, stop_all, wait_for
+from harness.serial import SerialEmu, consistent
 
 KEY = "1 " + "5a" * 32 + " send\n"
 RATE = 9600
@@ -80,10 +80,7 @@ def radio(tmp_path):
     yield ser, a, b, watches
     for w in watches:
         w.close()
-    for n in (a, b):
-        if n.proc and n.proc.poll() is None:
-            n.proc.kill()
-            n.proc.wait()
+    stop_all((a, b))
     ser.stop()
 
 

@@ -16,8 +16,8 @@ import time
 import pytest
 
 from harness import Node, free_ports, stop_all, wait_for
-from serial_sim import SerialEmu
-from sim import LinkEmu
+from harness.serial import SerialEmu
+from harness.sim import LinkEmu
 
 KEY = "1 " + "5a" * 32 + " send\n"
 RATE = 9600
