@@ -52,10 +52,9 @@ sys.path.insert(0, str(HERE.parents[1]))          # tests/: the harness package
 if len(sys.argv) > 1:
     os.environ.setdefault("FIELDRELAY_BUILD", sys.argv[1])
 
-from harness import Node, stop_all, wait_for  # noqa: E402
+from harness import KEY, Node, stop_all, wait_for  # noqa: E402
 from harness.direwolf import DirewolfPair, KissReader, direwolf_available, kiss_data, ui_frame  # noqa: E402
 
-KEY = "1 " + "5a" * 32 + " send\n"
 INFO = 256                  # the daemon's kiss mtu: its largest link frame
 TNC = {"txdelay": "100ms", "txtail": "30ms", "persist": 127, "slottime": "50ms"}
 TXDELAY = 0.1

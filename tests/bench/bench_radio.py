@@ -58,10 +58,10 @@ if len(sys.argv) > 1:
 os.environ.setdefault("FIELDRELAY_BUILD", "build-bench")
 os.environ["FIELDRELAY_BUILD"] = str(Path(os.environ["FIELDRELAY_BUILD"]).resolve())
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))      # tests/: the harness package
-from harness import CLI, Control, Node, stop_all, wait_for  # noqa: E402
+from harness import CLI, KEY, Control, Node, stop_all, wait_for  # noqa: E402
+from harness.mesh import neighbours  # noqa: E402
 from harness.serial import SerialEmu, consistent  # noqa: E402
 
-KEY = "1 " + "5a" * 32 + " send\n"
 QUICK = os.environ.get("BENCH_RADIO_QUICK") == "1"
 AX25_HDR = 16           # two addresses, control, PID
 KISS_FRAMING = 3        # FEND, type, FEND
@@ -82,10 +82,6 @@ def kiss_node(base, node_id, device, rate, extra="", txdelay=0, duplex="full"):
                       f"[link radio]\ntype = kiss\ndevice = {device}\ncallsign = N0CALL-{node_id}\n"
                       f"rate = {rate}\ntxdelay = {txdelay}\nduplex = {duplex}\n{extra}")
     return n
-
-
-def neighbours(n):
-    return {x["node"] for x in n.cli_json("neighbors")[0]["neighbors"]}
 
 
 class Pair:

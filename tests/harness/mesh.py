@@ -41,6 +41,11 @@ def route(n, dst):
     return None
 
 
+def link(n):
+    """n's first (or only) link's JSON."""
+    return n.cli_json("links")[0]["links"][0]
+
+
 def links_by_name(n):
     """n's links as {name: the link's JSON}."""
     return {l["name"]: l for l in n.cli_json("links")[0]["links"]}

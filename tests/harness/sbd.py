@@ -19,6 +19,7 @@ import subprocess
 import time
 
 from .cleanup import stop_all
+from .mesh import link  # noqa: F401 (harness.sbd.link: the node's one link)
 from .node import Node
 from .paths import BUILD, wait_for
 from .ports import free_port
@@ -359,10 +360,6 @@ class World:
 
     def __exit__(self, *exc):
         self.stop()
-
-
-def link(n):
-    return n.cli_json("links")[0]["links"][0]
 
 
 def modem_ready(w):

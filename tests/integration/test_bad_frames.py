@@ -26,9 +26,8 @@ import threading
 
 import pytest
 
-from harness import DAEMON, Node, free_port, free_ports, stop_all, wait_for
+from harness import DAEMON, KEY, Node, free_port, free_ports, stop_all, wait_for
 
-KEY = "1 " + "5a" * 32 + " send\n"
 OTHER_KEY = "1 " + "77" * 32 + " send\n"
 TAG = 16
 

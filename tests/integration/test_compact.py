@@ -5,6 +5,7 @@ on the wire is measured, printed and bounded, beside the same 200 sent in full
 form over the same link."""
 
 from harness import Node, free_ports, stop_all, wait_for
+from harness.mesh import neighbours
 from harness.sim import LinkEmu
 
 KEY = "1 " + "c3" * 32 + " send\n"
@@ -25,10 +26,6 @@ def radio_node(tmp_path, node_id, port, peer, compact):
 
 def radio_link(n):
     return n.cli_json("links")[0]["links"][0]
-
-
-def neighbours(n):
-    return {x["node"] for x in n.cli_json("neighbors")[0]["neighbors"]}
 
 
 def send_200(tmp_path, compact):

@@ -26,10 +26,10 @@ import time
 
 import pytest
 
-from harness import Node, stop_all, wait_for
+from harness import KEY, Node, stop_all, wait_for
 from harness.direwolf import DirewolfPair, direwolf_available
+from harness.mesh import link, neighbours
 
-KEY = "1 " + "5a" * 32 + " send\n"
 
 needs_direwolf = pytest.mark.skipif(not direwolf_available(),
                                     reason="direwolf not installed (Debian package direwolf)")
@@ -71,14 +71,6 @@ def pair_nodes(tmp_path):
         yield pair, a, b
     finally:
         stop_all(made)
-
-
-def neighbours(n):
-    return {x["node"] for x in n.cli_json("neighbors")[0]["neighbors"]}
-
-
-def link(n):
-    return n.cli_json("links")[0]["links"][0]
 
 
 def send_batch(n, dst, lines):

@@ -14,6 +14,7 @@ import pytest
 
 from harness import stop_all, wait_for
 from harness.kiss import kiss_node
+from harness.mesh import link, neighbours
 from harness.serial import SerialEmu, consistent
 
 # The most bytes one full link frame puts on the line: mtu 256 + AX.25 16 +
@@ -36,14 +37,6 @@ def radio(tmp_path):
 
     yield make
     stop_all(made)
-
-
-def neighbours(n):
-    return {x["node"] for x in n.cli_json("neighbors")[0]["neighbors"]}
-
-
-def link(n):
-    return n.cli_json("links")[0]["links"][0]
 
 
 def start_pair(a, b, timeout=30):

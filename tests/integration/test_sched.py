@@ -16,6 +16,7 @@ import time
 import pytest
 
 from harness import Node, free_ports, stop_all, wait_for
+from harness.mesh import links_by_name as links
 from harness.serial import SerialEmu
 from harness.sim import LinkEmu
 
@@ -53,10 +54,6 @@ def pair(tmp_path):
     started += [a, b]
     yield emu, ser, a, b
     stop_all(started)
-
-
-def links(n):
-    return {l["name"]: l for l in n.cli_json("links")[0]["links"]}
 
 
 def both_links_up(a, b):

@@ -8,9 +8,8 @@ import subprocess
 
 import pytest
 
-from harness import Node, free_ports, stop_all, wait_for
+from harness import KEY, Node, free_ports, stop_all, wait_for
 
-KEY = "1 " + "5a" * 32 + " send\n"
 CHUNK = 60_000
 
 

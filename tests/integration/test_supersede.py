@@ -7,7 +7,7 @@ import json
 import pytest
 
 from harness import Control, free_ports, stop_all, wait_for
-from harness.mesh import mesh_node
+from harness.mesh import mesh_node, neighbours
 
 
 def bundles(n):
@@ -16,10 +16,6 @@ def bundles(n):
 
 def superseded_lines(n):
     return n.log_text().count(" superseded by the newer ")
-
-
-def neighbours(n):
-    return {x["node"] for x in n.cli_json("neighbors")[0]["neighbors"]}
 
 
 def texts(got):
