@@ -14,12 +14,17 @@ import subprocess
 import time
 from pathlib import Path
 
+from .agent import start_agent
 from .paths import CLI, DAEMON, wait_for
 
 KEY = "1 " + "5a" * 32 + " send\n"     # the network key most tests give their nodes
 
 
 class Node:
+    """fieldrelayd node_id in base/node<id> (or base/<name>): config, store,
+    control socket and log there; extra is appended to the config.  Not
+    started until start()."""
+
     def __init__(self, base: Path, node_id: int, extra: str = "", name=None):
         self.dir = base / (name or f"node{node_id}")
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -46,6 +51,8 @@ class Node:
 
     def start(self, env=None, preexec=None):
         assert self.proc is None or self.proc.poll() is not None
+        if self.proc and not self.logf.closed:
+            self.logf.close()               # the last run ended on its own
         self.logf = open(self.log, "ab")
         prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
         self.proc = subprocess.Popen(prefix + [str(DAEMON), "-d", "-c", str(self.conf)],
@@ -117,7 +124,6 @@ class Node:
 
     def start_agent(self, name, **kw):
         """Agent fieldrelay-NAME started on this node's config (harness.agent)."""
-        from .agent import start_agent
         return start_agent(name, self.conf, netns=self.netns, log=self.dir / f"{name}.log", **kw)
 
 
