@@ -201,7 +201,7 @@ $(BUILD)/tests/sim/%: $(BUILD)/tests/sim/%.o $(BUILD)/tests/sim/emu.o
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lm
 .SECONDARY: $(SIM_BINS:%=%.o) $(BUILD)/tests/sim/emu.o
 
-# The audio pacer between two Direwolf TNCs (tests/sim/direwolf_pair.py).
+# The audio pacer between two Direwolf TNCs (tests/harness/direwolf.py).
 SIM_BINS += $(BUILD)/tests/sim/audio_pacer
 $(BUILD)/tests/sim/audio_pacer: $(BUILD)/tests/sim/audio_pacer.o
 	@$(if $(Q),echo "  LD      $@")
@@ -300,7 +300,7 @@ install: all
 	    relay/app/fieldrelay.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/fieldrelay.pc
 
 clean:
-	rm -rf build build-* .pytest_cache tests/integration/__pycache__
+	rm -rf build build-* .pytest_cache tests/integration/__pycache__ tests/harness/__pycache__
 
 help:
 	@sed -n '1,/^$$/p' Makefile
