@@ -3,52 +3,29 @@ the protocol version, pipelined sends answered with durable ids, durable
 registrations (two subscribers each get every bundle; a subscriber away and
 back, across a restart; removal), the event stream, live frames between two
 nodes, bad requests; and the echo agent with fieldrelay ping over it."""
+import json
+import struct
 import subprocess
-import time
 
 import pytest
 
-from harness import BUILD, Control, Node, free_ports, stop_all, wait_for
+from harness import BUILD, Control, Node, free_ports, wait_for
+from harness.mesh import mesh_node, neighbours
 
-KEY = "1 " + "7c" * 32 + " send\n"
 PING = BUILD / "fieldrelay-ping"
 ECHO = BUILD / "fieldrelay-echo"
 
 
 @pytest.fixture
-def things():
-    started = []
-    yield started
-    for x in started:
-        if isinstance(x, subprocess.Popen) and x.poll() is None:
-            x.kill()
-            x.wait()
-    stop_all([x for x in started if not isinstance(x, subprocess.Popen)])
+def node(nodes):
+    return nodes(1)
 
 
-@pytest.fixture
-def node(tmp_path, things):
-    n = Node(tmp_path, 1)
-    things.append(n)
-    return n.start()
-
-
-def pair(tmp_path, things, extra2=""):
-    """Nodes 1 and 2 joined by a UDP link on loopback."""
+def pair(tmp_path, cleanup, extra2=""):
+    """Nodes 1 and 2 joined by a UDP link "mesh" on loopback (not started)."""
     p1, p2 = free_ports(2)
-    nodes = []
-    for nid, port, peer, extra in ((1, p1, p2, ""), (2, p2, p1, extra2)):
-        n = Node(tmp_path, nid)
-        key = n.write_key(KEY)
-        n.conf.write_text(n.conf.read_text() + f"[security]\nkey_file = {key}\n"
-                          f"[link air]\ntype = udp\nport = {port}\npeer = 127.0.0.1:{peer}\n{extra}")
-        things.append(n)
-        nodes.append(n)
-    return nodes
-
-
-def neighbours(n):
-    return {r["node"] for r in n.cli_json("neighbors")[0]["neighbors"]}
+    return (cleanup.add(mesh_node(tmp_path, 1, p1, [p2])),
+            cleanup.add(mesh_node(tmp_path, 2, p2, [p1], extra2)))
 
 
 def call(c, req):
@@ -126,8 +103,6 @@ def test_pipelined_sends_have_durable_ids(node):
 
 
 def _frame(obj, body=b""):
-    import json
-    import struct
     if body:
         obj = dict(obj, body=len(body))
     data = json.dumps(obj).encode()
@@ -234,14 +209,14 @@ def test_bad_requests(node):
     assert node.proc.poll() is None
 
 
-def test_events_and_live_frames(tmp_path, things):
-    n1, n2 = pair(tmp_path, things)
+def test_events_and_live_frames(tmp_path, cleanup):
+    n1, n2 = pair(tmp_path, cleanup)
     n1.start()
     w = Control(n1)
     assert call(w, {"op": "watch", "events": True})["ok"]
     first = [w.recv() for _ in range(2)]
     link = next(e for e in first if e["event"] == "link")
-    assert link["link"] == "air" and "rate_bps" in link and "mtu" in link, link
+    assert link["link"] == "mesh" and "rate_bps" in link and "mtu" in link, link
     assert any(e["event"] == "store" for e in first), first
 
     n2.start()
@@ -254,7 +229,7 @@ def test_events_and_live_frames(tmp_path, things):
         e = w.recv()
         return e if e.get("event") == "neighbour" and e["node"] == 2 and e["up"] else None
     ev = wait_for(heard, 30, "a neighbour event for node 2")
-    assert ev["link"] == "air"
+    assert ev["link"] == "mesh"
 
     s = Control(n1)
     frame = bytes(range(80))
@@ -262,7 +237,7 @@ def test_events_and_live_frames(tmp_path, things):
     assert r["ok"] and r["links"] == 1 and r["tag"] == "v", r
     for c in (live, live2):
         f = c.recv()
-        assert f["event"] == "live" and f["link"] == "air" and f["from"] == 1, f
+        assert f["event"] == "live" and f["link"] == "mesh" and f["from"] == 1, f
         assert (f["group"], f["spurt"], f["seq"]) == (4, 7, 1)
         assert f["payload"] == frame
     # To every neighbour, untagged: not answered when it goes (a voice stream is 50 frames/s).
@@ -289,14 +264,8 @@ def call_body(c, req, body):
     return c.recv()
 
 
-def start_echo(node, things, *args):
-    log = open(node.dir / "echo.log", "ab")
-    p = subprocess.Popen([str(ECHO), "-v", "-c", str(node.conf), *args], stdout=log, stderr=subprocess.STDOUT)
-    log.close()
-    things.append(p)
-    wait_for(lambda: (p.poll() is None or pytest.fail((node.dir / "echo.log").read_text()))
-             and "answering on" in (node.dir / "echo.log").read_text(), 20, "fieldrelay-echo to answer")
-    return p
+def echo_ready(agent):
+    return "answering on" in agent.log_text()
 
 
 def ping(node, *args, timeout=60):
@@ -304,13 +273,13 @@ def ping(node, *args, timeout=60):
                           text=True, timeout=timeout)
 
 
-def test_echo_agent_and_ping(tmp_path, things):
-    n1, n2 = pair(tmp_path, things, extra2="[echo]\nservice = 9\nname = echo\n")
+def test_echo_agent_and_ping(tmp_path, cleanup, agents):
+    n1, n2 = pair(tmp_path, cleanup, extra2="[echo]\nservice = 9\nname = echo\n")
     n1.start()
     n2.start()
     assert subprocess.run([str(BUILD / "fieldrelayd"), "-n", "-c", str(n2.conf)]).returncode == 0
     wait_for(lambda: 2 in neighbours(n1), 30, "node 2 as a neighbour")
-    echo = start_echo(n2, things)
+    echo = agents("echo", n2, args=["-v"], ready=echo_ready)
     r = ping(n1, "-c", 3, "-s", 200, "-p", "urgent", "-i", 0.2, "ipn:2")
     assert r.returncode == 0, r.stderr
     lines = [l for l in r.stdout.splitlines() if "bytes from ipn:2.9" in l]
@@ -320,13 +289,12 @@ def test_echo_agent_and_ping(tmp_path, things):
 
     # The responder away: pings wait in node 2's store for its registration, and are answered
     # when it is back.
-    echo.kill()
-    echo.wait()
+    echo.stop()
     r = ping(n1, "-c", 2, "-i", 0, "-W", 1, "--json", "ipn:2")
     assert r.returncode == 1, r.stdout + r.stderr
     assert '"received":0' in r.stdout
     wait_for(lambda: registrations(n2).get((9, "echo")) == 2, 20, "the pings to wait for echo")
-    start_echo(n2, things)
+    echo.start(ready=echo_ready)
     wait_for(lambda: registrations(n2).get((9, "echo")) == 0, 20, "echo to answer what waited")
 
     # Bad usage is exit 2 with a message; no daemon is exit 3.
@@ -339,9 +307,8 @@ def test_echo_agent_and_ping(tmp_path, things):
     assert r.returncode == 3 and "not running" in r.stderr
 
 
-def test_echo_agent_config_is_checked(tmp_path, things):
+def test_echo_agent_config_is_checked(tmp_path):
     n = Node(tmp_path, 1, extra="[echo]\nservice = zero\n")
-    things.append(n)
     r = subprocess.run([str(BUILD / "fieldrelayd"), "-n", "-c", str(n.conf)], capture_output=True, text=True)
     assert r.returncode != 0 and "service: 'zero' is not a service number" in r.stderr, r.stderr
     r = subprocess.run([str(ECHO), "-c", str(n.conf)], capture_output=True, text=True, timeout=10)
