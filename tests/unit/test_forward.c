@@ -9,7 +9,8 @@
  * leaves the store once the neighbour committed it; queued bundles go most
  * urgent first; a bundle from a link is stored and committed (a duplicate
  * too, a bad one refused); a link that loses the neighbour gives the bundle
- * back and it stays queued, to go on the next link the neighbour is up on.
+ * back and it stays queued, to go on the next link the neighbour is up on;
+ * the links module's events come in order, with forward's route changes.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -169,9 +170,10 @@ fake_metrics(const void *x, struct link_metrics *m)
 {
 	const struct fake *f = x;
 
-	m->up = m->open = true;
 	for (unsigned i = 0; i < FAKE_NBRS; i++)
 		m->neighbours += f->up[i] != 0;
+	m->up = m->neighbours > 0;	/* like an SBD modem: there while its neighbour is */
+	m->open = true;
 	m->frames_tx = f->n_sent;
 }
 
@@ -573,6 +575,71 @@ test_link_down_keeps_bundle_queued(void **state)
 	run_until(f, nothing_queued, 5000);
 }
 
+/* Events as the links module reports them. */
+struct event_log {
+	int kind[32];
+	uint64_t node[32];
+	char link[32][8];
+	unsigned n;
+};
+
+static void
+on_event(void *arg, const struct links_event *ev)
+{
+	struct event_log *g = arg;
+
+	if (g->n == 32)
+		return;
+	g->kind[g->n] = ev->kind;
+	g->node[g->n] = ev->node;
+	snprintf(g->link[g->n], sizeof(g->link[0]), "%s", ev->link);
+	g->n++;
+}
+
+static void
+expect_events(struct event_log *g, const int *kind, const uint64_t *node, unsigned n)
+{
+	assert_int_equal(g->n, n);
+	for (unsigned i = 0; i < n; i++) {
+		assert_int_equal(g->kind[i], kind[i]);
+		assert_int_equal(g->node[i], node[i]);
+		assert_string_equal(g->link[i], "a");
+	}
+	g->n = 0;
+}
+
+static void
+test_events(void **state)
+{
+	struct fx *f = *state;
+	struct fake *a = fake_named("a");
+	struct event_log g = { .n = 0 };
+	struct route_entry v[1] = { { .node = 5, .cost = 10 } };
+
+	links_watch(f->ls, on_event, &g);
+	/* The link comes with its first neighbour; forward's route table changes. */
+	fake_up(a, 2);
+	expect_events(&g, (int[]){ LINKS_LINK_UP, LINKS_NEIGHBOUR_UP, LINKS_ROUTE_CHANGED },
+	    (uint64_t[]){ 0, 2, 2 }, 3);
+	fake_up(a, 3);
+	expect_events(&g, (int[]){ LINKS_NEIGHBOUR_UP, LINKS_ROUTE_CHANGED }, (uint64_t[]){ 3, 3 }, 2);
+	/* ipn:2 says it reaches ipn:5: a new route. */
+	a->ev.route(a->ev.arg, a->link, 2, v, 1);
+	expect_events(&g, (int[]){ LINKS_ROUTE_CHANGED }, (uint64_t[]){ 2 }, 1);
+	a->ev.route(a->ev.arg, a->link, 2, v, 1);	/* the same again: no change */
+	assert_int_equal(g.n, 0);
+	fake_down(a, 3);
+	expect_events(&g, (int[]){ LINKS_NEIGHBOUR_DOWN, LINKS_ROUTE_CHANGED }, (uint64_t[]){ 3, 3 }, 2);
+	/* The last neighbour goes, and the link with it. */
+	fake_down(a, 2);
+	expect_events(&g, (int[]){ LINKS_NEIGHBOUR_DOWN, LINKS_ROUTE_CHANGED, LINKS_LINK_DOWN },
+	    (uint64_t[]){ 2, 2, 0 }, 3);
+	/* No live frames over a link_ext. */
+	fake_up(a, 2);
+	assert_int_equal(links_send_live(f->ls, 2, 1, 1, 1, "x", 1), -EHOSTUNREACH);
+	links_unwatch(f->ls, on_event, &g);
+}
+
 int
 main(void)
 {
@@ -581,6 +648,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_most_urgent_first, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_received_bundle_is_stored, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_link_down_keeps_bundle_queued, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_events, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
