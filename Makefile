@@ -170,7 +170,7 @@ $(CLI): $(CLI_OBJS) $(APP_A) $(LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(UNIT_SUPPORT_OBJS) $(LIB)
+$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(UNIT_SUPPORT_OBJS) $(LIB) $(APP_A)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
@@ -201,7 +201,7 @@ $(BUILD)/tests/sim/%: $(BUILD)/tests/sim/%.o $(BUILD)/tests/sim/emu.o
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lm
 .SECONDARY: $(SIM_BINS:%=%.o) $(BUILD)/tests/sim/emu.o
 
-# The audio pacer between two Direwolf TNCs (tests/sim/direwolf_pair.py).
+# The audio pacer between two Direwolf TNCs (tests/harness/direwolf.py).
 SIM_BINS += $(BUILD)/tests/sim/audio_pacer
 $(BUILD)/tests/sim/audio_pacer: $(BUILD)/tests/sim/audio_pacer.o
 	@$(if $(Q),echo "  LD      $@")
@@ -300,7 +300,7 @@ install: all
 	    relay/app/fieldrelay.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/fieldrelay.pc
 
 clean:
-	rm -rf build build-* .pytest_cache tests/integration/__pycache__
+	rm -rf build build-* .pytest_cache tests/integration/__pycache__ tests/harness/__pycache__
 
 help:
 	@sed -n '1,/^$$/p' Makefile

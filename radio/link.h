@@ -84,7 +84,7 @@ struct link_conf {
 	uint16_t ethertype;		/* pcap: EtherType of our frames, 0 = 0x88b5 */
 	uint32_t mtu;			/* largest frame the medium carries (pcap: 0 = the interface's) */
 	uint64_t rate_bps;		/* nominal bit rate, 0 = unknown */
-	uint16_t duty_permille;		/* airtime duty-cycle limit, 0 = none (radio/link.c duty_refill) */
+	uint16_t duty_permille;		/* airtime duty-cycle limit, 0 = none (radio/meter.c duty_refill) */
 	uint32_t duty_window_ms;	/* ... over this window */
 	uint64_t budget_bytes;		/* bytes we may send per budget period, 0 = unmetered */
 	uint32_t budget_period_s;	/* periods count from the Unix epoch (UTC days for 86400) */

@@ -26,7 +26,7 @@
  *
  * Receiver: per transfer, the byte ranges received; the cumulative offset
  * and up to SESSION_SACK_RANGES further ranges go back in each SEG_ACK.  The
- * link layer decides when (not for every segment: see radio/link.c).
+ * link layer decides when (not for every segment: see radio/pump.c).
  *
  * Transfer ids count from 1 in each sender session, so a session lives for
  * one boot of the sender: when a neighbour's boot counter (in every frame

@@ -28,7 +28,7 @@ frq() { local who=$1; shift; "$BUILD/fieldrelay" -s "$D/$who/control.sock" "$@";
 
 # Ports outside the kernel's ephemeral range and free right now (the test
 # harness's free_ports), so a demo beside a test run does not collide with it.
-set -- $(cd "$(dirname "$0")/integration" && /usr/bin/python3 -c 'import harness; print(*harness.free_ports(6))')
+set -- $(cd "$(dirname "$0")" && /usr/bin/python3 -c 'import harness; print(*harness.free_ports(6))')
 [ $# -eq 6 ] || { echo "no free ports"; exit 1; }
 P_BP1=$1; P_BP2=$2; P_VEH=$3; P_CC=$4; P_SAT_A=$5; P_SAT_B=$6
 

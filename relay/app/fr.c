@@ -128,25 +128,6 @@ fr_read_all(struct fr *c, void *p, size_t n, int64_t until)
 		size_t have = c->in_len - c->in_off;
 
 		if (have == 0) {
-			/* A big read goes straight to the caller's buffer. */
-			if (n >= sizeof(c->in)) {
-				ssize_t got = recv(c->fd, b, n, MSG_DONTWAIT);
-
-				if (got > 0) {
-					b += got;
-					n -= (size_t)got;
-					continue;
-				}
-				if (got == 0)
-					return io_error(c, -EPIPE);
-				if (errno == EINTR)
-					continue;
-				if (errno != EAGAIN)
-					return io_error(c, -errno);
-				if ((r = wait_fd(c->fd, POLLIN, until)) < 0)
-					return io_error(c, r);
-				continue;
-			}
 			if ((r = fill(c, until)) < 0)
 				return r;
 			continue;

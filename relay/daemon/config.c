@@ -461,19 +461,17 @@ link_kind(int kind)
 	return NULL;
 }
 
-/* "udp, pcap, kiss, sbd, directip" */
+/* "udp, pcap, kiss, sbd, directip", in types. */
 static const char *
-link_types(void)
+link_types(char *types, size_t size)
 {
-	static char types[128];
 	size_t used = 0;
 	int n;
 
-	if (types[0])
-		return types;
+	types[0] = '\0';
 	for (const struct config_link_kind *const *k = link_kinds; *k; k++) {
-		n = snprintf(types + used, sizeof(types) - used, "%s%s", used ? ", " : "", (*k)->type);
-		if (n > 0 && (size_t)n < sizeof(types) - used)
+		n = snprintf(types + used, size - used, "%s%s", used ? ", " : "", (*k)->type);
+		if (n > 0 && (size_t)n < size - used)
 			used += (size_t)n;
 	}
 	return types;
@@ -513,6 +511,7 @@ set_link(struct parse *p, const char *name, const char *value)
 	struct config_link *l;
 	uint16_t *keys;
 	uint64_t v;
+	char types[128];
 
 	if (*lname == '\0' || strlen(lname) >= sizeof(l->conf.name) || strchr(lname, ' '))
 		BAD("[link NAME]: '%s' is not a link name (one word, at most 31 characters)", lname);
@@ -530,7 +529,7 @@ set_link(struct parse *p, const char *name, const char *value)
 		for (k = link_kinds; *k && strcmp((*k)->type, value) != 0; k++)
 			;
 		if (*k == NULL)
-			BAD("type: '%s' is not a link type this build has (%s)", value, link_types());
+			BAD("type: '%s' is not a link type this build has (%s)", value, link_types(types, sizeof(types)));
 		l->conf.kind = (*k)->kind;
 	} else if (strcmp(name, "beacon") == 0) {
 		if (config_parse_ms(value, &v) < 0 || v < 100 || v > 3600000)
@@ -737,8 +736,11 @@ on_key(void *user, const char *section, const char *name, const char *value)
 	if (*section == '\0')
 		BAD("key '%s' outside any section (expected [node], [store], [bundle], [control] or [log] first)", name);
 	if (p->reported_section != p->section_line) {
+		char known[512];
+
 		p->reported_section = p->section_line;
-		config_perr(p, p->section_line, "unknown section [%s] (known: %s)", section, config_sections_known());
+		config_perr(p, p->section_line, "unknown section [%s] (known: %s)", section,
+		    config_sections_known(known, sizeof(known)));
 	}
 	return 1;
 }
@@ -812,12 +814,13 @@ config_parse_flags(const char *path, const char *text, size_t len, struct config
 		struct config_link *l = &cfg->links[i];
 		const struct config_link_kind *kind = link_kind(l->conf.kind);
 		uint16_t keys = p.link_keys[i], told = 0;
+		char types[128];
 
 		link_defaults(l, kind, keys);
 		if (kind != NULL && kind->defaults != NULL)
 			kind->defaults(l, keys);
 		if (kind == NULL)
-			config_perr(&p, l->line, "[link %s] needs a type (%s)", l->conf.name, link_types());
+			config_perr(&p, l->line, "[link %s] needs a type (%s)", l->conf.name, link_types(types, sizeof(types)));
 		if (kind != NULL && kind->check != NULL)
 			kind->check(&p, l, keys);
 		/* One kind's keys in a link of another kind (or of none). */

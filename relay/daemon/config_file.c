@@ -78,7 +78,7 @@ section_header(struct parse *p, char *buf, int size)
 	const char *end = find_chars_or_comment(buf + 1, "]");
 	const struct config_section *agent = NULL;
 	enum config_section_kind kind = SECTION_UNKNOWN;
-	char name[64];
+	char name[64], known[512];
 	size_t n = (size_t)(end - buf - 1);
 	bool bad = false;
 
@@ -98,7 +98,7 @@ section_header(struct parse *p, char *buf, int size)
 			config_perr(p, p->line, "section [%s] has a control character or bytes that are not UTF-8", name);
 			bad = true;
 		} else if ((kind = config_section_kind(name, &agent)) == SECTION_UNKNOWN) {
-			config_perr(p, p->line, "unknown section [%s] (known: %s)", name, config_sections_known());
+			config_perr(p, p->line, "unknown section [%s] (known: %s)", name, config_sections_known(known, sizeof(known)));
 			bad = true;
 		}
 		for (unsigned i = 0; !bad && i < p->n_sections; i++)

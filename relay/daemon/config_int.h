@@ -1,6 +1,8 @@
 /*
- * config_int.h - what config.c (the keys) and config_file.c (the file and
- * its lines) share: the state of one parse.
+ * config_int.h - what the parser's files share: config.c (the daemon's
+ * sections and the keys every link has), config_file.c (the file and its
+ * lines), config_sections.c (which sections are known, agents' checked),
+ * and the link kinds' files (config_mesh.c, config_kiss.c, config_sbd.c).
  */
 #ifndef FIELDRELAY_CONFIG_INT_H
 #define FIELDRELAY_CONFIG_INT_H
@@ -116,8 +118,8 @@ enum config_section_kind { SECTION_UNKNOWN, SECTION_DAEMON, SECTION_NAMED, SECTI
 enum config_section_kind config_section_kind(const char *name, const struct config_section **agent);
 /* The daemon's section for a header ("link mesh" -> link), or NULL. */
 const struct config_daemon_section *config_daemon_section(const char *name);
-/* "node, store, ..., link NAME; agents: echo": the known sections, for messages. */
-const char *config_sections_known(void);
+/* "node, store, ..., link NAME; agents: echo": the known sections, for messages; in known. */
+const char *config_sections_known(char *known, size_t size);
 /* The parse enters [header] (agent: its section, or NULL), or (header NULL) the file ends. */
 void config_section_enter(struct parse *p, const struct config_section *agent);
 /* One key of the agent's section being read. */

@@ -43,24 +43,22 @@ config_section_kind(const char *name, const struct config_section **agent)
 }
 
 const char *
-config_sections_known(void)
+config_sections_known(char *known, size_t size)
 {
-	static char known[512];
 	size_t used = 0;
 	int n;
 
-	if (known[0])
-		return known;
+	known[0] = '\0';
 	for (const struct config_daemon_section *d = config_daemon_sections; d->name; d++) {
-		n = snprintf(known + used, sizeof(known) - used, "%s%s%s", used ? ", " : "", d->name,
+		n = snprintf(known + used, size - used, "%s%s%s", used ? ", " : "", d->name,
 		    d->named ? " NAME" : "");
-		if (n > 0 && (size_t)n < sizeof(known) - used)
+		if (n > 0 && (size_t)n < size - used)
 			used += (size_t)n;
 	}
 	for (const struct config_section *const *a = config_agent_sections; *a; a++) {
-		n = snprintf(known + used, sizeof(known) - used, "%s%s", a == config_agent_sections ?
+		n = snprintf(known + used, size - used, "%s%s", a == config_agent_sections ?
 		    "; agents: " : ", ", (*a)->name);
-		if (n > 0 && (size_t)n < sizeof(known) - used)
+		if (n > 0 && (size_t)n < size - used)
 			used += (size_t)n;
 	}
 	return known;

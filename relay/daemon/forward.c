@@ -485,7 +485,6 @@ static void
 on_route(void *arg, struct link *l, uint64_t nbr, const struct route_entry *v, size_t n)
 {
 	struct forward *fw = arg;
-
 	unsigned li = link_index(fw, l);
 
 	if (route_update(fw->rt, nbr, li, v, n, loop_now())) {

@@ -66,6 +66,7 @@ struct links {
 	const char *kinds[CONFIG_MAX_LINKS];
 	uint32_t cost[CONFIG_MAX_LINKS];	/* route_link_cost() of its configured rate: live frames */
 	bool usable[CONFIG_MAX_LINKS];	/* as the last LINK_UP/DOWN said */
+	bool is_ext[CONFIG_MAX_LINKS];	/* a link_ext: no carrier or contact of the link layer's */
 	unsigned n_links;
 	const struct link_ext_ops *ext[LINKS_KINDS];	/* links_use_ext() */
 	struct link_events owner;
@@ -244,17 +245,28 @@ emit(struct links *ls, int kind, unsigned i, uint64_t node)
 	watchers_call(&ls->events, NULL, &ev);
 }
 
-/* Link i may have become usable or unusable (carrier, contact): say so once per change. */
+/*
+ * Can link i carry traffic: carrier and (metered) open; a link_ext (an SBD
+ * modem, DirectIP) while its medium says it is up.
+ */
+static bool
+usable(const struct links *ls, unsigned i)
+{
+	struct link_metrics m;
+
+	link_metrics(ls->links[i], &m);
+	return m.up && (m.open || ls->is_ext[i]);
+}
+
+/* Link i may have become usable or unusable (carrier, contact, a modem): say so once per change. */
 static void
 usable_check(struct links *ls, unsigned i)
 {
-	struct link_metrics m;
 	bool now;
 
 	if (i >= ls->n_links)
 		return;
-	link_metrics(ls->links[i], &m);
-	now = m.up && m.open;
+	now = usable(ls, i);
 	if (now == ls->usable[i])
 		return;
 	ls->usable[i] = now;
@@ -290,8 +302,7 @@ live_collect(void *arg, struct link *l, uint64_t node, const struct link_addr *a
 static bool
 live_capable(const struct links *ls, unsigned i)
 {
-	return ls->cfg->links[i].conf.kind != LINK_SBD && ls->cfg->links[i].conf.kind != LINK_DIRECTIP &&
-	    link_open(ls->links[i]);
+	return !ls->is_ext[i] && link_open(ls->links[i]);	/* no live frames over paid messages */
 }
 
 /* One frame to node on its best live link that takes it: 1, or the last error. */
@@ -359,9 +370,19 @@ static void
 on_neighbour(void *arg, struct link *l, uint64_t nbr, bool up)
 {
 	struct links *ls = arg;
+	unsigned i = links_index(ls, l);
 
+	/*
+	 * Watchers hear the link come (a link_ext's medium comes and goes with
+	 * its neighbours), then the neighbour, then what the owner makes of it
+	 * (a route changed); going, the other way round.
+	 */
+	if (up)
+		usable_check(ls, i);
+	emit(ls, up ? LINKS_NEIGHBOUR_UP : LINKS_NEIGHBOUR_DOWN, i, nbr);
 	ls->owner.neighbour(ls->owner.arg, l, nbr, up);
-	emit(ls, up ? LINKS_NEIGHBOUR_UP : LINKS_NEIGHBOUR_DOWN, links_index(ls, l), nbr);
+	if (!up)
+		usable_check(ls, i);
 }
 
 static void
@@ -601,6 +622,7 @@ links_open(struct links *ls, const struct link_events *owner, char *err, size_t 
 		    link_new(ls->loop, &cl->conf, ops, &p, &ev, err, errlen)) == NULL)
 			return -1;
 		ls->kinds[i] = ext ? ext->kind : ops->kind;
+		ls->is_ext[i] = ext != NULL;
 		ls->cost[i] = route_link_cost(cl->conf.rate_bps, 0, 0);
 		ls->n_links++;
 		if (cl->conf.kind == LINK_PCAP)
@@ -620,15 +642,11 @@ links_open(struct links *ls, const struct link_events *owner, char *err, size_t 
 		return -1;
 	}
 	for (unsigned i = 0; i < ls->n_links; i++) {
-		struct link_metrics m;
-
 		if (link_replay(ls->links[i]) && peerstate_watch(ls->peers, link_replay(ls->links[i])) < 0) {
 			snprintf(err, errlen, "out of memory");
 			return -1;
 		}
-		/* What LINK_UP/DOWN report is a change from this. */
-		link_metrics(ls->links[i], &m);
-		ls->usable[i] = m.up && m.open;
+		ls->usable[i] = usable(ls, i);	/* what LINK_UP/DOWN report is a change from this */
 	}
 	return 0;
 }

@@ -66,7 +66,7 @@ int links_wireless(const struct links *ls, unsigned i, struct netlink_wireless *
  * agent numbers them; 1 .. FRAME_VOICE_MAX bytes of data) to neighbour node,
  * or with node 0 to every neighbour that is up.  Each neighbour gets it once,
  * on its best live link: the cheapest by rate of those that carry live
- * frames (not SBD or DirectIP), are open and have it up; if that one cannot
+ * frames (not a link_ext: SBD, DirectIP), are open and have it up; if that one cannot
  * take it now (too big for its MTU, medium busy), the next.  >= 0: how many
  * links it went on (one per neighbour reached; 0 never: then an error);
  * -EHOSTUNREACH (no such neighbour up, or none at all), -EINVAL (len),
@@ -92,7 +92,8 @@ void links_off_live(struct links *ls, links_live_fn *fn, void *arg);
 /* ---- events ---- */
 
 enum links_event_kind {
-	LINKS_LINK_UP = 1,		/* a link can carry traffic: carrier up and (metered) open */
+	LINKS_LINK_UP = 1,		/* a link can carry traffic: carrier up and (metered) open;
+					 * SBD, DirectIP: the modem or gateway is there */
 	LINKS_LINK_DOWN,		/* ... no longer: carrier lost, budget spent, out of contact */
 	LINKS_NEIGHBOUR_UP,		/* node heard on link (first time, or again after it was lost) */
 	LINKS_NEIGHBOUR_DOWN,		/* node lost on link (silent, carrier lost, no acknowledgements) */
@@ -101,7 +102,9 @@ enum links_event_kind {
 };
 
 /*
- * One event; link is "" where it is about no one link.  rate_bps, mtu, loss
+ * One event; link is "" where it is about no one link.  In order: a link up,
+ * then its neighbours up, then the route change that follows; going, a
+ * neighbour down, the route change, then (if it was the carrier) the link.  rate_bps, mtu, loss
  * and rtt_ms describe the link as it is now (link_metrics()): the configured
  * bit rate (0 unknown), the frame size in use, the share of segments sent
  * again (0 .. 1), the smoothed round trip of its slowest neighbour (0: no

@@ -3,7 +3,7 @@
  * a position report and an alert in compact framing, alone in a frame and
  * four to a frame, against the same bundle in full form (a segment in a full
  * envelope) as the reference, all with an 8-byte tag and sealed by the real
- * frame and compact codecs, as radio/link.c puts them on the air.  The
+ * frame and compact codecs, as radio/pack.c puts them on the air.  The
  * overhead is everything but the payload: frame header, bundle header, the
  * bundle's entry in the frame, tag; a shared frame's header and tag count a
  * share to each bundle.  Node numbers 12 -> 7 (known neighbours), frame

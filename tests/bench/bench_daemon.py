@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))      # tests/: the harness package
 from harness import CLI, Node, wait_for  # noqa: E402
 
 N = int(os.environ.get("BENCH_BUNDLES", "100000"))
@@ -104,8 +104,7 @@ def main():
         print(f"bench daemon-16MB: in and out in {dt16:.2f} s ({2 * 16 / dt16:.1f} MB/s through the store)")
         assert n.stop() == 0
     finally:
-        if n.proc and n.proc.poll() is None:
-            n.proc.kill()
+        n.kill()
         shutil.rmtree(base, ignore_errors=True)
 
 

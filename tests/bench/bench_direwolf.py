@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Goodput of bulk data between two fieldrelayd nodes over the real Direwolf
 pair (issue 5, item 8): each daemon on its own Direwolf 1.6 KISS TCP port,
-the radio channel audio over paced UDP (tests/sim/direwolf_pair.py).
+the radio channel audio over paced UDP (tests/harness/direwolf.py).
 
 Reference, measured in the same run on the same pair: the pair's own
 throughput for back-to-back full-size AX.25 UI frames (16-byte header +
@@ -48,16 +48,13 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve()
-sys.path.insert(0, str(HERE.parents[1] / "integration"))
-sys.path.insert(0, str(HERE.parents[1] / "sim"))
+sys.path.insert(0, str(HERE.parents[1]))          # tests/: the harness package
 if len(sys.argv) > 1:
     os.environ.setdefault("FIELDRELAY_BUILD", sys.argv[1])
 
-from direwolf_pair import DirewolfPair, direwolf_available  # noqa: E402
-from harness import Node, wait_for  # noqa: E402
-from test_direwolf import KissReader, kiss_data, ui_frame  # noqa: E402
+from harness import KEY, Node, stop_all, wait_for  # noqa: E402
+from harness.direwolf import DirewolfPair, KissReader, direwolf_available, kiss_data, ui_frame  # noqa: E402
 
-KEY = "1 " + "5a" * 32 + " send\n"
 INFO = 256                  # the daemon's kiss mtu: its largest link frame
 TNC = {"txdelay": "100ms", "txtail": "30ms", "persist": 127, "slottime": "50ms"}
 TXDELAY = 0.1
@@ -125,10 +122,7 @@ def daemon_goodput(tmp, modem, rate, size):
             assert n.stop() == 0, f"node {n.id}: unclean exit"
         return size / took, took, la, lb
     finally:
-        for n in nodes:
-            if n.proc and n.proc.poll() is None:
-                n.proc.kill()
-                n.proc.wait()
+        stop_all(nodes)
         pair.stop()
 
 

@@ -36,9 +36,9 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
-from harness import CLI, Control, Node, wait_for  # noqa: E402
-from test_mesh import mesh_node  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))      # tests/: the harness package
+from harness import CLI, Control, Node, stop_all, wait_for  # noqa: E402
+from harness.mesh import mesh_node  # noqa: E402
 
 JUMBO = 8952    # link mtu on a wired link with 9000-byte jumbo frames (less IPv6 and UDP headers)
 
@@ -153,10 +153,7 @@ def run(base, n, size, hops=1, mtu=None):
             assert x.stop() == 0
         return dt, cpu, link
     finally:
-        for x in nodes:
-            if x.proc and x.proc.poll() is None:
-                x.proc.kill()
-                x.proc.wait()
+        stop_all(nodes)
         shutil.rmtree(where, ignore_errors=True)
 
 

@@ -57,11 +57,11 @@ if len(sys.argv) > 1:
     os.environ["FIELDRELAY_BUILD"] = sys.argv[1]
 os.environ.setdefault("FIELDRELAY_BUILD", "build-bench")
 os.environ["FIELDRELAY_BUILD"] = str(Path(os.environ["FIELDRELAY_BUILD"]).resolve())
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
-from harness import CLI, Control, Node, wait_for  # noqa: E402
-from serial_sim import SerialEmu, consistent  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))      # tests/: the harness package
+from harness import CLI, KEY, Control, Node, stop_all, wait_for  # noqa: E402
+from harness.mesh import neighbours  # noqa: E402
+from harness.serial import SerialEmu, consistent  # noqa: E402
 
-KEY = "1 " + "5a" * 32 + " send\n"
 QUICK = os.environ.get("BENCH_RADIO_QUICK") == "1"
 AX25_HDR = 16           # two addresses, control, PID
 KISS_FRAMING = 3        # FEND, type, FEND
@@ -84,10 +84,6 @@ def kiss_node(base, node_id, device, rate, extra="", txdelay=0, duplex="full"):
     return n
 
 
-def neighbours(n):
-    return {x["node"] for x in n.cli_json("neighbors")[0]["neighbors"]}
-
-
 class Pair:
     """Emulator and two nodes; stops all of them, whatever happens."""
 
@@ -108,10 +104,7 @@ class Pair:
             raise
 
     def close(self):
-        for n in self.nodes:
-            if n.proc and n.proc.poll() is None:
-                n.proc.kill()
-                n.proc.wait()
+        stop_all(self.nodes)
         self.ser.stop()
 
 

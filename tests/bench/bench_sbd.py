@@ -27,9 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
-from sbd import SBDSIM  # noqa: E402
-from test_sbd_link import CC, World, link  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))      # tests/: the harness package
+from harness.sbd import CC, SBDSIM, World, link, modem_ready  # noqa: E402
 
 SCALE = float(os.environ.get("BENCH_SBD_SCALE", "60"))
 N = 100
@@ -43,7 +42,6 @@ def run(base, hold_s):
     w = World(base, hold=f"{int(hold_s * 1000 / SCALE)}ms", factor=1.0 / SCALE,
               unit_extra="bill_min = 10\nbill_unit = 1\n")
     try:
-        from test_sbd_link import modem_ready
         modem_ready(w)
         t0 = time.monotonic()
         sent = []

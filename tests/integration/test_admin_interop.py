@@ -4,30 +4,20 @@ what cbor2 writes for it; reports built here with cbor2 decode in C; and the
 reports a running daemon sends carry the same structure.  The C side is
 driven through admintool (tests/integration/helpers/admintool.c)."""
 import json
-import os
 import subprocess
-from pathlib import Path
 
 import cbor2
 import pytest
 
-from harness import Node
-
-ROOT = Path(__file__).resolve().parents[2]
-BUILD = os.environ.get("FIELDRELAY_BUILD", "build")
-TOOL = ROOT / BUILD / "tests/integration/helpers/admintool"
+from harness import CLI, Node, helper_tool
+from harness.bpv7 import make_bundle
 NAMES = ["received", "forwarded", "delivered", "deleted"]
 U64 = 2 ** 64 - 1
 
 
 @pytest.fixture(scope="module")
 def tool():
-    if not TOOL.exists():
-        r = subprocess.run(["make", "--no-print-directory", "BUILD=" + BUILD, str(TOOL.relative_to(ROOT))],
-                           cwd=ROOT, capture_output=True, text=True)
-        if r.returncode != 0:
-            pytest.fail("cannot build admintool:\n" + r.stdout + r.stderr)
-    return TOOL
+    return helper_tool("admintool")
 
 
 def c_encode(tool, spec):
@@ -144,8 +134,6 @@ def test_daemon_report_is_rfc_shaped(tmp_path):
 def test_report_bundle_dump(tmp_path):
     """`fieldrelay bundle dump` of a status report bundle built here decodes
     its payload too (what an operator looks at in a capture)."""
-    from harness import CLI
-    from test_bundle_interop import make_bundle
     spec = SPECS[2]
     raw = make_bundle("ipn:1.0", "ipn:2.0", flags=0x02, crc=1, payload=cbor2.dumps(rfc_report(spec)))
     path = tmp_path / "report.bpv7"

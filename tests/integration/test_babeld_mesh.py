@@ -25,8 +25,7 @@ import uuid
 
 import pytest
 
-from harness import CLI, Node, wait_for
-from test_mesh import KEY
+from harness import CLI, KEY, Node, ended, stop_all, wait_for
 
 BABELD = shutil.which("babeld", path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
 NODES = "abcd"
@@ -134,10 +133,7 @@ class Mesh:
         return node
 
     def teardown(self):
-        for node in self.nodes.values():
-            if node.proc and node.proc.poll() is None:
-                node.proc.kill()
-                node.proc.wait()
+        stop_all(self.nodes.values())
         for n, (p, pidfile, log) in self.babeld.items():
             if p.poll() is None:
                 p.terminate()
@@ -232,7 +228,7 @@ def test_static_peer_across_babeld_mesh_survives_a_cut(mesh):
             errors.append(e)
 
     threads = [threading.Thread(target=reader, daemon=True), threading.Thread(target=sender, daemon=True)]
-    try:
+    with ended(recv):
         for t in threads:
             t.start()
         wait_for(lambda: errors or len(sent) >= CUT_AFTER, 120, f"{CUT_AFTER} bundles sent")
@@ -251,10 +247,6 @@ def test_static_peer_across_babeld_mesh_survives_a_cut(mesh):
             t.join(timeout=300)
         assert not errors, errors
         recv.wait(timeout=120)
-    finally:
-        if recv.poll() is None:
-            recv.kill()
-            recv.wait()
 
     texts = [t for _, t in arrivals]
     ids = [t.split()[0] for t in texts]

@@ -26,9 +26,8 @@ import threading
 
 import pytest
 
-from harness import DAEMON, Node, free_port, free_ports, wait_for
+from harness import DAEMON, KEY, Node, free_port, free_ports, stop_all, wait_for
 
-KEY = "1 " + "5a" * 32 + " send\n"
 OTHER_KEY = "1 " + "77" * 32 + " send\n"
 TAG = 16
 
@@ -331,10 +330,7 @@ def test_bad_frames_dropped_counted_and_traffic_continues(tmp_path):
             assert n.stop() == 0, n.log_text()[-2000:]
     finally:
         m.close()
-        for n in nodes:
-            if n.proc and n.proc.poll() is None:
-                n.proc.kill()
-                n.proc.wait()
+        stop_all(nodes)
 
 
 @pytest.mark.parametrize("mode", [0o644, 0o640])

@@ -9,33 +9,11 @@ import time
 
 import pytest
 
-from harness import Node, cli_seconds, free_ports, stop_all, wait_for
-from sim import LinkEmu
+from harness import cli_seconds, free_ports, stop_all, wait_for
+from harness.mesh import links_by_name as links, recv_texts as recv, udp_node as node
+from harness.sim import LinkEmu
 
-KEY = "1 " + "5a" * 32 + " send\n"
 MTU = 1400                      # the UDP link's default frame size: one frame
-
-
-def node(tmp_path, node_id, links):
-    n = Node(tmp_path, node_id)
-    key = n.write_key(KEY)
-    text = f"[security]\nkey_file = {key}\n"
-    for name, port, peer, extra in links:
-        text += f"[link {name}]\ntype = udp\nport = {port}\npeer = 127.0.0.1:{peer}\n{extra}"
-    n.conf.write_text(n.conf.read_text() + text)
-    return n
-
-
-def links(n):
-    return {l["name"]: l for l in n.cli_json("links")[0]["links"]}
-
-
-def recv(n, service, count, wait):
-    return [g["text"] for g in n.cli_json("recv", "-n", count, "-w", str(service), timeout=wait)]
-
-
-def kill(*things):
-    stop_all(things)
 
 
 @pytest.fixture
@@ -46,7 +24,7 @@ def sat(tmp_path):
     a = node(tmp_path, 1, [("sat", ports[0], emu.a_port, "budget = 30K/day\n")])
     b = node(tmp_path, 2, [("sat", ports[1], emu.b_port, "")])
     yield emu, a, b
-    kill(emu, a, b)
+    stop_all([emu, a, b])
 
 
 def test_budget_survives_kill(sat):
@@ -107,7 +85,7 @@ def two_links(tmp_path):
     b = node(tmp_path, 2, [("sat", ports[1], sat.b_port, ""),
                            ("other", ports[3], other.b_port, "rate = 256k\n")])
     yield sat, other, a, b
-    kill(sat, other, a, b)
+    stop_all([sat, other, a, b])
 
 
 def test_spent_budget_urgent_fails_over(two_links):

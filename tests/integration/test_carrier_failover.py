@@ -9,8 +9,8 @@ import uuid
 
 import pytest
 
-from harness import Node, cli_seconds, namespaces, stop_all, wait_for
-from test_mesh import KEY
+from harness import KEY, Node, cli_seconds, namespaces, stop_all, wait_for
+from harness.mesh import links_by_name as links, recv_texts as recv
 
 
 def sh(*cmd):
@@ -48,14 +48,6 @@ def pair(tmp_path):
             yield nodes, ns, tag
         finally:
             stop_all(nodes)
-
-
-def links(n):
-    return {l["name"]: l for l in n.cli_json("links")[0]["links"]}
-
-
-def recv(n, service, count, wait):
-    return [g["text"] for g in n.cli_json("recv", "-n", count, "-w", str(service), timeout=wait)]
 
 
 def test_carrier_loss_urgent_takes_the_other_link_within_1s(pair):

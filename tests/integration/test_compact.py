@@ -4,8 +4,9 @@ MTU 256, 8-byte tags.  200 small bundles arrive exactly once, and what each cost
 on the wire is measured, printed and bounded, beside the same 200 sent in full
 form over the same link."""
 
-from harness import Node, free_ports, wait_for
-from sim import LinkEmu
+from harness import Node, free_ports, stop_all, wait_for
+from harness.mesh import neighbours
+from harness.sim import LinkEmu
 
 KEY = "1 " + "c3" * 32 + " send\n"
 COUNT = 200
@@ -25,10 +26,6 @@ def radio_node(tmp_path, node_id, port, peer, compact):
 
 def radio_link(n):
     return n.cli_json("links")[0]["links"][0]
-
-
-def neighbours(n):
-    return {x["node"] for x in n.cli_json("neighbors")[0]["neighbors"]}
 
 
 def send_200(tmp_path, compact):
@@ -68,10 +65,7 @@ def send_200(tmp_path, compact):
                 "lost": st1["ab"]["drop_loss"] + st1["ba"]["drop_loss"],
             }
         finally:
-            for n in (a, b):
-                if n.proc and n.proc.poll() is None:
-                    n.proc.kill()
-                    n.proc.wait()
+            stop_all((a, b))
 
 
 def test_200_small_bundles_compact_exactly_once(tmp_path):

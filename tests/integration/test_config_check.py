@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from harness import CLI, DAEMON, Control, Node, free_port, wait_for
+from harness import CLI, DAEMON, Control, Node, free_port, running, wait_for
 
 KEY = "1 " + "ab" * 32 + " send\n"
 
@@ -222,19 +222,14 @@ def test_cli_gives_up_on_a_daemon_that_never_answers(silent_socket):
 
 def test_recv_wait_is_not_cut_by_the_deadline(nodes):
     n = nodes(1)
-    p = subprocess.Popen([str(CLI), "-s", str(n.sock), "--json", "--timeout", "0.3", "recv", "-n", "1", "-w", "5"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
+    with running([str(CLI), "-s", str(n.sock), "--json", "--timeout", "0.3", "recv", "-n", "1", "-w", "5"],
+                 stdout=subprocess.PIPE, stderr=subprocess.PIPE) as p:
         with pytest.raises(subprocess.TimeoutExpired):
             p.wait(1.5)  # five times its deadline, and still waiting for the bundle
         n.cli("send", "ipn:1.5", "worth the wait")
         out, err = p.communicate(timeout=30)
         assert p.returncode == 0, err
         assert json.loads(out)["text"] == "worth the wait"
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
 
 
 def test_json_errors_are_json(nodes, tmp_path):

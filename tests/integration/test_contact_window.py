@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import free_ports, wait_for
-from test_budget import kill, links, node, recv
-from sim import LinkEmu
+from harness import free_ports, stop_all, wait_for
+from harness.mesh import links_by_name as links, recv_texts as recv, udp_node as node
+from harness.sim import LinkEmu
 
 LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
 LEAD_S = 8                      # the daemons start this long before the moment under test
@@ -64,7 +64,7 @@ def pair(tmp_path, request):
     a.start(env=env)
     b.start(env=env)
     yield emu, a, b, moment
-    kill(emu, a, b)
+    stop_all([emu, a, b])
 
 
 def window_opening():

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from harness import CLI, DAEMON, Control, Node, wait_for
+from harness import CLI, DAEMON, Control, Node, running, wait_for
 
 
 def texts(deliveries):
@@ -89,16 +89,12 @@ def test_status_fields(nodes):
 
 def test_watch_sees_bundles_as_they_arrive(nodes):
     n = nodes(1)
-    w = subprocess.Popen([str(CLI), "-s", str(n.sock), "--json", "watch", "6"],
-                         stdout=subprocess.PIPE)
-    try:
+    with running([str(CLI), "-s", str(n.sock), "--json", "watch", "6"],
+                 stdout=subprocess.PIPE) as w:
         for i in range(3):
             n.cli("send", "ipn:1.6", f"live {i}")
         lines = [json.loads(w.stdout.readline()) for _ in range(3)]
         assert [l["text"] for l in lines] == ["live 0", "live 1", "live 2"]
-    finally:
-        w.terminate()
-        w.wait()
 
 
 def burst(n, count, kill_after, how):
@@ -408,6 +404,5 @@ def test_drops_root_to_configured_user(nodes):
         n.cli("status")
         assert n.stop() == 0
     finally:
-        if n.proc and n.proc.poll() is None:
-            n.proc.kill()
+        n.kill()
         shutil.rmtree(base, ignore_errors=True)

@@ -1,4 +1,4 @@
-"""Two real Direwolf 1.6 TNCs joined by audio over UDP (tests/sim/direwolf_pair.py):
+"""Two real Direwolf 1.6 TNCs joined by audio over UDP (tests/harness/direwolf.py):
 AX.25 UI frames written as KISS into one come out of the other intact, at 1200
 bit/s AFSK and at 9600 bit/s G3RUH, in about the time their bits take on air.
 And the audio pacer between them: real time, nothing lost, nothing reordered.
@@ -9,68 +9,19 @@ import signal
 import socket
 import struct
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sim"))
-from direwolf_pair import PACER, DirewolfPair, direwolf_available  # noqa: E402
+from harness import running
+from harness.direwolf import (FEND, FESC, PACER, DirewolfPair, KissReader, direwolf_available, kiss_data,
+                              ui_frame)
 
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)     # Linux value
 BYTES_PER_S = 88200         # 44.1 kHz, S16, mono
-FEND, FESC, TFEND, TFESC = 0xC0, 0xDB, 0xDC, 0xDD
 
 needs_direwolf = pytest.mark.skipif(not direwolf_available(),
                                     reason="direwolf not installed (Debian package direwolf)")
-
-
-# ---- AX.25 and KISS, minimal, for the test only ------------------------------
-
-def ax25_addr(call, ssid, last):
-    """Callsign shifted left one bit, space padded to 6; then the SSID byte
-    (reserved bits set, extension bit on the last address only)."""
-    return bytes(ord(c) << 1 for c in call.upper().ljust(6)) + \
-        bytes([0x60 | (ssid << 1) | (1 if last else 0)])
-
-
-def ui_frame(dst, src, info):
-    """An AX.25 UI frame without FCS (the TNC adds it): 16 bytes + info."""
-    return ax25_addr(*dst, False) + ax25_addr(*src, True) + b"\x03\xf0" + info
-
-
-def kiss_data(frame, port=0):
-    body = frame.replace(bytes([FESC]), bytes([FESC, TFESC])).replace(bytes([FEND]), bytes([FESC, TFEND]))
-    return bytes([FEND, port << 4]) + body + bytes([FEND])
-
-
-class KissReader:
-    """Frames from a KISS byte stream: (type byte, unescaped payload)."""
-
-    def __init__(self, sock):
-        self.sock = sock
-        self.buf = b""
-
-    def next(self, timeout):
-        deadline = time.monotonic() + timeout
-        while True:
-            while bytes([FEND]) in self.buf:
-                raw, self.buf = self.buf.split(bytes([FEND]), 1)
-                if raw:
-                    body = raw[1:].replace(bytes([FESC, TFEND]), bytes([FEND]))
-                    return raw[0], body.replace(bytes([FESC, TFESC]), bytes([FESC]))
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            self.sock.settimeout(left)
-            try:
-                chunk = self.sock.recv(4096)
-            except socket.timeout:
-                return None
-            if not chunk:
-                raise AssertionError("Direwolf closed the KISS connection")
-            self.buf += chunk
 
 
 def make_frame(rng, size, seq):
@@ -199,10 +150,9 @@ def test_audio_pacer_real_time_and_lossless():
     in datagrams of at most 1024 bytes, with silence between them."""
     assert PACER.exists(), f"{PACER} not built"
     rx = udp_receiver()
-    p = subprocess.Popen([str(PACER), "-v", str(rx.getsockname()[1])], stdin=subprocess.PIPE,
-                         stderr=subprocess.PIPE)
-    bursts = [pattern(44100, 1), pattern(10000, 2), pattern(88200, 3)]     # 0.5, 0.11, 1 s
-    try:
+    with running([str(PACER), "-v", str(rx.getsockname()[1])], stdin=subprocess.PIPE,
+                 stderr=subprocess.PIPE) as p:
+        bursts = [pattern(44100, 1), pattern(10000, 2), pattern(88200, 3)]     # 0.5, 0.11, 1 s
         for pause, b in zip((0.3, 1.0, 0.5), bursts):
             time.sleep(pause)
             p.stdin.write(b)        # the last one blocks on the full pipe, like Direwolf
@@ -210,10 +160,6 @@ def test_audio_pacer_real_time_and_lossless():
         time.sleep(1.5)
         p.stdin.close()
         p.wait(10)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
     stderr = p.stderr.read().decode()
     assert p.returncode == 0, stderr
     dgrams = receive_all(rx)
@@ -250,9 +196,8 @@ def test_audio_pacer_restarts_schedule_after_stall():
     """Stopped for 1 s, the pacer restarts its schedule instead of sending the
     missed second of silence at once (which would flood the receiver)."""
     rx = udp_receiver()
-    p = subprocess.Popen([str(PACER), str(rx.getsockname()[1])], stdin=subprocess.PIPE,
-                         stderr=subprocess.PIPE)
-    try:
+    with running([str(PACER), str(rx.getsockname()[1])], stdin=subprocess.PIPE,
+                 stderr=subprocess.PIPE) as p:
         time.sleep(0.3)
         p.send_signal(signal.SIGSTOP)
         time.sleep(1.0)
@@ -260,10 +205,6 @@ def test_audio_pacer_restarts_schedule_after_stall():
         time.sleep(0.3)
         p.stdin.close()
         p.wait(10)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
     stderr = p.stderr.read().decode()
     dgrams = receive_all(rx)
     rx.close()

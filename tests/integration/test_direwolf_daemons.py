@@ -1,5 +1,5 @@
 """Issue 5, 7(e): two fieldrelayd nodes through two real Direwolf 1.6 software
-TNCs (tests/sim/direwolf_pair.py), 1200 bit/s AFSK: each daemon's KISS link
+TNCs (tests/harness/direwolf.py), 1200 bit/s AFSK: each daemon's KISS link
 is a TCP connection to its own Direwolf's KISS port, the radio channel is
 audio over paced UDP.  Small messages and a bundle of a few KB (several
 frames) go both ways at once and arrive exactly once.
@@ -22,18 +22,14 @@ refused it and 30-50 of about 80 segments each way were resends; now 1-3.
 """
 import os
 import re
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
-from harness import Node, stop_all, wait_for
+from harness import KEY, Node, stop_all, wait_for
+from harness.direwolf import DirewolfPair, direwolf_available
+from harness.mesh import link, neighbours
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sim"))
-from direwolf_pair import DirewolfPair, direwolf_available  # noqa: E402
-
-KEY = "1 " + "5a" * 32 + " send\n"
 
 needs_direwolf = pytest.mark.skipif(not direwolf_available(),
                                     reason="direwolf not installed (Debian package direwolf)")
@@ -75,14 +71,6 @@ def pair_nodes(tmp_path):
         yield pair, a, b
     finally:
         stop_all(made)
-
-
-def neighbours(n):
-    return {x["node"] for x in n.cli_json("neighbors")[0]["neighbors"]}
-
-
-def link(n):
-    return n.cli_json("links")[0]["links"][0]
 
 
 def send_batch(n, dst, lines):

@@ -6,8 +6,8 @@ and that list it."""
 
 import pytest
 
-from harness import free_ports, wait_for
-from test_mesh import mesh_node, neighbours, route
+from harness import free_ports, stop_all, wait_for
+from harness.mesh import mesh_node, neighbours, route
 
 FAST = "[store]\nexpire_interval = 1s\n"
 
@@ -29,10 +29,7 @@ def made():
     """Every node a test makes is killed at its end, whatever happened."""
     nodes = []
     yield nodes
-    for n in nodes:
-        if n.proc and n.proc.poll() is None:
-            n.proc.kill()
-            n.proc.wait()
+    stop_all(nodes)
 
 
 def start(nodes, made, which=None):

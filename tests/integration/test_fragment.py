@@ -6,8 +6,8 @@ import hashlib
 import os
 import time
 
-from harness import free_ports, wait_for
-from test_mesh import mesh_node, route
+from harness import free_ports, stop_all, wait_for
+from harness.mesh import mesh_node, route
 
 FRAG = 64 * 1024
 SEGMENT = 1400         # the default mtu: no segment carries more payload than this
@@ -18,15 +18,8 @@ def new_segments(n):
     return m["segments"] - m["retransmissions"]
 
 
-def kill_all(nodes):
-    for n in nodes:
-        if n.proc and n.proc.poll() is None:
-            n.proc.kill()
-            n.proc.wait()
-
-
 def test_cut_transfer_resumes_where_it_stopped(tmp_path):
-    from sim import LinkEmu
+    from harness.sim import LinkEmu
     pa, pb, pc = free_ports(3)
     payload = os.urandom(4 << 20)
     f = tmp_path / "map.bin"
@@ -69,7 +62,7 @@ def test_cut_transfer_resumes_where_it_stopped(tmp_path):
             # Delivered once: nothing more waits for the service.
             assert c.cli_json("recv", "-n", "1", "7") == []
         finally:
-            kill_all(nodes)
+            stop_all(nodes)
 
 
 def test_fragments_survive_a_kill_of_the_destination(tmp_path):
@@ -96,7 +89,7 @@ def test_fragments_survive_a_kill_of_the_destination(tmp_path):
                  "both to let go")
         assert "reassembled from" in c.log_text()
     finally:
-        kill_all((a, c))
+        stop_all((a, c))
 
 
 def test_small_bundles_and_unlimited_links_are_not_fragmented(tmp_path):
@@ -116,7 +109,7 @@ def test_small_bundles_and_unlimited_links_are_not_fragmented(tmp_path):
         assert len(got) == 2
         assert "split into" not in a.log_text()
     finally:
-        kill_all((a, c))
+        stop_all((a, c))
 
 
 def test_sixteen_megabytes_over_two_hops_with_default_limits(tmp_path):
@@ -144,4 +137,4 @@ def test_sixteen_megabytes_over_two_hops_with_default_limits(tmp_path):
         print(f"16 MB A->B->C as 64 fragments in {took:.1f} s")
         wait_for(lambda: all(n.status()["store"]["bundles"] == 0 for n in nodes), 30, "every node to let go")
     finally:
-        kill_all(nodes)
+        stop_all(nodes)

@@ -7,31 +7,19 @@ garbage on the line, and the TNC unplugged and plugged in again.
 The emulator has no keying delay, so the nodes say txdelay = 0: their
 pacing then matches the line exactly, which is what the queue check needs.
 """
-import os
 import random
 import time
 
 import pytest
 
-from harness import Node, stop_all, wait_for
-from serial_sim import SerialEmu, consistent
+from harness import stop_all, wait_for
+from harness.kiss import kiss_node
+from harness.mesh import link, neighbours
+from harness.serial import SerialEmu, consistent
 
-KEY = "1 " + "5a" * 32 + " send\n"
 # The most bytes one full link frame puts on the line: mtu 256 + AX.25 16 +
 # KISS 3, and a few escaped FEND/FESC bytes (ciphertext: about 1 in 128).
 FULL_FRAME = 256 + 16 + 3 + 16
-
-
-def kiss_node(tmp_path, node_id, device, rate, extra=""):
-    n = Node(tmp_path, node_id)
-    key = n.dir / "network.key"
-    key.write_text(KEY)
-    os.chmod(key, 0o600)
-    n.conf.write_text(n.conf.read_text() +
-                      f"[security]\nkey_file = {key}\n"
-                      f"[link radio]\ntype = kiss\ndevice = {device}\ncallsign = N0CALL-{node_id}\n"
-                      f"rate = {rate}\ntxdelay = 0\n{extra}")
-    return n
 
 
 @pytest.fixture
@@ -49,14 +37,6 @@ def radio(tmp_path):
 
     yield make
     stop_all(made)
-
-
-def neighbours(n):
-    return {x["node"] for x in n.cli_json("neighbors")[0]["neighbors"]}
-
-
-def link(n):
-    return n.cli_json("links")[0]["links"][0]
 
 
 def start_pair(a, b, timeout=30):
@@ -185,7 +165,4 @@ def test_tnc_missing_at_start_or_refusing(tmp_path):
         wait_for(lambda: "127.0.0.1:1: connect: Connection refused" in b.log_text(), 5, "B to say why")
         assert a.stop() == 0 and b.stop() == 0
     finally:
-        for n in (a, b):
-            if n.proc and n.proc.poll() is None:
-                n.proc.kill()
-                n.proc.wait()
+        stop_all((a, b))

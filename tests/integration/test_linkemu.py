@@ -16,7 +16,7 @@ import time
 import pytest
 
 from harness import wait_for
-from sim import LINKEMU, LinkEmu, consistent
+from harness.sim import LINKEMU, LinkEmu, consistent
 
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)   # Linux value
 HDR = struct.Struct("!IQ")      # sequence number, send time (CLOCK_REALTIME ns)

@@ -5,20 +5,8 @@ import time
 
 import pytest
 
-from harness import Node, free_port, free_ports, wait_for
-
-KEY = "1 " + "5a" * 32 + " send\n"
-
-
-def mesh_node(tmp_path, node_id, port, peers, extra=""):
-    n = Node(tmp_path, node_id)
-    key = n.write_key(KEY)
-    peer_lines = "".join(f"peer = 127.0.0.1:{p}\n" for p in peers)
-    n.conf.write_text(n.conf.read_text() +
-                      f"[security]\nkey_file = {key}\n"
-                      f"[link mesh]\ntype = udp\nport = {port}\n{peer_lines}{extra}")
-    return n
-
+from harness import free_port, free_ports, stop_all, wait_for
+from harness.mesh import mesh_node, neighbours, route
 
 @pytest.fixture
 def line(tmp_path):
@@ -28,21 +16,7 @@ def line(tmp_path):
     b = mesh_node(tmp_path, 2, ports[1], [ports[0], ports[2]])
     c = mesh_node(tmp_path, 3, ports[2], [ports[1]])
     yield a, b, c
-    for n in (a, b, c):
-        if n.proc and n.proc.poll() is None:
-            n.proc.kill()
-            n.proc.wait()
-
-
-def neighbours(n):
-    return {x["node"] for x in n.cli_json("neighbors")[0]["neighbors"]}
-
-
-def route(n, dst):
-    for r in n.cli_json("routes")[0]["routes"]:
-        if r["dst"] == dst and r.get("via") is not None:
-            return r
-    return None
+    stop_all((a, b, c))
 
 
 def test_multi_hop_delivery_over_learned_routes(line):
@@ -105,7 +79,7 @@ def test_line_over_lossy_links_with_an_outage_exactly_once(tmp_path):
     """Issue 4, 8a: A-B-C over emulated links with 5% loss each way; 1000
     bundles A->C; the B-C link is down for 30 s in the middle; every bundle
     arrives at C exactly once."""
-    from sim import LinkEmu
+    from harness.sim import LinkEmu
     pa, pb, pc = free_ports(3)
     with LinkEmu(peer_a=pa, peer_b=pb, loss=0.05, seed=11) as ab, \
             LinkEmu(peer_a=pb, peer_b=pc, loss=0.05, seed=12) as bc:
@@ -140,10 +114,7 @@ def test_line_over_lossy_links_with_an_outage_exactly_once(tmp_path):
                      "every relay to let go")
             print(f"held during the outage: {held}; loss stats: {ab.stats()} {bc.stats()}")
         finally:
-            for n in nodes:
-                if n.proc and n.proc.poll() is None:
-                    n.proc.kill()
-                    n.proc.wait()
+            stop_all(nodes)
 
 
 def test_kill9_of_a_relay_holding_bundles(line):

@@ -10,8 +10,8 @@ import os
 import subprocess
 
 from harness import wait_for
-from test_netns_mesh import (link_named, learned_route, neighbour_ids, sh, timed_link_down, udp_link,
-                             world)  # noqa: F401 (world is a fixture)
+from harness.netns import (link_named, learned_route, neighbour_ids, sh, timed_link_down, udp_link,
+                           world)  # noqa: F401 (world is a fixture)
 
 ETHERTYPE = 0x88b5
 

@@ -18,10 +18,10 @@ import time
 
 import pytest
 
-from harness import CLI, Control, Node, wait_for
-from serial_sim import SerialEmu, consistent
+from harness import CLI, KEY, Control, Node, stop_all, wait_for
+from harness.mesh import neighbours
+from harness.serial import SerialEmu, consistent
 
-KEY = "1 " + "5a" * 32 + " send\n"
 RATE = 9600
 BYTE_S = 10 / RATE                          # 8N1
 FRAME_S = (256 + 16 + 3) * BYTE_S           # mtu + AX.25 + KISS: one full frame on air
@@ -80,15 +80,8 @@ def radio(tmp_path):
     yield ser, a, b, watches
     for w in watches:
         w.close()
-    for n in (a, b):
-        if n.proc and n.proc.poll() is None:
-            n.proc.kill()
-            n.proc.wait()
+    stop_all((a, b))
     ser.stop()
-
-
-def neighbours(n):
-    return {x["node"] for x in n.cli_json("neighbors")[0]["neighbors"]}
 
 
 def send(ctl, dst, prio, text):

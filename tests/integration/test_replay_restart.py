@@ -15,6 +15,7 @@ import threading
 import pytest
 
 from harness import Node, free_ports, stop_all, wait_for
+from harness.mesh import link
 
 KEY = "1 " + "6b" * 32 + " send\n"
 
@@ -79,10 +80,6 @@ def udp_node(tmp_path, node_id, port, peer, compact):
                       f"[security]\nkey_file = {key}\n"
                       f"[link mesh]\ntype = udp\nport = {port}\npeer = 127.0.0.1:{peer}\n{radio}")
     return n
-
-
-def link(n):
-    return n.cli_json("links")[0]["links"][0]
 
 
 def neighbours(n):

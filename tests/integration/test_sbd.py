@@ -10,7 +10,7 @@ import tty
 
 
 from harness import free_port, wait_for
-from sbd import (IMEI, MoListener, SbdDriver, SbdSim, directip_mt, parse_mo,
+from harness.sbd import (IMEI, MoListener, SbdDriver, SbdSim, directip_mt, parse_mo,
                  send_mt)
 
 # The driver's timers for a 50x faster world (real ms): backoff 10 s..160 s simulated.

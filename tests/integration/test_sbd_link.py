@@ -10,43 +10,8 @@ import time
 
 import pytest
 
-from harness import Node, free_port, wait_for
-from sbd import SbdSim
-
-KEY = "1 " + "7e" * 32 + " send\n"
-CC, UNIT = 1, 5
-
-
-def with_key(n, text):
-    key = n.write_key(KEY)
-    n.conf.write_text(n.conf.read_text() + f"[security]\nkey_file = {key}\n" + text)
-    return n
-
-
-class World:
-    """The simulator, the command center and the backpack, started in that order."""
-
-    def __init__(self, tmp, sim_args=(), unit_extra="", hold="0", factor=0.02):
-        self.tmp = tmp
-        self.cc_port = free_port()
-        self.sim = SbdSim(tmp, mo_port=self.cc_port, factor=factor, args=list(sim_args))
-        self.cc = with_key(Node(tmp, CC, name="cc"),
-                           f"[link iridium]\ntype = directip\nport = {self.cc_port}\nbind = 127.0.0.1\n"
-                           f"gateway = 127.0.0.1:{self.sim.mt_port}\nunit = {self.sim.imei} {UNIT}\n"
-                           f"retry = 200ms:2s\n")
-        self.unit = with_key(Node(tmp, UNIT, name="backpack"),
-                             f"[link iridium]\ntype = sbd\ndevice = {self.sim.link}\npeer = {CC}\n"
-                             f"hold = {hold}\ninterval = 10s\nring_alerts = yes\nretry = 200ms:2s\n"
-                             f"bill_min = 10\nprice = 0.0015\n{unit_extra}")
-        self.cc.start()
-        self.unit.start()
-
-    def stop(self):
-        for n in (self.unit, self.cc):
-            if n.proc and n.proc.poll() is None:
-                n.proc.kill()
-                n.proc.wait()
-        self.sim.stop()
+from harness import wait_for
+from harness.sbd import CC, UNIT, World, link, modem_ready
 
 
 @pytest.fixture
@@ -60,15 +25,6 @@ def world(tmp_path):
     yield make
     for w in made:
         w.stop()
-
-
-def link(n):
-    return n.cli_json("links")[0]["links"][0]
-
-
-def modem_ready(w):
-    wait_for(lambda: link(w.unit)["up"] and link(w.unit)["sbd"]["state"] not in ("down", "starting", "no device"),
-             30, "the backpack's modem to be usable")
 
 
 def send(n, dst, text, prio=None, keep=True):

@@ -16,8 +16,9 @@ import time
 import pytest
 
 from harness import Node, free_ports, stop_all, wait_for
-from serial_sim import SerialEmu
-from sim import LinkEmu
+from harness.mesh import links_by_name as links
+from harness.serial import SerialEmu
+from harness.sim import LinkEmu
 
 KEY = "1 " + "5a" * 32 + " send\n"
 RATE = 9600
@@ -53,10 +54,6 @@ def pair(tmp_path):
     started += [a, b]
     yield emu, ser, a, b
     stop_all(started)
-
-
-def links(n):
-    return {l["name"]: l for l in n.cli_json("links")[0]["links"]}
 
 
 def both_links_up(a, b):

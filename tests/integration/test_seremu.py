@@ -14,7 +14,7 @@ import time
 import pytest
 
 from harness import wait_for
-from serial_sim import SerialEmu, consistent
+from harness.serial import SerialEmu, consistent
 
 FEND = 0xC0
 

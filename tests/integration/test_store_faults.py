@@ -8,9 +8,8 @@ import subprocess
 
 import pytest
 
-from harness import Node, free_ports, stop_all, wait_for
+from harness import KEY, Node, free_ports, stop_all, wait_for
 
-KEY = "1 " + "5a" * 32 + " send\n"
 CHUNK = 60_000
 
 
@@ -119,7 +118,7 @@ def test_class_reserves_hold_on_a_full_filesystem(small_disk, tmp_path):
 def test_bundle_expiring_mid_send_stays_until_the_link_lets_go(tmp_path):
     """A 1 MB bundle with a 3 s lifetime over a 1 Mbit/s link (8 s): the sweep
     every second finds it expired while the link still reads it from the store."""
-    from sim import LinkEmu
+    from harness.sim import LinkEmu
     size = 1 << 20
     pa, pb = free_ports(2)
     with LinkEmu(peer_a=pa, peer_b=pb, rate="1M", queue="64k") as emu:

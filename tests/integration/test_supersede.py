@@ -6,15 +6,8 @@ import json
 
 import pytest
 
-from harness import Control, free_ports, wait_for
-from test_mesh import mesh_node
-
-
-def stop_all(nodes):
-    for n in nodes:
-        if n.proc and n.proc.poll() is None:
-            n.proc.kill()
-            n.proc.wait()
+from harness import Control, free_ports, stop_all, wait_for
+from harness.mesh import mesh_node, neighbours
 
 
 def bundles(n):
@@ -23,10 +16,6 @@ def bundles(n):
 
 def superseded_lines(n):
     return n.log_text().count(" superseded by the newer ")
-
-
-def neighbours(n):
-    return {x["node"] for x in n.cli_json("neighbors")[0]["neighbors"]}
 
 
 def texts(got):
@@ -166,8 +155,8 @@ def test_narrow_radio_takes_back_a_superseded_fix_not_yet_on_the_air(tmp_path):
     handed to the link waits in its queue behind the one on the air.  A newer
     fix takes it back from there before any of it is sent (it is deleted, not
     sent), while the fix already on the air is never touched: it arrives."""
-    from serial_sim import SerialEmu
-    from test_kiss import kiss_node
+    from harness.serial import SerialEmu
+    from harness.kiss import kiss_node
     ser = SerialEmu(rate=600)
     a = kiss_node(tmp_path, 1, ser.a, 600)
     b = kiss_node(tmp_path, 2, ser.b, 600)

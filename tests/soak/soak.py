@@ -36,10 +36,10 @@ import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))      # tests/: the harness package
 
 from harness import Control, Node, free_ports, stop_all, wait_for  # noqa: E402
-from sim import LinkEmu  # noqa: E402
+from harness.sim import LinkEmu  # noqa: E402
 
 KEY = "1 " + "5e" * 32 + " send\n"
 # Every class a stored bundle can have (realtime is live voice only).

@@ -2,7 +2,7 @@
  * ports.c - free ports for the unit tests.  See ports.h.
  *
  * The reservation is an abstract unix socket named for the port (the name
- * tests/integration/harness.py uses too): no file to clean up, and the
+ * tests/harness/ports.py uses too): no file to clean up, and the
  * kernel lets go of it when the process dies however it dies.
  */
 #include <errno.h>

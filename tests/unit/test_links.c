@@ -153,9 +153,10 @@ open_side(struct fx *f, struct side *s, unsigned id, uint16_t fast, uint16_t slo
 	snprintf(key, sizeof(key), "%s/network.key", f->dir);
 	snprintf(conf, sizeof(conf), "%s/node%u.conf", f->dir, id);
 	assert_non_null(fp = fopen(conf, "w"));
+	/* Beacons at the default 500 ms: only 1.5 s of silence loses a neighbour, not a busy machine. */
 	fprintf(fp, "[node]\nid = %u\ndata_dir = %s\nclock = trusted\n[security]\nkey_file = %s\n"
-	    "[link fast]\ntype = udp\nport = %u\npeer = 127.0.0.1:%u\nrate = 54M\nmtu = 256\nbeacon = 100ms\n"
-	    "[link slow]\ntype = udp\nport = %u\npeer = 127.0.0.1:%u\nrate = 9600\nmtu = 1400\nbeacon = 100ms\n",
+	    "[link fast]\ntype = udp\nport = %u\npeer = 127.0.0.1:%u\nrate = 54M\nmtu = 256\n"
+	    "[link slow]\ntype = udp\nport = %u\npeer = 127.0.0.1:%u\nrate = 9600\nmtu = 1400\n",
 	    id, path, key, fast, peer_fast, slow, peer_slow);
 	fclose(fp);
 	if (config_load(conf, &s->cfg, err, sizeof(err)) < 0)

@@ -7,6 +7,9 @@
         pair.kiss_port_a, pair.kiss_port_b
     pair.pacer_totals("a")              # what A's audio pacer sent, parsed
 
+    a.sendall(kiss_data(ui_frame(("FRD2", 2), ("FRD1", 1), b"hi")))
+    KissReader(b).next(timeout=5)       # (0x00, the frame) or None
+
 Each instance gets a directory under tmpdir holding its direwolf.conf, its
 own HOME with an ~/.asoundrc, and its log.  Its receiver is `ADEVICE
 udp:PORT`; its transmitter is the ALSA pcm "fieldrelay_air", a `type file`
@@ -32,8 +35,8 @@ import subprocess
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-BUILD = ROOT / os.environ.get("FIELDRELAY_BUILD", "build")
+from .paths import BUILD, wait_for
+
 PACER = BUILD / "tests" / "sim" / "audio_pacer"
 DIREWOLF = os.environ.get("DIREWOLF", "/usr/bin/direwolf")
 
@@ -65,19 +68,6 @@ def _free_port(kind):
                 continue
             return port
     raise AssertionError(f"no free port in 20000-{top - 1}")
-
-
-def _wait(pred, timeout, what):
-    deadline = time.monotonic() + timeout
-    delay = 0.01
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(delay)
-        delay = min(delay * 2, 0.1)
 
 
 class Direwolf:
@@ -234,7 +224,7 @@ class DirewolfPair:
                 for d in (self.a, self.b):
                     d.start()
                 for d in (self.a, self.b):
-                    _wait(d.kiss_listening, READY_TIMEOUT, f"direwolf {d.name} KISS port")
+                    wait_for(d.kiss_listening, READY_TIMEOUT, f"direwolf {d.name} KISS port")
                 return self
             except BaseException as e:
                 self.stop()
@@ -255,7 +245,7 @@ class DirewolfPair:
         before = d.attached()
         s = socket.create_connection(("127.0.0.1", d.kiss_port), timeout=timeout)
         self._socks.append(s)
-        _wait(lambda: d.attached() > before, timeout, f"direwolf {name} to attach a KISS client")
+        wait_for(lambda: d.attached() > before, timeout, f"direwolf {name} to attach a KISS client")
         if settle:
             time.sleep(1.1)
         return s
@@ -287,3 +277,52 @@ class DirewolfPair:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+# ---- AX.25 and KISS, minimal, for the tests only -----------------------------
+
+FEND, FESC, TFEND, TFESC = 0xC0, 0xDB, 0xDC, 0xDD
+
+def ax25_addr(call, ssid, last):
+    """Callsign shifted left one bit, space padded to 6; then the SSID byte
+    (reserved bits set, extension bit on the last address only)."""
+    return bytes(ord(c) << 1 for c in call.upper().ljust(6)) + \
+        bytes([0x60 | (ssid << 1) | (1 if last else 0)])
+
+
+def ui_frame(dst, src, info):
+    """An AX.25 UI frame without FCS (the TNC adds it): 16 bytes + info."""
+    return ax25_addr(*dst, False) + ax25_addr(*src, True) + b"\x03\xf0" + info
+
+
+def kiss_data(frame, port=0):
+    body = frame.replace(bytes([FESC]), bytes([FESC, TFESC])).replace(bytes([FEND]), bytes([FESC, TFEND]))
+    return bytes([FEND, port << 4]) + body + bytes([FEND])
+
+
+class KissReader:
+    """Frames from a KISS byte stream: (type byte, unescaped payload)."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = b""
+
+    def next(self, timeout):
+        deadline = time.monotonic() + timeout
+        while True:
+            while bytes([FEND]) in self.buf:
+                raw, self.buf = self.buf.split(bytes([FEND]), 1)
+                if raw:
+                    body = raw[1:].replace(bytes([FESC, TFEND]), bytes([FEND]))
+                    return raw[0], body.replace(bytes([FESC, TFESC]), bytes([FESC]))
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            self.sock.settimeout(left)
+            try:
+                chunk = self.sock.recv(4096)
+            except socket.timeout:
+                return None
+            if not chunk:
+                raise AssertionError("Direwolf closed the KISS connection")
+            self.buf += chunk

@@ -20,7 +20,7 @@ import subprocess
 import tempfile
 import time
 
-from harness import BUILD, wait_for
+from .paths import BUILD, wait_for
 
 LINKEMU = BUILD / "tests" / "sim" / "linkemu"
 

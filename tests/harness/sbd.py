@@ -1,5 +1,5 @@
 """The Iridium SBD simulator (tests/sim/sbdsim), the driver under test (sbdtool modem,
-radio/sbd.c) and a command center's DirectIP listener (sbdtool listen), for tests.
+radio/drivers/sbd.c) and a command center's DirectIP listener (sbdtool listen), for tests.
 
     with SbdSim(tmp_path, mo_port=listener.port, factor=0.02) as sim, \\
          SbdDriver(sim.link, backoff="200:3200") as drv:
@@ -7,7 +7,7 @@ radio/sbd.c) and a command center's DirectIP listener (sbdtool listen), for test
         drv.wait_event("delivered", id=1)
 
 DirectIP is also written out here in Python from the developers guide's byte
-layout (directip_mt, parse_mo, parse_confirm), independently of radio/directip.c.
+layout (directip_mt, parse_mo, parse_confirm), independently of radio/drivers/directip.c.
 """
 import json
 import os
@@ -18,7 +18,11 @@ import struct
 import subprocess
 import time
 
-from harness import BUILD, wait_for
+from .cleanup import stop_all
+from .mesh import link  # noqa: F401 (harness.sbd.link: the node's one link)
+from .node import Node
+from .paths import BUILD, wait_for
+from .ports import free_port
 
 SBDSIM = BUILD / "tests" / "sim" / "sbdsim"
 SBDTOOL = BUILD / "tests" / "integration" / "helpers" / "sbdtool"
@@ -159,7 +163,7 @@ class _Proc:
 
 
 class MoListener(_Proc):
-    """The command center's DirectIP MO listener (radio/directip.c, with the duplicate filter)."""
+    """The command center's DirectIP MO listener (radio/drivers/directip.c, with the duplicate filter)."""
     name = "sbdtool listen"
 
     def __init__(self, tmp, port=0):
@@ -312,3 +316,54 @@ class SbdDriver(_Proc):
             except (BrokenPipeError, subprocess.TimeoutExpired):
                 pass
         super().stop()
+
+
+# ---- a backpack on SBD and a command center on DirectIP -------------------------
+
+KEY = "1 " + "7e" * 32 + " send\n"       # the SBD world's network key
+CC, UNIT = 1, 5
+
+
+def with_key(n, text):
+    key = n.write_key(KEY)
+    n.conf.write_text(n.conf.read_text() + f"[security]\nkey_file = {key}\n" + text)
+    return n
+
+
+class World:
+    """The simulator, the command center and the backpack, started in that order."""
+
+    def __init__(self, tmp, sim_args=(), unit_extra="", hold="0", factor=0.02):
+        self.tmp = tmp
+        self.cc_port = free_port()
+        self.sim = SbdSim(tmp, mo_port=self.cc_port, factor=factor, args=list(sim_args))
+        self.cc = with_key(Node(tmp, CC, name="cc"),
+                           f"[link iridium]\ntype = directip\nport = {self.cc_port}\nbind = 127.0.0.1\n"
+                           f"gateway = 127.0.0.1:{self.sim.mt_port}\nunit = {self.sim.imei} {UNIT}\n"
+                           f"retry = 200ms:2s\n")
+        self.unit = with_key(Node(tmp, UNIT, name="backpack"),
+                             f"[link iridium]\ntype = sbd\ndevice = {self.sim.link}\npeer = {CC}\n"
+                             f"hold = {hold}\ninterval = 10s\nring_alerts = yes\nretry = 200ms:2s\n"
+                             f"bill_min = 10\nprice = 0.0015\n{unit_extra}")
+        try:
+            self.cc.start()
+            self.unit.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self):
+        stop_all([self.sim, self.cc, self.unit])
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def modem_ready(w):
+    wait_for(lambda: link(w.unit)["up"] and link(w.unit)["sbd"]["state"] not in ("down", "starting", "no device"),
+             30, "the backpack's modem to be usable")
+
+

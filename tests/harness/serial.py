@@ -15,8 +15,8 @@ import json
 import os
 import tempfile
 
-from harness import BUILD
-from sim import LinkEmu
+from .paths import BUILD
+from .sim import LinkEmu
 
 SEREMU = BUILD / "tests" / "sim" / "seremu"
 
