@@ -140,11 +140,12 @@ do_recv(int argc, char **argv, enum recv_mode mode)
 		{ "wait", no_argument, NULL, 'w' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "raw", no_argument, NULL, 'R' },
+		{ "name", required_argument, NULL, 'N' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *outdir = NULL;
+	const char *outdir = NULL, *name = NULL;
 	bool wait = watch, raw = false;
 	uint64_t count = 0, service, got = 0;
 	struct fr *c;
@@ -152,7 +153,7 @@ do_recv(int argc, char **argv, enum recv_mode mode)
 	char *end;
 	int ch, r;
 
-	while ((ch = getopt_long(argc, argv, "+n:wo:Rjh", lo, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "+n:wo:RN:jh", lo, NULL)) != -1) {
 		switch (ch) {
 		case 'n':
 			errno = 0;
@@ -163,13 +164,14 @@ do_recv(int argc, char **argv, enum recv_mode mode)
 		case 'w': wait = true; break;
 		case 'o': outdir = optarg; break;
 		case 'R': raw = true; break;
+		case 'N': name = optarg; break;
 		case 'j': cli_opt.json = true; break;
 		case 'h': command_help_exit(cli_opt.command);
 		default: cli_usage_error("%s", "bad recv option");
 		}
 	}
 	if (reports) {
-		if (optind != argc || outdir || raw)
+		if (optind != argc || outdir || raw || name)
 			cli_usage_error("%s", "reports takes -n N, -w and --json only");
 		service = SVC_ADMIN;
 	} else {
@@ -183,7 +185,7 @@ do_recv(int argc, char **argv, enum recv_mode mode)
 	if (outdir && access(outdir, W_OK) < 0)
 		return cli_fail(CLI_EXIT_USAGE, "%s: %s", outdir, strerror(errno));
 	c = cli_connect();
-	if ((r = fr_recv_start(c, service, NULL, count, wait)) < 0)
+	if ((r = fr_recv_start(c, service, name, count, wait)) < 0)
 		cli_lost_daemon(c, r);
 	/* Waiting for bundles to arrive is what was asked: no deadline on it. */
 	if (wait)
@@ -252,6 +254,71 @@ do_recv(int argc, char **argv, enum recv_mode mode)
 	else if (!cli_opt.json && !raw && got == 0)
 		fprintf(stderr, "fieldrelay: nothing waiting for service %" PRIu64 "\n", service);
 	fr_close(c);
+	return 0;
+}
+
+/* `registrations`: every durable registration and how many bundles wait for each. */
+int
+cmd_registrations(int argc, char **argv)
+{
+	json_t *r, *row;
+	size_t i;
+	int rc;
+
+	if ((r = cli_simple_call(argc, argv, "registrations", &rc)) == NULL)
+		return rc;
+	if (json_array_size(json_object_get(r, "registrations")) == 0) {
+		printf("no registrations\n");
+	} else {
+		printf("%-20s %-24s %10s  %s\n", "SERVICE", "NAME", "WAITING", "SINCE");
+		json_array_foreach(json_object_get(r, "registrations"), i, row) {
+			time_t t = (time_t)(cli_jint(row, "created") / 1000);
+			char when[32];
+			struct tm tm;
+
+			gmtime_r(&t, &tm);
+			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%SZ", &tm);
+			printf("%-20" PRIu64 " %-24s %10" PRIu64 "  %s\n", cli_jint(row, "service"), cli_jstr(row, "name"),
+			    cli_jint(row, "pending"), when);
+		}
+	}
+	json_decref(r);
+	return 0;
+}
+
+/* `unregister SERVICE NAME`: the registration goes, with what only it still waited for. */
+int
+cmd_unregister(int argc, char **argv)
+{
+	json_t *req, *r;
+	uint64_t service;
+	struct fr *c;
+	char *end, *text;
+
+	if (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0))
+		command_help_exit(cli_opt.command);
+	if (argc != 3)
+		cli_usage_error("%s", "unregister needs a SERVICE number and a registration NAME");
+	errno = 0;
+	service = strtoull(argv[1], &end, 10);
+	if (errno || *end || *argv[1] == '-' || *argv[1] == '\0' || service > SERVICE_MAX)
+		cli_usage_error("'%s' is not a service number (0 .. " NODE_MAX_TEXT ")", argv[1]);
+	if ((req = json_pack("{s:s, s:I, s:s}", "op", "unregister", "service", (json_int_t)service, "name",
+	    argv[2])) == NULL)
+		cli_usage_error("%s", "the NAME is not UTF-8 text");
+	text = json_dumps(req, JSON_COMPACT);
+	json_decref(req);
+	c = cli_connect();
+	r = cli_call(c, text);
+	free(text);
+	fr_close(c);
+	if (!json_is_true(json_object_get(r, "ok")))
+		return cli_refused(r);
+	if (cli_opt.json)
+		cli_print_json(r);
+	else
+		printf("registration '%s' of service %" PRIu64 " removed\n", argv[2], service);
+	json_decref(r);
 	return 0;
 }
 

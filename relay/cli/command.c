@@ -212,6 +212,12 @@ static const struct command commands[] = {
 "                     (bundle-TIME-ROWID.bin)\n"
 "-R, --raw            write the payloads only, to stdout (for piping a\n"
 "                     file)\n"
+"-N, --name NAME      receive as the durable registration NAME: the\n"
+"                     daemon keeps every bundle for SERVICE for NAME\n"
+"                     until NAME has taken it, also while it is away;\n"
+"                     each registration of a service gets every bundle\n"
+"                     (see registrations); without it, a service that\n"
+"                     has registrations is refused\n"
 "-j, --json           JSON output (as the global --json)",
 	.examples =
 "fieldrelay recv 5\n"
@@ -231,10 +237,41 @@ static const struct command commands[] = {
 	.options =
 "-o, --output DIR     write each payload to its own file in DIR\n"
 "-R, --raw            write the payloads only, to stdout\n"
+"-N, --name NAME      as the durable registration NAME (see recv)\n"
 "-j, --json           JSON output (as the global --json)",
 	.examples =
 "fieldrelay watch 5\n"
 "fieldrelay --json watch 2",
+},
+{
+	.name = "registrations",
+	.run = cmd_registrations,
+	.daemon = true,
+	.summary = "the durable registrations of agents, and what waits for each",
+	.synopsis = "",
+	.description =
+"List every durable registration: an agent's (or recv --name's) claim on\n"
+"the bundles of a local service.  While a service has registrations,\n"
+"each of its bundles stays in the store until every registration has\n"
+"taken it; WAITING is how many wait for that one (for an agent that is\n"
+"stopped they pile up until it is back, or their lifetime ends).\n"
+"\n"
+"With --json: {registrations: [{service, name, created, pending}]}.",
+	.examples =
+"fieldrelay registrations\n"
+"fieldrelay --json registrations",
+},
+{
+	.name = "unregister",
+	.run = cmd_unregister,
+	.daemon = true,
+	.summary = "remove an agent's registration (what only it waited for goes)",
+	.synopsis = "SERVICE NAME",
+	.description =
+"Remove the durable registration NAME of the local SERVICE, for an agent\n"
+"that is gone for good.  The bundles only it still waited for leave the\n"
+"store; the other registrations of the service keep theirs.",
+	.examples = "fieldrelay unregister 9 echo",
 },
 {
 	.name = "reports",

@@ -48,7 +48,7 @@ void command_help_exit(const struct command *c) __attribute__((noreturn));
 command_fn cmd_status, cmd_queue, cmd_flood;			/* cmd_status.c */
 command_fn cmd_neighbors, cmd_links, cmd_routes;		/* cmd_net.c */
 command_fn cmd_send;						/* cmd_send.c */
-command_fn cmd_recv, cmd_watch, cmd_reports;			/* cmd_recv.c */
+command_fn cmd_recv, cmd_watch, cmd_reports, cmd_registrations, cmd_unregister;	/* cmd_recv.c */
 command_fn cmd_config_check, cmd_bundle;			/* cmd_offline.c */
 
 #endif

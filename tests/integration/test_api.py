@@ -313,3 +313,38 @@ def test_echo_agent_config_is_checked(tmp_path):
     assert r.returncode != 0 and "service: 'zero' is not a service number" in r.stderr, r.stderr
     r = subprocess.run([str(ECHO), "-c", str(n.conf)], capture_output=True, text=True, timeout=10)
     assert r.returncode == 2 and f"{n.conf}:" in r.stderr and "'zero'" in r.stderr, r.stderr
+
+
+def test_cli_registrations_and_named_recv(node):
+    """The CLI's side: recv --name registers, registrations lists what waits, unregister removes."""
+    node.cli("send", "ipn:1.80", "first")
+    got = node.cli_json("recv", "--name", "logger", "80")
+    assert [g["text"] for g in got] == ["first"]
+    node.cli("send", "ipn:1.80", "second")
+    node.cli("send", "ipn:1.80", "third")
+    regs = node.cli_json("registrations")[0]["registrations"]
+    assert [(r["service"], r["name"], r["pending"]) for r in regs] == [(80, "logger", 2)]
+    text = node.cli("registrations").stdout.decode()
+    assert "logger" in text and " 2 " in text
+    r = node.cli("recv", "80", check=False)
+    assert r.returncode == 1 and b"registration" in r.stderr
+    assert [g["text"] for g in node.cli_json("recv", "-N", "logger", "-n", "1", "80")] == ["second"]
+    r = node.cli("unregister", "80", "logger")
+    assert b"removed" in r.stdout
+    r = node.cli("unregister", "80", "logger", check=False)
+    assert r.returncode == 1 and b"no registration" in r.stderr
+    assert node.cli_json("registrations")[0]["registrations"] == []
+    assert [g["text"] for g in node.cli_json("recv", "80")] == ["third"]   # nobody's now: anyone's
+
+
+def test_fieldrelay_ping_runs_the_agent_command(tmp_path, cleanup, agents):
+    n1, n2 = pair(tmp_path, cleanup)
+    n1.start()
+    n2.start()
+    wait_for(lambda: 2 in neighbours(n1), 30, "node 2 as a neighbour")
+    agents("echo", n2, ready=echo_ready)
+    r = n1.cli("ping", "-c", "2", "-i", "0.1", "ipn:2")
+    assert r.stdout.decode().count("bytes from ipn:2.9") == 2, r.stdout
+    r = n1.cli("--json", "ping", "-c", "1", "ipn:2")
+    summary = [json.loads(l) for l in r.stdout.decode().splitlines()][-1]
+    assert summary["event"] == "summary" and summary["received"] == 1 and summary["rtt_ms"]["min"] > 0
