@@ -17,7 +17,7 @@ once, the daemons' retransmissions having recovered anything lost, and no
 queue built up in a TNC.  Measured here: both on air together 12-33 times a
 run, every frame sent was heard, about 140 s for the lot (the channel is
 busy 90% of it).  Until the link kept a BUNDLES frame that it filled while a
-segment frame took the medium (radio/link.c pump_paced), the paced driver
+segment frame took the medium (radio/pump.c pump_paced), the paced driver
 refused it and 30-50 of about 80 segments each way were resends; now 1-3.
 """
 import os
