@@ -247,7 +247,7 @@ static const struct command commands[] = {
 	.name = "registrations",
 	.run = cmd_registrations,
 	.daemon = true,
-	.summary = "the durable registrations of agents, and what waits for each",
+	.summary = "durable registrations, and what waits for each",
 	.synopsis = "",
 	.description =
 "List every durable registration: an agent's (or recv --name's) claim on\n"
@@ -265,7 +265,7 @@ static const struct command commands[] = {
 	.name = "unregister",
 	.run = cmd_unregister,
 	.daemon = true,
-	.summary = "remove an agent's registration (what only it waited for goes)",
+	.summary = "remove a registration (what only it waited for goes)",
 	.synopsis = "SERVICE NAME",
 	.description =
 "Remove the durable registration NAME of the local SERVICE, for an agent\n"

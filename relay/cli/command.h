@@ -19,7 +19,8 @@ struct command {
 	const char *name;
 	const char *const *aliases;	/* other names, NULL-terminated; or NULL */
 	command_fn *run;
-	const char *summary;		/* one line for the command list */
+	const char *summary;		/* one line for the command list; "fieldrelay NAME - SUMMARY"
+					 * heads the help, within 80 columns */
 	const char *synopsis;		/* what follows the name, one usage form a line */
 	const char *description;	/* paragraphs, lines under 76 columns */
 	const char *options;		/* "-x, --long ARG  what it does" lines; NULL: none
