@@ -348,3 +348,21 @@ def test_fieldrelay_ping_runs_the_agent_command(tmp_path, cleanup, agents):
     r = n1.cli("--json", "ping", "-c", "1", "ipn:2")
     summary = [json.loads(l) for l in r.stdout.decode().splitlines()][-1]
     assert summary["event"] == "summary" and summary["received"] == 1 and summary["rtt_ms"]["min"] > 0
+
+
+def test_echo_agent_follows_a_daemon_restart(tmp_path, cleanup, agents):
+    """The agent contract: an agent waits for its daemon and reconnects when it restarts."""
+    n1, n2 = pair(tmp_path, cleanup)
+    n1.start()
+    echo = agents("echo", n2)                           # started before its daemon: it waits
+    n2.start()
+    echo.wait_for(lambda: echo_ready(echo), 30, "fieldrelay-echo to find its daemon")
+    wait_for(lambda: 2 in neighbours(n1), 30, "node 2 as a neighbour")
+    assert ping(n1, "-c", 1, "ipn:2").returncode == 0
+    assert n2.stop() == 0
+    n2.start()
+    echo.wait_for(lambda: echo.log_text().count("answering on") == 2, 30, "fieldrelay-echo to reconnect")
+    wait_for(lambda: 2 in neighbours(n1), 30, "node 2 back as a neighbour")
+    r = ping(n1, "-c", 1, "-W", 20, "ipn:2")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert echo.running()
