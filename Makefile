@@ -13,6 +13,8 @@
 # V=1 shows the commands.
 
 BUILD	?= build
+# `make` alone builds everything (the agents' generated rules come before `all`).
+.DEFAULT_GOAL := all
 PREFIX	?= /usr/local
 DESTDIR	?=
 CC	?= cc

@@ -101,7 +101,8 @@ int fr_read_body(struct fr *c, uint64_t len, fr_sink_fn *sink, void *arg);
 
 struct fr_send {
 	const char *dst;		/* ipn:NODE.SERVICE or dtn://...; ipn:0.2, ipn:0.3: every node */
-	uint64_t service;		/* our service it comes from; 0: the destination's */
+	uint64_t service;		/* our service it comes from; 0: the destination's ... */
+	bool service_set;		/* ... unless this says 0 is meant (the admin service) */
 	const char *priority;		/* urgent, position, voicemsg, message, telemetry, bulk;
 					 * NULL: from the destination service */
 	uint64_t lifetime;		/* seconds; 0: the daemon's default */

@@ -111,7 +111,7 @@ send_request(struct fr *c, const struct fr_send *s, uint64_t ticket, uint64_t le
 		fr_fail(c, -EINVAL, "the destination is not UTF-8 text");
 		return NULL;
 	}
-	if (s->service)
+	if (s->service || s->service_set)
 		json_object_set_new(req, "service", json_integer((json_int_t)s->service));
 	if (s->priority)
 		json_object_set_new(req, "priority", json_string(s->priority));

@@ -190,6 +190,7 @@ cmd_send(int argc, char **argv)
 			if (errno || *end || *optarg == '-' || *optarg == '\0' || v > SERVICE_MAX)
 				cli_usage_error("'%s' is not a service number (0 .. " NODE_MAX_TEXT ")", optarg);
 			req.service = v;
+			req.service_set = true;
 			break;
 		case 'r':
 			json_decref(report);

@@ -366,3 +366,11 @@ def test_echo_agent_follows_a_daemon_restart(tmp_path, cleanup, agents):
     r = ping(n1, "-c", 1, "-W", 20, "ipn:2")
     assert r.returncode == 0, r.stdout + r.stderr
     assert echo.running()
+
+
+def test_send_from_service_zero(node):
+    """-S 0 means service 0, not "the destination's" (the library's service_set)."""
+    node.cli("send", "-S", "0", "ipn:1.81", "from zero")
+    node.cli("send", "ipn:1.81", "default")
+    got = node.cli_json("recv", "81")
+    assert [(g["src"], g["text"]) for g in got] == [("ipn:1.0", "from zero"), ("ipn:1.81", "default")]
