@@ -8,7 +8,8 @@
 # UDP links on loopback; the satellite hop goes through tests/sim/linkemu.
 # Routes are learned (distance vector); the backpacks know only the vehicle.
 # Messages flow, the satellite link is cut and restored, and the demo shows
-# what was sent, held and delivered.  Ctrl-C stops everything, leaving nothing.
+# what was sent, held and delivered; then an agent (fieldrelay-echo at the
+# center) answers pings from a backpack.  Ctrl-C stops everything, leaving nothing.
 set -eu
 BUILD=${1:-build}
 D=$(mktemp -d /tmp/fieldrelay-demo.XXXXXX)
@@ -97,6 +98,12 @@ fr center recv -n 3 -w 5
 fr center recv -n 1 -w -o "$D" 8
 fr vehicle queue
 
+say "An agent: the echo responder at the center; ping times the round trip over the satellite"
+"$BUILD/fieldrelay-echo" -c "$D/center.conf" 2>"$D/echo.log" &
+PIDS="$PIDS $!"
+wait_for 20 "the echo agent at the center" grep -q "answering on" "$D/echo.log"
+fr backpack-1 ping -c 3 -i 0.5 ipn:1
+
 say "Every relay lets go of a bundle once the next hop has committed it"
 empty() { frq "$1" --json status | grep -q '"bundles":0,'; }
 for n in backpack-1 backpack-2 vehicle center; do
@@ -105,5 +112,6 @@ for n in backpack-1 backpack-2 vehicle center; do
 done
 fr vehicle links
 echo "sent 8 bundles: 4 messages, 1 position, 2 alerts, 1 photo (40 kB); each delivered once;"
-echo "4 were held at the vehicle while the satellite was down, and left when it came back."
+echo "4 were held at the vehicle while the satellite was down, and left when it came back;"
+echo "3 pings went to the echo agent at the center and back, each timed."
 echo "demo done"
