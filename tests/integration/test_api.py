@@ -374,3 +374,48 @@ def test_send_from_service_zero(node):
     node.cli("send", "ipn:1.81", "default")
     got = node.cli_json("recv", "81")
     assert [(g["src"], g["text"]) for g in got] == [("ipn:1.0", "from zero"), ("ipn:1.81", "default")]
+
+
+AGENT_C = r"""
+#include <stdio.h>
+#include <fieldrelay.h>
+int main(int argc, char **argv) {
+	char err[512], id[384];
+	struct fr_hello h;
+	struct fr *c = fr_open(argv[1], 5000, err, sizeof err);
+	struct fr_send s = { .dst = "ipn:1.90" };
+	if (!c || fr_hello(c, "third-party", &h) < 0) { fprintf(stderr, "%s\n", c ? fr_error(c) : err); return 1; }
+	if (fr_send(c, &s, "from outside", -1, 12, id, sizeof id) < 0) { fprintf(stderr, "%s\n", fr_error(c)); return 1; }
+	printf("protocol %d node %llu id %s\n", h.protocol, (unsigned long long)h.node, id);
+	fr_close(c);
+	return 0;
+}
+"""
+
+
+def test_installed_library_builds_a_third_party_agent(node, tmp_path):
+    """make install puts the header, both libraries and fieldrelay.pc in place: a program
+    built with `pkg-config fieldrelay` alone talks to the daemon, statically and shared.
+    Installed from the plain build (a third party's program has no sanitizer runtime),
+    whichever build the daemon under test is."""
+    root = BUILD.parent
+    dest = tmp_path / "dest"
+    r = subprocess.run(["make", "-s", "install", "BUILD=build", "PREFIX=/usr", f"DESTDIR={dest}"],
+                       cwd=root, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    env = {"PKG_CONFIG_PATH": str(dest / "usr/lib/pkgconfig"), "PATH": "/usr/bin:/bin"}
+    flags = subprocess.run(["pkg-config", "--define-prefix", "--cflags", "--libs", "fieldrelay"], env=env,
+                           capture_output=True, text=True, check=True).stdout.split()
+    static = subprocess.run(["pkg-config", "--define-prefix", "--static", "--libs", "fieldrelay"], env=env,
+                            capture_output=True, text=True, check=True).stdout.split()
+    src = tmp_path / "agent.c"
+    src.write_text(AGENT_C)
+    subprocess.run(["cc", "-o", tmp_path / "shared", src, *flags], check=True, timeout=120)
+    subprocess.run(["cc", "-static-libgcc", "-o", tmp_path / "static", src, *flags[:1],
+                    str(dest / "usr/lib/libfieldrelay.a"), *[f for f in static if f not in ("-lfieldrelay",)
+                                                             and not f.startswith("-L")]],
+                   check=True, timeout=120)
+    for prog, extra in ((tmp_path / "shared", {"LD_LIBRARY_PATH": str(dest / "usr/lib")}), (tmp_path / "static", {})):
+        r = subprocess.run([str(prog), str(node.sock)], capture_output=True, text=True, timeout=30, env=extra)
+        assert r.returncode == 0 and r.stdout.startswith("protocol 1 node 1 id ipn:1.90 "), (prog, r.stdout, r.stderr)
+    assert [g["text"] for g in node.cli_json("recv", "90")] == ["from outside", "from outside"]
