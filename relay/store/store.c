@@ -214,18 +214,25 @@ fail:
 	return r;
 }
 
-int
-store_delete(struct store *s, int64_t rowid, store_done_fn *done, void *arg)
+/* Queue an operation on one row (delete, take). */
+static int
+enqueue_row(struct store *s, enum op_kind kind, int64_t rowid, store_done_fn *done, void *arg)
 {
 	struct op *op;
 	int r;
 
-	if ((op = store_op_new(OP_DELETE, done, arg)) == NULL)
+	if ((op = store_op_new(kind, done, arg)) == NULL)
 		return -ENOMEM;
 	op->rowid = rowid;
 	if ((r = store_enqueue(s, op)) != 0)
 		store_op_free(op);
 	return r;
+}
+
+int
+store_delete(struct store *s, int64_t rowid, store_done_fn *done, void *arg)
+{
+	return enqueue_row(s, OP_DELETE, rowid, done, arg);
 }
 
 int
@@ -274,19 +281,10 @@ store_newer(uint64_t t1, uint64_t s1, uint64_t t2, uint64_t s2)
 	return s1 > s2;
 }
 
-
 int
 store_take(struct store *s, int64_t rowid, store_done_fn *done, void *arg)
 {
-	struct op *op;
-	int r;
-
-	if ((op = store_op_new(OP_TAKE, done, arg)) == NULL)
-		return -ENOMEM;
-	op->rowid = rowid;
-	if ((r = store_enqueue(s, op)) != 0)
-		store_op_free(op);
-	return r;
+	return enqueue_row(s, OP_TAKE, rowid, done, arg);
 }
 
 int
