@@ -1,7 +1,7 @@
 """The integration test harness: everything the tests in tests/integration,
 tests/bench and tests/soak share, and the one way they start and stop things.
 
-    paths      ROOT, BUILD (FIELDRELAY_BUILD), DAEMON, CLI, SHARED_DATA, wait_for,
+    paths      ROOT, BUILD (FIELDRELAY_BUILD), DAEMON, CLI, TEST_DATA, wait_for,
                helper_tool (tests/integration/helpers programs)
     ports      free_ports / free_port (reserved until the test ends)
     node       Node (a fieldrelayd with its own dir, config, store, socket),
@@ -23,7 +23,7 @@ Scripts outside pytest put tests/ on sys.path and import harness the same way.
 from .agent import Agent, run_agent, start_agent
 from .cleanup import Cleanup, end_process, ended, running, stop_all
 from .node import KEY, Control, Node, cli_seconds
-from .paths import BUILD, CLI, DAEMON, HELPERS, ROOT, SHARED_DATA, agent_program, helper_tool, wait_for
+from .paths import BUILD, CLI, DAEMON, HELPERS, ROOT, TEST_DATA, agent_program, helper_tool, wait_for
 from .ports import free_port, free_ports, release_ports
 
 
@@ -34,6 +34,6 @@ def namespaces(names):
 
 
 __all__ = ["Agent", "BUILD", "CLI", "Cleanup", "Control", "DAEMON", "HELPERS", "KEY", "Node", "ROOT",
-           "SHARED_DATA", "agent_program", "cli_seconds", "end_process", "ended", "free_port", "free_ports",
+           "TEST_DATA", "agent_program", "cli_seconds", "end_process", "ended", "free_port", "free_ports",
            "helper_tool", "namespaces", "release_ports", "run_agent", "running", "start_agent", "stop_all",
            "wait_for"]

@@ -1,7 +1,7 @@
 """Where the things under test are, and the one way to wait for a state.
 
 FIELDRELAY_BUILD picks the build directory (build-asan for the sanitized
-daemon); FIELDRELAY_SHARED_DATA the test data (tests/data by default).
+daemon); FIELDRELAY_TEST_DATA the test data (tests/data by default).
 """
 import os
 import subprocess
@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / os.environ.get("FIELDRELAY_BUILD", "build")
 DAEMON = BUILD / "fieldrelayd"
 CLI = BUILD / "fieldrelay"
-SHARED_DATA = Path(os.environ.get("FIELDRELAY_SHARED_DATA", ROOT / "tests" / "data"))
+TEST_DATA = Path(os.environ.get("FIELDRELAY_TEST_DATA", ROOT / "tests" / "data"))
 HELPERS = BUILD / "tests" / "integration" / "helpers"
 
 

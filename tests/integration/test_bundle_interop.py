@@ -14,11 +14,11 @@ import subprocess
 import cbor2
 import pytest
 
-from harness import SHARED_DATA as SHARED, helper_tool
+from harness import TEST_DATA as DATA, helper_tool
 from harness.bpv7 import (CRC_LEN, block_bytes, crc16_x25, crc32c, eid_cbor, eid_text, make_bundle,
                           parse_bundle)
 
-BPV7 = SHARED / "bpv7" if (SHARED / "bpv7").is_dir() else SHARED
+BPV7 = DATA / "bpv7"
 BUNDLE_MAX_SIZE = 17 << 20
 DTN_EPOCH = datetime.datetime(2000, 1, 1, tzinfo=datetime.timezone.utc)
 

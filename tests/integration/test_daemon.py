@@ -322,8 +322,8 @@ def test_pipelined_sends_answer_in_order_with_tags(nodes):
 
 
 def test_bundle_dump_of_another_implementations_bundle(tmp_path):
-    from harness import SHARED_DATA
-    f = SHARED_DATA / "bpv7" / "dtn-mtcp-a2b-01.bpv7"
+    from harness import TEST_DATA
+    f = TEST_DATA / "bpv7" / "dtn-mtcp-a2b-01.bpv7"
     r = subprocess.run([str(CLI), "bundle", "dump", "--json", str(f)], capture_output=True)
     assert r.returncode == 0, r.stderr
     assert "dtn://b.dtn/sink" in r.stdout.decode()
