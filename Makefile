@@ -69,6 +69,7 @@ AGENTS	:=
 # tests/unit/test_config.c and tests/integration/test_config_check.py.
 AGENTS	+= tests/agent/testagent
 AGENTS	+= relay/echo
+AGENTS	+= relay/track
 AGENT_NAMES := $(foreach a,$(AGENTS),$(notdir $(a)))
 AGENT_CONFIG_SRCS := $(foreach a,$(AGENTS),$(a)/$(notdir $(a))_config.c)
 AGENT_TABLE := $(BUILD)/gen/config_agents.c
@@ -108,6 +109,25 @@ AGENT_BINS := $(foreach a,$(AGENT_PROGS),$(BUILD)/fieldrelay-$(notdir $(a)))
 AGENT_ALIASES := $(foreach a,$(AGENT_PROGS),$(AGENT_ALIASES_$(notdir $(a))))
 AGENT_LINKS := $(AGENT_ALIASES:%=$(BUILD)/fieldrelay-%)
 $(foreach a,$(AGENTS),$(eval INC_$(a) := -Irelay/base -Irelay/app -I$(a)))
+# An agent's modules (its .c files but the one with main and its section, which
+# the core library already holds) also make $(BUILD)/agents/libNAME.a, so that
+# unit tests, benchmarks and fuzz targets test them: tests see the agents' folders.
+AGENT_MOD_SRCS := $(foreach a,$(AGENTS),$(filter-out $(a)/$(notdir $(a)).c $(a)/$(notdir $(a))_config.c,\
+	$(wildcard $(a)/*.c)))
+AGENT_ARCHIVES := $(foreach a,$(AGENTS),$(BUILD)/agents/lib$(notdir $(a)).a)
+AGENT_TEST_LIBS := $(sort $(foreach a,$(AGENTS),$(AGENT_LIBS_$(notdir $(a)))))
+INC_TESTS := $(INC_ALL) $(foreach a,$(AGENTS),-I$(a))
+INC_tests/unit := $(INC_TESTS)
+INC_tests/bench := $(INC_TESTS)
+INC_tests/fuzz := $(INC_TESTS)
+define agent_archive
+$(BUILD)/agents/lib$(notdir $(1)).a: $(patsubst %.c,$(BUILD)/%.o,$(filter-out $(1)/$(notdir $(1)).c \
+    $(1)/$(notdir $(1))_config.c,$(wildcard $(1)/*.c)))
+	@mkdir -p $$(dir $$@)
+	@$$(if $$(Q),echo "  AR      $$@")
+	$$(Q)rm -f $$@ && ar rcs $$@ $$^
+endef
+$(foreach a,$(AGENTS),$(eval $(call agent_archive,$(a))))
 
 define agent_prog
 $(BUILD)/fieldrelay-$(notdir $(1)): $(patsubst %.c,$(BUILD)/%.o,$(wildcard $(1)/*.c)) $(APP_A)
@@ -172,13 +192,13 @@ $(CLI): $(CLI_OBJS) $(APP_A) $(LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(UNIT_SUPPORT_OBJS) $(LIB) $(APP_A)
+$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(UNIT_SUPPORT_OBJS) $(AGENT_ARCHIVES) $(LIB) $(APP_A)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(AGENT_TEST_LIBS) -lcmocka
 
-$(BUILD)/tests/bench/%: $(BUILD)/tests/bench/%.o $(LIB)
+$(BUILD)/tests/bench/%: $(BUILD)/tests/bench/%.o $(AGENT_ARCHIVES) $(LIB) $(APP_A)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(AGENT_TEST_LIBS)
 
 # Helper programs the integration tests drive.
 HELPER_BINS := $(BUILD)/tests/integration/helpers/bundletool
@@ -228,7 +248,8 @@ FUZZ_LIB  := $(FUZZ_DIR)/libfieldrelay-fuzz.a
 FUZZ_SAN  := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer $(FUZZ_SAN) -fsanitize=fuzzer-no-link \
 	   $(PKG_CFLAGS) -MMD -MP
-FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=$(FUZZ_DIR)/%.o) $(FUZZ_DIR)/gen/config_agents.o
+FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=$(FUZZ_DIR)/%.o) $(AGENT_MOD_SRCS:%.c=$(FUZZ_DIR)/%.o) \
+	$(FUZZ_DIR)/gen/config_agents.o
 
 $(FUZZ_DIR)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -247,7 +268,7 @@ $(FUZZ_LIB): $(FUZZ_LIB_OBJS)
 $(BUILD)/tests/fuzz/%: $(FUZZ_DIR)/tests/fuzz/%.o $(FUZZ_LIB)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  FUZZLD  $@")
-	$(Q)clang $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+	$(Q)clang $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(LDLIBS) $(AGENT_TEST_LIBS)
 .SECONDARY: $(FUZZ_SRCS:%.c=$(FUZZ_DIR)/%.o)
 
 tests: all $(UNIT_BINS) $(BENCH_BINS) $(HELPER_BINS) $(SIM_BINS)
