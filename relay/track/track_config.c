@@ -178,6 +178,22 @@ copy_value(char *dst, size_t cap, const char *value, const char *key, char *msg,
 	return 0;
 }
 
+/* HOST:PORT, or "none" (kept as ""), for key into dst. */
+static int
+set_hostport_or_none(char *dst, size_t cap, const char *key, const char *value, const char *example, char *msg,
+    size_t msglen)
+{
+	if (strcmp(value, "none") == 0) {
+		dst[0] = '\0';
+		return 0;
+	}
+	if (hostport_check(value, 0) < 0) {
+		snprintf(msg, msglen, "%s: '%s' is not HOST:PORT (e.g. %s) or none", key, value, example);
+		return -1;
+	}
+	return copy_value(dst, cap, value, key, msg, msglen);
+}
+
 /* Split value into at most n words (in buf); their count. */
 static int
 words(const char *value, char *buf, size_t cap, char **w, int n)
@@ -277,17 +293,8 @@ track_set(void *conf, const char *key, const char *value, char *msg, size_t msgl
 
 	if (c->db[0] == '\0')
 		track_conf_defaults(c);	/* the parser hands us zeroes */
-	if (strcmp(key, "gpsd") == 0) {
-		if (strcmp(value, "none") == 0) {
-			c->gpsd[0] = '\0';
-			return 0;
-		}
-		if (hostport_check(value, 0) < 0) {
-			snprintf(msg, msglen, "gpsd: '%s' is not HOST:PORT (e.g. localhost:2947) or none", value);
-			return -1;
-		}
-		return copy_value(c->gpsd, sizeof(c->gpsd), value, key, msg, msglen);
-	}
+	if (strcmp(key, "gpsd") == 0)
+		return set_hostport_or_none(c->gpsd, sizeof(c->gpsd), key, value, "localhost:2947", msg, msglen);
 	if (strcmp(key, "unit") == 0)
 		return copy_value(c->unit, sizeof(c->unit), value, key, msg, msglen);
 	if (strcmp(key, "db") == 0) {
@@ -351,17 +358,8 @@ track_set(void *conf, const char *key, const char *value, char *msg, size_t msgl
 		}
 		return copy_value(c->to, sizeof(c->to), value, key, msg, msglen);
 	}
-	if (strcmp(key, "cot") == 0) {
-		if (strcmp(value, "none") == 0) {
-			c->cot[0] = '\0';
-			return 0;
-		}
-		if (hostport_check(value, 0) < 0) {
-			snprintf(msg, msglen, "cot: '%s' is not HOST:PORT (e.g. 239.2.3.1:6969) or none", value);
-			return -1;
-		}
-		return copy_value(c->cot, sizeof(c->cot), value, key, msg, msglen);
-	}
+	if (strcmp(key, "cot") == 0)
+		return set_hostport_or_none(c->cot, sizeof(c->cot), key, value, "239.2.3.1:6969", msg, msglen);
 	if (strcmp(key, "cot_stale") == 0) {
 		if (duration_parse(value, 86400, &ms) < 0 || ms < 1000) {
 			snprintf(msg, msglen, "cot_stale: '%s' is not a duration from 1s to 1d", value);

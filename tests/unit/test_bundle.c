@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "testdata.h"
 #include "bundle.h"
 #include "cbor.h"
 #include "service.h"
@@ -240,44 +241,6 @@ test_eid_parse_format(void **state)
 	assert_string_equal(buf, "ipn:");
 }
 
-/* tests/data/bpv7 from the repo root (our cwd) or a parent, or the env. */
-static uint8_t *
-read_shared(const char *name, size_t *len)
-{
-	char path[4096], cwd[2048];
-	const char *env = getenv("FIELDRELAY_SHARED_DATA");
-	uint8_t *buf = NULL;
-	FILE *f = NULL;
-	size_t n;
-
-	if (env != NULL) {
-		snprintf(path, sizeof(path), "%s/bpv7/%s", env, name);
-		if ((f = fopen(path, "rb")) == NULL) {
-			snprintf(path, sizeof(path), "%s/%s", env, name);
-			f = fopen(path, "rb");
-		}
-	}
-	if (f == NULL && getcwd(cwd, sizeof(cwd)) != NULL) {
-		for (;;) {
-			char *slash;
-
-			snprintf(path, sizeof(path), "%s/tests/data/bpv7/%s", cwd, name);
-			if ((f = fopen(path, "rb")) != NULL || (slash = strrchr(cwd, '/')) == NULL ||
-			    slash == cwd)
-				break;
-			*slash = '\0';
-		}
-	}
-	if (f == NULL)
-		fail_msg("cannot find tests/data/bpv7/%s (set FIELDRELAY_SHARED_DATA)", name);
-	buf = malloc(4096);
-	assert_non_null(buf);
-	n = fread(buf, 1, 4096, f);
-	fclose(f);
-	*len = n;
-	return buf;
-}
-
 static void
 check_ud3tn(const char *name, size_t size, uint64_t ctime, const uint8_t *payload, size_t plen)
 {
@@ -286,7 +249,7 @@ check_ud3tn(const char *name, size_t size, uint64_t ctime, const uint8_t *payloa
 	const char *why = NULL;
 	char id[BUNDLE_ID_MAX];
 	size_t len, len2;
-	uint8_t *buf = read_shared(name, &len), *again;
+	uint8_t *buf = test_data_read("bpv7", name, 4096, &len), *again;
 
 	assert_int_equal(len, size);
 	if (bundle_decode(&b, buf, len, &why) != 0)
@@ -1046,7 +1009,7 @@ test_corruption(void **state)
 		payload[i] = (uint8_t)(0x41 + i);
 
 	/* uD3TN's, CRC-16 on the primary block. */
-	buf = read_shared("dtn-mtcp-a2b-01.bpv7", &len);
+	buf = test_data_read("bpv7", "dtn-mtcp-a2b-01.bpv7", 4096, &len);
 	flip_every_byte("uD3TN", buf, len, &accepted);
 	truncate_everywhere("uD3TN", buf, len);
 	free(buf);

@@ -18,6 +18,7 @@
 
 #include <cmocka.h>
 
+#include "testdata.h"
 #include "bundle.h"
 #include "compact.h"
 #include "service.h"
@@ -379,38 +380,6 @@ test_generated_bundles_byte_identical(void **state)
 
 /* ---- full form ---- */
 
-/* tests/data/bpv7 from the repo root (our cwd) or a parent, or the env. */
-static uint8_t *
-read_shared(const char *name, size_t *len)
-{
-	char path[4096], cwd[2048];
-	const char *env = getenv("FIELDRELAY_SHARED_DATA");
-	uint8_t *buf;
-	FILE *f = NULL;
-
-	if (env != NULL) {
-		snprintf(path, sizeof(path), "%s/bpv7/%s", env, name);
-		f = fopen(path, "rb");
-	}
-	if (f == NULL && getcwd(cwd, sizeof(cwd)) != NULL) {
-		for (;;) {
-			char *slash;
-
-			snprintf(path, sizeof(path), "%s/tests/data/bpv7/%s", cwd, name);
-			if ((f = fopen(path, "rb")) != NULL || (slash = strrchr(cwd, '/')) == NULL || slash == cwd)
-				break;
-			*slash = '\0';
-		}
-	}
-	if (f == NULL)
-		fail_msg("cannot find shared data bpv7/%s (set FIELDRELAY_SHARED_DATA)", name);
-	buf = malloc(4096);
-	assert_non_null(buf);
-	*len = fread(buf, 1, 4096, f);
-	fclose(f);
-	return buf;
-}
-
 static void
 expect_full(const uint8_t *buf, size_t len, const char *reason)
 {
@@ -434,7 +403,7 @@ test_full_form(void **state)
 
 	/* uD3TN's bundles: no priority block, so not ours. */
 	for (size_t i = 0; i < 2; i++) {
-		buf = read_shared(ud3tn[i], &len);
+		buf = test_data_read("bpv7", ud3tn[i], 4096, &len);
 		assert_int_equal(bundle_decode(&b, buf, len, &why), 0);
 		expect_full(buf, len, "no priority block");
 		free(buf);

@@ -19,6 +19,7 @@
 
 #include <cmocka.h>
 
+#include "testdata.h"
 #include "bundle.h"
 #include "compact.h"
 #include "crypto.h"
@@ -473,38 +474,6 @@ test_overhead_on_air(void **state)
 	reset_items();
 }
 
-/* tests/data/bpv7 from the repo root (our cwd) or a parent, or the env. */
-static uint8_t *
-read_shared(const char *name, size_t *len)
-{
-	char path[4096], cwd[2048];
-	const char *env = getenv("FIELDRELAY_SHARED_DATA");
-	uint8_t *buf;
-	FILE *f = NULL;
-
-	if (env != NULL) {
-		snprintf(path, sizeof(path), "%s/bpv7/%s", env, name);
-		f = fopen(path, "rb");
-	}
-	if (f == NULL && getcwd(cwd, sizeof(cwd)) != NULL) {
-		for (;;) {
-			char *slash;
-
-			snprintf(path, sizeof(path), "%s/tests/data/bpv7/%s", cwd, name);
-			if ((f = fopen(path, "rb")) != NULL || (slash = strrchr(cwd, '/')) == NULL || slash == cwd)
-				break;
-			*slash = '\0';
-		}
-	}
-	if (f == NULL)
-		fail_msg("cannot find shared data bpv7/%s (set FIELDRELAY_SHARED_DATA)", name);
-	buf = malloc(4096);
-	assert_non_null(buf);
-	*len = fread(buf, 1, 4096, f);
-	fclose(f);
-	return buf;
-}
-
 static bool
 b_knows_a(void)
 {
@@ -543,7 +512,7 @@ test_full_form_loss_and_restart(void **state)
 		for (int i = 0; i < 2; i++) {
 			struct item *it = &items[n_items++];
 
-			it->data = read_shared(names[i], &it->len);
+			it->data = test_data_read("bpv7", names[i], 4096, &it->len);
 			enqueue(it, PRIO_MESSAGE);
 		}
 		items[n_items].len = 40;
