@@ -8,7 +8,11 @@ PKGS="build-essential pkg-config clang libclang-rt-14-dev
 libsqlite3-dev sqlite3 libinih-dev libjansson-dev libsodium-dev libsystemd-dev
 libnl-3-dev libnl-route-3-dev libnl-genl-3-dev libpcap-dev libgps-dev libopus-dev
 libcmocka-dev python3 python3-pytest python3-cbor2 iproute2 procps babeld
-direwolf libfaketime"
+direwolf libfaketime
+gpsd gpsd-clients python3-gps gpsbabel gdal-bin python3-lxml"
+# Node.js and npm (node-mavlink checks our MAVLink in the tests): the machine's
+# own when it has one, else Debian's.
+command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
 
 missing=""
 for p in $PKGS; do
