@@ -44,7 +44,8 @@ beacon_due(const struct beacon *b, const struct fix *f, int64_t now_ms, double e
 	if (!b->sent)
 		return true;
 	since = now_ms - b->last_ms;
-	if (since >= (int64_t)max_ms)
+	/* The clock went back past the last send (a GPS time jump): start over rather than fall silent. */
+	if (since < 0 || since >= (int64_t)max_ms)
 		return true;
 	if (since < (int64_t)min_ms)
 		return false;

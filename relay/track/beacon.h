@@ -45,9 +45,11 @@ bool beacon_predict(const struct beacon *b, int64_t now_ms, double *lat, double 
 /*
  * Whether to send fix f now: nothing sent yet; or at least min_ms since the
  * last send and f more than error_m from the predicted position; or at
- * least max_ms since the last send (the heartbeat).  Between sends the
- * receivers' track is then within error_m of every fix the sender saw,
- * unless min_ms held a send back.
+ * least max_ms since the last send (the heartbeat); or now_ms before the
+ * last send (the clock went back: silence until it caught up would be
+ * worse than one send too many).  Between sends the receivers' track is
+ * then within error_m of every fix the sender saw, unless min_ms held a
+ * send back.
  */
 bool beacon_due(const struct beacon *b, const struct fix *f, int64_t now_ms, double error_m, uint32_t min_ms,
     uint32_t max_ms);

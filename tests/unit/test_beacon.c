@@ -137,6 +137,9 @@ test_due_turn(void **state)
 	assert_false(beacon_due(&b, &f, t + 200000, 25, 5000, 300000));
 	f.time_ms = t + 301000;
 	assert_true(beacon_due(&b, &f, t + 301000, 25, 5000, 300000));
+	/* A clock that jumps back before the last send does not silence the unit. */
+	f.time_ms = t - 3600000;
+	assert_true(beacon_due(&b, &f, f.time_ms, 25, 5000, 300000));
 }
 
 static void
