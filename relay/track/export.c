@@ -149,6 +149,16 @@ put_escaped(struct sink *s, const char *str, enum escape how)
 }
 
 void
+export_json_string(FILE *out, const char *str)
+{
+	struct sink s = { .fp = out };
+
+	puts_(&s, "\"");
+	put_escaped(&s, str, ESC_JSON);
+	puts_(&s, "\"");
+}
+
+void
 export_time(int64_t ms, char buf[EXPORT_TIME_LEN])
 {
 	int64_t sec = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;

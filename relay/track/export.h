@@ -60,6 +60,9 @@ int export_write(struct trackdb *db, const struct export_opts *o, FILE *out);
 int export_cot_event(const struct track_row *row, uint32_t stale_s, bool declaration, char *buf,
     size_t cap);
 
+/* s as a JSON string, quotes included, escaped (bytes not UTF-8: U+FFFD). */
+void export_json_string(FILE *out, const char *s);
+
 /* Unix ms as ISO 8601 UTC with milliseconds, "2023-11-14T22:13:20.123Z" (25 bytes with the NUL). */
 #define EXPORT_TIME_LEN	25
 void export_time(int64_t ms, char buf[EXPORT_TIME_LEN]);
