@@ -327,7 +327,12 @@ test_open_errors(void **state)
 	expect_open_error(dir, false, EISDIR, "is a directory");
 
 	snprintf(p, sizeof(p), "%s/notes.txt", dir);
-	write_file(p, "lat,lon\n46.5,7.2\n this is a text file, not SQLite, long enough for a header\n", 80);
+	{
+		const char *text = "lat,lon\n46.5,7.2\nthis is a text file, not SQLite, longer than its 100-byte header\n"
+		    "so that SQLite reads a whole header and finds it is not one\n";
+
+		write_file(p, text, strlen(text));
+	}
 	expect_open_error(p, false, EBADMSG, "not a track DB");
 	expect_open_error(p, true, EBADMSG, "not a track DB");
 
