@@ -187,7 +187,7 @@ check_schema(struct trackdb *db)
 	int rc;
 
 	if ((rc = int_query(db->db, "PRAGMA application_id", &app)) != SQLITE_OK)
-		return set_error(db, rc, "not a track DB");
+		return set_error(db, rc, (rc & 0xff) == SQLITE_NOTADB ? "not a track DB" : "reading the schema");
 	if ((rc = int_query(db->db, "PRAGMA user_version", &version)) != SQLITE_OK ||
 	    (rc = int_query(db->db, "SELECT count(*) FROM sqlite_master", &tables)) != SQLITE_OK)
 		return set_error(db, rc, "reading the schema");
@@ -263,6 +263,31 @@ check_path(const char *path, bool readonly, char *err, size_t errlen)
 	return e;
 }
 
+/* path read-only as "file:PATH?immutable=1", PATH %-escaped for the URI. */
+static int
+open_immutable(const char *path, sqlite3 **out)
+{
+	size_t n = strlen(path);
+	char *uri = malloc(n * 3 + 32), *p;
+	int rc;
+
+	if (uri == NULL)
+		return SQLITE_NOMEM;
+	p = uri + sprintf(uri, "file:");
+	for (const unsigned char *c = (const unsigned char *)path; *c != '\0'; c++) {
+		if (*c == '%' || *c == '?' || *c == '#' || *c <= ' ' || *c >= 0x7f)
+			p += sprintf(p, "%%%02X", *c);
+		else
+			*p++ = (char)*c;
+	}
+	strcpy(p, "?immutable=1");
+	rc = sqlite3_open_v2(uri, out, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, NULL);
+	free(uri);
+	if (rc == SQLITE_OK)
+		sqlite3_extended_result_codes(*out, 1);
+	return rc;
+}
+
 struct trackdb *
 trackdb_open(const char *path, bool readonly, char *err, size_t errlen)
 {
@@ -289,7 +314,22 @@ trackdb_open(const char *path, bool readonly, char *err, size_t errlen)
 	}
 	sqlite3_extended_result_codes(db->db, 1);
 	sqlite3_busy_timeout(db->db, TRACKDB_BUSY_MS);
-	if ((e = check_schema(db)) < 0)
+	if ((e = check_schema(db)) == -EROFS && readonly) {
+		/*
+		 * A WAL file nobody has open, in a directory this user cannot
+		 * write: SQLite cannot make the -shm it reads through.  With no
+		 * writer (else the -shm would be there) the file does not change
+		 * under us: open it as immutable.
+		 */
+		sqlite3_close(db->db);
+		db->db = NULL;
+		if ((rc = open_immutable(path, &db->db)) != SQLITE_OK) {
+			e = set_error(db, rc, "cannot open");
+			goto fail;
+		}
+		e = check_schema(db);
+	}
+	if (e < 0)
 		goto fail;
 	if (!readonly) {
 		/* WAL: the CLI reads while the agent writes; NORMAL: a power cut loses at most the last commits, never the file. */

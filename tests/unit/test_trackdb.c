@@ -379,6 +379,45 @@ test_open_errors(void **state)
 }
 
 /*
+ * `fieldrelay track list` run by a user who cannot write the DB's directory
+ * while the agent is stopped (no -shm to read through): it still reads.
+ */
+static void
+test_reader_without_write_access(void **state)
+{
+	struct trackdb *db;
+	struct fix f = mkfix(1000, 1, 2);
+	pid_t pid;
+	int status;
+
+	(void)state;
+	if (geteuid() != 0) {
+		skip();
+		return;
+	}
+	db = open_rw();
+	assert_int_equal(trackdb_add(db, "a", 0, NULL, &f, 1), 1);
+	trackdb_close(db);
+	assert_int_equal(chmod(dir, 0755), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char err[512];
+
+		if (setgid(65534) != 0 || setuid(65534) != 0)
+			_exit(77);
+		if ((db = trackdb_open(path, true, err, sizeof(err))) == NULL) {
+			fprintf(stderr, "%s\n", err);
+			_exit(10);
+		}
+		_exit(trackdb_count(db, NULL) == 1 ? 0 : 11);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/*
  * Disk full: the DB on a 160 KiB tmpfs (a private mount namespace, in a child):
  * adds fail with -ENOSPC and a message, nothing crashes, and what was
  * committed before is still there.  Skipped where mounting is not allowed.
@@ -444,6 +483,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_rollback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reader_beside_writer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reader_without_write_access, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
 	};
 
