@@ -136,7 +136,8 @@ put_escaped(struct sink *s, const char *str, enum escape how)
 				tmp[0] = '\\';
 				tmp[1] = (char)*p;
 				put(s, tmp, 2);
-			} else if (*p < 0x20) {
+			} else if (*p < 0x20 || *p == 0x7f) {
+				/* DEL too: JSON allows it raw, a terminal showing the file may not. */
 				snprintf(tmp, sizeof(tmp), "\\u%04x", *p);
 				puts_(s, tmp);
 			} else {
@@ -161,8 +162,15 @@ export_json_string(FILE *out, const char *str)
 void
 export_time(int64_t ms, char buf[EXPORT_TIME_LEN])
 {
-	int64_t sec = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
-	unsigned msec = (unsigned)(ms - sec * 1000) % 1000;
+	/* Floor division, without overflow at either end of int64_t. */
+	int64_t sec = ms / 1000, rem = ms % 1000;
+	unsigned msec;
+
+	if (rem < 0) {
+		sec--;
+		rem += 1000;
+	}
+	msec = (unsigned)rem;
 	time_t t = (time_t)sec;
 	struct tm tm;
 
@@ -419,7 +427,9 @@ cot_event(struct sink *s, const struct track_row *r, uint32_t stale_s)
 	if (stale_s == 0)
 		stale_s = EXPORT_COT_STALE_S;
 	export_time(f->time_ms, t);
-	export_time(f->time_ms + (int64_t)stale_s * 1000, st);
+	/* A time from the network may be anything: saturate, never overflow. */
+	export_time(f->time_ms > INT64_MAX - (int64_t)stale_s * 1000 ? INT64_MAX :
+	    f->time_ms + (int64_t)stale_s * 1000, st);
 	puts_(s, "<event version=\"2.0\" uid=\"fieldrelay-");
 	put_escaped(s, r->unit, ESC_XML);
 	printf_(s, "\" type=\"%s\" how=\"%s\" time=\"%s\" start=\"%s\" stale=\"%s\">",

@@ -25,6 +25,8 @@
 #define TRACKDB_SCHEMA		1
 /* The CLI reads while the agent commits: a commit is short, wait for it. */
 #define TRACKDB_BUSY_MS		2000
+/* 9999-12-31T23:59:59.999Z: a later time is a broken clock or a broken sender. */
+#define TRACKDB_TIME_MAX	253402300799999LL
 
 static const char schema_sql[] =
     "CREATE TABLE position ("
@@ -403,6 +405,7 @@ trackdb_add(struct trackdb *db, const char *unit, uint64_t node, const char *lin
 
 	if (unit == NULL || unit[0] == '\0' || strlen(unit) >= TRACKDB_UNIT_MAX ||
 	    (link != NULL && strlen(link) >= TRACKDB_LINK_MAX) || f->time_ms <= 0 ||
+	    f->time_ms > TRACKDB_TIME_MAX ||
 	    !isfinite(f->lat) || !isfinite(f->lon) || fabs(f->lat) > 90 || fabs(f->lon) > 180 ||
 	    (unsigned)f->source >= FIX_SOURCE_COUNT || node > INT64_MAX) {
 		snprintf(db->err, sizeof(db->err), "%s: a position of '%s' with a bad field"

@@ -14,6 +14,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,6 +131,13 @@ test_time(void **state)
 	assert_string_equal(t, "1970-01-01T00:00:00.000Z");
 	export_time(951782400007LL, t);		/* a leap day */
 	assert_string_equal(t, "2000-02-29T00:00:00.007Z");
+	export_time(-1, t);
+	assert_string_equal(t, "1969-12-31T23:59:59.999Z");
+	/* Out of range (a sender's broken clock): a valid time, never a crash. */
+	export_time(INT64_MIN, t);
+	assert_int_equal(strlen(t), EXPORT_TIME_LEN - 1);
+	export_time(INT64_MAX, t);
+	assert_string_equal(t, "1970-01-01T00:00:00.000Z");
 }
 
 static void

@@ -171,6 +171,8 @@ test_bad_positions(void **state)
 	assert_int_equal(trackdb_add(db, "a", 0, NULL, &f, 1), -EINVAL);
 	f = mkfix(0, 46.5, 7.25);
 	assert_int_equal(trackdb_add(db, "a", 0, NULL, &f, 1), -EINVAL);
+	f = mkfix(253402300800000LL, 46.5, 7.25);	/* the year 10000 */
+	assert_int_equal(trackdb_add(db, "a", 0, NULL, &f, 1), -EINVAL);
 	f = mkfix(1, 91, 7.25);
 	assert_int_equal(trackdb_add(db, "a", 0, NULL, &f, 1), -EINVAL);
 	assert_int_equal(trackdb_count(db, NULL), 0);
