@@ -57,6 +57,7 @@ static const char schema_sql[] =
 enum stmt {
 	ST_ADD,
 	ST_PRUNE,
+	ST_PRUNE_MAX,
 	ST_UNITS,
 	ST_TRACK_ALL,
 	ST_TRACK_UNIT,
@@ -73,6 +74,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_ADD] = "INSERT OR IGNORE INTO position (" ROW_COLS ")"
 	    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 	[ST_PRUNE] = "DELETE FROM position WHERE time_ms < ?",
+	[ST_PRUNE_MAX] = "DELETE FROM position WHERE rowid IN"
+	    " (SELECT rowid FROM position WHERE time_ms < ? ORDER BY time_ms LIMIT ?)",
 	/* SQLite's bare columns with max(): the row that holds the latest time_ms. */
 	[ST_UNITS] = "SELECT " ROW_COLS ", n, first FROM position JOIN"
 	    " (SELECT unit AS u, max(time_ms) AS t, count(*) AS n, min(time_ms) AS first"
@@ -342,7 +345,7 @@ trackdb_open(const char *path, bool readonly, char *err, size_t errlen)
 		}
 	}
 	for (int i = 0; i < ST_COUNT; i++) {
-		if (readonly && (i == ST_ADD || i == ST_PRUNE))
+		if (readonly && (i == ST_ADD || i == ST_PRUNE || i == ST_PRUNE_MAX))
 			continue;	/* prepared on a read-only file, they fail only when run */
 		if ((rc = sqlite3_prepare_v3(db->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
 		    &db->st[i], NULL)) != SQLITE_OK) {
@@ -466,6 +469,20 @@ trackdb_prune(struct trackdb *db, int64_t before_ms)
 		return run(db, ST_PRUNE, "pruning");
 	sqlite3_bind_int64(db->st[ST_PRUNE], 1, before_ms);
 	if ((e = run(db, ST_PRUNE, "pruning")) < 0)
+		return e;
+	return sqlite3_changes(db->db);
+}
+
+int
+trackdb_prune_max(struct trackdb *db, int64_t before_ms, unsigned max)
+{
+	int e;
+
+	if (db->st[ST_PRUNE_MAX] == NULL)
+		return run(db, ST_PRUNE_MAX, "pruning");
+	sqlite3_bind_int64(db->st[ST_PRUNE_MAX], 1, before_ms);
+	sqlite3_bind_int64(db->st[ST_PRUNE_MAX], 2, max);
+	if ((e = run(db, ST_PRUNE_MAX, "pruning")) < 0)
 		return e;
 	return sqlite3_changes(db->db);
 }

@@ -71,10 +71,21 @@ int trackdb_commit(struct trackdb *db);
 /* Undo the adds since begin (after an error). */
 void trackdb_rollback(struct trackdb *db);
 
-/* Delete every position measured before before_ms: the count, or -errno. */
+/*
+ * Delete every position measured before before_ms: the count, or -errno.
+ * Called every minute it deletes a minute's positions (20 units at one fix
+ * per 10 s: 120 rows, 0.3 ms); after a long stop it may have hours to
+ * delete (7080 rows: 18 ms): trackdb_prune_max bounds the work per call.
+ */
 int trackdb_prune(struct trackdb *db, int64_t before_ms);
+/* The same, the oldest max positions at most: call again while it returns max. */
+int trackdb_prune_max(struct trackdb *db, int64_t before_ms, unsigned max);
 
-/* Each unit's latest position (by time), by unit name: 0, fn's stop value, or -errno. */
+/*
+ * Each unit's latest position (by time), by unit name: 0, fn's stop value, or
+ * -errno.  It counts every row: 50 ms for 345600 positions (20 units, 48 h at
+ * one per 10 s), for the CLI, not for every tick of the agent's loop.
+ */
 int trackdb_units(struct trackdb *db, trackdb_unit_fn fn, void *arg);
 
 /* The positions of unit (NULL: every unit) measured at or after since_ms, in time order. */

@@ -233,9 +233,15 @@ test_units_track_last_prune(void **state)
 	assert_int_equal(n, 2);
 
 	/* Prune: bravo's 1000000..1004000 (5), alpha's 1000500, 1002500, 1004500 (3). */
-	assert_int_equal(trackdb_prune(db, 1005000), 8);
+	assert_int_equal(trackdb_prune_max(db, 1005000, 3), 3);
+	/* The oldest first: bravo's 1000000, alpha's 1000500, bravo's 1001000. */
+	rs.n = 0;
+	assert_int_equal(trackdb_track(db, NULL, 0, collect, &rs), 0);
+	assert_int_equal(rs.r[0].fix.time_ms, 1002000);
+	assert_int_equal(trackdb_prune(db, 1005000), 5);
 	assert_int_equal(trackdb_count(db, NULL), 7);
 	assert_int_equal(trackdb_prune(db, 1005000), 0);
+	assert_int_equal(trackdb_prune_max(db, 1005000, 10), 0);
 	trackdb_close(db);
 }
 
@@ -279,6 +285,7 @@ test_reader_beside_writer(void **state)
 	assert_int_equal(trackdb_add(r, "a", 0, NULL, &f, 1), -EROFS);
 	assert_non_null(strstr(trackdb_error(r), "read-only"));
 	assert_int_equal(trackdb_prune(r, 100000), -EROFS);
+	assert_int_equal(trackdb_prune_max(r, 100000, 5), -EROFS);
 	trackdb_close(r);
 	trackdb_close(w);
 }
