@@ -1,2 +1,2 @@
-# fieldrelay-track needs gpsd's client library and SQLite.
-AGENT_LIBS_track := $(shell $(PKG_CONFIG) --libs libgps 2>/dev/null || echo -lgps) -lsqlite3 -lm
+# fieldrelay-track needs gpsd's client library, SQLite and jansson (the daemon's views).
+AGENT_LIBS_track := $(shell $(PKG_CONFIG) --libs libgps jansson 2>/dev/null || echo -lgps -ljansson) -lsqlite3 -lm

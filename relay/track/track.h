@@ -80,6 +80,7 @@ struct track_conf {
 	int low_battery;		/* percent at or below which the low-battery mode holds (20) */
 	double low_battery_factor;	/* error and intervals times this in low-battery mode (3) */
 	char to[64];			/* where positions go: "ipn:0.3" (everyone) */
+	char telemetry_to[64];		/* where drone telemetry goes (one node), "" : nowhere */
 	char cot[256];			/* CoT SA multicast HOST:PORT, "" for none */
 	uint32_t cot_stale_s;		/* a CoT event's stale time after its time (120 s) */
 	struct track_mav_endpoint mavlink[TRACK_MAX_MAVLINK];

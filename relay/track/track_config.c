@@ -16,6 +16,8 @@
  *   low_battery = 20           percent at or below which error and intervals stretch
  *   low_battery_factor = 3     by this much
  *   to = ipn:0.3               where positions go (everyone: the team and the command center)
+ *   telemetry_to = ipn:1.6     where drone telemetry goes (MAVLink on the mesh, summaries
+ *                              elsewhere): the ground station or command center ("none": off)
  *   cot = 239.2.3.1:6969       CoT SA multicast for TAK devices on this LAN ("none": off)
  *   cot_stale = 120s           a CoT event goes stale this long after its time
  *   mavlink = listen :14550    a MAVLink endpoint: listen [HOST]:PORT, connect HOST:PORT,
@@ -348,6 +350,21 @@ track_set(void *conf, const char *key, const char *value, char *msg, size_t msgl
 		c->low_battery_factor = v;
 		return 0;
 	}
+	if (strcmp(key, "telemetry_to") == 0) {
+		unsigned long long n, sv;
+		int len = 0;
+
+		if (strcmp(value, "none") == 0) {
+			c->telemetry_to[0] = '\0';
+			return 0;
+		}
+		if (sscanf(value, "ipn:%llu.%llu%n", &n, &sv, &len) != 2 || value[len] != '\0' || n == 0) {
+			snprintf(msg, msglen, "telemetry_to: '%s' is not the ipn endpoint of one node "
+			    "(the ground station's or command center's, e.g. ipn:1.6), or none", value);
+			return -1;
+		}
+		return copy_value(c->telemetry_to, sizeof(c->telemetry_to), value, key, msg, msglen);
+	}
 	if (strcmp(key, "to") == 0) {
 		unsigned long long n, s;
 		int len = 0;
@@ -393,14 +410,14 @@ track_set(void *conf, const char *key, const char *value, char *msg, size_t msgl
 		return 0;
 	}
 	snprintf(msg, msglen, "%s: not a key of [track] (gpsd, unit, db, keep, error, interval, battery, "
-	    "low_battery, low_battery_factor, to, cot, cot_stale, mavlink, mavlink_out, rate, summary)", key);
+	    "low_battery, low_battery_factor, to, telemetry_to, cot, cot_stale, mavlink, mavlink_out, rate, summary)", key);
 	return -1;
 }
 
 static const struct config_key track_keys[] = {
 	{ "gpsd", false }, { "unit", false }, { "db", false }, { "keep", false }, { "error", false },
 	{ "interval", true }, { "battery", false }, { "low_battery", false }, { "low_battery_factor", false },
-	{ "to", false }, { "cot", false }, { "cot_stale", false }, { "mavlink", true },
+	{ "to", false }, { "telemetry_to", false }, { "cot", false }, { "cot_stale", false }, { "mavlink", true },
 	{ "mavlink_out", true }, { "rate", true }, { "summary", false },
 	{ NULL, false },
 };

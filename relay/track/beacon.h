@@ -1,0 +1,93 @@
+/*
+ * beacon.h - when to send this unit's position.
+ *
+ * Ours sends by error, not by clock: both ends know the track the
+ * receivers rebuild from what they last got (dead reckoning from the last
+ * sent fix: a straight line at its speed and course, or standing still at
+ * it), so the sender sends when the true position strays from that track by
+ * more than the allowed error, never two sends closer than min_ms and at
+ * least one every max_ms (the heartbeat of a unit standing still).
+ *
+ * For the bench, two references: SmartBeaconing as Direwolf does it
+ * (src/beacon.c, sb_calculate_next_time: a rate between slow and fast by
+ * speed, corner pegging on a heading change), and a fixed interval.
+ *
+ * Times are Unix ms, fix times and now_ms on the same clock.
+ */
+#ifndef FIELDRELAY_TRACK_BEACON_H
+#define FIELDRELAY_TRACK_BEACON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "fix.h"
+
+/* Below this speed (m/s) the receivers do not dead-reckon: GPS jitter, not motion. */
+#define BEACON_DR_MIN_SPEED	0.5
+
+/* What was last sent, as the receivers have it. */
+struct beacon {
+	bool sent;		/* a fix has been sent */
+	struct fix last;	/* that fix, as the receivers decoded it */
+	int64_t last_ms;	/* when it was sent (its time_ms) */
+};
+
+void beacon_init(struct beacon *b);
+
+/*
+ * Where the receivers place the unit at now_ms: the last sent fix moved
+ * along its course at its speed for the time since its time_ms; the fix
+ * itself when speed or course is unknown, the speed is below
+ * BEACON_DR_MIN_SPEED, or now_ms is not after it.  Nothing sent yet: false.
+ */
+bool beacon_predict(const struct beacon *b, int64_t now_ms, double *lat, double *lon);
+
+/*
+ * Whether to send fix f now: nothing sent yet; or at least min_ms since the
+ * last send and f more than error_m from the predicted position; or at
+ * least max_ms since the last send (the heartbeat); or now_ms before the
+ * last send (the clock went back: silence until it caught up would be
+ * worse than one send too many).  Between sends the receivers' track is
+ * then within error_m of every fix the sender saw, unless min_ms held a
+ * send back.
+ */
+bool beacon_due(const struct beacon *b, const struct fix *f, int64_t now_ms, double error_m, uint32_t min_ms,
+    uint32_t max_ms);
+
+/*
+ * Record that f went out.  The caller passes f as the receivers will decode
+ * it (encoded and decoded again by posfmt, its lat/lon, time, speed and
+ * course quantised), not the fix from the GPS: the prediction is then the
+ * one every receiver makes, to the bit.
+ */
+void beacon_sent(struct beacon *b, const struct fix *f);
+
+/* A fixed interval: nothing sent yet, or every_ms since the last send. */
+bool beacon_fixed_due(const struct beacon *b, int64_t now_ms, uint32_t every_ms);
+
+/*
+ * SmartBeaconing (Steve Bragg KA9MVA, Tony Arnerich KD7TA) with Direwolf's
+ * defaults and arithmetic, in SI units where Direwolf has mph.
+ */
+struct beacon_smart {
+	double fast_speed;	/* m/s at and above which fast_ms holds (60 mph) */
+	uint32_t fast_ms;	/* 180 s */
+	double slow_speed;	/* m/s below which slow_ms holds (5 mph) */
+	uint32_t slow_ms;	/* 1800 s */
+	double turn_min;	/* degrees: the least heading change that pegs a corner (30) */
+	uint32_t turn_ms;	/* the least time between two corner pegs (15 s) */
+	double turn_slope;	/* degrees * mph: more change needed when slow (255) */
+	/* State. */
+	bool sent;
+	int64_t last_ms;	/* when the last one went */
+	double last_course;	/* its course, or NAN */
+};
+
+void beacon_smart_init(struct beacon_smart *s);
+/* Whether to send f now (Direwolf's next-time rule at each fix). */
+bool beacon_smart_due(const struct beacon_smart *s, const struct fix *f, int64_t now_ms);
+void beacon_smart_sent(struct beacon_smart *s, const struct fix *f, int64_t now_ms);
+/* The rate SmartBeaconing sets for speed (m/s, or NAN), ms. */
+uint32_t beacon_smart_rate(const struct beacon_smart *s, double speed);
+
+#endif

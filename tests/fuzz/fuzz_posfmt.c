@@ -1,0 +1,89 @@
+/*
+ * fuzz_posfmt.c - libFuzzer target for positions on the air
+ * (relay/track/posfmt.c).
+ *
+ * The first input byte picks the base time (the bundle's creation time)
+ * from its low two bits; the rest is a payload.  Whatever posfmt_decode()
+ * accepts must be valid fixes (every field in range), must encode again
+ * with the same base and unit name, and that encoding must decode to the
+ * very same fixes and name: the decoded values lie on the format's grid, so
+ * nothing may move on the second trip.  Any mismatch aborts, which
+ * libFuzzer reports as a crash.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "posfmt.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define CHECK(cond) do {						\
+	if (!(cond)) {							\
+		fprintf(stderr, "fuzz_posfmt: %s:%d: %s\n", __FILE__, __LINE__, #cond); \
+		abort();						\
+	}								\
+} while (0)
+
+static const int64_t bases[4] = { 1764770000123LL, 0, INT64_MAX - 1000, -86400000LL };
+
+/* Equal, NAN equal to NAN. */
+static int
+same(double a, double b)
+{
+	return (isnan(a) && isnan(b)) || a == b;
+}
+
+static void
+check_valid(const struct fix *f)
+{
+	CHECK(fabs(f->lat) <= 90 && fabs(f->lon) <= 180);
+	CHECK(isnan(f->alt) || fabs(f->alt) <= 1e6);
+	CHECK(isnan(f->speed) || (f->speed >= 0 && f->speed <= POSFMT_SPEED_MAX));
+	CHECK(isnan(f->course) || (f->course >= 0 && f->course < 360));
+	CHECK(isnan(f->eph) || f->eph >= 0);
+	CHECK(isnan(f->epv));
+	CHECK(f->kind == FIX_PERSON || f->kind == FIX_DRONE);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static struct fix a[POSFMT_MAX_FIXES], b[POSFMT_MAX_FIXES];
+	static uint8_t again[POSFMT_MAX_LEN(POSFMT_MAX_FIXES)];
+	char ua[POSFMT_UNIT_MAX + 1], ub[POSFMT_UNIT_MAX + 1];
+	int64_t base;
+	ssize_t len;
+	int n, m;
+
+	if (size < 1)
+		return 0;
+	base = bases[data[0] & 3];
+	n = posfmt_decode(data + 1, size - 1, base, a, POSFMT_MAX_FIXES, ua, sizeof(ua));
+	if (n < 0) {
+		CHECK(n == -EBADMSG);
+		return 0;
+	}
+	CHECK(n >= 1 && n <= POSFMT_MAX_FIXES);
+	CHECK(strlen(ua) <= POSFMT_UNIT_MAX);
+	for (int i = 0; i < n; i++)
+		check_valid(&a[i]);
+
+	len = posfmt_encode(a, n, base, ua, again, sizeof(again));
+	CHECK(len > 0);
+	CHECK((size_t)len <= POSFMT_MAX_LEN(n));
+	m = posfmt_decode(again, (size_t)len, base, b, POSFMT_MAX_FIXES, ub, sizeof(ub));
+	CHECK(m == n);
+	CHECK(strcmp(ua, ub) == 0);
+	for (int i = 0; i < n; i++) {
+		CHECK(a[i].time_ms == b[i].time_ms);
+		CHECK(a[i].lat == b[i].lat && a[i].lon == b[i].lon);
+		CHECK(same(a[i].alt, b[i].alt) && same(a[i].eph, b[i].eph));
+		CHECK(same(a[i].speed, b[i].speed) && same(a[i].course, b[i].course));
+		CHECK(a[i].stale == b[i].stale && a[i].kind == b[i].kind);
+	}
+	return 0;
+}

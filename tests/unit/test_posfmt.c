@@ -1,0 +1,343 @@
+/*
+ * test_posfmt.c - positions on the air (relay/track/posfmt.c): sizes of a
+ * plain fix and of a walking batch, round trips within the format's
+ * precision (random fixes too), every optional field, what the encoder
+ * refuses, and the decoder on every truncation and on corruptions of valid
+ * payloads: -EBADMSG or a valid result, never a crash (run it under ASan).
+ */
+#include <errno.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "geo.h"
+#include "posfmt.h"
+
+#define BASE	1764770000123LL		/* the bundle's creation time, Unix ms */
+
+static uint8_t buf[512];
+static struct fix dec[POSFMT_MAX_FIXES + 1];
+static char unit[64];
+
+static struct fix
+plain(int64_t t, double lat, double lon, double speed, double course)
+{
+	struct fix f;
+
+	fix_init(&f);
+	f.time_ms = t;
+	f.lat = lat;
+	f.lon = lon;
+	f.speed = speed;
+	f.course = course;
+	return f;
+}
+
+static double
+course_diff(double a, double b)
+{
+	double d = fabs(a - b);
+
+	return d > 180 ? 360 - d : d;
+}
+
+/* dec[i] is f within the format's precision; motion only if with_motion. */
+static void
+check_same(const struct fix *f, const struct fix *d, bool with_motion)
+{
+	if (geo_distance(f->lat, f->lon, d->lat, d->lon) > 1.0)
+		fail_msg("position off by %.2f m", geo_distance(f->lat, f->lon, d->lat, d->lon));
+	assert_true(llabs(f->time_ms - d->time_ms) <= 50);
+	assert_int_equal(f->stale, d->stale);
+	assert_int_equal(f->kind, d->kind);
+	if (isnan(f->alt))
+		assert_true(isnan(d->alt));
+	else
+		assert_true(fabs(f->alt - d->alt) <= 0.5);
+	if (isnan(f->eph))
+		assert_true(isnan(d->eph));
+	else
+		assert_true(fabs(f->eph - d->eph) <= 0.5);
+	assert_true(isnan(d->epv));
+	if (!with_motion || isnan(f->speed))
+		assert_true(isnan(d->speed));
+	else
+		assert_true(fabs(f->speed - d->speed) <= 0.025 + 1e-9);
+	if (!with_motion || isnan(f->course))
+		assert_true(isnan(d->course));
+	else
+		assert_true(course_diff(f->course, d->course) <= 0.09 + 1e-9 && d->course < 360);
+}
+
+static int
+round_trip(const struct fix *f, int n, const char *u)
+{
+	ssize_t len = posfmt_encode(f, n, BASE, u, buf, sizeof(buf));
+
+	assert_true(len > 0);
+	assert_int_equal(posfmt_decode(buf, (size_t)len, BASE, dec, POSFMT_MAX_FIXES, unit, sizeof(unit)), n);
+	for (int i = 0; i < n; i++)
+		check_same(&f[i], &dec[i], i == n - 1);
+	assert_string_equal(unit, u ? u : "");
+	return (int)len;
+}
+
+static void
+test_plain_fix(void **state)
+{
+	struct fix f = plain(BASE - 1400, 43.508134, 16.440193, 1.37, 231.4);
+	int len;
+
+	(void)state;
+	len = round_trip(&f, 1, NULL);
+	printf("# one plain fix (lat, lon, time, speed, course): %d bytes\n", len);
+	assert_true(len <= 14);
+	/* Position and time only: the 3 bytes of motion less. */
+	f.speed = f.course = NAN;
+	assert_int_equal(round_trip(&f, 1, NULL), len - 3);
+	/* Speed known, course not (standing): still a plain fix. */
+	f.speed = 0;
+	assert_int_equal(round_trip(&f, 1, NULL), len);
+	/* Measuring: no buffer, cap 0 says -ENOSPC; one byte short too. */
+	assert_int_equal(posfmt_encode(&f, 1, BASE, NULL, NULL, 0), -ENOSPC);
+	assert_int_equal(posfmt_encode(&f, 1, BASE, NULL, buf, (size_t)len - 1), -ENOSPC);
+}
+
+static void
+test_walking_batch(void **state)
+{
+	struct fix f[10];
+	double lat = 43.5, lon = 16.4, course = 20;
+	int len;
+
+	(void)state;
+	/* Ten fixes 30 s apart at 5 km/h along a path that bends. */
+	for (int i = 0; i < 10; i++) {
+		f[i] = plain(BASE - 300000 + i * 30000, lat, lon, 1.39, course);
+		geo_destination(lat, lon, course, 1.39 * 30, &lat, &lon);
+		course = fmod(course + 37, 360);
+	}
+	len = round_trip(f, 10, NULL);
+	printf("# 10 walking fixes 30 s apart: %d bytes\n", len);
+	assert_true(len < 45);
+	/* Irregular times (100 ms steps): still decodes exactly to them. */
+	f[3].time_ms += 1300;
+	assert_true(round_trip(f, 10, NULL) > len);
+}
+
+static void
+test_optional_fields(void **state)
+{
+	struct fix f[3];
+
+	(void)state;
+	for (int i = 0; i < 3; i++) {
+		f[i] = plain(BASE + 1000 * i, 45.1 + i * 1e-4, 7.2, 14.2, 359.95);
+		f[i].alt = 312.4 - i;
+		f[i].eph = 4.6;
+		f[i].kind = FIX_DRONE;
+	}
+	f[1].alt = NAN;		/* one fix without altitude */
+	f[2].eph = NAN;
+	f[2].stale = true;
+	/* A drone relayed by this node, with its name. */
+	round_trip(f, 3, "drone-7");
+	round_trip(f, 3, NULL);
+	round_trip(f, 1, "UAV");
+	/* Altitudes below sea level and high; a large error estimate is kept at the top. */
+	f[0].alt = -420;
+	f[1].alt = 9000;
+	round_trip(f, 2, NULL);
+	f[0].eph = 1e6;
+	assert_true(posfmt_encode(f, 1, BASE, NULL, buf, sizeof(buf)) > 0);
+	assert_int_equal(posfmt_decode(buf, (size_t)posfmt_encode(f, 1, BASE, NULL, buf, sizeof(buf)), BASE,
+	    dec, 1, NULL, 0), 1);
+	assert_true(dec[0].eph == 65534);
+}
+
+static void
+test_edges(void **state)
+{
+	struct fix f[4];
+
+	(void)state;
+	f[0] = plain(BASE, 90, 180, 0, 0);
+	f[1] = plain(BASE + 100, -90, -180, NAN, NAN);
+	f[2] = plain(BASE - 86400000LL * 365, 0, 179.99999, 400, 180);
+	f[3] = plain(BASE + 86400000LL * 365, 0, -179.99999, 409.5, 359.99);
+	round_trip(f, 4, NULL);
+	round_trip(&f[3], 1, NULL);
+	/* Sixteen fixes, the most a payload holds. */
+	struct fix g[POSFMT_MAX_FIXES];
+	for (int i = 0; i < POSFMT_MAX_FIXES; i++)
+		g[i] = plain(BASE + i * 1000, -33.9 + i * 1e-4, 151.2, 3, 90);
+	round_trip(g, POSFMT_MAX_FIXES, "x");
+}
+
+static void
+test_refused(void **state)
+{
+	struct fix f[POSFMT_MAX_FIXES + 1], g;
+	ssize_t len;
+
+	(void)state;
+	for (int i = 0; i <= POSFMT_MAX_FIXES; i++)
+		f[i] = plain(BASE, 1, 2, NAN, NAN);
+	assert_int_equal(posfmt_encode(f, 0, BASE, NULL, buf, sizeof(buf)), -EINVAL);
+	assert_int_equal(posfmt_encode(f, POSFMT_MAX_FIXES + 1, BASE, NULL, buf, sizeof(buf)), -EINVAL);
+	g = f[0];
+	g.lat = 90.001;
+	assert_int_equal(posfmt_encode(&g, 1, BASE, NULL, buf, sizeof(buf)), -EINVAL);
+	g = f[0];
+	g.lon = NAN;
+	assert_int_equal(posfmt_encode(&g, 1, BASE, NULL, buf, sizeof(buf)), -EINVAL);
+	g = f[0];
+	g.speed = -1;
+	assert_int_equal(posfmt_encode(&g, 1, BASE, NULL, buf, sizeof(buf)), -EINVAL);
+	g.speed = 410;
+	assert_int_equal(posfmt_encode(&g, 1, BASE, NULL, buf, sizeof(buf)), -EINVAL);
+	g = f[0];
+	g.course = INFINITY;
+	assert_int_equal(posfmt_encode(&g, 1, BASE, NULL, buf, sizeof(buf)), -EINVAL);
+	g = f[0];
+	g.eph = -2;
+	assert_int_equal(posfmt_encode(&g, 1, BASE, NULL, buf, sizeof(buf)), -EINVAL);
+	g = f[0];
+	g.time_ms = INT64_MIN;
+	assert_int_equal(posfmt_encode(&g, 1, BASE, NULL, buf, sizeof(buf)), -EINVAL);
+	assert_int_equal(posfmt_encode(f, 1, BASE, "a-name-much-longer-than-31-bytes", buf, sizeof(buf)), -EINVAL);
+	assert_int_equal(posfmt_encode(f, 1, BASE, "tab\there", buf, sizeof(buf)), -EINVAL);
+	f[1].kind = FIX_DRONE;
+	assert_int_equal(posfmt_encode(f, 2, BASE, NULL, buf, sizeof(buf)), -EINVAL);
+	f[1].kind = FIX_PERSON;
+
+	/* The decoder: more fixes than room, a name longer than room, a newer version, a byte too many. */
+	len = posfmt_encode(f, 3, BASE, "relay", buf, sizeof(buf));
+	assert_true(len > 0);
+	assert_int_equal(posfmt_decode(buf, (size_t)len, BASE, dec, 2, unit, sizeof(unit)), -ENOSPC);
+	assert_int_equal(posfmt_decode(buf, (size_t)len, BASE, dec, 3, unit, 5), -ENOSPC);
+	assert_int_equal(posfmt_decode(buf, (size_t)len, BASE, dec, 3, NULL, 0), 3);
+	buf[len] = 0;
+	assert_int_equal(posfmt_decode(buf, (size_t)len + 1, BASE, dec, 3, unit, sizeof(unit)), -EBADMSG);
+	buf[0] |= 0x40;
+	assert_int_equal(posfmt_decode(buf, (size_t)len, BASE, dec, 3, unit, sizeof(unit)), -EBADMSG);
+	assert_int_equal(posfmt_decode(buf, 0, BASE, dec, 3, unit, sizeof(unit)), -EBADMSG);
+}
+
+/* A decoded result is valid: every field in its range. */
+static void
+check_valid(int n)
+{
+	for (int i = 0; i < n; i++) {
+		const struct fix *d = &dec[i];
+
+		assert_true(fabs(d->lat) <= 90 && fabs(d->lon) <= 180);
+		assert_true(isnan(d->speed) || (d->speed >= 0 && d->speed <= POSFMT_SPEED_MAX));
+		assert_true(isnan(d->course) || (d->course >= 0 && d->course < 360));
+		assert_true(isnan(d->eph) || d->eph >= 0);
+		assert_true(d->kind == FIX_PERSON || d->kind == FIX_DRONE);
+	}
+	assert_true(strlen(unit) <= POSFMT_UNIT_MAX);
+}
+
+static void
+test_hostile(void **state)
+{
+	struct fix f[6];
+	uint8_t valid[256], bad[256];
+	ssize_t len;
+	unsigned seed = 11, accepted = 0;
+
+	(void)state;
+	for (int i = 0; i < 6; i++) {
+		f[i] = plain(BASE - 60000 + i * 10000, 47.1 + i * 3e-4, 8.5 - i * 2e-4, 2.2, 45);
+		f[i].alt = 400 + i;
+		f[i].eph = 3;
+		f[i].stale = i == 5;
+	}
+	len = posfmt_encode(f, 6, BASE, "team-3", valid, sizeof(valid));
+	assert_true(len > 0);
+	/* Every truncation is short of something the header promised. */
+	for (ssize_t k = 0; k < len; k++)
+		assert_int_equal(posfmt_decode(valid, (size_t)k, BASE, dec, POSFMT_MAX_FIXES, unit, sizeof(unit)),
+		    -EBADMSG);
+	/* Every single-bit flip, and random bytes at random places. */
+	for (ssize_t k = 0; k < len; k++) {
+		for (int bit = 0; bit < 8; bit++) {
+			int n;
+
+			memcpy(bad, valid, (size_t)len);
+			bad[k] ^= (uint8_t)(1 << bit);
+			n = posfmt_decode(bad, (size_t)len, BASE, dec, POSFMT_MAX_FIXES, unit, sizeof(unit));
+			assert_true(n == -EBADMSG || (n >= 1 && n <= POSFMT_MAX_FIXES));
+			if (n > 0) {
+				check_valid(n);
+				accepted++;
+			}
+		}
+	}
+	for (int round = 0; round < 20000; round++) {
+		size_t l = (size_t)(rand_r(&seed) % (int)len) + 1;
+		int n;
+
+		memcpy(bad, valid, (size_t)len);
+		for (int j = rand_r(&seed) % 4; j >= 0; j--)
+			bad[rand_r(&seed) % (int)l] = (uint8_t)rand_r(&seed);
+		n = posfmt_decode(bad, l, BASE, dec, POSFMT_MAX_FIXES, unit, sizeof(unit));
+		assert_true(n == -EBADMSG || (n >= 1 && n <= POSFMT_MAX_FIXES));
+		if (n > 0)
+			check_valid(n);
+	}
+	printf("# %u of %zd single-bit flips decode (to valid fixes)\n", accepted, len * 8);
+}
+
+static void
+test_random_round_trips(void **state)
+{
+	unsigned seed = 3;
+	struct fix f[POSFMT_MAX_FIXES];
+
+	(void)state;
+	for (int round = 0; round < 3000; round++) {
+		int n = rand_r(&seed) % POSFMT_MAX_FIXES + 1;
+		double lat = (rand_r(&seed) / (double)RAND_MAX) * 180 - 90;
+		double lon = (rand_r(&seed) / (double)RAND_MAX) * 360 - 180;
+		int64_t t = BASE - (rand_r(&seed) % 7200000);
+
+		for (int i = 0; i < n; i++) {
+			f[i] = plain(t, lat, lon, NAN, NAN);
+			if (rand_r(&seed) % 2) {
+				f[i].speed = (rand_r(&seed) / (double)RAND_MAX) * POSFMT_SPEED_MAX;
+				f[i].course = (rand_r(&seed) / (double)RAND_MAX) * 360;
+			}
+			if (rand_r(&seed) % 3 == 0)
+				f[i].alt = rand_r(&seed) % 20000 - 500 + 0.3;
+			t += rand_r(&seed) % 120000;
+			lat = fmin(90, fmax(-90, lat + (rand_r(&seed) % 2001 - 1000) * 1e-5));
+			lon = fmin(180, fmax(-180, lon + (rand_r(&seed) % 2001 - 1000) * 1e-5));
+		}
+		round_trip(f, n, rand_r(&seed) % 4 ? NULL : "u");
+	}
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_plain_fix),
+		cmocka_unit_test(test_walking_batch),
+		cmocka_unit_test(test_optional_fields),
+		cmocka_unit_test(test_edges),
+		cmocka_unit_test(test_refused),
+		cmocka_unit_test(test_hostile),
+		cmocka_unit_test(test_random_round_trips),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
