@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "export.h"
+#include "geo.h"
 #include "track.h"
 #include "track_cli.h"
 #include "trackdb.h"
@@ -23,7 +24,7 @@
 #define MAP_W		60
 #define MAP_H		20
 #define MAP_MIN_M	200.0	/* the narrowest map: one unit alone is not a point at infinite zoom */
-#define EARTH_M_PER_DEG	111195.08	/* mean Earth radius 6371008.8 m * pi / 180 */
+#define EARTH_M_PER_DEG	(GEO_EARTH_RADIUS * M_PI / 180)	/* metres per degree of latitude */
 #define SHOW_DEFAULT_N	20
 
 static const char usage_text[] =
