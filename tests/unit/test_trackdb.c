@@ -470,6 +470,33 @@ test_disk_full(void **state)
 		fprintf(stderr, "disk full after %d adds: %s\n", i - 1, trackdb_error(db));
 		if (trackdb_count(db, NULL) != i - 1)
 			_exit(13);
+		/* A batch that does not fit: the adds fail or the commit does; rolled back, nothing of it stays. */
+		e = 0;
+		if (trackdb_begin(db) == 0) {
+			int k;
+
+			for (k = 0; k < 1000 && e >= 0; k++) {
+				struct fix f = mkfix(900000 + k, 46.5, 7.25);
+
+				e = trackdb_add(db, "bravo-with-a-long-name-to-fill-pages", 0, "mesh", &f, 1);
+			}
+			if (e >= 0)
+				e = trackdb_commit(db);
+			trackdb_rollback(db);
+			fprintf(stderr, "a batch: failed after %d adds (%s)\n", k, trackdb_error(db));
+			if (e != -ENOSPC) {
+				fprintf(stderr, "batch: %d %s\n", e, trackdb_error(db));
+				_exit(14);
+			}
+		}
+		trackdb_close(db);
+		/* Reopened on the full disk: what was committed, all of it, nothing more. */
+		if ((db = trackdb_open(p, false, err, sizeof(err))) == NULL) {
+			fprintf(stderr, "reopen: %s\n", err);
+			_exit(15);
+		}
+		if (trackdb_count(db, NULL) != i - 1 || trackdb_count(db, "bravo-with-a-long-name-to-fill-pages") != 0)
+			_exit(16);
 		trackdb_close(db);
 		_exit(0);
 	}
