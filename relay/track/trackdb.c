@@ -64,6 +64,7 @@ enum stmt {
 	ST_LAST_UNIT,
 	ST_COUNT_ALL,
 	ST_COUNT_UNIT,
+	ST_UNIT_OF,
 	ST_BEGIN,
 	ST_COMMIT,
 	ST_ROLLBACK,
@@ -88,6 +89,9 @@ static const char *const stmt_sql[ST_COUNT] = {
 	    " WHERE unit = ? AND time_ms >= ? ORDER BY time_ms DESC LIMIT ?) ORDER BY time_ms",
 	[ST_COUNT_ALL] = "SELECT count(*) FROM position",
 	[ST_COUNT_UNIT] = "SELECT count(*) FROM position WHERE unit = ?",
+	/* Uses the UNIQUE (unit, time_ms) index poorly, but runs once per node heard. */
+	[ST_UNIT_OF] = "SELECT unit FROM position WHERE node = ? AND kind = 'person'"
+	    " ORDER BY time_ms DESC LIMIT 1",
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
 	[ST_COMMIT] = "COMMIT",
 	[ST_ROLLBACK] = "ROLLBACK",
@@ -609,4 +613,22 @@ trackdb_count(struct trackdb *db, const char *unit)
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	return n;
+}
+
+int
+trackdb_unit_of(struct trackdb *db, uint64_t node, char *unit, size_t cap)
+{
+	sqlite3_stmt *st = db->st[ST_UNIT_OF];
+	int rc, r = -ENOENT;
+
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)node);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		snprintf(unit, cap, "%s", (const char *)sqlite3_column_text(st, 0));
+		r = 0;
+	} else if (rc != SQLITE_DONE) {
+		r = set_error(db, rc, "looking up a node's unit");
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return r;
 }

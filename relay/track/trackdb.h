@@ -97,6 +97,8 @@ int trackdb_last(struct trackdb *db, const char *unit, int64_t since_ms, unsigne
     trackdb_row_fn fn, void *arg);
 
 /* How many positions are stored (unit NULL: all): the count or -errno. */
+/* The name of node's own unit (its latest position that is no drone's): 0, -ENOENT, -errno. */
+int trackdb_unit_of(struct trackdb *db, uint64_t node, char *unit, size_t cap);
 int64_t trackdb_count(struct trackdb *db, const char *unit);
 
 /* The kind column: "person", "drone"; parse: the kind or -1. */

@@ -509,6 +509,31 @@ test_disk_full(void **state)
 	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* The name a node's own unit goes by: its latest position's, never a drone's. */
+static void
+test_unit_of(void **state)
+{
+	struct trackdb *db = open_rw();
+	struct fix f = mkfix(1000, 45.0, 14.0);
+	char unit[64];
+
+	(void)state;
+	assert_int_equal(trackdb_unit_of(db, 7, unit, sizeof(unit)), -ENOENT);
+	assert_int_equal(trackdb_add(db, "Team 3", 7, "mesh", &f, 2000), 1);
+	f.time_ms = 3000;
+	f.kind = FIX_DRONE;
+	assert_int_equal(trackdb_add(db, "Team 3/drone1", 7, "mesh", &f, 3500), 1);
+	assert_int_equal(trackdb_unit_of(db, 7, unit, sizeof(unit)), 0);
+	assert_string_equal(unit, "Team 3");
+	f.time_ms = 2500;
+	f.kind = FIX_PERSON;
+	assert_int_equal(trackdb_add(db, "Team 3 (renamed)", 7, "mesh", &f, 3600), 1);
+	assert_int_equal(trackdb_unit_of(db, 7, unit, sizeof(unit)), 0);
+	assert_string_equal(unit, "Team 3 (renamed)");
+	assert_int_equal(trackdb_unit_of(db, 8, unit, sizeof(unit)), -ENOENT);
+	trackdb_close(db);
+}
+
 int
 main(void)
 {
@@ -521,6 +546,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reader_without_write_access, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unit_of, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
