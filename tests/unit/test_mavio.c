@@ -123,7 +123,22 @@ test_listen_connect(void **state)
 	read_until(c, &hc, 1);
 	assert_int_equal(hc.n, 1);
 	assert_int_equal(hc.seq[0], 9);
-	/* A tlog endpoint does not send. */
+	/* A second sender: now the answers go to it, not to the first. */
+	struct mavio *c2 = mavio_connect(addr);
+	struct heard h2 = { 0 };
+	assert_non_null(c2);
+	len = (size_t)gpi_frame(dgram, 10);
+	assert_int_equal(mavio_send(c2, dgram, len), 0);
+	read_until(l, &hl, 5);
+	assert_int_equal(hl.n, 5);
+	len = (size_t)gpi_frame(dgram, 11);
+	assert_int_equal(mavio_send(l, dgram, len), 0);
+	read_until(c2, &h2, 1);
+	assert_int_equal(h2.n, 1);
+	assert_int_equal(h2.seq[0], 11);
+	assert_int_equal(mavio_read(c, mono_ms(), heard_cb, &hc), 0);
+	assert_int_equal(hc.n, 1);
+	mavio_free(c2);
 	mavio_free(c);
 	mavio_free(l);
 	mavio_free(NULL);
@@ -171,6 +186,35 @@ test_datagram_alone(void **state)
 	assert_int_equal(h.seq[1], 3);
 	assert_int_equal(mavio_stats(l)->bad_crc, 1);
 	assert_true(mavio_stats(l)->garbage >= 20);
+	mavio_free(c);
+	mavio_free(l);
+}
+
+/* [v6]:PORT, where the machine has IPv6 loopback. */
+static void
+test_ipv6(void **state)
+{
+	uint16_t port = test_free_port();
+	char addr[64];
+	struct mavio *l, *c;
+	struct heard h = { 0 };
+	uint8_t buf[MAV_FRAME_MAX];
+	ssize_t n;
+
+	(void)state;
+	snprintf(addr, sizeof(addr), "[::1]:%u", port);
+	l = mavio_listen(addr);
+	if (!l) {
+		printf("  no IPv6 loopback (%s): skipped\n", strerror(errno));
+		return;
+	}
+	c = mavio_connect(addr);
+	assert_non_null(c);
+	n = gpi_frame(buf, 42);
+	assert_int_equal(mavio_send(c, buf, (size_t)n), 0);
+	read_until(l, &h, 1);
+	assert_int_equal(h.n, 1);
+	assert_int_equal(h.seq[0], 42);
 	mavio_free(c);
 	mavio_free(l);
 }
@@ -274,6 +318,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_listen_connect),
 		cmocka_unit_test(test_datagram_alone),
+		cmocka_unit_test(test_ipv6),
 		cmocka_unit_test(test_bad_addresses),
 		cmocka_unit_test(test_tlog_replay),
 	};
