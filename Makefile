@@ -240,6 +240,15 @@ $(BUILD)/tests/integration/helpers/sbdtool: $(BUILD)/tests/integration/helpers/s
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# Our MAVLink code on the command line, held against node-mavlink
+# (tests/integration/test_mavlink_interop.py): it sees the track agent's folder.
+HELPER_BINS += $(BUILD)/tests/integration/helpers/mavdump
+INC_tests/integration/helpers := $(INC_TESTS)
+$(BUILD)/tests/integration/helpers/mavdump: $(BUILD)/tests/integration/helpers/mavdump.o \
+    $(BUILD)/agents/libtrack.a $(LIB)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(AGENT_LIBS_track)
+
 # libFuzzer targets need clang.  The library is compiled once, instrumented
 # (fuzzer-no-link), into $(BUILD)/fuzz/libfieldrelay-fuzz.a; each target is
 # its own object linked against it with the fuzzer's main.
