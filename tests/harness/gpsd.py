@@ -1,10 +1,17 @@
 """Real gpsd from Debian, fed by gpsfake with an NMEA log (tests/data/gpsd).
 
-    with Gpsfake(TEST_DATA / "gpsd" / "haicom-305N.log", port) as g:   # gpsd on 127.0.0.1:port
-        ...                 # the log plays once the first client watches
-    tpvs = chk_fixes(path)  # the TPV reports with a fix in a gpsd .chk file
+    with Gpsfake(TEST_DATA / "gpsd" / "haicom-305N.log", port, tmp) as g:   # gpsd on 127.0.0.1:port
+        start the client          # within the lead-in (no fix yet)
+        wait_for(g.done)          # the log played
+        g.fixes()                 # what gpsd reported: its TPVs with a fix
+    tpvs = chk_fixes(path)        # the TPV reports with a fix in a gpsd .chk file
 
-gpsfake runs its own gpsd on a pty; both are in a process group of their
+gpsfake runs in its pipe mode: it watches its own gpsd as a client, so the
+device is read from the start and gpsfake exits when the log has played (in
+its other mode it never exits, and a log fed before the first client watches
+is partly lost in the pty).  What it printed is what gpsd reported.  A
+lead-in of no-fix sentences (lead_in seconds) gives the client under test
+time to connect first.  gpsfake and its gpsd are in a process group of their
 own, which stop() ends (SIGTERM, then SIGKILL), so no gpsd outlives a test.
 """
 import json
@@ -17,17 +24,45 @@ from pathlib import Path
 from .paths import wait_for
 
 
+def nmea(body):
+    """A sentence with its checksum."""
+    x = 0
+    for ch in body.encode():
+        x ^= ch
+    return f"${body}*{x:02X}\r\n".encode()
+
+
+NO_FIX = nmea("GPGSA,A,1,,,,,,,,,,,,,99.99,99.99,99.99")
+
+
 class Gpsfake:
-    def __init__(self, log, port, *, cycle=0.05, once=True, nowait=False, logfile=None):
-        self.log = Path(log)
+    def __init__(self, log, port, workdir, *, cycle=0.05, once=True, lead_in=3.0):
         self.port = port
-        cmd = ["/usr/bin/gpsfake", "-q", "-P", str(port), "-c", str(cycle)]
+        workdir = Path(workdir)
+        self.log = workdir / f"gpsfake-{port}-{Path(log).name}"
+        self.log.write_bytes(NO_FIX * int(lead_in / cycle) + Path(log).read_bytes())
+        self.output = workdir / f"gpsfake-{port}.out"
+        cmd = ["/usr/bin/gpsfake", "-p", "-P", str(port), "-c", str(cycle)]
         cmd += ["-1"] if once else []
-        cmd += ["-n"] if nowait else []
-        self.out = open(logfile, "ab") if logfile else subprocess.DEVNULL
+        self.out = open(self.output, "wb")
         self.proc = subprocess.Popen(cmd + [str(self.log)], stdin=subprocess.DEVNULL, stdout=self.out,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+                                     stderr=subprocess.DEVNULL, start_new_session=True)
         wait_for(self._listening, 20, f"gpsfake's gpsd on port {port}")
+
+    def reports(self):
+        """gpsd's JSON reports so far, as dicts."""
+        out = []
+        for line in self.output.read_text(errors="replace").splitlines():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                pass
+        return out
+
+    def fixes(self):
+        """The TPV reports with a fix (mode 2D or 3D, a time, a position)."""
+        return [t for t in self.reports() if t.get("class") == "TPV" and t.get("mode", 0) >= 2
+                and "time" in t and "lat" in t]
 
     def _listening(self):
         if self.proc.poll() is not None:
@@ -56,8 +91,7 @@ class Gpsfake:
             pass
         if self.proc.poll() is None:
             self.proc.wait()
-        if self.out is not subprocess.DEVNULL:
-            self.out.close()
+        self.out.close()
         time.sleep(0.05)
 
     def __enter__(self):
