@@ -197,7 +197,7 @@ mavio_new(const struct track_mav_endpoint *ep, int64_t now_ms)
 	case MAV_CONNECT:
 		return mavio_connect(ep->addr);
 	case MAV_TLOG:
-		return mavio_tlog(ep->addr, 1.0, now_ms);
+		return mavio_tlog(ep->addr, ep->speed > 0 ? ep->speed : 1.0, now_ms);
 	}
 	errno = EINVAL;
 	return NULL;

@@ -38,7 +38,7 @@ struct mavio *mavio_connect(const char *hostport);
  * ten times faster; 0: as fast as the loop reads).  NULL with errno.
  */
 struct mavio *mavio_tlog(const char *path, double speed, int64_t now_ms);
-/* The endpoint of the config (a tlog at its own pace). */
+/* The endpoint of the config (a tlog at its speed factor, 0 meaning 1: its own pace). */
 struct mavio *mavio_new(const struct track_mav_endpoint *ep, int64_t now_ms);
 void mavio_free(struct mavio *e);
 

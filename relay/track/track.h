@@ -59,6 +59,7 @@ struct track_interval {
 struct track_mav_endpoint {
 	enum { MAV_LISTEN, MAV_CONNECT, MAV_TLOG } kind;
 	char addr[256];		/* HOST:PORT (listen: [HOST]:PORT), or the tlog's path */
+	double speed;		/* a tlog: its replay speed factor (0 is 1: as recorded) */
 };
 
 /* A rate limit: message id msgid at most hz times a second on links of class cls. */

@@ -21,7 +21,9 @@
  *   cot = 239.2.3.1:6969       CoT SA multicast for TAK devices on this LAN ("none": off)
  *   cot_stale = 120s           a CoT event goes stale this long after its time
  *   mavlink = listen :14550    a MAVLink endpoint: listen [HOST]:PORT, connect HOST:PORT,
- *                              or tlog FILE (replayed at its own pace) (repeats)
+ *                              or tlog FILE [SPEED] (replayed at its own pace, or SPEED
+ *                              times faster: 10 plays 10 minutes of flight in one;
+ *                              0.01 .. 1000, default 1) (repeats)
  *   mavlink_out = HOST:PORT    re-emit drones heard over fieldrelay as MAVLink (repeats)
  *   rate = CLASS MSG HZ        MAVLink message MSG (name or id) at most HZ a second on
  *                              links of CLASS, over the defaults (repeats)
@@ -232,29 +234,41 @@ set_interval(struct track_conf *c, const char *value, char *msg, size_t msglen)
 static int
 set_mavlink(struct track_conf *c, const char *value, char *msg, size_t msglen)
 {
-	char buf[512], *w[2];
+	char buf[512], *w[3], *end;
 	struct track_mav_endpoint *e;
+	int n;
 
 	if (c->n_mavlink == TRACK_MAX_MAVLINK) {
 		snprintf(msg, msglen, "mavlink: at most %d endpoints", TRACK_MAX_MAVLINK);
 		return -1;
 	}
 	e = &c->mavlink[c->n_mavlink];
-	if (words(value, buf, sizeof(buf), w, 2) != 2 || strlen(w[1]) >= sizeof(e->addr))
+	n = words(value, buf, sizeof(buf), w, 3);
+	if (n < 2 || n > 3 || strlen(w[1]) >= sizeof(e->addr))
 		goto bad;
-	if (strcmp(w[0], "listen") == 0 && hostport_check(w[1], 1) == 0)
+	e->speed = 1;
+	if (n == 2 && strcmp(w[0], "listen") == 0 && hostport_check(w[1], 1) == 0)
 		e->kind = MAV_LISTEN;
-	else if (strcmp(w[0], "connect") == 0 && hostport_check(w[1], 0) == 0)
+	else if (n == 2 && strcmp(w[0], "connect") == 0 && hostport_check(w[1], 0) == 0)
 		e->kind = MAV_CONNECT;
 	else if (strcmp(w[0], "tlog") == 0)
 		e->kind = MAV_TLOG;
 	else
 		goto bad;
+	if (n == 3) {
+		errno = 0;
+		e->speed = strtod(w[2], &end);
+		if (end == w[2] || *end || errno || !(e->speed >= 0.01) || e->speed > 1000) {
+			snprintf(msg, msglen, "mavlink: tlog %s: speed '%s' is not a factor from 0.01 to 1000 "
+			    "(1: as recorded, 10: ten times faster)", w[1], w[2]);
+			return -1;
+		}
+	}
 	snprintf(e->addr, sizeof(e->addr), "%s", w[1]);
 	c->n_mavlink++;
 	return 0;
 bad:
-	snprintf(msg, msglen, "mavlink: '%s' is not 'listen [HOST]:PORT', 'connect HOST:PORT' or 'tlog FILE'",
+	snprintf(msg, msglen, "mavlink: '%s' is not 'listen [HOST]:PORT', 'connect HOST:PORT' or 'tlog FILE [SPEED]'",
 	    value);
 	return -1;
 }

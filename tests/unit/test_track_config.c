@@ -78,6 +78,12 @@ test_values(void **state)
 	assert_int_equal(conf.mavlink[0].kind, MAV_LISTEN);
 	assert_int_equal(conf.mavlink[2].kind, MAV_TLOG);
 	assert_string_equal(conf.mavlink[2].addr, "/var/log/flight.tlog");
+	assert_true(conf.mavlink[2].speed == 1);
+	assert_int_equal(set("mavlink", "tlog /var/log/flight.tlog 10"), 0);
+	assert_int_equal(conf.mavlink[3].kind, MAV_TLOG);
+	assert_string_equal(conf.mavlink[3].addr, "/var/log/flight.tlog");
+	assert_true(conf.mavlink[3].speed == 10);
+	conf.n_mavlink = 3;
 	assert_int_equal(set("rate", "mesh ATTITUDE 2"), 0);
 	assert_int_equal(set("rate", "satellite 33 0"), 0);
 	assert_int_equal(conf.n_rate, 2);
@@ -105,6 +111,11 @@ test_errors(void **state)
 	expect_bad("interval", "mesh 10s", "is not CLASS MIN MAX");
 	expect_bad("mavlink", "serve :14550", "is not 'listen [HOST]:PORT'");
 	expect_bad("mavlink", "connect :14550", "is not 'listen [HOST]:PORT'");
+	expect_bad("mavlink", "listen :14550 10", "is not 'listen [HOST]:PORT'");
+	expect_bad("mavlink", "tlog /f.tlog fast", "speed 'fast' is not a factor from 0.01 to 1000");
+	expect_bad("mavlink", "tlog /f.tlog 0", "is not a factor");
+	expect_bad("mavlink", "tlog /f.tlog 5000", "is not a factor");
+	expect_bad("mavlink", "tlog /f.tlog 2 3", "'tlog FILE [SPEED]'");
 	expect_bad("rate", "mesh NOSUCH 1", "rate: 'mesh NOSUCH 1' is not CLASS MSG HZ");
 	expect_bad("rate", "mesh HEARTBEAT 1000", "HZ 0 .. 100");
 	expect_bad("low_battery", "120", "is not a percentage");
