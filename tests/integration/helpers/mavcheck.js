@@ -4,6 +4,7 @@
 // MAVLink and prints one JSON line per message it accepts:
 //   {"msgid":33,"name":"GLOBAL_POSITION_INT","sysid":1,"compid":1,"seq":5,
 //    "version":2,"ts_us":"1479..."|null,"fields":{...}}
+// (--udp: also "rx_ms", when the datagram came, Unix ms)
 // and a last line {"summary":{"valid":N,"unknown":N,"invalid":N}}.
 //
 //   mavcheck.js --file PATH [--tlog]     a raw MAVLink byte stream, or a tlog
@@ -41,7 +42,7 @@ function plain(v) {
 	return v;
 }
 
-function line(packet) {
+function line(packet, rxMs) {
 	const h = packet.header;
 	const clazz = REGISTRY[h.msgid];
 	const out = {
@@ -55,6 +56,8 @@ function line(packet) {
 		ts_us: h.timestamp === null || h.timestamp === undefined ? null : (h.timestamp * 1000n).toString(),
 		fields: {},
 	};
+	if (rxMs !== undefined)
+		out.rx_ms = rxMs;
 	if (clazz) {
 		const data = packet.protocol.data(packet.payload, clazz);
 		for (const f of clazz.FIELDS)
@@ -79,7 +82,7 @@ if (file) {
 	// A tlog: the splitter that looks for frames after 8 bytes of time.
 	const splitter = args.includes('--tlog') ? new mav.MavLinkTLogPacketSplitter() : new mav.MavLinkPacketSplitter();
 	const reader = splitter.pipe(new mav.MavLinkPacketParser());
-	reader.on('data', line);
+	reader.on('data', (p) => line(p));
 	reader.on('end', () => summary([splitter]));
 	// The whole file in one write: node-mavlink 2.3.0's tlog splitter drops the
 	// timestamp before it has the whole frame, and a frame cut by a chunk
@@ -99,13 +102,14 @@ if (file) {
 		process.exit(seen >= want || (want === Infinity && seen > 0) ? 0 : 1);
 	};
 	sock.on('message', (msg) => {
+		const rxMs = Date.now();
 		// Each datagram is parsed on its own, as a ground station does.
 		const splitter = new mav.MavLinkPacketSplitter();
 		const parser = new mav.MavLinkPacketParser();
 		splitters.push(splitter);
 		splitter.pipe(parser);
 		parser.on('data', (p) => {
-			line(p);
+			line(p, rxMs);
 			if (++seen >= want)
 				setImmediate(done);
 		});
