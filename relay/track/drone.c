@@ -6,7 +6,8 @@
  *
  *   0      what it holds: DRONE_TEL_FRAMES or DRONE_TEL_SUMMARY
  *   FRAMES 1..  MAVLink v1/v2 frames as the drone sent them, back to back
- *               (what passed the mesh rate limits in the last second)
+ *               (what passed the mesh rate limits in the last second; of a
+ *               message limited to once a second or less, the newest only)
  *   SUMMARY 1.. a HIGH_LATENCY2 packed by mavsum_pack (sysid, compid, the
  *               payload without trailing zeros): at most 45 bytes
  */
@@ -26,6 +27,14 @@
 #define DRONE_TEL_SUMMARY	2
 #define BATCH_MS		1000	/* mesh telemetry: one bundle a second */
 #define BATCH_MAX		2048
+#define BATCH_FRAMES		(BATCH_MAX / 8)	/* a frame is at least 8 bytes */
+
+/* A frame in the batch: whose, which, where. */
+struct batched {
+	uint8_t sysid, compid;
+	uint32_t msgid;
+	uint16_t off, len;
+};
 
 struct drone_one {
 	uint8_t sysid;
@@ -48,6 +57,8 @@ struct drone {
 	int n_drones;
 	uint8_t batch[BATCH_MAX];
 	size_t batch_len;
+	struct batched frames[BATCH_FRAMES];
+	int n_frames;
 	int64_t batch_due;
 	uint8_t seq;			/* of the frames we build (summaries) */
 	bool said_full;
@@ -178,7 +189,35 @@ flush_batch(struct drone *d)
 	if (d->batch_len > 1)
 		d->ops.telemetry(d->arg, d->batch, d->batch_len);
 	d->batch_len = 0;
+	d->n_frames = 0;
 	d->batch_due = INT64_MAX;
+}
+
+/*
+ * Take the batch's frame of f's source and message out, if it has one: a
+ * message limited to once a batch or less goes as its newest.  The rate
+ * limit lets a pass come up to half an interval early, so two may pass in
+ * one batch; sent together they would reach the ground station back to back.
+ */
+static void
+batch_supersede(struct drone *d, const struct mav_frame *f)
+{
+	for (int i = 0; i < d->n_frames; i++) {
+		struct batched *b = &d->frames[i];
+
+		if (b->sysid != f->sysid || b->compid != f->compid || b->msgid != f->msgid)
+			continue;
+		size_t end = (size_t)b->off + b->len;
+		uint16_t gone = b->len;
+
+		memmove(d->batch + b->off, d->batch + end, d->batch_len - end);
+		d->batch_len -= gone;
+		memmove(b, b + 1, (size_t)(d->n_frames - i - 1) * sizeof(*b));
+		d->n_frames--;
+		for (int k = i; k < d->n_frames; k++)
+			d->frames[k].off -= gone;
+		return;
+	}
 }
 
 static void
@@ -200,12 +239,16 @@ on_frame(struct mavio *e, const struct mav_frame *f, const struct mavio_rx *rx, 
 	mavsum_update(d->sum, f, now);
 	if (mavrate_summary_class(d->cls) || !mavrate_pass(d->rate, d->cls, f->sysid, f->compid, f->msgid, now))
 		return;
-	if (d->batch_len + f->raw_len > sizeof(d->batch))
+	if (mavrate_hz(d->rate, d->cls, f->msgid) * BATCH_MS <= 1000)
+		batch_supersede(d, f);
+	if (d->batch_len + f->raw_len > sizeof(d->batch) || d->n_frames == BATCH_FRAMES)
 		flush_batch(d);
 	if (d->batch_len == 0) {
 		d->batch[d->batch_len++] = DRONE_TEL_FRAMES;
 		d->batch_due = now + BATCH_MS;
 	}
+	d->frames[d->n_frames++] = (struct batched){ .sysid = f->sysid, .compid = f->compid, .msgid = f->msgid,
+		.off = (uint16_t)d->batch_len, .len = (uint16_t)f->raw_len };
 	memcpy(d->batch + d->batch_len, f->raw, f->raw_len);
 	d->batch_len += f->raw_len;
 }

@@ -435,8 +435,12 @@ take_positions(struct agent *a, const struct fr_bundle *b, const struct body *bo
 	if (linkclass_route_link(a->routes, node, link, sizeof(link)) < 0)
 		link[0] = '\0';
 	trackdb_begin(a->db);
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
+		/* The air carries no source: a drone's position is its MAVLink's. */
+		if (fixes[i].kind == FIX_DRONE)
+			fixes[i].source = FIX_MAVLINK;
 		remember(a, unit, node, link, &fixes[i]);
+	}
 	trackdb_commit(a->db);
 	a->rx_fixes += (uint64_t)n;
 	if (verbose)
