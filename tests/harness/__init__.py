@@ -17,6 +17,7 @@ tests/bench and tests/soak share, and the one way they start and stop things.
     sbd        SbdSim, SbdDriver, MoListener, DirectIP by hand, World (SBD + DirectIP nodes)
     direwolf   DirewolfPair (two real Direwolf TNCs), AX.25 UI and KISS framing
     bpv7       BPv7 bundles built and parsed in Python (cbor2), independently of the C code
+    track      fieldrelay-track: its [track] section, the track DB, MAVLink by hand, node-mavlink, CoT
 
 Scripts outside pytest put tests/ on sys.path and import harness the same way.
 """
