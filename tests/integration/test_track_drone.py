@@ -18,7 +18,8 @@ need it skip without it) listens as QGroundControl would.
   multicast group; the events parse (lxml) with the fields TAK needs.
 - Bad MAVLink (garbage, bit flips and cuts of the tlog's frames, wrong
   CRCs, huge length fields) on a listening endpoint never stops the agent,
-  and a good frame after it lands in the DB.
+  and a good frame after it lands in the DB; broken telemetry bundles from
+  the network neither, and good ones after them are re-emitted.
 """
 import json
 import random
@@ -177,6 +178,7 @@ def test_mesh_telemetry_end_to_end(tmp_path, cleanup, agents, modules, tlog_fram
     print(f"telemetry bundles: {len(bundles)}, {min(sizes)}..{max(sizes)} B, {sum(sizes)} B in all")
     assert bundles and max(sizes) <= 2048
     assert tg.running() and tc.running()
+    assert tg.stop() == 0 and tc.stop() == 0          # a clean exit (and no leak under ASan)
 
 
 def test_narrowband_only_summaries(tmp_path, cleanup, agents, modules, tlog_frames):
@@ -213,6 +215,7 @@ def test_narrowband_only_summaries(tmp_path, cleanup, agents, modules, tlog_fram
         _, lat, lon = struct.unpack("<Iii", p[3:15])
         assert (lat, lon) == (f["fields"]["latitude"], f["fields"]["longitude"]), (p.hex(), f)
     assert tg.running() and tc.running()
+    assert tg.stop() == 0 and tc.stop() == 0          # a clean exit (and no leak under ASan)
 
 
 def cot_time_ms(s):
@@ -259,6 +262,7 @@ def test_cot_sa_multicast(tmp_path, cleanup, agents):
     print(f"CoT: {n_own} events of own drone positions at the ground station, {n_far} at the command center "
           f"({min(sizes)}..{max(sizes)} B)")
     assert tg.running() and tc.running()
+    assert tg.stop() == 0 and tc.stop() == 0          # a clean exit (and no leak under ASan)
 
 
 # ---- bad MAVLink ----
@@ -349,3 +353,49 @@ def test_bad_mavlink_never_stops_the_agent(tmp_path, cleanup, agents):
     assert (r[0]["kind"], r[0]["source"]) == ("drone", "mavlink")
     assert ag.running()
     assert ag.stop() == 0
+
+
+def test_bad_telemetry_bundles_never_stop_the_agent(tmp_path, cleanup, agents, modules):
+    """Telemetry bundles from the network are untrusted too: broken ones are
+    dropped, and the good ones after them are re-emitted."""
+    p1, p2, mport = free_ports(3)
+    g = cleanup.add(mesh_node(tmp_path, 1, p1, [p2]))
+    c = cleanup.add(mesh_node(tmp_path, 2, p2, [p1]))
+    track_section(c, gpsd="none", unit="Command", db=c.dir / "track.db", battery="none",
+                  mavlink_out=f"127.0.0.1:{mport}")
+    g.start()
+    c.start()
+    wait_for(lambda: neighbours(g) == {2} and neighbours(c) == {1}, 20, "the link up")
+    tc = agents("track", c, ready=lambda a: "tracking Command" in a.log_text())
+    frames = [f for _, f in tlog_records(TLOG)[:600]]
+    rnd = random.Random(6)
+    bad = [b"\x01", b"\x02", b"\x07" + frames[0], b"\x02\x05", b"\x02" + bytes(60), b"\x01" + bytes(4096),
+           bytes(5000), b"\x02" + rnd.randbytes(3000)]
+    for f in frames[:40:4]:
+        cut = bytearray(f)
+        cut[-2] ^= 0x40                                   # a wrong CRC
+        bad += [b"\x01" + f[: len(f) // 2], b"\x01" + bytes(cut), b"\x01" + bytes([f[0], 255]) + f[2:]]
+    bad += [b"\x01" + rnd.randbytes(rnd.randrange(1, 400)) for _ in range(20)]
+    with MavcheckUdp(modules, mport, idle=4, timeout=60) as qgc:
+        for i, payload in enumerate(bad):
+            path = tmp_path / f"bad{i}.bin"
+            path.write_bytes(payload)
+            g.cli("send", "-p", "telemetry", "-f", str(path), "ipn:2.6", check=False)
+        good_frames = b"\x01" + mav_frame(33, global_position_int(-35.3632622, 149.1652374, 584.5, 99), sysid=77)
+        hl2 = struct.pack("<IiiHh", 1234, -353632622, 1491652374, 7, 585)
+        good_summary = b"\x02" + bytes([78, 1]) + hl2
+        for name, payload in (("frames", good_frames), ("summary", good_summary)):
+            (tmp_path / name).write_bytes(payload)
+            g.cli("send", "-p", "telemetry", "-f", str(tmp_path / name), "ipn:2.6")
+        got, summary = qgc.result()
+    print(f"{len(bad)} bad telemetry bundles, then 2 good: node-mavlink read {summary}, "
+          f"{[(f['name'], f['sysid']) for f in got]}")
+    gpi = [f for f in got if f["sysid"] == 77]
+    hl = [f for f in got if f["sysid"] == 78]
+    assert len(gpi) == 1 and gpi[0]["msgid"] == 33 and gpi[0]["fields"]["lat"] == -353632622, gpi
+    assert gpi[0]["fields"]["lon"] == 1491652374 and gpi[0]["fields"]["alt"] == 584500, gpi
+    assert len(hl) == 1 and hl[0]["msgid"] == HL2, hl
+    assert (hl[0]["fields"]["latitude"], hl[0]["fields"]["longitude"], hl[0]["fields"]["altitude"]) == \
+        (-353632622, 1491652374, 585), hl
+    assert tc.running()
+    assert tc.stop() == 0
