@@ -16,6 +16,7 @@
 
 #define DGRAM_MAX	65536
 #define TLOG_BATCH	512	/* records per mavio_read at most */
+#define DGRAM_BATCH	256	/* datagrams per mavio_read at most: a flood cannot hold the loop */
 
 enum mavio_kind { IO_LISTEN, IO_CONNECT, IO_TLOG };
 
@@ -290,7 +291,7 @@ mavio_read(struct mavio *e, int64_t now_ms, mavio_frame_cb *cb, void *arg)
 		}
 		return e->n_read;
 	}
-	for (;;) {
+	for (int i = 0; i < DGRAM_BATCH; i++) {
 		struct sockaddr_storage from;
 		socklen_t flen = sizeof(from);
 		ssize_t n = recvfrom(e->fd, buf, DGRAM_MAX, 0, (struct sockaddr *)&from, &flen);
@@ -298,8 +299,10 @@ mavio_read(struct mavio *e, int64_t now_ms, mavio_frame_cb *cb, void *arg)
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				break;
-			if (errno == EINTR)
+			if (errno == EINTR) {
+				i--;
 				continue;
+			}
 			/* A connected socket hears ICMP port unreachable as ECONNREFUSED: not fatal. */
 			if (errno == ECONNREFUSED)
 				break;

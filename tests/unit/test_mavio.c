@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -190,6 +191,37 @@ test_datagram_alone(void **state)
 	mavio_free(l);
 }
 
+/* A flood is read in bounded batches: the loop gets its turn between them, and nothing is lost. */
+static void
+test_bounded_read(void **state)
+{
+	uint16_t port = test_free_port();
+	char addr[64];
+	struct mavio *l, *c;
+	struct heard h = { 0 };
+	uint8_t buf[MAV_FRAME_MAX];
+	int rcvbuf = 4 << 20, first, n;
+
+	(void)state;
+	snprintf(addr, sizeof(addr), "127.0.0.1:%u", port);
+	assert_non_null(l = mavio_listen(addr));
+	assert_int_equal(setsockopt(mavio_fd(l), SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)), 0);
+	assert_non_null(c = mavio_connect(addr));
+	for (int i = 0; i < 400; i++) {
+		n = (int)gpi_frame(buf, (uint8_t)i);
+		assert_int_equal(mavio_send(c, buf, (size_t)n), 0);
+	}
+	first = mavio_read(l, mono_ms(), heard_cb, &h);
+	assert_true(first > 0 && first < 400);
+	n = first;
+	for (int k = 0; k < 10 && n < 400; k++)
+		n += mavio_read(l, mono_ms(), heard_cb, &h);
+	assert_int_equal(n, 400);
+	assert_int_equal(h.n, 400);
+	mavio_free(c);
+	mavio_free(l);
+}
+
 /* [v6]:PORT, where the machine has IPv6 loopback. */
 static void
 test_ipv6(void **state)
@@ -320,6 +352,7 @@ main(void)
 		cmocka_unit_test(test_datagram_alone),
 		cmocka_unit_test(test_ipv6),
 		cmocka_unit_test(test_bad_addresses),
+		cmocka_unit_test(test_bounded_read),
 		cmocka_unit_test(test_tlog_replay),
 	};
 
