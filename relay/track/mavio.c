@@ -334,6 +334,14 @@ mavio_send(struct mavio *e, const uint8_t *buf, size_t len)
 		n = sendto(e->fd, buf, len, MSG_DONTWAIT, (struct sockaddr *)&e->peer, e->peer_len);
 	} else {
 		n = send(e->fd, buf, len, MSG_DONTWAIT);
+		/*
+		 * An ICMP port unreachable from an earlier datagram (the ground
+		 * station was not up yet) fails this send, which is then not sent:
+		 * the error is taken now, send again, or the first frame after a
+		 * restart of QGroundControl (a summary due once a minute) is lost.
+		 */
+		if (n < 0 && errno == ECONNREFUSED)
+			n = send(e->fd, buf, len, MSG_DONTWAIT);
 	}
 	if (n < 0)
 		return -errno;

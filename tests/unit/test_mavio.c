@@ -222,6 +222,31 @@ test_bounded_read(void **state)
 	mavio_free(l);
 }
 
+/* The ground station was not there (ICMP port unreachable), then starts: the first frame reaches it. */
+static void
+test_connect_before_listen(void **state)
+{
+	uint16_t port = test_free_port();
+	char addr[64];
+	struct mavio *l, *c;
+	struct heard h = { 0 };
+	uint8_t buf[MAV_FRAME_MAX];
+	size_t n = (size_t)gpi_frame(buf, 7);
+
+	(void)state;
+	snprintf(addr, sizeof(addr), "127.0.0.1:%u", port);
+	assert_non_null(c = mavio_connect(addr));
+	assert_int_equal(mavio_send(c, buf, n), 0);
+	usleep(50000);				/* the ICMP error comes back */
+	assert_non_null(l = mavio_listen(addr));
+	assert_int_equal(mavio_send(c, buf, n), 0);
+	read_until(l, &h, 1);
+	assert_int_equal(h.n, 1);
+	assert_int_equal(h.seq[0], 7);
+	mavio_free(c);
+	mavio_free(l);
+}
+
 /* [v6]:PORT, where the machine has IPv6 loopback. */
 static void
 test_ipv6(void **state)
@@ -353,6 +378,7 @@ main(void)
 		cmocka_unit_test(test_ipv6),
 		cmocka_unit_test(test_bad_addresses),
 		cmocka_unit_test(test_bounded_read),
+		cmocka_unit_test(test_connect_before_listen),
 		cmocka_unit_test(test_tlog_replay),
 	};
 
