@@ -280,8 +280,17 @@ drone_tick(struct drone *d, int64_t now_ms)
 	struct mav_high_latency2 hl;
 	uint8_t buf[1 + MAVSUM_PACKED_MAX], sysid, compid;
 
-	if (now_ms >= d->batch_due || (d->batch_len && mavrate_summary_class(d->cls)))
+	if (mavrate_summary_class(d->cls)) {
+		/*
+		 * The link narrowed while frames waited: they would take seconds of
+		 * a narrowband radio's air; the summary says what they said.
+		 */
+		d->batch_len = 0;
+		d->n_frames = 0;
+		d->batch_due = INT64_MAX;
+	} else if (now_ms >= d->batch_due) {
 		flush_batch(d);
+	}
 	if (!mavrate_summary_class(d->cls))
 		return;
 	while (mavsum_emit(d->sum, now_ms, &hl, &sysid, &compid) == 1) {

@@ -4,7 +4,8 @@
  * holds what passed the rate limits, of a once-a-second message the newest
  * only (two never reach the ground station back to back), of STATUSTEXT
  * every one; on a narrowband link a summary goes instead, and the receiving
- * side rebuilds it into a HIGH_LATENCY2 for its ground station; broken
+ * side rebuilds it into a HIGH_LATENCY2 for its ground station (and frames
+ * that waited when the link narrowed do not go); broken
  * telemetry bundles are dropped.
  */
 #include <errno.h>
@@ -251,6 +252,33 @@ test_narrowband_summary_rebuilt(void **state)
 	drone_free(d);
 }
 
+/* The link narrows while frames wait for their bundle: they do not go, a summary does. */
+static void
+test_narrowed_drops_batch(void **state)
+{
+	uint16_t port = test_free_port();
+	char addr[64];
+	struct sent s = { 0 };
+	struct drone *d = drone_on(port, NULL, &s);
+	struct mavio *c;
+
+	(void)state;
+	snprintf(addr, sizeof(addr), "127.0.0.1:%u", port);
+	assert_non_null(c = mavio_connect(addr));
+	send_gpi(c, 1, -353621474);
+	run_for(d, 200);
+	assert_int_equal(s.bundles, 0);
+	drone_set_class(d, LINK_SATELLITE);
+	run_for(d, 1200);
+	assert_int_equal(s.bundles, 1);
+	assert_int_equal(s.last[0], 2);		/* the summary, not the frames */
+	drone_set_class(d, LINK_MESH);
+	run_for(d, 1200);
+	assert_int_equal(s.bundles, 1);		/* nothing new came */
+	mavio_free(c);
+	drone_free(d);
+}
+
 /* Telemetry from the network: anything at all, never a crash, nothing checked re-emitted from noise. */
 static void
 test_received_garbage(void **state)
@@ -294,6 +322,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_mesh_batch_newest),
 		cmocka_unit_test(test_narrowband_summary_rebuilt),
+		cmocka_unit_test(test_narrowed_drops_batch),
 		cmocka_unit_test(test_received_garbage),
 	};
 
