@@ -273,9 +273,17 @@ report(struct agent *a, struct posout *p, bool heartbeat)
 	if (p == &a->own)
 		a->own_sent_mono = mono_ms();
 	a->tx_bundles++;
-	if (verbose)
-		logmsg("%s: %d fix%s in %zd bytes (%s) as %s", p->unit, p->n_batch, p->n_batch == 1 ? "" : "es", n,
-		    p->last.stale ? "stale" : heartbeat ? "heartbeat" : "moved", id);
+	if (verbose) {
+		time_t t = (time_t)(p->last.time_ms / 1000);
+		char when[32];
+		struct tm tm;
+
+		gmtime_r(&t, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+		logmsg("%s: %d fix%s in %zd bytes (%s, fix of %s.%03dZ, %s) as %s", p->unit, p->n_batch,
+		    p->n_batch == 1 ? "" : "es", n, p->last.stale ? "stale" : heartbeat ? "heartbeat" : "moved", when,
+		    (int)(p->last.time_ms % 1000), link_class_name(a->cls), id);
+	}
 	return 0;
 }
 
