@@ -112,3 +112,24 @@ def chk_fixes(path):
         if t.get("mode", 0) >= 2 and "time" in t and "lat" in t:
             out.append(t)
     return out
+
+
+def gpx_nmea(gpx, out, skip=0):
+    """A GPX track as an NMEA log for gpsfake, by gpsbabel: its points with a
+    time (after the first skip of them) as RMC/GGA sentences.  GPX has no fix
+    status, for which gpsbabel writes "no fix" (RMC V): each point is marked
+    a 3D fix first.  The points, as (Unix ms, lat, lon), in out's order."""
+    import re
+    from datetime import datetime
+    text = Path(gpx).read_text()
+    pts = re.findall(r'<trkpt lat="([-\d.]+)" lon="([-\d.]+)">(?:(?!</trkpt>).)*?<time>([^<]+)</time>', text, re.S)
+    keep = pts[skip:]
+    body = "".join(f'<trkpt lat="{la}" lon="{lo}"><time>{t}</time><fix>3d</fix><sat>8</sat></trkpt>\n'
+                   for la, lo, t in keep)
+    marked = Path(out).with_suffix(".gpx")
+    marked.write_text('<?xml version="1.0"?>\n<gpx version="1.1" creator="fieldrelay tests" '
+                      'xmlns="http://www.topografix.com/GPX/1/1"><trk><trkseg>\n' + body + "</trkseg></trk></gpx>\n")
+    subprocess.run(["gpsbabel", "-t", "-i", "gpx", "-f", str(marked), "-o", "nmea", "-F", str(out)],
+                   check=True, capture_output=True)
+    return [(round(datetime.fromisoformat(t.replace("Z", "+00:00")).timestamp() * 1000), float(la), float(lo))
+            for la, lo, t in keep]

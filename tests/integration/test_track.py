@@ -13,7 +13,7 @@ import subprocess
 import pytest
 
 from harness import TEST_DATA, free_ports, wait_for
-from harness.gpsd import Gpsfake, chk_fixes
+from harness.gpsd import Gpsfake, chk_fixes, gpx_nmea
 from harness.mesh import mesh_node, neighbours
 
 GPSD = TEST_DATA / "gpsd"
@@ -178,6 +178,31 @@ def test_bad_nmea_and_gpsd_restart(pair, agents, tmp_path):
     ta.wait_for(lambda: any(abs(r[2] - 44.43) < 0.1 for r in rows(db, "Team A")), 20, "fixes from the new gpsd")
     assert len(rows(db, "Team A")) > before
     assert ta.running()
+
+
+def test_a_gpx_walk_through_gpsbabel_and_gpsd(pair, agents, tmp_path):
+    """A GPX track (the hike of tests/data) turned into NMEA by gpsbabel, played
+    by gpsfake: the backpack's DB holds the walk as gpsd read it, and the
+    command center's track of it stays within the configured error."""
+    a, c = pair
+    walk = gpx_nmea(TEST_DATA / "gpxpy_korita-zbevnica.gpx", tmp_path / "walk.nmea")
+    a.conf.write_text(a.conf.read_text().replace("error = 2m", "error = 25m"))
+    with Gpsfake(tmp_path / "walk.nmea", a.gps_port, tmp_path, cycle=0.01) as g:
+        ta, _ = start(pair, agents)
+        ta.wait_for(lambda: gps_connected(ta), 10, "the agent on gpsd")
+        wait_for(g.done, 90, "gpsfake to play the walk")
+    own = wait_for(lambda: len(rows(a.dir / "track.db", "Team A")) >= len(walk) and rows(a.dir / "track.db", "Team A"),
+                   20, "the walk in the backpack's DB")
+    by_time = {t: (la, lo) for t, la, lo in walk}
+    for r in own:
+        if r[7]:
+            continue
+        t = r[1] if r[1] in by_time else r[1] - WEEKS_1024_MS
+        la, lo = by_time[t]                                     # NMEA has 0.001 minute: 1.7e-5 degree
+        assert abs(r[2] - la) <= 1.7e-5 and abs(r[3] - lo) <= 1.7e-5, (r, la, lo)
+    far = wait_for(lambda: len(rows(c.dir / "track.db", "Team A")) >= 10 and rows(c.dir / "track.db", "Team A"),
+                   30, "the walk at the command center")
+    assert len(far) < len(own)
 
 
 SENT = re.compile(r"Team A: (\d+) fix(?:es)? in (\d+) bytes \((\w+), fix of (\S+)Z, (\w+)\) as (ipn:1\.3 \d+ \d+)")
