@@ -30,6 +30,9 @@ beacon_predict(const struct beacon *b, int64_t now_ms, double *lat, double *lon)
 	dt = (double)(now_ms - f->time_ms) / 1000.0;
 	if (!(dt > 0))
 		return true;
+	/* Further on than this, a guess of where it went is worse than where it was last seen going. */
+	if (dt > BEACON_PREDICT_MAX_MS / 1000.0)
+		dt = BEACON_PREDICT_MAX_MS / 1000.0;
 	if (!isnan(f->speed) && !isnan(f->course)) {
 		speed = f->speed;
 		course = f->course;

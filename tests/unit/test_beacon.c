@@ -103,6 +103,15 @@ test_predict_linear(void **state)
 	beacon_predict(&b, T0 + 60000, &lat, &lon);
 	assert_true(fabs(geo_distance(lat1, lon1, lat, lon) - 42) < 0.01);
 	assert_true(fabs(geo_bearing(lat1, lon1, lat, lon) - 45) < 0.05);
+	/* The receivers move it on for BEACON_PREDICT_MAX_MS, then hold it there. */
+	{
+		double la2, lo2;
+
+		beacon_predict(&b, T0 + 30000 + BEACON_PREDICT_MAX_MS, &lat, &lon);
+		beacon_predict(&b, T0 + 30000 + 3 * BEACON_PREDICT_MAX_MS, &la2, &lo2);
+		assert_true(lat == la2 && lon == lo2);
+		assert_true(fabs(geo_distance(lat1, lon1, lat, lon) - 1.4 * BEACON_PREDICT_MAX_MS / 1000) < 1);
+	}
 	/* Speed and course on the newest win over the line. */
 	g.speed = 2;
 	g.course = 180;
@@ -138,7 +147,7 @@ test_predict_linear(void **state)
 	assert_true(lat == lat1 && lon == lon1);
 }
 
-/* Without speed and course a straight line costs two sends, then heartbeats only. */
+/* Without speed and course a straight line costs one send more: the second gives the speed. */
 static void
 test_due_straight_linear(void **state)
 {
@@ -157,10 +166,10 @@ test_due_straight_linear(void **state)
 		}
 	}
 	/*
-	 * 0 s, 2 s (28 m from the first, held), the heartbeat at 1802 s; its
-	 * two fixes are 30 min apart, too far for a speed, so 1804 s once more.
+	 * 0 s, 2 s (28 m from the first, held); then the receivers move it on
+	 * for 10 min at most, so 602 s after each send it is 28 m ahead of them.
 	 */
-	assert_int_equal(sends, 4);
+	assert_int_equal(sends, 7);	/* 0, 2, 604, 1206, 1808, 2410, 3012 s */
 }
 
 static void
@@ -172,16 +181,32 @@ test_due_straight(void **state)
 
 	(void)state;
 	beacon_init(&b);
-	/* A straight line at constant speed is what the receivers predict: only heartbeats. */
+	/*
+	 * A straight line at constant speed is what the receivers predict, for
+	 * BEACON_PREDICT_MAX_MS: then they hold it, and 1.8 s later it is 25 m
+	 * on.  A send every 602 s, before the heartbeat.
+	 */
 	for (int64_t t = T0; t <= T0 + 3600 * 1000; t += 1000) {
 		f = moving(t, 13.9, 60);
 		if (beacon_due(&b, &f, t, 25, 30000, 1800000)) {
-			assert_true(sends == 0 || t - b.last_ms == 1800000);
+			assert_true(sends == 0 || t - b.last_ms == BEACON_PREDICT_MAX_MS + 2000);
 			beacon_sent(&b, &f);
 			sends++;
 		}
 	}
-	assert_int_equal(sends, 3);	/* 0 s, 1800 s, 3600 s */
+	assert_int_equal(sends, 6);	/* 0, 602, 1204, 1806, 2408, 3010 s */
+	/* With the heartbeat shorter than that limit, only heartbeats. */
+	beacon_init(&b);
+	sends = 0;
+	for (int64_t t = T0; t <= T0 + 3600 * 1000; t += 1000) {
+		f = moving(t, 13.9, 60);
+		if (beacon_due(&b, &f, t, 25, 5000, 300000)) {
+			assert_true(sends == 0 || t - b.last_ms == 300000);
+			beacon_sent(&b, &f);
+			sends++;
+		}
+	}
+	assert_int_equal(sends, 13);
 }
 
 static void
