@@ -329,23 +329,14 @@ check_valid(int n)
 	assert_true(strlen(unit) <= POSFMT_UNIT_MAX);
 }
 
-static void
-test_hostile(void **state)
+/* Every truncation of a valid payload is -EBADMSG; every corruption -EBADMSG or valid fixes. */
+static unsigned
+hostile_on(const uint8_t *valid, ssize_t len, unsigned seed)
 {
-	struct fix f[6];
-	uint8_t valid[256], bad[256];
-	ssize_t len;
-	unsigned seed = 11, accepted = 0;
+	uint8_t bad[512];
+	unsigned accepted = 0;
 
-	(void)state;
-	for (int i = 0; i < 6; i++) {
-		f[i] = plain(BASE - 60000 + i * 10000, 47.1 + i * 3e-4, 8.5 - i * 2e-4, 2.2, 45);
-		f[i].alt = 400 + i;
-		f[i].eph = 3;
-		f[i].stale = i == 5;
-	}
-	len = posfmt_encode(f, 6, BASE, "team-3", valid, sizeof(valid));
-	assert_true(len > 0);
+	assert_true(len > 0 && (size_t)len <= sizeof(bad));
 	/* Every truncation is short of something the header promised. */
 	for (ssize_t k = 0; k < len; k++)
 		assert_int_equal(posfmt_decode(valid, (size_t)k, BASE, dec, POSFMT_MAX_FIXES, unit, sizeof(unit)),
@@ -377,7 +368,45 @@ test_hostile(void **state)
 		if (n > 0)
 			check_valid(n);
 	}
-	printf("# %u of %zd single-bit flips decode (to valid fixes)\n", accepted, len * 8);
+	return accepted;
+}
+
+static void
+test_hostile(void **state)
+{
+	struct fix f[POSFMT_MAX_FIXES];
+	uint8_t valid[512];
+	ssize_t len;
+	unsigned accepted;
+
+	(void)state;
+	/* Every field: a relayed unit's batch with altitude, error, stale, tenths, motion. */
+	for (int i = 0; i < 6; i++) {
+		f[i] = plain(BASE - 60000 + i * 10000 + (i == 3 ? 300 : 0), 47.1 + i * 3e-4, 8.5 - i * 2e-4, 2.2, 45);
+		f[i].alt = 400 + i;
+		f[i].eph = 3;
+		f[i].stale = i == 5;
+	}
+	len = posfmt_encode(f, 6, BASE, "team-3", valid, sizeof(valid));
+	accepted = hostile_on(valid, len, 11);
+	printf("# %u of %zd single-bit flips of a full batch decode (to valid fixes)\n", accepted, len * 8);
+	/* A plain fix, one with motion, one with an absolute time and tenths. */
+	f[0] = plain(BASE - 2000, 47.1, 8.5, NAN, NAN);
+	len = posfmt_encode(f, 1, BASE, NULL, valid, sizeof(valid));
+	assert_int_equal(len, 7);
+	accepted = hostile_on(valid, len, 12);
+	printf("# %u of %zd single-bit flips of a plain fix decode (to valid fixes)\n", accepted, len * 8);
+	f[0].speed = 3;
+	f[0].course = 10;
+	hostile_on(valid, posfmt_encode(f, 1, BASE, NULL, valid, sizeof(valid)), 13);
+	f[0].time_ms = BASE - 86400000 + 700;
+	hostile_on(valid, posfmt_encode(f, 1, BASE, NULL, valid, sizeof(valid)), 14);
+	/* The most fixes, stale bits in the second byte of the bitmap. */
+	for (int i = 0; i < POSFMT_MAX_FIXES; i++) {
+		f[i] = plain(BASE - 100000 + i * 3000, -33.9 + i * 1e-4, 151.2, NAN, NAN);
+		f[i].stale = i % 9 == 0;
+	}
+	hostile_on(valid, posfmt_encode(f, POSFMT_MAX_FIXES, BASE, NULL, valid, sizeof(valid)), 15);
 }
 
 static void
