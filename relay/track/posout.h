@@ -96,7 +96,7 @@ struct posout {
 	uint64_t offered, sent, thinned, hist_thinned;
 };
 
-/* About 250 kB (the history): keep it static or on the heap, not on a thread's stack. */
+/* About 240 kB (the history): keep it static or on the heap, not on a thread's stack. */
 void posout_init(struct posout *p, const char *unit, bool own);
 
 /* A fix came: is a report due under rule r? (It is kept as the newest, and in the history, either way.) */
