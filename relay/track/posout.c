@@ -324,6 +324,12 @@ posout_sent(struct posout *p, const char *id)
 			if (!p->beacon.sent || p->next_rx[i].time_ms > p->beacon.last.time_ms)
 				beacon_sent(&p->beacon, &p->next_rx[i]);
 	}
+	/*
+	 * The intervals count from the fix's own time, not its time as decoded
+	 * (rounded to 100 ms, maybe later): the same fix offered again must not
+	 * look like a clock that went back.
+	 */
+	p->beacon.last_ms = t;
 	p->last_sent_ms = t;
 	p->sent_at_ms = p->next_ms;
 	/* The history starts again at the fix just sent (and keeps what came since). */

@@ -431,6 +431,36 @@ test_stale(void **state)
 	assert_true(posout_offer(&po, &f, &r));
 }
 
+/*
+ * Fix times with milliseconds (gpsd's): the format rounds them to 100 ms,
+ * but the intervals count from the true times: the same fix again is not
+ * a clock that went back, and min_ms holds to the millisecond.
+ */
+static void
+test_ms_times(void **state)
+{
+	struct posout_rule r = { .error_m = 2, .min_ms = 3000, .max_ms = 20000, .motion = false };
+	int64_t prev = 0;
+	int sends = 0;
+
+	(void)state;
+	reset();
+	for (int s = 0; s < 120; s++) {
+		/* Zigzag north, 5 m either side; each fix at .051 past the second (rounded up) and offered twice. */
+		struct fix f = at(T0 + s * 1000LL + 51, LAT0 + s * 10 / 111195.0, LON0 + (s % 2 ? 5 : -5) / 77000.0);
+
+		for (int again = 0; again < 2; again++) {
+			if (step(&f, &r, true)) {
+				assert_true(sends == 0 || f.time_ms - prev >= (int64_t)r.min_ms);
+				prev = f.time_ms;
+				sends++;
+			}
+		}
+	}
+	/* Every 3 s but the first (its neighbours still on the line): about 40. */
+	assert_true(sends >= 35 && sends <= 41);
+}
+
 /* A clock that goes back: sent at once, the history starts over. */
 static void
 test_clock_back(void **state)
@@ -464,6 +494,7 @@ main(void)
 		cmocka_unit_test(test_carry_thinned),
 		cmocka_unit_test(test_history_thinned),
 		cmocka_unit_test(test_stale),
+		cmocka_unit_test(test_ms_times),
 		cmocka_unit_test(test_clock_back),
 	};
 
