@@ -202,7 +202,29 @@ def test_a_gpx_walk_through_gpsbabel_and_gpsd(pair, agents, tmp_path):
         assert abs(r[2] - la) <= 1.7e-5 and abs(r[3] - lo) <= 1.7e-5, (r, la, lo)
     far = wait_for(lambda: len(rows(c.dir / "track.db", "Team A")) >= 10 and rows(c.dir / "track.db", "Team A"),
                    30, "the walk at the command center")
-    assert len(far) < len(own)
+    last = own[-1][1]
+    wait_for(lambda: rows(c.dir / "track.db", "Team A")[-1][1] >= last - 100, 30, "the walk's end at the center")
+    far = rows(c.dir / "track.db", "Team A")
+    assert len(far) < len(own), (len(far), len(own))
+    # The command center's track, its points joined by straight lines, is within
+    # the error (25 m) of every point the backpack measured.
+    worst = max(distance_to_track(r[2], r[3], [(f[2], f[3]) for f in far]) for r in own)
+    assert worst <= 25.0, worst
+
+
+def distance_to_track(lat, lon, track):
+    """Metres from a point to a polyline, on a local flat projection (good to
+    well under a metre across a few km)."""
+    import math
+    k = math.cos(math.radians(lat)) * 111195.0
+    px, py = lon * k, lat * 111195.0
+    best = float("inf")
+    for (a_lat, a_lon), (b_lat, b_lon) in zip(track, track[1:] or track):
+        ax, ay, bx, by = a_lon * k, a_lat * 111195.0, b_lon * k, b_lat * 111195.0
+        dx, dy = bx - ax, by - ay
+        t = 0.0 if dx == dy == 0 else max(0.0, min(1.0, ((px - ax) * dx + (py - ay) * dy) / (dx * dx + dy * dy)))
+        best = min(best, math.hypot(px - ax - t * dx, py - ay - t * dy))
+    return best
 
 
 SENT = re.compile(r"Team A: (\d+) fix(?:es)? in (\d+) bytes \((\w+), fix of (\S+)Z, (\w+)\) as (ipn:1\.3 \d+ \d+)")
