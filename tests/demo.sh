@@ -9,13 +9,16 @@
 # Routes are learned (distance vector); the backpacks know only the vehicle.
 # Messages flow, the satellite link is cut and restored, and the demo shows
 # what was sent, held and delivered; then an agent (fieldrelay-echo at the
-# center) answers pings from a backpack.  Ctrl-C stops everything, leaving nothing.
+# center) answers pings from a backpack, and the tracking agents show two
+# teams walking on the center's map (`fieldrelay track list`).  Ctrl-C stops everything, leaving nothing.
 set -eu
 BUILD=${1:-build}
 D=$(mktemp -d /tmp/fieldrelay-demo.XXXXXX)
 PIDS=""
+GROUPS_=""
 cleanup() {
 	trap - EXIT INT TERM
+	for g in $GROUPS_; do kill -- "-$g" 2>/dev/null || true; done
 	for p in $PIDS; do kill "$p" 2>/dev/null || true; done
 	for p in $PIDS; do wait "$p" 2>/dev/null || true; done
 	rm -rf "$D"
@@ -29,9 +32,9 @@ frq() { local who=$1; shift; "$BUILD/fieldrelay" -s "$D/$who/control.sock" "$@";
 
 # Ports outside the kernel's ephemeral range and free right now (the test
 # harness's free_ports), so a demo beside a test run does not collide with it.
-set -- $(cd "$(dirname "$0")" && /usr/bin/python3 -c 'import harness; print(*harness.free_ports(6))')
-[ $# -eq 6 ] || { echo "no free ports"; exit 1; }
-P_BP1=$1; P_BP2=$2; P_VEH=$3; P_CC=$4; P_SAT_A=$5; P_SAT_B=$6
+set -- $(cd "$(dirname "$0")" && /usr/bin/python3 -c 'import harness; print(*harness.free_ports(8))')
+[ $# -eq 8 ] || { echo "no free ports"; exit 1; }
+P_BP1=$1; P_BP2=$2; P_VEH=$3; P_CC=$4; P_SAT_A=$5; P_SAT_B=$6; P_GPS1=$7; P_GPS2=$8
 
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' | sed 's/^/1 /; s/$/ send\n/' >"$D/network.key"
 chmod 600 "$D/network.key"
@@ -111,7 +114,50 @@ for n in backpack-1 backpack-2 vehicle center; do
 	printf '%-11s holds %s bundles now\n' "$n" 0
 done
 fr vehicle links
+
+say "Tracking: two teams walk (a real hike, through gpsbabel, gpsfake and gpsd); the center maps them"
+# Each backpack's GPS: gpsd fed by gpsfake, team 2 on the same trail, further on.
+(cd "$(dirname "$0")" && /usr/bin/python3 - "$D" <<'PYEOF'
+import sys
+import time
+from pathlib import Path
+from harness import TEST_DATA
+from harness.gpsd import NO_FIX, gpx_nmea
+d = Path(sys.argv[1])
+for name, skip in (("team1", 0), ("team2", 250)):
+    # Now, at 320 times the walking speed: the hike's 3.7 h in 42 s.
+    gpx_nmea(TEST_DATA / "gpxpy_korita-zbevnica.gpx", d / f"{name}.nmea", skip=skip,
+             start_ms=time.time() * 1000 + 2000, speedup=320)
+    log = d / f"{name}.nmea"
+    log.write_bytes(NO_FIX * 100 + log.read_bytes())
+PYEOF
+)
+for t in 1 2; do
+	port=$P_GPS1; [ $t = 2 ] && port=$P_GPS2
+	setsid /usr/bin/gpsfake -p -1 -c 0.03 -P "$port" "$D/team$t.nmea" >"$D/gpsfake$t.log" 2>&1 &
+	GROUPS_="$GROUPS_ $!"
+	printf '[track]\ngpsd = 127.0.0.1:%s\nunit = Team %s\ndb = %s\nbattery = none\ninterval = mesh 1s 60s\n' \
+		"$port" "$t" "$D/backpack-$t/track.db" >>"$D/backpack-$t.conf"
+done
+printf '[track]\ngpsd = none\nunit = Command\ndb = %s\n' "$D/center/track.db" >>"$D/center.conf"
+for n in backpack-1 backpack-2 center; do
+	"$BUILD/fieldrelay-track" -c "$D/$n.conf" 2>"$D/track-$n.log" &
+	PIDS="$PIDS $!"
+done
+listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+wait_for 20 "gpsd for team 1" listening $P_GPS1
+wait_for 20 "gpsd for team 2" listening $P_GPS2
+units() { [ "$(frq center --config "$D/center.conf" --json track list | grep -o '"unit": *"Team' | wc -l)" -ge 2 ]; }
+wait_for 60 "both teams at the center" units
+sleep 4
+fr center --config "$D/center.conf" track list
+sleep 12
+echo "... twelve seconds later (the teams walk at 320 times their speed):"
+fr center --config "$D/center.conf" track list
+fr center --config "$D/center.conf" track show "Team 1" -n 5
+
 echo "sent 8 bundles: 4 messages, 1 position, 2 alerts, 1 photo (40 kB); each delivered once;"
 echo "4 were held at the vehicle while the satellite was down, and left when it came back;"
-echo "3 pings went to the echo agent at the center and back, each timed."
+echo "3 pings went to the echo agent at the center and back, each timed;"
+echo "two teams' GPS tracks reached the center's track DB and its map."
 echo "demo done"

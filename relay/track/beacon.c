@@ -19,18 +19,35 @@ beacon_init(struct beacon *b)
 bool
 beacon_predict(const struct beacon *b, int64_t now_ms, double *lat, double *lon)
 {
-	const struct fix *f = &b->last;
-	double dt;
+	const struct fix *f = &b->last, *p = &b->prev;
+	double dt, speed, course;
+	int64_t span;
 
 	if (!b->sent)
 		return false;
 	*lat = f->lat;
 	*lon = f->lon;
 	dt = (double)(now_ms - f->time_ms) / 1000.0;
-	/* !(x >= y) also holds for NAN: no speed or no course, no motion. */
-	if (!(f->speed >= BEACON_DR_MIN_SPEED) || isnan(f->course) || !(dt > 0))
+	if (!(dt > 0))
 		return true;
-	geo_destination(f->lat, f->lon, f->course, f->speed * dt, lat, lon);
+	/* Further on than this, a guess of where it went is worse than where it was last seen going. */
+	if (dt > BEACON_PREDICT_MAX_MS / 1000.0)
+		dt = BEACON_PREDICT_MAX_MS / 1000.0;
+	if (!isnan(f->speed) && !isnan(f->course)) {
+		speed = f->speed;
+		course = f->course;
+	} else {
+		/* The line through the last two; a clock that went back between them says nothing. */
+		span = f->time_ms - p->time_ms;
+		if (!b->have_prev || span <= 0 || span >= BEACON_LINEAR_MAX_MS)
+			return true;
+		speed = geo_distance(p->lat, p->lon, f->lat, f->lon) / ((double)span / 1000.0);
+		course = geo_bearing(p->lat, p->lon, f->lat, f->lon);
+	}
+	/* !(x >= y) also holds for NAN. */
+	if (!(speed >= BEACON_DR_MIN_SPEED))
+		return true;
+	geo_destination(f->lat, f->lon, course, speed * dt, lat, lon);
 	return true;
 }
 
@@ -56,6 +73,10 @@ beacon_due(const struct beacon *b, const struct fix *f, int64_t now_ms, double e
 void
 beacon_sent(struct beacon *b, const struct fix *f)
 {
+	if (b->sent) {
+		b->prev = b->last;
+		b->have_prev = true;
+	}
 	b->sent = true;
 	b->last = *f;
 	b->last_ms = f->time_ms;

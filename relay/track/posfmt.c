@@ -1,43 +1,55 @@
 /*
- * posfmt.c - positions on the air (posfmt.h).
+ * posfmt.c - positions on the air (posfmt.h), format 2.
  *
  * The payload, byte by byte ("v" is an unsigned LEB128 varint: 7 bits a
  * byte, low group first, high bit = more, at most 10 bytes; "z" a v of a
- * zigzag-coded signed value: 0, -1, 1, -2, ... -> 0, 1, 2, 3, ...):
+ * zigzag-coded signed value: 0, -1, 1, -2, ... -> 0, 1, 2, 3, ...).  The
+ * newest fix goes first, whole; each older one after it as the difference
+ * from the one after it in time.
  *
- *   H        bits 6-7  format version: 0
- *            bit 5     M: the newest fix has speed and course ("motion")
- *            bit 4     X follows
- *            bits 0-3  number of fixes - 1 (1..16)
- *   [X]      bit 0     A: every fix has "alt"
+ *   H        bit 7     E follows ("extended")
+ *            bits 0-6  the newest fix's time: its whole Unix seconds
+ *                      modulo 128 (the same as since 2020-01-01, a
+ *                      multiple of 128 seconds after the Unix epoch)
+ *   [E]      bit 0     M: motion (speed and course of the newest) follows
+ *            bit 1     N: count follows (a batch of 2 or more)
+ *            bit 2     A: absolute time follows
+ *            bit 3     T: tenths follow (the newest fix's time is not whole)
+ *            bit 4     F: the older fixes' time steps are in 100 ms, not s
+ *            bit 5     X follows
+ *            bits 6-7  zero (a later format); an E of 0 is not written
+ *   [X]      bit 0     L: every fix has "alt"
  *            bit 1     P: every fix has "eph"
- *            bit 2     S: every fix's "time" carries its stale flag
+ *            bit 2     S: "stale" follows at the end
  *            bit 3     D: the fixes are of a drone (kind FIX_DRONE)
  *            bit 4     U: "unit" follows
- *            bit 5     T: "time" of the second and later fixes in seconds
- *            bits 6-7  zero
- *            (an X of 0 is not written: no X, all its bits 0)
+ *            bits 5-7  zero; an X of 0 is not written
  *   [unit]   1 byte length 1..31, then that many bytes of printable ASCII
- *   then each fix, oldest first; the first:
- *     position  7 bytes, big-endian 56 bits: latitude * 1e5 + 9000000 in the
- *               top 25 bits (0..18000000), longitude * 1e5 + 18000000 in the
- *               next 26 (0..36000000), the low 5 bits zero
- *     time      z (time - base) in 100 ms units, rounded; with S: that << 1
- *               | stale
- *   each later one, from the one before it (its rounded values):
- *     time      z difference in 100 ms units (T: seconds), with S << 1 | stale
- *     lat, lon  z difference in 1e-5 degree each
- *   and for each fix, after its time and position:
- *     [alt]     v 0: unknown, else z(altitude in metres, rounded) + 1
- *     [eph]     v 0: unknown, else metres rounded + 1 (at most 65535)
- *   and after the newest fix's fields, with M:
- *     motion    3 bytes, big-endian 24 bits: speed in 0.05 m/s in the top
- *               13 (0..8190; 8191: unknown), course in 0.18 degree in the
- *               low 11 (0..1999; 2047: unknown)
+ *   [count]  1 byte: number of fixes - 2 (0..30)
+ *   [abs]    z: (seconds since 2020-01-01 - H's 7 bits) / 128, so that the
+ *            time is 2020-01-01 + abs * 128 + H's 7 bits seconds; without A
+ *            the decoder takes the latest such time not later than its
+ *            reference + 60 s
+ *   [tenths] 1 byte 1..9: tenths of a second on top
+ *   position 6 bytes, big-endian 48 bits: lat_i * 18000001 + lon_i, where
+ *            lat_i = (latitude + 90) / 2e-5 (0..9000000) and
+ *            lon_i = (longitude + 180) / 2e-5 (0..18000000), rounded
+ *   [alt]    (L) v 0: unknown, else z(altitude in metres, rounded) + 1
+ *   [eph]    (P) v 0: unknown, else metres rounded + 1 (at most 65535)
+ *   [motion] 3 bytes, big-endian 24 bits: speed in 0.05 m/s in the top 13
+ *            (0..8190; 8191: unknown), course in 0.18 degree in the low 11
+ *            (0..1999; 2047: unknown)
+ *   then each older fix, newest first, from the one after it:
+ *     dt        v how much earlier, in seconds (F: 100 ms)
+ *     lat, lon  z its lat_i, lon_i minus those of the one after it
+ *     [alt] [eph] as above
+ *   [stale]  (S) ceil(n / 8) bytes, bit k (byte k / 8, bit k % 8) the stale
+ *            flag of the k-th fix in the payload's order (0: the newest);
+ *            the bits past the last fix zero
  *
- * Nothing may follow.  One plain fix (position, time, speed, course) is
- * H, 7 bytes of position, 1 of time (within 6.4 s of base) and 3 of motion:
- * 12 bytes.  A later fix of a walking unit 30 s after the one before is 3.
+ * Nothing may follow.  One plain fix (position, a whole-second time within
+ * 50 s of now): H and the position, 7 bytes; with speed and course 11.
+ * A later fix of a walking unit 30 s before the next is 3.
  */
 #include <errno.h>
 #include <math.h>
@@ -45,20 +57,25 @@
 
 #include "posfmt.h"
 
-#define H_VERSION	0xc0
-#define H_MOTION	0x20
-#define H_X		0x10
-#define H_COUNT		0x0f
+#define H_EXT		0x80
+#define H_TIME		0x7f
+#define E_MOTION	0x01
+#define E_COUNT		0x02
+#define E_ABS		0x04
+#define E_TENTHS	0x08
+#define E_FINE		0x10
+#define E_X		0x20
+#define E_RESERVED	0xc0
 #define X_ALT		0x01
 #define X_EPH		0x02
 #define X_STALE		0x04
 #define X_DRONE		0x08
 #define X_UNIT		0x10
-#define X_SECONDS	0x20
-#define X_RESERVED	0xc0
+#define X_RESERVED	0xe0
 
-#define LAT_OFF		9000000
-#define LON_OFF		18000000
+#define Q		50000		/* steps of 2e-5 degree in a degree */
+#define LAT_N		9000000		/* the largest lat_i */
+#define LON_N		18000000	/* the largest lon_i */
 #define SPEED_Q		0.05
 #define SPEED_UNKNOWN	8191
 #define COURSE_Q	0.18
@@ -66,8 +83,10 @@
 #define COURSE_UNKNOWN	2047
 #define EPH_MAX		65534
 #define ALT_MAX		1e6		/* metres either way */
-#define TIME_Q		100		/* ms */
-#define TICKS_MAX	(INT64_C(1) << 40)	/* 100 ms units either way: 3500 years */
+#define TICK_MS		100
+#define TICKS_MAX	(INT64_C(1) << 40)	/* 100 ms units from the Unix epoch either way: 3500 years */
+#define Y2020_S		INT64_C(1577836800)	/* 2020-01-01T00:00:00Z, 128 * 12326850 */
+#define LATE_S		60		/* the decoder's window ends this long after its reference */
 
 /* ---- varints ---- */
 
@@ -158,16 +177,20 @@ get_z(struct rd *r, int64_t *v)
 	return 0;
 }
 
-/* ---- encoder ---- */
-
-/* Round-half-up division by q for any sign (q > 0), so shifts by whole units stay exact. */
+/* Floor division and the matching non-negative remainder (q > 0). */
 static int64_t
-div_round(int64_t x, int64_t q)
+floor_div(int64_t x, int64_t q)
 {
-	int64_t y = x + q / 2;
-
-	return y >= 0 ? y / q : -((-y + q - 1) / q);
+	return x >= 0 ? x / q : -((-(x + 1)) / q) - 1;
 }
+
+static int64_t
+floor_mod(int64_t x, int64_t q)
+{
+	return x - floor_div(x, q) * q;
+}
+
+/* ---- encoder ---- */
 
 /* What the encoder writes of a fix, in the payload's units. */
 struct qfix {
@@ -179,17 +202,16 @@ struct qfix {
 };
 
 static int
-quantise(const struct fix *f, int64_t base_ms, struct qfix *q)
+quantise(const struct fix *f, struct qfix *q)
 {
 	if (!isfinite(f->lat) || !isfinite(f->lon) || fabs(f->lat) > 90 || fabs(f->lon) > 180)
 		return -EINVAL;
-	q->lat = llround(f->lat * 1e5);
-	q->lon = llround(f->lon * 1e5);
-	if (__builtin_sub_overflow(f->time_ms, base_ms, &q->ticks))
+	q->lat = llround(f->lat * Q) + LAT_N / 2;
+	q->lon = llround(f->lon * Q) + LON_N / 2;
+	/* Rounded to the nearest 100 ms, half up, for either sign. */
+	if (f->time_ms > TICKS_MAX * TICK_MS || f->time_ms < -TICKS_MAX * TICK_MS)
 		return -EINVAL;
-	q->ticks = div_round(q->ticks, TIME_Q);
-	if (q->ticks > TICKS_MAX || q->ticks < -TICKS_MAX)
-		return -EINVAL;
+	q->ticks = floor_div(f->time_ms + TICK_MS / 2, TICK_MS);
 	q->stale = f->stale;
 	q->has_alt = !isnan(f->alt);
 	if (q->has_alt) {
@@ -243,15 +265,36 @@ unit_ok(const char *u, size_t *len)
 	return 0;
 }
 
+/* Whether the newest fix's time (ticks) is within POSFMT_NEAR_MS of now_ms, without overflow. */
+static bool
+near_now(int64_t ticks, int64_t now_ms)
+{
+	int64_t d;
+
+	if (__builtin_sub_overflow(now_ms, ticks * TICK_MS, &d))
+		return false;
+	return d <= POSFMT_NEAR_MS && d >= -POSFMT_NEAR_MS;
+}
+
+static void
+put_extras(struct wr *w, uint8_t x, const struct qfix *q)
+{
+	if (x & X_ALT)
+		put_v(w, q->has_alt ? zig(q->alt) + 1 : 0);
+	if (x & X_EPH)
+		put_v(w, q->has_eph ? q->eph + 1 : 0);
+}
+
 ssize_t
-posfmt_encode(const struct fix *fixes, int n, int64_t base_ms, const char *unit_or_null, uint8_t *out,
+posfmt_encode(const struct fix *fixes, int n, int64_t now_ms, const char *unit_or_null, uint8_t *out,
     size_t cap)
 {
 	struct qfix q[POSFMT_MAX_FIXES];
 	struct wr w = { .buf = out, .cap = out ? cap : 0 };
 	const struct fix *last;
-	uint8_t h, x = 0;
-	bool any_motion;
+	const struct qfix *nq;
+	uint8_t e = 0, x = 0;
+	int64_t sec, tenth;
 	size_t ulen = 0;
 	uint32_t m = 0;
 	uint64_t pos;
@@ -266,9 +309,8 @@ posfmt_encode(const struct fix *fixes, int n, int64_t base_ms, const char *unit_
 	}
 	if (fixes[0].kind == FIX_DRONE)
 		x |= X_DRONE;
-	x |= X_SECONDS;
 	for (int i = 0; i < n; i++) {
-		if (fixes[i].kind != fixes[0].kind || quantise(&fixes[i], base_ms, &q[i]) < 0)
+		if (fixes[i].kind != fixes[0].kind || quantise(&fixes[i], &q[i]) < 0)
 			return -EINVAL;
 		if (q[i].has_alt)
 			x |= X_ALT;
@@ -276,18 +318,31 @@ posfmt_encode(const struct fix *fixes, int n, int64_t base_ms, const char *unit_
 			x |= X_EPH;
 		if (q[i].stale)
 			x |= X_STALE;
+		if (i > 0 && q[i].ticks < q[i - 1].ticks)
+			return -EINVAL;
 		if (i > 0 && (q[i].ticks - q[i - 1].ticks) % 10 != 0)
-			x &= ~X_SECONDS;
+			e |= E_FINE;
 	}
-	/* Seconds only pay with a later fix; one fix alone needs no X for it. */
-	if (n == 1)
-		x &= ~X_SECONDS;
-	any_motion = !isnan(last->speed) || !isnan(last->course);
-	if (any_motion && motion(last, &m) < 0)
-		return -EINVAL;
+	nq = &q[n - 1];
+	sec = floor_div(nq->ticks, 10);
+	tenth = nq->ticks - sec * 10;
+	if (!isnan(last->speed) || !isnan(last->course)) {
+		if (motion(last, &m) < 0)
+			return -EINVAL;
+		e |= E_MOTION;
+	}
+	if (n > 1)
+		e |= E_COUNT;
+	if (!near_now(nq->ticks, now_ms))
+		e |= E_ABS;
+	if (tenth)
+		e |= E_TENTHS;
+	if (x)
+		e |= E_X;
 
-	h = (uint8_t)(n - 1) | (any_motion ? H_MOTION : 0) | (x ? H_X : 0);
-	put_u8(&w, h);
+	put_u8(&w, (uint8_t)((e ? H_EXT : 0) | floor_mod(sec, 128)));
+	if (e)
+		put_u8(&w, e);
 	if (x)
 		put_u8(&w, x);
 	if (x & X_UNIT) {
@@ -295,33 +350,38 @@ posfmt_encode(const struct fix *fixes, int n, int64_t base_ms, const char *unit_
 		for (size_t i = 0; i < ulen; i++)
 			put_u8(&w, (uint8_t)unit_or_null[i]);
 	}
-	for (int i = 0; i < n; i++) {
-		int64_t t;
-
-		if (i == 0) {
-			pos = (uint64_t)(q[0].lat + LAT_OFF) << 31 | (uint64_t)(q[0].lon + LON_OFF) << 5;
-			for (int k = 6; k >= 0; k--)
-				put_u8(&w, (uint8_t)(pos >> (8 * k)));
-			t = q[0].ticks;
-		} else {
-			t = q[i].ticks - q[i - 1].ticks;
-			if (x & X_SECONDS)
-				t /= 10;
-		}
-		put_v(&w, x & X_STALE ? zig(t) << 1 | q[i].stale : zig(t));
-		if (i > 0) {
-			put_z(&w, q[i].lat - q[i - 1].lat);
-			put_z(&w, q[i].lon - q[i - 1].lon);
-		}
-		if (x & X_ALT)
-			put_v(&w, q[i].has_alt ? zig(q[i].alt) + 1 : 0);
-		if (x & X_EPH)
-			put_v(&w, q[i].has_eph ? q[i].eph + 1 : 0);
-	}
-	if (any_motion) {
+	if (e & E_COUNT)
+		put_u8(&w, (uint8_t)(n - 2));
+	if (e & E_ABS)
+		put_z(&w, floor_div(sec - Y2020_S, 128));
+	if (e & E_TENTHS)
+		put_u8(&w, (uint8_t)tenth);
+	pos = (uint64_t)nq->lat * (LON_N + 1) + (uint64_t)nq->lon;
+	for (int k = 5; k >= 0; k--)
+		put_u8(&w, (uint8_t)(pos >> (8 * k)));
+	put_extras(&w, x, nq);
+	if (e & E_MOTION) {
 		put_u8(&w, (uint8_t)(m >> 16));
 		put_u8(&w, (uint8_t)(m >> 8));
 		put_u8(&w, (uint8_t)m);
+	}
+	for (int i = n - 2; i >= 0; i--) {
+		int64_t dt = q[i + 1].ticks - q[i].ticks;
+
+		put_v(&w, (uint64_t)(e & E_FINE ? dt : dt / 10));
+		put_z(&w, q[i].lat - q[i + 1].lat);
+		put_z(&w, q[i].lon - q[i + 1].lon);
+		put_extras(&w, x, &q[i]);
+	}
+	if (x & X_STALE) {
+		for (int k = 0; k < n; k += 8) {
+			uint8_t b = 0;
+
+			for (int j = 0; j < 8 && k + j < n; j++)
+				if (q[n - 1 - (k + j)].stale)
+					b |= (uint8_t)(1 << j);
+			put_u8(&w, b);
+		}
 	}
 	if (w.len > w.cap)
 		return -ENOSPC;
@@ -331,38 +391,88 @@ posfmt_encode(const struct fix *fixes, int n, int64_t base_ms, const char *unit_
 /* ---- decoder ---- */
 
 static int
-decode_time(struct rd *r, uint8_t x, int64_t *t, bool *stale)
+get_extras(struct rd *r, uint8_t x, struct fix *f)
 {
 	uint64_t v;
 
-	if (get_v(r, &v) < 0)
-		return -EBADMSG;
-	*stale = false;
-	if (x & X_STALE) {
-		*stale = v & 1;
-		v >>= 1;
+	if (x & X_ALT) {
+		if (get_v(r, &v) < 0)
+			return -EBADMSG;
+		if (v) {
+			int64_t a = unzig(v - 1);
+
+			if (a > ALT_MAX || a < -ALT_MAX)
+				return -EBADMSG;
+			f->alt = (double)a;
+		}
 	}
-	*t = unzig(v);
-	if (*t > TICKS_MAX || *t < -TICKS_MAX)
+	if (x & X_EPH) {
+		if (get_v(r, &v) < 0 || v > EPH_MAX + 1)
+			return -EBADMSG;
+		if (v)
+			f->eph = (double)(v - 1);
+	}
+	return 0;
+}
+
+/* The newest fix's time in ticks: absolute, or the latest with its seconds not after ref + 60 s. */
+static int
+newest_ticks(struct rd *r, uint8_t h, uint8_t e, int64_t ref_ms, int64_t *ticks)
+{
+	int64_t low = h & H_TIME, sec, z;
+	uint8_t tenth = 0;
+
+	if (e & E_ABS) {
+		if (get_z(r, &z) < 0 || z > TICKS_MAX / 1280 + 1 || z < -TICKS_MAX / 1280 - 1)
+			return -EBADMSG;
+		sec = Y2020_S + z * 128 + low;
+	} else {
+		int64_t lim;
+
+		if (ref_ms > TICKS_MAX * TICK_MS || ref_ms < -TICKS_MAX * TICK_MS)
+			return -EBADMSG;
+		lim = floor_div(ref_ms + LATE_S * 1000, 1000);
+		sec = lim - floor_mod(lim - low, 128);
+	}
+	if (e & E_TENTHS) {
+		if (get_u8(r, &tenth) < 0 || tenth < 1 || tenth > 9)
+			return -EBADMSG;
+	}
+	*ticks = sec * 10 + tenth;
+	if (*ticks > TICKS_MAX || *ticks < -TICKS_MAX)
 		return -EBADMSG;
 	return 0;
 }
 
+static void
+place(struct fix *f, int64_t lat, int64_t lon, int64_t ticks, uint8_t x)
+{
+	fix_init(f);
+	f->kind = x & X_DRONE ? FIX_DRONE : FIX_PERSON;
+	f->lat = (double)(lat - LAT_N / 2) / Q;
+	f->lon = (double)(lon - LON_N / 2) / Q;
+	f->time_ms = ticks * TICK_MS;
+}
+
 int
-posfmt_decode(const uint8_t *in, size_t len, int64_t base_ms, struct fix *out, int cap, char *unit,
+posfmt_decode(const uint8_t *in, size_t len, int64_t ref_ms, struct fix *out, int cap, char *unit,
     size_t unitcap)
 {
 	struct rd r = { .p = in, .end = in + len };
-	int64_t lat = 0, lon = 0, ticks = 0, ms;
-	uint8_t h, x = 0, b;
-	int n;
+	int64_t lat, lon, ticks;
+	uint8_t h, e = 0, x = 0, b;
+	uint64_t pos = 0;
+	int n = 1;
 
 	if (unit && unitcap)
 		unit[0] = '\0';
-	if (get_u8(&r, &h) < 0 || (h & H_VERSION) != 0)
+	if (get_u8(&r, &h) < 0)
 		return -EBADMSG;
-	n = (h & H_COUNT) + 1;
-	if (h & H_X) {
+	if (h & H_EXT) {
+		if (get_u8(&r, &e) < 0 || e == 0 || (e & E_RESERVED))
+			return -EBADMSG;
+	}
+	if (e & E_X) {
 		if (get_u8(&r, &x) < 0 || x == 0 || (x & X_RESERVED))
 			return -EBADMSG;
 	}
@@ -382,78 +492,31 @@ posfmt_decode(const uint8_t *in, size_t len, int64_t base_ms, struct fix *out, i
 		}
 		r.p += ul;
 	}
+	if (e & E_COUNT) {
+		if (get_u8(&r, &b) < 0 || b > POSFMT_MAX_FIXES - 2)
+			return -EBADMSG;
+		n = b + 2;
+	} else if (e & E_FINE) {
+		/* Steps between fixes, with one fix. */
+		return -EBADMSG;
+	}
+	if (newest_ticks(&r, h, e, ref_ms, &ticks) < 0)
+		return -EBADMSG;
+	for (int k = 0; k < 6; k++) {
+		if (get_u8(&r, &b) < 0)
+			return -EBADMSG;
+		pos = pos << 8 | b;
+	}
+	lat = (int64_t)(pos / (LON_N + 1));
+	lon = (int64_t)(pos % (LON_N + 1));
+	if (lat > LAT_N)
+		return -EBADMSG;
 	if (n > cap)
 		return -ENOSPC;
-	for (int i = 0; i < n; i++) {
-		struct fix *f = &out[i];
-		int64_t t;
-		bool stale;
-
-		fix_init(f);
-		f->kind = x & X_DRONE ? FIX_DRONE : FIX_PERSON;
-		if (i == 0) {
-			uint64_t pos = 0;
-
-			for (int k = 0; k < 7; k++) {
-				if (get_u8(&r, &b) < 0)
-					return -EBADMSG;
-				pos = pos << 8 | b;
-			}
-			if (pos & 0x1f)
-				return -EBADMSG;
-			lat = (int64_t)(pos >> 31) - LAT_OFF;
-			lon = (int64_t)(pos >> 5 & 0x3ffffff) - LON_OFF;
-			if (decode_time(&r, x, &ticks, &stale) < 0)
-				return -EBADMSG;
-		} else {
-			int64_t dlat, dlon;
-
-			if (decode_time(&r, x, &t, &stale) < 0)
-				return -EBADMSG;
-			if (x & X_SECONDS)
-				t *= 10;
-			ticks += t;
-			if (get_z(&r, &dlat) < 0 || get_z(&r, &dlon) < 0)
-				return -EBADMSG;
-			/* Bounded before adding, so no sum can overflow. */
-			if (dlat > 2 * LAT_OFF || dlat < -2 * LAT_OFF || dlon > 2 * LON_OFF || dlon < -2 * LON_OFF)
-				return -EBADMSG;
-			lat += dlat;
-			lon += dlon;
-		}
-		if (lat > LAT_OFF || lat < -LAT_OFF || lon > LON_OFF || lon < -LON_OFF)
-			return -EBADMSG;
-		if (ticks > TICKS_MAX || ticks < -TICKS_MAX)
-			return -EBADMSG;
-		if (__builtin_add_overflow(base_ms, ticks * TIME_Q, &ms))
-			return -EBADMSG;
-		f->time_ms = ms;
-		f->lat = (double)lat / 1e5;
-		f->lon = (double)lon / 1e5;
-		f->stale = stale;
-		if (x & X_ALT) {
-			uint64_t v;
-
-			if (get_v(&r, &v) < 0)
-				return -EBADMSG;
-			if (v) {
-				int64_t a = unzig(v - 1);
-
-				if (a > ALT_MAX || a < -ALT_MAX)
-					return -EBADMSG;
-				f->alt = (double)a;
-			}
-		}
-		if (x & X_EPH) {
-			uint64_t v;
-
-			if (get_v(&r, &v) < 0 || v > EPH_MAX + 1)
-				return -EBADMSG;
-			if (v)
-				f->eph = (double)(v - 1);
-		}
-	}
-	if (h & H_MOTION) {
+	place(&out[n - 1], lat, lon, ticks, x);
+	if (get_extras(&r, x, &out[n - 1]) < 0)
+		return -EBADMSG;
+	if (e & E_MOTION) {
 		uint32_t m = 0, s, c;
 
 		for (int k = 0; k < 3; k++) {
@@ -469,6 +532,37 @@ posfmt_decode(const uint8_t *in, size_t len, int64_t base_ms, struct fix *out, i
 			out[n - 1].speed = s * SPEED_Q;
 		if (c != COURSE_UNKNOWN)
 			out[n - 1].course = c * COURSE_Q;
+	}
+	for (int i = n - 2; i >= 0; i--) {
+		int64_t dlat, dlon;
+		uint64_t dt;
+
+		if (get_v(&r, &dt) < 0 || get_z(&r, &dlat) < 0 || get_z(&r, &dlon) < 0)
+			return -EBADMSG;
+		/* Bounded before use, so nothing can overflow. */
+		if (dt > 2 * TICKS_MAX || dlat > LAT_N || dlat < -LAT_N || dlon > LON_N || dlon < -LON_N)
+			return -EBADMSG;
+		ticks -= (int64_t)(e & E_FINE ? dt : dt * 10);
+		lat += dlat;
+		lon += dlon;
+		if (ticks < -TICKS_MAX || lat < 0 || lat > LAT_N || lon < 0 || lon > LON_N)
+			return -EBADMSG;
+		place(&out[i], lat, lon, ticks, x);
+		if (get_extras(&r, x, &out[i]) < 0)
+			return -EBADMSG;
+	}
+	if (x & X_STALE) {
+		for (int k = 0; k < n; k += 8) {
+			if (get_u8(&r, &b) < 0)
+				return -EBADMSG;
+			for (int j = 0; j < 8; j++) {
+				if (!(b & (1 << j)))
+					continue;
+				if (k + j >= n)
+					return -EBADMSG;
+				out[n - 1 - (k + j)].stale = true;
+			}
+		}
 	}
 	if (r.p != r.end)
 		return -EBADMSG;

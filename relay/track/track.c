@@ -137,6 +137,7 @@ struct agent {
 	int links_up;
 	char routes[4096];		/* the routes view, for "the link it came over" */
 	bool low_battery;
+	bool clock_trusted;		/* the daemon's: bundles carry its time, not 0 */
 	int64_t battery_at, prune_at;
 	struct { uint64_t node; char unit[64]; } names[NAMES_MAX];	/* node -> its own unit's name */
 	int n_names;
@@ -150,9 +151,10 @@ rule_now(const struct agent *a, struct posout_rule *r)
 {
 	double k = a->low_battery ? a->cf.low_battery_factor : 1;
 
-	r->error_m = a->cf.error_m * k;
-	r->min_ms = (uint32_t)(a->cf.interval[a->cls].min_ms * k);
-	r->max_ms = (uint32_t)fmin(a->cf.interval[a->cls].max_ms * k, 86400e3);
+	posout_rule_default(r, &a->cf, a->cls);
+	r->error_m *= k;
+	r->min_ms = (uint32_t)fmin(r->min_ms * k, 86400e3);
+	r->max_ms = (uint32_t)fmin(r->max_ms * k, 86400e3);
 }
 
 static void
@@ -203,6 +205,17 @@ refresh_links(struct agent *a)
 		a->cls = v.narrowest;
 	drone_set_class(a->drones, a->cls);
 	a->links_up = v.up;
+}
+
+static void
+refresh_clock(struct agent *a)
+{
+	char *reply = NULL;
+
+	/* "clock_trusted":true in the status view; anything else: not trusted. */
+	if (ask(a, "status", &reply) == 0)
+		a->clock_trusted = strstr(reply, "\"clock_trusted\":true") || strstr(reply, "\"clock_trusted\": true");
+	free(reply);
 }
 
 static void
@@ -257,7 +270,8 @@ report(struct agent *a, struct posout *p, bool heartbeat)
 		snprintf(key, sizeof(key), "track:%s", p->unit);
 		s.supersede = key;
 	}
-	n = posout_build(p, taken(a, p->last_id), name, 0, payload, sizeof(payload));
+	/* The daemon stamps bundles with its clock, or 0 when it has none it trusts. */
+	n = posout_build(p, taken(a, p->last_id), name, a->clock_trusted ? wall_ms() : 0, payload, sizeof(payload));
 	if (n < 0) {
 		logmsg("%s: cannot encode the position: %s", p->unit, strerror((int)-n));
 		return 0;
@@ -273,9 +287,17 @@ report(struct agent *a, struct posout *p, bool heartbeat)
 	if (p == &a->own)
 		a->own_sent_mono = mono_ms();
 	a->tx_bundles++;
-	if (verbose)
-		logmsg("%s: %d fix%s in %zd bytes (%s) as %s", p->unit, p->n_batch, p->n_batch == 1 ? "" : "es", n,
-		    p->last.stale ? "stale" : heartbeat ? "heartbeat" : "moved", id);
+	if (verbose) {
+		time_t t = (time_t)(p->last.time_ms / 1000);
+		char when[32];
+		struct tm tm;
+
+		gmtime_r(&t, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+		logmsg("%s: %d fix%s in %zd bytes (%s, fix of %s.%03dZ, %s) as %s", p->unit, p->n_batch,
+		    p->n_batch == 1 ? "" : "es", n, p->last.stale ? "stale" : heartbeat ? "heartbeat" : "moved", when,
+		    (int)(p->last.time_ms % 1000), link_class_name(a->cls), id);
+	}
 	return 0;
 }
 
@@ -386,6 +408,24 @@ name_of(struct agent *a, uint64_t node, char *unit, size_t cap)
 	snprintf(unit, cap, "ipn:%" PRIu64, node);
 }
 
+#define DTN_EPOCH_UNIX_MS	946684800000LL	/* 2000-01-01T00:00:00Z */
+
+/*
+ * What a position's time is told against: the bundle's creation time (its id
+ * is "SOURCE CTIME SEQ", DTN ms), or when the sender had no clock it
+ * trusted (CTIME 0) the time it came here.
+ */
+static int64_t
+bundle_time(const struct fr_bundle *b)
+{
+	const char *sp = strchr(b->id, ' ');
+	unsigned long long ct;
+
+	if (sp && sscanf(sp + 1, "%llu", &ct) == 1 && ct > 0 && ct < (1ULL << 52))
+		return (int64_t)ct + DTN_EPOCH_UNIX_MS;
+	return (int64_t)b->received;
+}
+
 struct body {
 	uint8_t p[BODY_MAX];
 	size_t len;
@@ -421,8 +461,8 @@ take_positions(struct agent *a, const struct fr_bundle *b, const struct body *bo
 	}
 	if (node == a->node)
 		return;		/* our own, flooded back: in the DB already */
-	n = body->over ? -EBADMSG : posfmt_decode(body->p, body->len, 0, fixes, POSFMT_MAX_FIXES, unit,
-	    sizeof(unit));
+	n = body->over ? -EBADMSG : posfmt_decode(body->p, body->len, bundle_time(b), fixes, POSFMT_MAX_FIXES,
+	    unit, sizeof(unit));
 	if (n <= 0) {
 		a->rx_bad++;
 		logmsg("%s: %zu bytes from %s are not positions: dropped", b->id, body->len, b->src);
@@ -525,6 +565,7 @@ session_open(struct agent *a)
 	drone_set_node(a->drones, h.node, a->own.unit);
 	refresh_links(a);
 	refresh_routes(a);
+	refresh_clock(a);
 	logmsg("tracking %s from ipn:%" PRIu64 " to %s (fieldrelayd %s); positions for '%s' on service %d",
 	    a->own.unit, a->node, a->cf.to, h.version, TRACK_NAME, TRACK_SERVICE);
 	return 0;
@@ -567,6 +608,8 @@ tick(struct agent *a, int64_t now)
 {
 	struct posout_rule r;
 
+	if (now >= a->battery_at && a->tx)
+		refresh_clock(a);	/* a clock set from the GPS becomes trusted */
 	check_battery(a, now);
 	if (a->gps)
 		gpsin_tick(a->gps, now);

@@ -8,13 +8,19 @@
  *   beacon     when to send: by the error of the track the receivers
  *              rebuild (and SmartBeaconing, fixed interval, for the bench)
  *   posfmt     positions on the air: one fix or a delta-coded batch
+ *   posout     one unit's reports: the decision, the history, the batch
+ *              carried behind supersede
  *   gpsin      this node's GPS through gpsd (libgps), reconnecting
+ *   battery    the battery level, for the low-battery mode
+ *   linkclass  the daemon's views read: the narrowest link up, routes, flood
  *   trackdb    the track DB (SQLite): own and received positions
  *   export     GPX, GeoJSON and CoT from the track DB
  *   cot        CoT SA multicast for TAK devices
  *   mavlink    MAVLink v1/v2 frames: parse, check, build
+ *   tlog       MAVLink telemetry logs (.tlog)
  *   mavrate    per link class and message id rate limits, the summary
  *   mavio      MAVLink endpoints: UDP listen/connect, tlog replay, re-emit
+ *   drone      the drones heard: positions, telemetry out, re-emit of others'
  *   track_cli  `fieldrelay track list | show | export`
  *   track.c    main: the agent's loop
  */

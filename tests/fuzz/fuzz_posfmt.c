@@ -2,13 +2,15 @@
  * fuzz_posfmt.c - libFuzzer target for positions on the air
  * (relay/track/posfmt.c).
  *
- * The first input byte picks the base time (the bundle's creation time)
- * from its low two bits; the rest is a payload.  Whatever posfmt_decode()
- * accepts must be valid fixes (every field in range), must encode again
- * with the same base and unit name, and that encoding must decode to the
- * very same fixes and name: the decoded values lie on the format's grid, so
- * nothing may move on the second trip.  Any mismatch aborts, which
- * libFuzzer reports as a crash.
+ * The first input byte picks the reference time (the bundle's creation
+ * time) from its low two bits; the rest is a payload.  Whatever
+ * posfmt_decode() accepts must be valid fixes (every field in range, times
+ * not going back), must encode again as a sender whose clock is that
+ * reference, with the same unit name, and that encoding must decode with
+ * the same reference to the very same fixes and name: the decoded values
+ * lie on the format's grid, and a time the 7-bit form decoded is within its
+ * window, so nothing may move on the second trip.  Any mismatch aborts,
+ * which libFuzzer reports as a crash.
  */
 #include <errno.h>
 #include <math.h>
@@ -28,7 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 	}								\
 } while (0)
 
-static const int64_t bases[4] = { 1764770000123LL, 0, INT64_MAX - 1000, -86400000LL };
+static const int64_t refs[4] = { 1764770000123LL, 0, INT64_MAX - 1000, -86400000LL };
 
 /* Equal, NAN equal to NAN. */
 static int
@@ -47,6 +49,7 @@ check_valid(const struct fix *f)
 	CHECK(isnan(f->eph) || f->eph >= 0);
 	CHECK(isnan(f->epv));
 	CHECK(f->kind == FIX_PERSON || f->kind == FIX_DRONE);
+	CHECK(f->time_ms % 100 == 0);
 }
 
 int
@@ -55,27 +58,30 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static struct fix a[POSFMT_MAX_FIXES], b[POSFMT_MAX_FIXES];
 	static uint8_t again[POSFMT_MAX_LEN(POSFMT_MAX_FIXES)];
 	char ua[POSFMT_UNIT_MAX + 1], ub[POSFMT_UNIT_MAX + 1];
-	int64_t base;
+	int64_t ref;
 	ssize_t len;
 	int n, m;
 
 	if (size < 1)
 		return 0;
-	base = bases[data[0] & 3];
-	n = posfmt_decode(data + 1, size - 1, base, a, POSFMT_MAX_FIXES, ua, sizeof(ua));
+	ref = refs[data[0] & 3];
+	n = posfmt_decode(data + 1, size - 1, ref, a, POSFMT_MAX_FIXES, ua, sizeof(ua));
 	if (n < 0) {
 		CHECK(n == -EBADMSG);
 		return 0;
 	}
 	CHECK(n >= 1 && n <= POSFMT_MAX_FIXES);
 	CHECK(strlen(ua) <= POSFMT_UNIT_MAX);
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
 		check_valid(&a[i]);
+		CHECK(i == 0 || a[i].time_ms >= a[i - 1].time_ms);
+		CHECK(a[i].kind == a[0].kind);
+	}
 
-	len = posfmt_encode(a, n, base, ua, again, sizeof(again));
+	len = posfmt_encode(a, n, ref, ua, again, sizeof(again));
 	CHECK(len > 0);
 	CHECK((size_t)len <= POSFMT_MAX_LEN(n));
-	m = posfmt_decode(again, (size_t)len, base, b, POSFMT_MAX_FIXES, ub, sizeof(ub));
+	m = posfmt_decode(again, (size_t)len, ref, b, POSFMT_MAX_FIXES, ub, sizeof(ub));
 	CHECK(m == n);
 	CHECK(strcmp(ua, ub) == 0);
 	for (int i = 0; i < n; i++) {

@@ -112,3 +112,30 @@ def chk_fixes(path):
         if t.get("mode", 0) >= 2 and "time" in t and "lat" in t:
             out.append(t)
     return out
+
+
+def gpx_nmea(gpx, out, skip=0, start_ms=None, speedup=1.0):
+    """A GPX track as an NMEA log for gpsfake, by gpsbabel: its points with a
+    time (after the first skip of them) as RMC/GGA sentences.  GPX has no fix
+    status, for which gpsbabel writes "no fix" (RMC V): each point is marked
+    a 3D fix first.  start_ms: the track moved to start then, its times
+    divided by speedup (the demo walks the hike in a minute).  The points,
+    as (Unix ms, lat, lon), in out's order."""
+    import re
+    from datetime import datetime, timezone
+    text = Path(gpx).read_text()
+    pts = re.findall(r'<trkpt lat="([-\d.]+)" lon="([-\d.]+)">(?:(?!</trkpt>).)*?<time>([^<]+)</time>', text, re.S)
+    keep = pts[skip:]
+    if start_ms is not None and keep:
+        ms = [datetime.fromisoformat(t.replace("Z", "+00:00")).timestamp() * 1000 for _, _, t in keep]
+        keep = [(la, lo, datetime.fromtimestamp((start_ms + (m - ms[0]) / speedup) // 1000, timezone.utc)
+                 .strftime("%Y-%m-%dT%H:%M:%SZ")) for (la, lo, _), m in zip(keep, ms)]
+    body = "".join(f'<trkpt lat="{la}" lon="{lo}"><time>{t}</time><fix>3d</fix><sat>8</sat></trkpt>\n'
+                   for la, lo, t in keep)
+    marked = Path(out).with_suffix(".gpx")
+    marked.write_text('<?xml version="1.0"?>\n<gpx version="1.1" creator="fieldrelay tests" '
+                      'xmlns="http://www.topografix.com/GPX/1/1"><trk><trkseg>\n' + body + "</trkseg></trk></gpx>\n")
+    subprocess.run(["gpsbabel", "-t", "-i", "gpx", "-f", str(marked), "-o", "nmea", "-F", str(out)],
+                   check=True, capture_output=True)
+    return [(round(datetime.fromisoformat(t.replace("Z", "+00:00")).timestamp() * 1000), float(la), float(lo))
+            for la, lo, t in keep]

@@ -6,13 +6,14 @@ NMEA and a gpsd restart do not stop the agent; the agent's crash does not stop
 the daemon; `fieldrelay track list` shows the units and their map, and the
 exports open in gpsbabel and ogr2ogr."""
 import json
+import re
 import sqlite3
 import subprocess
 
 import pytest
 
 from harness import TEST_DATA, free_ports, wait_for
-from harness.gpsd import Gpsfake, chk_fixes
+from harness.gpsd import Gpsfake, chk_fixes, gpx_nmea
 from harness.mesh import mesh_node, neighbours
 
 GPSD = TEST_DATA / "gpsd"
@@ -177,6 +178,120 @@ def test_bad_nmea_and_gpsd_restart(pair, agents, tmp_path):
     ta.wait_for(lambda: any(abs(r[2] - 44.43) < 0.1 for r in rows(db, "Team A")), 20, "fixes from the new gpsd")
     assert len(rows(db, "Team A")) > before
     assert ta.running()
+
+
+def test_a_gpx_walk_through_gpsbabel_and_gpsd(pair, agents, tmp_path):
+    """A GPX track (the hike of tests/data) turned into NMEA by gpsbabel, played
+    by gpsfake: the backpack's DB holds the walk as gpsd read it, and the
+    command center's track of it stays within the configured error."""
+    a, c = pair
+    walk = gpx_nmea(TEST_DATA / "gpxpy_korita-zbevnica.gpx", tmp_path / "walk.nmea")
+    a.conf.write_text(a.conf.read_text().replace("error = 2m", "error = 25m"))
+    with Gpsfake(tmp_path / "walk.nmea", a.gps_port, tmp_path, cycle=0.01) as g:
+        ta, _ = start(pair, agents)
+        ta.wait_for(lambda: gps_connected(ta), 10, "the agent on gpsd")
+        wait_for(g.done, 90, "gpsfake to play the walk")
+    own = wait_for(lambda: len(rows(a.dir / "track.db", "Team A")) >= len(walk) and rows(a.dir / "track.db", "Team A"),
+                   20, "the walk in the backpack's DB")
+    by_time = {t: (la, lo) for t, la, lo in walk}
+    for r in own:
+        if r[7]:
+            continue
+        t = r[1] if r[1] in by_time else r[1] - WEEKS_1024_MS
+        la, lo = by_time[t]                                     # NMEA has 0.001 minute: 1.7e-5 degree
+        assert abs(r[2] - la) <= 1.7e-5 and abs(r[3] - lo) <= 1.7e-5, (r, la, lo)
+    far = wait_for(lambda: len(rows(c.dir / "track.db", "Team A")) >= 10 and rows(c.dir / "track.db", "Team A"),
+                   30, "the walk at the command center")
+    last = own[-1][1]
+    wait_for(lambda: rows(c.dir / "track.db", "Team A")[-1][1] >= last - 100, 30, "the walk's end at the center")
+    far = rows(c.dir / "track.db", "Team A")
+    assert len(far) < len(own), (len(far), len(own))
+    # The command center's track, its points joined by straight lines, is within
+    # the error (25 m) of every point the backpack measured.
+    worst = max(distance_to_track(r[2], r[3], [(f[2], f[3]) for f in far]) for r in own)
+    assert worst <= 25.0, worst
+
+
+def distance_to_track(lat, lon, track):
+    """Metres from a point to a polyline, on a local flat projection (good to
+    well under a metre across a few km)."""
+    import math
+    k = math.cos(math.radians(lat)) * 111195.0
+    px, py = lon * k, lat * 111195.0
+    best = float("inf")
+    for (a_lat, a_lon), (b_lat, b_lon) in zip(track, track[1:] or track):
+        ax, ay, bx, by = a_lon * k, a_lat * 111195.0, b_lon * k, b_lat * 111195.0
+        dx, dy = bx - ax, by - ay
+        t = 0.0 if dx == dy == 0 else max(0.0, min(1.0, ((px - ax) * dx + (py - ay) * dy) / (dx * dx + dy * dy)))
+        best = min(best, math.hypot(px - ax - t * dx, py - ay - t * dy))
+    return best
+
+
+SENT = re.compile(r"Team A: (\d+) fix(?:es)? in (\d+) bytes \((\w+), fix of (\S+)Z, (\w+)\) as (ipn:1\.3 \d+ \d+)")
+
+
+def sends(agent):
+    """The reports the agent logged: (fixes, bytes, why, fix time (Unix ms), link class, id)."""
+    from datetime import datetime, timezone
+    out = []
+    for m in SENT.finditer(agent.log_text()):
+        t = datetime.fromisoformat(m.group(4)).replace(tzinfo=timezone.utc).timestamp() * 1000
+        out.append((int(m.group(1)), int(m.group(2)), m.group(3), round(t), m.group(5), m.group(6)))
+    return out
+
+
+def test_reports_wait_as_one_batch_when_no_one_hears(pair, agents, tmp_path):
+    """No neighbour: each report supersedes the one before in the store, so
+    it carries that one's fixes; the command center, when it comes, gets
+    them all in the one bundle that is left."""
+    a, c = pair
+    a.start()
+    with Gpsfake(GPSD / "ublox-lea-4h.log", a.gps_port, tmp_path, cycle=0.02) as g:
+        ta = agents("track", a, args=["-v"], ready=lambda ag: "tracking Team A" in ag.log_text())
+        ta.wait_for(lambda: gps_connected(ta), 10, "the agent on gpsd")
+        wait_for(g.done, 60, "gpsfake to play the log")
+    reports = [s for s in sends(ta) if s[2] == "moved"]
+    assert len(reports) >= 3, ta.log_text()
+    # Each report carries the ones before it (none was taken), up to the batch's size.
+    counts = [s[0] for s in sends(ta)]
+    assert counts == sorted(counts) and counts[-1] >= 3, sends(ta)
+    last = sends(ta)[-1]
+    c.start()
+    wait_for(lambda: neighbours(a) == {2}, 20, "the command center heard")
+    agents("track", c, ready=lambda ag: "tracking Command" in ag.log_text())
+    wait_for(lambda: len(rows(c.dir / "track.db", "Team A")) >= last[0], 30, "the batch at the command center")
+    got = {r[1] // 100 for r in rows(c.dir / "track.db", "Team A")}
+    assert {s[3] // 100 for s in reports[-min(len(reports), 10):]} <= got | {last[3] // 100}, (reports, got)
+
+
+def test_low_battery_stretches_the_intervals(pair, agents, tmp_path):
+    a, c = pair
+    level = a.dir / "battery"
+    level.write_text("15\n")
+    a.conf.write_text(a.conf.read_text().replace("battery = none", f"battery = {level}"))
+    with Gpsfake(GPSD / "haicom-305N.log", a.gps_port, tmp_path, cycle=0.02) as g:
+        ta, _ = start(pair, agents)
+        ta.wait_for(lambda: gps_connected(ta), 10, "the agent on gpsd")
+        wait_for(g.done, 60, "gpsfake to play the log")
+    assert "battery at 15%: low-battery mode" in ta.log_text()
+    moved = [s for s in sends(ta) if s[2] == "moved"]
+    assert len(moved) >= 2
+    # interval mesh 1s, times low_battery_factor 3: never two reports within 3 s of fix time.
+    gaps = [b[3] - a_[3] for a_, b in zip(moved, moved[1:])]
+    assert min(gaps) >= 3000, gaps
+
+
+def test_a_slow_link_is_narrowband(tmp_path, cleanup, agents):
+    p1, p2, gps = free_ports(3)
+    a = cleanup.add(mesh_node(tmp_path, 1, p1, [p2], "rate = 9600\n"))
+    c = cleanup.add(mesh_node(tmp_path, 2, p2, [p1], "rate = 9600\n"))
+    track_section(a, gpsd=f"127.0.0.1:{gps}", unit="Team A", db=a.dir / "track.db", battery="none")
+    a.start()
+    c.start()
+    wait_for(lambda: neighbours(a) == {2}, 20, "the link up")
+    ta = agents("track", a, ready=lambda ag: "tracking Team A" in ag.log_text())
+    assert "the narrowest mesh (narrowband): a report every 30.0 s at most often, every 1800 s at least" \
+        in ta.log_text()
 
 
 def test_agent_crash_leaves_the_daemon_forwarding(pair, agents):

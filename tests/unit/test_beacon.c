@@ -1,6 +1,7 @@
 /*
  * test_beacon.c - when to send (relay/track/beacon.c): the receivers'
- * dead-reckoned track, sending by error with its minimum and maximum
+ * dead-reckoned track (from speed and course, or the line through the last
+ * two fixes), sending by error with its minimum and maximum
  * intervals, and the references, SmartBeaconing by Direwolf's rules and a
  * fixed interval.
  */
@@ -79,6 +80,98 @@ test_predict(void **state)
 	assert_true(lat == LAT0 && lon == LON0);
 }
 
+/* No speed or course on the air: the receivers carry on along the last two fixes. */
+static void
+test_predict_linear(void **state)
+{
+	struct beacon b;
+	struct fix f, g;
+	double lat, lon, lat1, lon1;
+
+	(void)state;
+	beacon_init(&b);
+	f = at(T0, LAT0, LON0, NAN, NAN);
+	beacon_sent(&b, &f);
+	/* One fix alone: standing. */
+	beacon_predict(&b, T0 + 60000, &lat, &lon);
+	assert_true(lat == LAT0 && lon == LON0);
+	/* 42 m north-east in 30 s: 30 s later another 42 m on. */
+	geo_destination(LAT0, LON0, 45, 42, &lat1, &lon1);
+	g = at(T0 + 30000, lat1, lon1, NAN, NAN);
+	beacon_sent(&b, &g);
+	assert_true(b.have_prev && b.prev.time_ms == T0);
+	beacon_predict(&b, T0 + 60000, &lat, &lon);
+	assert_true(fabs(geo_distance(lat1, lon1, lat, lon) - 42) < 0.01);
+	assert_true(fabs(geo_bearing(lat1, lon1, lat, lon) - 45) < 0.05);
+	/* The receivers move it on for BEACON_PREDICT_MAX_MS, then hold it there. */
+	{
+		double la2, lo2;
+
+		beacon_predict(&b, T0 + 30000 + BEACON_PREDICT_MAX_MS, &lat, &lon);
+		beacon_predict(&b, T0 + 30000 + 3 * BEACON_PREDICT_MAX_MS, &la2, &lo2);
+		assert_true(lat == la2 && lon == lo2);
+		assert_true(fabs(geo_distance(lat1, lon1, lat, lon) - 1.4 * BEACON_PREDICT_MAX_MS / 1000) < 1);
+	}
+	/* Speed and course on the newest win over the line. */
+	g.speed = 2;
+	g.course = 180;
+	beacon_sent(&b, &g);
+	beacon_predict(&b, T0 + 40000, &lat, &lon);
+	assert_true(fabs(geo_distance(lat1, lon1, lat, lon) - 20) < 0.01);
+	assert_true(fabs(geo_bearing(lat1, lon1, lat, lon) - 180) < 0.05);
+	/* Slower than 0.5 m/s between them (10 m in 30 s): standing. */
+	beacon_init(&b);
+	beacon_sent(&b, &f);
+	geo_destination(LAT0, LON0, 45, 10, &lat1, &lon1);
+	g = at(T0 + 30000, lat1, lon1, NAN, NAN);
+	beacon_sent(&b, &g);
+	beacon_predict(&b, T0 + 90000, &lat, &lon);
+	assert_true(lat == lat1 && lon == lon1);
+	/* Ten minutes or more apart: no speed to speak of. */
+	beacon_init(&b);
+	beacon_sent(&b, &f);
+	geo_destination(LAT0, LON0, 45, 5000, &lat1, &lon1);
+	g = at(T0 + BEACON_LINEAR_MAX_MS, lat1, lon1, NAN, NAN);
+	beacon_sent(&b, &g);
+	beacon_predict(&b, T0 + BEACON_LINEAR_MAX_MS + 60000, &lat, &lon);
+	assert_true(lat == lat1 && lon == lon1);
+	g.time_ms = T0 + BEACON_LINEAR_MAX_MS - 1000;
+	b.last = g;
+	beacon_predict(&b, T0 + BEACON_LINEAR_MAX_MS + 60000, &lat, &lon);
+	assert_true(geo_distance(lat1, lon1, lat, lon) > 100);
+	/* The same fix twice (a heartbeat): standing. */
+	beacon_init(&b);
+	beacon_sent(&b, &g);
+	beacon_sent(&b, &g);
+	beacon_predict(&b, g.time_ms + 60000, &lat, &lon);
+	assert_true(lat == lat1 && lon == lon1);
+}
+
+/* Without speed and course a straight line costs one send more: the second gives the speed. */
+static void
+test_due_straight_linear(void **state)
+{
+	struct beacon b;
+	struct fix f;
+	int sends = 0;
+
+	(void)state;
+	beacon_init(&b);
+	for (int64_t t = T0; t <= T0 + 3600 * 1000; t += 1000) {
+		f = moving(t, 13.9, 60);
+		f.speed = f.course = NAN;
+		if (beacon_due(&b, &f, t, 25, 1000, 1800000)) {
+			beacon_sent(&b, &f);
+			sends++;
+		}
+	}
+	/*
+	 * 0 s, 2 s (28 m from the first, held); then the receivers move it on
+	 * for 10 min at most, so 602 s after each send it is 28 m ahead of them.
+	 */
+	assert_int_equal(sends, 7);	/* 0, 2, 604, 1206, 1808, 2410, 3012 s */
+}
+
 static void
 test_due_straight(void **state)
 {
@@ -88,16 +181,32 @@ test_due_straight(void **state)
 
 	(void)state;
 	beacon_init(&b);
-	/* A straight line at constant speed is what the receivers predict: only heartbeats. */
+	/*
+	 * A straight line at constant speed is what the receivers predict, for
+	 * BEACON_PREDICT_MAX_MS: then they hold it, and 1.8 s later it is 25 m
+	 * on.  A send every 602 s, before the heartbeat.
+	 */
 	for (int64_t t = T0; t <= T0 + 3600 * 1000; t += 1000) {
 		f = moving(t, 13.9, 60);
 		if (beacon_due(&b, &f, t, 25, 30000, 1800000)) {
-			assert_true(sends == 0 || t - b.last_ms == 1800000);
+			assert_true(sends == 0 || t - b.last_ms == BEACON_PREDICT_MAX_MS + 2000);
 			beacon_sent(&b, &f);
 			sends++;
 		}
 	}
-	assert_int_equal(sends, 3);	/* 0 s, 1800 s, 3600 s */
+	assert_int_equal(sends, 6);	/* 0, 602, 1204, 1806, 2408, 3010 s */
+	/* With the heartbeat shorter than that limit, only heartbeats. */
+	beacon_init(&b);
+	sends = 0;
+	for (int64_t t = T0; t <= T0 + 3600 * 1000; t += 1000) {
+		f = moving(t, 13.9, 60);
+		if (beacon_due(&b, &f, t, 25, 5000, 300000)) {
+			assert_true(sends == 0 || t - b.last_ms == 300000);
+			beacon_sent(&b, &f);
+			sends++;
+		}
+	}
+	assert_int_equal(sends, 13);
 }
 
 static void
@@ -218,7 +327,9 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_predict),
+		cmocka_unit_test(test_predict_linear),
 		cmocka_unit_test(test_due_straight),
+		cmocka_unit_test(test_due_straight_linear),
 		cmocka_unit_test(test_due_turn),
 		cmocka_unit_test(test_fixed),
 		cmocka_unit_test(test_smart_rate),

@@ -1,9 +1,11 @@
 /*
- * test_posfmt.c - positions on the air (relay/track/posfmt.c): sizes of a
- * plain fix and of a walking batch, round trips within the format's
- * precision (random fixes too), every optional field, what the encoder
- * refuses, and the decoder on every truncation and on corruptions of valid
- * payloads: -EBADMSG or a valid result, never a crash (run it under ASan).
+ * test_posfmt.c - positions on the air (relay/track/posfmt.c, format 2):
+ * sizes of a plain fix (7 B), of one with speed and course and of a walking
+ * batch, the 7-bit time against every reference the receiver may hold,
+ * round trips within the format's precision (random fixes too), every
+ * optional field, what the encoder refuses, and the decoder on every
+ * truncation and on corruptions of valid payloads: -EBADMSG or a valid
+ * result, never a crash (run it under ASan).
  */
 #include <errno.h>
 #include <math.h>
@@ -19,7 +21,7 @@
 #include "geo.h"
 #include "posfmt.h"
 
-#define BASE	1764770000123LL		/* the bundle's creation time, Unix ms */
+#define BASE	1764770000000LL		/* the sender's clock, and the bundle's creation time, Unix ms */
 
 static uint8_t buf[512];
 static struct fix dec[POSFMT_MAX_FIXES + 1];
@@ -51,7 +53,7 @@ course_diff(double a, double b)
 static void
 check_same(const struct fix *f, const struct fix *d, bool with_motion)
 {
-	if (geo_distance(f->lat, f->lon, d->lat, d->lon) > 1.0)
+	if (geo_distance(f->lat, f->lon, d->lat, d->lon) > POSFMT_POS_ERROR_M)
 		fail_msg("position off by %.2f m", geo_distance(f->lat, f->lon, d->lat, d->lon));
 	assert_true(llabs(f->time_ms - d->time_ms) <= 50);
 	assert_int_equal(f->stale, d->stale);
@@ -75,38 +77,110 @@ check_same(const struct fix *f, const struct fix *d, bool with_motion)
 		assert_true(course_diff(f->course, d->course) <= 0.09 + 1e-9 && d->course < 360);
 }
 
+/* Encode with the sender's clock at now, decode with the reference ref: within precision. */
 static int
-round_trip(const struct fix *f, int n, const char *u)
+round_trip_at(const struct fix *f, int n, const char *u, int64_t now, int64_t ref)
 {
-	ssize_t len = posfmt_encode(f, n, BASE, u, buf, sizeof(buf));
+	ssize_t len = posfmt_encode(f, n, now, u, buf, sizeof(buf));
 
 	assert_true(len > 0);
-	assert_int_equal(posfmt_decode(buf, (size_t)len, BASE, dec, POSFMT_MAX_FIXES, unit, sizeof(unit)), n);
+	assert_true((size_t)len <= POSFMT_MAX_LEN(n));
+	assert_int_equal(posfmt_decode(buf, (size_t)len, ref, dec, POSFMT_MAX_FIXES, unit, sizeof(unit)), n);
 	for (int i = 0; i < n; i++)
 		check_same(&f[i], &dec[i], i == n - 1);
 	assert_string_equal(unit, u ? u : "");
 	return (int)len;
 }
 
+static int
+round_trip(const struct fix *f, int n, const char *u)
+{
+	return round_trip_at(f, n, u, BASE, BASE);
+}
+
 static void
 test_plain_fix(void **state)
 {
-	struct fix f = plain(BASE - 1400, 43.508134, 16.440193, 1.37, 231.4);
+	struct fix f = plain(BASE - 2000, 43.508134, 16.440193, NAN, NAN);
 	int len;
 
 	(void)state;
 	len = round_trip(&f, 1, NULL);
-	printf("# one plain fix (lat, lon, time, speed, course): %d bytes\n", len);
-	assert_true(len <= 14);
-	/* Position and time only: the 3 bytes of motion less. */
-	f.speed = f.course = NAN;
-	assert_int_equal(round_trip(&f, 1, NULL), len - 3);
-	/* Speed known, course not (standing): still a plain fix. */
+	printf("# one plain fix (lat, lon, time): %d bytes\n", len);
+	assert_int_equal(len, 7);
+	assert_int_equal(dec[0].time_ms, f.time_ms);
+	/* With speed and course: E and 3 bytes of motion more. */
+	f.speed = 1.37;
+	f.course = 231.4;
+	len = round_trip(&f, 1, NULL);
+	printf("# one fix with speed and course: %d bytes\n", len);
+	assert_int_equal(len, 11);
+	/* Speed known, course not (standing): the same size. */
+	f.course = NAN;
 	f.speed = 0;
-	assert_int_equal(round_trip(&f, 1, NULL), len);
+	assert_int_equal(round_trip(&f, 1, NULL), 11);
+	f.speed = NAN;
+	/* Tenths of a second: one byte more, and E. */
+	f.time_ms += 300;
+	assert_int_equal(round_trip(&f, 1, NULL), 9);
+	assert_int_equal(dec[0].time_ms, f.time_ms);
+	/* Far from the sender's clock: an absolute time, whatever the receiver's reference. */
+	f.time_ms = BASE - 3600 * 1000;
+	len = round_trip_at(&f, 1, NULL, BASE, 12345);
+	printf("# one plain fix an hour old: %d bytes\n", len);
+	assert_true(len > 7 && len <= 14);
+	assert_int_equal(dec[0].time_ms, f.time_ms);
+	/* A sender without a trusted clock (now 0): absolute too, with any reference. */
+	f.time_ms = BASE;
+	assert_true(round_trip_at(&f, 1, NULL, 0, BASE + 86400000LL) > 7);
+	assert_int_equal(dec[0].time_ms, f.time_ms);
 	/* Measuring: no buffer, cap 0 says -ENOSPC; one byte short too. */
 	assert_int_equal(posfmt_encode(&f, 1, BASE, NULL, NULL, 0), -ENOSPC);
-	assert_int_equal(posfmt_encode(&f, 1, BASE, NULL, buf, (size_t)len - 1), -ENOSPC);
+	assert_int_equal(posfmt_encode(&f, 1, BASE, NULL, buf, 6), -ENOSPC);
+}
+
+/*
+ * The 7-bit time: for a fix up to 50 s either side of the sender's clock,
+ * a receiver whose reference is 10 s before to 16 s after that clock
+ * decodes the exact time; the encoder goes absolute beyond 50 s.
+ */
+static void
+test_time_window(void **state)
+{
+	struct fix f = plain(0, -12.5, 130.8, NAN, NAN);
+	int checked = 0;
+
+	(void)state;
+	for (int64_t t = BASE - 60000; t <= BASE + 60000; t += 1000) {
+		ssize_t len;
+
+		f.time_ms = t;
+		len = posfmt_encode(&f, 1, BASE, NULL, buf, sizeof(buf));
+		assert_true(len > 0);
+		if (llabs(t - BASE) <= POSFMT_NEAR_MS)
+			assert_int_equal(len, 7);
+		else
+			assert_true(len > 7);
+		for (int64_t ref = BASE - 10000; ref <= BASE + 16000; ref += 500) {
+			assert_int_equal(posfmt_decode(buf, (size_t)len, ref, dec, 1, NULL, 0), 1);
+			if (dec[0].time_ms != t)
+				fail_msg("fix at %+lld ms, reference %+lld ms: decoded %+lld ms",
+				    (long long)(t - BASE), (long long)(ref - BASE), (long long)(dec[0].time_ms - BASE));
+			checked++;
+		}
+	}
+	/* Beyond the window the 7 bits are a different time: 128 s off, not garbage. */
+	f.time_ms = BASE - 50000;
+	assert_int_equal(posfmt_encode(&f, 1, BASE, NULL, buf, sizeof(buf)), 7);
+	assert_int_equal(posfmt_decode(buf, 7, BASE + 30000, dec, 1, NULL, 0), 1);
+	assert_int_equal(dec[0].time_ms, f.time_ms + 128000);
+	/* Times before 1970 and before 2020 work the same way. */
+	f.time_ms = -86400000LL * 400 + 7000;
+	round_trip_at(&f, 1, NULL, f.time_ms + 3000, f.time_ms + 3000);
+	assert_int_equal(dec[0].time_ms, f.time_ms);
+	round_trip_at(&f, 1, NULL, BASE, BASE);
+	assert_int_equal(dec[0].time_ms, f.time_ms);
+	printf("# %d fix times and references checked\n", checked);
 }
 
 static void
@@ -119,13 +193,18 @@ test_walking_batch(void **state)
 	(void)state;
 	/* Ten fixes 30 s apart at 5 km/h along a path that bends. */
 	for (int i = 0; i < 10; i++) {
-		f[i] = plain(BASE - 300000 + i * 30000, lat, lon, 1.39, course);
+		f[i] = plain(BASE - 271000 + i * 30000, lat, lon, NAN, NAN);
 		geo_destination(lat, lon, course, 1.39 * 30, &lat, &lon);
 		course = fmod(course + 37, 360);
 	}
 	len = round_trip(f, 10, NULL);
 	printf("# 10 walking fixes 30 s apart: %d bytes\n", len);
-	assert_true(len < 45);
+	assert_true(len <= 40);
+	f[9].speed = 1.39;
+	f[9].course = 20;
+	printf("# 10 walking fixes 30 s apart, the newest with speed and course: %d bytes\n",
+	    round_trip(f, 10, NULL));
+	f[9].speed = f[9].course = NAN;
 	/* Irregular times (100 ms steps): still decodes exactly to them. */
 	f[3].time_ms += 1300;
 	assert_true(round_trip(f, 10, NULL) > len);
@@ -167,13 +246,13 @@ test_edges(void **state)
 	struct fix f[4];
 
 	(void)state;
-	f[0] = plain(BASE, 90, 180, 0, 0);
-	f[1] = plain(BASE + 100, -90, -180, NAN, NAN);
-	f[2] = plain(BASE - 86400000LL * 365, 0, 179.99999, 400, 180);
+	f[0] = plain(BASE - 86400000LL * 365, 0, 179.99999, 400, 180);
+	f[1] = plain(BASE, 90, 180, 0, 0);
+	f[2] = plain(BASE + 100, -90, -180, NAN, NAN);
 	f[3] = plain(BASE + 86400000LL * 365, 0, -179.99999, 409.5, 359.99);
 	round_trip(f, 4, NULL);
 	round_trip(&f[3], 1, NULL);
-	/* Sixteen fixes, the most a payload holds. */
+	/* The most fixes a payload holds. */
 	struct fix g[POSFMT_MAX_FIXES];
 	for (int i = 0; i < POSFMT_MAX_FIXES; i++)
 		g[i] = plain(BASE + i * 1000, -33.9 + i * 1e-4, 151.2, 3, 90);
@@ -211,6 +290,10 @@ test_refused(void **state)
 	g = f[0];
 	g.time_ms = INT64_MIN;
 	assert_int_equal(posfmt_encode(&g, 1, BASE, NULL, buf, sizeof(buf)), -EINVAL);
+	/* Times going back within a batch. */
+	f[1].time_ms = BASE - 1000;
+	assert_int_equal(posfmt_encode(f, 2, BASE, NULL, buf, sizeof(buf)), -EINVAL);
+	f[1].time_ms = BASE;
 	assert_int_equal(posfmt_encode(f, 1, BASE, "a-name-much-longer-than-31-bytes", buf, sizeof(buf)), -EINVAL);
 	assert_int_equal(posfmt_encode(f, 1, BASE, "tab\there", buf, sizeof(buf)), -EINVAL);
 	f[1].kind = FIX_DRONE;
@@ -225,7 +308,7 @@ test_refused(void **state)
 	assert_int_equal(posfmt_decode(buf, (size_t)len, BASE, dec, 3, NULL, 0), 3);
 	buf[len] = 0;
 	assert_int_equal(posfmt_decode(buf, (size_t)len + 1, BASE, dec, 3, unit, sizeof(unit)), -EBADMSG);
-	buf[0] |= 0x40;
+	buf[1] |= 0x40;
 	assert_int_equal(posfmt_decode(buf, (size_t)len, BASE, dec, 3, unit, sizeof(unit)), -EBADMSG);
 	assert_int_equal(posfmt_decode(buf, 0, BASE, dec, 3, unit, sizeof(unit)), -EBADMSG);
 }
@@ -246,23 +329,14 @@ check_valid(int n)
 	assert_true(strlen(unit) <= POSFMT_UNIT_MAX);
 }
 
-static void
-test_hostile(void **state)
+/* Every truncation of a valid payload is -EBADMSG; every corruption -EBADMSG or valid fixes. */
+static unsigned
+hostile_on(const uint8_t *valid, ssize_t len, unsigned seed)
 {
-	struct fix f[6];
-	uint8_t valid[256], bad[256];
-	ssize_t len;
-	unsigned seed = 11, accepted = 0;
+	uint8_t bad[512];
+	unsigned accepted = 0;
 
-	(void)state;
-	for (int i = 0; i < 6; i++) {
-		f[i] = plain(BASE - 60000 + i * 10000, 47.1 + i * 3e-4, 8.5 - i * 2e-4, 2.2, 45);
-		f[i].alt = 400 + i;
-		f[i].eph = 3;
-		f[i].stale = i == 5;
-	}
-	len = posfmt_encode(f, 6, BASE, "team-3", valid, sizeof(valid));
-	assert_true(len > 0);
+	assert_true(len > 0 && (size_t)len <= sizeof(bad));
 	/* Every truncation is short of something the header promised. */
 	for (ssize_t k = 0; k < len; k++)
 		assert_int_equal(posfmt_decode(valid, (size_t)k, BASE, dec, POSFMT_MAX_FIXES, unit, sizeof(unit)),
@@ -294,7 +368,45 @@ test_hostile(void **state)
 		if (n > 0)
 			check_valid(n);
 	}
-	printf("# %u of %zd single-bit flips decode (to valid fixes)\n", accepted, len * 8);
+	return accepted;
+}
+
+static void
+test_hostile(void **state)
+{
+	struct fix f[POSFMT_MAX_FIXES];
+	uint8_t valid[512];
+	ssize_t len;
+	unsigned accepted;
+
+	(void)state;
+	/* Every field: a relayed unit's batch with altitude, error, stale, tenths, motion. */
+	for (int i = 0; i < 6; i++) {
+		f[i] = plain(BASE - 60000 + i * 10000 + (i == 3 ? 300 : 0), 47.1 + i * 3e-4, 8.5 - i * 2e-4, 2.2, 45);
+		f[i].alt = 400 + i;
+		f[i].eph = 3;
+		f[i].stale = i == 5;
+	}
+	len = posfmt_encode(f, 6, BASE, "team-3", valid, sizeof(valid));
+	accepted = hostile_on(valid, len, 11);
+	printf("# %u of %zd single-bit flips of a full batch decode (to valid fixes)\n", accepted, len * 8);
+	/* A plain fix, one with motion, one with an absolute time and tenths. */
+	f[0] = plain(BASE - 2000, 47.1, 8.5, NAN, NAN);
+	len = posfmt_encode(f, 1, BASE, NULL, valid, sizeof(valid));
+	assert_int_equal(len, 7);
+	accepted = hostile_on(valid, len, 12);
+	printf("# %u of %zd single-bit flips of a plain fix decode (to valid fixes)\n", accepted, len * 8);
+	f[0].speed = 3;
+	f[0].course = 10;
+	hostile_on(valid, posfmt_encode(f, 1, BASE, NULL, valid, sizeof(valid)), 13);
+	f[0].time_ms = BASE - 86400000 + 700;
+	hostile_on(valid, posfmt_encode(f, 1, BASE, NULL, valid, sizeof(valid)), 14);
+	/* The most fixes, stale bits in the second byte of the bitmap. */
+	for (int i = 0; i < POSFMT_MAX_FIXES; i++) {
+		f[i] = plain(BASE - 100000 + i * 3000, -33.9 + i * 1e-4, 151.2, NAN, NAN);
+		f[i].stale = i % 9 == 0;
+	}
+	hostile_on(valid, posfmt_encode(f, POSFMT_MAX_FIXES, BASE, NULL, valid, sizeof(valid)), 15);
 }
 
 static void
@@ -309,6 +421,7 @@ test_random_round_trips(void **state)
 		double lat = (rand_r(&seed) / (double)RAND_MAX) * 180 - 90;
 		double lon = (rand_r(&seed) / (double)RAND_MAX) * 360 - 180;
 		int64_t t = BASE - (rand_r(&seed) % 7200000);
+		int64_t now = t + n * 60000 - rand_r(&seed) % 200000, ref = now - 10000 + rand_r(&seed) % 26001;
 
 		for (int i = 0; i < n; i++) {
 			f[i] = plain(t, lat, lon, NAN, NAN);
@@ -318,11 +431,11 @@ test_random_round_trips(void **state)
 			}
 			if (rand_r(&seed) % 3 == 0)
 				f[i].alt = rand_r(&seed) % 20000 - 500 + 0.3;
-			t += rand_r(&seed) % 120000;
+			t += rand_r(&seed) % 4 ? rand_r(&seed) % 120 * 1000 : rand_r(&seed) % 120000;
 			lat = fmin(90, fmax(-90, lat + (rand_r(&seed) % 2001 - 1000) * 1e-5));
 			lon = fmin(180, fmax(-180, lon + (rand_r(&seed) % 2001 - 1000) * 1e-5));
 		}
-		round_trip(f, n, rand_r(&seed) % 4 ? NULL : "u");
+		round_trip_at(f, n, rand_r(&seed) % 4 ? NULL : "u", now, ref);
 	}
 }
 
@@ -331,6 +444,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_plain_fix),
+		cmocka_unit_test(test_time_window),
 		cmocka_unit_test(test_walking_batch),
 		cmocka_unit_test(test_optional_fields),
 		cmocka_unit_test(test_edges),

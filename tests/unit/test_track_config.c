@@ -95,6 +95,11 @@ test_values(void **state)
 	assert_int_equal(set("battery", "/run/ups/percent"), 0);
 	assert_int_equal(set("low_battery", "15"), 0);
 	assert_int_equal(conf.low_battery, 15);
+	assert_string_equal(conf.telemetry_to, "");
+	assert_int_equal(set("telemetry_to", "ipn:1.6"), 0);
+	assert_string_equal(conf.telemetry_to, "ipn:1.6");
+	assert_int_equal(set("telemetry_to", "none"), 0);
+	assert_string_equal(conf.telemetry_to, "");
 }
 
 static void
@@ -121,6 +126,8 @@ test_errors(void **state)
 	expect_bad("low_battery", "120", "is not a percentage");
 	expect_bad("low_battery_factor", "0.5", "is not a factor from 1 to 100");
 	expect_bad("to", "everyone", "to: 'everyone' is not an ipn endpoint");
+	expect_bad("telemetry_to", "ipn:0.6", "telemetry_to: 'ipn:0.6' is not the ipn endpoint of one node");
+	expect_bad("telemetry_to", "dtn://cc", "is not the ipn endpoint of one node");
 	expect_bad("cot", "multicast", "cot: 'multicast' is not HOST:PORT");
 	expect_bad("summary", "0", "summary: '0' is not a duration from 1s");
 	expect_bad("colour", "blue", "colour: not a key of [track]");
