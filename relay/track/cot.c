@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cot.h"
+#include "hostport.h"
 #include "export.h"
 
 struct cot {
@@ -23,39 +24,6 @@ struct cot {
 	uint32_t stale_s;
 	struct cot_stats st;
 };
-
-/* "HOST:PORT" or "[V6]:PORT" into host and port: 0, or -EINVAL. */
-static int
-split_hostport(const char *s, char *host, size_t cap, char *port, size_t pcap)
-{
-	const char *colon, *h = s;
-	size_t hlen;
-
-	if (s[0] == '[') {
-		const char *close = strchr(s, ']');
-
-		if (close == NULL || close[1] != ':')
-			return -EINVAL;
-		h = s + 1;
-		hlen = (size_t)(close - h);
-		colon = close + 1;
-	} else {
-		if ((colon = strrchr(s, ':')) == NULL)
-			return -EINVAL;
-		hlen = (size_t)(colon - s);
-	}
-	if (hlen == 0 || hlen >= cap || strlen(colon + 1) == 0 || strlen(colon + 1) >= pcap)
-		return -EINVAL;
-	memcpy(host, h, hlen);
-	host[hlen] = '\0';
-	snprintf(port, pcap, "%s", colon + 1);
-	for (const char *p = port; *p != '\0'; p++)
-		if (*p < '0' || *p > '9')
-			return -EINVAL;
-	if (atoi(port) < 1 || atoi(port) > 65535)
-		return -EINVAL;
-	return 0;
-}
 
 static bool
 is_multicast(const struct sockaddr_storage *ss)
@@ -113,7 +81,7 @@ cot_new(const char *dest, const struct cot_opts *o, char *err, size_t errlen)
 
 	if (dest == NULL || dest[0] == '\0')
 		dest = COT_DEFAULT_DEST;
-	if (split_hostport(dest, host, sizeof(host), port, sizeof(port)) != 0) {
+	if (hostport_split(dest, host, sizeof(host), port, sizeof(port)) != 0 || host[0] == '\0') {
 		snprintf(err, errlen, "CoT: '%s' is not HOST:PORT (e.g. %s)", dest, COT_DEFAULT_DEST);
 		errno = EINVAL;
 		return NULL;

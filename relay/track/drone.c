@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "drone.h"
+#include "hostport.h"
 #include "mavio.h"
 #include "mavlink.h"
 #include "mavrate.h"
@@ -80,20 +81,11 @@ say(struct drone *d, const char *fmt, ...)
 	d->ops.log(d->arg, msg);
 }
 
-static int64_t
-mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 struct drone *
 drone_new(const struct track_conf *cf, const struct drone_ops *ops, void *arg, char *err, size_t errlen)
 {
 	struct drone *d = calloc(1, sizeof(*d));
-	int64_t now = mono_now();
+	int64_t now = now_mono_ms();
 
 	if (d == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -224,7 +216,7 @@ static void
 on_frame(struct mavio *e, const struct mav_frame *f, const struct mavio_rx *rx, void *arg)
 {
 	struct drone *d = arg;
-	int64_t now = mono_now();
+	int64_t now = now_mono_ms();
 
 	(void)e;
 	if (f->msgid == MAV_MSG_GLOBAL_POSITION_INT) {

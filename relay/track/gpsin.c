@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "gpsin.h"
+#include "hostport.h"
 
 struct gpsin {
 	char host[256], port[16];
@@ -25,33 +26,6 @@ struct gpsin {
 	struct fix last;		/* the last valid fix */
 	struct gpsin_stats st;
 };
-
-int
-hostport_split(const char *s, char *host, size_t hostcap, char *port, size_t portcap)
-{
-	const char *colon, *h = s;
-	size_t hl;
-
-	if (*s == '[') {
-		const char *end = strchr(s, ']');
-
-		if (end == NULL || end[1] != ':')
-			return -EINVAL;
-		h = s + 1;
-		hl = (size_t)(end - h);
-		colon = end + 1;
-	} else {
-		if ((colon = strrchr(s, ':')) == NULL)
-			return -EINVAL;
-		hl = (size_t)(colon - s);
-	}
-	if (hl >= hostcap || strlen(colon + 1) >= portcap || colon[1] == '\0')
-		return -EINVAL;
-	memcpy(host, h, hl);
-	host[hl] = '\0';
-	snprintf(port, portcap, "%s", colon + 1);
-	return 0;
-}
 
 static void say(struct gpsin *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

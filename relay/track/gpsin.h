@@ -59,7 +59,4 @@ struct gpsin_stats {
 };
 void gpsin_stats(const struct gpsin *g, struct gpsin_stats *st);
 
-/* "HOST:PORT" or "[HOST]:PORT" into host and port; -EINVAL. */
-int hostport_split(const char *s, char *host, size_t hostcap, char *port, size_t portcap);
-
 #endif

@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <netinet/in.h>
 
+#include "hostport.h"
 #include "mavio.h"
 #include "tlog.h"
 
@@ -43,37 +44,6 @@ struct mavio {
 	int n_read;
 };
 
-static int64_t
-wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* HOST:PORT or [HOST]:PORT into host and port; an empty host is "". */
-static int
-split_hostport(const char *s, char *host, size_t hcap, char *port, size_t pcap)
-{
-	const char *colon = strrchr(s, ':');
-	size_t hl;
-
-	if (!colon || !colon[1] || strlen(colon + 1) >= pcap)
-		return -EINVAL;
-	hl = (size_t)(colon - s);
-	if (hl >= 2 && s[0] == '[' && s[hl - 1] == ']') {
-		s++;
-		hl -= 2;
-	}
-	if (hl >= hcap)
-		return -EINVAL;
-	memcpy(host, s, hl);
-	host[hl] = '\0';
-	snprintf(port, pcap, "%s", colon + 1);
-	return 0;
-}
-
 /* A non-blocking UDP socket bound (listen) or connected to hostport. */
 static int
 udp_socket(const char *hostport, bool listen)
@@ -82,7 +52,7 @@ udp_socket(const char *hostport, bool listen)
 	char host[256], port[16];
 	int r, fd = -1;
 
-	if ((r = split_hostport(hostport, host, sizeof(host), port, sizeof(port))) < 0)
+	if ((r = hostport_split(hostport, host, sizeof(host), port, sizeof(port))) < 0)
 		return r;
 	if (listen) {
 		hints.ai_flags |= AI_PASSIVE;
@@ -282,7 +252,7 @@ mavio_read(struct mavio *e, int64_t now_ms, mavio_frame_cb *cb, void *arg)
 	e->n_read = 0;
 	if (e->kind == IO_TLOG) {
 		for (int i = 0; i < TLOG_BATCH && e->pending && tlog_due(e) <= now_ms; i++) {
-			e->rx.wall_ms = wall_ms();
+			e->rx.wall_ms = now_wall_ms();
 			e->rx.tlog_us = e->pending_us;
 			e->n_read++;
 			cb(e, &e->frame, &e->rx, arg);
@@ -312,7 +282,7 @@ mavio_read(struct mavio *e, int64_t now_ms, mavio_frame_cb *cb, void *arg)
 			memcpy(&e->peer, &from, flen);
 			e->peer_len = flen;
 		}
-		e->rx.wall_ms = wall_ms();
+		e->rx.wall_ms = now_wall_ms();
 		e->rx.tlog_us = 0;
 		mav_parser_reset(&e->parser);
 		mav_parser_push(&e->parser, buf, (size_t)n, parser_cb, e);

@@ -34,6 +34,7 @@
 #include "drone.h"
 #include "fieldrelay.h"
 #include "gpsin.h"
+#include "hostport.h"
 #include "linkclass.h"
 #include "posfmt.h"
 #include "posout.h"
@@ -97,24 +98,6 @@ logmsg(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
-}
-
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t
-wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 #define NAMES_MAX	128
@@ -271,7 +254,7 @@ report(struct agent *a, struct posout *p, bool heartbeat)
 		s.supersede = key;
 	}
 	/* The daemon stamps bundles with its clock, or 0 when it has none it trusts. */
-	n = posout_build(p, taken(a, p->last_id), name, a->clock_trusted ? wall_ms() : 0, payload, sizeof(payload));
+	n = posout_build(p, taken(a, p->last_id), name, a->clock_trusted ? now_wall_ms() : 0, payload, sizeof(payload));
 	if (n < 0) {
 		logmsg("%s: cannot encode the position: %s", p->unit, strerror((int)-n));
 		return 0;
@@ -285,7 +268,7 @@ report(struct agent *a, struct posout *p, bool heartbeat)
 		return r;
 	posout_sent(p, id);
 	if (p == &a->own)
-		a->own_sent_mono = mono_ms();
+		a->own_sent_mono = now_mono_ms();
 	a->tx_bundles++;
 	if (verbose) {
 		time_t t = (time_t)(p->last.time_ms / 1000);
@@ -305,7 +288,7 @@ static void
 remember(struct agent *a, const char *unit, uint64_t node, const char *link, const struct fix *f)
 {
 	struct track_row row;
-	int r = trackdb_add(a->db, unit, node, link, f, wall_ms());
+	int r = trackdb_add(a->db, unit, node, link, f, now_wall_ms());
 
 	if (r < 0)
 		logmsg("track DB: %s: %s", unit, trackdb_error(a->db));
@@ -316,7 +299,7 @@ remember(struct agent *a, const char *unit, uint64_t node, const char *link, con
 	row.node = node;
 	snprintf(row.link, sizeof(row.link), "%s", link);
 	row.fix = *f;
-	row.recv_ms = wall_ms();
+	row.recv_ms = now_wall_ms();
 	cot_send(a->cot, &row);
 }
 
@@ -615,7 +598,7 @@ tick(struct agent *a, int64_t now)
 		gpsin_tick(a->gps, now);
 	drone_tick(a->drones, now);
 	if (now >= a->prune_at) {
-		int n = trackdb_prune(a->db, wall_ms() - (int64_t)a->cf.keep_s * 1000);
+		int n = trackdb_prune(a->db, now_wall_ms() - (int64_t)a->cf.keep_s * 1000);
 
 		if (n > 0)
 			logmsg("track DB: %d position%s older than %u h removed", n, n == 1 ? "" : "s",
@@ -649,7 +632,7 @@ serve(struct agent *a)
 	tel = telemetry_stream(a);
 	session_error = 0;
 	while (!stopping && session_error == 0) {
-		int64_t now = mono_ms();
+		int64_t now = now_mono_ms();
 		int n = P_MAV;
 
 		pf[P_GPS] = (struct pollfd){ .fd = a->gps ? gpsin_fd(a->gps) : -1, .events = POLLIN };
@@ -662,7 +645,7 @@ serve(struct agent *a)
 		    poll_timeout(a, now);
 		if (poll(pf, (nfds_t)n, t) < 0 && errno != EINTR)
 			break;
-		now = mono_ms();
+		now = now_mono_ms();
 		if (pf[P_GPS].revents)
 			gpsin_read(a->gps, now);
 		while (session_error == 0 && (r = fr_poll(a->rx, 0)) == 1)
@@ -716,7 +699,7 @@ run(struct agent *a)
 		return 2;
 	}
 	posout_init(&a->own, "", true);
-	check_battery(a, mono_ms());
+	check_battery(a, now_mono_ms());
 	while (!stopping)
 		serve(a);
 	logmsg("stopping: %" PRIu64 " reports sent, %" PRIu64 " fixes received in %" PRIu64 " bundles (%" PRIu64
