@@ -1,23 +1,47 @@
 /*
  * posfmt.c - positions on the air (posfmt.h), format 2.
  *
- * The payload, byte by byte ("v" is an unsigned LEB128 varint: 7 bits a
- * byte, low group first, high bit = more, at most 10 bytes; "z" a v of a
- * zigzag-coded signed value: 0, -1, 1, -2, ... -> 0, 1, 2, 3, ...).  The
- * newest fix goes first, whole; each older one after it as the difference
- * from the one after it in time.
+ * A payload is one of two forms, told apart by the top bit of its first
+ * byte.
  *
- *   H        bit 7     E follows ("extended")
+ * The plain form (top bit 0): one fix, nothing else, exactly 6 bytes,
+ * big-endian 48 bits:
+ *
+ *   bit 47       0
+ *   bits 45-46   the fix's whole Unix seconds modulo 4; the decoder takes
+ *                the latest such time not later than its reference + 1 s
+ *   bits 0-44    lat_i * 8372094 + lon_i (less than 2^45), where
+ *                lat_i = (latitude + 90) / 4.3e-5, rounded, 90 degrees
+ *                itself taken as 4186046 (0..4186046), and
+ *                lon_i = (longitude + 180) / 4.3e-5, rounded, modulo
+ *                8372094 (0..8372093); a larger lat_i is malformed
+ *
+ *   The encoder uses it for a single fix without alt, eph, speed, course,
+ *   stale flag, drone kind or unit name, on a whole second, 0 to 2.5 s
+ *   (POSFMT_PLAIN_MS) before now_ms.  A receiver whose reference is the
+ *   bundle's creation time made 1 s before to 0.5 s after that clock
+ *   decodes the exact time.  Each coordinate is at most 2.15e-5 degree
+ *   (2.4 m) off, the point at most 3.4 m (POSFMT_PLAIN_ERROR_M).
+ *
+ * The extended form (top bit 1), byte by byte ("v" is an unsigned LEB128
+ * varint: 7 bits a byte, low group first, high bit = more, at most 10
+ * bytes; "z" a v of a zigzag-coded signed value: 0, -1, 1, -2, ... -> 0,
+ * 1, 2, 3, ...).  The newest fix goes first, whole; each older one after it
+ * as the difference from the one after it in time.
+ *
+ *   H        bit 7     1
  *            bits 0-6  the newest fix's time: its whole Unix seconds
  *                      modulo 128 (the same as since 2020-01-01, a
  *                      multiple of 128 seconds after the Unix epoch)
- *   [E]      bit 0     M: motion (speed and course of the newest) follows
+ *   E        bit 0     M: motion (speed and course of the newest) follows
  *            bit 1     N: count follows (a batch of 2 or more)
  *            bit 2     A: absolute time follows
  *            bit 3     T: tenths follow (the newest fix's time is not whole)
  *            bit 4     F: the older fixes' time steps are in 100 ms, not s
  *            bit 5     X follows
- *            bits 6-7  zero (a later format); an E of 0 is not written
+ *            bits 6-7  zero (a later format); an E of 0 is a single fix
+ *                      with nothing else, within 50 s of now but not in
+ *                      the plain form's 2.5 s
  *   [X]      bit 0     L: every fix has "alt"
  *            bit 1     P: every fix has "eph"
  *            bit 2     S: "stale" follows at the end
@@ -47,9 +71,10 @@
  *            flag of the k-th fix in the payload's order (0: the newest);
  *            the bits past the last fix zero
  *
- * Nothing may follow.  One plain fix (position, a whole-second time within
- * 50 s of now): H and the position, 7 bytes; with speed and course 11.
- * A later fix of a walking unit 30 s before the next is 3.
+ * Nothing may follow.  One plain fix just taken: 6 bytes (35 B on a
+ * narrowband KISS link, tests/unit/test_track_onair.c); one within 50 s of
+ * now 8; with speed and course 11.  A later fix of a walking unit 30 s
+ * before the next is 3.
  */
 #include <errno.h>
 #include <math.h>
@@ -87,6 +112,12 @@
 #define TICKS_MAX	(INT64_C(1) << 40)	/* 100 ms units from the Unix epoch either way: 3500 years */
 #define Y2020_S		INT64_C(1577836800)	/* 2020-01-01T00:00:00Z, 128 * 12326850 */
 #define LATE_S		60		/* the decoder's window ends this long after its reference */
+#define PLAIN_LEN	6
+#define PLAIN_TIME_SHIFT 45
+#define PLAIN_STEP	43		/* the plain form's step, in 1e-6 degree */
+#define PLAIN_LAT_MAX	4186046		/* the largest lat_i of the plain form, 90 degrees taken as it */
+#define PLAIN_LON_N	8372094		/* lon_i of the plain form modulo this */
+#define PLAIN_LATE_MS	1000		/* its decoder's window ends this long after its reference */
 
 /* ---- varints ---- */
 
@@ -276,6 +307,29 @@ near_now(int64_t ticks, int64_t now_ms)
 	return d <= POSFMT_NEAR_MS && d >= -POSFMT_NEAR_MS;
 }
 
+/* Whether a fix at whole second sec may go in the plain form: 0 to POSFMT_PLAIN_MS before now_ms. */
+static bool
+plain_now(int64_t sec, int64_t now_ms)
+{
+	int64_t d;
+
+	if (__builtin_sub_overflow(now_ms, sec * 1000, &d))
+		return false;
+	return d >= 0 && d <= POSFMT_PLAIN_MS;
+}
+
+/* The plain form's 45 bits of position (fields checked by quantise()). */
+static uint64_t
+plain_pos(const struct fix *f)
+{
+	int64_t lat = llround((f->lat + 90) * 1e6 / PLAIN_STEP);
+	int64_t lon = llround((f->lon + 180) * 1e6 / PLAIN_STEP) % PLAIN_LON_N;
+
+	if (lat > PLAIN_LAT_MAX)
+		lat = PLAIN_LAT_MAX;
+	return (uint64_t)lat * PLAIN_LON_N + (uint64_t)lon;
+}
+
 static void
 put_extras(struct wr *w, uint8_t x, const struct qfix *q)
 {
@@ -333,16 +387,21 @@ posfmt_encode(const struct fix *fixes, int n, int64_t now_ms, const char *unit_o
 	}
 	if (n > 1)
 		e |= E_COUNT;
-	if (!near_now(nq->ticks, now_ms))
-		e |= E_ABS;
 	if (tenth)
 		e |= E_TENTHS;
 	if (x)
 		e |= E_X;
+	if (!e && plain_now(sec, now_ms)) {
+		pos = (uint64_t)floor_mod(sec, 4) << PLAIN_TIME_SHIFT | plain_pos(last);
+		for (int k = PLAIN_LEN - 1; k >= 0; k--)
+			put_u8(&w, (uint8_t)(pos >> (8 * k)));
+		return w.len > w.cap ? -ENOSPC : (ssize_t)w.len;
+	}
+	if (!near_now(nq->ticks, now_ms))
+		e |= E_ABS;
 
-	put_u8(&w, (uint8_t)((e ? H_EXT : 0) | floor_mod(sec, 128)));
-	if (e)
-		put_u8(&w, e);
+	put_u8(&w, (uint8_t)(H_EXT | floor_mod(sec, 128)));
+	put_u8(&w, e);
 	if (x)
 		put_u8(&w, x);
 	if (x & X_UNIT) {
@@ -415,6 +474,34 @@ get_extras(struct rd *r, uint8_t x, struct fix *f)
 	return 0;
 }
 
+/* The plain form (6 bytes, checked): the latest time with its seconds mod 4 not after ref + 1 s. */
+static int
+plain_decode(const uint8_t *in, int64_t ref_ms, struct fix *f)
+{
+	uint64_t v = 0, pos;
+	int64_t lim, sec, lat, lon;
+
+	for (int k = 0; k < PLAIN_LEN; k++)
+		v = v << 8 | in[k];
+	pos = v & ((UINT64_C(1) << PLAIN_TIME_SHIFT) - 1);
+	lat = (int64_t)(pos / PLAIN_LON_N);
+	lon = (int64_t)(pos % PLAIN_LON_N);
+	if (lat > PLAIN_LAT_MAX)
+		return -EBADMSG;
+	if (ref_ms > TICKS_MAX * TICK_MS || ref_ms < -TICKS_MAX * TICK_MS)
+		return -EBADMSG;
+	lim = floor_div(ref_ms + PLAIN_LATE_MS, 1000);
+	sec = lim - floor_mod(lim - (int64_t)(v >> PLAIN_TIME_SHIFT), 4);
+	if (sec * 10 > TICKS_MAX || sec * 10 < -TICKS_MAX)
+		return -EBADMSG;
+	fix_init(f);
+	f->kind = FIX_PERSON;
+	f->lat = (double)(lat * PLAIN_STEP - 90000000) / 1e6;
+	f->lon = (double)(lon * PLAIN_STEP - 180000000) / 1e6;
+	f->time_ms = sec * 1000;
+	return 0;
+}
+
 /* The newest fix's time in ticks: absolute, or the latest with its seconds not after ref + 60 s. */
 static int
 newest_ticks(struct rd *r, uint8_t h, uint8_t e, int64_t ref_ms, int64_t *ticks)
@@ -468,10 +555,18 @@ posfmt_decode(const uint8_t *in, size_t len, int64_t ref_ms, struct fix *out, in
 		unit[0] = '\0';
 	if (get_u8(&r, &h) < 0)
 		return -EBADMSG;
-	if (h & H_EXT) {
-		if (get_u8(&r, &e) < 0 || e == 0 || (e & E_RESERVED))
+	if (!(h & H_EXT)) {
+		struct fix f;
+
+		if (len != PLAIN_LEN || plain_decode(in, ref_ms, &f) < 0)
 			return -EBADMSG;
+		if (cap < 1)
+			return -ENOSPC;
+		out[0] = f;
+		return 1;
 	}
+	if (get_u8(&r, &e) < 0 || (e & E_RESERVED))
+		return -EBADMSG;
 	if (e & E_X) {
 		if (get_u8(&r, &x) < 0 || x == 0 || (x & X_RESERVED))
 			return -EBADMSG;

@@ -12,11 +12,16 @@
  * time to a minute already, from the bundle's creation time (its id
  * "ipn:N.S CTIME SEQ"), and takes the latest time with those seconds not
  * later than that reference + 60 s.  Otherwise, or when the time has tenths
- * of a second, the payload says more (an absolute time, tenths).  So:
+ * of a second, the payload says more (an absolute time, tenths).  A single
+ * fix with nothing else, on a whole second 0 to 2.5 s before now
+ * (POSFMT_PLAIN_MS, a fix just taken), goes in the plain form, 6 bytes: its
+ * seconds modulo 4, the receiver taking the latest such time not later
+ * than its reference + 1 s.  So:
  *
  *   - the encoder's now_ms is the sender's wall clock as the bundle is made,
  *     and the bundle's creation time must be within [now - 10 s, now + 16 s]
- *     of it (it is: the daemon stamps the bundle as the agent sends it);
+ *     of it, and for the plain form within [now - 1 s, now + 0.5 s) (it is:
+ *     the daemon stamps the bundle as the agent sends it);
  *   - a sender whose bundles go with creation time 0 (a clock not trusted:
  *     receivers then fall back on the receive time, maybe hours later)
  *     passes now_ms = 0, which makes every time absolute;
@@ -24,12 +29,14 @@
  *     receive time when the creation time is 0.
  *
  * Precision on the air: latitude and longitude rounded to 2e-5 degree (a
- * decoded fix is at most 1.6 m from the fix, POSFMT_POS_ERROR_M), time
+ * decoded fix is at most 1.6 m from the fix, POSFMT_POS_ERROR_M), in the
+ * plain form to 4.3e-5 degree (each coordinate at most 2.4 m off, the
+ * point at most 3.4 m, POSFMT_PLAIN_ERROR_M), time
  * 100 ms, speed 0.05 m/s, course 0.18 degree, altitude and horizontal error
  * 1 m.  Speed and course go with the newest fix only (receivers dead-reckon
  * from it; the older fixes of a batch are history, whose motion is the line
  * between them), and only when the sender puts them in (posout: not on
- * narrowband and satellite links, where a plain fix is 7 bytes).  epv and
+ * narrowband and satellite links, where a plain fix is 6 bytes).  epv and
  * source are not carried (decoded NAN and FIX_GPSD).
  */
 #ifndef FIELDRELAY_TRACK_POSFMT_H
@@ -46,6 +53,8 @@
 #define POSFMT_SPEED_MAX	409.5	/* m/s that speed holds */
 #define POSFMT_NEAR_MS		50000	/* the newest fix this close to now: its time in 7 bits */
 #define POSFMT_POS_ERROR_M	1.6	/* the most a decoded position moves (half a step, both ways) */
+#define POSFMT_PLAIN_MS		2500	/* a fix this much before now at most: the plain form */
+#define POSFMT_PLAIN_ERROR_M	3.4	/* the most the plain form moves a position */
 /* Bytes a payload of n fixes may take at most (with a unit name). */
 #define POSFMT_MAX_LEN(n)	(3 + 1 + POSFMT_UNIT_MAX + 1 + 10 + 1 + 6 + 10 + 3 + 3 + 4 + \
 				 (size_t)(n) * (3 * 10 + 10 + 3))

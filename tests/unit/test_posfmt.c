@@ -1,7 +1,9 @@
 /*
  * test_posfmt.c - positions on the air (relay/track/posfmt.c, format 2):
- * sizes of a plain fix (7 B), of one with speed and course and of a walking
- * batch, the 7-bit time against every reference the receiver may hold,
+ * sizes of a plain fix (6 B; 8 B when not just taken), of one with speed
+ * and course and of a walking batch, the plain form's 2-bit time and the
+ * 7-bit time against every reference the receiver may hold, the plain
+ * form's coarser grid,
  * round trips within the format's precision (random fixes too), every
  * optional field, what the encoder refuses, and the decoder on every
  * truncation and on corruptions of valid payloads: -EBADMSG or a valid
@@ -51,9 +53,9 @@ course_diff(double a, double b)
 
 /* dec[i] is f within the format's precision; motion only if with_motion. */
 static void
-check_same(const struct fix *f, const struct fix *d, bool with_motion)
+check_same(const struct fix *f, const struct fix *d, bool with_motion, double err_m)
 {
-	if (geo_distance(f->lat, f->lon, d->lat, d->lon) > POSFMT_POS_ERROR_M)
+	if (geo_distance(f->lat, f->lon, d->lat, d->lon) > err_m)
 		fail_msg("position off by %.2f m", geo_distance(f->lat, f->lon, d->lat, d->lon));
 	assert_true(llabs(f->time_ms - d->time_ms) <= 50);
 	assert_int_equal(f->stale, d->stale);
@@ -77,17 +79,28 @@ check_same(const struct fix *f, const struct fix *d, bool with_motion)
 		assert_true(course_diff(f->course, d->course) <= 0.09 + 1e-9 && d->course < 360);
 }
 
-/* Encode with the sender's clock at now, decode with the reference ref: within precision. */
+/*
+ * Encode with the sender's clock at now, decode with the reference ref:
+ * within precision (the plain form's when the payload is in it: 6 bytes,
+ * the exact time).
+ */
 static int
 round_trip_at(const struct fix *f, int n, const char *u, int64_t now, int64_t ref)
 {
 	ssize_t len = posfmt_encode(f, n, now, u, buf, sizeof(buf));
+	bool is_plain;
 
 	assert_true(len > 0);
 	assert_true((size_t)len <= POSFMT_MAX_LEN(n));
+	is_plain = !(buf[0] & 0x80);
 	assert_int_equal(posfmt_decode(buf, (size_t)len, ref, dec, POSFMT_MAX_FIXES, unit, sizeof(unit)), n);
+	if (is_plain) {
+		assert_int_equal(n, 1);
+		assert_int_equal(len, 6);
+		assert_true(f[0].time_ms % 1000 == 0 && dec[0].time_ms == f[0].time_ms);
+	}
 	for (int i = 0; i < n; i++)
-		check_same(&f[i], &dec[i], i == n - 1);
+		check_same(&f[i], &dec[i], i == n - 1, is_plain ? POSFMT_PLAIN_ERROR_M : POSFMT_POS_ERROR_M);
 	assert_string_equal(unit, u ? u : "");
 	return (int)len;
 }
@@ -106,9 +119,17 @@ test_plain_fix(void **state)
 
 	(void)state;
 	len = round_trip(&f, 1, NULL);
-	printf("# one plain fix (lat, lon, time): %d bytes\n", len);
-	assert_int_equal(len, 7);
+	printf("# one plain fix (lat, lon, time) just taken: %d bytes\n", len);
+	assert_int_equal(len, 6);
 	assert_int_equal(dec[0].time_ms, f.time_ms);
+	/* Older than the plain form's 2.5 s, within 50 s: H, an E of 0, the finer position. */
+	f.time_ms = BASE - 30000;
+	len = round_trip(&f, 1, NULL);
+	printf("# one plain fix 30 s old: %d bytes\n", len);
+	assert_int_equal(len, 8);
+	assert_int_equal(dec[0].time_ms, f.time_ms);
+	assert_true(geo_distance(f.lat, f.lon, dec[0].lat, dec[0].lon) <= POSFMT_POS_ERROR_M);
+	f.time_ms = BASE - 2000;
 	/* With speed and course: E and 3 bytes of motion more. */
 	f.speed = 1.37;
 	f.course = 231.4;
@@ -136,11 +157,134 @@ test_plain_fix(void **state)
 	assert_int_equal(dec[0].time_ms, f.time_ms);
 	/* Measuring: no buffer, cap 0 says -ENOSPC; one byte short too. */
 	assert_int_equal(posfmt_encode(&f, 1, BASE, NULL, NULL, 0), -ENOSPC);
-	assert_int_equal(posfmt_encode(&f, 1, BASE, NULL, buf, 6), -ENOSPC);
+	assert_int_equal(posfmt_encode(&f, 1, BASE, NULL, buf, 5), -ENOSPC);
+	assert_int_equal(posfmt_encode(&f, 1, BASE, NULL, buf, 6), 6);
+	f.time_ms = BASE - 30000;
+	assert_int_equal(posfmt_encode(&f, 1, BASE, NULL, buf, 7), -ENOSPC);
+	assert_int_equal(posfmt_encode(&f, 1, BASE, NULL, buf, 8), 8);
 }
 
 /*
- * The 7-bit time: for a fix up to 50 s either side of the sender's clock,
+ * The plain form's grid: 4.3e-5 degree, so a coordinate moves by up to
+ * 2.15e-5 degree (2.4 m), the point by up to 3.4 m, and no more; over
+ * random positions the worst comes close to both (it is that grid, not
+ * the finer one).
+ */
+static void
+test_plain_resolution(void **state)
+{
+	unsigned seed = 17;
+	double worst_deg = 0, worst_m = 0;
+
+	(void)state;
+	for (int round = 0; round < 20000; round++) {
+		struct fix f = plain(BASE - 1000, (rand_r(&seed) / (double)RAND_MAX) * 180 - 90,
+		    (rand_r(&seed) / (double)RAND_MAX) * 360 - 180, NAN, NAN);
+		double d;
+
+		assert_int_equal(round_trip(&f, 1, NULL), 6);
+		assert_true(fabs(dec[0].lat) <= 90 && fabs(dec[0].lon) <= 180);
+		worst_deg = fmax(worst_deg, fmax(fabs(f.lat - dec[0].lat), fabs(f.lon - dec[0].lon)));
+		d = geo_distance(f.lat, f.lon, dec[0].lat, dec[0].lon);
+		worst_m = fmax(worst_m, d);
+		/* Decoded values are on the grid: a second trip does not move them. */
+		f = dec[0];
+		assert_int_equal(round_trip(&f, 1, NULL), 6);
+		assert_true(dec[0].lat == f.lat && dec[0].lon == f.lon);
+	}
+	printf("# plain form over 20000 random positions: a coordinate off by %.3g degree at most, the point by "
+	    "%.2f m\n", worst_deg, worst_m);
+	assert_true(worst_deg <= 2.15e-5 + 1e-9 && worst_deg > 2.0e-5);
+	assert_true(worst_m <= POSFMT_PLAIN_ERROR_M && worst_m > 2.4);
+	/* The poles and the date line. */
+	{
+		static const double edges[][2] = { { 90, 180 }, { -90, -180 }, { 0, 179.99999 }, { 0, -179.99999 },
+		    { 89.99999, 0 }, { -89.99999, 0 } };
+
+		for (size_t i = 0; i < sizeof(edges) / sizeof(edges[0]); i++) {
+			struct fix f = plain(BASE - 2000, edges[i][0], edges[i][1], NAN, NAN);
+
+			assert_int_equal(round_trip(&f, 1, NULL), 6);
+			assert_true(fabs(dec[0].lat) <= 90 && fabs(dec[0].lon) <= 180);
+		}
+	}
+}
+
+/*
+ * The plain form's 2 bits of time: for a fix on a whole second 0 to 2.5 s
+ * before the sender's clock (at every phase of that clock's second), a
+ * receiver whose reference is 1 s before to 0.5 s after that clock decodes
+ * the exact time; one ms beyond either edge it is 4 s off; the encoder goes
+ * to the 8-byte form outside the 2.5 s.
+ */
+static void
+test_plain_time_window(void **state)
+{
+	struct fix f = plain(0, -12.5, 130.8, NAN, NAN);
+	int checked = 0, plains = 0;
+
+	(void)state;
+	for (int64_t now = BASE; now < BASE + 2000; now += 37) {
+		for (int64_t t = now - now % 1000 - 6000; t <= now + 3000; t += 1000) {
+			bool want = now - t >= 0 && now - t <= POSFMT_PLAIN_MS;
+			ssize_t len;
+
+			f.time_ms = t;
+			len = posfmt_encode(&f, 1, now, NULL, buf, sizeof(buf));
+			assert_int_equal(len, want ? 6 : 8);
+			if (!want)
+				continue;
+			plains++;
+			for (int64_t ref = now - 1000; ref < now + 500; ref += (ref < now + 490 ? 7 : 1)) {
+				assert_int_equal(posfmt_decode(buf, 6, ref, dec, 1, NULL, 0), 1);
+				if (dec[0].time_ms != t)
+					fail_msg("fix at %+lld ms of a clock at %lld, reference %+lld ms: decoded %+lld ms",
+					    (long long)(t - now), (long long)(now - BASE), (long long)(ref - now),
+					    (long long)(dec[0].time_ms - t));
+				checked++;
+			}
+			assert_int_equal(posfmt_decode(buf, 6, now + 499, dec, 1, NULL, 0), 1);
+			assert_int_equal(dec[0].time_ms, t);
+		}
+	}
+	/* The edges: a fix just taken, a reference 1 s before; a fix 2.5 s old, a reference 0.5 s after. */
+	f.time_ms = BASE;
+	assert_int_equal(posfmt_encode(&f, 1, BASE, NULL, buf, sizeof(buf)), 6);
+	assert_int_equal(posfmt_decode(buf, 6, BASE - 1000, dec, 1, NULL, 0), 1);
+	assert_int_equal(dec[0].time_ms, BASE);
+	assert_int_equal(posfmt_decode(buf, 6, BASE - 1001, dec, 1, NULL, 0), 1);
+	assert_int_equal(dec[0].time_ms, BASE - 4000);
+	assert_int_equal(posfmt_encode(&f, 1, BASE + 2500, NULL, buf, sizeof(buf)), 6);
+	assert_int_equal(posfmt_decode(buf, 6, BASE + 2999, dec, 1, NULL, 0), 1);
+	assert_int_equal(dec[0].time_ms, BASE);
+	assert_int_equal(posfmt_decode(buf, 6, BASE + 3000, dec, 1, NULL, 0), 1);
+	assert_int_equal(dec[0].time_ms, BASE + 4000);
+	assert_int_equal(posfmt_encode(&f, 1, BASE + 2501, NULL, buf, sizeof(buf)), 8);
+	assert_int_equal(posfmt_encode(&f, 1, BASE - 1, NULL, buf, sizeof(buf)), 8);
+	/* Not a whole second, or anything else to carry: not plain. */
+	f.time_ms = BASE - 1500;
+	assert_true(posfmt_encode(&f, 1, BASE, NULL, buf, sizeof(buf)) > 6 && (buf[0] & 0x80));
+	f.time_ms = BASE - 1000;
+	f.alt = 200;
+	assert_true(posfmt_encode(&f, 1, BASE, NULL, buf, sizeof(buf)) > 6 && (buf[0] & 0x80));
+	f.alt = NAN;
+	f.stale = true;
+	assert_true(posfmt_encode(&f, 1, BASE, NULL, buf, sizeof(buf)) > 6 && (buf[0] & 0x80));
+	f.stale = false;
+	assert_true(posfmt_encode(&f, 1, BASE, "u", buf, sizeof(buf)) > 6 && (buf[0] & 0x80));
+	f.kind = FIX_DRONE;
+	assert_true(posfmt_encode(&f, 1, BASE, NULL, buf, sizeof(buf)) > 6 && (buf[0] & 0x80));
+	f.kind = FIX_PERSON;
+	/* Before 1970 too. */
+	f.time_ms = -86400000LL * 400 + 7000;
+	round_trip_at(&f, 1, NULL, f.time_ms + 2000, f.time_ms + 2300);
+	assert_true(!(buf[0] & 0x80));
+	printf("# plain form: %d fix times, %d with references, checked\n", plains, checked);
+}
+
+/*
+ * The 7-bit time: for a fix up to 50 s either side of the sender's clock
+ * (but for the plain form's 2.5 s),
  * a receiver whose reference is 10 s before to 16 s after that clock
  * decodes the exact time; the encoder goes absolute beyond 50 s.
  */
@@ -157,10 +301,14 @@ test_time_window(void **state)
 		f.time_ms = t;
 		len = posfmt_encode(&f, 1, BASE, NULL, buf, sizeof(buf));
 		assert_true(len > 0);
-		if (llabs(t - BASE) <= POSFMT_NEAR_MS)
-			assert_int_equal(len, 7);
+		if (t <= BASE && BASE - t <= POSFMT_PLAIN_MS)
+			assert_int_equal(len, 6);
+		else if (llabs(t - BASE) <= POSFMT_NEAR_MS)
+			assert_int_equal(len, 8);
 		else
-			assert_true(len > 7);
+			assert_true(len > 8);
+		if (len == 6)
+			continue;	/* test_plain_time_window */
 		for (int64_t ref = BASE - 10000; ref <= BASE + 16000; ref += 500) {
 			assert_int_equal(posfmt_decode(buf, (size_t)len, ref, dec, 1, NULL, 0), 1);
 			if (dec[0].time_ms != t)
@@ -171,8 +319,8 @@ test_time_window(void **state)
 	}
 	/* Beyond the window the 7 bits are a different time: 128 s off, not garbage. */
 	f.time_ms = BASE - 50000;
-	assert_int_equal(posfmt_encode(&f, 1, BASE, NULL, buf, sizeof(buf)), 7);
-	assert_int_equal(posfmt_decode(buf, 7, BASE + 30000, dec, 1, NULL, 0), 1);
+	assert_int_equal(posfmt_encode(&f, 1, BASE, NULL, buf, sizeof(buf)), 8);
+	assert_int_equal(posfmt_decode(buf, 8, BASE + 30000, dec, 1, NULL, 0), 1);
 	assert_int_equal(dec[0].time_ms, f.time_ms + 128000);
 	/* Times before 1970 and before 2020 work the same way. */
 	f.time_ms = -86400000LL * 400 + 7000;
@@ -390,12 +538,36 @@ test_hostile(void **state)
 	len = posfmt_encode(f, 6, BASE, "team-3", valid, sizeof(valid));
 	accepted = hostile_on(valid, len, 11);
 	printf("# %u of %zd single-bit flips of a full batch decode (to valid fixes)\n", accepted, len * 8);
-	/* A plain fix, one with motion, one with an absolute time and tenths. */
+	/* A plain fix (6 bytes, and 8), one with motion, one with an absolute time and tenths. */
 	f[0] = plain(BASE - 2000, 47.1, 8.5, NAN, NAN);
 	len = posfmt_encode(f, 1, BASE, NULL, valid, sizeof(valid));
-	assert_int_equal(len, 7);
+	assert_int_equal(len, 6);
 	accepted = hostile_on(valid, len, 12);
 	printf("# %u of %zd single-bit flips of a plain fix decode (to valid fixes)\n", accepted, len * 8);
+	/* The plain form is exactly 6 bytes: with a byte more it is malformed. */
+	valid[6] = 0;
+	assert_int_equal(posfmt_decode(valid, 7, BASE, dec, 1, NULL, 0), -EBADMSG);
+	assert_int_equal(posfmt_decode(valid, 6, BASE, dec, 0, NULL, 0), -ENOSPC);
+	/* Its largest lat_i (4186046, times 8372094 lon_i values, plus 8372093) and one past it. */
+	{
+		uint64_t top = UINT64_C(4186046) * 8372094 + 8372093;
+
+		for (int k = 0; k < 6; k++)
+			valid[k] = (uint8_t)(top >> (8 * (5 - k)));
+		assert_int_equal(posfmt_decode(valid, 6, BASE, dec, 1, NULL, 0), 1);
+		assert_true(dec[0].lat <= 90 && dec[0].lat > 89.9999 && dec[0].lon <= 180 && dec[0].lon > 179.9999);
+		top++;
+		for (int k = 0; k < 6; k++)
+			valid[k] = (uint8_t)(top >> (8 * (5 - k)));
+		assert_int_equal(posfmt_decode(valid, 6, BASE, dec, 1, NULL, 0), -EBADMSG);
+		memset(valid, 0x7f, 6);
+		memset(valid + 1, 0xff, 5);
+		assert_int_equal(posfmt_decode(valid, 6, BASE, dec, 1, NULL, 0), -EBADMSG);
+	}
+	f[0].time_ms = BASE - 20000;
+	len = posfmt_encode(f, 1, BASE, NULL, valid, sizeof(valid));
+	assert_int_equal(len, 8);
+	hostile_on(valid, len, 16);
 	f[0].speed = 3;
 	f[0].course = 10;
 	hostile_on(valid, posfmt_encode(f, 1, BASE, NULL, valid, sizeof(valid)), 13);
@@ -423,6 +595,14 @@ test_random_round_trips(void **state)
 		int64_t t = BASE - (rand_r(&seed) % 7200000);
 		int64_t now = t + n * 60000 - rand_r(&seed) % 200000, ref = now - 10000 + rand_r(&seed) % 26001;
 
+		/* Now and then the plain form's case, with its narrower reference window. */
+		if (rand_r(&seed) % 8 == 0) {
+			n = 1;
+			t -= t % 1000;
+			now = t + rand_r(&seed) % (POSFMT_PLAIN_MS + 1);
+			ref = now - 1000 + rand_r(&seed) % 1500;
+		}
+
 		for (int i = 0; i < n; i++) {
 			f[i] = plain(t, lat, lon, NAN, NAN);
 			if (rand_r(&seed) % 2) {
@@ -445,6 +625,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_plain_fix),
 		cmocka_unit_test(test_time_window),
+		cmocka_unit_test(test_plain_resolution),
+		cmocka_unit_test(test_plain_time_window),
 		cmocka_unit_test(test_walking_batch),
 		cmocka_unit_test(test_optional_fields),
 		cmocka_unit_test(test_edges),
