@@ -70,6 +70,7 @@ AGENTS	:=
 AGENTS	+= tests/agent/testagent
 AGENTS	+= relay/echo
 AGENTS	+= relay/track
+AGENTS	+= voice
 AGENT_NAMES := $(foreach a,$(AGENTS),$(notdir $(a)))
 AGENT_CONFIG_SRCS := $(foreach a,$(AGENTS),$(a)/$(notdir $(a))_config.c)
 AGENT_TABLE := $(BUILD)/gen/config_agents.c

@@ -6,7 +6,7 @@
 set -e
 PKGS="build-essential pkg-config clang libclang-rt-14-dev
 libsqlite3-dev sqlite3 libinih-dev libjansson-dev libsodium-dev libsystemd-dev
-libnl-3-dev libnl-route-3-dev libnl-genl-3-dev libpcap-dev libgps-dev libopus-dev
+libnl-3-dev libnl-route-3-dev libnl-genl-3-dev libpcap-dev libgps-dev libopus-dev libcodec2-dev libogg-dev opus-tools
 libcmocka-dev python3 python3-pytest python3-cbor2 iproute2 procps babeld
 direwolf libfaketime
 gpsd gpsd-clients python3-gps gpsbabel gdal-bin python3-lxml"

@@ -502,7 +502,7 @@ test_agent_sections(void **state)
 	    "[testagent] again (first at line 3): there is one such section");
 	/* A section nobody owns is still an error; the message names the agents' sections too. */
 	expect_error("[node]\nid = 1\n[tracker]\nx = 1\n", 3, "unknown section [tracker]");
-	assert_non_null(strstr(err, "link NAME; agents: testagent, echo, track)"));
+	assert_non_null(strstr(err, "link NAME; agents: testagent, echo, track, voice)"));
 
 	/* The daemon starts on each: an agent's mistake is the agent's. */
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
