@@ -136,6 +136,27 @@ def test_a_section_no_module_or_agent_owns_is_an_error_everywhere(nodes):
     assert not n.sock.exists()
 
 
+def test_the_voice_section_is_checked_with_file_and_line(nodes):
+    """[voice] (voice/voice_config.c): a bad mode, an unknown key, and a section without a group."""
+    n = nodes(1, extra="[voice]\ngroup = rescue ipn:1 ipn:2\nmode = ip opus 8k nb 45ms\njitter = 100ms\n",
+              start=False)
+    header = line_of(n.conf, "[voice]")
+    want = [f"{n.conf}:{header + 2}: mode: ip: 'opus 8k nb 45ms' opus: frame '45ms' is not 10, 20, 40",
+            f"{n.conf}:{header + 3}: unknown key 'jitter' in [voice] (read by fieldrelay-voice)"]
+    for cmd in ([DAEMON, "-n", "-c", n.conf], [CLI, "config-check", n.conf]):
+        r = run(*cmd)
+        assert r.returncode == 2, (cmd, r)
+        for w in want:
+            assert w in r.stderr.decode(), (cmd, r.stderr)
+    n.write_config("[voice]\nname = Team 3\n")
+    header = line_of(n.conf, "[voice]")
+    r = run(DAEMON, "-n", "-c", n.conf)
+    assert r.returncode == 2 and f"{n.conf}:{header}: [voice] needs a talk group" in r.stderr.decode(), r
+    n.write_config("[voice]\ngroup = rescue ipn:1 ipn:2\nmode = narrowband codec2 2400\nptt = vox\n")
+    r = run(DAEMON, "-n", "-c", n.conf)
+    assert r.returncode == 0 and b"configuration OK" in r.stdout, r.stderr
+
+
 @pytest.mark.parametrize("what", ["/dev/zero", "dir", "fifo"])
 def test_config_that_is_not_a_file_is_refused_at_once(tmp_path, what):
     path = {"/dev/zero": "/dev/zero", "dir": str(tmp_path), "fifo": str(tmp_path / "fifo")}[what]
