@@ -56,7 +56,8 @@ opus_open(struct codec *c)
 	const struct voice_mode *m = &c->mode;
 	int err, bw = opus_bandwidth(m->bandwidth);
 
-	if (bw < 0)
+	/* Opus's frame sizes (2.5 and 5 ms too, but not for voice here); others fail only at encode. */
+	if (bw < 0 || (m->frame_ms % 20 != 0 && m->frame_ms != 10) || m->frame_ms > 120)
 		return -EINVAL;
 	c->enc = opus_encoder_create((opus_int32)m->sample_rate, 1, OPUS_APPLICATION_VOIP, &err);
 	if (c->enc == NULL)

@@ -587,6 +587,14 @@ test_bad_input(void **state)
 	c2.bitrate = 9600;
 	assert_null(codec_new(&c2));
 	assert_int_equal(errno, EINVAL);
+	m = mode_of("opus 8k nb 60ms");
+	m.frame_ms = 30;
+	assert_null(codec_new(&m));
+	assert_int_equal(errno, EINVAL);
+	c2 = mode_of("codec2 1600 40ms");
+	c2.frame_ms = 20;	/* half of 1600's own frame */
+	assert_null(codec_new(&c2));
+	assert_int_equal(errno, EINVAL);
 	codec_free(NULL);
 	codec_free(c);
 	codec_free(k);
