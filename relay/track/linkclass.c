@@ -106,3 +106,13 @@ linkclass_flood_taken(const char *json, const char *id)
 	json_decref(root);
 	return ret;
 }
+
+bool
+linkclass_clock_trusted(const char *json)
+{
+	json_t *root = json_loads(json, 0, NULL);
+	bool t = root != NULL && json_is_true(json_object_get(root, "clock_trusted"));
+
+	json_decref(root);
+	return t;
+}

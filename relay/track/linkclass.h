@@ -1,6 +1,7 @@
 /*
- * linkclass.h - which class of link a position must get through: read off
- * the daemon's links view (relay/ctl/PROTOCOL.md, section 4).
+ * linkclass.h - which class of link a position must get through, read off
+ * the daemon's links view (relay/ctl/PROTOCOL.md, section 4), and the other
+ * facts the agent reads off its views (routes, flood, status).
  *
  * A position to everyone (ipn:0.3) is flooded over every link that is up,
  * so the agent reports at the pace of the narrowest of them: a KISS radio
@@ -40,5 +41,8 @@ int linkclass_route_link(const char *json, uint64_t node, char *link, size_t cap
  * gone, or beyond the list), -EBADMSG.
  */
 int linkclass_flood_taken(const char *json, const char *id);
+
+/* The status view: is the daemon's clock trusted (its bundles carry its time, not 0)?  false when unsure. */
+bool linkclass_clock_trusted(const char *json);
 
 #endif

@@ -197,9 +197,8 @@ refresh_clock(struct agent *a)
 {
 	char *reply = NULL;
 
-	/* "clock_trusted":true in the status view; anything else: not trusted. */
 	if (ask(a, "status", &reply) == 0)
-		a->clock_trusted = strstr(reply, "\"clock_trusted\":true") || strstr(reply, "\"clock_trusted\": true");
+		a->clock_trusted = linkclass_clock_trusted(reply);
 	free(reply);
 }
 

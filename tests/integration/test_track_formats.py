@@ -27,7 +27,7 @@ TAK_UNKNOWN = 9999999.0
 
 def need(tool):
     if shutil.which(tool) is None:
-        pytest.skip(f"{tool} is not installed (tests/deps.sh installs it)")
+        pytest.fail(f"{tool} is not installed (tests/deps.sh installs it)")
 
 
 @pytest.fixture(scope="module")

@@ -87,6 +87,18 @@ test_flood_view(void **state)
 	assert_int_equal(linkclass_flood_taken("{}", "x"), -EBADMSG);
 }
 
+static void
+test_status_view(void **state)
+{
+	(void)state;
+	assert_true(linkclass_clock_trusted("{\"ok\":true,\"node\":1,\"clock_trusted\":true}"));
+	assert_true(linkclass_clock_trusted("{\"clock_trusted\": true, \"store\": {}}"));
+	assert_false(linkclass_clock_trusted("{\"ok\":true,\"clock_trusted\":false}"));
+	assert_false(linkclass_clock_trusted("{\"ok\":true}"));
+	assert_false(linkclass_clock_trusted("{\"clock_trusted\":\"true\"}"));
+	assert_false(linkclass_clock_trusted("not json"));
+}
+
 int
 main(void)
 {
@@ -95,6 +107,7 @@ main(void)
 		cmocka_unit_test(test_links_view),
 		cmocka_unit_test(test_routes_view),
 		cmocka_unit_test(test_flood_view),
+		cmocka_unit_test(test_status_view),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
